@@ -1,0 +1,74 @@
+"""The ``refconv`` command: one front end over the whole library.
+
+Each subcommand lives in ``refconv/commands/<name>.py`` and provides
+``add_arguments(parser)`` and ``run(args) -> int``.  Exit status: 0 success or
+conformance, 1 a found nonconformance or a failed job, 2 a usage error (with a
+message naming the bad argument).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from .params import ConvParamError
+
+#: subcommand -> one-line help; the module is refconv.commands.<name>
+COMMANDS: dict[str, str] = {
+    "shape": "output shape of one layer, with the formula and the numbers substituted",
+    "summary": "layer table of a network: shapes, parameters, multiply-adds, memory",
+    "derive": "symbolic derivation of outputs, gradients and shape formulas",
+    "check": "conformance check of an implementation against the oracle",
+    "identify": "fingerprint the conventions of an unknown implementation",
+    "train": "train the small CNN on handwritten digits",
+    "predict": "classify digit images with a trained checkpoint",
+    "bench": "benchmark the fast engine side by side with PyTorch and scipy",
+    "golden": "regenerate or verify the golden vectors in specs/cases",
+}
+
+
+class UsageError(Exception):
+    """A bad command-line argument; reported with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 with the message, as we want
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="refconv", description="The convolution reference and test oracle.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"refconv {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, help_text in COMMANDS.items():
+        mod = importlib.import_module(f"refconv.commands.{name}")
+        p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip().splitlines()[0])
+        mod.add_arguments(p)
+        p.set_defaults(_module=mod)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except (UsageError, ConvParamError) as exc:
+        print(f"refconv {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``refconv`` command, one module each (see :mod:`refconv.cli`)."""

@@ -1,0 +1,1 @@
+"""Conformance suite: check other implementations against the oracle."""

@@ -1,0 +1,1 @@
+"""pytest plugin: ``pytest --refconv-target=module:function`` runs the conformance suite."""

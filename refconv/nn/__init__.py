@@ -1,0 +1,1 @@
+"""A small trainable CNN on the fast engine."""

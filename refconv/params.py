@@ -1,0 +1,530 @@
+"""Validated, normalized parameters: the only place user arguments are checked.
+
+Every public operation of :mod:`refconv.oracle` and :mod:`refconv.fast` builds
+one of the frozen descriptions below at its boundary, from the arguments in
+every accepted form, and computes only from that description afterwards.
+
+Accepted forms of a per-axis integer parameter (``stride``, ``dilation``,
+``output_padding``, ``kernel_size``): one ``int`` for every axis, or one ``int``
+per spatial axis.  Accepted forms of ``padding``: one ``int`` (both sides of
+every axis), one ``int`` per axis (both sides), one ``(lo, hi)`` pair per axis,
+or a string:
+
+==============  ============================================================
+``'valid'``     ``(0, 0)`` on every axis
+``'full'``      ``(d*(K-1), d*(K-1))``: every partial overlap
+``'same'``      output length ``ceil(n / s)``; an odd total padding puts the
+                extra zero at the end (TF/Keras ``SAME``, PyTorch
+                ``padding='same'``, ONNX ``SAME_UPPER``)
+``'same_lower'`` as ``'same'`` with the extra zero at the start (ONNX
+                ``SAME_LOWER``)
+==============  ============================================================
+
+Examples
+--------
+>>> p = conv_params((1, 3, 32, 32), (2, 3, 5, 5))
+>>> p.padding, p.output_spatial
+(((0, 0), (0, 0)), (28, 28))
+>>> conv_params((1, 1, 4), (1, 1, 2), padding='same').padding
+((0, 1),)
+>>> conv_params((1, 1, 4), (1, 1, 2), padding='same_lower').padding
+((1, 0),)
+>>> conv_params((1, 1, 5), (1, 1, 3), stride=0)
+Traceback (most recent call last):
+    ...
+refconv.params.ConvParamError: stride=0: every stride must be an integer >= 1
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from . import shapes
+
+__all__ = [
+    "ConvParamError",
+    "ConvParams",
+    "ConvTransposeParams",
+    "PoolParams",
+    "conv_params",
+    "conv_transpose_params",
+    "pool_params",
+    "normalize_padding",
+    "PADDING_STRINGS",
+]
+
+PADDING_STRINGS = ("valid", "same", "same_lower", "full")
+
+Padding = tuple[tuple[int, int], ...]
+
+
+class ConvParamError(ValueError):
+    """An invalid argument: the message names the argument, its value and the rule."""
+
+
+def _is_int(v: Any) -> bool:
+    # bool is an int subclass but never a valid size, stride or padding
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _fmt(name: str, value: Any) -> str:
+    return f"{name}={value!r}"
+
+
+def per_axis(name: str, value: Any, ndim: int, *, minimum: int) -> tuple[int, ...]:
+    """Normalize an int or a sequence of ``ndim`` ints, each ``>= minimum``.
+
+    >>> per_axis('stride', 2, 3, minimum=1)
+    (2, 2, 2)
+    >>> per_axis('stride', (1, 2), 2, minimum=1)
+    (1, 2)
+    >>> per_axis('dilation', (1, 2), 3, minimum=1)
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: dilation=(1, 2): expected one int or 3 ints (one per spatial axis), got 2
+    """
+    rule = f"every {name} must be an integer >= {minimum}"
+    if _is_int(value):
+        vals = (operator.index(value),) * ndim
+    elif isinstance(value, (tuple, list)):
+        if len(value) != ndim:
+            raise ConvParamError(
+                f"{_fmt(name, value)}: expected one int or {ndim} ints "
+                f"(one per spatial axis), got {len(value)}"
+            )
+        if not all(_is_int(v) for v in value):
+            raise ConvParamError(f"{_fmt(name, value)}: {rule} (bool and non-integers are rejected)")
+        vals = tuple(operator.index(v) for v in value)
+    else:
+        if hasattr(value, "shape") and getattr(value, "ndim", None) == 0 and _is_int(value.item()) and not isinstance(value.item(), bool):
+            return per_axis(name, value.item(), ndim, minimum=minimum)
+        raise ConvParamError(f"{_fmt(name, value)}: {rule} (bool and non-integers are rejected)")
+    if any(v < minimum for v in vals):
+        raise ConvParamError(f"{_fmt(name, value)}: {rule}")
+    return vals
+
+
+def normalize_padding(
+    padding: Any,
+    input_spatial: Sequence[int],
+    kernel_spatial: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> Padding:
+    """Turn any accepted ``padding`` form into one ``(lo, hi)`` pair per axis.
+
+    Strings depend on the sizes: ``'same'`` and ``'same_lower'`` use
+    :func:`refconv.shapes.same_padding`, ``'full'`` is ``d*(K-1)`` on both sides.
+
+    >>> normalize_padding(1, (5, 5), (3, 3), (1, 1), (1, 1))
+    ((1, 1), (1, 1))
+    >>> normalize_padding([(0, 2), 1], (5, 5), (3, 3), (1, 1), (1, 1))
+    ((0, 2), (1, 1))
+    >>> normalize_padding('full', (5,), (3,), (1,), (2,))
+    ((4, 4),)
+    >>> normalize_padding('same', (7,), (4,), (2,), (1,))
+    ((1, 1),)
+    >>> normalize_padding('SAME', (7,), (4,), (1,), (1,))
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: padding='SAME': padding strings are 'valid', 'same', 'same_lower', 'full'
+    """
+    ndim = len(kernel_spatial)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * ndim
+        if padding == "full":
+            return tuple((d * (k - 1), d * (k - 1)) for k, d in zip(kernel_spatial, dilation))
+        if padding in ("same", "same_lower"):
+            return tuple(
+                shapes.same_padding(n, k, s, d, lower=(padding == "same_lower"))
+                for n, k, s, d in zip(input_spatial, kernel_spatial, stride, dilation)
+            )
+        raise ConvParamError(
+            f"{_fmt('padding', padding)}: padding strings are "
+            + ", ".join(repr(s) for s in PADDING_STRINGS)
+        )
+    rule = "padding must be an int, one int per axis, or one (lo, hi) pair of ints >= 0 per axis"
+    if _is_int(padding):
+        if padding < 0:
+            raise ConvParamError(f"{_fmt('padding', padding)}: {rule}")
+        return ((int(padding), int(padding)),) * ndim
+    if not isinstance(padding, (tuple, list)):
+        raise ConvParamError(f"{_fmt('padding', padding)}: {rule}")
+    if len(padding) != ndim:
+        raise ConvParamError(
+            f"{_fmt('padding', padding)}: expected one entry per spatial axis ({ndim}), got {len(padding)}"
+        )
+    out = []
+    for p in padding:
+        if _is_int(p):
+            pair = (int(p), int(p))
+        elif isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(v) for v in p):
+            pair = (int(p[0]), int(p[1]))
+        else:
+            raise ConvParamError(f"{_fmt('padding', padding)}: {rule}")
+        if min(pair) < 0:
+            raise ConvParamError(f"{_fmt('padding', padding)}: {rule}")
+        out.append(pair)
+    return tuple(out)
+
+
+def _check_shape(name: str, shape: Any) -> tuple[int, ...]:
+    try:
+        shp = tuple(shape)
+    except TypeError:
+        raise ConvParamError(f"{_fmt(name, shape)}: expected a shape (a sequence of ints)") from None
+    if not all(_is_int(v) and v >= 0 for v in shp):
+        raise ConvParamError(f"{_fmt(name, shape)}: every dimension must be an integer >= 0")
+    return tuple(int(v) for v in shp)
+
+
+@dataclass(frozen=True)
+class ConvParams:
+    """The general operation of DESIGN.md on an input of ``input_shape``.
+
+    ``y[n, o, p] = b[o] + sum_{c, k} xp[n, g(o)*Cg + c, p*s + k*d] * w[o, c, k']``
+    where ``xp`` is the input with ``input_dilation - 1`` zeros between samples
+    and ``padding`` zeros around it, ``k' = k`` (cross-correlation) or
+    ``k' = K - 1 - k`` (``flip=True``, convolution).
+    """
+
+    input_shape: tuple[int, ...]
+    weight_shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: Padding
+    dilation: tuple[int, ...]
+    input_dilation: tuple[int, ...]
+    groups: int
+    flip: bool
+    has_bias: bool = False
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial axes."""
+        return len(self.stride)
+
+    @property
+    def kernel_spatial(self) -> tuple[int, ...]:
+        return self.weight_shape[2:]
+
+    @property
+    def input_spatial(self) -> tuple[int, ...]:
+        return self.input_shape[2:]
+
+    @property
+    def dilated_input_spatial(self) -> tuple[int, ...]:
+        """Length of each axis after input dilation: ``a*(n-1) + 1`` (0 stays 0)."""
+        return tuple(a * (n - 1) + 1 if n > 0 else 0 for n, a in zip(self.input_spatial, self.input_dilation))
+
+    @property
+    def padded_spatial(self) -> tuple[int, ...]:
+        """Length of each axis of ``xp``: dilated input plus ``lo + hi``."""
+        return tuple(n + lo + hi for n, (lo, hi) in zip(self.dilated_input_spatial, self.padding))
+
+    @property
+    def output_spatial(self) -> tuple[int, ...]:
+        return tuple(
+            shapes.conv_output_size(n, k, s, 0, d)
+            for n, k, s, d in zip(self.padded_spatial, self.kernel_spatial, self.stride, self.dilation)
+        )
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.input_shape[0], self.weight_shape[0], *self.output_spatial)
+
+    @property
+    def unread(self) -> tuple[int, ...]:
+        """Trailing rows of ``xp`` that no output reads, per axis (``r`` in the gradient formulas)."""
+        return tuple(
+            P - ((o - 1) * s + d * (k - 1) + 1)
+            for P, o, k, s, d in zip(self.padded_spatial, self.output_spatial, self.kernel_spatial, self.stride, self.dilation)
+        )
+
+
+def conv_params(
+    input_shape: Any,
+    weight_shape: Any,
+    bias_shape: Any = None,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: Any = 1,
+    flip: Any = False,
+    input_dilation: Any = 1,
+) -> ConvParams:
+    """Validate convolution arguments and return the normalized :class:`ConvParams`.
+
+    ``input_shape`` is ``(N, C_in, *S)`` and ``weight_shape`` is
+    ``(C_out, C_in // groups, *K)``; ``bias_shape`` is ``None`` or ``(C_out,)``.
+
+    >>> conv_params((1, 4, 8), (6, 2, 3), groups=2).output_shape
+    (1, 6, 6)
+    >>> conv_params((1, 4, 8), (6, 4, 3), groups=2)
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: w.shape[1]=4: must equal C_in / groups = 4 / 2 = 2
+    >>> conv_params((1, 1, 3), (1, 1, 3), dilation=2)
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: w.shape=(1, 1, 3) with dilation=(2,): the dilated kernel spans 5 on axis 0, larger than the padded input 3 (input 3, padding (0, 0))
+    """
+    xs = _check_shape("x.shape", input_shape)
+    ws = _check_shape("w.shape", weight_shape)
+    if len(xs) < 3:
+        raise ConvParamError(f"x.ndim={len(xs)}: x must have shape (N, C_in, *spatial) with at least one spatial axis")
+    if len(ws) != len(xs):
+        raise ConvParamError(
+            f"w.ndim={len(ws)}: the weight (C_out, C_in/groups, *K) must have the rank of x ({len(xs)})"
+        )
+    ndim = len(xs) - 2
+    if not _is_int(groups) or groups < 1:
+        raise ConvParamError(f"{_fmt('groups', groups)}: groups must be an integer >= 1")
+    groups = int(groups)
+    if not isinstance(flip, (bool,)) and not (hasattr(flip, "dtype") and flip.dtype == bool):
+        raise ConvParamError(f"{_fmt('flip', flip)}: flip must be True or False")
+    cin, cout = xs[1], ws[0]
+    if cin % groups:
+        raise ConvParamError(f"{_fmt('groups', groups)}: groups must divide C_in={cin}")
+    if cout % groups:
+        raise ConvParamError(f"{_fmt('groups', groups)}: groups must divide C_out={cout}")
+    if ws[1] != cin // groups:
+        raise ConvParamError(f"w.shape[1]={ws[1]}: must equal C_in / groups = {cin} / {groups} = {cin // groups}")
+    if any(k < 1 for k in ws[2:]):
+        raise ConvParamError(f"w.shape={ws}: every kernel size must be >= 1")
+    if bias_shape is not None:
+        bs = _check_shape("b.shape", bias_shape)
+        if bs != (cout,):
+            raise ConvParamError(f"b.shape={bs}: the bias must have shape (C_out,) = ({cout},)")
+    s = per_axis("stride", stride, ndim, minimum=1)
+    d = per_axis("dilation", dilation, ndim, minimum=1)
+    a = per_axis("input_dilation", input_dilation, ndim, minimum=1)
+    dil_in = tuple(ai * (n - 1) + 1 if n > 0 else 0 for n, ai in zip(xs[2:], a))
+    pad = normalize_padding(padding, dil_in, ws[2:], s, d)
+    for i, (n, k, di, (lo, hi)) in enumerate(zip(dil_in, ws[2:], d, pad)):
+        span = di * (k - 1) + 1
+        if span > n + lo + hi:
+            raise ConvParamError(
+                f"w.shape={ws} with dilation={d}: the dilated kernel spans {span} on axis {i}, "
+                f"larger than the padded input {n + lo + hi} (input {n}, padding {(lo, hi)})"
+            )
+    return ConvParams(xs, ws, s, pad, d, a, groups, bool(flip), bias_shape is not None)
+
+
+@dataclass(frozen=True)
+class ConvTransposeParams:
+    """Transposed convolution: the adjoint (input gradient) of a forward convolution.
+
+    Weight layout ``(C_in, C_out // groups, *K)`` as in PyTorch.  Output length
+    per axis: ``(n - 1)*s - lo - hi + d*(K - 1) + output_padding + 1``.
+    """
+
+    input_shape: tuple[int, ...]
+    weight_shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: Padding
+    output_padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    has_bias: bool = False
+
+    @property
+    def ndim(self) -> int:
+        return len(self.stride)
+
+    @property
+    def kernel_spatial(self) -> tuple[int, ...]:
+        return self.weight_shape[2:]
+
+    @property
+    def output_spatial(self) -> tuple[int, ...]:
+        return tuple(
+            shapes.conv_transpose_output_size(n, k, s, p, op, d)
+            for n, k, s, p, op, d in zip(
+                self.input_shape[2:], self.kernel_spatial, self.stride, self.padding, self.output_padding, self.dilation
+            )
+        )
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.input_shape[0], self.weight_shape[1] * self.groups, *self.output_spatial)
+
+    def forward(self) -> ConvParams:
+        """The forward convolution whose input gradient this transposed convolution is.
+
+        >>> ct = conv_transpose_params((1, 2, 3), (2, 5, 3), stride=2, padding=1, output_padding=1)
+        >>> ct.output_shape
+        (1, 5, 6)
+        >>> f = ct.forward()
+        >>> f.input_shape, f.weight_shape, f.output_shape
+        ((1, 5, 6), (2, 5, 3), (1, 2, 3))
+        """
+        out = self.output_shape
+        cin, cog = self.weight_shape[0], self.weight_shape[1]
+        # forward weight (C_out_fwd = C_in_t, C_in_fwd/groups = C_out_t/groups, *K): the same array
+        return conv_params(
+            out, self.weight_shape, stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups
+        )
+
+
+def conv_transpose_params(
+    input_shape: Any,
+    weight_shape: Any,
+    bias_shape: Any = None,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: Any = 1,
+) -> ConvTransposeParams:
+    """Validate transposed-convolution arguments.
+
+    ``padding`` crops the full output: ints, per-axis ints, ``(lo, hi)`` pairs
+    and ``'valid'`` are accepted; ``'same'`` / ``'same_lower'`` choose the
+    padding and ``output_padding`` that make the output ``n * s`` long (the
+    adjoint of a ``same`` forward convolution of that length).
+
+    >>> conv_transpose_params((1, 1, 4), (1, 1, 3), stride=2, padding='same').output_spatial
+    (8,)
+    >>> conv_transpose_params((1, 1, 4), (1, 1, 3), stride=2, output_padding=2)
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: output_padding=(2,): each output_padding must be smaller than its stride (2,) or its dilation (1,)
+    """
+    xs = _check_shape("x.shape", input_shape)
+    ws = _check_shape("w.shape", weight_shape)
+    if len(xs) < 3:
+        raise ConvParamError(f"x.ndim={len(xs)}: x must have shape (N, C_in, *spatial) with at least one spatial axis")
+    if len(ws) != len(xs):
+        raise ConvParamError(
+            f"w.ndim={len(ws)}: the transposed-convolution weight (C_in, C_out/groups, *K) must have the rank of x ({len(xs)})"
+        )
+    ndim = len(xs) - 2
+    if not _is_int(groups) or groups < 1:
+        raise ConvParamError(f"{_fmt('groups', groups)}: groups must be an integer >= 1")
+    groups = int(groups)
+    if xs[1] % groups:
+        raise ConvParamError(f"{_fmt('groups', groups)}: groups must divide C_in={xs[1]}")
+    if ws[0] != xs[1]:
+        raise ConvParamError(
+            f"w.shape[0]={ws[0]}: the transposed-convolution weight (C_in, C_out/groups, *K) must have C_in={xs[1]} rows"
+        )
+    if any(k < 1 for k in ws[2:]):
+        raise ConvParamError(f"w.shape={ws}: every kernel size must be >= 1")
+    if bias_shape is not None:
+        bs = _check_shape("b.shape", bias_shape)
+        if bs != (ws[1] * groups,):
+            raise ConvParamError(f"b.shape={bs}: the bias must have shape (C_out,) = ({ws[1] * groups},)")
+    s = per_axis("stride", stride, ndim, minimum=1)
+    d = per_axis("dilation", dilation, ndim, minimum=1)
+    if isinstance(padding, str) and padding in ("same", "same_lower"):
+        if output_padding not in (0, None):
+            raise ConvParamError(
+                f"{_fmt('output_padding', output_padding)}: with padding={padding!r} the output_padding is chosen to give n * stride"
+            )
+        pads, ops = [], []
+        for n, k, si, di in zip(xs[2:], ws[2:], s, d):
+            lo, hi = shapes.same_padding(n * si, k, si, di, lower=(padding == "same_lower"))
+            pads.append((lo, hi))
+            ops.append(n * si - shapes.conv_transpose_output_size(n, k, si, (lo, hi), 0, di))
+        pad, op = tuple(pads), tuple(ops)
+    else:
+        pad = normalize_padding("valid" if padding == "valid" else padding, xs[2:], ws[2:], s, d)
+        op = per_axis("output_padding", output_padding, ndim, minimum=0)
+    if any(o >= si and o >= di for o, si, di in zip(op, s, d)):
+        raise ConvParamError(
+            f"output_padding={op}: each output_padding must be smaller than its stride {s} or its dilation {d}"
+        )
+    params = ConvTransposeParams(xs, ws, s, pad, op, d, groups, bias_shape is not None)
+    for i, o in enumerate(params.output_spatial):
+        if o < 1:
+            raise ConvParamError(
+                f"padding={pad}: crops the whole output on axis {i} (full length "
+                f"{(xs[2 + i] - 1) * s[i] + d[i] * (ws[2 + i] - 1) + 1}, output {o})"
+            )
+    return params
+
+
+@dataclass(frozen=True)
+class PoolParams:
+    """Pooling windows: the convolution windows with max or mean instead of the weighted sum.
+
+    ``O = floor((n + lo + hi - d*(k-1) - 1) / s) + 1``, or with ``ceil_mode``
+    the ceiling, minus one when the last window would start in the right padding.
+    """
+
+    input_shape: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: Padding
+    dilation: tuple[int, ...]
+    ceil_mode: bool
+    count_include_pad: bool
+
+    @property
+    def ndim(self) -> int:
+        return len(self.stride)
+
+    @property
+    def output_spatial(self) -> tuple[int, ...]:
+        return tuple(
+            shapes.pool_output_size(n, k, s, p, d, self.ceil_mode)
+            for n, k, s, p, d in zip(self.input_shape[2:], self.kernel_size, self.stride, self.padding, self.dilation)
+        )
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (*self.input_shape[:2], *self.output_spatial)
+
+
+def pool_params(
+    input_shape: Any,
+    kernel_size: Any,
+    *,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: Any = False,
+    count_include_pad: Any = True,
+) -> PoolParams:
+    """Validate pooling arguments (``stride=None`` means ``stride = kernel_size``).
+
+    Each padding side must be at most half the (dilated) window, as in PyTorch,
+    so that every window holds at least one input element.
+
+    >>> pool_params((1, 1, 5, 5), 2, ceil_mode=True).output_spatial
+    (3, 3)
+    >>> pool_params((1, 1, 5, 5), 2, padding=2)
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: padding=2: each pooling padding side must be at most half the window, here (2 - 1)*1 + 1 = 2 // 2 = 1 on axis 0
+    """
+    xs = _check_shape("x.shape", input_shape)
+    if len(xs) < 3:
+        raise ConvParamError(f"x.ndim={len(xs)}: x must have shape (N, C, *spatial) with at least one spatial axis")
+    ndim = len(xs) - 2
+    k = per_axis("kernel_size", kernel_size, ndim, minimum=1)
+    s = k if stride is None else per_axis("stride", stride, ndim, minimum=1)
+    d = per_axis("dilation", dilation, ndim, minimum=1)
+    for name, flag in (("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad)):
+        if not isinstance(flag, bool):
+            raise ConvParamError(f"{_fmt(name, flag)}: must be True or False")
+    pad = normalize_padding(padding, xs[2:], k, s, d)
+    for i, (ki, di, (lo, hi)) in enumerate(zip(k, d, pad)):
+        span = di * (ki - 1) + 1
+        if max(lo, hi) > span // 2:
+            raise ConvParamError(
+                f"{_fmt('padding', padding)}: each pooling padding side must be at most half the window, "
+                f"here ({ki} - 1)*{di} + 1 = {span} // 2 = {span // 2} on axis {i}"
+            )
+        if span > xs[2 + i] + lo + hi:
+            raise ConvParamError(
+                f"{_fmt('kernel_size', kernel_size)} with dilation={d}: the window spans {span} on axis {i}, "
+                f"larger than the padded input {xs[2 + i] + lo + hi}"
+            )
+    return PoolParams(xs, k, s, pad, d, ceil_mode, count_include_pad)
