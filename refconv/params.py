@@ -126,7 +126,7 @@ def normalize_padding(
     >>> normalize_padding('full', (5,), (3,), (1,), (2,))
     ((4, 4),)
     >>> normalize_padding('same', (7,), (4,), (2,), (1,))
-    ((1, 1),)
+    ((1, 2),)
     >>> normalize_padding('SAME', (7,), (4,), (1,), (1,))
     Traceback (most recent call last):
         ...

@@ -8,8 +8,8 @@ or a ``(lo, hi)`` pair.  The seed examples:
 28
 >>> conv_output_size(227, 11, stride=4)        # AlexNet conv1
 55
->>> conv_geometry(224, 11, stride=4).unread    # at 224 the last 3 columns are never read
-3
+>>> conv_geometry(224, 11, stride=4).unread    # at 224 the last column is never read
+1
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ def conv_geometry(
 
     >>> g = conv_geometry(224, 11, stride=4)
     >>> g.output, g.unread, g.unread_input
-    (54, 3, 3)
+    (54, 1, 1)
     >>> conv_geometry(227, 11, stride=4).unread
     0
     """

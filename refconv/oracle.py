@@ -1,0 +1,908 @@
+r"""The executable definition: exact convolution, pooling and their gradients.
+
+Everything here is the one general operation of ``specs/convolution.md``, for
+any number of spatial axes, written as loops over kernel taps that read like
+the equations (each tap is one vectorized slice over all output positions):
+
+.. math::
+
+    y[n, o, p] = b[o] + \sum_{c < C_{in}/G} \sum_{k} x_p[n, g(o) C_{in}/G + c, p s + k d]\, w[o, c, k']
+
+with ``k' = k`` (cross-correlation, ``flip=False``, what deep learning calls
+convolution) or ``k' = K - 1 - k`` (convolution, ``flip=True``).
+
+Arithmetic is exact: integers stay integers (int64, or Python ints when int64
+would overflow), ``Fraction`` and sympy entries stay exact, and floats are the
+dyadic rationals they store; a float result is the exact value correctly
+rounded (to nearest, ties to even) to the result dtype, or the exact value as
+``Fraction`` with ``exact=True``.
+
+IEEE specials follow the literal sum: a NaN anywhere in a window gives NaN,
+``inf * 0`` is NaN (zeros of the padding and of input dilation included),
+``inf + (-inf)`` is NaN, otherwise an infinite term gives that infinity.  An
+exactly zero result is ``+0.0`` (the sign of zero is not tracked).
+
+Examples
+--------
+The seed's 1-D examples: full convolution and one valid correlation.
+
+>>> convolve([1, 2, 3, 4], [5, 6, 7]).tolist()
+[5, 16, 34, 52, 45, 28]
+>>> correlate([1, 2, 3], [5, 6, 7], mode='valid').tolist()
+[38]
+
+A 32x32x3 input and two 5x5x3 filters give 28x28x2:
+
+>>> x = np.ones((1, 3, 32, 32), dtype=int)
+>>> conv(x, np.ones((2, 3, 5, 5), dtype=int)).shape
+(1, 2, 28, 28)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from fractions import Fraction
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from . import exact
+from .params import (
+    ConvParamError,
+    ConvParams,
+    conv_params,
+    conv_transpose_params,
+    per_axis,
+    pool_params,
+)
+
+__all__ = [
+    "conv",
+    "conv_transpose",
+    "max_pool",
+    "avg_pool",
+    "conv_grad_input",
+    "conv_grad_weight",
+    "conv_grad_bias",
+    "max_pool_grad",
+    "avg_pool_grad",
+    "convolve",
+    "correlate",
+    "conv_matrix",
+    "general_conv",
+]
+
+
+# --------------------------------------------------------------------------- operands
+
+
+def _asarray(name: str, a: Any) -> np.ndarray:
+    try:
+        arr = np.asarray(a)
+    except Exception as exc:  # ragged lists and the like
+        raise ConvParamError(f"{name}: cannot be read as an array ({exc})") from None
+    if arr.dtype.kind == "b":
+        raise ConvParamError(f"{name}.dtype=bool: pass numbers (integers, floats, Fractions or sympy)")
+    try:
+        exact.classify(arr, name)
+    except TypeError as exc:
+        raise ConvParamError(str(exc)) from None
+    return arr
+
+
+class _Operands:
+    """Named operands in one arithmetic domain: scaled integers, or sympy objects.
+
+    For numeric kinds each array ``a`` is held as ``ints * scale`` (exact);
+    non-finite floats are set aside and replayed on their signs at the end.
+    """
+
+    def __init__(self, **arrays: np.ndarray | None) -> None:
+        present = {k: v for k, v in arrays.items() if v is not None}
+        kinds = {exact.classify(v, k) for k, v in present.items()}
+        if "symbolic" in kinds:
+            self.kind = "symbolic"
+        elif "rational" in kinds:
+            self.kind = "rational"
+        elif "float" in kinds:
+            self.kind = "float"
+            self.dtype = np.result_type(*[v.dtype for v in present.values()])
+        else:
+            self.kind = "int"
+        self.has_fraction = any(
+            isinstance(e, (Fraction, float)) for v in present.values() if v.dtype == object for e in v.flat
+        )
+        self.special = False
+        self.ints: dict[str, np.ndarray] = {}
+        self.scale: dict[str, Fraction] = {}
+        self.signs: dict[str, np.ndarray] = {}
+        for name, a in present.items():
+            if self.kind == "symbolic":
+                self.ints[name] = a.astype(object)
+                self.scale[name] = Fraction(1)
+                continue
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                self.special = True
+            self.ints[name], self.scale[name] = exact.to_scaled(np.where(np.isfinite(a), a, 0) if a.dtype.kind == "f" else a)
+        if self.special:
+            # sign replay: finite entries become -1/0/+1, specials stay; sums of these are exact in float64
+            for name, a in present.items():
+                a64 = a.astype(np.float64) if a.dtype != object else np.array([float(v) for v in a.flat]).reshape(a.shape)
+                self.signs[name] = np.where(np.isfinite(a64), np.sign(a64), a64)
+
+    def widen(self, *names: str, terms: int) -> None:
+        """Switch to Python ints when ``terms`` products of these operands could overflow int64."""
+        if self.kind == "symbolic":
+            return
+        bound = terms
+        for n in names:
+            a = self.ints[n]
+            bound *= int(np.abs(a).max()) if a.size else 0
+        if bound >= exact.INT64_SAFE:
+            for n in names:
+                self.ints[n] = self.ints[n].astype(object)
+
+    def finish(self, ints: np.ndarray, scale: Fraction, *, exact_out: bool, replay: Callable[..., np.ndarray] | None = None) -> np.ndarray:
+        """Turn ``ints * scale`` into the result: int64/objects, Fractions, or correctly rounded floats."""
+        if self.kind == "symbolic":
+            return ints
+        if exact_out or self.kind == "rational" and (scale.denominator != 1 or self.has_fraction):
+            out = exact.to_fractions(ints, scale)
+        elif self.kind in ("int", "rational"):
+            vals = ints * int(scale) if scale != 1 else ints
+            out = vals if vals.dtype == object else vals.astype(np.int64)
+            if out.dtype == object and self.kind == "int":
+                out = exact._to_int64_or_object(out)
+        else:
+            out = exact.round_scaled(ints, scale, self.dtype)
+        if self.special and replay is not None:
+            s = replay(**self.signs)
+            bad = ~np.isfinite(s)
+            if out.dtype == object:
+                out[bad] = s[bad]
+            else:
+                out = out.astype(self.dtype) if out.dtype.kind != "f" else out
+                out[bad] = s[bad]
+        return out
+
+
+def _combine(parts: Sequence[tuple[np.ndarray, Fraction]]) -> tuple[np.ndarray, Fraction]:
+    """Exact sum of ``ints_i * scale_i``: rescale each to the common scale ``g`` (their rational gcd)."""
+    parts = [p for p in parts if p is not None]
+    num, den = 0, 1
+    for _, s in parts:
+        num = math.gcd(num, s.numerator)
+        den = math.lcm(den, s.denominator)
+    g = Fraction(num, den)
+    total = None
+    for ints, s in parts:
+        m = s / g  # an integer
+        assert m.denominator == 1
+        bound = (int(np.abs(ints).max()) if ints.size else 0) * int(m) * len(parts)
+        term = ints if m == 1 else (ints.astype(object) if bound >= exact.INT64_SAFE and ints.dtype != object else ints) * int(m)
+        if total is None:
+            total = term
+        else:
+            if total.dtype != object and term.dtype != object:
+                b2 = (int(np.abs(total).max()) if total.size else 0) + (int(np.abs(term).max()) if term.size else 0)
+                if b2 >= exact.INT64_SAFE:
+                    total, term = total.astype(object), term.astype(object)
+            total = total + term
+    return total, g
+
+
+# --------------------------------------------------------------------------- index maps
+
+
+def _taps(kernel: Sequence[int], flip: bool) -> Iterator[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Pairs ``(k, k')``: the tap offset and the weight index it reads (``K-1-k`` when flipped)."""
+    for k in np.ndindex(*kernel):
+        yield k, (tuple(K - 1 - ki for K, ki in zip(kernel, k)) if flip else k)
+
+
+def _window(k: Sequence[int], stride: Sequence[int], dilation: Sequence[int], out: Sequence[int]) -> tuple[slice, ...]:
+    """Positions ``p*s + k*d`` for ``p < O`` on every axis, as slices."""
+    return tuple(
+        slice(ki * di, ki * di + si * (oi - 1) + 1, si) if oi > 0 else slice(0, 0)
+        for ki, si, di, oi in zip(k, stride, dilation, out)
+    )
+
+
+def _dilate_pad(x: np.ndarray, input_dilation: Sequence[int], padding: Sequence[tuple[int, int]]) -> np.ndarray:
+    """``xp``: ``a - 1`` zeros between samples, then ``lo``/``hi`` zeros (negative: cropped)."""
+    nsp = x.ndim - 2
+    dil = tuple(a * (n - 1) + 1 if n > 0 else 0 for n, a in zip(x.shape[2:], input_dilation))
+    grow = [(max(lo, 0), max(hi, 0)) for lo, hi in padding]
+    xp = np.zeros(x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(dil, grow)), dtype=x.dtype)
+    xp[(slice(None), slice(None)) + tuple(slice(lo, lo + n, a) for (lo, _), n, a in zip(grow, dil, input_dilation))] = x
+    crop = tuple(slice(-min(lo, 0), xp.shape[2 + i] + min(hi, 0)) for i, (lo, hi) in enumerate(padding))
+    return xp[(slice(None), slice(None)) + crop] if nsp else xp
+
+
+def _acc_dtype(*arrays: np.ndarray) -> Any:
+    return object if any(a.dtype == object for a in arrays) else np.result_type(*arrays)
+
+
+def _correlate(xp: np.ndarray, w: np.ndarray, p: ConvParams, flip: bool, out: Sequence[int]) -> np.ndarray:
+    """``y[n, o, p] = sum_{c, k} xp[n, g(o)*Cg + c, p*s + k*d] * w[o, c, k']`` (no bias)."""
+    n, cout, cg = xp.shape[0], w.shape[0], w.shape[1]
+    og = cout // p.groups  # output channels per group
+    y = np.zeros((n, cout, *out), dtype=_acc_dtype(xp, w))
+    for k, kw in _taps(w.shape[2:], flip):
+        win = xp[(slice(None), slice(None)) + _window(k, p.stride, p.dilation, out)]  # (N, C_in, *O)
+        for g in range(p.groups):
+            taps = w[(slice(g * og, (g + 1) * og), slice(None)) + kw]  # (Og, Cg)
+            # (Og, Cg) . (N, Cg, *O) over c -> (Og, N, *O)
+            y[:, g * og : (g + 1) * og] += np.moveaxis(np.tensordot(taps, win[:, g * cg : (g + 1) * cg], axes=([1], [1])), 0, 1)
+    return y
+
+
+def _scatter(dy: np.ndarray, w: np.ndarray, p: ConvParams, flip: bool, padded: Sequence[int]) -> np.ndarray:
+    """Adjoint of :func:`_correlate`: ``dxp[n, g*Cg + c, p*s + k*d] += dy[n, o, p] * w[o, c, k']``."""
+    n, cout, cg = dy.shape[0], w.shape[0], w.shape[1]
+    og = cout // p.groups
+    dxp = np.zeros((n, cg * p.groups, *padded), dtype=_acc_dtype(dy, w))
+    out = dy.shape[2:]
+    for k, kw in _taps(w.shape[2:], flip):
+        win = (slice(None),) + _window(k, p.stride, p.dilation, out)
+        for g in range(p.groups):
+            taps = w[(slice(g * og, (g + 1) * og), slice(None)) + kw]  # (Og, Cg)
+            # (Og, Cg) . (N, Og, *O) over o -> (Cg, N, *O)
+            contrib = np.tensordot(taps, dy[:, g * og : (g + 1) * og], axes=([0], [1]))
+            dxp[(slice(None), slice(g * cg, (g + 1) * cg)) + win[1:]] += np.moveaxis(contrib, 0, 1)
+    return dxp
+
+
+def _weight_corr(xp: np.ndarray, dy: np.ndarray, p: ConvParams, flip: bool, kernel: Sequence[int]) -> np.ndarray:
+    """``dw[o, c, k'] = sum_{n, p} xp[n, g(o)*Cg + c, p*s + k*d] * dy[n, o, p]``."""
+    cout = dy.shape[1]
+    cg = xp.shape[1] // p.groups
+    og = cout // p.groups
+    dw = np.zeros((cout, cg, *kernel), dtype=_acc_dtype(xp, dy))
+    out = dy.shape[2:]
+    axes = [0] + list(range(2, dy.ndim))
+    for k, kw in _taps(kernel, flip):
+        win = xp[(slice(None), slice(None)) + _window(k, p.stride, p.dilation, out)]
+        for g in range(p.groups):
+            # sum over batch and output positions: (N, Og, *O) x (N, Cg, *O) -> (Og, Cg)
+            dw[(slice(g * og, (g + 1) * og), slice(None)) + kw] = np.tensordot(
+                dy[:, g * og : (g + 1) * og], win[:, g * cg : (g + 1) * cg], axes=(axes, axes)
+            )
+    return dw
+
+
+# --------------------------------------------------------------------------- convolution
+
+
+def _conv_params_from(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, kw: dict[str, Any]) -> ConvParams:
+    return conv_params(x.shape, w.shape, None if b is None else b.shape, **kw)
+
+
+def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams, exact_out: bool) -> np.ndarray:
+    ops = _Operands(x=x, w=w, b=b)
+    terms = w.shape[1] * int(np.prod(w.shape[2:], dtype=np.int64))
+    ops.widen("x", "w", terms=max(terms, 1))
+    out = p.output_spatial
+
+    def run(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+        y = _correlate(_dilate_pad(x, p.input_dilation, p.padding), w, p, p.flip, out)
+        if b is not None:
+            y = y + b.reshape((1, -1) + (1,) * len(out))
+        return y
+
+    if ops.kind == "symbolic":
+        return run(ops.ints["x"], ops.ints["w"], ops.ints.get("b"))
+    core = run(ops.ints["x"], ops.ints["w"])
+    parts = [(core, ops.scale["x"] * ops.scale["w"])]
+    if b is not None:
+        parts.append((np.broadcast_to(ops.ints["b"].reshape((1, -1) + (1,) * len(out)), core.shape), ops.scale["b"]))
+    ints, scale = _combine(parts)
+    return ops.finish(ints, scale, exact_out=exact_out, replay=run)
+
+
+def conv(
+    x: Any,
+    w: Any,
+    b: Any = None,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    flip: bool = False,
+    exact: bool = False,
+) -> np.ndarray:
+    """N-D convolution layer: cross-correlation by default, convolution with ``flip=True``.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C_in, *S)
+    w : array_like, shape (C_out, C_in // groups, *K)
+    b : array_like, shape (C_out,), optional
+    stride, dilation : int or tuple of int
+    padding : int, tuple, ``(lo, hi)`` pairs, or ``'valid' | 'same' | 'same_lower' | 'full'``
+    groups : int
+        Output channel ``o`` reads input channels of group ``o // (C_out / groups)``.
+    flip : bool
+        Flip the kernel (``k' = K - 1 - k``): mathematical convolution.
+    exact : bool
+        Return exact ``Fraction`` entries instead of correctly rounded floats.
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, *O) with ``O = floor((n + lo + hi - d*(K-1) - 1) / s) + 1``
+
+    Examples
+    --------
+    >>> x = np.arange(1, 6).reshape(1, 1, 5)
+    >>> conv(x, np.array([[[1, 0, -1]]])).tolist()          # y[p] = x[p] - x[p+2]
+    [[[-2, -2, -2]]]
+    >>> conv(x, np.array([[[1, 0, -1]]]), flip=True).tolist()
+    [[[2, 2, 2]]]
+    >>> conv(x, np.array([[[1, 1]]]), padding='same').tolist()   # odd zero at the end
+    [[[3, 5, 7, 9, 5]]]
+    >>> conv(np.array([[[0.1, 0.2]]], dtype=np.float32), np.array([[[1.0, 1.0]]], dtype=np.float32), exact=True)[0, 0, 0]
+    Fraction(40265319, 134217728)
+    """
+    xa, wa = _asarray("x", x), _asarray("w", w)
+    ba = None if b is None else _asarray("b", b)
+    p = _conv_params_from(xa, wa, ba, dict(stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip))
+    return _forward(xa, wa, ba, p, exact)
+
+
+def general_conv(
+    x: Any,
+    w: Any,
+    b: Any = None,
+    params: ConvParams | None = None,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    input_dilation: Any = 1,
+    groups: int = 1,
+    flip: bool = False,
+    exact: bool = False,
+) -> np.ndarray:
+    """The general operation of DESIGN.md, with input dilation; padding pairs may be negative (cropping).
+
+    Either pass a :class:`~refconv.params.ConvParams` built by
+    :func:`refconv.params.conv_params` (with ``input_dilation``), or the
+    keywords.  Transposed convolution is this operation with input dilation =
+    stride and the kernel flipped and channel-transposed:
+
+    >>> x = np.array([[[1, 2]]]); w = np.array([[[1, 10, 100]]])
+    >>> general_conv(x, w, input_dilation=2, padding=2, flip=True).tolist()
+    [[[1, 10, 102, 20, 200]]]
+    >>> conv_transpose(x, w, stride=2).tolist()
+    [[[1, 10, 102, 20, 200]]]
+    """
+    xa, wa = _asarray("x", x), _asarray("w", w)
+    ba = None if b is None else _asarray("b", b)
+    if params is not None:
+        if xa.shape != params.input_shape or wa.shape != params.weight_shape:
+            raise ConvParamError(
+                f"params: built for x.shape={params.input_shape}, w.shape={params.weight_shape}; got {xa.shape}, {wa.shape}"
+            )
+        return _forward(xa, wa, ba, params, exact)
+    ndim = xa.ndim - 2
+    if ndim < 1:
+        raise ConvParamError(f"x.ndim={xa.ndim}: x must have shape (N, C_in, *spatial)")
+    pads = padding
+    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+        pads = ((int(padding), int(padding)),) * ndim
+    if isinstance(pads, (tuple, list)) and len(pads) == ndim and all(
+        isinstance(q, (tuple, list)) and len(q) == 2 for q in pads
+    ):
+        a = per_axis("input_dilation", input_dilation, ndim, minimum=1)
+        # crop the negative parts first (on the dilated input), then pad the rest
+        neg = tuple((min(lo, 0), min(hi, 0)) for lo, hi in pads)
+        if any(lo or hi for lo, hi in neg):
+            xa = _dilate_pad(xa, a, neg)
+            a = (1,) * ndim
+        pads = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads)
+        input_dilation = a
+    p = conv_params(
+        xa.shape, wa.shape, None if ba is None else ba.shape, stride=stride, padding=pads, dilation=dilation,
+        groups=groups, flip=flip, input_dilation=input_dilation,
+    )
+    return _forward(xa, wa, ba, p, exact)
+
+
+def conv_grad_input(
+    dy: Any,
+    w: Any,
+    input_shape: Sequence[int],
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    flip: bool = False,
+    exact: bool = False,
+) -> np.ndarray:
+    """Gradient of :func:`conv` with respect to ``x``: the literal adjoint (scatter) of the forward sum.
+
+    ``dx[n, g*Cg + c, p*s + k*d - lo] += dy[n, o, p] * w[o, c, k']``; input rows
+    that the forward pass never reads get an exact zero.
+
+    Examples
+    --------
+    >>> conv_grad_input(np.array([[[1, 1]]]), np.array([[[1, 2]]]), (1, 1, 5), stride=2).tolist()
+    [[[1, 2, 1, 2, 0]]]
+    """
+    dya, wa = _asarray("dy", dy), _asarray("w", w)
+    p = conv_params(input_shape, wa.shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
+    if dya.shape != p.output_shape:
+        raise ConvParamError(f"dy.shape={dya.shape}: must be the forward output shape {p.output_shape}")
+    return _grad_input(dya, wa, p, exact)
+
+
+def _grad_input(dy: np.ndarray, w: np.ndarray, p: ConvParams, exact_out: bool) -> np.ndarray:
+    ops = _Operands(dy=dy, w=w)
+    ops.widen("dy", "w", terms=max(1, w.shape[0] * int(np.prod(w.shape[2:], dtype=np.int64))))
+
+    def run(dy: np.ndarray, w: np.ndarray) -> np.ndarray:
+        dxp = _scatter(dy, w, p, p.flip, p.padded_spatial)
+        # undo padding and input dilation: x[i] sits at xp[lo + a*i]
+        keep = tuple(slice(lo, lo + n, a) for (lo, _), n, a in zip(p.padding, p.dilated_input_spatial, p.input_dilation))
+        return dxp[(slice(None), slice(None)) + keep]
+
+    if ops.kind == "symbolic":
+        return run(ops.ints["dy"], ops.ints["w"])
+    ints = run(ops.ints["dy"], ops.ints["w"])
+    return ops.finish(ints, ops.scale["dy"] * ops.scale["w"], exact_out=exact_out, replay=run)
+
+
+def conv_grad_weight(
+    x: Any,
+    dy: Any,
+    weight_shape: Sequence[int],
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    flip: bool = False,
+    exact: bool = False,
+) -> np.ndarray:
+    """Gradient of :func:`conv` with respect to ``w``: correlation of ``x`` with ``dy``.
+
+    ``dw[o, c, k'] = sum_{n, p} xp[n, g(o)*Cg + c, p*s + k*d] * dy[n, o, p]``:
+    stride and dilation trade places relative to the forward pass.
+
+    Examples
+    --------
+    >>> conv_grad_weight(np.array([[[1, 2, 3, 4]]]), np.array([[[1, 0, 1]]]), (1, 1, 2)).tolist()
+    [[[4, 6]]]
+    """
+    xa, dya = _asarray("x", x), _asarray("dy", dy)
+    p = conv_params(xa.shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
+    if dya.shape != p.output_shape:
+        raise ConvParamError(f"dy.shape={dya.shape}: must be the forward output shape {p.output_shape}")
+    ops = _Operands(x=xa, dy=dya)
+    ops.widen("x", "dy", terms=max(1, int(np.prod(dya.shape, dtype=np.int64)) // max(dya.shape[1], 1)))
+
+    def run(x: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        return _weight_corr(_dilate_pad(x, p.input_dilation, p.padding), dy, p, p.flip, p.kernel_spatial)
+
+    if ops.kind == "symbolic":
+        return run(ops.ints["x"], ops.ints["dy"])
+    ints = run(ops.ints["x"], ops.ints["dy"])
+    return ops.finish(ints, ops.scale["x"] * ops.scale["dy"], exact_out=exact, replay=run)
+
+
+def conv_grad_bias(dy: Any, *, exact: bool = False) -> np.ndarray:
+    """Gradient of :func:`conv` with respect to ``b``: ``db[o] = sum_{n, p} dy[n, o, p]``.
+
+    >>> conv_grad_bias(np.array([[[1, 2], [3, 4]]])).tolist()
+    [3, 7]
+    """
+    dya = _asarray("dy", dy)
+    if dya.ndim < 2:
+        raise ConvParamError(f"dy.ndim={dya.ndim}: dy must have shape (N, C_out, *spatial)")
+    ops = _Operands(dy=dya)
+    axes = (0, *range(2, dya.ndim))
+    ops.widen("dy", terms=max(1, dya.size))
+
+    def run(dy: np.ndarray) -> np.ndarray:
+        return dy.sum(axis=axes) if dy.dtype != object else np.sum(dy, axis=axes, dtype=object)
+
+    if ops.kind == "symbolic":
+        return run(ops.ints["dy"])
+    return ops.finish(run(ops.ints["dy"]), ops.scale["dy"], exact_out=exact, replay=run)
+
+
+def conv_transpose(
+    x: Any,
+    w: Any,
+    b: Any = None,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    exact: bool = False,
+) -> np.ndarray:
+    """Transposed convolution: the input gradient of the forward convolution, plus bias.
+
+    Weight ``(C_in, C_out // groups, *K)`` as in PyTorch.  Each input sample
+    scatters a copy of the kernel to ``p*s + k*d - lo``; output length
+    ``(n-1)*s - lo - hi + d*(K-1) + output_padding + 1``.
+
+    Examples
+    --------
+    >>> conv_transpose(np.array([[[1, 2, 3]]]), np.array([[[1, 1, 1]]]), stride=2).tolist()
+    [[[1, 1, 3, 2, 5, 3, 3]]]
+    >>> conv_transpose(np.array([[[1, 2, 3]]]), np.array([[[1, 1, 1]]]), stride=2, padding=1, output_padding=1).tolist()
+    [[[1, 3, 2, 5, 3, 3]]]
+    """
+    xa, wa = _asarray("x", x), _asarray("w", w)
+    ba = None if b is None else _asarray("b", b)
+    ct = conv_transpose_params(
+        xa.shape, wa.shape, None if ba is None else ba.shape, stride=stride, padding=padding,
+        output_padding=output_padding, dilation=dilation, groups=groups,
+    )
+    # the forward convolution this is the adjoint of (output_padding rows are never read by it)
+    fwd = ConvParams(ct.output_shape, wa.shape, ct.stride, ct.padding, ct.dilation, (1,) * ct.ndim, ct.groups, False)
+    ops = _Operands(x=xa, w=wa, b=ba)
+    ops.widen("x", "w", terms=max(1, wa.shape[0] * int(np.prod(wa.shape[2:], dtype=np.int64))))
+    nsp = ct.ndim
+
+    def run(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+        dxp = _scatter(x, w, fwd, False, fwd.padded_spatial)
+        keep = tuple(slice(lo, lo + n) for (lo, _), n in zip(ct.padding, ct.output_spatial))
+        y = dxp[(slice(None), slice(None)) + keep]
+        return y if b is None else y + b.reshape((1, -1) + (1,) * nsp)
+
+    if ops.kind == "symbolic":
+        return run(ops.ints["x"], ops.ints["w"], ops.ints.get("b"))
+    core = run(ops.ints["x"], ops.ints["w"])
+    parts = [(core, ops.scale["x"] * ops.scale["w"])]
+    if ba is not None:
+        parts.append((np.broadcast_to(ops.ints["b"].reshape((1, -1) + (1,) * nsp), core.shape), ops.scale["b"]))
+    ints, scale = _combine(parts)
+    return ops.finish(ints, scale, exact_out=exact, replay=run)
+
+
+# --------------------------------------------------------------------------- signal style
+
+
+_MODES = ("full", "valid", "same")
+
+
+def _signal(a: Any, v: Any, mode: str, odd_zero: str, flip: bool, name: str) -> np.ndarray:
+    aa, va = _asarray("a", a), _asarray("v", v)
+    if mode not in _MODES:
+        raise ConvParamError(f"mode={mode!r}: {name} modes are 'full', 'valid', 'same'")
+    if odd_zero not in ("start", "end"):
+        raise ConvParamError(f"odd_zero={odd_zero!r}: must be 'start' (numpy/scipy) or 'end' (TF SAME)")
+    if aa.ndim != va.ndim or aa.ndim == 0:
+        raise ConvParamError(f"a.ndim={aa.ndim}, v.ndim={va.ndim}: a and v must have the same number (>= 1) of axes")
+    if aa.size == 0 or va.size == 0:
+        raise ConvParamError(f"a.shape={aa.shape}, v.shape={va.shape}: a and v must not be empty")
+    if mode == "valid":
+        a_big = all(n >= m for n, m in zip(aa.shape, va.shape))
+        v_big = all(m >= n for n, m in zip(aa.shape, va.shape))
+        if not (a_big or v_big):
+            raise ConvParamError(
+                f"mode='valid' with a.shape={aa.shape}, v.shape={va.shape}: one input must be at least as large as the other on every axis"
+            )
+        if not a_big:
+            # valid needs the larger input first: convolution commutes; correlation reverses
+            out = _signal(va, aa, mode, odd_zero, flip, name)
+            return out if flip else out[tuple(slice(None, None, -1) for _ in range(out.ndim))]
+        pad = "valid"
+    elif mode == "full":
+        pad = tuple((m - 1, m - 1) for m in va.shape)
+    else:
+        # same: the centred part of full; an even kernel's extra zero at the start (numpy/scipy) or end
+        pad = tuple(((m - 1) - (m - 1) // 2, (m - 1) // 2) if odd_zero == "start" else ((m - 1) // 2, (m - 1) - (m - 1) // 2) for m in va.shape)
+    return conv(aa[None, None], va[None, None], padding=pad, flip=flip)[0, 0]
+
+
+def correlate(a: Any, v: Any, mode: str = "full", *, odd_zero: str = "start") -> np.ndarray:
+    """Signal-style N-D cross-correlation ``z[p] = sum_k a[p + k - lo] * v[k]`` (no conjugation).
+
+    ==========  ========================  =====================================
+    mode        output length             padding of ``a`` (``m = len(v)``)
+    ==========  ========================  =====================================
+    ``full``    ``n + m - 1``             ``(m-1, m-1)``
+    ``valid``   ``max(n, m) - min + 1``   none; if ``v`` is the larger input the
+                                          result is ``correlate(v, a)`` reversed,
+                                          as numpy and scipy do
+    ``same``    ``n`` (shape of ``a``)    ``(ceil((m-1)/2), floor((m-1)/2))``: the
+                                          extra zero of an even ``m`` at the start
+                                          (numpy, scipy); ``odd_zero='end'`` puts
+                                          it at the end (TF ``SAME``)
+    ==========  ========================  =====================================
+
+    Examples
+    --------
+    >>> correlate([1, 2, 3, 4], [1, 10]).tolist()
+    [10, 21, 32, 43, 4]
+    >>> correlate([1, 2, 3, 4], [1, 10], 'same').tolist()
+    [10, 21, 32, 43]
+    >>> correlate([1, 2, 3, 4], [1, 10], 'same', odd_zero='end').tolist()
+    [21, 32, 43, 4]
+    """
+    return _signal(a, v, mode, odd_zero, False, "correlate")
+
+
+def convolve(a: Any, v: Any, mode: str = "full", *, odd_zero: str = "start") -> np.ndarray:
+    """Signal-style N-D convolution ``z[p] = sum_k a[p - k + (m-1) - lo] * v[k]``: correlation with ``v`` flipped.
+
+    Modes and lengths as in :func:`correlate`; full convolution commutes, and
+    ``valid`` swaps the inputs when ``v`` is the larger one, as numpy and scipy
+    do.  ``same`` returns the shape of ``a`` (scipy); numpy's ``same`` returns
+    ``max(n, m)`` samples instead, which differs when ``v`` is longer.
+
+    Examples
+    --------
+    >>> convolve([1, 2, 3, 4], [5, 6, 7]).tolist()
+    [5, 16, 34, 52, 45, 28]
+    >>> convolve([1, 2, 3, 4], [5, 6, 7], 'valid').tolist()
+    [34, 52]
+    >>> convolve([1, 2, 3, 4], [5, 6, 7], 'same').tolist()
+    [16, 34, 52, 45]
+    """
+    return _signal(a, v, mode, odd_zero, True, "convolve")
+
+
+# --------------------------------------------------------------------------- matrix form
+
+
+def conv_matrix(
+    w: Any,
+    input_shape: Sequence[int],
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    flip: bool = False,
+) -> np.ndarray:
+    """The dense matrix ``M`` with ``vec(y) = M @ vec(x)`` for one sample (no bias).
+
+    ``input_shape`` is ``(C_in, *S)``; rows index ``(o, *p)`` and columns
+    ``(c, *i)`` in C order.  Row ``(o, p)`` holds ``w[o, c, k']`` at column
+    ``(g(o)*Cg + c, p*s + k*d - lo)`` when that lies inside the input, zero
+    elsewhere: a fully connected layer with tied and zero weights.  ``M.T``
+    is the input gradient.
+
+    Examples
+    --------
+    >>> conv_matrix(np.array([[[5, 6, 7]]]), (1, 4), padding=2, flip=True)   # the seed's x * w
+    array([[5, 0, 0, 0],
+           [6, 5, 0, 0],
+           [7, 6, 5, 0],
+           [0, 7, 6, 5],
+           [0, 0, 7, 6],
+           [0, 0, 0, 7]])
+    """
+    wa = _asarray("w", w)
+    shp = tuple(input_shape)
+    p = conv_params((1, *shp), wa.shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
+    cin, sp = shp[0], shp[1:]
+    cout, cg = wa.shape[:2]
+    og = cout // p.groups
+    out = p.output_spatial
+    n_in = int(np.prod(sp, dtype=np.int64))
+    n_out = int(np.prod(out, dtype=np.int64))
+    m = np.zeros((cout * n_out, cin * n_in), dtype=wa.dtype)
+    pos = np.indices(out).reshape(len(out), -1)  # every output position p, one column each
+    for k, kw in _taps(wa.shape[2:], p.flip):
+        src = np.stack([pi * s + ki * d - lo for pi, s, ki, d, (lo, _) in zip(pos, p.stride, k, p.dilation, p.padding)])
+        inside = np.all((src >= 0) & (src < np.array(sp)[:, None]), axis=0)
+        rows_p = np.flatnonzero(inside)
+        cols_i = np.ravel_multi_index(tuple(src[:, inside]), sp) if len(sp) else np.zeros(0, int)
+        for o in range(cout):
+            g = o // og
+            for c in range(cg):
+                m[o * n_out + rows_p, (g * cg + c) * n_in + cols_i] = wa[(o, c) + kw]
+    return m
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _pool_windows(x: np.ndarray, pp: Any, fill: Any) -> tuple[np.ndarray, list[tuple[tuple[int, ...], tuple[slice, ...]]]]:
+    """Padded input (``fill`` in the padding and past it for ceil_mode) and each tap's window."""
+    out = pp.output_spatial
+    need = tuple((o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(out, pp.stride, pp.dilation, pp.kernel_size))
+    sizes = tuple(max(n + lo + hi, nd) for n, (lo, hi), nd in zip(x.shape[2:], pp.padding, need))
+    xp = np.full(x.shape[:2] + sizes, fill, dtype=x.dtype if x.dtype != object else object)
+    xp[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for (lo, _), n in zip(pp.padding, x.shape[2:]))] = x
+    wins = [(k, _window(k, pp.stride, pp.dilation, out)) for k in np.ndindex(*pp.kernel_size)]
+    return xp, wins
+
+
+def _max_fill(x: np.ndarray) -> Any:
+    if x.dtype.kind == "f":
+        return -np.inf
+    if x.dtype.kind in "iu":
+        return np.iinfo(x.dtype).min
+    if any(exact._is_sympy(v) for v in x.flat):
+        raise ConvParamError("x: max pooling of sympy expressions is not defined (use numbers)")
+    return -float("inf")
+
+
+def _argmax_taps(x: np.ndarray, pp: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Window maxima and the index of the first maximal tap (row-major); a NaN is maximal, the first NaN wins."""
+    xp, wins = _pool_windows(x, pp, _max_fill(x))
+    best = idx = None
+    for t, (_, win) in enumerate(wins):
+        v = xp[(slice(None), slice(None)) + win]
+        if best is None:
+            best, idx = v.copy(), np.zeros(v.shape, dtype=np.int64)
+            continue
+        if v.dtype.kind == "f":
+            better = (v > best) | (np.isnan(v) & ~np.isnan(best))
+        else:
+            better = v > best
+        best = np.where(better, v, best)
+        idx = np.where(better, t, idx)
+    return best, idx
+
+
+def max_pool(
+    x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+) -> np.ndarray:
+    """Max pooling: the largest element of each window (padding is ``-inf``); exact in any dtype.
+
+    With ``ceil_mode`` the output has one more window on an axis when the
+    remainder is non-zero, unless that window would start in the right padding.
+
+    Examples
+    --------
+    >>> x = np.array([[[1, 3, 2, 5, 4]]])
+    >>> max_pool(x, 2).tolist(), max_pool(x, 2, ceil_mode=True).tolist()
+    ([[[3, 5]]], [[[3, 5, 4]]])
+    >>> max_pool(x, 3, stride=1, padding=1).tolist()
+    [[[3, 3, 5, 5, 5]]]
+    """
+    xa = _asarray("x", x)
+    pp = pool_params(xa.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+    return _argmax_taps(xa, pp)[0]
+
+
+def max_pool_grad(
+    dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+    ceil_mode: bool = False, exact: bool = False,
+) -> np.ndarray:
+    """Gradient of :func:`max_pool`: each ``dy`` goes to its window's first maximal element.
+
+    Tie rule: the first maximal element in row-major order of the window's
+    taps (PyTorch's CPU kernels pick the same); a NaN counts as maximal and the
+    first NaN wins.  Overlapping windows add their gradients, exactly.
+
+    Examples
+    --------
+    >>> max_pool_grad(np.array([[[10, 20]]]), np.array([[[1, 7, 7, 2]]]), 2, stride=1, padding=0)
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: dy.shape=(1, 1, 2): must be the pooling output shape (1, 1, 3)
+    >>> max_pool_grad(np.array([[[10, 20, 30]]]), np.array([[[1, 7, 7, 2]]]), 2, stride=1).tolist()
+    [[[0, 30, 30, 0]]]
+    """
+    xa, dya = _asarray("x", x), _asarray("dy", dy)
+    pp = pool_params(xa.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+    if dya.shape != pp.output_shape:
+        raise ConvParamError(f"dy.shape={dya.shape}: must be the pooling output shape {pp.output_shape}")
+    _, idx = _argmax_taps(xa, pp)
+    ops = _Operands(dy=dya)
+    ops.widen("dy", terms=max(1, int(np.prod(pp.kernel_size))))
+
+    def run(dy: np.ndarray) -> np.ndarray:
+        xp, wins = _pool_windows(np.zeros(xa.shape, dtype=dy.dtype), pp, 0)
+        for t, (_, win) in enumerate(wins):
+            xp[(slice(None), slice(None)) + win] += np.where(idx == t, dy, 0)
+        keep = tuple(slice(lo, lo + n) for (lo, _), n in zip(pp.padding, xa.shape[2:]))
+        return xp[(slice(None), slice(None)) + keep]
+
+    if ops.kind == "symbolic":
+        return run(ops.ints["dy"])
+    return ops.finish(run(ops.ints["dy"]), ops.scale["dy"], exact_out=exact, replay=run)
+
+
+def _divisors(pp: Any, count_include_pad: bool) -> np.ndarray:
+    """Per output position: window elements inside the input (or inside input + padding)."""
+    counts = []
+    for n, k, s, (lo, hi), o in zip(pp.input_shape[2:], pp.kernel_size, pp.stride, pp.padding, pp.output_spatial):
+        start = np.arange(o) * s - lo  # window [start, start + k) in input coordinates
+        if count_include_pad:
+            c = np.minimum(start + k, n + hi) - start
+        else:
+            c = np.minimum(start + k, n) - np.maximum(start, 0)
+        counts.append(c)
+    # divisor = product of per-axis counts: an outer product over the output grid
+    return functools.reduce(np.multiply.outer, [c.astype(object) for c in counts])
+
+
+def avg_pool(
+    x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+    count_include_pad: bool = True, exact: bool = False,
+) -> np.ndarray:
+    """Average pooling: the exact window sum divided by the divisor, correctly rounded.
+
+    Divisor (PyTorch's rule): with ``count_include_pad`` the window positions
+    inside input plus padding (positions past the padding, reachable only with
+    ``ceil_mode``, never count); without it, the positions inside the input.
+    Integer inputs give correctly rounded float64 (exact Fractions with
+    ``exact=True``).
+
+    Examples
+    --------
+    >>> x = np.array([[[1, 2, 3, 4, 6]]])
+    >>> avg_pool(x, 2).tolist()
+    [[[1.5, 3.5]]]
+    >>> avg_pool(x, 2, ceil_mode=True).tolist()          # the last window holds one element
+    [[[1.5, 3.5, 6.0]]]
+    >>> avg_pool(x, 3, stride=1, padding=1).tolist()     # zeros of the padding count
+    [[[1.0, 2.0, 3.0, 4.333333333333333, 3.3333333333333335]]]
+    >>> avg_pool(x, 3, stride=1, padding=1, count_include_pad=False, exact=True)[0, 0, 0]
+    Fraction(3, 2)
+    """
+    xa = _asarray("x", x)
+    pp = pool_params(xa.shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+    div = _divisors(pp, count_include_pad)
+    ops = _Operands(x=xa)
+    if ops.kind == "symbolic":
+        raise ConvParamError("x: avg_pool of sympy expressions: use conv with a constant kernel instead")
+    ops.widen("x", terms=max(1, int(np.prod(pp.kernel_size))))
+
+    def run(x: np.ndarray) -> np.ndarray:
+        xp, wins = _pool_windows(x, pp, 0)
+        total = np.zeros(pp.output_shape, dtype=xp.dtype)
+        for _, win in wins:
+            total = total + xp[(slice(None), slice(None)) + win]
+        return total
+
+    total = run(ops.ints["x"])
+    lcm = int(np.lcm.reduce(np.array(div, dtype=np.int64).reshape(-1))) if div.size else 1
+    # sum/div = (sum * (lcm/div)) / lcm: one integer array over the common denominator
+    mult = (lcm // np.array(div, dtype=object)).astype(object)
+    ints = total.astype(object) * mult
+    if ops.kind == "int" and not exact:
+        ops.kind, ops.dtype = "float", np.dtype(np.float64)
+    return ops.finish(ints, ops.scale["x"] / lcm, exact_out=exact, replay=run)
+
+
+def avg_pool_grad(
+    dy: Any, input_shape: Sequence[int], kernel_size: Any, *, stride: Any = None, padding: Any = 0,
+    ceil_mode: bool = False, count_include_pad: bool = True, exact: bool = False,
+) -> np.ndarray:
+    """Gradient of :func:`avg_pool`: ``dx[i] = sum over windows containing i of dy / divisor``.
+
+    Padding positions receive nothing (they are not inputs).
+
+    Examples
+    --------
+    >>> avg_pool_grad(np.array([[[2, 4]]]), (1, 1, 4), 2).tolist()
+    [[[1.0, 1.0, 2.0, 2.0]]]
+    """
+    dya = _asarray("dy", dy)
+    pp = pool_params(input_shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+    if dya.shape != pp.output_shape:
+        raise ConvParamError(f"dy.shape={dya.shape}: must be the pooling output shape {pp.output_shape}")
+    div = _divisors(pp, count_include_pad)
+    ops = _Operands(dy=dya)
+    if ops.kind == "symbolic":
+        raise ConvParamError("dy: avg_pool_grad of sympy expressions: use conv_grad_input with a constant kernel instead")
+    lcm = int(np.lcm.reduce(np.array(div, dtype=np.int64).reshape(-1))) if div.size else 1
+    mult = (lcm // np.array(div, dtype=object)).astype(object)
+
+    def run(dy: np.ndarray) -> np.ndarray:
+        share = dy.astype(object) * mult if dy.dtype != np.float64 else dy / np.array(div, dtype=np.float64)
+        xp, wins = _pool_windows(np.zeros(tuple(pp.input_shape), dtype=share.dtype), pp, 0)
+        for _, win in wins:
+            xp[(slice(None), slice(None)) + win] += share
+        keep = tuple(slice(lo, lo + n) for (lo, _), n in zip(pp.padding, pp.input_shape[2:]))
+        return xp[(slice(None), slice(None)) + keep]
+
+    ints = run(ops.ints["dy"])
+    if ops.kind == "int" and not exact:
+        ops.kind, ops.dtype = "float", np.dtype(np.float64)
+    return ops.finish(ints, ops.scale["dy"] / lcm, exact_out=exact, replay=run)
