@@ -28,6 +28,7 @@ from .layers import (
     ReLU,
     Residual,
     Sequential,
+    SideOutput,
     Sigmoid,
     Softmax,
     Tanh,
@@ -54,4 +55,5 @@ __all__ = [
     "Concat",
     "Residual",
     "Sequential",
+    "SideOutput",
 ]

@@ -71,6 +71,7 @@ __all__ = [
     "Concat",
     "Residual",
     "Sequential",
+    "SideOutput",
     "LAYER_TYPES",
     "is_symbolic",
 ]
@@ -843,11 +844,45 @@ class Residual(_Container):
         return a
 
 
+@dataclass(frozen=True)
+class SideOutput(_Container):
+    """An extra network output: ``head`` reads the input, the main path passes it on unchanged.
+
+    GoogLeNet's auxiliary classifiers.  ``output_shape`` is the input shape (the
+    main path); ``head.output_shape`` is the side output's shape.
+
+    >>> aux = SideOutput(Sequential([AdaptiveAvgPool(4), Conv(128, 1), Flatten(), Linear(1000)]))
+    >>> aux.output_shape((512, 14, 14)), aux.head.output_shape((512, 14, 14))
+    ((512, 14, 14), (1000,))
+    """
+
+    head: Layer
+
+    kind: ClassVar[str] = "side_output"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.head, (tuple, list)):
+            object.__setattr__(self, "head", Sequential(self.head))
+        if not isinstance(self.head, Layer):
+            raise _bad(self, "head", self.head, "must be a layer description")
+
+    def children(self) -> tuple[tuple[str, Layer], ...]:
+        return ((self.head.name or "head", self.head),)
+
+    def _inputs(self, shape: Shape) -> Iterator[tuple[Layer, Shape]]:
+        yield self.head, shape
+
+    def output_shape(self, shape: Shape) -> Shape:
+        self.head.output_shape(shape)  # validates the head
+        return tuple(shape)
+
+
 #: ``type`` key in files -> class
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.kind: cls
     for cls in (
         Conv, MaxPool, AvgPool, AdaptiveAvgPool, GlobalAvgPool, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax,
-        LRN, BatchNorm, Dropout, Flatten, Linear, Concat, Residual, Sequential,
+        LRN, BatchNorm, Dropout, Flatten, Linear, Concat, Residual, Sequential, SideOutput,
     )
 }
