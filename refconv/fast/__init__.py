@@ -1,0 +1,52 @@
+"""The fast engine: vectorized numpy versions of every :mod:`refconv.oracle` function.
+
+Same functions, same signatures, same :class:`~refconv.params.ConvParamError`
+for bad parameters (validation is the one shared path of :mod:`refconv.params`),
+plus the keywords ``algorithm='auto' | 'direct' | 'fft'`` (convolutions) and
+``max_memory`` (bytes of temporaries; see :mod:`refconv.fast.memory`).
+
+* dtypes (:mod:`refconv.fast.dtypes`): float32, float64, complex64,
+  complex128 computed in that dtype; integers exactly in int64 (convolution
+  family) or a :class:`DTypeError`.
+* accuracy: the direct path meets the per-element bound of
+  :mod:`refconv.tolerance`; integer-valued floats whose partial sums are exact
+  give exactly the oracle's result.
+* determinism: every element's summation order is fixed by the shapes (and the
+  memory cap), never by the thread count or the run.
+
+Examples
+--------
+>>> import numpy as np
+>>> from refconv import fast
+>>> fast.convolve([1., 2., 3., 4.], [5., 6., 7.]).tolist()
+[5.0, 16.0, 34.0, 52.0, 45.0, 28.0]
+>>> x = np.ones((1, 3, 32, 32), np.float32)
+>>> fast.conv(x, np.ones((6, 3, 5, 5), np.float32)).shape
+(1, 6, 28, 28)
+"""
+
+from .conv import ALGORITHMS, conv, conv_grad_bias, conv_grad_input, conv_grad_weight, conv_transpose
+from .dtypes import DTypeError
+from .memory import DEFAULT_MEMORY_CAP, MemoryCapError, get_memory_cap, memory_cap
+from .pool import avg_pool, avg_pool_grad, max_pool, max_pool_grad
+from .signal import convolve, correlate
+
+__all__ = [
+    "conv",
+    "conv_transpose",
+    "max_pool",
+    "avg_pool",
+    "conv_grad_input",
+    "conv_grad_weight",
+    "conv_grad_bias",
+    "max_pool_grad",
+    "avg_pool_grad",
+    "convolve",
+    "correlate",
+    "ALGORITHMS",
+    "DTypeError",
+    "MemoryCapError",
+    "DEFAULT_MEMORY_CAP",
+    "get_memory_cap",
+    "memory_cap",
+]

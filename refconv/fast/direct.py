@@ -1,0 +1,222 @@
+"""Direct (im2col + GEMM) kernels of the general operation and its two gradients.
+
+Layouts (``G`` groups, ``Cg = C_in / G``, ``Mg = C_out / G``, ``Kp = prod(K)``,
+``Op = prod(O)``):
+
+* forward, per sample:  ``cols[n, g, (c, k), p] = xp[n, g*Cg + c, p*s + k*d]``
+  and ``y[n, g, m, p] = sum_{(c,k)} w[g, m, (c, k)] * cols[n, g, (c, k), p]``:
+  one ``matmul`` broadcast over ``(n, g)`` writes NCHW directly.
+* forward, pixel-major (small images): ``cols[g, (c, k), (n, p)]``, one GEMM
+  per group, then ``(g, m, n, p) -> (n, g, m, p)``.
+* input gradient (col2im): ``dcols[n, g, (c, k), p] = sum_m w[g, m, (c, k)] * dy[n, g, m, p]``,
+  then for each tap ``k``: ``dxp[n, g*Cg + c, p*s + k*d] += dcols[n, g, c, k, p]``
+  (strided slice adds in tap order: no ``np.add.at``, a fixed summation order).
+* weight gradient: ``dw[g, m, (c, k)] = sum_{(n, p)} dy[g, m, (n, p)] * cols[g, (c, k), (n, p)]``.
+* depthwise (``Cg == 1``): per-tap accumulation ``y[n, g, m, p] += w[g, m, k] * xp[n, g, p*s + k*d]``
+  in tap order, no im2col buffer.
+
+Every output element is summed in an order fixed by the shapes (BLAS splits
+GEMMs over rows and columns, not over the summed dimension), so results do not
+depend on the thread count.  Work is chunked over the batch (then over output
+rows) to keep temporaries under the memory cap.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .geometry import Geometry, pad_dilate, prod, windows
+from .memory import plan_chunks
+
+__all__ = ["forward", "grad_input", "grad_weight"]
+
+#: below this many output pixels per sample the pixel-major layout (one big GEMM per group) is used
+PIXEL_MAJOR_BELOW = 512
+
+
+def _row_span(geo: Geometry, r0: int, r1: int, kernel_spatial) -> tuple[int, int, int]:
+    """First ``xp`` row, number of rows read by output rows ``[r0, r1)`` of axis 0, and ``lo``."""
+    s0, d0 = geo.stride[0], geo.dilation[0]
+    (lo, hi) = geo.padding[0]
+    # rows r0..r1-1 read xp rows [r0*s0, (r1-1)*s0 + d0*(K0-1) + 1)
+    first = r0 * s0
+    return first, (r1 - 1 - r0) * s0 + d0 * (kernel_spatial[0] - 1) + 1, lo
+
+
+def _xp_chunk(x: np.ndarray, geo: Geometry, kernel_spatial, r0: int | None = None, r1: int | None = None):
+    """Padded, dilated input of a batch chunk, cropped to the rows ``[r0, r1)`` of output axis 0 read."""
+    if r0 is None:
+        return pad_dilate(x, geo.padding, geo.input_dilation)
+    first, length, lo = _row_span(geo, r0, r1, kernel_spatial)
+    a0 = geo.input_dilation[0]
+    n0 = x.shape[2]
+    D0 = a0 * (n0 - 1) + 1 if n0 > 0 else 0
+    pad0 = (lo - first, length - D0 - (lo - first))
+    return pad_dilate(x, (pad0, *geo.padding[1:]), geo.input_dilation)
+
+
+def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray:
+    """``y`` of the general operation (no bias); ``x`` and ``w`` already of the compute dtype."""
+    N, C = x.shape[:2]
+    M = w.shape[0]
+    K = w.shape[2:]
+    O = geo.output_spatial(x.shape[2:], K)
+    G = geo.groups
+    Cg, Mg = C // G, M // G
+    Kp, Op = prod(K), prod(O)
+    it = x.dtype.itemsize
+    y = np.empty((N, M, *O), dtype=x.dtype)
+    if y.size == 0:
+        return y
+    if Cg * Kp == 0:
+        y[...] = 0
+        return y
+    if Cg == 1 and Mg <= 4 and Kp > 1:
+        return _depthwise_forward(x, w, geo, O, y, cap)
+    wg = w.reshape(G, Mg, Cg * Kp)
+    P = geo.padded_spatial(x.shape[2:])
+    xp_bytes = C * prod(P) * it
+    col_bytes = C * Kp * Op * it
+    pixel_major = Op < PIXEL_MAJOR_BELOW
+    per_sample = xp_bytes + col_bytes + (M * Op * it if pixel_major else 0)
+    if per_sample <= cap:
+        nb = plan_chunks(N, per_sample, cap)
+        for n0 in range(0, N, nb):
+            xp = _xp_chunk(x[n0 : n0 + nb], geo, K)
+            _forward_chunk(xp, wg, geo, K, O, y[n0 : n0 + nb], pixel_major)
+        return y
+    # one sample is too big: chunk output rows of axis 0 (one sample at a time)
+    row_bytes = (C * Kp * (Op // O[0]) + M * (Op // O[0])) * it
+    xp_row_bytes = C * prod(P[1:]) * it * max(geo.stride[0], 1)
+    fixed = C * prod(P[1:]) * it * geo.dilation[0] * (K[0] - 1) + C * prod(P[1:]) * it
+    rows = plan_chunks(O[0], row_bytes + xp_row_bytes, max(cap - fixed, 0), what="one output row of one sample of conv")
+    for n in range(N):
+        for r0 in range(0, O[0], rows):
+            r1 = min(O[0], r0 + rows)
+            xp = _xp_chunk(x[n : n + 1], geo, K, r0, r1)
+            tmp = np.empty((1, M, r1 - r0, *O[1:]), dtype=x.dtype)
+            _forward_chunk(xp, wg, geo, K, (r1 - r0, *O[1:]), tmp, False)
+            y[n : n + 1, :, r0:r1] = tmp
+    return y
+
+
+def _forward_chunk(xp, wg, geo: Geometry, K, O, out, pixel_major: bool) -> None:
+    nb, C = xp.shape[:2]
+    G, Mg, CgKp = wg.shape
+    Cg = C // G
+    nsp = len(K)
+    Op = prod(O)
+    v = windows(xp, K, geo.stride, geo.dilation, O).reshape(nb, G, Cg, *O, *K)  # splitting C is a view
+    sp_o = tuple(range(3, 3 + nsp))
+    sp_k = tuple(range(3 + nsp, 3 + 2 * nsp))
+    if pixel_major:
+        # cols[g, c, *k, n, *p]
+        cols = np.empty((G, Cg, *K, nb, *O), dtype=xp.dtype)
+        np.copyto(cols, v.transpose(1, 2, *sp_k, 0, *sp_o))
+        yt = np.matmul(wg, cols.reshape(G, CgKp, nb * Op))  # (G, Mg, nb*Op)
+        out.reshape(nb, G, Mg, Op)[...] = yt.reshape(G, Mg, nb, Op).transpose(2, 0, 1, 3)
+    else:
+        cols = np.empty((nb, G, Cg, *K, *O), dtype=xp.dtype)
+        np.copyto(cols, v.transpose(0, 1, 2, *sp_k, *sp_o))
+        np.matmul(wg, cols.reshape(nb, G, CgKp, Op), out=out.reshape(nb, G, Mg, Op))
+
+
+def _depthwise_forward(x, w, geo: Geometry, O, y, cap) -> np.ndarray:
+    """``y[n, g, m, p] = sum_k w[g, m, k] * xp[n, g, p*s + k*d]``, taps added in row-major order."""
+    N, C = x.shape[:2]
+    M = w.shape[0]
+    K = w.shape[2:]
+    G = geo.groups
+    Mg = M // G
+    it = x.dtype.itemsize
+    P = geo.padded_spatial(x.shape[2:])
+    per_sample = (C * prod(P) + 2 * M * prod(O)) * it
+    nb = plan_chunks(N, per_sample, cap, what="one batch sample of a depthwise conv")
+    wk = w.reshape(G, Mg, prod(K))
+    for n0 in range(0, N, nb):
+        xp = _xp_chunk(x[n0 : n0 + nb], geo, K)
+        v = windows(xp, K, geo.stride, geo.dilation, O)  # (nb, C, *O, *K)
+        out = y[n0 : n0 + nb].reshape(-1, G, Mg, *O)
+        tmp = np.empty_like(out)
+        bshape = (1, G, Mg) + (1,) * len(O)
+        for t, k in enumerate(itertools.product(*(range(kk) for kk in K))):
+            tap = v[(Ellipsis, *k)][:, :, None]  # (nb, G, 1, *O)
+            wt = wk[:, :, t].reshape(bshape)
+            if t == 0:
+                np.multiply(tap, wt, out=out)
+            else:
+                np.multiply(tap, wt, out=tmp)
+                np.add(out, tmp, out=out)
+    return y
+
+
+def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap: int) -> np.ndarray:
+    """``dx`` of the general operation with ``input_dilation == 1`` (col2im scatter)."""
+    N, M = dy.shape[:2]
+    K = w.shape[2:]
+    G = geo.groups
+    Cg = w.shape[1]
+    C = Cg * G
+    Mg = M // G
+    Kp = prod(K)
+    O = dy.shape[2:]
+    Op = prod(O)
+    it = dy.dtype.itemsize
+    dx = np.zeros((N, C, *input_spatial), dtype=dy.dtype)
+    if dx.size == 0 or Op == 0:
+        return dx
+    P = geo.padded_spatial(input_spatial)
+    per_sample = (C * prod(P) + C * Kp * Op) * it
+    nb = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_input")
+    wt = w.reshape(G, Mg, Cg * Kp).transpose(0, 2, 1)  # (G, Cg*Kp, Mg)
+    for n0 in range(0, N, nb):
+        d = dy[n0 : n0 + nb]
+        b = d.shape[0]
+        dcols = np.matmul(wt, d.reshape(b, G, Mg, Op))  # (b, G, Cg*Kp, Op)
+        dcols = dcols.reshape(b, C, Kp, *O)
+        dxp = np.zeros((b, C, *P), dtype=dy.dtype)
+        for t, k in enumerate(itertools.product(*(range(kk) for kk in K))):
+            # dxp[n, c, p*s + k*d] += dcols[n, c, k, p]
+            sl = tuple(slice(ki * di, ki * di + (o - 1) * s + 1, s) for ki, di, o, s in zip(k, geo.dilation, O, geo.stride))
+            dxp[(slice(None), slice(None), *sl)] += dcols[:, :, t]
+        # dx[n, c, i] = dxp[n, c, lo + i] (input dilation 1)
+        crop = tuple(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial))
+        dx[n0 : n0 + nb] = dxp[(slice(None), slice(None), *crop)]
+    return dx
+
+
+def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, cap: int) -> np.ndarray:
+    """``dw[g*Mg + m, c, k] = sum_{n, p} dy[n, g*Mg + m, p] * xp[n, g*Cg + c, p*s + k*d]``."""
+    N, C = x.shape[:2]
+    M = dy.shape[1]
+    K = tuple(kernel_spatial)
+    G = geo.groups
+    Cg, Mg = C // G, M // G
+    Kp = prod(K)
+    O = dy.shape[2:]
+    Op = prod(O)
+    it = x.dtype.itemsize
+    dw = np.zeros((G, Mg, Cg * Kp), dtype=x.dtype)
+    if dw.size == 0 or N == 0 or Op == 0:
+        return dw.reshape(M, Cg, *K)
+    P = geo.padded_spatial(x.shape[2:])
+    nsp = len(K)
+    per_sample = (C * prod(P) + C * Kp * Op + M * Op) * it
+    nb = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_weight")
+    sp_o = tuple(range(3, 3 + nsp))
+    sp_k = tuple(range(3 + nsp, 3 + 2 * nsp))
+    for n0 in range(0, N, nb):
+        xp = _xp_chunk(x[n0 : n0 + nb], geo, K)
+        b = xp.shape[0]
+        v = windows(xp, K, geo.stride, geo.dilation, O).reshape(b, G, Cg, *O, *K)
+        cols = np.empty((G, Cg, *K, b, *O), dtype=x.dtype)
+        np.copyto(cols, v.transpose(1, 2, *sp_k, 0, *sp_o))
+        dyt = np.ascontiguousarray(dy[n0 : n0 + nb].reshape(b, G, Mg, Op).transpose(1, 2, 0, 3))  # (G, Mg, b, Op)
+        part = np.matmul(dyt.reshape(G, Mg, b * Op), cols.reshape(G, Cg * Kp, b * Op).transpose(0, 2, 1))
+        if n0 == 0:
+            dw = part
+        else:
+            dw += part
+    return dw.reshape(M, Cg, *K)

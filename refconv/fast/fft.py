@@ -1,0 +1,128 @@
+"""FFT kernel of the forward operation (scipy.fft), and the cost model that picks it.
+
+Identity: with ``xp`` the padded input (length ``P`` per axis) and ``wd`` the
+dilated kernel (span ``D = d*(K-1) + 1``), the stride-1 correlation
+``z[p] = sum_k xp[p + k] * wd[k]`` equals the circular convolution of ``xp``
+with ``reverse(wd)`` at indices ``p + D - 1``, for any transform length
+``L >= P`` (nothing of the valid part wraps).  Channels are contracted per
+frequency: ``Z[n, o, f] = sum_c X[n, g*Cg + c, f] * W[o, c, f]``.  The strided
+output is ``z[p*s]``.  Real inputs use real transforms (``rfftn``); lengths are
+``scipy.fft.next_fast_len``; float32 stays float32 (complex64 spectra).
+
+The error of the FFT path is bounded normwise
+(:func:`refconv.tolerance.fft_conv_error_bound`), not per element: use
+``algorithm='direct'`` when every element must meet the direct-summation bound.
+
+Examples
+--------
+>>> import numpy as np
+>>> from refconv.fast.geometry import Geometry
+>>> g = Geometry((1,), ((2, 2),), (1,), (1,), 1)
+>>> y = fft_forward(np.array([[[1., 2., 3., 4.]]]), np.array([[[5., 6., 7.]]])[..., ::-1], g, 1 << 20)
+>>> np.round(y, 9).tolist()
+[[[5.0, 16.0, 34.0, 52.0, 45.0, 28.0]]]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .geometry import Geometry, pad_dilate, prod
+from .memory import plan_chunks
+
+__all__ = ["fft_forward", "prefer_fft", "direct_cost", "fft_cost"]
+
+#: rough sustained rates of this engine (flop/s), used only to rank the two algorithms
+GEMM_RATE = 60e9
+TAP_RATE = 4e9
+FFT_RATE = 4e9
+POINTWISE_RATE = 2e9
+
+
+def _lengths(P) -> tuple[int, ...]:
+    import scipy.fft
+
+    return tuple(scipy.fft.next_fast_len(int(n), real=True) for n in P)
+
+
+def direct_cost(x_shape, w_shape, p) -> float:
+    """Estimated seconds of the direct kernel: ``2*N*C_out*Cg*prod(K)*prod(O)`` flops."""
+    N, M = x_shape[0], w_shape[0]
+    Cg = w_shape[1]
+    flops = 2.0 * N * M * Cg * prod(w_shape[2:]) * prod(p.output_spatial)
+    rate = TAP_RATE if Cg == 1 and M // p.groups <= 4 else GEMM_RATE
+    return flops / rate
+
+
+def fft_cost(x_shape, w_shape, p) -> float:
+    """Estimated seconds of the FFT kernel: transforms of every plane plus the per-frequency contraction."""
+    N, C = x_shape[:2]
+    M, Cg = w_shape[:2]
+    L = prod(_lengths(p.padded_spatial))
+    transform = 2.5 * L * math.log2(max(L, 2))
+    planes = N * C + M * Cg + N * M
+    return planes * transform / FFT_RATE + 8.0 * N * M * Cg * (L / 2) / POINTWISE_RATE
+
+
+def prefer_fft(x_shape, w_shape, p, dtype) -> bool:
+    """The ``'auto'`` choice: FFT when its estimated cost is below the direct kernel's.
+
+    Only for stride 1 (strided outputs waste most of an FFT) and kernels of at
+    least 7 taps per axis on average.
+
+    >>> from refconv.params import conv_params
+    >>> prefer_fft((1, 1, 512, 512), (1, 1, 31, 31), conv_params((1, 1, 512, 512), (1, 1, 31, 31)), np.float32)
+    True
+    >>> prefer_fft((8, 64, 56, 56), (64, 64, 3, 3), conv_params((8, 64, 56, 56), (64, 64, 3, 3)), np.float32)
+    False
+    """
+    if any(s != 1 for s in p.stride) or prod(w_shape[2:]) < 7 ** len(w_shape[2:]):
+        return False
+    return fft_cost(x_shape, w_shape, p) < direct_cost(x_shape, w_shape, p)
+
+
+def fft_forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray:
+    """``y`` of the general operation (no bias) through FFTs; ``w`` already flipped if needed."""
+    import scipy.fft
+
+    N, C = x.shape[:2]
+    M, Cg = w.shape[:2]
+    K = w.shape[2:]
+    nsp = len(K)
+    G = geo.groups
+    Mg = M // G
+    O = geo.output_spatial(x.shape[2:], K)
+    y = np.empty((N, M, *O), dtype=x.dtype)
+    if y.size == 0:
+        return y
+    P = geo.padded_spatial(x.shape[2:])
+    L = _lengths(P)
+    axes = tuple(range(2, 2 + nsp))
+    real = x.dtype.kind == "f"
+    cdt = np.result_type(x.dtype, np.complex64)
+    F = prod(L[:-1]) * (L[-1] // 2 + 1 if real else L[-1])
+    # dilated, reversed kernel: wr[..., D-1-k*d] = w[..., k]
+    span = tuple(d * (k - 1) + 1 for k, d in zip(K, geo.dilation))
+    wd = np.zeros((M, Cg, *span), dtype=x.dtype)
+    wd[(slice(None), slice(None), *(slice(None, None, d) for d in geo.dilation))] = w
+    wr = wd[(slice(None), slice(None), *([slice(None, None, -1)] * nsp))]
+    fwd = scipy.fft.rfftn if real else scipy.fft.fftn
+    inv = scipy.fft.irfftn if real else scipy.fft.ifftn
+    W = fwd(wr, s=L, axes=axes).reshape(G, Mg, Cg, F)
+    it = np.dtype(cdt).itemsize
+    per_sample = (C * F + 2 * M * F) * it + (C * prod(P) + M * prod(L)) * x.dtype.itemsize
+    nb = plan_chunks(N, per_sample, max(cap - W.nbytes, 0), what="one batch sample of the FFT conv")
+    crop = tuple(slice(D - 1, D - 1 + (o - 1) * s + 1, s) for D, o, s in zip(span, O, geo.stride))
+    for n0 in range(0, N, nb):
+        xp = pad_dilate(x[n0 : n0 + nb], geo.padding, geo.input_dilation)
+        b = xp.shape[0]
+        X = fwd(xp, s=L, axes=axes).reshape(b, G, Cg, F)
+        Z = np.zeros((b, G, Mg, F), dtype=cdt)
+        # Z[n, g, m, f] = sum_c X[n, g, c, f] * W[g, m, c, f], channels added in order
+        for c in range(Cg):
+            Z += X[:, :, None, c, :] * W[None, :, :, c, :]
+        z = inv(Z.reshape(b, M, *L[:-1], F // prod(L[:-1])), s=L, axes=axes)
+        y[n0 : n0 + nb] = z[(slice(None), slice(None), *crop)]
+    return y

@@ -1,0 +1,257 @@
+"""Max and average pooling and their gradients, over the convolution windows.
+
+Windows are strided views ``v[..., p, k] = xp[..., p*s + k*d]`` (no copies);
+every reduction runs tap by tap in row-major window order, so:
+
+* ``max_pool``: a running ``np.maximum`` (NaN propagates; padding never wins);
+* ``max_pool_grad``: the gradient goes to the **first** maximal element of each
+  window in row-major window order; a NaN counts as maximal and the first NaN
+  wins; padding positions never receive it;
+* ``avg_pool``: the window sum (taps in order) divided by the divisor, the
+  number of window positions inside the padded input (``count_include_pad``)
+  or inside the input; a division, so an exactly summed window is correctly
+  rounded;
+* gradients scatter with one strided slice add per tap (no ``np.add.at``).
+
+Examples
+--------
+>>> import numpy as np
+>>> x = np.array([[[1., 3., 2., 3., 0.]]])
+>>> max_pool(x, 2, stride=1).tolist()
+[[[3.0, 3.0, 3.0, 3.0]]]
+>>> max_pool_grad(np.ones((1, 1, 4)), x, 2, stride=1).tolist()
+[[[0.0, 2.0, 0.0, 2.0, 0.0]]]
+>>> avg_pool(x, 2, padding=1, count_include_pad=False).tolist()
+[[[1.0, 2.5, 1.5]]]
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from ..params import ConvParamError, pool_params
+from .dtypes import as_array, compute_dtype
+from .geometry import prod, windows
+
+__all__ = ["max_pool", "avg_pool", "max_pool_grad", "avg_pool_grad"]
+
+
+def _taps(kernel):
+    return itertools.product(*(range(k) for k in kernel))
+
+
+def _padded_extent(pp) -> tuple[tuple[int, int], ...]:
+    """``(lo, hi')`` per axis where ``hi'`` also covers ceil-mode windows past the right padding."""
+    out = []
+    for n, k, s, (lo, hi), d, o in zip(pp.input_shape[2:], pp.kernel_size, pp.stride, pp.padding, pp.dilation, pp.output_spatial):
+        need = (o - 1) * s + d * (k - 1) + 1 if o > 0 else 0
+        out.append((lo, max(hi, need - n - lo)))
+    return tuple(out)
+
+
+def _pad(x: np.ndarray, pads, fill) -> np.ndarray:
+    if all(lo == 0 and hi == 0 for lo, hi in pads):
+        return x
+    shape = (*x.shape[:2], *(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads)))
+    xp = np.full(shape, fill, dtype=x.dtype)
+    xp[(slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, hi) in zip(x.shape[2:], pads)))] = x
+    return xp
+
+
+def _tap_slices(k, pp):
+    """``xp`` positions ``p*s + k*d`` of tap ``k`` for every output ``p``, as slices."""
+    return tuple(
+        slice(ki * d, ki * d + (o - 1) * s + 1, s) for ki, d, s, o in zip(k, pp.dilation, pp.stride, pp.output_spatial)
+    )
+
+
+def _valid_mask(k, pp, pads) -> np.ndarray | None:
+    """Broadcastable mask of the outputs whose tap ``k`` reads a real input element (None: all do)."""
+    masks = []
+    any_pad = False
+    nsp = len(pp.kernel_size)
+    for ax, (ki, d, s, o, n, (lo, _)) in enumerate(
+        zip(k, pp.dilation, pp.stride, pp.output_spatial, pp.input_shape[2:], pads)
+    ):
+        pos = np.arange(o) * s + ki * d - lo  # input index read by tap k of output p
+        m = (pos >= 0) & (pos < n)
+        if not m.all():
+            any_pad = True
+        shape = [1] * nsp
+        shape[ax] = o
+        masks.append(m.reshape(shape))
+    if not any_pad:
+        return None
+    out = masks[0]
+    for m in masks[1:]:
+        out = out & m
+    return out
+
+
+def _float_input(name: str, x: np.ndarray) -> np.dtype:
+    dt = compute_dtype((name, x), integers=False, complex_ok=False)
+    return dt
+
+
+def max_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+             ceil_mode: Any = False) -> np.ndarray:
+    """Max pooling: ``y[n, c, p] = max_k xp[n, c, p*s + k*d]`` (padding is ``-inf``; NaN propagates).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> max_pool(np.arange(16.).reshape(1, 1, 4, 4), 2)[0, 0].tolist()
+    [[5.0, 7.0], [13.0, 15.0]]
+    """
+    x = as_array("x", x)
+    pp = pool_params(x.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+    x = x.astype(_float_input("x", x), copy=False)
+    y = np.empty(pp.output_shape, dtype=x.dtype)
+    if y.size == 0:
+        return y
+    pads = _padded_extent(pp)
+    xp = _pad(x, pads, -np.inf)
+    for t, k in enumerate(_taps(pp.kernel_size)):
+        tap = xp[(slice(None), slice(None), *_tap_slices(k, pp))]
+        if t == 0:
+            np.copyto(y, tap)
+        else:
+            np.maximum(y, tap, out=y)
+    return y
+
+
+def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                  ceil_mode: Any = False) -> np.ndarray:
+    """Gradient of max pooling: each ``dy[n, c, p]`` goes to the first maximal element of its window.
+
+    Row-major window order decides ties; a NaN counts as maximal and the first
+    NaN of a window wins; padding never receives gradient.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> max_pool_grad(np.array([[[10.]]]), np.array([[[2., 5., 5.]]]), 3).tolist()
+    [[[0.0, 10.0, 0.0]]]
+    """
+    x, dy = as_array("x", x), as_array("dy", dy)
+    pp = pool_params(x.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+    if tuple(dy.shape) != pp.output_shape:
+        raise ConvParamError(f"dy.shape={tuple(dy.shape)}: must equal the max_pool output shape {pp.output_shape}")
+    dt = compute_dtype(("x", x), ("dy", dy), integers=False, complex_ok=False)
+    x, dy = x.astype(dt, copy=False), dy.astype(dt, copy=False)
+    pads = _padded_extent(pp)
+    dxp = np.zeros((*x.shape[:2], *(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))), dtype=dt)
+    if dy.size == 0:
+        return dxp[(slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads)))].copy()
+    xp = _pad(x, pads, -np.inf)
+    y = np.empty(pp.output_shape, dtype=dt)
+    taps = list(_taps(pp.kernel_size))
+    # y: the window maximum over real elements only (NaN propagates)
+    first = True
+    for k in taps:
+        tap = xp[(slice(None), slice(None), *_tap_slices(k, pp))]
+        if first:
+            np.copyto(y, tap)
+            first = False
+        else:
+            np.maximum(y, tap, out=y)
+    y_nan = np.isnan(y)
+    taken = np.zeros(y.shape, dtype=bool)
+    hit = np.empty(y.shape, dtype=bool)
+    for k in taps:
+        sl = (slice(None), slice(None), *_tap_slices(k, pp))
+        tap = xp[sl]
+        # tap k is the winner where it is maximal (or NaN where y is NaN) and no earlier tap was
+        np.equal(tap, y, out=hit)
+        hit |= y_nan & np.isnan(tap)
+        valid = _valid_mask(k, pp, pads)
+        if valid is not None:
+            hit &= valid
+        hit &= ~taken
+        taken |= hit
+        dxp[sl] += np.where(hit, dy, 0)
+    crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads))
+    return np.ascontiguousarray(dxp[(slice(None), slice(None), *crop)])
+
+
+def _divisor(pp, pads, dtype) -> np.ndarray:
+    """Window size per output: positions inside the padded input (or the input), as a product of axes."""
+    out = np.ones((1, 1) + (1,) * len(pp.kernel_size), dtype=dtype)
+    for ax, (n, k, s, (lo, hi), o) in enumerate(
+        zip(pp.input_shape[2:], pp.kernel_size, pp.stride, pp.padding, pp.output_spatial)
+    ):
+        start = np.arange(o) * s - lo  # window start in input coordinates
+        end = start + k
+        if pp.count_include_pad:
+            cnt = np.minimum(end, n + hi) - np.maximum(start, -lo)
+        else:
+            cnt = np.minimum(end, n) - np.maximum(start, 0)
+        shape = [1, 1] + [1] * len(pp.kernel_size)
+        shape[2 + ax] = o
+        out = out * cnt.astype(dtype).reshape(shape)
+    return out
+
+
+def avg_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, ceil_mode: Any = False,
+             count_include_pad: Any = True) -> np.ndarray:
+    """Average pooling: the window sum divided by the window size (see :func:`_divisor`).
+
+    With ``count_include_pad`` the divisor counts padding positions (but not
+    the part of a ceil-mode window past the right padding), as PyTorch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> avg_pool(np.arange(16.).reshape(1, 1, 4, 4), 2)[0, 0].tolist()
+    [[2.5, 4.5], [10.5, 12.5]]
+    """
+    x = as_array("x", x)
+    pp = pool_params(x.shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                     count_include_pad=count_include_pad)
+    x = x.astype(_float_input("x", x), copy=False)
+    y = np.zeros(pp.output_shape, dtype=x.dtype)
+    if y.size == 0:
+        return y
+    pads = _padded_extent(pp)
+    xp = _pad(x, pads, 0)
+    for t, k in enumerate(_taps(pp.kernel_size)):
+        tap = xp[(slice(None), slice(None), *_tap_slices(k, pp))]
+        if t == 0:
+            np.copyto(y, tap)
+        else:
+            y += tap
+    y /= _divisor(pp, pads, x.dtype)
+    return y
+
+
+def avg_pool_grad(dy: Any, input_shape: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0,
+                  ceil_mode: Any = False, count_include_pad: Any = True) -> np.ndarray:
+    """Gradient of average pooling: ``dx[i] = sum over windows p holding i of dy[p] / divisor[p]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> avg_pool_grad(np.array([[[4., 8.]]]), (1, 1, 4), 2).tolist()
+    [[[2.0, 2.0, 4.0, 4.0]]]
+    """
+    dy = as_array("dy", dy)
+    pp = pool_params(input_shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                     count_include_pad=count_include_pad)
+    if tuple(dy.shape) != pp.output_shape:
+        raise ConvParamError(f"dy.shape={tuple(dy.shape)}: must equal the avg_pool output shape {pp.output_shape}")
+    dt = _float_input("dy", dy)
+    pads = _padded_extent(pp)
+    shape = pp.input_shape
+    dxp = np.zeros((*shape[:2], *(n + lo + hi for n, (lo, hi) in zip(shape[2:], pads))), dtype=dt)
+    if dy.size:
+        g = dy.astype(dt, copy=False) / _divisor(pp, pads, dt)
+        for k in _taps(pp.kernel_size):
+            dxp[(slice(None), slice(None), *_tap_slices(k, pp))] += g
+    crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape[2:], pads))
+    return np.ascontiguousarray(dxp[(slice(None), slice(None), *crop)])
+
+
+del prod
