@@ -256,9 +256,11 @@ def describe(layer: Layer) -> str:
         parts.append("ceil")
     if isinstance(layer, AdaptiveAvgPool):
         parts.append(_fmt_tuple(layer.output_size))
-    for name in ("out_features", "p", "size"):
-        if hasattr(layer, name) and not isinstance(layer, (Conv, _Pool)):
-            parts.append(f"{getattr(layer, name)}")
+    if hasattr(layer, "out_features"):
+        parts.append(str(layer.out_features))
+    for name in ("p", "size", "negative_slope"):
+        if hasattr(layer, name):
+            parts.append(f"{name}={getattr(layer, name)}")
     return ", ".join(parts)
 
 
@@ -318,6 +320,15 @@ def _warn_leaf(w: _Walk, path: str, layer: Layer, shape: tuple[Any, ...]) -> Non
             f"{layer.kind}.{field_name}={expected} but the previous layer gives {shape[0]} "
             f"(parameters are counted for {expected})",
         ))
+    elif expected is not None and shape and is_symbolic(shape[0]):
+        import sympy
+
+        if sympy.simplify(shape[0] - expected) != 0:
+            w.warnings.append(SummaryWarning(
+                path, "channels",
+                f"{layer.kind} declares {expected} input channels/features: the input must satisfy "
+                f"{shape[0]} = {expected}",
+            ))
     spatial = shape[1:]
     if isinstance(layer, AdaptiveAvgPool):
         from ..params import per_axis
@@ -400,9 +411,7 @@ def _walk(w: _Walk, layer: Layer, shape: tuple[Any, ...], path: str, depth: int,
         win = layer.window(shape)
         if win is not None:
             chain = tuple(axis + (step,) for axis, step in zip(chain, win))
-        elif len(out) != len(shape) or any(
-            (is_symbolic(a) or is_symbolic(b) or a != b) for a, b in zip(out[1:], shape[1:])
-        ):
+        elif len(out) != len(shape) or any(bool(a != b) for a, b in zip(out[1:], shape[1:])):
             chain = None  # spatial axes mixed or resized without a uniform window
     rf, jump = _rf(chain)
     stored = 0 if isinstance(layer, Flatten) or (w.inplace and isinstance(layer, _INPLACE)) else _prod(out)

@@ -122,10 +122,10 @@ def lenet5(num_classes: int = 10) -> Network:
     return _net(
         "lenet5",
         [
-            Conv(6, 5, name="c1"), Tanh(), AvgPool(2, name="s2"),
+            Conv(6, 5, in_channels=1, name="c1"), Tanh(), AvgPool(2, name="s2"),
             Conv(16, 5, name="c3"), Tanh(), AvgPool(2, name="s4"),
             Conv(120, 5, name="c5"), Tanh(), Flatten(),
-            Linear(84, name="f6"), Tanh(), Linear(num_classes, name="output"),
+            Linear(84, in_features=120, name="f6"), Tanh(), Linear(num_classes, name="output"),
         ],
         (1, 32, 32),
         "LeNet-5, LeCun et al. 1998, fully connected C3",
@@ -181,7 +181,7 @@ def alexnet_original(num_classes: int = 1000) -> Network:
             Conv(384, 3, padding=1, groups=2, name="conv4"), ReLU(),
             Conv(256, 3, padding=1, groups=2, name="conv5"), ReLU(), MaxPool(3, 2, name="pool5"),
             Flatten(),
-            Linear(4096, name="fc6"), ReLU(), Dropout(0.5),
+            Linear(4096, in_features=256 * 6 * 6, name="fc6"), ReLU(), Dropout(0.5),
             Linear(4096, name="fc7"), ReLU(), Dropout(0.5),
             Linear(num_classes, name="fc8"),
         ],

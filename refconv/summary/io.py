@@ -1,0 +1,235 @@
+"""Networks from TOML or JSON: safe parsing, errors that name the layer and the field.
+
+A file holds a ``name``, an optional default ``input`` shape ``[C, H, W]`` and
+a list ``layers``; each layer is a table with a ``type`` (a key of
+:data:`~refconv.summary.layers.LAYER_TYPES`) and the fields of its class.
+Containers nest: ``sequential`` has ``layers``; ``concat`` has ``branches``,
+each a layer or a list of layers; ``residual`` has ``body`` and optionally
+``shortcut``; ``side_output`` has ``head``.  Parsing is data only (``json``,
+``tomllib``), nothing is evaluated.
+
+.. code-block:: toml
+
+    name = "lenet"
+    input = [1, 32, 32]
+
+    [[layers]]
+    type = "conv"
+    out_channels = 6
+    kernel_size = 5
+
+    [[layers]]
+    type = "maxpool"
+    kernel_size = 2
+
+Examples
+--------
+>>> net = loads('{"name": "tiny", "input": [1, 8, 8], "layers": [{"type": "conv", "out_channels": 4, "kernel_size": 3}]}')
+>>> net.output_shape(), net.num_params()
+((4, 6, 6), 40)
+>>> loads('{"layers": [{"type": "relu"}, {"type": "conv", "out_channels": 4, "kernal_size": 3}]}')
+Traceback (most recent call last):
+    ...
+refconv.params.ConvParamError: layers[1] (conv): unknown field 'kernal_size'; conv fields are bias, dilation, groups, in_channels, kernel_size, name, out_channels, padding, stride
+>>> network_to_json(net) == network_to_json(loads(network_to_json(net)))
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Union
+
+from ..params import ConvParamError
+from .layers import LAYER_TYPES, Layer, Sequential
+from .zoo import Network
+
+__all__ = ["load", "loads", "load_toml", "from_dict", "layer_from_dict", "network_to_dict", "network_to_json", "save"]
+
+#: files larger than this are refused (a network description is a few kilobytes)
+MAX_BYTES = 10 * 2**20
+
+_NESTED = {"layers": "list", "branches": "branches", "body": "layer", "shortcut": "layer", "head": "layer"}
+
+
+def _layers(where: str, value: Any) -> list[Layer]:
+    if not isinstance(value, list):
+        raise ConvParamError(f"{where}={value!r}: expected a list of layer tables")
+    return [layer_from_dict(v, f"{where}[{i}]") for i, v in enumerate(value)]
+
+
+def _one_or_many(where: str, value: Any) -> Layer:
+    # a branch / body / shortcut / head: one layer table, or a list of them (a sequential)
+    if isinstance(value, list):
+        return Sequential(_layers(where, value))
+    return layer_from_dict(value, where)
+
+
+def layer_from_dict(spec: Any, where: str = "layer") -> Layer:
+    """One layer description from its table; ``where`` names it in errors.
+
+    >>> layer_from_dict({"type": "maxpool", "kernel_size": 3, "stride": 2, "ceil_mode": True})
+    MaxPool(name='', kernel_size=3, stride=2, padding=0, ceil_mode=True, dilation=1)
+    >>> layer_from_dict({"type": "conv", "out_channels": 4, "kernel_size": 3, "stride": 0}, "layers[2]")
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: layers[2] (conv): Conv.stride=0: must be an integer >= 1 or one such integer per spatial axis
+    """
+    if not isinstance(spec, dict):
+        raise ConvParamError(f"{where}={spec!r}: expected a table with a 'type' key")
+    kind = spec.get("type")
+    if kind not in LAYER_TYPES:
+        raise ConvParamError(f"{where}: unknown type {kind!r}; types are {', '.join(LAYER_TYPES)}")
+    cls = LAYER_TYPES[kind]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    where_kind = f"{where} ({kind})"
+    kwargs: dict[str, Any] = {}
+    for key, value in spec.items():
+        if key == "type":
+            continue
+        if key not in fields:
+            raise ConvParamError(f"{where_kind}: unknown field {key!r}; {kind} fields are {', '.join(sorted(fields))}")
+        nested = _NESTED.get(key)
+        if nested == "list":
+            value = _layers(f"{where}.{key}", value)
+        elif nested == "branches":
+            if not isinstance(value, list):
+                raise ConvParamError(f"{where_kind}.branches={value!r}: expected a list of branches")
+            value = [_one_or_many(f"{where}.branches[{i}]", b) for i, b in enumerate(value)]
+        elif nested == "layer" and value is not None:
+            value = _one_or_many(f"{where}.{key}", value)
+        elif isinstance(value, list):
+            # per-axis values and (lo, hi) pairs arrive as lists
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        kwargs[key] = value
+    missing = [
+        n for n, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and n not in kwargs
+    ]
+    if missing:
+        raise ConvParamError(f"{where_kind}: missing field {', '.join(map(repr, missing))}")
+    try:
+        return cls(**kwargs)
+    except ConvParamError as exc:
+        if str(exc).startswith(f"{where}"):
+            raise
+        raise ConvParamError(f"{where_kind}: {exc}") from None
+    except TypeError as exc:  # a value of a wrong kind reaching a comparison
+        raise ConvParamError(f"{where_kind}: {exc}") from None
+
+
+def from_dict(data: Any, *, default_name: str = "network") -> Network:
+    """A :class:`~refconv.summary.zoo.Network` from the parsed top-level table."""
+    if not isinstance(data, dict):
+        raise ConvParamError(f"network file: expected a table with 'layers', got {type(data).__name__}")
+    unknown = set(data) - {"name", "input", "layers", "description"}
+    if unknown:
+        raise ConvParamError(f"network file: unknown key(s) {sorted(unknown)}; keys are name, input, layers, description")
+    if "layers" not in data:
+        raise ConvParamError("network file: missing 'layers' (a list of layer tables)")
+    name = data.get("name", default_name)
+    if not isinstance(name, str):
+        raise ConvParamError(f"name={name!r}: must be a string")
+    shape = data.get("input")
+    if shape is not None and (
+        not isinstance(shape, list) or len(shape) < 1
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
+    ):
+        raise ConvParamError(f"input={shape!r}: expected a list [C, *spatial] of integers >= 1")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ConvParamError(f"description={description!r}: must be a string")
+    try:
+        layers = _layers("layers", data["layers"])
+    except RecursionError:
+        raise ConvParamError("layers: nested too deeply") from None
+    return Network(name, Sequential(layers), tuple(shape) if shape else None, description)
+
+
+def loads(text: str, fmt: str = "json", *, default_name: str = "network") -> Network:
+    """A network from JSON or TOML text (``fmt`` is ``'json'`` or ``'toml'``)."""
+    if fmt == "json":
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ConvParamError(f"invalid JSON: {exc}") from None
+    elif fmt == "toml":
+        data = _toml_loads(text)
+    else:
+        raise ConvParamError(f"fmt={fmt!r}: formats are 'json', 'toml'")
+    return from_dict(data, default_name=default_name)
+
+
+def _toml_loads(text: str) -> Any:
+    try:
+        import tomllib  # Python >= 3.11
+    except ImportError:  # pragma: no cover - Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise ConvParamError(
+                "reading TOML needs Python >= 3.11 or the 'tomli' package (pip install tomli); "
+                "JSON files work without it"
+            ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConvParamError(f"invalid TOML: {exc}") from None
+
+
+def load(path: Union[str, os.PathLike]) -> Network:
+    """A network from a ``.toml`` or ``.json`` file; the file name is the default network name."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise ConvParamError(f"file={str(path)!r}: network files end in .toml or .json")
+    try:
+        size = p.stat().st_size
+        if size > MAX_BYTES:
+            raise ConvParamError(f"file={str(path)!r}: {size} bytes, larger than the {MAX_BYTES}-byte limit")
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConvParamError(f"file={str(path)!r}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ConvParamError(f"file={str(path)!r}: not UTF-8 text") from None
+    try:
+        return loads(text, suffix[1:], default_name=p.stem)
+    except ConvParamError as exc:
+        raise ConvParamError(f"{p.name}: {exc}") from None
+
+
+load_toml = load
+
+
+def network_to_dict(net: Network) -> dict[str, Any]:
+    """The file form of ``net`` (JSON-ready); :func:`from_dict` reads it back."""
+    out: dict[str, Any] = {"name": net.name}
+    if net.input_shape is not None:
+        out["input"] = [int(v) for v in net.input_shape]
+    if net.description:
+        out["description"] = net.description
+    out["layers"] = [layer.to_dict() for layer in net.layers.layers]
+    return out
+
+
+def network_to_json(net: Network) -> str:
+    """``net`` as JSON text."""
+    return json.dumps(network_to_dict(net), indent=1) + "\n"
+
+
+def save(net: Network, path: Union[str, os.PathLike]) -> None:
+    """Write ``net`` as JSON, atomically (a temporary file in the same folder, then a rename)."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(network_to_json(net))
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
