@@ -157,7 +157,8 @@ class _Operands:
         else:
             out = exact.round_scaled(ints, scale, self.dtype)
         if self.special and replay is not None:
-            s = replay(**self.signs)
+            with np.errstate(invalid="ignore", over="ignore"):  # NaN and inf are the point here
+                s = replay(**self.signs)
             bad = ~np.isfinite(s)
             if out.dtype == object:
                 out[bad] = s[bad]
@@ -752,6 +753,9 @@ def max_pool(
 ) -> np.ndarray:
     """Max pooling: the largest element of each window (padding is ``-inf``); exact in any dtype.
 
+    A dilated window can hold only padding (PyTorch allows padding up to half
+    the dilated window); its maximum is ``-inf`` (an error for integer inputs).
+
     With ``ceil_mode`` the output has one more window on an axis when the
     remainder is non-zero, unless that window would start in the right padding.
 
@@ -765,7 +769,22 @@ def max_pool(
     """
     xa = _asarray("x", x)
     pp = pool_params(xa.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
-    return _argmax_taps(xa, pp)[0]
+    best = _argmax_taps(xa, pp)[0]
+    if xa.dtype.kind in "iu" and xa.size and not _window_has_input(pp).all():
+        raise ConvParamError(
+            f"kernel_size={pp.kernel_size}, dilation={pp.dilation}, padding={pp.padding}: some dilated windows hold "
+            "only padding, whose maximum is -inf; integer inputs cannot represent it (pass floats)"
+        )
+    return best
+
+
+def _window_has_input(pp: Any) -> np.ndarray:
+    """Per output position: whether any tap of the (dilated) window lands inside the input."""
+    hits = []
+    for n, k, s, d, (lo, _), o in zip(pp.input_shape[2:], pp.kernel_size, pp.stride, pp.dilation, pp.padding, pp.output_spatial):
+        taps = np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - lo  # input index of each tap
+        hits.append(((taps >= 0) & (taps < n)).any(axis=1))
+    return functools.reduce(np.logical_and.outer, hits)
 
 
 def max_pool_grad(
