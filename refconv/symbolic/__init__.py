@@ -54,7 +54,18 @@ __all__ = [
 ]
 
 #: names provided by submodules that need the oracle, imported on first use
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    **{n: ".gradients" for n in (
+        "symbolic_array", "transposed_kernel", "grad_input_padding", "grad_input_rule", "grad_weight_rule",
+        "grad_bias_rule", "ConvDerivation", "derive_conv", "MAX_SYMBOLS",
+    )},
+    **{n: ".pooling" for n in (
+        "pool_windows", "pool_divisors", "first_max_piecewise", "PoolDerivation", "derive_max_pool", "derive_avg_pool",
+    )},
+    **{n: ".matrix" for n in ("MatrixForm", "conv_matrix_symbolic", "shifted_kernel_row", "parameter_savings")},
+    **{n: ".index" for n in ("IndexDerivation", "index_derivation_1d", "verify_index_derivation", "same_summand")},
+}
+__all__ += sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
