@@ -1,0 +1,26 @@
+"""Adapters for refconv's own engines: ``refconv.fast`` (the vectorized engine) and ``refconv.oracle``.
+
+Both expose the canonical functions with the same signatures, so the adapter
+only binds names.  The oracle is correctly rounded, so it passes every
+profile; the fast engine must pass its own suite.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..cases import ALL, Capabilities
+from ..targets import Target
+
+
+def make(name: str) -> Target:
+    module = name  # 'refconv.fast' or 'refconv.oracle'
+
+    def functions(op: str):
+        return getattr(importlib.import_module(module), op)
+
+    def caps(op: str, dims: int, dtype: str) -> Capabilities:
+        return ALL
+
+    setup = f"from {module} import {{op}} as target"
+    return Target(name, functions, caps, setup, spec=name)

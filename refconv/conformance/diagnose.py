@@ -1,0 +1,410 @@
+"""Diagnosis: which perturbed convention does the target compute?
+
+Every candidate is the oracle re-run with one convention changed (kernel
+flipped, padding sides swapped, stride phase shifted, dilation off by one,
+groups interleaved, bias on the wrong axis, ceil rule or divisor changed,
+transposed weight layout swapped, ...).  A candidate whose shape equals the
+target's and whose values agree within the same error bound explains the
+failure; if none does and the values agree under a lower precision profile,
+the target computes in a narrower format than claimed.
+
+Examples
+--------
+>>> from refconv.conformance.cases import Case
+>>> c = Case('conv', spatial=(5,), kernel=(3,), padding=((0, 1),))
+>>> [k.name for k in candidates(c)][:3]
+['kernel flipped', 'padding sides swapped', 'hi padding ignored']
+>>> axis_formula(c, 0)
+'floor((5 + 0 + 1 - 1*(3 - 1) - 1) / 1) + 1 = 4'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import shapes
+from . import bounds, ops
+from .cases import POOLS, Case
+
+__all__ = ["Candidate", "candidates", "diagnose", "matches", "axis_formula"]
+
+
+@dataclass
+class Candidate:
+    """One alternative convention: a modified case and/or transforms of the inputs and output."""
+
+    name: str
+    explanation: str
+    case: Case
+    inputs: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None
+    output: Callable[[np.ndarray], np.ndarray] | None = None
+    compute: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None
+
+    def evaluate(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        a = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+        if self.inputs is not None:
+            a = self.inputs(a)
+        y = self.compute(a) if self.compute is not None else ops.expected(self.case, a)
+        return self.output(y) if self.output is not None else y
+
+
+def axis_formula(case: Case, i: int) -> str:
+    """Output size of axis ``i`` as the formula with the numbers substituted."""
+    n, k, s, d = case.spatial[i], case.kernel[i], case.stride[i], case.dilation[i]
+    lo, hi = case.padding[i]
+    if case.op == "conv_transpose":
+        op_ = case.output_padding[i]
+        o = shapes.conv_transpose_output_size(n, k, s, (lo, hi), op_, d)
+        return f"({n} - 1)*{s} - {lo} - {hi} + {d}*({k} - 1) + {op_} + 1 = {o}"
+    if case.op in POOLS:
+        o = shapes.pool_output_size(n, k, s, (lo, hi), d, case.ceil_mode)
+        f = "ceil" if case.ceil_mode else "floor"
+        rule = " (minus one if the last window starts in the right padding)" if case.ceil_mode else ""
+        return f"{f}(({n} + {lo} + {hi} - {d}*({k} - 1) - 1) / {s}) + 1{rule} = {o}"
+    o = shapes.conv_output_size(n, k, s, (lo, hi), d)
+    return f"floor(({n} + {lo} + {hi} - {d}*({k} - 1) - 1) / {s}) + 1 = {o}"
+
+
+def _flip_axes(axes: tuple[int, ...], name: str = "w") -> Callable:
+    def f(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        a = dict(a)
+        a[name] = np.flip(a[name], axis=tuple(2 + i for i in axes))
+        return a
+
+    return f
+
+
+def _per_axis(case: Case, i: int, **kw: Any) -> Case:
+    vals = {k: tuple(v if j == i else getattr(case, k)[j] for j in range(case.dims)) for k, v in kw.items()}
+    return replace(case, **vals)
+
+
+def _interleave(case: Case, which: str) -> Callable:
+    """Compute with a dense (groups=1) weight whose group mapping is interleaved."""
+    g, cin, cout = case.groups, case.cin, case.cout
+    cg, og = cin // g, cout // g
+
+    def compute(a: dict[str, np.ndarray]) -> np.ndarray:
+        w = a["w"]
+        dense = np.zeros((cout, cin, *w.shape[2:]))
+        for o in range(cout):
+            grp = (o % g) if which in ("output", "both") else o // og
+            for c in range(cg):
+                ch = (c * g + grp) if which in ("input", "both") else grp * cg + c
+                dense[o, ch] = w[o, c]
+        dense_case = replace(case, groups=1)
+        return ops.expected(dense_case, {**a, "w": dense})
+
+    return compute
+
+
+def _stride_phase(case: Case, phases: tuple[int, ...]) -> Candidate:
+    one = replace(case, stride=(1,) * case.dims)
+    out = case.output_shape[2:]
+
+    def output(y: np.ndarray) -> np.ndarray:
+        idx = tuple(slice(p, p + s * o, s) for p, s, o in zip(phases, case.stride, out))
+        return y[(slice(None), slice(None)) + idx]
+
+    return Candidate(
+        f"stride phase {phases}", f"strided outputs taken at offset {phases} instead of 0 (p*s + phase)", one, output=output,
+    )
+
+
+def _bias_variants(case: Case) -> list[Candidate]:
+    if not case.bias or case.op not in ("conv", "conv_transpose"):
+        return []
+    nb = replace(case, bias=False)
+    out = [Candidate("bias ignored", "the bias is not added", nb, inputs=lambda a: {k: v for k, v in a.items() if k != "b"})]
+    kprod = math.prod(case.kernel)
+    reads = case.cin // case.groups
+    for factor, why in ((2, "added twice"), (reads, "added once per input channel of the group"),
+                        (kprod, "added once per kernel tap"), (reads * kprod, "added once per product (inside the loop)")):
+        if factor > 1:
+            out.append(Candidate(f"bias {why}", f"the bias is {why} ({factor} times)", case,
+                                 inputs=lambda a, f=factor: {**a, "b": a["b"] * f}))
+    nsp = case.dims
+    yshape = case.output_shape
+    for ax in [0] + list(range(2, 2 + nsp)):
+        if yshape[ax] == case.cout and case.cout > 1:
+            def compute(a, ax=ax):
+                y = ops.expected(nb, {k: v for k, v in a.items() if k != "b"})
+                shape = [1] * y.ndim
+                shape[ax] = -1
+                return y + a["b"].reshape(shape)
+            out.append(Candidate(f"bias on axis {ax}", f"the bias is broadcast along axis {ax} instead of the channel axis 1", case,
+                                 compute=compute))
+    return out
+
+
+def _conv_candidates(case: Case) -> list[Candidate]:
+    c: list[Candidate] = []
+    d = case.dims
+    allax = tuple(range(d))
+    if case.op == "conv_grad_weight":
+        c.append(Candidate("kernel flipped", "the weight gradient is returned flipped (convolution instead of cross-correlation)",
+                           case, output=lambda y: np.flip(y, axis=tuple(range(2, 2 + d)))))
+    elif case.op == "conv_transpose":
+        c.append(Candidate("kernel not flipped", "the kernel is not flipped when scattering (or flipped twice)", case,
+                           inputs=_flip_axes(allax)))
+    else:
+        c.append(Candidate("kernel flipped", "computes convolution (k' = K - 1 - k) instead of cross-correlation", case,
+                           inputs=_flip_axes(allax)))
+    if d > 1:
+        for i in range(d):
+            if case.kernel[i] > 1:
+                c.append(Candidate(f"kernel flipped on axis {i}", f"the kernel is reversed along spatial axis {i} only", case,
+                                   inputs=_flip_axes((i,))))
+    pads = case.padding
+    mods = [
+        ("padding sides swapped", "lo and hi padding exchanged (the odd zero on the wrong side)", tuple((h, l) for l, h in pads)),
+        ("hi padding ignored", "only the lo padding is applied", tuple((l, 0) for l, h in pads)),
+        ("lo padding ignored", "only the hi padding is applied", tuple((0, h) for l, h in pads)),
+        ("lo padding on both sides", "the lo padding is used on both sides", tuple((l, l) for l, h in pads)),
+        ("hi padding on both sides", "the hi padding is used on both sides", tuple((h, h) for l, h in pads)),
+        ("all padding at the end", "the total padding is put after the input", tuple((0, l + h) for l, h in pads)),
+        ("all padding at the start", "the total padding is put before the input", tuple((l + h, 0) for l, h in pads)),
+    ]
+    if case.op == "conv_transpose":
+        mods = [(n.replace("padding", "crop"), e.replace("padding", "crop"), p) for n, e, p in mods]
+    seen = {pads}
+    for name, why, p in mods:
+        if p not in seen:
+            seen.add(p)
+            c.append(Candidate(name, why, replace(case, padding=p)))
+    if case.op == "conv_transpose" and any(case.output_padding):
+        c.append(Candidate("output_padding ignored", "output_padding is not applied", replace(case, output_padding=(0,) * d)))
+        p2 = tuple((l - o, h + o) for (l, h), o in zip(pads, case.output_padding))
+        if all(l >= 0 for l, _ in p2):
+            c.append(Candidate("output_padding at the start", "the output_padding rows are added before the output instead of after",
+                               replace(case, padding=p2, output_padding=(0,) * d)))
+    for i in range(d):
+        dd = case.dilation[i]
+        if dd > 1:
+            c.append(Candidate("dilation off by one (d - 1)", f"dilation {dd} used as {dd - 1} on axis {i}: counted from 0",
+                               _per_axis(case, i, dilation=dd - 1)))
+        c.append(Candidate("dilation off by one (d + 1)", f"dilation {dd} used as {dd + 1} on axis {i}", _per_axis(case, i, dilation=dd + 1)))
+    if any(case.dilation[i] > 1 for i in range(d)):
+        c.append(Candidate("dilation ignored", "dilation treated as 1", replace(case, dilation=(1,) * d)))
+    if case.stride != case.dilation and any(s > 1 for s in case.stride + case.dilation):
+        c.append(Candidate("stride and dilation swapped", "the stride is used as dilation and vice versa",
+                           replace(case, stride=case.dilation, dilation=case.stride)))
+    if case.op in ("conv", "conv_grad_input", "conv_grad_weight", "conv_transpose") and any(s > 1 for s in case.stride):
+        if case.op == "conv":
+            phases = [tuple(p if j == i else 0 for j in range(d)) for i in range(d) for p in range(1, case.stride[i])]
+            phases.append(tuple(s - 1 for s in case.stride))
+            for ph in dict.fromkeys(phases):
+                if any(ph):
+                    c.append(_stride_phase(case, ph))
+        c.append(Candidate("stride ignored", "stride treated as 1", replace(case, stride=(1,) * d, output_padding=(0,) * d)))
+    if case.groups > 1 and case.op != "conv_transpose":
+        for which, why in (("output", "output channel o uses group o % groups instead of o // (C_out / groups)"),
+                           ("input", "group g reads input channels g, g + groups, ... instead of a contiguous block"),
+                           ("both", "both channel mappings interleaved")):
+            if case.op == "conv":
+                c.append(Candidate(f"group mapping interleaved ({which})", why, case, compute=_interleave(case, which)))
+    if case.op == "conv_transpose" and case.groups == 1 and case.cin == case.cout:
+        c.append(Candidate("weight layout swapped", "the weight is read as (C_out, C_in/groups, *K) instead of (C_in, C_out/groups, *K)",
+                           case, inputs=lambda a: {**a, "w": np.swapaxes(a["w"], 0, 1)}))
+    if case.op == "conv" and case.groups == 1 and case.cin == case.cout and case.cin > 1:
+        c.append(Candidate("weight channel axes swapped", "the weight is read as (C_in, C_out, *K)", case,
+                           inputs=lambda a: {**a, "w": np.swapaxes(a["w"], 0, 1)}))
+    if d == 2 and case.kernel[0] == case.kernel[1] and case.op != "conv_grad_weight":
+        c.append(Candidate("kernel spatial axes transposed", "the kernel's two spatial axes are exchanged", case,
+                           inputs=lambda a: {**a, "w": np.swapaxes(a["w"], -1, -2)}))
+    c += _bias_variants(case)
+    return c
+
+
+def _explicit_pool(case: Case, pads: tuple, fill: float, ceil_rule: str, divisor: str) -> Candidate | None:
+    """Pooling on an explicitly padded input: any padding, fill value, ceil rule and divisor."""
+    d = case.dims
+    outs = []
+    for n, k, s, dl, (lo, hi) in zip(case.spatial, case.kernel, case.stride, case.dilation, pads):
+        span = n + lo + hi - dl * (k - 1) - 1
+        if span < 0:
+            return None
+        if ceil_rule == "floor":
+            o = span // s + 1
+        else:
+            o = -(-span // s) + 1
+            if ceil_rule == "pytorch" and (o - 1) * s >= n + lo:
+                o -= 1
+        outs.append(o)
+    need = [(o - 1) * s + dl * (k - 1) + 1 for o, s, dl, k in zip(outs, case.stride, case.dilation, case.kernel)]
+    ext = [max(n + lo + hi, nd) for n, (lo, hi), nd in zip(case.spatial, pads, need)]
+
+    def compute(a: dict[str, np.ndarray]) -> np.ndarray:
+        x = a["x"]
+        xp = np.full(x.shape[:2] + tuple(ext), fill, dtype=np.float64)
+        inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, case.spatial))
+        xp[(slice(None), slice(None)) + inner] = x
+        if case.op == "max_pool":
+            flat = replace(case, spatial=tuple(ext), padding=((0, 0),) * d, ceil_mode=False)
+            y = ops.expected(flat, {"x": xp})
+            return y[(slice(None), slice(None)) + tuple(slice(0, o) for o in outs)]
+        ones = np.ones((x.shape[1], 1, *case.kernel))
+        conv = replace(case, op="conv", spatial=tuple(ext), padding=((0, 0),) * d, cout=x.shape[1], groups=x.shape[1], bias=False)
+        sums = ops.expected(conv, {"x": xp, "w": ones})
+        if divisor == "kernel":
+            div = np.full(sums.shape, float(math.prod(case.kernel)))
+        else:
+            mask = np.zeros((1, 1) + tuple(ext))
+            if divisor == "input":
+                mask[(0, 0) + inner] = 1
+            else:  # positions inside input plus padding
+                mask[(0, 0) + tuple(slice(0, n + lo + hi) for n, (lo, hi) in zip(case.spatial, pads))] = 1
+            cnt = ops.expected(replace(conv, cin=1, cout=1, groups=1, n=1), {"x": mask, "w": np.ones((1, 1, *case.kernel))})
+            div = np.broadcast_to(cnt, sums.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = sums / div
+        return y[(slice(None), slice(None)) + tuple(slice(0, o) for o in outs)]
+
+    return Candidate("", "", case, compute=compute)
+
+
+def _pool_candidates(case: Case) -> list[Candidate]:
+    c: list[Candidate] = []
+    d = case.dims
+    truth_rule = "pytorch" if case.ceil_mode else "floor"
+    truth_div = "padded" if case.count_include_pad else "input"
+    rules = {"floor": "floor (ceil_mode ignored)", "pytorch": "ceil with PyTorch's rule (last window starts inside input or left padding)",
+             "plain": "plain ceil (a last window may start in the right padding)"}
+    divs = {"padded": "window positions inside input plus padding", "input": "window positions inside the input",
+            "kernel": "the full kernel size, even for windows cut short by ceil_mode"}
+    fill = -np.inf if case.op == "max_pool" else 0.0
+    for rule in ("floor", "pytorch", "plain"):
+        for div in (("padded", "input", "kernel") if case.op == "avg_pool" else ("padded",)):
+            if (rule, div) == (truth_rule, truth_div) or (rule == truth_rule and case.op == "max_pool"):
+                continue
+            cand = _explicit_pool(case, case.padding, fill, rule, div)
+            if cand is None:
+                continue
+            parts = []
+            if rule != truth_rule:
+                parts.append(f"output size by {rules[rule]}")
+            if div != truth_div and case.op == "avg_pool":
+                parts.append(f"divisor = {divs[div]}")
+            cand.name = "pooling " + " and ".join(p.split(" (")[0] for p in parts)
+            cand.name = ("ceil rule" if rule != truth_rule else "") + (" and " if rule != truth_rule and div != truth_div else "") + (
+                "divisor rule" if div != truth_div else "")
+            cand.explanation = "; ".join(parts)
+            c.append(cand)
+    if case.op == "max_pool" and any(lo or hi for lo, hi in case.padding):
+        z = _explicit_pool(case, case.padding, 0.0, truth_rule, "padded")
+        if z is not None:
+            z.name, z.explanation = "zero padding in max pooling", "the padding holds zeros instead of -inf"
+            c.append(z)
+    pads = case.padding
+    for name, why, p in (
+        ("padding sides swapped", "lo and hi padding exchanged", tuple((h, l) for l, h in pads)),
+        ("hi padding ignored", "only the lo padding is applied", tuple((l, 0) for l, h in pads)),
+        ("lo padding ignored", "only the hi padding is applied", tuple((0, h) for l, h in pads)),
+    ):
+        if p != pads:
+            cand = _explicit_pool(case, p, fill, truth_rule, truth_div)
+            if cand is not None:
+                cand.name, cand.explanation = name, why
+                c.append(cand)
+    for i in range(d):
+        dd = case.dilation[i]
+        if case.op == "max_pool" and dd > 1:
+            c.append(Candidate("dilation off by one (d - 1)", f"dilation {dd} used as {dd - 1} on axis {i}", _per_axis(case, i, dilation=dd - 1)))
+    if any(s > 1 for s in case.stride):
+        phases = [tuple(p if j == i else 0 for j in range(d)) for i in range(d) for p in range(1, case.stride[i])]
+        for ph in phases:
+            c.append(_stride_phase(case, ph))
+    return c
+
+
+def candidates(case: Case) -> list[Candidate]:
+    """All alternative conventions for ``case`` (only those that differ from it)."""
+    return _pool_candidates(case) if case.op in POOLS else _conv_candidates(case)
+
+
+def matches(runner: Any, case: Case, arrays: dict[str, np.ndarray], actual: np.ndarray, cand: Candidate) -> bool:
+    """Whether ``actual`` equals the candidate's result within the error bound (or exactly, where the bound is 0)."""
+    try:
+        with np.errstate(all="ignore"):
+            y = cand.evaluate(arrays)
+            if y.shape != actual.shape:
+                return False
+            s = np.abs(cand.evaluate({k: np.abs(np.asarray(v, dtype=np.float64)) for k, v in arrays.items()}))
+    except Exception:  # noqa: BLE001 - a candidate that does not apply to this case
+        return False
+    if case.op == "max_pool":
+        s = np.abs(y)
+    n = case.terms() + (2 if case.op == "avg_pool" else 0)
+    prof = runner.prof
+    b = bounds.elementwise_bound(np.where(np.isfinite(s), s, 0), np.where(np.isfinite(y), y, 0), n, prof,
+                                 input_factors=1 if case.op in POOLS else 2) + np.abs(np.where(np.isfinite(y), y, 0)) * 2.0**-52
+    a = np.asarray(actual, dtype=np.float64)
+    same_special = (np.isnan(a) & np.isnan(y)) | (np.isinf(a) & (a == y))
+    with np.errstate(invalid="ignore"):
+        ok = same_special | (np.abs(a - y) <= b)
+    return bool(ok.all())
+
+
+def diagnose(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list[str]]:
+    """``(findings, shape_formulas)`` for a failed outcome of ``case``."""
+    findings: list[str] = []
+    formulas: list[str] = []
+    if outcome.kind == "exception":
+        findings.append("exception raised by the target on a valid case (the oracle accepts these parameters)")
+        return findings, formulas
+    arrays = case.arrays(runner.dtype)
+    actual = np.asarray(outcome.actual)
+    cands = candidates(case)
+    if outcome.kind == "shape":
+        exp_shape = case.output_shape
+        if actual.ndim == len(exp_shape):
+            for i in range(case.dims):
+                if actual.shape[2 + i] != exp_shape[2 + i]:
+                    formulas.append(f"axis {i} expected: {axis_formula(case, i)}")
+        for cand in cands:
+            try:
+                if cand.compute is None and cand.output is None and cand.case.is_valid() and tuple(cand.case.output_shape) == actual.shape:
+                    for i in range(case.dims):
+                        if actual.shape[2 + i] != exp_shape[2 + i]:
+                            formulas.append(f"axis {i} with {cand.name}: {axis_formula(cand.case, i)}")
+            except Exception:  # noqa: BLE001
+                continue
+        if actual.ndim != len(exp_shape):
+            findings.append(f"rank {actual.ndim} instead of {len(exp_shape)}: layout (N, C, *spatial) expected")
+        elif actual.shape[:2] != tuple(exp_shape[:2]):
+            findings.append(f"batch/channel sizes {actual.shape[:2]} instead of {tuple(exp_shape[:2])}")
+    hits = [cand for cand in cands if matches(runner, case, arrays, actual, cand)]
+    for cand in hits[:3]:
+        findings.append(f"{cand.name}: {cand.explanation} (the oracle with this change reproduces the output)")
+    if not hits and outcome.kind == "shape":
+        shaped = []
+        for cand in cands:
+            try:
+                if cand.evaluate(arrays).shape == actual.shape:
+                    shaped.append(cand.name)
+            except Exception:  # noqa: BLE001
+                continue
+        if shaped:
+            findings.append("shape consistent with: " + ", ".join(dict.fromkeys(shaped)) + " (values differ as well)")
+    if not hits and outcome.kind in ("value", "nonfinite") and actual.shape == tuple(case.output_shape):
+        order = ["float64", "float32", "tf32", "float16", "bfloat16"]
+        claimed = runner.prof.name
+        for name in order[order.index(claimed) + 1:]:
+            prof = bounds.profile(name, runner.dtype)
+            out = runner.compare(case, arrays, actual, np.asarray(outcome.expected), prof)
+            if out.ok:
+                findings.append(f"precision lower than claimed: the errors exceed the {claimed} bound but fit the "
+                                f"{name} profile ({prof.describe()})")
+                break
+        else:
+            w = outcome.worst or {}
+            if w:
+                err, bnd = w.get("error", 0), w.get("bound", 0)
+                rel = err / max(abs(w.get("expected", 0)), 1e-300)
+                findings.append(f"no single convention change explains it; worst error {err:.3g} is "
+                                f"{err / bnd if bnd else float('inf'):.3g} times the bound (relative {rel:.2g})")
+    return findings, formulas

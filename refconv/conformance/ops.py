@@ -1,0 +1,175 @@
+"""Canonical signatures of the checked operations, and the exact expectations for each.
+
+A target for ``op`` is a callable on numpy arrays in ``(N, C, *S)`` layout,
+with every parameter explicit: ``stride``, ``dilation``, ``kernel_size`` and
+``output_padding`` are tuples with one int per spatial axis, ``padding`` is a
+tuple of ``(lo, hi)`` pairs (``lo`` zeros before the first sample, ``hi``
+after the last), and ``b`` may be ``None``.
+
+==================  ==========================================================================
+op                  canonical signature
+==================  ==========================================================================
+``conv``            ``fn(x, w, b, *, stride, padding, dilation, groups)``;
+                    ``w`` is ``(C_out, C_in // groups, *K)``; cross-correlation
+``conv_transpose``  ``fn(x, w, b, *, stride, padding, output_padding, dilation, groups)``;
+                    ``w`` is ``(C_in, C_out // groups, *K)`` as in PyTorch; ``padding``
+                    crops ``lo``/``hi`` rows of the full output
+``max_pool``        ``fn(x, kernel_size, *, stride, padding, dilation, ceil_mode)``
+``avg_pool``        ``fn(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad)``
+``conv_grad_input`` ``fn(dy, w, input_shape, *, stride, padding, dilation, groups)``
+``conv_grad_weight`` ``fn(x, dy, weight_shape, *, stride, padding, dilation, groups)``
+==================  ==========================================================================
+
+These are the signatures of :mod:`refconv.oracle` with the parameters in
+normalized form.  A callable that lacks one of the keywords (say ``dilation``)
+is called without it and checked only at its default value; the second
+positional argument of the pooling ops and the third of the gradients may
+also be keyword-only parameters of the same name.
+
+Examples
+--------
+>>> import numpy as np
+>>> from refconv.conformance.cases import Case
+>>> c = Case('conv', spatial=(4,), kernel=(2,), values='small')
+>>> a = c.arrays('float64')
+>>> y = call(lambda x, w, b, *, stride, padding, dilation, groups: np.zeros((1, 1, 3)), c, a)
+>>> y.shape
+(1, 1, 3)
+>>> expected(c, a).shape
+(1, 1, 3)
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+import numpy as np
+
+from .cases import POOLS, Case
+
+__all__ = ["SIGNATURES", "call", "accepted_keywords", "expected", "magnitude", "repro_call"]
+
+SIGNATURES: dict[str, str] = {
+    "conv": "fn(x, w, b, *, stride, padding, dilation, groups)",
+    "conv_transpose": "fn(x, w, b, *, stride, padding, output_padding, dilation, groups)",
+    "max_pool": "fn(x, kernel_size, *, stride, padding, dilation, ceil_mode)",
+    "avg_pool": "fn(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad)",
+    "conv_grad_input": "fn(dy, w, input_shape, *, stride, padding, dilation, groups)",
+    "conv_grad_weight": "fn(x, dy, weight_shape, *, stride, padding, dilation, groups)",
+}
+
+_THIRD = {"conv_grad_input": "input_shape", "conv_grad_weight": "weight_shape"}
+
+
+def accepted_keywords(fn: Callable) -> tuple[set[str] | None, set[str]]:
+    """``(keywords, keyword_only)`` that ``fn`` accepts; keywords is None for ``**kwargs`` or unknown."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None, set()
+    names, kwonly = set(), set()
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            return None, kwonly
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            names.add(p.name)
+        if p.kind is p.KEYWORD_ONLY:
+            kwonly.add(p.name)
+    return names, kwonly
+
+
+def _args(case: Case, arrays: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, Any]]:
+    kw = case.kwargs()
+    if case.op in ("conv", "conv_transpose"):
+        return [arrays["x"], arrays["w"], arrays.get("b")], kw
+    if case.op == "conv_grad_input":
+        return [arrays["dy"], arrays["w"], (case.n, case.cin, *case.spatial)], kw
+    if case.op == "conv_grad_weight":
+        return [arrays["x"], arrays["dy"], case.weight_shape], kw
+    kernel = kw.pop("kernel_size")
+    return [arrays["x"], kernel], kw
+
+
+def call(fn: Callable, case: Case, arrays: dict[str, np.ndarray], keywords: Any = "inspect") -> Any:
+    """Call ``fn`` with the canonical arguments of ``case``; keywords it does not accept are left out.
+
+    ``keywords`` is the set of accepted keywords (``None``: all), or
+    ``'inspect'`` to read them from the signature.
+    """
+    args, kw = _args(case, arrays)
+    if keywords == "inspect":
+        keywords, kwonly = accepted_keywords(fn)
+    else:
+        kwonly = set()
+    if keywords is not None:
+        kw = {k: v for k, v in kw.items() if k in keywords}
+    # the pooling kernel size / gradient shape may be declared keyword-only
+    second = "kernel_size" if case.op in POOLS else _THIRD.get(case.op)
+    if second is not None and second in kwonly:
+        kw[second] = args.pop()
+    return fn(*args, **kw)
+
+
+def _oracle():
+    from .. import oracle
+
+    return oracle
+
+
+def _abs(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.abs(v) for k, v in arrays.items()}
+
+
+def _f64(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v).astype(np.float64) for k, v in arrays.items()}
+
+
+def expected(case: Case, arrays: dict[str, np.ndarray], *, case_override: dict | None = None) -> np.ndarray:
+    """The exact result, correctly rounded to float64, computed by :mod:`refconv.oracle`.
+
+    The inputs are the target's own values (converted to float64 exactly).
+    """
+    o = _oracle()
+    a = _f64(arrays)
+    kw = case.kwargs()
+    if case.op == "conv":
+        return o.conv(a["x"], a["w"], a.get("b"), **kw)
+    if case.op == "conv_transpose":
+        return o.conv_transpose(a["x"], a["w"], a.get("b"), **kw)
+    if case.op == "conv_grad_input":
+        return o.conv_grad_input(a["dy"], a["w"], (case.n, case.cin, *case.spatial), **kw)
+    if case.op == "conv_grad_weight":
+        return o.conv_grad_weight(a["x"], a["dy"], case.weight_shape, **kw)
+    k = kw.pop("kernel_size")
+    if case.op == "max_pool":
+        return o.max_pool(a["x"], k, **kw)
+    return o.avg_pool(a["x"], k, **kw)
+
+
+def magnitude(case: Case, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """``S`` of the error bound per output element: the same op on absolute values.
+
+    For the bilinear ops this is ``|b| + sum |x_i w_i|`` (correctly rounded);
+    for average pooling ``sum |x_i| / divisor``; for max pooling ``|y|``.
+    """
+    if case.op == "max_pool":
+        return np.abs(expected(case, arrays))
+    return expected(case, _abs(_f64(arrays)))
+
+
+def repro_call(case: Case, target_expr: str = "target") -> str:
+    """The canonical call of ``case`` as Python source (arrays named as in :meth:`Case.input_shapes`)."""
+    names = list(case.input_shapes())
+    kw = case.kwargs()
+    if case.op in ("conv", "conv_transpose"):
+        pos = "x, w, " + ("b" if case.bias else "None")
+    elif case.op == "conv_grad_input":
+        pos = f"dy, w, {(case.n, case.cin, *case.spatial)!r}"
+    elif case.op == "conv_grad_weight":
+        pos = f"x, dy, {case.weight_shape!r}"
+    else:
+        pos = f"x, {kw.pop('kernel_size')!r}"
+    del names
+    kws = ", ".join(f"{k}={v!r}" for k, v in kw.items())
+    return f"{target_expr}({pos}, {kws})"

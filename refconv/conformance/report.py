@@ -1,0 +1,166 @@
+"""The verdict of a conformance check: readable as text in ten seconds, exportable as JSON.
+
+Examples
+--------
+>>> r = Report(target='t', op='conv', dims=1, dtype='float32', precision='float32', bound='elementwise')
+>>> r.ok
+True
+>>> print(str(r).splitlines()[0])
+PASS  t  conv 1-D float32 (precision float32, elementwise bound): 0 cases, no counterexample
+>>> r.to_dict()['ok']
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .cases import Case
+
+__all__ = ["Failure", "Report"]
+
+
+@dataclass
+class Failure:
+    """One counterexample, shrunk, with what was expected and what came back."""
+
+    kind: str  # 'value', 'shape', 'nonfinite', 'exception', 'timeout', 'type'
+    case: Case
+    message: str
+    expected_shape: tuple[int, ...] | None = None
+    actual_shape: tuple[int, ...] | None = None
+    worst: dict[str, Any] | None = None  # index, expected, actual, error, bound
+    violations: int = 0
+    diagnosis: list[str] = field(default_factory=list)
+    shape_formulas: list[str] = field(default_factory=list)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    repro: str = ""
+    traceback: str = ""
+    original: str = ""  # the case before shrinking
+    shrink_steps: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["case"] = {k: v for k, v in asdict(self.case).items()}
+        d["case"]["description"] = self.case.describe()
+        return d
+
+    def text(self) -> list[str]:
+        lines = [f"  {self.kind.upper()}: {self.message}"]
+        lines.append(f"  case: {self.case.describe()}")
+        if self.original and self.shrink_steps:
+            lines.append(f"  (shrunk in {self.shrink_steps} steps from: {self.original})")
+        if self.worst:
+            w = self.worst
+            lines.append(
+                f"  worst element {tuple(w['index'])}: expected {w['expected']!r}, got {w['actual']!r}, "
+                f"error {w['error']:.3g} > bound {w['bound']:.3g} ({self.violations} element(s) out of bound)"
+            )
+        if self.expected_shape is not None and self.actual_shape is not None and self.kind == "shape":
+            lines.append(f"  shape: expected {tuple(self.expected_shape)}, got {tuple(self.actual_shape)}")
+        for f in self.shape_formulas:
+            lines.append(f"    {f}")
+        if self.diagnosis:
+            lines.append("  diagnosis:")
+            lines += [f"    - {d}" for d in self.diagnosis]
+        if self.traceback:
+            lines.append("  traceback (last lines):")
+            lines += ["    " + t for t in self.traceback.rstrip().splitlines()[-6:]]
+        if self.repro:
+            lines.append("  reproduce:")
+            lines += ["    " + t for t in self.repro.splitlines()]
+        return lines
+
+
+@dataclass
+class Report:
+    """Result of :func:`refconv.conformance.check`; ``ok`` is the verdict."""
+
+    target: str
+    op: str
+    dims: int
+    dtype: str
+    precision: str
+    bound: str
+    failure: Failure | None = None
+    catalogue_cases: int = 0
+    explored_cases: int = 0
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seed: int | None = None
+    elapsed_s: float = 0.0
+    time_to_failure_s: float | None = None
+    profile: str = ""
+    capabilities: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def headline(self) -> str:
+        head = "PASS" if self.ok else "FAIL"
+        n = self.catalogue_cases + self.explored_cases
+        what = f"{self.target}  {self.op} {self.dims}-D {self.dtype} (precision {self.precision}, {self.bound} bound)"
+        if self.ok:
+            return f"{head}  {what}: {n} cases, no counterexample"
+        return f"{head}  {what}: {self.failure.kind} after {n} cases"
+
+    def __str__(self) -> str:
+        lines = [self.headline()]
+        if self.failure is not None:
+            lines += self.failure.text()
+        if self.notes:
+            lines += [f"  note: {n}" for n in self.notes]
+        if self.skipped:
+            lines.append(f"  not checked (declared unsupported): {', '.join(self.skipped)}")
+        extra = f"  {self.catalogue_cases} catalogue + {self.explored_cases} explored cases in {self.elapsed_s:.2f} s"
+        if self.seed is not None:
+            extra += f", seed {self.seed}"
+        if self.profile:
+            extra += f"; profile {self.profile}"
+        lines.append(extra)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if k != "failure"}
+        d["ok"] = self.ok
+        d["failure"] = None if self.failure is None else self.failure.to_dict()
+        return d
+
+    def to_json(self, **kw: Any) -> str:
+        return json.dumps(self.to_dict(), default=_jsonable, **kw)
+
+    def save_json(self, path: str | os.PathLike) -> None:
+        """Write the JSON report atomically (temporary file, then rename)."""
+        path = os.fspath(path)
+        d = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".refconv-", suffix=".json", dir=d)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(self.to_json(indent=2))
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+def _jsonable(v: Any) -> Any:
+    import numpy as np
+
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, (set, frozenset)):
+        return sorted(v)
+    return repr(v)
