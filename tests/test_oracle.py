@@ -319,3 +319,25 @@ def test_agrees_with_torch_on_integer_inputs(case, seed):
     got = f(torch.tensor(x, dtype=torch.float64), torch.tensor(w, dtype=torch.float64), None if b is None else torch.tensor(b, dtype=torch.float64),
             stride=p.stride, padding=tuple(lo for lo, _ in p.padding), dilation=p.dilation, groups=p.groups).numpy()
     assert np.array_equal(oracle.conv(x, w, b, **case.kwargs), got)
+
+
+@pytest.mark.parametrize("feature, strategy, predicate", [
+    ("groups > 1 with several channels per group", conv_cases(), lambda c: c.params.groups > 1 and c.w_shape[1] > 1),
+    ("asymmetric padding", conv_cases(), lambda c: any(lo != hi for lo, hi in c.params.padding)),
+    ("stride larger than the kernel", conv_cases(), lambda c: any(s > k for s, k in zip(c.params.stride, c.w_shape[2:]))),
+    ("kernel as large as the padded input", conv_cases(), lambda c: any(d * (k - 1) + 1 == n for d, k, n in zip(c.params.dilation, c.w_shape[2:], c.params.padded_spatial)) and max(c.w_shape[2:]) > 1),
+    ("three spatial axes", conv_cases(), lambda c: len(c.x_shape) == 5),
+    ("transposed with groups and output_padding", conv_transpose_cases(), lambda c: c.params.groups > 1 and any(c.params.output_padding)),
+    ("pooling ceil_mode adding a window", pool_cases(), lambda c: c.params.ceil_mode and c.params.output_spatial != pool_params_floor(c)),
+])
+def test_strategies_cover(feature, strategy, predicate):
+    from hypothesis import find
+
+    assert predicate(find(strategy, predicate, settings=settings(max_examples=2000, database=None)))
+
+
+def pool_params_floor(case):
+    from refconv.params import pool_params
+
+    kw = {k: v for k, v in case.kwargs.items() if k != "ceil_mode"}
+    return pool_params(case.x_shape, **kw).output_spatial
