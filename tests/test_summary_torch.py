@@ -141,6 +141,36 @@ class TGoogLeNet(nn.Module):
         return self.top(x)
 
 
+class PaperInception(nn.Module):
+    def __init__(self, cin, c1, c3r, c3, c5r, c5, pp):
+        super().__init__()
+        r = nn.ReLU
+        self.b = nn.ModuleList([
+            nn.Sequential(nn.Conv2d(cin, c1, 1), r()),
+            nn.Sequential(nn.Conv2d(cin, c3r, 1), r(), nn.Conv2d(c3r, c3, 3, padding=1), r()),
+            nn.Sequential(nn.Conv2d(cin, c5r, 1), r(), nn.Conv2d(c5r, c5, 5, padding=2), r()),
+            nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True), nn.Conv2d(cin, pp, 1), r()),
+        ])
+
+    def forward(self, x):
+        return torch.cat([b(x) for b in self.b], 1)
+
+
+def t_googlenet_original():
+    pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)  # noqa: E731
+    return nn.Sequential(
+        nn.Conv2d(3, 64, 7, 2, 3), nn.ReLU(), pool(), nn.LocalResponseNorm(5, 1e-4, 0.75),
+        nn.Conv2d(64, 64, 1), nn.ReLU(), nn.Conv2d(64, 192, 3, padding=1), nn.ReLU(), nn.LocalResponseNorm(5, 1e-4, 0.75),
+        pool(),
+        PaperInception(192, 64, 96, 128, 16, 32, 32), PaperInception(256, 128, 128, 192, 32, 96, 64), pool(),
+        PaperInception(480, 192, 96, 208, 16, 48, 64), PaperInception(512, 160, 112, 224, 24, 64, 64),
+        PaperInception(512, 128, 128, 256, 24, 64, 64), PaperInception(512, 112, 144, 288, 32, 64, 64),
+        PaperInception(528, 256, 160, 320, 32, 128, 128), pool(),
+        PaperInception(832, 256, 160, 320, 32, 128, 128), PaperInception(832, 384, 192, 384, 48, 128, 128),
+        nn.AvgPool2d(7, 1), nn.Flatten(), nn.Dropout(0.4), nn.Linear(1024, 1000),
+    )
+
+
 class Block(nn.Module):
     def __init__(self, cin, planes, stride, bottleneck):
         super().__init__()
@@ -190,6 +220,7 @@ TORCH_MODELS = {
     "vgg16_bn": (lambda: t_vgg("vgg16", bn=True), (3, 224, 224)),
     "googlenet": (lambda: TGoogLeNet(False), (3, 224, 224)),
     "googlenet_aux": (lambda: TGoogLeNet(True), (3, 224, 224)),
+    "googlenet_original": (t_googlenet_original, (3, 224, 224)),
     **{f"resnet{d}": ((lambda d=d: t_resnet(d)), (3, 224, 224)) for d in (18, 34, 50, 101, 152)},
 }
 

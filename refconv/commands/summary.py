@@ -4,7 +4,8 @@
 ``refconv summary my_net.toml --input 1x32x32 --batch 64 --dtype float16``;
 ``refconv summary resnet18 --input 3xHxW`` gives the shapes as formulas.
 NAME is a zoo name (``lenet5``, ``alexnet``, ``alexnet_original``, ``vgg11`` ...
-``vgg19``, ``vgg11_bn`` ..., ``googlenet``, ``googlenet_aux``, ``resnet18`` ...
+``vgg19``, ``vgg11_bn`` ..., ``googlenet``, ``googlenet_aux``, ``googlenet_original``,
+``resnet18`` ...
 ``resnet152``); FILE a ``.toml`` or ``.json`` network description.
 """
 

@@ -1,21 +1,26 @@
 """The model zoo: published architectures as layer descriptions, named as torchvision spells them.
 
-==================  ==========  ============  ===============================================
-name                input       parameters    variant
-==================  ==========  ============  ===============================================
-``lenet5``          1x32x32         61,706    LeCun et al. 1998, C3 fully connected, tanh,
-                                              parameter-free average subsampling
-``alexnet``         3x224x224   61,100,840    torchvision's single-tower AlexNet (no LRN)
-``alexnet_original`` 3x227x227  60,965,224    Krizhevsky et al. 2012: 96-256-384-384-256,
-                                              LRN, two-tower grouping (groups=2)
-``vgg11/16/19``     3x224x224  see specs      Simonyan & Zisserman, configurations A, D, E
-``vgg11_bn`` ...    3x224x224                 the same with batch normalization
-``googlenet``       3x224x224    6,624,904    torchvision Inception v1 without auxiliary
-                                              classifiers (conv + BN, 3x3 in the "5x5" branch)
-``googlenet_aux``   3x224x224   13,004,888    the same with both auxiliary classifiers
-``resnet18`` ...    3x224x224   11,689,512    He et al. 2015, torchvision v1.5 (stride in the
-                                              3x3 of a bottleneck)
-==================  ==========  ============  ===============================================
+Each entry: name, usual input, trainable parameters, variant.
+
+* ``lenet5``: 1x32x32, 61,706.  LeCun et al. 1998 with C3 fully connected,
+  tanh, parameter-free average subsampling.
+* ``alexnet``: 3x224x224, 61,100,840.  torchvision's single-tower AlexNet
+  (64-192-384-256-256, no LRN, adaptive 6x6 pooling).
+* ``alexnet_original``: 3x227x227, 60,965,224.  Krizhevsky et al. 2012:
+  96-256-384-384-256, LRN, two-tower grouping (``groups=2``).
+* ``vgg11``, ``vgg13``, ``vgg16``, ``vgg19``: 3x224x224, 132,863,336 /
+  133,047,848 / 138,357,544 / 143,667,240.  Simonyan & Zisserman
+  configurations A, B, D, E; ``vgg11_bn`` ... ``vgg19_bn`` add batch norm.
+* ``googlenet``: 3x224x224, 6,624,904.  torchvision's Inception v1 without
+  auxiliary classifiers (convolution + batch norm; a 3x3 convolution in the
+  "5x5" branch, as torchvision has it).
+* ``googlenet_aux``: 13,004,888, the same with both auxiliary classifiers.
+* ``googlenet_original``: 3x224x224, 6,998,552.  Szegedy et al. 2014 as
+  published: biases, LRN, true 5x5 branches, no batch norm.
+* ``resnet18``, ``resnet34``, ``resnet50``, ``resnet101``, ``resnet152``:
+  3x224x224, 11,689,512 / 21,797,672 / 25,557,032 / 44,549,160 /
+  60,192,808.  He et al. 2015 as in torchvision (v1.5: a bottleneck's stride
+  sits in its 3x3 convolution).
 
 Examples
 --------
@@ -27,7 +32,7 @@ Examples
 >>> get("resnet51")
 Traceback (most recent call last):
     ...
-refconv.params.ConvParamError: network='resnet51': not in the zoo; names are lenet5, alexnet, alexnet_original, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn, googlenet, googlenet_aux, resnet18, resnet34, resnet50, resnet101, resnet152
+refconv.params.ConvParamError: network='resnet51': not in the zoo; names are lenet5, alexnet, alexnet_original, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn, googlenet, googlenet_aux, googlenet_original, resnet18, resnet34, resnet50, resnet101, resnet152
 """
 
 from __future__ import annotations
@@ -296,6 +301,62 @@ def googlenet(*, aux_logits: bool = False, num_classes: int = 1000) -> Network:
     return _net(name, layers, (3, 224, 224), "GoogLeNet (Inception v1), torchvision" + (", with auxiliary classifiers" if aux_logits else ""))
 
 
+def _inception_original(c1: int, c3r: int, c3: int, c5r: int, c5: int, pool_proj: int, *, name: str = "") -> Concat:
+    # the paper's module: convolutions with bias and ReLU, a true 5x5 branch, no batch norm
+    return Concat([
+        Sequential([Conv(c1, 1), ReLU()], name="branch1"),
+        Sequential([Conv(c3r, 1), ReLU(), Conv(c3, 3, padding=1), ReLU()], name="branch2"),
+        Sequential([Conv(c5r, 1), ReLU(), Conv(c5, 5, padding=2), ReLU()], name="branch3"),
+        Sequential([MaxPool(3, 1, padding=1, ceil_mode=True), Conv(pool_proj, 1), ReLU()], name="branch4"),
+    ], name=name)
+
+
+def _aux_original(num_classes: int, name: str) -> SideOutput:
+    # the paper's auxiliary classifier: 5x5/3 average, 1x1 conv 128, FC 1024, dropout 70%
+    return SideOutput(Sequential([
+        AvgPool(5, 3), Conv(128, 1), ReLU(), Flatten(), Linear(1024), ReLU(), Dropout(0.7), Linear(num_classes),
+    ]), name=name)
+
+
+def googlenet_original(*, aux_logits: bool = False, num_classes: int = 1000) -> Network:
+    """GoogLeNet as in Szegedy et al. 2014 (Table 1): biases, no batch norm, LRN, 5x5 branches.
+
+    Pooling rounds up (``ceil_mode``) as in the reference Caffe model; the
+    classifier is a 7x7 average, 40% dropout and one linear layer.
+
+    >>> googlenet_original().num_params()
+    6998552
+    """
+    lrn = dict(size=5, alpha=1e-4, beta=0.75)
+    pool = dict(ceil_mode=True)
+    layers: list[Layer] = [
+        Conv(64, 7, stride=2, padding=3, name="conv1"), ReLU(), MaxPool(3, 2, **pool, name="pool1"), LRN(**lrn),
+        Conv(64, 1, name="conv2_reduce"), ReLU(), Conv(192, 3, padding=1, name="conv2"), ReLU(), LRN(**lrn),
+        MaxPool(3, 2, **pool, name="pool2"),
+        _inception_original(64, 96, 128, 16, 32, 32, name="inception3a"),
+        _inception_original(128, 128, 192, 32, 96, 64, name="inception3b"),
+        MaxPool(3, 2, **pool, name="pool3"),
+        _inception_original(192, 96, 208, 16, 48, 64, name="inception4a"),
+    ]
+    if aux_logits:
+        layers.append(_aux_original(num_classes, "aux1"))
+    layers += [
+        _inception_original(160, 112, 224, 24, 64, 64, name="inception4b"),
+        _inception_original(128, 128, 256, 24, 64, 64, name="inception4c"),
+        _inception_original(112, 144, 288, 32, 64, 64, name="inception4d"),
+    ]
+    if aux_logits:
+        layers.append(_aux_original(num_classes, "aux2"))
+    layers += [
+        _inception_original(256, 160, 320, 32, 128, 128, name="inception4e"),
+        MaxPool(3, 2, **pool, name="pool4"),
+        _inception_original(256, 160, 320, 32, 128, 128, name="inception5a"),
+        _inception_original(384, 192, 384, 48, 128, 128, name="inception5b"),
+        AvgPool(7, 1, name="pool5"), Flatten(), Dropout(0.4), Linear(num_classes, in_features=1024, name="fc"),
+    ]
+    return _net("googlenet_original", layers, (3, 224, 224), "GoogLeNet, Szegedy et al. 2014, as published")
+
+
 # ---- ResNet --------------------------------------------------------------------------
 
 
@@ -374,6 +435,7 @@ ZOO: dict[str, Callable[..., Network]] = {
     **{f"{name}_bn": (lambda name=name, **kw: vgg(name, batch_norm=True, **kw)) for name in VGG_CONFIGS},
     "googlenet": googlenet,
     "googlenet_aux": lambda **kw: googlenet(aux_logits=True, **kw),
+    "googlenet_original": googlenet_original,
     **{f"resnet{d}": (lambda d=d, **kw: resnet(d, **kw)) for d in RESNET_DEPTHS},
 }
 
