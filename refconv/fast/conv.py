@@ -48,9 +48,9 @@ def _flip(w: np.ndarray) -> np.ndarray:
     return w[(slice(None), slice(None), *([slice(None, None, -1)] * (w.ndim - 2)))]
 
 
-def _check_dy(dy: np.ndarray, expected: tuple, what: str) -> None:
+def _check_dy(dy: np.ndarray, expected: tuple) -> None:
     if tuple(dy.shape) != tuple(expected):
-        raise ConvParamError(f"dy.shape={tuple(dy.shape)}: must equal the {what} output shape {tuple(expected)}")
+        raise ConvParamError(f"dy.shape={tuple(dy.shape)}: must be the forward output shape {tuple(expected)}")
 
 
 def _exact_int(compute: Callable[..., np.ndarray], arrays: tuple, bias, op: str) -> np.ndarray:
@@ -220,7 +220,7 @@ def conv_grad_input(
     """
     dy, w = as_array("dy", dy), as_array("w", w)
     p = conv_params(input_shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
-    _check_dy(dy, p.output_shape, "conv")
+    _check_dy(dy, p.output_shape)
     _algorithm(algorithm)
     cap = resolve_cap(max_memory)
     dt = compute_dtype(("dy", dy), ("w", w))
@@ -259,7 +259,7 @@ def conv_grad_weight(
     """
     x, dy = as_array("x", x), as_array("dy", dy)
     p = conv_params(x.shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
-    _check_dy(dy, p.output_shape, "conv")
+    _check_dy(dy, p.output_shape)
     _algorithm(algorithm)
     cap = resolve_cap(max_memory)
     dt = compute_dtype(("x", x), ("dy", dy))

@@ -29,11 +29,14 @@ import numpy as np
 
 from .geometry import Geometry, pad_dilate, prod, windows
 from .memory import plan_chunks
+from .parallel import run_tasks, single_threaded_blas, workers
 
 __all__ = ["forward", "grad_input", "grad_weight"]
 
 #: below this many output pixels per sample the pixel-major layout (one big GEMM per group) is used
 PIXEL_MAJOR_BELOW = 512
+#: columns of one pixel-major GEMM (samples per block = ceil(TARGET_COLUMNS / prod(O)))
+TARGET_COLUMNS = 4096
 
 
 def _row_span(geo: Geometry, r0: int, r1: int, kernel_spatial) -> tuple[int, int, int]:
@@ -57,8 +60,18 @@ def _xp_chunk(x: np.ndarray, geo: Geometry, kernel_spatial, r0: int | None = Non
     return pad_dilate(x, (pad0, *geo.padding[1:]), geo.input_dilation)
 
 
+def _ranges(n: int, size: int) -> list[tuple[int, int]]:
+    return [(i, min(n, i + size)) for i in range(0, n, max(size, 1))]
+
+
 def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray:
-    """``y`` of the general operation (no bias); ``x`` and ``w`` already of the compute dtype."""
+    """``y`` of the general operation (no bias); ``x`` and ``w`` already of the compute dtype.
+
+    Tasks are sample ranges.  Per-sample layout: every GEMM is one sample's, so
+    the range sizes do not change any bit.  Pixel-major layout: a GEMM covers a
+    block of ``ceil(TARGET_COLUMNS / prod(O))`` samples, a size fixed by the
+    shapes (smaller only when the memory cap forces it).
+    """
     N, C = x.shape[:2]
     M = w.shape[0]
     K = w.shape[2:]
@@ -82,23 +95,29 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray
     pixel_major = Op < PIXEL_MAJOR_BELOW
     per_sample = xp_bytes + col_bytes + (M * Op * it if pixel_major else 0)
     if per_sample <= cap:
-        nb = plan_chunks(N, per_sample, cap)
-        for n0 in range(0, N, nb):
-            xp = _xp_chunk(x[n0 : n0 + nb], geo, K)
-            _forward_chunk(xp, wg, geo, K, O, y[n0 : n0 + nb], pixel_major)
+        fit = plan_chunks(N, per_sample, cap)
+        size = min(fit, -(-TARGET_COLUMNS // Op)) if pixel_major else min(fit, -(-N // (2 * workers())))
+        tasks = _ranges(N, size)
+
+        def task(r):
+            xp = _xp_chunk(x[r[0] : r[1]], geo, K)
+            _forward_chunk(xp, wg, geo, K, O, y[r[0] : r[1]], pixel_major)
+
+        run_tasks(task, tasks, max_parallel=cap // (size * per_sample))
         return y
     # one sample is too big: chunk output rows of axis 0 (one sample at a time)
     row_bytes = (C * Kp * (Op // O[0]) + M * (Op // O[0])) * it
     xp_row_bytes = C * prod(P[1:]) * it * max(geo.stride[0], 1)
     fixed = C * prod(P[1:]) * it * geo.dilation[0] * (K[0] - 1) + C * prod(P[1:]) * it
-    rows = plan_chunks(O[0], row_bytes + xp_row_bytes, max(cap - fixed, 0), what="one output row of one sample of conv")
-    for n in range(N):
-        for r0 in range(0, O[0], rows):
-            r1 = min(O[0], r0 + rows)
-            xp = _xp_chunk(x[n : n + 1], geo, K, r0, r1)
-            tmp = np.empty((1, M, r1 - r0, *O[1:]), dtype=x.dtype)
-            _forward_chunk(xp, wg, geo, K, (r1 - r0, *O[1:]), tmp, False)
-            y[n : n + 1, :, r0:r1] = tmp
+    rows = plan_chunks(O[0], row_bytes + xp_row_bytes, cap, fixed=fixed, what="one output row of one sample of conv")
+    with single_threaded_blas():
+        for n in range(N):
+            for r0 in range(0, O[0], rows):
+                r1 = min(O[0], r0 + rows)
+                xp = _xp_chunk(x[n : n + 1], geo, K, r0, r1)
+                tmp = np.empty((1, M, r1 - r0, *O[1:]), dtype=x.dtype)
+                _forward_chunk(xp, wg, geo, K, (r1 - r0, *O[1:]), tmp, False)
+                y[n : n + 1, :, r0:r1] = tmp
     return y
 
 
@@ -133,15 +152,19 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, cap) -> np.ndarray:
     it = x.dtype.itemsize
     P = geo.padded_spatial(x.shape[2:])
     per_sample = (C * prod(P) + 2 * M * prod(O)) * it
-    nb = plan_chunks(N, per_sample, cap, what="one batch sample of a depthwise conv")
+    fit = plan_chunks(N, per_sample, cap, what="one batch sample of a depthwise conv")
+    # small tasks keep a sample's planes in cache across the taps
+    size = max(1, min(fit, -(-N // (4 * workers()))))
     wk = w.reshape(G, Mg, prod(K))
-    for n0 in range(0, N, nb):
-        xp = _xp_chunk(x[n0 : n0 + nb], geo, K)
+    bshape = (1, G, Mg) + (1,) * len(O)
+    taps = list(itertools.product(*(range(kk) for kk in K)))
+
+    def task(r):
+        xp = _xp_chunk(x[r[0] : r[1]], geo, K)
         v = windows(xp, K, geo.stride, geo.dilation, O)  # (nb, C, *O, *K)
-        out = y[n0 : n0 + nb].reshape(-1, G, Mg, *O)
+        out = y[r[0] : r[1]].reshape(-1, G, Mg, *O)
         tmp = np.empty_like(out)
-        bshape = (1, G, Mg) + (1,) * len(O)
-        for t, k in enumerate(itertools.product(*(range(kk) for kk in K))):
+        for t, k in enumerate(taps):
             tap = v[(Ellipsis, *k)][:, :, None]  # (nb, G, 1, *O)
             wt = wk[:, :, t].reshape(bshape)
             if t == 0:
@@ -149,11 +172,13 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, cap) -> np.ndarray:
             else:
                 np.multiply(tap, wt, out=tmp)
                 np.add(out, tmp, out=out)
+
+    run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample))
     return y
 
 
 def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap: int) -> np.ndarray:
-    """``dx`` of the general operation with ``input_dilation == 1`` (col2im scatter)."""
+    """``dx`` of the general operation with ``input_dilation == 1`` (col2im scatter, one GEMM per sample)."""
     N, M = dy.shape[:2]
     K = w.shape[2:]
     G = geo.groups
@@ -169,26 +194,39 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap:
         return dx
     P = geo.padded_spatial(input_spatial)
     per_sample = (C * prod(P) + C * Kp * Op) * it
-    nb = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_input")
+    fit = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_input")
+    size = min(fit, -(-N // (2 * workers())))
     wt = w.reshape(G, Mg, Cg * Kp).transpose(0, 2, 1)  # (G, Cg*Kp, Mg)
-    for n0 in range(0, N, nb):
-        d = dy[n0 : n0 + nb]
+    taps = list(itertools.product(*(range(kk) for kk in K)))
+    slices = [
+        tuple(slice(ki * di, ki * di + (o - 1) * s + 1, s) for ki, di, o, s in zip(k, geo.dilation, O, geo.stride))
+        for k in taps
+    ]
+    # dx[n, c, i] = dxp[n, c, lo + i] (input dilation 1)
+    crop = tuple(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial))
+
+    def task(r):
+        d = dy[r[0] : r[1]]
         b = d.shape[0]
         dcols = np.matmul(wt, d.reshape(b, G, Mg, Op))  # (b, G, Cg*Kp, Op)
         dcols = dcols.reshape(b, C, Kp, *O)
         dxp = np.zeros((b, C, *P), dtype=dy.dtype)
-        for t, k in enumerate(itertools.product(*(range(kk) for kk in K))):
+        for t, sl in enumerate(slices):
             # dxp[n, c, p*s + k*d] += dcols[n, c, k, p]
-            sl = tuple(slice(ki * di, ki * di + (o - 1) * s + 1, s) for ki, di, o, s in zip(k, geo.dilation, O, geo.stride))
             dxp[(slice(None), slice(None), *sl)] += dcols[:, :, t]
-        # dx[n, c, i] = dxp[n, c, lo + i] (input dilation 1)
-        crop = tuple(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial))
-        dx[n0 : n0 + nb] = dxp[(slice(None), slice(None), *crop)]
+        dx[r[0] : r[1]] = dxp[(slice(None), slice(None), *crop)]
+
+    run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample))
     return dx
 
 
 def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, cap: int) -> np.ndarray:
-    """``dw[g*Mg + m, c, k] = sum_{n, p} dy[n, g*Mg + m, p] * xp[n, g*Cg + c, p*s + k*d]``."""
+    """``dw[g*Mg + m, c, k] = sum_{n, p} dy[n, g*Mg + m, p] * xp[n, g*Cg + c, p*s + k*d]``.
+
+    One GEMM per block of ``ceil(TARGET_COLUMNS / prod(O))`` samples (a size
+    fixed by the shapes, smaller only when the memory cap forces it); the block
+    partial sums are added in block order.
+    """
     N, C = x.shape[:2]
     M = dy.shape[1]
     K = tuple(kernel_spatial)
@@ -198,25 +236,27 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, ca
     O = dy.shape[2:]
     Op = prod(O)
     it = x.dtype.itemsize
-    dw = np.zeros((G, Mg, Cg * Kp), dtype=x.dtype)
-    if dw.size == 0 or N == 0 or Op == 0:
-        return dw.reshape(M, Cg, *K)
+    if M * Cg * Kp == 0 or N == 0 or Op == 0:
+        return np.zeros((M, Cg, *K), dtype=x.dtype)
     P = geo.padded_spatial(x.shape[2:])
     nsp = len(K)
     per_sample = (C * prod(P) + C * Kp * Op + M * Op) * it
-    nb = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_weight")
+    fit = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_weight")
+    size = min(fit, -(-TARGET_COLUMNS // Op))
     sp_o = tuple(range(3, 3 + nsp))
     sp_k = tuple(range(3 + nsp, 3 + 2 * nsp))
-    for n0 in range(0, N, nb):
-        xp = _xp_chunk(x[n0 : n0 + nb], geo, K)
+
+    def task(r):
+        xp = _xp_chunk(x[r[0] : r[1]], geo, K)
         b = xp.shape[0]
         v = windows(xp, K, geo.stride, geo.dilation, O).reshape(b, G, Cg, *O, *K)
         cols = np.empty((G, Cg, *K, b, *O), dtype=x.dtype)
         np.copyto(cols, v.transpose(1, 2, *sp_k, 0, *sp_o))
-        dyt = np.ascontiguousarray(dy[n0 : n0 + nb].reshape(b, G, Mg, Op).transpose(1, 2, 0, 3))  # (G, Mg, b, Op)
-        part = np.matmul(dyt.reshape(G, Mg, b * Op), cols.reshape(G, Cg * Kp, b * Op).transpose(0, 2, 1))
-        if n0 == 0:
-            dw = part
-        else:
-            dw += part
+        dyt = np.ascontiguousarray(dy[r[0] : r[1]].reshape(b, G, Mg, Op).transpose(1, 2, 0, 3))  # (G, Mg, b, Op)
+        return np.matmul(dyt.reshape(G, Mg, b * Op), cols.reshape(G, Cg * Kp, b * Op).transpose(0, 2, 1))
+
+    parts = run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample + M * Cg * Kp * it))
+    dw = parts[0]
+    for part in parts[1:]:
+        dw += part
     return dw.reshape(M, Cg, *K)

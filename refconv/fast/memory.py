@@ -68,16 +68,16 @@ def resolve_cap(max_memory: Any = None) -> int:
     return _CAP.get() if max_memory is None else _check_cap(max_memory)
 
 
-def plan_chunks(count: int, bytes_per_item: int, cap: int, *, what: str = "one item") -> int:
-    """How many of ``count`` items fit in ``cap`` bytes at once (at least 1, at most ``count``).
+def plan_chunks(count: int, bytes_per_item: int, cap: int, *, fixed: int = 0, what: str = "one item") -> int:
+    """How many of ``count`` items fit in ``cap`` bytes at once, next to ``fixed`` bytes (at least 1, at most ``count``).
 
     Raises :class:`MemoryCapError` when not even one item fits.
     """
-    if bytes_per_item > cap:
+    if fixed + bytes_per_item > cap:
         raise MemoryCapError(
-            f"max_memory={cap}: {what} needs {bytes_per_item} bytes of temporaries; "
+            f"max_memory={cap}: {what} needs {fixed + bytes_per_item} bytes of temporaries; "
             "raise the cap (max_memory=... or refconv.fast.memory_cap(...))"
         )
     if count <= 0:
         return 1
-    return max(1, min(count, cap // max(bytes_per_item, 1)))
+    return max(1, min(count, (cap - fixed) // max(bytes_per_item, 1)))

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..params import ConvParamError, pool_params
-from .dtypes import as_array, compute_dtype
+from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import prod, windows
 
 __all__ = ["max_pool", "avg_pool", "max_pool_grad", "avg_pool_grad"]
@@ -91,9 +91,21 @@ def _valid_mask(k, pp, pads) -> np.ndarray | None:
     return out
 
 
-def _float_input(name: str, x: np.ndarray) -> np.dtype:
-    dt = compute_dtype((name, x), integers=False, complex_ok=False)
-    return dt
+def _pool_dtype(name: str, a: np.ndarray) -> np.dtype:
+    """Real dtypes only: float32/float64 kept, integers allowed (exact paths), complex refused."""
+    return compute_dtype((name, a), integers=True, complex_ok=False)
+
+
+def _fill_min(dt: np.dtype):
+    """The padding value of max pooling: ``-inf``, or the smallest integer."""
+    return -np.inf if dt.kind == "f" else np.iinfo(dt).min
+
+
+def _exact_float64(name: str, a: np.ndarray, terms: int) -> np.ndarray:
+    """Integers as float64, checked so that sums of ``terms`` of them stay exact (below 2**53)."""
+    f = check_exact_ints(name, a)
+    check_exact_bound(np.array([float(np.max(np.abs(f))) * terms if f.size else 0.0]), name)
+    return f
 
 
 def max_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1,
@@ -108,12 +120,13 @@ def max_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
     """
     x = as_array("x", x)
     pp = pool_params(x.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
-    x = x.astype(_float_input("x", x), copy=False)
+    if _pool_dtype("x", x).kind == "f":
+        x = x.astype(np.result_type(x.dtype, np.float32), copy=False)
     y = np.empty(pp.output_shape, dtype=x.dtype)
     if y.size == 0:
         return y
     pads = _padded_extent(pp)
-    xp = _pad(x, pads, -np.inf)
+    xp = _pad(x, pads, _fill_min(x.dtype))
     for t, k in enumerate(_taps(pp.kernel_size)):
         tap = xp[(slice(None), slice(None), *_tap_slices(k, pp))]
         if t == 0:
@@ -139,15 +152,23 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     x, dy = as_array("x", x), as_array("dy", dy)
     pp = pool_params(x.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
     if tuple(dy.shape) != pp.output_shape:
-        raise ConvParamError(f"dy.shape={tuple(dy.shape)}: must equal the max_pool output shape {pp.output_shape}")
-    dt = compute_dtype(("x", x), ("dy", dy), integers=False, complex_ok=False)
-    x, dy = x.astype(dt, copy=False), dy.astype(dt, copy=False)
+        raise ConvParamError(f"dy.shape={tuple(dy.shape)}: must be the pooling output shape {pp.output_shape}")
+    _pool_dtype("x", x)
+    # the result has the dtype of dy (int64 for integers: exact sums, checked below 2**53)
+    dt = _pool_dtype("dy", dy)
+    if dt.kind in "iu":
+        dy = _exact_float64("dy", dy, prod(pp.kernel_size))
+    else:
+        dy = dy.astype(dt, copy=False)
     pads = _padded_extent(pp)
-    dxp = np.zeros((*x.shape[:2], *(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))), dtype=dt)
+    dxp = np.zeros((*x.shape[:2], *(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))), dtype=dy.dtype)
+    crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads))
     if dy.size == 0:
-        return dxp[(slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads)))].copy()
-    xp = _pad(x, pads, -np.inf)
-    y = np.empty(pp.output_shape, dtype=dt)
+        return dxp[(slice(None), slice(None), *crop)].astype(dt)
+    if x.dtype.kind == "f":
+        x = x.astype(np.result_type(x.dtype, np.float32), copy=False)
+    xp = _pad(x, pads, _fill_min(x.dtype))
+    y = np.empty(pp.output_shape, dtype=x.dtype)
     taps = list(_taps(pp.kernel_size))
     # y: the window maximum over real elements only (NaN propagates)
     first = True
@@ -158,7 +179,7 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
             first = False
         else:
             np.maximum(y, tap, out=y)
-    y_nan = np.isnan(y)
+    y_nan = np.isnan(y) if x.dtype.kind == "f" else np.zeros(y.shape, dtype=bool)
     taken = np.zeros(y.shape, dtype=bool)
     hit = np.empty(y.shape, dtype=bool)
     for k in taps:
@@ -166,15 +187,15 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
         tap = xp[sl]
         # tap k is the winner where it is maximal (or NaN where y is NaN) and no earlier tap was
         np.equal(tap, y, out=hit)
-        hit |= y_nan & np.isnan(tap)
+        if x.dtype.kind == "f":
+            hit |= y_nan & np.isnan(tap)
         valid = _valid_mask(k, pp, pads)
         if valid is not None:
             hit &= valid
         hit &= ~taken
         taken |= hit
         dxp[sl] += np.where(hit, dy, 0)
-    crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads))
-    return np.ascontiguousarray(dxp[(slice(None), slice(None), *crop)])
+    return np.ascontiguousarray(dxp[(slice(None), slice(None), *crop)]).astype(dt, copy=False)
 
 
 def _divisor(pp, pads, dtype) -> np.ndarray:
@@ -211,7 +232,10 @@ def avg_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
     x = as_array("x", x)
     pp = pool_params(x.shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
                      count_include_pad=count_include_pad)
-    x = x.astype(_float_input("x", x), copy=False)
+    # integers: exact float64 sums (checked below 2**53), then one correctly rounded division
+    if _pool_dtype("x", x).kind in "iu":
+        x = _exact_float64("x", x, prod(pp.kernel_size))
+    x = x.astype(np.result_type(x.dtype, np.float32), copy=False)
     y = np.zeros(pp.output_shape, dtype=x.dtype)
     if y.size == 0:
         return y
@@ -241,17 +265,28 @@ def avg_pool_grad(dy: Any, input_shape: Any, kernel_size: Any, *, stride: Any = 
     pp = pool_params(input_shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
                      count_include_pad=count_include_pad)
     if tuple(dy.shape) != pp.output_shape:
-        raise ConvParamError(f"dy.shape={tuple(dy.shape)}: must equal the avg_pool output shape {pp.output_shape}")
-    dt = _float_input("dy", dy)
+        raise ConvParamError(f"dy.shape={tuple(dy.shape)}: must be the pooling output shape {pp.output_shape}")
+    dt = _pool_dtype("dy", dy)
     pads = _padded_extent(pp)
     shape = pp.input_shape
+    exact_int = dt.kind in "iu"
+    dt = np.dtype(np.float64) if exact_int else dt
     dxp = np.zeros((*shape[:2], *(n + lo + hi for n, (lo, hi) in zip(shape[2:], pads))), dtype=dt)
-    if dy.size:
-        g = dy.astype(dt, copy=False) / _divisor(pp, pads, dt)
-        for k in _taps(pp.kernel_size):
-            dxp[(slice(None), slice(None), *_tap_slices(k, pp))] += g
     crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape[2:], pads))
+    if dy.size == 0:
+        return np.ascontiguousarray(dxp[(slice(None), slice(None), *crop)])
+    div = _divisor(pp, pads, np.float64)
+    if exact_int:
+        # integers: dx = (sum_p dy[p] * (L / div[p])) / L over the common denominator L, an exact
+        # integer sum (checked below 2**53) and one correctly rounded division
+        lcm = float(np.lcm.reduce(div.astype(np.int64).reshape(-1)))
+        g = _exact_float64("dy", dy, prod(pp.kernel_size)) * (lcm / div)
+        check_exact_bound(np.abs(g).max(keepdims=True) * prod(pp.kernel_size), "avg_pool_grad")
+    else:
+        g = dy.astype(dt, copy=False) / div.astype(dt)
+    for k in _taps(pp.kernel_size):
+        dxp[(slice(None), slice(None), *_tap_slices(k, pp))] += g
+    if exact_int:
+        dxp /= lcm
     return np.ascontiguousarray(dxp[(slice(None), slice(None), *crop)])
 
-
-del prod

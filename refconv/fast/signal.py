@@ -13,8 +13,10 @@ Modes, for ``a`` of length ``n`` and ``v`` of length ``m`` per axis:
 =========  ================================  ==========================================
 
 ``convolve(a, v)[j] = sum_k a[j - k] * v[k]`` (full mode indices), and
-``correlate(a, v) = convolve(a, reverse(conj(v)))`` (scipy.signal's definition,
-so a swapped ``valid`` correlation is the reverse of the unswapped one).
+``correlate(a, v) = convolve(a, reverse(v))``, so a swapped ``valid``
+correlation is the reverse of the unswapped one (numpy and scipy).  As the
+oracle, ``correlate`` does not conjugate complex ``v`` (scipy.signal and
+numpy do: pass ``v.conj()`` for their result).
 
 Examples
 --------
@@ -54,6 +56,28 @@ def _pads(mode: str, odd_zero: str, m_shape) -> tuple[tuple[int, int], ...]:
     return tuple(((m - 1) // 2, m - 1 - (m - 1) // 2) for m in m_shape)
 
 
+def _signal(a: Any, v: Any, mode: Any, odd_zero: Any, name: str, algorithm: str, max_memory) -> tuple:
+    """Validate (the oracle's messages) and return ``a, v, padding``; ``valid`` swaps when ``v`` is larger."""
+    a, v = as_array("a", a), as_array("v", v)
+    if mode not in MODES:
+        raise ConvParamError(f"mode={mode!r}: {name} modes are 'full', 'valid', 'same'")
+    if odd_zero not in ("start", "end"):
+        raise ConvParamError(f"odd_zero={odd_zero!r}: must be 'start' (numpy/scipy) or 'end' (TF SAME)")
+    if a.ndim != v.ndim or a.ndim == 0:
+        raise ConvParamError(f"a.ndim={a.ndim}, v.ndim={v.ndim}: a and v must have the same number (>= 1) of axes")
+    if a.size == 0 or v.size == 0:
+        raise ConvParamError(f"a.shape={a.shape}, v.shape={v.shape}: a and v must not be empty")
+    swapped = False
+    if mode == "valid" and not all(m <= n for n, m in zip(a.shape, v.shape)):
+        if not all(m >= n for n, m in zip(a.shape, v.shape)):
+            raise ConvParamError(
+                f"mode='valid' with a.shape={a.shape}, v.shape={v.shape}: one input must be at least as large "
+                "as the other on every axis"
+            )
+        a, v, swapped = v, a, True
+    return a, v, _pads(mode, odd_zero, v.shape), swapped
+
+
 def convolve(a: Any, v: Any, mode: str = "full", *, odd_zero: str = "start", algorithm: str = "auto",
              max_memory: int | None = None) -> np.ndarray:
     """N-D convolution of ``a`` with ``v``: ``z[j] = sum_k a[j - k] * v[k]`` over the mode's range.
@@ -75,43 +99,23 @@ def convolve(a: Any, v: Any, mode: str = "full", *, odd_zero: str = "start", alg
     >>> convolve([1., 2.], [1., 1., 1.], 'valid').tolist()    # v larger: the inputs swap
     [3.0, 3.0]
     """
-    a, v = as_array("a", a), as_array("v", v)
-    if mode not in MODES:
-        raise ConvParamError(f"mode={mode!r}: must be one of 'full', 'valid', 'same'")
-    if odd_zero not in ("start", "end"):
-        raise ConvParamError(f"odd_zero={odd_zero!r}: must be 'start' or 'end'")
-    if a.ndim != v.ndim:
-        raise ConvParamError(f"v.ndim={v.ndim}: a and v must have the same number of dimensions (a.ndim={a.ndim})")
-    if a.ndim == 0:
-        raise ConvParamError("a.ndim=0: a and v must have at least one dimension")
-    if a.size == 0 or v.size == 0:
-        raise ConvParamError(f"a.shape={a.shape}, v.shape={v.shape}: a and v must not be empty")
-    if mode == "valid" and not all(m <= n for n, m in zip(a.shape, v.shape)):
-        if all(m >= n for n, m in zip(a.shape, v.shape)):
-            a, v = v, a  # convolution commutes
-        else:
-            raise ConvParamError(
-                f"mode='valid' with a.shape={a.shape}, v.shape={v.shape}: one input must be at least as large "
-                "as the other in every dimension"
-            )
-    pads = _pads(mode, odd_zero, v.shape)
-    y = conv(a[None, None], v[None, None], padding=pads, flip=True, algorithm=algorithm, max_memory=max_memory)
-    return y[0, 0]
+    a, v, pads, _ = _signal(a, v, mode, odd_zero, "convolve", algorithm, max_memory)
+    # convolution commutes, so a swapped 'valid' needs nothing more
+    return conv(a[None, None], v[None, None], padding=pads, flip=True, algorithm=algorithm, max_memory=max_memory)[0, 0]
 
 
 def correlate(a: Any, v: Any, mode: str = "full", *, odd_zero: str = "start", algorithm: str = "auto",
               max_memory: int | None = None) -> np.ndarray:
-    """N-D cross-correlation: ``convolve(a, reverse(conj(v)), mode)``, as scipy.signal.correlate.
+    """N-D cross-correlation: ``convolve(a, reverse(v), mode)`` (no conjugation).
 
-    In full-mode indices ``z[j] = sum_k a[j + k - (m - 1)] * conj(v[k])``.
+    In full-mode indices ``z[j] = sum_k a[j + k - (m - 1)] * v[k]``.
 
     Examples
     --------
     >>> correlate([1., 2., 3.], [1., 10., 100., 1000., 10000.], 'valid').tolist()
     [32100.0, 3210.0, 321.0]
     """
-    v = as_array("v", v)
-    if v.dtype.kind == "c":
-        v = v.conj()
-    v = v[(slice(None, None, -1),) * v.ndim] if v.ndim else v
-    return convolve(a, v, mode, odd_zero=odd_zero, algorithm=algorithm, max_memory=max_memory)
+    a, v, pads, swapped = _signal(a, v, mode, odd_zero, "correlate", algorithm, max_memory)
+    z = conv(a[None, None], v[None, None], padding=pads, flip=False, algorithm=algorithm, max_memory=max_memory)[0, 0]
+    # correlate(a, v) with v the larger input is correlate(v, a) reversed
+    return z[(slice(None, None, -1),) * z.ndim] if swapped else z

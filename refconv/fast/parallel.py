@@ -1,0 +1,88 @@
+"""Deterministic parallelism: a fixed partition into tasks, run on a few threads, BLAS single-threaded.
+
+OpenBLAS returns different bits for the same product when its thread count or
+the matrix shape changes (it picks kernels and partitions per call).  So the
+engine never lets BLAS thread: every GEMM runs single-threaded, on operands
+whose shapes are fixed by the problem (per sample, or per fixed block of
+samples), and the parallelism comes from running independent tasks of that
+fixed partition on :data:`workers` threads (numpy releases the GIL in copies,
+ufuncs and BLAS).  Which thread runs a task never changes its result, so
+results do not depend on the thread count or the run.
+
+BLAS threads are limited with threadpoolctl when it is installed (the
+``bench`` extra); without it, BLAS keeps its own threads and bit-for-bit
+independence of the thread count is not guaranteed.
+
+Examples
+--------
+>>> run_tasks(lambda t: t * t, [1, 2, 3])
+[1, 4, 9]
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from typing import Any, Callable, Iterator, Sequence
+
+__all__ = ["workers", "run_tasks", "single_threaded_blas"]
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_blas: Any = None
+
+
+def workers() -> int:
+    """Threads used for tasks: the CPUs this process may use, at most 8."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(n, 8))
+
+
+def _controller() -> Any:
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _blas = ThreadpoolController().select(user_api="blas")
+        except ImportError:  # pragma: no cover - threadpoolctl missing
+            _blas = False
+    return _blas
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """BLAS limited to one thread inside the block (when threadpoolctl is available)."""
+    ctl = _controller()
+    with (ctl.limit(limits=1) if ctl else nullcontext()):
+        yield
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="refconv-fast")
+        return _pool
+
+
+def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], *, max_parallel: int | None = None) -> list[Any]:
+    """``[fn(t) for t in tasks]``, at most ``max_parallel`` at a time on the worker threads, BLAS single-threaded.
+
+    ``max_parallel`` keeps the temporaries of the tasks in flight under the memory cap.
+    """
+    tasks = list(tasks)
+    par = workers() if max_parallel is None else max(1, min(workers(), max_parallel))
+    with single_threaded_blas():
+        if len(tasks) <= 1 or par == 1 or threading.current_thread().name.startswith("refconv-fast"):
+            return [fn(t) for t in tasks]
+        out: list[Any] = []
+        pool = _executor()
+        for i in range(0, len(tasks), par):
+            out.extend(pool.map(fn, tasks[i : i + par]))
+        return out

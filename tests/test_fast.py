@@ -1,0 +1,376 @@
+"""refconv.fast against refconv.oracle: exact on integer-valued inputs, bounded on random floats.
+
+Every property draws a whole case from :mod:`refconv.conformance.strategies`
+(N-D, stride, asymmetric padding and the presets, dilation, groups, flip,
+kernels as large as the padded input, stride larger than the kernel).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from refconv import fast, oracle, tolerance
+from refconv.conformance.strategies import conv_cases, conv_transpose_cases, pool_cases
+from refconv.params import ConvParamError
+
+EXAMPLES = settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+FEW = settings(max_examples=80, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _msg(case) -> str:
+    return f"x{case.x_shape} w{case.w_shape} {case.kwargs}"
+
+
+# ----------------------------------------------------------------------------- exact, integer-valued
+
+
+@EXAMPLES
+@given(case=conv_cases(flip=None), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_conv_and_gradients_exact_on_integer_valued_floats(case, dtype, seed):
+    rng = _rng(seed)
+    x, w, b = case.arrays(rng, -4, 4)
+    xf, wf = x.astype(dtype), w.astype(dtype)
+    bf = None if b is None else b.astype(dtype)
+    want = oracle.conv(xf, wf, bf, **case.kwargs)
+    got = fast.conv(xf, wf, bf, algorithm="direct", **case.kwargs)
+    assert got.dtype == dtype and want.dtype == dtype
+    assert np.array_equal(got, want), _msg(case)
+    dy = rng.integers(-4, 5, case.output_shape).astype(dtype)
+    gi = fast.conv_grad_input(dy, wf, case.x_shape, **case.kwargs)
+    assert gi.dtype == dtype
+    assert np.array_equal(gi, oracle.conv_grad_input(dy, wf, case.x_shape, **case.kwargs)), _msg(case)
+    gw = fast.conv_grad_weight(xf, dy, case.w_shape, **case.kwargs)
+    assert gw.dtype == dtype
+    assert np.array_equal(gw, oracle.conv_grad_weight(xf, dy, case.w_shape, **case.kwargs)), _msg(case)
+    assert np.array_equal(fast.conv_grad_bias(dy), oracle.conv_grad_bias(dy))
+
+
+@FEW
+@given(case=conv_cases(flip=None), seed=st.integers(0, 2**16))
+def test_integer_inputs_give_the_exact_int64_result(case, seed):
+    rng = _rng(seed)
+    x, w, b = case.arrays(rng, -50, 50)
+    got = fast.conv(x, w, b, **case.kwargs)
+    want = oracle.conv(x, w, b, **case.kwargs)
+    assert got.dtype == np.int64
+    assert np.array_equal(got, want), _msg(case)
+    dy = rng.integers(-50, 51, case.output_shape)
+    assert np.array_equal(fast.conv_grad_input(dy, w, case.x_shape, **case.kwargs),
+                          oracle.conv_grad_input(dy, w, case.x_shape, **case.kwargs))
+    assert np.array_equal(fast.conv_grad_weight(x, dy, case.w_shape, **case.kwargs),
+                          oracle.conv_grad_weight(x, dy, case.w_shape, **case.kwargs))
+
+
+@EXAMPLES
+@given(case=conv_transpose_cases(), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_conv_transpose_exact(case, dtype, seed):
+    rng = _rng(seed)
+    x = rng.integers(-4, 5, case.x_shape).astype(dtype)
+    w = rng.integers(-4, 5, case.w_shape).astype(dtype)
+    b = rng.integers(-4, 5, case.output_shape[1]).astype(dtype) if case.bias else None
+    got = fast.conv_transpose(x, w, b, **case.kwargs)
+    assert got.dtype == dtype
+    assert np.array_equal(got, oracle.conv_transpose(x, w, b, **case.kwargs)), f"{case.x_shape} {case.w_shape} {case.kwargs}"
+
+
+@EXAMPLES
+@given(case=pool_cases(), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_max_pooling_and_gradient_exact(case, dtype, seed):
+    rng = _rng(seed)
+    # few distinct values: many ties, so the first-maximum rule is exercised
+    x = rng.integers(-2, 3, case.x_shape).astype(dtype)
+    got = fast.max_pool(x, **case.max_kwargs)
+    assert got.dtype == dtype
+    assert np.array_equal(got, oracle.max_pool(x, **case.max_kwargs))
+    dy = rng.integers(-4, 5, case.output_shape).astype(dtype)
+    assert np.array_equal(fast.max_pool_grad(dy, x, **case.max_kwargs), oracle.max_pool_grad(dy, x, **case.max_kwargs))
+
+
+@EXAMPLES
+@given(case=pool_cases(dilation=False), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_avg_pooling_and_gradient_exact(case, dtype, seed):
+    rng = _rng(seed)
+    x = rng.integers(-4, 5, case.x_shape).astype(dtype)
+    # integer-valued windows sum exactly, so one division rounds as the oracle does
+    ap = fast.avg_pool(x, **case.avg_kwargs)
+    assert ap.dtype == dtype
+    assert np.array_equal(ap, oracle.avg_pool(x, **case.avg_kwargs))
+    dya = rng.integers(-4, 5, fast.avg_pool(x, **case.avg_kwargs).shape)
+    # integer dy: exact sums over a common denominator, one rounding (float64), as the oracle
+    assert np.array_equal(fast.avg_pool_grad(dya, case.x_shape, **case.avg_kwargs),
+                          oracle.avg_pool_grad(dya, case.x_shape, **case.avg_kwargs))
+
+
+@FEW
+@given(case=pool_cases(), seed=st.integers(0, 2**16))
+def test_max_pool_nan_and_ties_follow_the_first_maximum_rule(case, seed):
+    rng = _rng(seed)
+    x = rng.integers(-1, 2, case.x_shape).astype(np.float64)
+    x[rng.random(case.x_shape) < 0.2] = np.nan
+    got = fast.max_pool(x, **case.max_kwargs)
+    want = oracle.max_pool(x, **case.max_kwargs)
+    assert np.array_equal(got, want, equal_nan=True)
+    dy = rng.integers(1, 5, case.output_shape).astype(np.float64)
+    assert np.array_equal(fast.max_pool_grad(dy, x, **case.max_kwargs), oracle.max_pool_grad(dy, x, **case.max_kwargs))
+
+
+@EXAMPLES
+@given(
+    shapes=st.integers(1, 3).flatmap(
+        lambda nd: st.tuples(st.lists(st.integers(1, 6), min_size=nd, max_size=nd), st.lists(st.integers(1, 6), min_size=nd, max_size=nd))
+    ),
+    mode=st.sampled_from(["full", "valid", "same"]),
+    odd_zero=st.sampled_from(["start", "end"]),
+    seed=st.integers(0, 2**16),
+)
+def test_signal_modes_exact(shapes, mode, odd_zero, seed):
+    rng = _rng(seed)
+    a = rng.integers(-5, 6, shapes[0]).astype(np.float64)
+    v = rng.integers(-5, 6, shapes[1]).astype(np.float64)
+    for name in ("convolve", "correlate"):
+        try:
+            want = getattr(oracle, name)(a, v, mode, odd_zero=odd_zero)
+        except ConvParamError as exc:
+            with pytest.raises(ConvParamError) as info:
+                getattr(fast, name)(a, v, mode, odd_zero=odd_zero)
+            assert str(info.value) == str(exc)
+            continue
+        got = getattr(fast, name)(a, v, mode, odd_zero=odd_zero, algorithm="direct")
+        assert got.shape == want.shape and np.array_equal(got, want), (name, a.shape, v.shape, mode, odd_zero)
+
+
+def test_signal_modes_match_scipy_and_numpy():
+    import scipy.signal
+
+    rng = _rng(5)
+    for n, m in [(7, 3), (7, 4), (3, 7), (4, 4), (1, 5)]:
+        a, v = rng.integers(-5, 6, n).astype(float), rng.integers(-5, 6, m).astype(float)
+        for mode in ("full", "valid", "same"):
+            assert np.array_equal(fast.convolve(a, v, mode), scipy.signal.convolve(a, v, mode, method="direct"))
+            assert np.array_equal(fast.correlate(a, v, mode), scipy.signal.correlate(a, v, mode, method="direct"))
+            if mode != "same" or n >= m:  # numpy's 'same' returns max(n, m) samples
+                assert np.array_equal(fast.convolve(a, v, mode), np.convolve(a, v, mode))
+    # the seed example
+    assert fast.convolve([1, 2, 3, 4], [5, 6, 7]).tolist() == [5, 16, 34, 52, 45, 28]
+
+
+# ----------------------------------------------------------------------------- bounded, random floats
+
+
+@EXAMPLES
+@given(case=conv_cases(flip=None), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_random_floats_within_the_rigorous_bound(case, dtype, seed):
+    rng = _rng(seed)
+    x = rng.standard_normal(case.x_shape).astype(dtype)
+    w = rng.standard_normal(case.w_shape).astype(dtype)
+    b = rng.standard_normal(case.w_shape[0]).astype(dtype) if case.bias else None
+    got = fast.conv(x, w, b, algorithm="direct", **case.kwargs)
+    want = oracle.conv(x, w, b, **case.kwargs)
+    assert tolerance.within_bound(got, want, tolerance.conv_error_bound(x, w, b, **case.kwargs)).all(), _msg(case)
+    dy = rng.standard_normal(case.output_shape).astype(dtype)
+    gi = fast.conv_grad_input(dy, w, case.x_shape, **case.kwargs)
+    bi = tolerance.conv_grad_input_error_bound(dy, w, case.x_shape, **case.kwargs)
+    assert tolerance.within_bound(gi, oracle.conv_grad_input(dy, w, case.x_shape, **case.kwargs), bi).all()
+    gw = fast.conv_grad_weight(x, dy, case.w_shape, **case.kwargs)
+    bw = tolerance.conv_grad_weight_error_bound(x, dy, case.w_shape, **case.kwargs)
+    assert tolerance.within_bound(gw, oracle.conv_grad_weight(x, dy, case.w_shape, **case.kwargs), bw).all()
+    gb = fast.conv_grad_bias(dy)
+    assert tolerance.within_bound(gb, oracle.conv_grad_bias(dy), tolerance.conv_grad_bias_error_bound(dy)).all()
+
+
+@FEW
+@given(case=pool_cases(dilation=False), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_random_float_pooling_within_bound(case, dtype, seed):
+    rng = _rng(seed)
+    x = rng.standard_normal(case.x_shape).astype(dtype)
+    assert np.array_equal(fast.max_pool(x, **case.max_kwargs), oracle.max_pool(x, **case.max_kwargs))
+    ap = fast.avg_pool(x, **case.avg_kwargs)
+    assert tolerance.within_bound(ap, oracle.avg_pool(x, **case.avg_kwargs),
+                                  tolerance.avg_pool_error_bound(x, **case.avg_kwargs)).all()
+    dy = rng.standard_normal(ap.shape).astype(dtype)
+    g = fast.avg_pool_grad(dy, case.x_shape, **case.avg_kwargs)
+    assert g.dtype == dtype
+    assert tolerance.within_bound(g, oracle.avg_pool_grad(dy, case.x_shape, **case.avg_kwargs),
+                                  tolerance.avg_pool_grad_error_bound(dy, case.x_shape, **case.avg_kwargs)).all()
+
+
+@FEW
+@given(case=conv_cases(max_dims=2, strings=True, flip=None), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_fft_path_within_its_normwise_bound(case, dtype, seed):
+    rng = _rng(seed)
+    x = rng.standard_normal(case.x_shape).astype(dtype)
+    w = rng.standard_normal(case.w_shape).astype(dtype)
+    got = fast.conv(x, w, algorithm="fft", **case.kwargs)
+    assert got.dtype == dtype
+    want = oracle.conv(x, w, **case.kwargs)
+    assert tolerance.within_bound(got, want, tolerance.fft_conv_error_bound(x, w, **case.kwargs)).all(), _msg(case)
+
+
+# ----------------------------------------------------------------------------- edge cases
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, kwargs",
+    [
+        ((2, 3, 5, 5), (4, 3, 5, 5), {}),  # kernel equal to the input: output 1x1
+        ((2, 3, 3, 3), (4, 3, 5, 5), dict(padding=1)),  # kernel equal to the padded input
+        ((2, 2, 9, 7), (2, 2, 2, 2), dict(stride=(4, 3))),  # stride larger than the kernel
+        ((0, 2, 6, 6), (3, 2, 3, 3), dict(padding=1)),  # empty batch
+        ((2, 4, 6, 6), (4, 1, 3, 3), dict(groups=4, padding="same")),  # depthwise: groups == channels
+        ((2, 4, 6, 6), (12, 1, 3, 3), dict(groups=4, stride=2, padding=((1, 0), (0, 2)))),  # channel multiplier 3
+        ((1, 1, 2, 3, 4), (1, 1, 2, 3, 4), dict(flip=True)),  # 3-D, output 1
+        ((2, 6, 11), (6, 2, 3), dict(groups=3, dilation=4, padding="full")),
+    ],
+)
+def test_edge_cases_exact(x_shape, w_shape, kwargs):
+    rng = _rng(1)
+    x = rng.integers(-3, 4, x_shape).astype(np.float32)
+    w = rng.integers(-3, 4, w_shape).astype(np.float32)
+    want = oracle.conv(x, w, **kwargs)
+    got = fast.conv(x, w, **kwargs)
+    assert got.shape == want.shape and np.array_equal(got, want)
+    dy = rng.integers(-3, 4, want.shape).astype(np.float32)
+    assert np.array_equal(fast.conv_grad_input(dy, w, x_shape, **kwargs), oracle.conv_grad_input(dy, w, x_shape, **kwargs))
+    assert np.array_equal(fast.conv_grad_weight(x, dy, w_shape, **kwargs), oracle.conv_grad_weight(x, dy, w_shape, **kwargs))
+
+
+def test_unread_rows_get_an_exact_zero_gradient():
+    w = np.ones((1, 1, 11, 11))
+    # AlexNet conv1 at 224: 54 outputs read rows 0 .. 53*4 + 10 = 222, row 223 is never read
+    dx = fast.conv_grad_input(np.ones((1, 1, 54, 54)), w, (1, 1, 224, 224), stride=4)
+    assert (dx[..., -1, :] == 0).all() and (dx[..., :, -1] == 0).all()
+    assert (dx[..., :-1, :-1] > 0).all()
+
+
+def test_max_pool_gradient_skips_padding_for_all_minus_inf_windows():
+    # the only real element of the first window is -inf: it, not the padding, gets the gradient (as PyTorch)
+    x = np.array([[[-np.inf, 1.0, 2.0]]])
+    g = fast.max_pool_grad(np.array([[[5.0, 7.0]]]), x, 2, stride=2, padding=1)
+    assert g.tolist() == [[[5.0, 0.0, 7.0]]]
+
+
+# ----------------------------------------------------------------------------- errors and dtypes
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.conv(np.ones((1, 4, 8)), np.ones((6, 4, 3)), groups=2),
+        lambda m: m.conv(np.ones((1, 1, 5)), np.ones((1, 1, 3)), stride=0),
+        lambda m: m.conv(np.ones((1, 1, 3)), np.ones((1, 1, 3)), dilation=2),
+        lambda m: m.conv(np.ones((1, 1, 5)), np.ones((1, 1, 3)), padding="SAME"),
+        lambda m: m.conv_transpose(np.ones((1, 1, 4)), np.ones((1, 1, 3)), stride=2, output_padding=2),
+        lambda m: m.max_pool(np.ones((1, 1, 5, 5)), 2, padding=2),
+        lambda m: m.conv_grad_input(np.ones((1, 1, 2)), np.ones((1, 1, 3)), (1, 1, 5)),
+        lambda m: m.max_pool_grad(np.ones((1, 1, 2)), np.ones((1, 1, 4)), 2, stride=1),
+        lambda m: m.avg_pool_grad(np.ones((1, 1, 3)), (1, 1, 4), 2),
+        lambda m: m.convolve(np.ones((2, 5)), np.ones((3, 2)), "valid"),
+        lambda m: m.correlate(np.ones(3), np.ones(2), "middle"),
+    ],
+)
+def test_same_parameter_errors_as_the_oracle(call):
+    with pytest.raises(ConvParamError) as want:
+        call(oracle)
+    with pytest.raises(ConvParamError) as got:
+        call(fast)
+    assert str(got.value) == str(want.value)
+
+
+def test_dtype_policy():
+    x32 = np.ones((1, 1, 4), np.float32)
+    assert fast.conv(x32, x32[..., :2]).dtype == np.float32
+    assert fast.conv(x32.astype(np.complex64), x32[..., :2]).dtype == np.complex64
+    for bad in (np.float16, bool):
+        with pytest.raises(fast.DTypeError, match=r"x\.dtype="):
+            fast.conv(np.ones((1, 1, 4), bad), x32[..., :2])
+    with pytest.raises(fast.DTypeError, match="2\\*\\*53"):
+        fast.conv(np.full((1, 1, 4), 2**40), np.full((1, 1, 2), 2**20))
+    with pytest.raises(fast.DTypeError, match="x.dtype=complex"):
+        fast.max_pool(np.ones((1, 1, 4), np.complex128), 2)
+    # a DTypeError is a ConvParamError: the command line reports it with exit status 2
+    assert issubclass(fast.DTypeError, ConvParamError)
+
+
+def test_complex_inputs_agree_with_real_parts():
+    rng = _rng(3)
+    xr, xi = rng.integers(-3, 4, (2, 2, 6, 6)), rng.integers(-3, 4, (2, 2, 6, 6))
+    wr, wi = rng.integers(-3, 4, (3, 2, 3, 3)), rng.integers(-3, 4, (3, 2, 3, 3))
+    got = fast.conv((xr + 1j * xi).astype(np.complex128), (wr + 1j * wi).astype(np.complex128), stride=2, padding=1)
+    re = oracle.conv(xr, wr, stride=2, padding=1) - oracle.conv(xi, wi, stride=2, padding=1)
+    im = oracle.conv(xr, wi, stride=2, padding=1) + oracle.conv(xi, wr, stride=2, padding=1)
+    assert np.array_equal(got, re + 1j * im)
+
+
+# ----------------------------------------------------------------------------- memory cap and determinism
+
+
+def test_memory_cap_chunks_give_the_same_bits():
+    rng = _rng(4)
+    # 24x24 outputs: the per-sample layout, one GEMM per sample whatever the chunk
+    x = rng.standard_normal((5, 3, 24, 24)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    ref = fast.conv(x, w, padding=1, algorithm="direct")
+    sample = 3 * 26 * 26 * 4 + 3 * 9 * 576 * 4
+    got = fast.conv(x, w, padding=1, algorithm="direct", max_memory=2 * sample + 1000)
+    assert np.array_equal(got, ref)
+    dy = rng.standard_normal(ref.shape).astype(np.float32)
+    with fast.memory_cap(2 * sample):
+        gi = fast.conv_grad_input(dy, w, x.shape, padding=1)
+    assert np.array_equal(gi, fast.conv_grad_input(dy, w, x.shape, padding=1))
+    # below one sample: chunks of output rows; integer-valued inputs stay exact
+    xi, wi = np.rint(4 * x), np.rint(4 * w)
+    rows = fast.conv(xi, wi, padding=1, algorithm="direct", max_memory=sample // 3)
+    assert np.array_equal(rows, oracle.conv(xi, wi, padding=1))
+
+
+def test_memory_cap_error_before_allocating():
+    with pytest.raises(fast.MemoryCapError, match="max_memory=1000"):
+        fast.conv(np.ones((1, 64, 100, 100), np.float32), np.ones((64, 64, 3, 3), np.float32), max_memory=1000)
+    with pytest.raises(ConvParamError, match="max_memory=0"):
+        fast.conv(np.ones((1, 1, 4)), np.ones((1, 1, 2)), max_memory=0)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    from threadpoolctl import threadpool_limits
+
+    rng = _rng(6)
+    x = rng.standard_normal((4, 16, 24, 24)).astype(np.float32)
+    w = rng.standard_normal((32, 16, 3, 3)).astype(np.float32)
+    ref = fast.conv(x, w, padding=1)
+    dy = rng.standard_normal(ref.shape).astype(np.float32)
+    refw = fast.conv_grad_weight(x, dy, w.shape, padding=1)
+    with threadpool_limits(limits=1):
+        assert np.array_equal(fast.conv(x, w, padding=1), ref)
+        assert np.array_equal(fast.conv_grad_weight(x, dy, w.shape, padding=1), refw)
+
+
+def test_backward_scatters_do_not_use_add_at():
+    import inspect
+
+    from refconv.fast import direct, pool
+
+    for mod in (direct, pool):
+        assert "np.add.at(" not in inspect.getsource(mod)
+
+
+def test_auto_picks_fft_for_large_kernels_and_agrees():
+    rng = _rng(7)
+    a = rng.integers(-3, 4, (64, 64)).astype(np.float64)
+    v = rng.integers(-3, 4, (21, 21)).astype(np.float64)
+    from refconv.fast.fft import prefer_fft
+    from refconv.params import conv_params
+
+    assert prefer_fft((1, 1, 64, 64), (1, 1, 21, 21), conv_params((1, 1, 64, 64), (1, 1, 21, 21), padding="same"), np.float64)
+    got = fast.convolve(a, v, "same")
+    want = oracle.convolve(a, v, "same")
+    # convolve(a, v, 'same') is conv with the flipped kernel and padding (10, 10)
+    bound = tolerance.fft_conv_error_bound(a[None, None], v[None, None], padding=10, flip=True)[0, 0]
+    assert tolerance.within_bound(got, want, bound).all()
