@@ -8,6 +8,9 @@ and :mod:`~refconv.summary.io` networks from TOML or JSON files.
 >>> from refconv.summary import Conv, MaxPool, Sequential
 >>> Sequential([Conv(96, 11, stride=4), MaxPool(3, 2)]).output_shape((3, 227, 227))
 (96, 27, 27)
+>>> from refconv.summary import zoo, summarize
+>>> summarize(zoo.get("resnet18")).params
+11689512
 """
 
 from .layers import (
@@ -33,8 +36,13 @@ from .layers import (
     Softmax,
     Tanh,
 )
+from .table import Summary, summarize
+from .zoo import Network
 
 __all__ = [
+    "Network",
+    "Summary",
+    "summarize",
     "LAYER_TYPES",
     "Layer",
     "Conv",
