@@ -149,7 +149,8 @@ def test_text_and_markdown():
     text = render(s, "table")
     assert "61,706 trainable" in text and "c1" in text and "6x28x28" in text
     md = render(s, "markdown", bias_macs=False)
-    assert "| c3 | conv | 16, 5 | 16x10x10 | 2,416 | 240,000 |" in md  # 1600 outputs x 150 products
+    # 1600 outputs x 150 products; 1600 float32 values
+    assert "| c3 | conv | 16, 5 | 16x10x10 | 2,416 | 240,000 | 1,600 | 6,400 | 14x14 |" in md
     assert "MACs (no bias)" in md
     with pytest.raises(ConvParamError, match="format='yaml'"):
         render(s, "yaml")

@@ -108,10 +108,11 @@ def to_dict(s: Summary) -> dict[str, Any]:
 
 def _columns(s: Summary, bias_macs: bool) -> tuple[list[str], list[list[str]]]:
     head = ["layer", "type", "", "output", "params", "MACs" + (" (+bias)" if bias_macs else " (no bias)"),
-            "activations", "RF"]
+            "activations", f"bytes ({s.dtype})", "RF"]
     body = [
         [r.path, r.kind, r.description, _shape(r.output_shape), _num(r.params + r.buffers) + ("*" if r.buffers else ""),
-         _num(r.macs_bias if bias_macs else r.macs), _num(r.activations), _shape(r.receptive_field)]
+         _num(r.macs_bias if bias_macs else r.macs), _num(r.activations), _num(r.activations * s.itemsize),
+         _shape(r.receptive_field)]
         for r in s.rows
     ]
     return head, body
@@ -140,7 +141,7 @@ def _totals_lines(s: Summary) -> list[str]:
 def _text(s: Summary, bias_macs: bool) -> str:
     head, body = _columns(s, bias_macs)
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-    numeric = {4, 5, 6}
+    numeric = {4, 5, 6, 7}
 
     def line(cells: list[str]) -> str:
         return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
@@ -162,7 +163,7 @@ def _markdown(s: Summary, bias_macs: bool) -> str:
         return c.replace("|", "\\|")
 
     out = [f"### {s.name}: input {_shape(s.input_shape)}, batch {s.batch}, {s.dtype}", "",
-           "| " + " | ".join(head) + " |", "|" + "|".join("---:" if i in (4, 5, 6) else "---" for i in range(len(head))) + "|"]
+           "| " + " | ".join(head) + " |", "|" + "|".join("---:" if i in (4, 5, 6, 7) else "---" for i in range(len(head))) + "|"]
     out += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]
     out += [""] + [f"- {line}" for line in _totals_lines(s)]
     out += [f"- **warning** {esc(str(w))}" for w in s.warnings]

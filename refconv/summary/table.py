@@ -468,8 +468,16 @@ def summarize(
     shape = default if input_shape is None else input_shape
     if shape is None:
         raise ConvParamError(f"input_shape=None: network {net_name!r} records no input shape; give one")
-    shape = tuple(shape)
-    if not shape or any((not is_symbolic(v) and v < 1) for v in shape) or any(isinstance(v, bool) for v in shape):
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise ConvParamError(f"input_shape={shape!r}: expected a tuple (C, *spatial)") from None
+    if any(is_symbolic(v) for v in shape):
+        import sympy
+
+        if not all(isinstance(v, sympy.Expr) or not is_symbolic(v) for v in shape) or any(isinstance(v, bool) for v in shape):
+            raise ConvParamError(f"input_shape={shape!r}: every size must be an integer >= 1 or a sympy expression")
+    if not shape or any((not is_symbolic(v) and v < 1) for v in shape):
         raise ConvParamError(f"input_shape={shape!r}: expected (C, *spatial) with every size >= 1")
     if is_symbolic(batch) or batch < 1:
         raise ConvParamError(f"batch={batch!r}: must be an integer >= 1")
