@@ -273,3 +273,13 @@ def test_global_pool_and_adaptive():
     assert GlobalAvgPool().output_shape((7, 3, 5)) == (7, 1, 1)
     s = summarize(Sequential([Conv(4, 3), AdaptiveAvgPool(6)]), (1, 4, 4))
     assert [w.category for w in s.warnings] == ["window", "window"]  # 6 bins on a 2x2 map
+    # 3 bins over 9 rows are 3-wide windows 3 apart; over 8 rows they are uneven and the field ends
+    even = summarize(Sequential([Conv(4, 3), AdaptiveAvgPool(3), Conv(2, 1)]), (1, 11, 11))
+    assert [r.receptive_field for r in even.rows] == [(3, 3), (5, 5), (5, 5)]
+    uneven = summarize(Sequential([Conv(4, 3), AdaptiveAvgPool(3), Conv(2, 1)]), (1, 10, 10))
+    assert [r.receptive_field for r in uneven.rows] == [(3, 3), None, None]
+
+
+def test_symbolic_pool_padding_rule():
+    with pytest.raises(ConvParamError, match="at most half the window"):
+        MaxPool(2, padding=2).output_shape((1, H, W))

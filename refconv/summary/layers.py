@@ -392,6 +392,10 @@ class _Pool(Layer):
             pool_params((1, 1, *sp), k, stride=s, padding=pad, dilation=d, ceil_mode=self.ceil_mode)
         else:
             _check_fits(self, sp, k, d, pad, "window")
+            if not any(is_symbolic(v) for p in pad for v in p):
+                # the padding rule does not depend on the size: check it on a size every window fits
+                big = [sum(ki * di for ki, di in zip(k, d)) + 1] * len(sp)
+                pool_params((1, 1, *big), k, stride=s, padding=pad, dilation=d, ceil_mode=self.ceil_mode)
         return sp, k, s, d, pad
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -473,10 +477,10 @@ class AdaptiveAvgPool(Layer):
     def window(self, shape: Shape) -> Optional[tuple[tuple[int, int, int, int], ...]]:
         c, sp = _spatial(self, shape)
         o = per_axis("output_size", self.output_size, len(sp), minimum=1)
-        if any(is_symbolic(n) for n in sp):
-            return None
-        # widest bin: ceil((i+1)n/o) - floor(i n/o) <= ceil(n/o) + 1; exact stride only when o divides n
-        return tuple((-(-n // oi) + (1 if n % oi else 0), max(n // oi, 1), 0, 1) for n, oi in zip(sp, o))
+        if any(is_symbolic(n) or n % oi for n, oi in zip(sp, o)):
+            return None  # bins of unequal width: not one sliding window
+        # o divides n: bins are windows of n/o rows, n/o apart
+        return tuple((n // oi, n // oi, 0, 1) for n, oi in zip(sp, o))
 
 
 @dataclass(frozen=True)
