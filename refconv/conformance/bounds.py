@@ -167,6 +167,9 @@ def elementwise_bound(S, y, n, prof: Profile, *, input_factors: int = 2):
     """
     S = np.asarray(S, dtype=np.float64)
     y = np.abs(np.asarray(y, dtype=np.float64))
+    # infinite expectations (a max-pooling window of padding only) are compared exactly, not bounded
+    S = np.where(np.isfinite(S), S, 0.0)
+    y = np.where(np.isfinite(y), y, 0.0)
     grow = (1.0 + prof.u_in) ** input_factors
     e_in = (grow - 1.0) * S
     e_acc = gamma(n, prof.u_acc) * grow * S + np.asarray(n, dtype=np.float64) * 2 * prof.eta_acc

@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable
@@ -103,7 +104,8 @@ def _interleave(case: Case, which: str) -> Callable:
 
 
 def _stride_phase(case: Case, phases: tuple[int, ...]) -> Candidate:
-    one = replace(case, stride=(1,) * case.dims)
+    # stride-1 result, with room past the end for outputs read from the right padding
+    one = replace(case, stride=(1,) * case.dims, padding=tuple((lo, hi + p) for (lo, hi), p in zip(case.padding, phases)))
     out = case.output_shape[2:]
 
     def output(y: np.ndarray) -> np.ndarray:
@@ -141,6 +143,35 @@ def _bias_variants(case: Case) -> list[Candidate]:
     return out
 
 
+def _general(case: Case, pads: tuple) -> Callable:
+    """The oracle's general operation with any (even negative, cropping) padding."""
+
+    def compute(a: dict[str, np.ndarray]) -> np.ndarray:
+        from .. import oracle
+
+        return oracle.general_conv(a["x"], a["w"], a.get("b"), stride=case.stride, padding=pads, dilation=case.dilation,
+                                   groups=case.groups)
+
+    return compute
+
+
+def _dilation_from_zero(case: Case) -> Candidate:
+    """Dilation used as ``d - 1``: where that is 0 every tap reads the same sample (the kernel sums up)."""
+    zero = tuple(i for i, dd in enumerate(case.dilation) if dd == 1)
+    mod = replace(case, dilation=tuple(max(1, dd - 1) for dd in case.dilation),
+                  kernel=tuple(1 if i in zero else k for i, k in enumerate(case.kernel)))
+    why = "dilation counted from 0: d used as d - 1 (dilation 1 reads one sample K times)"
+    if case.op == "conv":
+        return Candidate("dilation off by one (d - 1)", why, mod,
+                         inputs=lambda a: {**a, "w": a["w"].sum(axis=tuple(2 + i for i in zero), keepdims=True)} if zero else a)
+    if case.op == "max_pool":
+        cand = _explicit_pool(mod, case.padding, -np.inf, "pytorch" if case.ceil_mode else "floor", "padded")
+        if cand is not None:
+            cand.name, cand.explanation = "dilation off by one (d - 1)", why
+            return cand
+    return Candidate("dilation off by one (d - 1)", why, mod)
+
+
 def _conv_candidates(case: Case) -> list[Candidate]:
     c: list[Candidate] = []
     d = case.dims
@@ -159,6 +190,17 @@ def _conv_candidates(case: Case) -> list[Candidate]:
             if case.kernel[i] > 1:
                 c.append(Candidate(f"kernel flipped on axis {i}", f"the kernel is reversed along spatial axis {i} only", case,
                                    inputs=_flip_axes((i,))))
+    if case.op == "conv":
+        for shift in (1, -1):
+            shifted = tuple((lo - shift, hi + shift) for lo, hi in case.padding)
+            c.append(Candidate(f"window offset {shift:+d}", f"every window starts {abs(shift)} sample(s) "
+                               f"{'later' if shift > 0 else 'earlier'} (p*s + {shift})", case, compute=_general(case, shifted)))
+    if case.op == "conv_transpose" and any(case.output_padding):
+        c.append(Candidate("output_padding ignored", "output_padding is not applied", replace(case, output_padding=(0,) * d)))
+        p2 = tuple((l - o, h) for (l, h), o in zip(case.padding, case.output_padding))
+        if all(l >= 0 for l, _ in p2):
+            c.append(Candidate("output_padding at the start", "the output_padding rows are added before the output instead of after",
+                               replace(case, padding=p2, output_padding=(0,) * d)))
     pads = case.padding
     mods = [
         ("padding sides swapped", "lo and hi padding exchanged (the odd zero on the wrong side)", tuple((h, l) for l, h in pads)),
@@ -176,18 +218,16 @@ def _conv_candidates(case: Case) -> list[Candidate]:
         if p not in seen:
             seen.add(p)
             c.append(Candidate(name, why, replace(case, padding=p)))
-    if case.op == "conv_transpose" and any(case.output_padding):
-        c.append(Candidate("output_padding ignored", "output_padding is not applied", replace(case, output_padding=(0,) * d)))
-        p2 = tuple((l - o, h + o) for (l, h), o in zip(pads, case.output_padding))
-        if all(l >= 0 for l, _ in p2):
-            c.append(Candidate("output_padding at the start", "the output_padding rows are added before the output instead of after",
-                               replace(case, padding=p2, output_padding=(0,) * d)))
     for i in range(d):
         dd = case.dilation[i]
         if dd > 1:
             c.append(Candidate("dilation off by one (d - 1)", f"dilation {dd} used as {dd - 1} on axis {i}: counted from 0",
                                _per_axis(case, i, dilation=dd - 1)))
         c.append(Candidate("dilation off by one (d + 1)", f"dilation {dd} used as {dd + 1} on axis {i}", _per_axis(case, i, dilation=dd + 1)))
+    if d > 1:
+        c.append(Candidate("dilation off by one (d + 1)", "dilation d used as d + 1 on every axis",
+                           replace(case, dilation=tuple(x + 1 for x in case.dilation))))
+    c.append(_dilation_from_zero(case))
     if any(case.dilation[i] > 1 for i in range(d)):
         c.append(Candidate("dilation ignored", "dilation treated as 1", replace(case, dilation=(1,) * d)))
     if case.stride != case.dilation and any(s > 1 for s in case.stride + case.dilation):
@@ -195,8 +235,7 @@ def _conv_candidates(case: Case) -> list[Candidate]:
                            replace(case, stride=case.dilation, dilation=case.stride)))
     if case.op in ("conv", "conv_grad_input", "conv_grad_weight", "conv_transpose") and any(s > 1 for s in case.stride):
         if case.op == "conv":
-            phases = [tuple(p if j == i else 0 for j in range(d)) for i in range(d) for p in range(1, case.stride[i])]
-            phases.append(tuple(s - 1 for s in case.stride))
+            phases = list(itertools.islice(itertools.product(*[range(s) for s in case.stride]), 1, 28))
             for ph in dict.fromkeys(phases):
                 if any(ph):
                     c.append(_stride_phase(case, ph))
@@ -310,10 +349,9 @@ def _pool_candidates(case: Case) -> list[Candidate]:
             if cand is not None:
                 cand.name, cand.explanation = name, why
                 c.append(cand)
-    for i in range(d):
-        dd = case.dilation[i]
-        if case.op == "max_pool" and dd > 1:
-            c.append(Candidate("dilation off by one (d - 1)", f"dilation {dd} used as {dd - 1} on axis {i}", _per_axis(case, i, dilation=dd - 1)))
+    if case.op == "max_pool":
+        c.append(_dilation_from_zero(case))
+        c.append(Candidate("dilation off by one (d + 1)", "dilation d used as d + 1", replace(case, dilation=tuple(x + 1 for x in case.dilation))))
     if any(s > 1 for s in case.stride):
         phases = [tuple(p if j == i else 0 for j in range(d)) for i in range(d) for p in range(1, case.stride[i])]
         for ph in phases:

@@ -31,7 +31,7 @@ from .targets import Target, resolve
 __all__ = ["check", "DEFAULT_MAX_EXAMPLES", "Outcome", "Runner", "BOUND_MODES"]
 
 #: hypothesis examples after the catalogue, by default
-DEFAULT_MAX_EXAMPLES = 40
+DEFAULT_MAX_EXAMPLES = 100
 BOUND_MODES = ("elementwise", "normwise")
 
 
@@ -120,6 +120,7 @@ class Runner:
 
     def evaluate(self, case: Case) -> Outcome:
         arrays = case.arrays(self.dtype)
+        pristine = {k: v.copy() for k, v in arrays.items()}
         try:
             actual = self.invoke(case, arrays)
         except TargetTimeout as exc:
@@ -132,6 +133,9 @@ class Runner:
             act = _to_numpy(actual)
         except Exception as exc:  # noqa: BLE001
             return Outcome(False, "type", f"the result is not an array of numbers: {type(actual).__name__} ({exc})")
+        changed = [k for k, v in arrays.items() if not np.array_equal(v, pristine[k], equal_nan=True)]
+        if changed:
+            return Outcome(False, "mutation", f"the target modified its input(s) {', '.join(changed)} in place", actual=act)
         exp = ops.expected(case, arrays)
         if act.shape != exp.shape:
             return Outcome(False, "shape", f"output shape {act.shape}, expected {exp.shape}", actual=act, expected=exp)
@@ -145,6 +149,9 @@ class Runner:
             err = np.abs(a64 - exp)
         finite_exp = np.isfinite(exp)
         bad_nonfinite = finite_exp & ~np.isfinite(a64)
+        # an infinite or NaN expectation must be matched exactly (same infinity, or NaN for NaN)
+        special_mismatch = ~finite_exp & ~((a64 == exp) | (np.isnan(a64) & np.isnan(exp)))
+        bad_nonfinite = bad_nonfinite | special_mismatch
         viol = bad_nonfinite | (err > bnd)
         if not viol.any():
             return Outcome(True, actual=act, expected=exp, bound=bnd)
@@ -559,9 +566,9 @@ def _failure(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, d
         try:
             f.diagnosis, f.shape_formulas = dg.diagnose(runner, case, outcome)
             if steps and first_outcome.kind == outcome.kind:
-                # the unshrunk case tells conventions apart better (more structure); prefer its explanation
+                # the unshrunk case tells conventions (and precisions) apart better: prefer its explanation
                 first, _ = dg.diagnose(runner, first_case, first_outcome)
-                if any("reproduces" in d for d in first):
+                if any("reproduces" in d or "precision" in d for d in first):
                     f.diagnosis = first
         except Exception as exc:  # noqa: BLE001 - a failed diagnosis must not hide the verdict
             f.diagnosis = [f"(diagnosis unavailable: {type(exc).__name__}: {exc})"]
