@@ -12,8 +12,8 @@ Examples
 --------
 >>> from refconv.conformance.cases import Case
 >>> c = Case('conv', spatial=(5,), kernel=(3,), padding=((0, 1),))
->>> [k.name for k in candidates(c)][:3]
-['kernel flipped', 'padding sides swapped', 'hi padding ignored']
+>>> [k.name for k in candidates(c)][:4]
+['kernel flipped', 'window offset +1', 'window offset -1', 'padding sides swapped']
 >>> axis_formula(c, 0)
 'floor((5 + 0 + 1 - 1*(3 - 1) - 1) / 1) + 1 = 4'
 """

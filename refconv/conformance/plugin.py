@@ -1,1 +1,104 @@
-"""pytest plugin: ``pytest --refconv-target=module:function`` runs the conformance suite."""
+"""pytest plugin: ``pytest --refconv-target=module:function`` runs the conformance suite.
+
+Registered through the ``pytest11`` entry point; it adds options and, only
+when ``--refconv-target`` is given, one test item per (op, dims, dtype) with
+an id that reads as the call, e.g.
+``check(mypkg:conv2d, op='conv', dims=2, dtype='float32')``.  Known, explained
+divergences (``refconv/conformance/known_divergences.json`` and any file given
+with ``--refconv-divergences``) turn the matching items into expected failures
+with their reason.  Without the option the plugin does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+
+
+def pytest_addoption(parser: Any) -> None:
+    group = parser.getgroup("refconv", "refconv conformance suite")
+    group.addoption("--refconv-target", action="append", default=[], metavar="TARGET",
+                    help="adapter name, module:function or path/to/file.py:function to check (repeatable)")
+    group.addoption("--refconv-op", default="conv", metavar="OPS", help="comma-separated ops (default conv)")
+    group.addoption("--refconv-dims", default="2", metavar="DIMS", help="comma-separated spatial dims (default 2)")
+    group.addoption("--refconv-dtype", default="float32", metavar="DTYPES", help="comma-separated dtypes (default float32)")
+    group.addoption("--refconv-precision", default=None, help="claimed precision profile (default: the dtype)")
+    group.addoption("--refconv-max-examples", type=int, default=None, metavar="N", help="hypothesis examples per item")
+    group.addoption("--refconv-seed", type=int, default=0, metavar="S", help="exploration seed (default 0: reproducible CI)")
+    group.addoption("--refconv-divergences", default=None, metavar="FILE", help="JSON list of known divergences")
+
+
+def _split(v: str) -> list[str]:
+    return [p.strip() for p in str(v).split(",") if p.strip()]
+
+
+def load_divergences(path: str | None = None) -> list[dict[str, Any]]:
+    """Known divergences: the packaged list plus the entries of ``path``."""
+    here = os.path.join(os.path.dirname(__file__), "known_divergences.json")
+    out: list[dict[str, Any]] = []
+    for p in [here] + ([path] if path else []):
+        if os.path.exists(p):
+            with open(p) as f:
+                out += json.load(f)["divergences"]
+        elif p is path:
+            raise pytest.UsageError(f"--refconv-divergences={path!r}: no such file")
+    return out
+
+
+def _match(entry: dict[str, Any], target: str, op: str, dims: int, dtype: str) -> bool:
+    return (entry.get("target") == target and entry.get("op", op) == op and entry.get("dims", dims) == dims
+            and entry.get("dtype", dtype) == dtype)
+
+
+class RefconvFailure(Exception):
+    """Carries the conformance report of a failed item."""
+
+
+class RefconvItem(pytest.Item):
+    def __init__(self, *, target: str, op: str, dims: int, dtype: str, opts: dict[str, Any], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.target, self.op, self.dims, self.dtype, self.opts = target, op, dims, dtype, opts
+
+    def runtest(self) -> None:
+        from .engine import DEFAULT_MAX_EXAMPLES, check
+
+        n = self.opts["max_examples"]
+        report = check(self.target, op=self.op, dims=self.dims, dtype=self.dtype, precision=self.opts["precision"],
+                       max_examples=DEFAULT_MAX_EXAMPLES if n is None else n, seed=self.opts["seed"])
+        self.user_properties.append(("refconv_report", report.to_json()))
+        if not report.ok:
+            raise RefconvFailure(str(report))
+
+    def repr_failure(self, excinfo: Any, style: Any = None) -> str:
+        if isinstance(excinfo.value, RefconvFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.name
+
+
+def pytest_collection_modifyitems(session: Any, config: Any, items: list) -> None:
+    targets = config.getoption("--refconv-target")
+    if not targets:
+        return
+    divergences = load_divergences(config.getoption("--refconv-divergences"))
+    opts = {"precision": config.getoption("--refconv-precision"), "max_examples": config.getoption("--refconv-max-examples"),
+            "seed": config.getoption("--refconv-seed")}
+    try:
+        dims_list = [int(d) for d in _split(config.getoption("--refconv-dims"))]
+    except ValueError:
+        raise pytest.UsageError(f"--refconv-dims={config.getoption('--refconv-dims')!r}: expected integers like 1,2") from None
+    for target in targets:
+        for op in _split(config.getoption("--refconv-op")):
+            for dims in dims_list:
+                for dtype in _split(config.getoption("--refconv-dtype")):
+                    name = f"check({target}, op={op!r}, dims={dims}, dtype={dtype!r})"
+                    item = RefconvItem.from_parent(session, name=name, target=target, op=op, dims=dims, dtype=dtype, opts=opts)
+                    for entry in divergences:
+                        if _match(entry, target, op, dims, dtype):
+                            item.add_marker(pytest.mark.xfail(reason=entry["reason"], strict=False))
+                    items.append(item)

@@ -1,0 +1,59 @@
+"""Conformance check of an implementation against the oracle.
+
+Examples::
+
+    refconv check torch --op conv --dims 2
+    refconv check mypkg.kernels:conv2d --dims 2 --dtype float32 --precision tf32
+    refconv check path/to/impl.py:conv --max-examples 200 --seed 1 --json report.json
+
+TARGET is a built-in adapter (torch, onnxruntime, jax, scipy, numpy,
+refconv.fast) or ``module:function`` / ``path/to/file.py:function`` with the
+canonical signature of the op (see ``refconv.conformance.ops``).  Exit status
+0 conforming, 1 not conforming, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+OPS = ("conv", "conv_transpose", "max_pool", "avg_pool", "conv_grad_input", "conv_grad_weight")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="adapter name, module:function or path/to/file.py:function")
+    parser.add_argument("--op", default="conv", choices=OPS, help="operation to check (default conv)")
+    parser.add_argument("--dims", type=int, default=2, choices=(1, 2, 3), help="spatial axes (default 2)")
+    parser.add_argument("--dtype", default="float32", help="input dtype: float64, float32, float16, bfloat16")
+    parser.add_argument("--precision", default=None,
+                        help="claimed precision profile: float64, float32, tf32, bfloat16, float16 (default: the dtype)")
+    parser.add_argument("--max-examples", type=int, default=None, metavar="N",
+                        help="hypothesis examples after the catalogue (default 100; 0: catalogue only)")
+    parser.add_argument("--seed", type=int, default=None, metavar="S", help="exploration seed (default: random, printed)")
+    parser.add_argument("--bound", default="elementwise", choices=("elementwise", "normwise"),
+                        help="normwise: allowance for FFT-based algorithms (conv only)")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per-call timeout (default 10)")
+    parser.add_argument("--isolate", action="store_true", help="run the target in a subprocess (native code)")
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the report as JSON (atomically)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..cli import UsageError
+    from ..conformance.engine import DEFAULT_MAX_EXAMPLES, check
+    from ..conformance.targets import TargetError
+
+    n = DEFAULT_MAX_EXAMPLES if args.max_examples is None else args.max_examples
+    if n < 0:
+        raise UsageError(f"--max-examples={n}: must be >= 0")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError(f"--timeout={args.timeout}: must be > 0")
+    try:
+        report = check(args.target, op=args.op, dims=args.dims, dtype=args.dtype, precision=args.precision,
+                       max_examples=n, seed=args.seed, bound=args.bound, timeout=args.timeout, isolate=args.isolate,
+                       progress=not args.quiet)
+    except TargetError as exc:
+        raise UsageError(str(exc)) from None
+    print(report)
+    if args.json:
+        report.save_json(args.json)
+    return 0 if report.ok else 1
