@@ -331,6 +331,18 @@ def test_memory_cap_chunks_give_the_same_bits():
     assert np.array_equal(rows, oracle.conv(xi, wi, padding=1))
 
 
+def test_gradients_under_a_cap_below_one_sample_use_row_chunks_and_stay_exact():
+    rng = _rng(8)
+    x = rng.integers(-3, 4, (2, 3, 24, 24)).astype(np.float64)
+    w = rng.integers(-3, 4, (4, 3, 3, 3)).astype(np.float64)
+    dy = rng.integers(-3, 4, (2, 4, 24, 24)).astype(np.float64)
+    # 60 kB: less than one sample's col2im / im2col buffer (about 140 kB), so both fall back
+    gi = fast.conv_grad_input(dy, w, x.shape, padding=1, algorithm="direct", max_memory=60_000)
+    assert np.array_equal(gi, oracle.conv_grad_input(dy, w, x.shape, padding=1))
+    gw = fast.conv_grad_weight(x, dy, w.shape, padding=1, algorithm="direct", max_memory=60_000)
+    assert np.array_equal(gw, oracle.conv_grad_weight(x, dy, w.shape, padding=1))
+
+
 def test_memory_cap_error_before_allocating():
     with pytest.raises(fast.MemoryCapError, match="max_memory=1000"):
         fast.conv(np.ones((1, 64, 100, 100), np.float32), np.ones((64, 64, 3, 3), np.float32), max_memory=1000)

@@ -25,8 +25,8 @@ import numpy as np
 from ..params import ConvParamError, conv_params, conv_transpose_params
 from . import direct
 from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
-from .geometry import Geometry
-from .memory import resolve_cap
+from .geometry import Geometry, pad_dilate
+from .memory import MemoryCapError, resolve_cap
 
 __all__ = ["conv", "conv_transpose", "conv_grad_input", "conv_grad_weight", "conv_grad_bias", "ALGORITHMS"]
 
@@ -68,12 +68,94 @@ def _exact_int(compute: Callable[..., np.ndarray], arrays: tuple, bias, op: str)
     return y.astype(np.int64)
 
 
+def _grad_input_problem(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial):
+    """The input gradient as a forward problem ``(x', w', geo')``.
+
+    ``dx = conv(dy, w', input_dilation=s, padding=(d*(K-1) - lo, d*(K-1) - hi + r), dilation=d)``
+    with ``w'[g*Cg + c, m, k] = w[g*Mg + m, c, K - 1 - k]`` (transposed per group, flipped);
+    ``r`` are the trailing rows no window reads.  Padding may be negative (a crop).
+    """
+    G = geo.groups
+    M, Cg = w.shape[:2]
+    K = w.shape[2:]
+    nsp = len(K)
+    wt = w.reshape(G, M // G, Cg, *K).swapaxes(1, 2).reshape(G * Cg, M // G, *K)
+    wt = wt[(slice(None), slice(None), *([slice(None, None, -1)] * nsp))]
+    P = geo.padded_spatial(input_spatial)
+    O = dy.shape[2:]
+    pads = []
+    for Pi, o, k, s, d, (lo, hi) in zip(P, O, K, geo.stride, geo.dilation, geo.padding):
+        r = Pi - ((o - 1) * s + d * (k - 1) + 1)
+        pads.append((d * (k - 1) - lo, d * (k - 1) - hi + r))
+    return dy, wt, Geometry((1,) * nsp, tuple(pads), geo.dilation, geo.stride, G)
+
+
+def _grad_weight_problem(x: np.ndarray, dy: np.ndarray, geo: Geometry, group: int):
+    """The weight gradient of one group as a forward problem ``(x', w', geo')``.
+
+    ``dw[g*Mg + m, c, k] = conv(x', w')[c, m, k]`` with ``x' = xp[:, g*Cg:(g+1)*Cg]`` as
+    ``(Cg, N, *P)`` (channels as the batch), ``w' = dy[:, g*Mg:(g+1)*Mg]`` as ``(Mg, N, *O)``,
+    stride ``d`` and dilation ``s`` (they trade places); the output is cropped to ``K``.
+    """
+    G = geo.groups
+    N, C = x.shape[:2]
+    M = dy.shape[1]
+    Cg, Mg = C // G, M // G
+    xp = pad_dilate(x[:, group * Cg : (group + 1) * Cg], geo.padding, geo.input_dilation)
+    xt = xp.swapaxes(0, 1)
+    dyt = dy[:, group * Mg : (group + 1) * Mg].swapaxes(0, 1)
+    nsp = len(geo.stride)
+    return xt, dyt, Geometry(geo.dilation, ((0, 0),) * nsp, geo.stride, (1,) * nsp, 1)
+
+
+def _grad_input_run(dy, w, geo: Geometry, input_spatial, cap, alg: str) -> np.ndarray:
+    if alg == "fft":
+        from .fft import fft_forward
+
+        return fft_forward(*_grad_input_problem(dy, w, geo, input_spatial), cap)
+    try:
+        return direct.grad_input(dy, w, geo, input_spatial, cap)
+    except MemoryCapError:
+        # one sample's col2im buffer is over the cap: the forward identity chunks output rows
+        return direct.forward(*_grad_input_problem(dy, w, geo, input_spatial), cap)
+
+
+def _grad_weight_run(x, dy, geo: Geometry, K, cap, alg: str) -> np.ndarray:
+    if alg == "direct":
+        try:
+            return direct.grad_weight(x, dy, geo, K, cap)
+        except MemoryCapError:
+            pass
+    from .fft import fft_forward
+
+    kernel = fft_forward if alg == "fft" else direct.forward
+    parts = []
+    for g in range(geo.groups):
+        out = kernel(*_grad_weight_problem(x, dy, geo, g), cap)  # (Cg, Mg, *>=K)
+        parts.append(out[(slice(None), slice(None), *(slice(0, k) for k in K))].swapaxes(0, 1))
+    return np.ascontiguousarray(np.concatenate(parts, axis=0))
+
+
 def _choose(algorithm: str, x_shape, w_shape, p, dt) -> str:
     if algorithm != "auto":
         return algorithm
     from .fft import prefer_fft
 
     return "fft" if prefer_fft(x_shape, w_shape, p, dt) else "direct"
+
+
+def _choose_grad_input(algorithm: str, dy, w, geo: Geometry, input_spatial) -> str:
+    """The input gradient costs what the forward pass costs: FFT where the forward problem prefers it."""
+    if algorithm != "auto":
+        return algorithm
+    from ..params import conv_params
+    from .fft import prefer_fft
+
+    if any(s != 1 for s in geo.stride):
+        return "direct"
+    shape = (dy.shape[0], w.shape[1] * geo.groups, *input_spatial)
+    p = conv_params(shape, w.shape, stride=geo.stride, padding=geo.padding, dilation=geo.dilation, groups=geo.groups)
+    return "fft" if prefer_fft(shape, w.shape, p, dy.dtype) else "direct"
 
 
 def conv(
@@ -177,18 +259,19 @@ def conv_transpose(
     b = None if b is None else as_array("b", b)
     tp = conv_transpose_params(x.shape, w.shape, None if b is None else b.shape, stride=stride, padding=padding,
                                output_padding=output_padding, dilation=dilation, groups=groups)
-    _algorithm(algorithm)
+    algorithm = _algorithm(algorithm)
     cap = resolve_cap(max_memory)
     dt = compute_dtype(("x", x), ("w", w), ("b", b))
     geo = Geometry(tp.stride, tp.padding, tp.dilation, (1,) * tp.ndim, tp.groups)
     out_sp = tp.output_spatial
 
-    def run(xa, wa):
-        return direct.grad_input(xa, wa, geo, out_sp, cap)
+    def run(xa, wa, alg="direct"):
+        return _grad_input_run(xa, wa, geo, out_sp, cap, alg)
 
     if dt.kind in "iu":
         return _exact_int(run, (("x", x), ("w", w)), b, "conv_transpose")
-    y = run(x.astype(dt, copy=False), w.astype(dt, copy=False))
+    alg = _choose_grad_input(algorithm, x, w, geo, out_sp)
+    y = run(x.astype(dt, copy=False), w.astype(dt, copy=False), alg)
     if b is not None:
         y += b.astype(dt, copy=False).reshape((-1,) + (1,) * tp.ndim)
     return y
@@ -221,17 +304,18 @@ def conv_grad_input(
     dy, w = as_array("dy", dy), as_array("w", w)
     p = conv_params(input_shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
     _check_dy(dy, p.output_shape)
-    _algorithm(algorithm)
+    algorithm = _algorithm(algorithm)
     cap = resolve_cap(max_memory)
     dt = compute_dtype(("dy", dy), ("w", w))
     geo = _geometry(p)
 
-    def run(da, wa):
-        return direct.grad_input(da, _flip(wa) if p.flip else wa, geo, p.input_spatial, cap)
+    def run(da, wa, alg="direct"):
+        return _grad_input_run(da, _flip(wa) if p.flip else wa, geo, p.input_spatial, cap, alg)
 
     if dt.kind in "iu":
         return _exact_int(run, (("dy", dy), ("w", w)), None, "conv_grad_input")
-    return run(dy.astype(dt, copy=False), w.astype(dt, copy=False))
+    alg = _choose_grad_input(algorithm, dy, w, geo, p.input_spatial)
+    return run(dy.astype(dt, copy=False), w.astype(dt, copy=False), alg)
 
 
 def conv_grad_weight(
@@ -260,18 +344,20 @@ def conv_grad_weight(
     x, dy = as_array("x", x), as_array("dy", dy)
     p = conv_params(x.shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
     _check_dy(dy, p.output_shape)
-    _algorithm(algorithm)
+    algorithm = _algorithm(algorithm)
     cap = resolve_cap(max_memory)
     dt = compute_dtype(("x", x), ("dy", dy))
     geo = _geometry(p)
 
-    def run(xa, da):
-        dw = direct.grad_weight(xa, da, geo, p.kernel_spatial, cap)
+    def run(xa, da, alg="direct"):
+        dw = _grad_weight_run(xa, da, geo, p.kernel_spatial, cap, alg)
         return np.ascontiguousarray(_flip(dw)) if p.flip else dw
 
     if dt.kind in "iu":
         return _exact_int(run, (("x", x), ("dy", dy)), None, "conv_grad_weight")
-    return run(x.astype(dt, copy=False), dy.astype(dt, copy=False))
+    # the weight gradient costs what the forward pass costs: the same choice
+    alg = _choose(algorithm, x.shape, p.weight_shape, p, dt)
+    return run(x.astype(dt, copy=False), dy.astype(dt, copy=False), alg)
 
 
 def conv_grad_bias(dy: Any) -> np.ndarray:

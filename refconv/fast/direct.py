@@ -27,6 +27,8 @@ import itertools
 
 import numpy as np
 
+from numpy.lib.stride_tricks import as_strided
+
 from .geometry import Geometry, pad_dilate, prod, windows
 from .memory import plan_chunks
 from .parallel import run_tasks, single_threaded_blas, workers
@@ -142,8 +144,35 @@ def _forward_chunk(xp, wg, geo: Geometry, K, O, out, pixel_major: bool) -> None:
         np.matmul(wg, cols.reshape(nb, G, CgKp, Op), out=out.reshape(nb, G, Mg, Op))
 
 
+def _flat_geometry(P, K, dilation, O):
+    """Tap offsets and extended length of the flattened padded planes (stride 1).
+
+    With ``Pst`` the row-major strides of a plane of shape ``P``, output ``p``
+    sits at flat index ``sum p_i*Pst_i`` and tap ``k`` reads ``xp_flat[off_k + that]``,
+    ``off_k = sum k_i*d_i*Pst_i``.  Computing every flat index up to
+    ``E = sum (O_i - 1)*Pst_i + 1`` turns each tap into one contiguous slice (the
+    extra indices are discarded, or zero where they are scattered).
+    """
+    pst = [1] * len(P)
+    for i in range(len(P) - 2, -1, -1):
+        pst[i] = pst[i + 1] * P[i + 1]
+    offs = [sum(k * d * st for k, d, st in zip(kk, dilation, pst)) for kk in itertools.product(*(range(k) for k in K))]
+    E = sum((o - 1) * st for o, st in zip(O, pst)) + 1
+    return offs, E, pst
+
+
+def _ext_view(ext: np.ndarray, O, pst) -> np.ndarray:
+    """View ``(..., *O)`` of an extended flat array: ``v[..., p] = ext[..., sum p_i*Pst_i]``."""
+    it = ext.strides[-1]
+    return as_strided(ext, shape=(*ext.shape[:-1], *O), strides=(*ext.strides[:-1], *(st * it for st in pst)))
+
+
 def _depthwise_forward(x, w, geo: Geometry, O, y, cap) -> np.ndarray:
-    """``y[n, g, m, p] = sum_k w[g, m, k] * xp[n, g, p*s + k*d]``, taps added in row-major order."""
+    """``y[n, g, m, p] = sum_k w[g, m, k] * xp[n, g, p*s + k*d]``, taps added in row-major order.
+
+    Stride 1: each tap is one contiguous slice of the flattened padded planes
+    (:func:`_flat_geometry`), long SIMD loops; otherwise strided tap views.
+    """
     N, C = x.shape[:2]
     M = w.shape[0]
     K = w.shape[2:]
@@ -151,19 +180,38 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, cap) -> np.ndarray:
     Mg = M // G
     it = x.dtype.itemsize
     P = geo.padded_spatial(x.shape[2:])
-    per_sample = (C * prod(P) + 2 * M * prod(O)) * it
+    Kp = prod(K)
+    wk = w.reshape(G, Mg, Kp)
+    flat = all(s == 1 for s in geo.stride)
+    if flat:
+        offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
+        per_sample = (C * prod(P) + 2 * M * E) * it
+    else:
+        per_sample = (C * prod(P) + 2 * M * prod(O)) * it
     fit = plan_chunks(N, per_sample, cap, what="one batch sample of a depthwise conv")
-    # small tasks keep a sample's planes in cache across the taps
-    size = max(1, min(fit, -(-N // (4 * workers()))))
-    wk = w.reshape(G, Mg, prod(K))
-    bshape = (1, G, Mg) + (1,) * len(O)
+    size = max(1, min(fit, (4 << 20) // per_sample + 1))
     taps = list(itertools.product(*(range(kk) for kk in K)))
 
     def task(r):
-        xp = _xp_chunk(x[r[0] : r[1]], geo, K)
+        xp = np.ascontiguousarray(_xp_chunk(x[r[0] : r[1]], geo, K))
+        b = xp.shape[0]
+        if flat:
+            xf = xp.reshape(b, G, 1, -1)
+            out = np.empty((b, G, Mg, E), dtype=x.dtype)
+            tmp = np.empty_like(out)
+            for t, off in enumerate(offs):
+                wt = wk[None, :, :, t, None]  # (1, G, Mg, 1)
+                if t == 0:
+                    np.multiply(xf[..., off : off + E], wt, out=out)
+                else:
+                    np.multiply(xf[..., off : off + E], wt, out=tmp)
+                    np.add(out, tmp, out=out)
+            y[r[0] : r[1]] = _ext_view(out, O, pst).reshape(b, M, *O)
+            return
         v = windows(xp, K, geo.stride, geo.dilation, O)  # (nb, C, *O, *K)
         out = y[r[0] : r[1]].reshape(-1, G, Mg, *O)
         tmp = np.empty_like(out)
+        bshape = (1, G, Mg) + (1,) * len(O)
         for t, k in enumerate(taps):
             tap = v[(Ellipsis, *k)][:, :, None]  # (nb, G, 1, *O)
             wt = wk[:, :, t].reshape(bshape)
@@ -175,6 +223,77 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, cap) -> np.ndarray:
 
     run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample))
     return y
+
+
+def _depthwise_grad_input(dy, w, geo: Geometry, input_spatial, cap) -> np.ndarray:
+    """Stride 1, ``Cg == 1``: ``dxp_flat[n, g, off_k + l] += sum_m w[g, m, k] * dy_ext[n, g, m, l]``, taps in order."""
+    N, M = dy.shape[:2]
+    K = w.shape[2:]
+    G = geo.groups
+    Mg = M // G
+    O = dy.shape[2:]
+    P = geo.padded_spatial(input_spatial)
+    it = dy.dtype.itemsize
+    offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
+    wk = w.reshape(G, Mg, prod(K))
+    per_sample = (G * prod(P) + M * E + 2 * G * E) * it
+    fit = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_input")
+    size = max(1, min(fit, (4 << 20) // per_sample + 1))
+    dx = np.empty((N, G, *input_spatial), dtype=dy.dtype)
+    crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, input_spatial)))
+
+    def task(r):
+        b = r[1] - r[0]
+        ext = np.zeros((b, G, Mg, E), dtype=dy.dtype)  # zero at the discarded flat indices
+        _ext_view(ext, O, pst)[...] = dy[r[0] : r[1]].reshape(b, G, Mg, *O)
+        dxp = np.zeros((b, G, prod(P)), dtype=dy.dtype)
+        c = np.empty((b, G, E), dtype=dy.dtype)
+        tmp = np.empty_like(c)
+        for t, off in enumerate(offs):
+            # c[n, g, l] = sum_m w[g, m, k] * dy_ext[n, g, m, l], m in order
+            np.multiply(ext[:, :, 0], wk[None, :, 0, t, None], out=c)
+            for m in range(1, Mg):
+                np.multiply(ext[:, :, m], wk[None, :, m, t, None], out=tmp)
+                c += tmp
+            dxp[:, :, off : off + E] += c
+        dx[r[0] : r[1]] = dxp.reshape(b, G, *P)[crop]
+
+    run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample))
+    return dx
+
+
+def _depthwise_grad_weight(x, dy, geo: Geometry, K, cap) -> np.ndarray:
+    """Stride 1, ``Cg == 1``: ``dw[g, m, k] = sum_{n, l} dy_ext[n, g, m, l] * xp_flat[n, g, off_k + l]``.
+
+    Partial sums over fixed blocks of samples (a partition fixed by the shapes), added in block order.
+    """
+    N, C = x.shape[:2]
+    M = dy.shape[1]
+    G = geo.groups
+    Mg = M // G
+    O = dy.shape[2:]
+    P = geo.padded_spatial(x.shape[2:])
+    it = x.dtype.itemsize
+    offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
+    per_sample = (C * prod(P) + M * E) * it
+    fit = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_weight")
+    size = max(1, min(fit, -(-(1 << 22) // per_sample)))
+
+    def task(r):
+        b = r[1] - r[0]
+        xf = np.ascontiguousarray(_xp_chunk(x[r[0] : r[1]], geo, K)).reshape(b, G, -1)
+        ext = np.zeros((b, G, Mg, E), dtype=x.dtype)
+        _ext_view(ext, O, pst)[...] = dy[r[0] : r[1]].reshape(b, G, Mg, *O)
+        part = np.empty((G, Mg, len(offs)), dtype=x.dtype)
+        for t, off in enumerate(offs):
+            part[:, :, t] = np.einsum("ngml,ngl->gm", ext, xf[:, :, off : off + E])
+        return part
+
+    parts = run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample))
+    dw = parts[0]
+    for part in parts[1:]:
+        dw += part
+    return dw.reshape(M, 1, *K)
 
 
 def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap: int) -> np.ndarray:
@@ -192,6 +311,8 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap:
     dx = np.zeros((N, C, *input_spatial), dtype=dy.dtype)
     if dx.size == 0 or Op == 0:
         return dx
+    if Cg == 1 and Mg <= 4 and Kp > 1 and all(s == 1 for s in geo.stride):
+        return _depthwise_grad_input(dy, w, geo, input_spatial, cap)
     P = geo.padded_spatial(input_spatial)
     per_sample = (C * prod(P) + C * Kp * Op) * it
     fit = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_input")
@@ -238,6 +359,8 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, ca
     it = x.dtype.itemsize
     if M * Cg * Kp == 0 or N == 0 or Op == 0:
         return np.zeros((M, Cg, *K), dtype=x.dtype)
+    if Cg == 1 and Mg <= 4 and Kp > 1 and all(s == 1 for s in geo.stride) and all(a == 1 for a in geo.input_dilation):
+        return _depthwise_grad_weight(x, dy, geo, K, cap)
     P = geo.padded_spatial(x.shape[2:])
     nsp = len(K)
     per_sample = (C * prod(P) + C * Kp * Op + M * Op) * it

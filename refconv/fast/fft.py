@@ -34,9 +34,10 @@ from .memory import plan_chunks
 
 __all__ = ["fft_forward", "prefer_fft", "direct_cost", "fft_cost"]
 
-#: rough sustained rates of this engine (flop/s), used only to rank the two algorithms
+#: rough sustained rates of this engine (flop/s, bytes/s), used only to rank the two algorithms
 GEMM_RATE = 60e9
 TAP_RATE = 4e9
+COPY_RATE = 4e9
 FFT_RATE = 4e9
 POINTWISE_RATE = 2e9
 
@@ -48,12 +49,21 @@ def _lengths(P) -> tuple[int, ...]:
 
 
 def direct_cost(x_shape, w_shape, p) -> float:
-    """Estimated seconds of the direct kernel: ``2*N*C_out*Cg*prod(K)*prod(O)`` flops."""
+    """Estimated seconds of the direct kernel.
+
+    ``2*N*C_out*Cg*prod(K)*prod(O)`` flops at the GEMM rate (lower when few
+    output channels per group keep the GEMM narrow), plus writing and reading
+    the im2col buffer of ``N*C_in*prod(K)*prod(O)`` elements.
+    """
     N, M = x_shape[0], w_shape[0]
     Cg = w_shape[1]
-    flops = 2.0 * N * M * Cg * prod(w_shape[2:]) * prod(p.output_spatial)
-    rate = TAP_RATE if Cg == 1 and M // p.groups <= 4 else GEMM_RATE
-    return flops / rate
+    Kp, Op = prod(w_shape[2:]), prod(p.output_spatial)
+    flops = 2.0 * N * M * Cg * Kp * Op
+    Mg = M // p.groups
+    if Cg == 1 and Mg <= 4:
+        return flops / TAP_RATE
+    rate = GEMM_RATE * min(1.0, Mg / 32)
+    return flops / rate + 3.0 * N * Cg * p.groups * Kp * Op * 4 / COPY_RATE
 
 
 def fft_cost(x_shape, w_shape, p) -> float:

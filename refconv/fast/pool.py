@@ -35,6 +35,7 @@ import numpy as np
 from ..params import ConvParamError, pool_params
 from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import prod, windows
+from .parallel import run_tasks
 
 __all__ = ["max_pool", "avg_pool", "max_pool_grad", "avg_pool_grad"]
 
@@ -108,9 +109,17 @@ def _exact_float64(name: str, a: np.ndarray, terms: int) -> np.ndarray:
     return f
 
 
+def _sample_tasks(n: int, per_sample: int) -> list[tuple[int, int]]:
+    """Sample ranges of about 8 MiB of work each (results never depend on the partition)."""
+    size = max(1, min(n, (8 << 20) // max(per_sample, 1)))
+    return [(i, min(n, i + size)) for i in range(0, n, size)]
+
+
 def max_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1,
              ceil_mode: Any = False) -> np.ndarray:
     """Max pooling: ``y[n, c, p] = max_k xp[n, c, p*s + k*d]`` (padding is ``-inf``; NaN propagates).
+
+    Integers keep their dtype (padding is the smallest integer).
 
     Examples
     --------
@@ -126,13 +135,16 @@ def max_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
     if y.size == 0:
         return y
     pads = _padded_extent(pp)
-    xp = _pad(x, pads, _fill_min(x.dtype))
-    for t, k in enumerate(_taps(pp.kernel_size)):
-        tap = xp[(slice(None), slice(None), *_tap_slices(k, pp))]
-        if t == 0:
-            np.copyto(y, tap)
-        else:
-            np.maximum(y, tap, out=y)
+    slices = [(slice(None), slice(None), *_tap_slices(k, pp)) for k in _taps(pp.kernel_size)]
+
+    def task(r):
+        xp = _pad(x[r[0] : r[1]], pads, _fill_min(x.dtype))
+        out = y[r[0] : r[1]]
+        np.copyto(out, xp[slices[0]])
+        for sl in slices[1:]:
+            np.maximum(out, xp[sl], out=out)  # NaN propagates
+
+    run_tasks(task, _sample_tasks(x.shape[0], x[:1].nbytes * 2))
     return y
 
 
@@ -141,7 +153,9 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     """Gradient of max pooling: each ``dy[n, c, p]`` goes to the first maximal element of its window.
 
     Row-major window order decides ties; a NaN counts as maximal and the first
-    NaN of a window wins; padding never receives gradient.
+    NaN of a window wins (``np.argmax`` over the window's taps); padding never
+    receives gradient, even where every real element of a window is ``-inf``.
+    The result has the dtype of ``dy`` (int64 for integers, exact).
 
     Examples
     --------
@@ -156,46 +170,53 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     _pool_dtype("x", x)
     # the result has the dtype of dy (int64 for integers: exact sums, checked below 2**53)
     dt = _pool_dtype("dy", dy)
+    Kp = prod(pp.kernel_size)
     if dt.kind in "iu":
-        dy = _exact_float64("dy", dy, prod(pp.kernel_size))
+        dy = _exact_float64("dy", dy, Kp)
     else:
         dy = dy.astype(dt, copy=False)
-    pads = _padded_extent(pp)
-    dxp = np.zeros((*x.shape[:2], *(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))), dtype=dy.dtype)
-    crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads))
-    if dy.size == 0:
-        return dxp[(slice(None), slice(None), *crop)].astype(dt)
     if x.dtype.kind == "f":
         x = x.astype(np.result_type(x.dtype, np.float32), copy=False)
-    xp = _pad(x, pads, _fill_min(x.dtype))
-    y = np.empty(pp.output_shape, dtype=x.dtype)
-    taps = list(_taps(pp.kernel_size))
-    # y: the window maximum over real elements only (NaN propagates)
-    first = True
-    for k in taps:
-        tap = xp[(slice(None), slice(None), *_tap_slices(k, pp))]
-        if first:
-            np.copyto(y, tap)
-            first = False
-        else:
-            np.maximum(y, tap, out=y)
-    y_nan = np.isnan(y) if x.dtype.kind == "f" else np.zeros(y.shape, dtype=bool)
-    taken = np.zeros(y.shape, dtype=bool)
-    hit = np.empty(y.shape, dtype=bool)
-    for k in taps:
-        sl = (slice(None), slice(None), *_tap_slices(k, pp))
-        tap = xp[sl]
-        # tap k is the winner where it is maximal (or NaN where y is NaN) and no earlier tap was
-        np.equal(tap, y, out=hit)
-        if x.dtype.kind == "f":
-            hit |= y_nan & np.isnan(tap)
-        valid = _valid_mask(k, pp, pads)
-        if valid is not None:
-            hit &= valid
-        hit &= ~taken
-        taken |= hit
-        dxp[sl] += np.where(hit, dy, 0)
-    return np.ascontiguousarray(dxp[(slice(None), slice(None), *crop)]).astype(dt, copy=False)
+    pads = _padded_extent(pp)
+    dx = np.zeros(x.shape, dtype=dy.dtype)
+    if dy.size == 0:
+        return dx.astype(dt)
+    O = pp.output_spatial
+
+    fill = _fill_min(x.dtype)
+    slices = [(slice(None), slice(None), *_tap_slices(k, pp)) for k in _taps(pp.kernel_size)]
+    crop = (slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads)))
+    any_pad = any(lo or hi for lo, hi in pads)
+    if any_pad:
+        # valid[*p, t]: tap t of window p reads a real element (not padding)
+        valid = np.ones((*O, Kp), dtype=bool)
+        for t, k in enumerate(_taps(pp.kernel_size)):
+            m = _valid_mask(k, pp, pads)
+            if m is not None:
+                valid[..., t] &= np.broadcast_to(m, O)
+
+    def task(r):
+        xp = _pad(x[r[0] : r[1]], pads, fill)
+        # vals[n, c, *p, t] = xp[n, c, p*s + k_t*d], taps in row-major order (a copy)
+        vals = windows(xp, pp.kernel_size, pp.stride, pp.dilation, O).reshape(*xp.shape[:2], *O, Kp)
+        idx = np.argmax(vals, axis=-1)  # first maximum; a NaN is maximal and the first NaN wins
+        if any_pad:
+            # a window whose real elements are all the fill value (-inf): first real one, not the padding
+            best = np.take_along_axis(vals, idx[..., None], axis=-1)[..., 0]
+            low = best == fill
+            if low.any():
+                first_real = np.argmax((vals == fill) & valid, axis=-1)
+                idx = np.where(low, first_real, idx)
+        g = np.zeros(vals.shape, dtype=dy.dtype)
+        np.put_along_axis(g, idx[..., None], dy[r[0] : r[1], ..., None], axis=-1)
+        dxp = np.zeros(xp.shape, dtype=dy.dtype)
+        for t, sl in enumerate(slices):
+            # dxp[n, c, p*s + k_t*d] += g[n, c, p, t]: one strided slice per tap
+            dxp[sl] += g[(Ellipsis, t)]
+        dx[r[0] : r[1]] = dxp[crop]
+
+    run_tasks(task, _sample_tasks(x.shape[0], x[:1].nbytes * 3 + dy[:1].nbytes * (2 * Kp + 1)))
+    return dx.astype(dt, copy=False)
 
 
 def _divisor(pp, pads, dtype) -> np.ndarray:
@@ -240,13 +261,17 @@ def avg_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
     if y.size == 0:
         return y
     pads = _padded_extent(pp)
-    xp = _pad(x, pads, 0)
-    for t, k in enumerate(_taps(pp.kernel_size)):
-        tap = xp[(slice(None), slice(None), *_tap_slices(k, pp))]
-        if t == 0:
-            np.copyto(y, tap)
-        else:
-            y += tap
+    slices = [(slice(None), slice(None), *_tap_slices(k, pp)) for k in _taps(pp.kernel_size)]
+
+    def task(r):
+        xp = _pad(x[r[0] : r[1]], pads, 0)
+        out = y[r[0] : r[1]]
+        # the window sum, taps added in row-major order
+        np.copyto(out, xp[slices[0]])
+        for sl in slices[1:]:
+            out += xp[sl]
+
+    run_tasks(task, _sample_tasks(x.shape[0], x[:1].nbytes * 2))
     y /= _divisor(pp, pads, x.dtype)
     return y
 

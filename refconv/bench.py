@@ -1,0 +1,458 @@
+"""The benchmark suite of the fast engine, side by side with PyTorch (CPU) and scipy.signal.
+
+One process, one run: every implementation of every configuration is timed
+once per round, rounds repeat, and the median of the rounds is reported, so
+that the machine's noise hits all implementations alike (interleaved).  Each
+row gives time, GFLOP/s, the ratio to PyTorch, and the percentage of the
+machine's float GEMM speed (numpy ``matmul`` measured at the start).
+
+The suite (NCHW, forward and forward plus both gradients; float32 and float64):
+
+====  ==========================================================================
+a     batch 64, 1 -> 6, 28x28, 5x5, pad 2
+b     64, 6 -> 16, 14x14, 5x5
+c     64, 3 -> 32, 32x32, 3x3, pad 1
+d     8, 64 -> 64, 56x56, 3x3, pad 1
+e     16, 32 -> 64, 64x64, 3x3, stride 2, dilation 2, pad 2
+f     16, depthwise 64, 56x56, 3x3, pad 1
+g     1-D: 32, 16 -> 32, length 4096, kernel 9
+h     4, 8 -> 8, 128x128, 15x15, same
+i     single channel 512x512, 31x31 kernel (scipy.signal.fftconvolve and oaconvolve too)
+j     max pool 3x3 stride 2 on 32x64x56x56
+====  ==========================================================================
+
+plus one training step of the same network in refconv and PyTorch
+(:func:`refconv.nn.benchmark.training_step_case`) when that module is present.
+
+OpenBLAS reads ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` at start-up; where
+they are set for old builds they can halve numpy's GEMM speed.  The suite never
+changes them; run ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE refconv bench``.
+
+Examples
+--------
+>>> [c.name for c in suite(quick=True)][:3]
+['a', 'b', 'c']
+>>> suite()[3].x_shape, suite()[3].kwargs
+((8, 64, 56, 56), {'padding': 1})
+>>> geomean([1.0, 4.0])
+2.0
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["Case", "suite", "run_suite", "geomean", "gemm_gflops", "blas_info", "env_warnings", "write_json",
+           "peak_memory_check", "TARGETS"]
+
+#: the acceptance targets of the suite (ratios are refconv time / torch time)
+TARGETS = {
+    "float32_forward_geomean": 2.0,
+    "float32_forward_max": 4.0,
+    "float32_forward_gradients_geomean": 2.5,
+    "float64_geomean": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One configuration: ``op`` is ``'conv'`` or ``'max_pool'``; ``kwargs`` as refconv.fast takes them."""
+
+    name: str
+    title: str
+    x_shape: tuple[int, ...]
+    w_shape: tuple[int, ...] | None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    op: str = "conv"
+    scipy: tuple[str, ...] = ()
+
+    def flop(self) -> int:
+        """Forward flop: ``2 * N * C_out * C_in/groups * prod(K) * prod(O)``; pooling: one per window element."""
+        from .params import conv_params, pool_params
+
+        if self.op == "max_pool":
+            pp = pool_params(self.x_shape, **self.kwargs)
+            return int(np.prod(pp.output_shape)) * int(np.prod(pp.kernel_size))
+        p = conv_params(self.x_shape, self.w_shape, **self.kwargs)
+        return 2 * int(np.prod(p.output_shape)) * int(np.prod(self.w_shape[1:]))
+
+
+def suite(quick: bool = False) -> list[Case]:
+    """The fixed suite a) to j); ``quick`` shrinks batches and images (for tests, not for figures)."""
+    q = (lambda full, small: small) if quick else (lambda full, small: full)
+    return [
+        Case("a", "64, 1->6, 28x28, 5x5, pad 2", (q(64, 2), 1, 28, 28), (6, 1, 5, 5), {"padding": 2}),
+        Case("b", "64, 6->16, 14x14, 5x5", (q(64, 2), 6, 14, 14), (16, 6, 5, 5)),
+        Case("c", "64, 3->32, 32x32, 3x3, pad 1", (q(64, 2), 3, 32, 32), (32, 3, 3, 3), {"padding": 1}),
+        Case("d", "8, 64->64, 56x56, 3x3, pad 1", (q(8, 1), q(64, 8), q(56, 14), q(56, 14)), (q(64, 8), q(64, 8), 3, 3), {"padding": 1}),
+        Case("e", "16, 32->64, 64x64, 3x3, s2, d2, pad 2", (q(16, 1), q(32, 4), q(64, 16), q(64, 16)), (q(64, 8), q(32, 4), 3, 3),
+             {"stride": 2, "dilation": 2, "padding": 2}),
+        Case("f", "16, depthwise 64, 56x56, 3x3, pad 1", (q(16, 1), q(64, 8), q(56, 14), q(56, 14)), (q(64, 8), 1, 3, 3),
+             {"padding": 1, "groups": q(64, 8)}),
+        Case("g", "1-D 32, 16->32, 4096, k 9", (q(32, 2), 16, q(4096, 256)), (32, 16, 9), {}, scipy=("correlate",)),
+        Case("h", "4, 8->8, 128x128, 15x15, same", (q(4, 1), 8, q(128, 32), q(128, 32)), (8, 8, 15, 15), {"padding": "same"},
+             scipy=("fftconvolve",)),
+        Case("i", "1, 1->1, 512x512, 31x31", (1, 1, q(512, 64), q(512, 64)), (1, 1, 31, 31), {}, scipy=("fftconvolve", "oaconvolve")),
+        Case("j", "max pool 3x3 s2, 32x64x56x56", (q(32, 2), q(64, 4), q(56, 14), q(56, 14)), None,
+             {"kernel_size": 3, "stride": 2}, op="max_pool"),
+    ]
+
+
+def geomean(values: list[float]) -> float:
+    """Geometric mean (``nan`` for an empty list)."""
+    vals = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
+    return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else float("nan")
+
+
+def env_warnings() -> list[str]:
+    """Warnings about environment variables that change BLAS speed (never changed here)."""
+    out = []
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if var in os.environ:
+            out.append(
+                f"{var}={os.environ[var]} is set: it can halve numpy's GEMM speed on this machine; for figures run "
+                "`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE refconv bench`"
+            )
+    return out
+
+
+def blas_info() -> list[dict[str, Any]]:
+    """numpy's BLAS (and other thread pools): library, kernel (architecture), version, threads."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return [{"error": "threadpoolctl is not installed (pip install 'refconv[bench]')"}]
+    keep = ("user_api", "internal_api", "prefix", "version", "architecture", "num_threads", "threading_layer")
+    return [{k: d.get(k) for k in keep} for d in threadpool_info()]
+
+
+def _median_time(fn: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def gemm_gflops(dtype: Any, n: int = 1024, repeats: int = 5) -> float:
+    """Measured numpy ``matmul`` speed (GFLOP/s) on ``n x n`` matrices of ``dtype``."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    a @ b
+    return 2.0 * n**3 / _median_time(lambda: a @ b, repeats) / 1e9
+
+
+# ----------------------------------------------------------------------------- implementations
+
+
+def _fast_impls(case: Case, dtype: Any, mode: str, rng: np.random.Generator) -> Callable[[], Any]:
+    from . import fast
+
+    x = rng.standard_normal(case.x_shape).astype(dtype)
+    if case.op == "max_pool":
+        y = fast.max_pool(x, **case.kwargs)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        if mode == "forward":
+            return lambda: fast.max_pool(x, **case.kwargs)
+        return lambda: (fast.max_pool(x, **case.kwargs), fast.max_pool_grad(dy, x, **case.kwargs))
+    w = rng.standard_normal(case.w_shape).astype(dtype)
+    y = fast.conv(x, w, **case.kwargs)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    if mode == "forward":
+        return lambda: fast.conv(x, w, **case.kwargs)
+
+    def step():
+        fast.conv(x, w, **case.kwargs)
+        fast.conv_grad_input(dy, w, x.shape, **case.kwargs)
+        fast.conv_grad_weight(x, dy, w.shape, **case.kwargs)
+
+    return step
+
+
+def _torch_impl(case: Case, dtype: Any, mode: str, rng: np.random.Generator) -> Callable[[], Any] | None:
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return None
+    tdt = torch.float32 if np.dtype(dtype) == np.float32 else torch.float64
+    x = torch.tensor(rng.standard_normal(case.x_shape), dtype=tdt)
+    nd = len(case.x_shape) - 2
+    if case.op == "max_pool":
+        fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[nd]
+        if mode == "forward":
+            return lambda: fn(x, **case.kwargs)
+        xg = x.clone().requires_grad_(True)
+        dy = torch.randn_like(fn(x, **case.kwargs))
+
+        def step():
+            xg.grad = None
+            fn(xg, **case.kwargs).backward(dy)
+
+        return step
+    w = torch.tensor(rng.standard_normal(case.w_shape), dtype=tdt)
+    fn = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[nd]
+    kw = dict(case.kwargs)
+    if mode == "forward":
+        return lambda: fn(x, w, **kw)
+    xg, wg = x.clone().requires_grad_(True), w.clone().requires_grad_(True)
+    dy = torch.randn_like(fn(x, w, **kw))
+
+    def step():
+        xg.grad = wg.grad = None
+        fn(xg, wg, **kw).backward(dy)
+
+    return step
+
+
+def _scipy_impls(case: Case, dtype: Any, rng: np.random.Generator) -> dict[str, Callable[[], Any]]:
+    """scipy.signal equivalents of the forward pass (cross-correlation summed over input channels)."""
+    if not case.scipy:
+        return {}
+    import scipy.signal as ss
+
+    x = rng.standard_normal(case.x_shape).astype(dtype)
+    w = rng.standard_normal(case.w_shape).astype(dtype)
+    nd = len(case.x_shape) - 2
+    axes = tuple(range(-nd, 0))
+    mode = "same" if case.kwargs.get("padding") == "same" else "valid"
+    wr = np.ascontiguousarray(w[(Ellipsis, *([slice(None, None, -1)] * nd))])  # correlation = convolution with the flipped kernel
+    out: dict[str, Callable[[], Any]] = {}
+    for name in case.scipy:
+        if name == "correlate":
+            # y[n, o] = sum_c correlate(x[n, c], w[o, c]), one N-D correlation over (c, *S)
+            def corr(x=x, w=w):
+                return np.stack([np.stack([ss.correlate(x[n], w[o], mode="valid")[0] for o in range(w.shape[0])])
+                                 for n in range(x.shape[0])])
+
+            out["scipy.signal.correlate"] = corr
+        else:
+            f = getattr(ss, name)
+            # broadcast (N, 1, C, *S) against (1, M, C, *K), then sum the channels
+            xb, wb = x[:, None], wr[None]
+            out[f"scipy.signal.{name}"] = (lambda f=f, xb=xb, wb=wb: f(xb, wb, mode=mode, axes=axes).sum(axis=2))
+    return out
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def run_suite(
+    *,
+    quick: bool = False,
+    repeats: int = 7,
+    dtypes: tuple[str, ...] = ("float32", "float64"),
+    modes: tuple[str, ...] = ("forward", "forward+gradients"),
+    cases: tuple[str, ...] | None = None,
+    torch: bool = True,
+    training: bool = True,
+    memory: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the suite; returns a JSON-ready dict with ``rows``, ``summary``, ``machine`` and ``memory``."""
+    say = progress or (lambda s: None)
+    rng = np.random.default_rng(0)
+    chosen = [c for c in suite(quick) if cases is None or c.name in cases]
+    say("measuring GEMM speed")
+    gemm = {dt: gemm_gflops(dt, 256 if quick else 1024, 2 if quick else 5) for dt in dtypes}
+    if torch:
+        try:
+            import torch as _torch  # noqa: F401
+        except ImportError:
+            torch = False
+    entries = []  # (row, {impl: fn})
+    for case in chosen:
+        for dt in dtypes:
+            for mode in modes:
+                impls: dict[str, Callable[[], Any]] = {"refconv": _fast_impls(case, dt, mode, rng)}
+                if torch:
+                    t = _torch_impl(case, dt, mode, rng)
+                    if t is not None:
+                        impls["torch"] = t
+                if mode == "forward":
+                    impls.update(_scipy_impls(case, dt, rng))
+                flop = case.flop() * (1 if mode == "forward" or case.op == "max_pool" else 3)
+                row = {"case": case.name, "title": case.title, "dtype": dt, "mode": mode, "flop": flop, "times": {}}
+                entries.append((row, impls))
+    if training:
+        try:
+            from .nn.benchmark import training_step_case
+        except ImportError:
+            training_step_case = None
+        if training_step_case is not None:
+            say("building the training-step case")
+            tc = training_step_case(batch=8 if quick else 64, seed=0)
+            impls = {"refconv": tc["refconv"]}
+            if torch and tc.get("torch") is not None:
+                impls["torch"] = tc["torch"]
+            entries.append(({"case": "train", "title": tc["name"], "dtype": "float32", "mode": "training step",
+                             "flop": int(tc["flop"]), "times": {}}, impls))
+    # warm-up: one call of everything (plans, caches, lazy imports)
+    for _, impls in entries:
+        for fn in impls.values():
+            fn()
+    samples: list[dict[str, list[float]]] = [{k: [] for k in impls} for _, impls in entries]
+    for r in range(repeats):
+        say(f"round {r + 1}/{repeats}")
+        for (row, impls), samp in zip(entries, samples):
+            names = list(impls)
+            # rotate the order each round: no implementation always runs first
+            names = names[r % len(names):] + names[: r % len(names)]
+            for name in names:
+                t = time.perf_counter()
+                impls[name]()
+                samp[name].append(time.perf_counter() - t)
+    rows = []
+    for (row, _), samp in zip(entries, samples):
+        row["times"] = {k: statistics.median(v) for k, v in samp.items()}
+        ref = row["times"]["refconv"]
+        row["gflops"] = row["flop"] / ref / 1e9
+        g = gemm.get(row["dtype"])
+        row["pct_gemm"] = 100.0 * row["gflops"] / g if g else None
+        row["ratio_torch"] = ref / row["times"]["torch"] if "torch" in row["times"] else None
+        others = {k: v for k, v in row["times"].items() if k.startswith("scipy")}
+        row["ratio_scipy"] = {k: ref / v for k, v in others.items()}
+        rows.append(row)
+    result = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "numpy": np.__version__,
+            "blas": blas_info(),
+            "gemm_gflops": gemm,
+            "env_warnings": env_warnings(),
+        },
+        "quick": quick,
+        "repeats": repeats,
+        "rows": rows,
+        "summary": summarize(rows),
+    }
+    if memory:
+        say("peak memory of case d at batch 64")
+        result["memory"] = peak_memory_check(quick=quick)
+    return result
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Geometric-mean ratios to torch per dtype and mode, the worst ratio, and the targets met."""
+    out: dict[str, Any] = {}
+    for dt in ("float32", "float64"):
+        for mode in ("forward", "forward+gradients"):
+            r = [row["ratio_torch"] for row in rows if row["dtype"] == dt and row["mode"] == mode and row["ratio_torch"]]
+            if r:
+                out[f"{dt} {mode}"] = {"geomean": geomean(r), "max": max(r), "n": len(r)}
+    f64 = [row["ratio_torch"] for row in rows if row["dtype"] == "float64" and row["ratio_torch"]]
+    checks = {}
+    if "float32 forward" in out:
+        checks["float32 forward geomean <= 2.0"] = out["float32 forward"]["geomean"] <= TARGETS["float32_forward_geomean"]
+        checks["float32 forward max <= 4.0"] = out["float32 forward"]["max"] <= TARGETS["float32_forward_max"]
+    if "float32 forward+gradients" in out:
+        checks["float32 forward+gradients geomean <= 2.5"] = (
+            out["float32 forward+gradients"]["geomean"] <= TARGETS["float32_forward_gradients_geomean"]
+        )
+    if f64:
+        out["float64 all"] = {"geomean": geomean(f64), "max": max(f64), "n": len(f64)}
+        checks["float64 geomean <= 1.0"] = out["float64 all"]["geomean"] <= TARGETS["float64_geomean"]
+    for name in ("h", "i"):
+        rs = [row for row in rows if row["case"] == name and row["mode"] == "forward"]
+        if rs:
+            checks[f"{name} faster than torch and scipy.signal"] = all(
+                (row["ratio_torch"] is None or row["ratio_torch"] < 1) and all(v < 1 for v in row["ratio_scipy"].values())
+                for row in rs
+            )
+    out["targets"] = checks
+    return out
+
+
+def peak_memory_check(quick: bool = False) -> dict[str, Any]:
+    """Peak traced memory of ``fast.conv`` on case d at batch 64 (float32), against cap + inputs + outputs.
+
+    numpy reports its allocations to :mod:`tracemalloc`, so the peak covers the
+    output and every temporary of the call.
+    """
+    import tracemalloc
+
+    from . import fast
+
+    shape = (4, 8, 14, 14) if quick else (64, 64, 56, 56)
+    wshape = (8, 8, 3, 3) if quick else (64, 64, 3, 3)
+    cap = fast.get_memory_cap()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal(wshape).astype(np.float32)
+    tracemalloc.start()
+    try:
+        y = fast.conv(x, w, padding=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    limit = cap + y.nbytes  # x and w were allocated before tracing started
+    return {
+        "x_shape": shape, "w_shape": wshape, "cap": cap, "input_bytes": x.nbytes + w.nbytes, "output_bytes": y.nbytes,
+        "peak_traced_bytes": peak, "limit_bytes": limit + x.nbytes + w.nbytes, "within": bool(peak <= limit),
+    }
+
+
+def write_json(path: str, data: Any) -> None:
+    """Write ``data`` as JSON atomically: a temporary file in the same folder, then a rename."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The human-readable table."""
+    lines = []
+    m = result["machine"]
+    for w in m["env_warnings"]:
+        lines.append(f"WARNING: {w}")
+    for b in m["blas"]:
+        if b.get("user_api") == "blas" or "error" in b:
+            lines.append("BLAS: " + ", ".join(f"{k}={v}" for k, v in b.items() if v is not None))
+    lines.append("GEMM: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in m["gemm_gflops"].items()))
+    lines.append(f"median of {result['repeats']} interleaved rounds" + (" (quick sizes: not for figures)" if result["quick"] else ""))
+    hdr = f"{'case':5} {'dtype':8} {'mode':18} {'refconv ms':>10} {'GFLOP/s':>8} {'%GEMM':>6} {'torch ms':>9} {'ratio':>6}  others"
+    lines.append(hdr)
+    for r in result["rows"]:
+        t = r["times"]
+        others = "  ".join(f"{k} {v * 1e3:.2f}ms (x{r['ratio_scipy'][k]:.2f})" for k, v in t.items() if k.startswith("scipy"))
+        torch_ms = f"{t['torch'] * 1e3:9.3f}" if "torch" in t else f"{'-':>9}"
+        ratio = f"{r['ratio_torch']:6.2f}" if r["ratio_torch"] else f"{'-':>6}"
+        pct = f"{r['pct_gemm']:6.1f}" if r["pct_gemm"] is not None else f"{'-':>6}"
+        lines.append(f"{r['case']:5} {r['dtype']:8} {r['mode']:18} {t['refconv'] * 1e3:10.3f} {r['gflops']:8.2f} {pct} "
+                     f"{torch_ms} {ratio}  {others}")
+    lines.append("ratios are refconv time / other time (below 1: refconv faster)")
+    for k, v in result["summary"].items():
+        if k != "targets":
+            lines.append(f"{k}: geomean ratio to torch {v['geomean']:.2f}, max {v['max']:.2f} over {v['n']} rows")
+    for k, ok in result["summary"].get("targets", {}).items():
+        lines.append(f"target {k}: {'met' if ok else 'NOT met'}")
+    if "memory" in result:
+        mm = result["memory"]
+        lines.append(
+            f"peak memory of conv {mm['x_shape']} x {mm['w_shape']}: {mm['peak_traced_bytes'] / 2**20:.1f} MiB traced "
+            f"(output {mm['output_bytes'] / 2**20:.1f} MiB, cap {mm['cap'] / 2**20:.0f} MiB): "
+            f"{'within' if mm['within'] else 'OVER'} cap + output"
+        )
+    return "\n".join(lines)
