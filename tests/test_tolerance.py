@@ -1,0 +1,137 @@
+"""refconv.tolerance: the bound is rigorous (never exceeded by correct float code) and sharp enough to catch
+a computation done in a narrower format."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.lib.stride_tricks import sliding_window_view
+
+from refconv import fast, oracle, tolerance
+from refconv.conformance.strategies import conv_cases
+
+SETTINGS = settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+
+
+def test_unit_roundoff_and_gamma_are_exact_upper_bounds():
+    assert tolerance.unit_roundoff("float32") == 2.0**-24
+    assert tolerance.unit_roundoff(np.float64) == 2.0**-53
+    assert tolerance.unit_roundoff("bfloat16") == 2.0**-8
+    assert tolerance.unit_roundoff("tf32") == tolerance.unit_roundoff("float16") == 2.0**-11
+    for n in (1, 2, 3, 7, 100, 1234):
+        for u in (2.0**-24, 2.0**-53, 2.0**-11):
+            exact = Fraction(n) * Fraction(u) / (1 - Fraction(n) * Fraction(u))
+            g = tolerance.gamma(n, u)
+            assert Fraction(g) >= exact  # an upper bound ...
+            assert Fraction(float(np.nextafter(g, 0))) < exact  # ... and the smallest float64 one
+    with pytest.raises(ValueError, match="n\\*u >= 1"):
+        tolerance.gamma(2**11, 2.0**-11)
+
+
+def _sequential(x, w, dtype):
+    """conv in ``dtype``: products then a left-to-right sum, one term at a time."""
+    v = sliding_window_view(x[0, 0], w.shape[-1])
+    acc = np.zeros(v.shape[0], dtype=dtype)
+    for k in range(w.shape[-1]):
+        acc = (acc + (v[:, k] * w[0, 0, k]).astype(dtype)).astype(dtype)
+    return acc[None, None]
+
+
+def _reverse_pairwise(x, w, dtype):
+    """conv in ``dtype``: products summed by numpy's pairwise sum, in reverse order."""
+    v = sliding_window_view(x[0, 0], w.shape[-1])
+    prods = (v * w[0, 0]).astype(dtype)[:, ::-1]
+    return prods.sum(axis=1, dtype=dtype)[None, None]
+
+
+@SETTINGS
+@given(n=st.integers(1, 300), k=st.integers(1, 60), scale=st.sampled_from([1.0, 1e-30, 1e30]), seed=st.integers(0, 2**16))
+def test_no_correct_summation_order_exceeds_the_bound(n, k, scale, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((1, 1, n + k - 1)) * scale).astype(np.float32)
+    w = rng.standard_normal((1, 1, k)).astype(np.float32)
+    want = oracle.conv(x, w)  # the exact value, correctly rounded to float32
+    bound = tolerance.conv_error_bound(x, w)
+    for got in (fast.conv(x, w, algorithm="direct"), _sequential(x, w, np.float32), _reverse_pairwise(x, w, np.float32)):
+        assert got.dtype == np.float32
+        assert tolerance.within_bound(got, want, bound).all()
+
+
+@SETTINGS
+@given(case=conv_cases(flip=None), seed=st.integers(0, 2**16))
+def test_abs_sums_never_underestimate_the_exact_sums(case, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(case.x_shape)
+    w = rng.standard_normal(case.w_shape)
+    n = int(np.prod(case.w_shape[1:]))
+    S = tolerance.abs_sums("conv", x, w, n_terms=n, **case.kwargs)
+    exact = oracle.conv(np.abs(x), np.abs(w), exact=True, **case.kwargs)
+    assert all(Fraction(float(s)) >= e for s, e in zip(S.ravel(), exact.ravel()))
+
+
+def test_a_narrower_format_is_caught():
+    # inputs 1 + 3 * 2**-12: exact in float32, rounded to 1 + 2**-10 in float16 (an error of 2**-12 each,
+    # 64 * 2**-12 in all), while the float32 bound is about 65 * 2**-24 * 64
+    x = np.full((1, 1, 64), 1 + 3 * 2.0**-12, dtype=np.float32)
+    w = np.ones((1, 1, 64), dtype=np.float32)
+    want = oracle.conv(x, w)
+    honest = fast.conv(x, w)
+    narrow = fast.conv(x.astype(np.float16).astype(np.float32), w)
+    bound = tolerance.conv_error_bound(x, w)
+    assert tolerance.within_bound(honest, want, bound).all()
+    assert not tolerance.within_bound(narrow, want, bound).any()
+    # the same inputs judged against a float16 profile pass
+    assert tolerance.within_bound(narrow, want, tolerance.conv_error_bound(x, w, dtype="float16")).all()
+
+
+def test_bfloat16_profile_is_wider_than_float32():
+    x = np.ones((1, 1, 10))
+    w = np.ones((1, 1, 3))
+    b32 = tolerance.conv_error_bound(x, w, dtype="float32")
+    b16 = tolerance.conv_error_bound(x, w, dtype="bfloat16")
+    assert (b16 > b32).all()
+
+
+@SETTINGS
+@given(case=conv_cases(flip=None), seed=st.integers(0, 2**16))
+def test_gradient_bounds_hold_for_numpy_float32(case, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(case.x_shape).astype(np.float32)
+    w = rng.standard_normal(case.w_shape).astype(np.float32)
+    dy = rng.standard_normal(case.output_shape).astype(np.float32)
+    gi = fast.conv_grad_input(dy, w, case.x_shape, **case.kwargs)
+    assert tolerance.within_bound(
+        gi, oracle.conv_grad_input(dy, w, case.x_shape, **case.kwargs),
+        tolerance.conv_grad_input_error_bound(dy, w, case.x_shape, **case.kwargs),
+    ).all()
+    # the bias gradient summed left to right in float32, as a naive loop would
+    seq = np.zeros(dy.shape[1], np.float32)
+    for v in np.moveaxis(dy, 1, -1).reshape(-1, dy.shape[1]):
+        seq = (seq + v).astype(np.float32)
+    assert tolerance.within_bound(seq, oracle.conv_grad_bias(dy), tolerance.conv_grad_bias_error_bound(dy)).all()
+
+
+def test_within_bound_compares_exactly():
+    a = np.array([1.0 + 2.0**-52])
+    e = np.array([1.0])
+    assert tolerance.within_bound(a, e, 2.0**-52).all()
+    assert not tolerance.within_bound(a, e, np.nextafter(2.0**-52, 0)).any()
+    # NaN matches only NaN, infinities match by sign
+    assert tolerance.within_bound(np.array([np.nan, np.inf]), np.array([np.nan, np.inf]), 0.0).all()
+    assert not tolerance.within_bound(np.array([np.inf]), np.array([-np.inf]), np.inf).any()
+
+
+def test_avg_pool_bounds():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    kw = dict(stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+    got = fast.avg_pool(x, 3, **kw)
+    assert tolerance.within_bound(got, oracle.avg_pool(x, 3, **kw), tolerance.avg_pool_error_bound(x, 3, **kw)).all()
+    dy = rng.standard_normal(got.shape).astype(np.float32)
+    g = fast.avg_pool_grad(dy, x.shape, 3, **kw)
+    bound = tolerance.avg_pool_grad_error_bound(dy, x.shape, 3, **kw)
+    assert tolerance.within_bound(g, oracle.avg_pool_grad(dy, x.shape, 3, **kw), bound).all()
