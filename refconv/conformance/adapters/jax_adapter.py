@@ -1,0 +1,108 @@
+"""JAX adapter: ``lax.conv_general_dilated``, ``lax.reduce_window`` and ``jax.vjp`` for the gradients.
+
+Layouts NCHW / OIHW via ``dimension_numbers``; padding pairs pass through.
+Average pooling is ``reduce_window(add) / prod(kernel_size)``: JAX has no
+divisor rule of its own, so only ``count_include_pad=True`` without
+``ceil_mode`` is declared.  Max pooling pads with ``-inf``; no ``ceil_mode``.
+Transposed convolution is the ``jax.vjp`` of the forward convolution (the
+adjoint), plus the bias.  float64 checks switch on ``jax_enable_x64``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..cases import ALL, Capabilities
+from ..targets import Target
+
+SETUP = "from refconv.conformance import adapters\ntarget = adapters.get('jax').function({op!r})"
+
+
+def _jax(x=None):
+    import jax
+
+    if x is not None and getattr(x, "dtype", None) == np.float64 and not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)  # float64 arrays stay float64 only with x64 on
+    return jax
+
+
+def _dn(d: int):
+    sp = "DHW"[-d:] if d <= 3 else None
+    return ("NC" + sp, "OI" + sp, "NC" + sp)
+
+
+def _conv(x, w, stride, padding, dilation, groups):
+    jax = _jax(x)
+    return jax.lax.conv_general_dilated(x, w, tuple(stride), [tuple(p) for p in padding], rhs_dilation=tuple(dilation),
+                                        feature_group_count=groups, dimension_numbers=_dn(len(stride)),
+                                        precision=jax.lax.Precision.HIGHEST)
+
+
+def _bias(y, b, d):
+    return y if b is None else y + np.asarray(b).reshape((1, -1) + (1,) * d)
+
+
+def conv(x, w, b, *, stride, padding, dilation, groups):
+    return np.asarray(_bias(_conv(x, w, stride, padding, dilation, groups), b, len(stride)))
+
+
+def conv_grad_input(dy, w, input_shape, *, stride, padding, dilation, groups):
+    jax = _jax(dy)
+    x0 = np.zeros(tuple(input_shape), dtype=dy.dtype)
+    _, vjp = jax.vjp(lambda x: _conv(x, w, stride, padding, dilation, groups), x0)
+    return np.asarray(vjp(dy)[0])
+
+
+def conv_grad_weight(x, dy, weight_shape, *, stride, padding, dilation, groups):
+    jax = _jax(x)
+    w0 = np.zeros(tuple(weight_shape), dtype=x.dtype)
+    _, vjp = jax.vjp(lambda w: _conv(x, w, stride, padding, dilation, groups), w0)
+    return np.asarray(vjp(dy)[0])
+
+
+def conv_transpose(x, w, b, *, stride, padding, output_padding, dilation, groups):
+    from ... import shapes
+
+    out = [shapes.conv_transpose_output_size(n, k, s, p, op, d)
+           for n, k, s, p, op, d in zip(x.shape[2:], w.shape[2:], stride, padding, output_padding, dilation)]
+    cout = w.shape[1] * groups
+    # (C_in, C_out/g, *K) is the forward weight (C_out_fwd, C_in_fwd/g, *K) of the convolution being transposed
+    y = conv_grad_input(x, w, (x.shape[0], cout, *out), stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return np.asarray(_bias(y, b, len(stride)))
+
+
+def max_pool(x, kernel_size, *, stride, padding, dilation, ceil_mode):
+    jax = _jax(x)
+    d = len(kernel_size)
+    y = jax.lax.reduce_window(x, -np.inf, jax.lax.max, (1, 1, *kernel_size), (1, 1, *stride),
+                              [(0, 0), (0, 0), *[tuple(p) for p in padding]], window_dilation=(1, 1, *dilation))
+    return np.asarray(y).astype(x.dtype)
+
+
+def avg_pool(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
+    jax = _jax(x)
+    s = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 1, *kernel_size), (1, 1, *stride),
+                              [(0, 0), (0, 0), *[tuple(p) for p in padding]])
+    return np.asarray(s / math.prod(kernel_size)).astype(x.dtype)
+
+
+FUNCTIONS = {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, conv_grad_input, conv_grad_weight)}
+
+
+def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
+    base = ALL.replace(dtypes=("float32", "float64"))
+    if op == "conv_transpose":
+        # as the adjoint of a forward convolution, output_padding must stay below the stride
+        return base.replace(rule=lambda c: all(o < st for o, st in zip(c.output_padding, c.stride)),
+                            notes=("output_padding >= stride (not the adjoint of any forward convolution)",))
+    if op == "max_pool":
+        return base.replace(ceil_mode=False)
+    if op == "avg_pool":
+        return base.replace(ceil_mode=False, dilation=False, count_include_pad=(True,))
+    return base
+
+
+def make(name: str = "jax") -> Target:
+    return Target("jax", lambda op: FUNCTIONS[op], capabilities, SETUP, spec="jax")

@@ -1,0 +1,109 @@
+"""ONNX Runtime adapter: one-node models (Conv, ConvTranspose, MaxPool, AveragePool) built with ``onnx``.
+
+Padding pairs map to ``pads = [lo_1, ..., lo_d, hi_1, ..., hi_d]`` (auto_pad
+NOTSET, any asymmetric padding).  :func:`native` runs the other ``auto_pad``
+modes (SAME_UPPER, SAME_LOWER, VALID) for the convention probes.  Sessions are
+cached per node and input shapes.  Gradients are not offered.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from ..cases import ALL, Capabilities
+from ..targets import Target
+
+SETUP = "from refconv.conformance import adapters\ntarget = adapters.get('onnxruntime').function({op!r})"
+_ELEM = {"float32": 1, "float64": 11, "float16": 10}
+
+
+@functools.lru_cache(maxsize=256)
+def _session(op_type: str, attrs: tuple, shapes: tuple, dtype: str, opset: int = 19):
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    elem = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE, "float16": TensorProto.FLOAT16}[dtype]
+    names = [f"in{i}" for i in range(len(shapes))]
+    node = helper.make_node(op_type, names, ["out"], **dict(attrs))
+    inputs = [helper.make_tensor_value_info(n, elem, list(s)) for n, s in zip(names, shapes)]
+    out = helper.make_tensor_value_info("out", elem, None)
+    graph = helper.make_graph([node], "one_node", inputs, [out])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = min(model.ir_version, 9)
+    # (no onnx.checker: the output shape is left for the runtime to infer)
+    ort.set_default_logger_severity(3)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def run_node(op_type: str, arrays: list, **attrs: Any) -> np.ndarray:
+    """Run one ONNX node on numpy arrays (None inputs are left out)."""
+    arrays = [np.ascontiguousarray(a) for a in arrays if a is not None]
+    dtype = arrays[0].dtype.name
+    key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in attrs.items()))
+    attrs_list = tuple((k, list(v) if isinstance(v, tuple) else v) for k, v in key)
+    sess = _session(op_type, tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in attrs_list),
+                    tuple(a.shape for a in arrays), dtype)
+    feeds = {f"in{i}": a for i, a in enumerate(arrays)}
+    return sess.run(None, feeds)[0]
+
+
+def _pads(padding) -> list[int]:
+    return [lo for lo, _ in padding] + [hi for _, hi in padding]
+
+
+def conv(x, w, b, *, stride, padding, dilation, groups):
+    return run_node("Conv", [x, w, b], kernel_shape=list(w.shape[2:]), strides=list(stride), pads=_pads(padding),
+                    dilations=list(dilation), group=groups)
+
+
+def conv_transpose(x, w, b, *, stride, padding, output_padding, dilation, groups):
+    return run_node("ConvTranspose", [x, w, b], kernel_shape=list(w.shape[2:]), strides=list(stride), pads=_pads(padding),
+                    output_padding=list(output_padding), dilations=list(dilation), group=groups)
+
+
+def max_pool(x, kernel_size, *, stride, padding, dilation, ceil_mode):
+    return run_node("MaxPool", [x], kernel_shape=list(kernel_size), strides=list(stride), pads=_pads(padding),
+                    dilations=list(dilation), ceil_mode=int(ceil_mode))
+
+
+def avg_pool(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
+    return run_node("AveragePool", [x], kernel_shape=list(kernel_size), strides=list(stride), pads=_pads(padding),
+                    ceil_mode=int(ceil_mode), count_include_pad=int(count_include_pad))
+
+
+FUNCTIONS = {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool)}
+
+
+def _op_below_stride(case) -> bool:
+    # ONNX Runtime rejects output_padding >= stride even where the dilation allows it
+    return all(o < s for o, s in zip(case.output_padding, case.stride))
+
+
+def _pad_below_kernel(case) -> bool:
+    # ONNX Runtime pooling: "Pad should be smaller than kernel" (the kernel size, not the dilated window)
+    return all(lo < k and hi < k for (lo, hi), k in zip(case.padding, case.kernel))
+
+
+def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
+    base = ALL.replace(dtypes=("float32", "float64"), ops=tuple(FUNCTIONS))
+    if op in ("conv", "conv_transpose", "avg_pool"):
+        # the CPU provider has no double-precision Conv / ConvTranspose / AveragePool kernels
+        base = base.replace(dtypes=("float32",))
+    if op == "conv_transpose":
+        return base.replace(rule=_op_below_stride, notes=("output_padding >= stride (ONNX Runtime rejects it)",))
+    if op == "max_pool":
+        return base.replace(rule=_pad_below_kernel, notes=("pooling padding >= kernel size",))
+    if op == "avg_pool":
+        return base.replace(dilation=False, rule=_pad_below_kernel, notes=("pooling padding >= kernel size",))
+    return base
+
+
+def make(name: str = "onnxruntime") -> Target:
+    return Target("onnxruntime", lambda op: FUNCTIONS[op], capabilities, SETUP, spec="onnxruntime")
