@@ -1,0 +1,49 @@
+"""Fingerprint the conventions of an unknown implementation.
+
+Examples::
+
+    refconv identify torch
+    refconv identify mypkg.kernels:conv2d --op conv --json conventions.json
+
+Probes with impulses and small integers: correlation or convolution, padding
+sides, dilation counted from 0 or 1, stride phase, group mapping, layout, the
+library's odd 'same' zero side, the pooling ceil rule, the average divisor at
+borders, the transposed-convolution weight layout and crop side.  Output: a
+table, and JSON with --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+OPS = ("conv", "max_pool", "avg_pool", "conv_transpose")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="adapter name, module:function or path/to/file.py:function")
+    parser.add_argument("--op", action="append", choices=OPS, default=None,
+                        help="op(s) to probe (repeatable; default: all for an adapter, conv for a function)")
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the findings as JSON (atomically)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    import tempfile
+
+    from ..cli import UsageError
+    from ..conformance.identify import identify, table, to_json
+    from ..conformance.targets import ADAPTER_NAMES, TargetError
+
+    ops = tuple(args.op) if args.op else (OPS if args.target in ADAPTER_NAMES else ("conv",))
+    try:
+        fp = identify(args.target, ops=ops)
+    except TargetError as exc:
+        raise UsageError(str(exc)) from None
+    print(table({args.target: fp}))
+    if args.json:
+        d = os.path.dirname(os.path.abspath(args.json))
+        fd, tmp = tempfile.mkstemp(prefix=".refconv-", suffix=".json", dir=d)
+        with os.fdopen(fd, "w") as f:
+            f.write(to_json({args.target: fp}))
+        os.replace(tmp, args.json)
+    return 0
