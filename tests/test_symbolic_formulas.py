@@ -3,12 +3,13 @@ oracle is used) the oracle's output shape agree; the inverse questions answered 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refconv import shapes
+from refconv import oracle, shapes
 from refconv.params import ConvParamError
 from refconv import symbolic as S
 
@@ -323,3 +324,29 @@ def test_half_padding_even_kernel_never_same():
     # even k: padding k//2 on both sides gives n + 1 at stride 1
     half = sp.Symbol("h", integer=True, positive=True)
     assert sp.expand(S.conv_output_size(N, 2 * half, 1, half) - N) == 1
+
+
+# ------------------------------------------------------------------ three witnesses
+
+
+@settings(max_examples=60)
+@given(conv_axes(max_n=12), st.booleans())
+def test_oracle_output_lengths_equal_the_formulas(a, ceil_mode):
+    n, k, s, lo, hi, d = a["n"], a["k"], a["s"], a["lo"], a["hi"], a["d"]
+    vals = {N: n, K: k, STRIDE: s, LO0: lo, HI0: hi, DIL: d}
+    if n >= 1:
+        y = oracle.conv(np.zeros((1, 1, n), dtype=int), np.zeros((1, 1, k), dtype=int), stride=s, padding=[(lo, hi)], dilation=d)
+        assert y.shape[-1] == S.conv_output_size(N, K, STRIDE, (LO0, HI0), DIL).subs(vals) == shapes.conv_output_size(n, k, s, (lo, hi), d)
+        span = d * (k - 1) + 1
+        if max(lo, hi) <= span // 2 and span <= n + lo + hi:
+            m = oracle.max_pool(np.zeros((1, 1, n), dtype=int), k, stride=s, padding=[(lo, hi)], dilation=d, ceil_mode=ceil_mode)
+            assert m.shape[-1] == S.pool_output_size(N, K, STRIDE, (LO0, HI0), DIL, ceil_mode).subs(vals)
+    out = shapes.conv_output_size(n, k, s, (lo, hi), d)
+    if out >= 1:
+        op = (n + lo + hi - (d * (k - 1) + 1)) % s if s > 1 else 0
+        op = min(op, max(s, d) - 1)
+        formula = S.conv_transpose_output_size(N, K, STRIDE, (LO0, HI0), OP, DIL).subs({**vals, N: out, OP: op})
+        if formula >= 1:
+            t = oracle.conv_transpose(np.zeros((1, 1, out), dtype=int), np.zeros((1, 1, k), dtype=int), stride=s,
+                                      padding=[(lo, hi)], output_padding=op, dilation=d)
+            assert t.shape[-1] == formula

@@ -60,7 +60,7 @@ _LAZY: dict[str, str] = {
         "grad_bias_rule", "ConvDerivation", "derive_conv", "MAX_SYMBOLS",
     )},
     **{n: ".pooling" for n in (
-        "pool_windows", "pool_divisors", "first_max_piecewise", "PoolDerivation", "derive_max_pool", "derive_avg_pool",
+        "pool_windows", "pool_divisors", "first_max_piecewise", "first_max_indicators", "PoolDerivation", "derive_max_pool", "derive_avg_pool",
     )},
     **{n: ".matrix" for n in ("MatrixForm", "conv_matrix_symbolic", "shifted_kernel_row", "parameter_savings")},
     **{n: ".index" for n in ("IndexDerivation", "index_derivation_1d", "verify_index_derivation", "same_summand")},

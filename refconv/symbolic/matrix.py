@@ -108,8 +108,9 @@ def parameter_savings(
 ) -> dict[str, Any]:
     """Weights of a dense layer between the same input and output versus the convolution (no biases).
 
-    ``n`` and ``k`` are one size or one per axis; the others apply to every
-    axis.  ``dense = C_in*prod(n) * C_out*prod(O)``, ``conv = C_out*(C_in/G)*prod(k)``,
+    ``n`` and ``k`` are one size or one per axis; ``stride``, ``dilation`` and
+    ``padding`` are one value for every axis or a tuple with one per axis
+    (each padding entry an int or a ``(lo, hi)`` pair).  ``dense = C_in*prod(n) * C_out*prod(O)``, ``conv = C_out*(C_in/G)*prod(k)``,
     ``ratio = dense / conv = G * prod(n) * prod(O) / prod(k)``.
 
     >>> from refconv.symbolic import size_symbols
@@ -123,7 +124,14 @@ def parameter_savings(
     """
     ns = tuple(n) if isinstance(n, (tuple, list)) else (n,)
     ks = tuple(k) if isinstance(k, (tuple, list)) else (k,) * len(ns)
-    outs = [conv_output_size(ni, ki, stride, padding, dilation) for ni, ki in zip(ns, ks)]
+
+    def per_axis(v: Any) -> tuple:
+        return tuple(v) if isinstance(v, (tuple, list)) and len(v) == len(ns) else (v,) * len(ns)
+
+    outs = [
+        conv_output_size(ni, ki, si, pi, di)
+        for ni, ki, si, pi, di in zip(ns, ks, per_axis(stride), per_axis(padding), per_axis(dilation))
+    ]
     dense = sp.sympify(c_in) * sp.Mul(*ns) * sp.sympify(c_out) * sp.Mul(*outs)
     conv = sp.sympify(c_out) * (sp.sympify(c_in) / sp.sympify(groups)) * sp.Mul(*ks)
     return {"dense": dense, "conv": conv, "ratio": sp.simplify(dense / conv)}

@@ -9,12 +9,16 @@ convolution windows); positions outside ``[0, n)`` are padding.
   (``count_include_pad``, never past the padding) or inside the input only.
 * Max pooling is piecewise linear: :math:`y_p = x_{m(p)}` with :math:`m(p)` the
   first maximal element of the window in row-major tap order (the tie rule), so
-  :math:`\partial L/\partial x_i = \sum_{p : m(p) = i} g_p`.  As a sympy
-  ``Piecewise``, element ``j`` of a window is chosen when it is greater than every
-  earlier element and at least every later one; differentiating the
-  ``Piecewise`` gives 1 on that branch and 0 elsewhere.  At a tie the function
-  is not differentiable; the tie rule names the one-sided derivative that every
-  implementation must pick to agree.
+  :math:`\partial L/\partial x_i = \sum_{p : m(p) = i} g_p`.  Element ``j`` of
+  a window is chosen when it is greater than every earlier element and at least
+  every later one: :math:`y_p = \sum_j x_j I_j` with the indicator
+  :math:`I_j = \prod_{i<j} [x_j > x_i] \prod_{i>j} [x_j \ge x_i]`
+  (each bracket a two-branch ``Piecewise``; the same function as the
+  many-branch ``Piecewise`` of :func:`first_max_piecewise`, which sympy
+  handles slowly beyond a few elements).  The indicators are locally
+  constant, so differentiating gives :math:`\partial y_p / \partial x_i = I_i`.
+  At a tie the function is not differentiable; the tie rule names the
+  one-sided derivative that every implementation must pick to agree.
 
 >>> y = first_max_piecewise(sp.symbols('a b', real=True))
 >>> y
@@ -39,6 +43,7 @@ __all__ = [
     "pool_windows",
     "pool_divisors",
     "first_max_piecewise",
+    "first_max_indicators",
     "PoolDerivation",
     "derive_max_pool",
     "derive_avg_pool",
@@ -80,6 +85,29 @@ def pool_divisors(pp: PoolParams) -> dict[tuple[int, ...], int]:
             count *= sum(1 for j in range(k) if first <= p * s + j * d - lo < last)
         out[tuple(int(v) for v in pos)] = count
     return out
+
+
+def first_max_indicators(elements: Sequence[Any]) -> list[sp.Expr]:
+    """``I_j = prod_{i<j} [x_j > x_i] * prod_{i>j} [x_j >= x_i]``: 1 exactly for the first maximal element.
+
+    >>> a, b = sp.symbols('a b', real=True)
+    >>> first_max_indicators([a, b])
+    [Piecewise((1, a >= b), (0, True)), Piecewise((1, a < b), (0, True))]
+    """
+    elements = list(elements)
+    if not elements:
+        raise ConvParamError("elements=[]: a pooling window holds at least one input element")
+
+    def bracket(cond: Any) -> sp.Expr:
+        return sp.Piecewise((1, cond), (0, True))
+
+    return [
+        sp.Mul(
+            *[bracket(e > elements[i]) for i in range(j)],
+            *[bracket(e >= elements[i]) for i in range(j + 1, len(elements))],
+        )
+        for j, e in enumerate(elements)
+    ]
 
 
 def first_max_piecewise(elements: Sequence[Any]) -> sp.Expr:
@@ -145,7 +173,7 @@ def _derive(op: str, pp: PoolParams) -> PoolDerivation:
         for pos, members in windows.items():
             elems = [x[(n, c) + m] for m in members]
             if op == "max":
-                y[(n, c) + pos] = first_max_piecewise(elems)
+                y[(n, c) + pos] = sp.Add(*[e * ind for e, ind in zip(elems, first_max_indicators(elems))])
             else:
                 y[(n, c) + pos] = sp.Add(*elems) / divisors[pos]
     loss = sp.Add(*[gi * yi for gi, yi in zip(g.flat, y.flat)])
@@ -162,10 +190,10 @@ def derive_max_pool(
     """Max pooling with symbolic entries; ``dx`` is piecewise (tie rule: first maximal element).
 
     >>> d = derive_max_pool((1, 1, 3), 2, stride=1)
-    >>> d.y[0, 0].tolist()
-    [Piecewise((x0, x0 >= x1), (x1, True)), Piecewise((x1, x1 >= x2), (x2, True))]
+    >>> d.y[0, 0, 0]
+    x0*Piecewise((1, x0 >= x1), (0, True)) + x1*Piecewise((1, x0 < x1), (0, True))
     >>> d.dx[0, 0, 1]
-    g0*Piecewise((0, x0 >= x1), (1, True)) + g1*Piecewise((1, x1 >= x2), (0, True))
+    g0*Piecewise((1, x0 < x1), (0, True)) + g1*Piecewise((1, x1 >= x2), (0, True))
     >>> [v.tolist() for v in d.at([[[1, 7, 7]]], [[[10, 20]]])]
     [[[[7, 7]]], [[[0, 30, 0]]]]
     """
