@@ -174,6 +174,7 @@ def test_resnet_projection_is_not_flagged():
         (lambda: Conv(4, 3, padding="SAME"), "Conv.padding='SAME'"),
         (lambda: Conv(4, 3, padding=((1, -1),)), "Conv.padding="),
         (lambda: Conv(4, 3, groups=3), "Conv.groups=3"),
+        (lambda: Conv(4, 3, groups=2, in_channels=3), "Conv.groups=2: must divide in_channels=3"),
         (lambda: MaxPool(0), "MaxPool.kernel_size=0"),
         (lambda: MaxPool(2, ceil_mode=1), "MaxPool.ceil_mode=1"),
         (lambda: BatchNorm(momentum=2), "BatchNorm.momentum=2"),

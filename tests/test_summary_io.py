@@ -7,11 +7,15 @@ import csv
 import io
 import json
 
+import dataclasses
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from refconv.cli import UsageError
 from refconv.params import ConvParamError
-from refconv.summary import Concat, Conv, Sequential, zoo
+from refconv.summary import LAYER_TYPES, Concat, Conv, Sequential, zoo
 from refconv.summary import io as netio
 from refconv.summary.render import render
 from refconv.summary.table import summarize
@@ -128,6 +132,52 @@ def test_every_zoo_network_round_trips_through_json(tmp_path):
         back = netio.load(path)
         assert back == net and back.num_params() == net.num_params()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.json" for n in zoo.names())  # no temp files
+
+
+# any table of fields, well formed or not: a network, or an error naming the layer -------
+
+_GOOD = st.integers(1, 4)
+_VALUE = st.one_of(
+    _GOOD, _GOOD, st.booleans(), st.none(), st.integers(-1, 9), st.floats(0, 1),
+    st.sampled_from(["same", "valid", "full", "same_lower", "x"]),
+    st.lists(st.one_of(_GOOD, st.lists(st.integers(0, 3), min_size=2, max_size=2)), min_size=1, max_size=3),
+)
+_CONTAINERS = ("sequential", "concat", "residual", "side_output")
+
+
+def _leaf(kind):
+    names = [f.name for f in dataclasses.fields(LAYER_TYPES[kind]) if f.name != "name"]
+    return st.fixed_dictionaries({"type": st.just(kind)}, optional={n: _VALUE for n in names})
+
+
+_LAYER = st.recursive(
+    st.sampled_from([k for k in LAYER_TYPES if k not in _CONTAINERS]).flatmap(_leaf),
+    lambda c: st.one_of(
+        st.fixed_dictionaries({"type": st.just("sequential"), "layers": st.lists(c, max_size=3)}),
+        st.fixed_dictionaries({"type": st.just("concat"), "branches": st.lists(st.one_of(c, st.lists(c, max_size=2)), min_size=1, max_size=3)}),
+        st.fixed_dictionaries({"type": st.just("residual"), "body": c}, optional={"shortcut": c}),
+        st.fixed_dictionaries({"type": st.just("side_output"), "head": c}),
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=150)
+@given(layers=st.lists(_LAYER, max_size=5), shape=st.sampled_from([(3, 16, 16), (2, 5), (4, 9, 7, 3), (6,)]))
+def test_any_file_gives_a_network_or_a_named_error(layers, shape):
+    try:
+        net = netio.loads(json.dumps({"layers": layers}))
+    except ConvParamError as exc:
+        assert str(exc).startswith("layers[")  # the position of the offending layer
+        return
+    assert netio.loads(netio.network_to_json(net)) == net
+    try:
+        s = summarize(net, shape)
+    except ConvParamError as exc:
+        assert str(exc).startswith("layer ")  # the path of the offending layer
+        return
+    for fmt in ("table", "json", "markdown", "csv"):
+        assert render(s, fmt)
 
 
 # ---- renderers -----------------------------------------------------------------------

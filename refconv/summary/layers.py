@@ -322,6 +322,8 @@ class Conv(Layer):
         _check_int(self, "in_channels", 1, optional=True)
         if self.out_channels % self.groups:
             raise _bad(self, "groups", self.groups, f"must divide out_channels={self.out_channels}")
+        if self.in_channels is not None and self.in_channels % self.groups:
+            raise _bad(self, "groups", self.groups, f"must divide in_channels={self.in_channels}")
 
     def _axes(self, shape: Shape) -> tuple[Any, list[Any], tuple[int, ...], tuple[int, ...], tuple[int, ...], Any]:
         c, sp = _spatial(self, shape)
