@@ -31,6 +31,7 @@ import numpy as np
 
 from .geometry import Geometry, pad_dilate, prod
 from .memory import plan_chunks
+from .parallel import workers
 
 __all__ = ["fft_forward", "prefer_fft", "direct_cost", "fft_cost"]
 
@@ -93,6 +94,21 @@ def prefer_fft(x_shape, w_shape, p, dtype) -> bool:
     return fft_cost(x_shape, w_shape, p) < direct_cost(x_shape, w_shape, p)
 
 
+def _spectrum(a: np.ndarray, L, real: bool, nw: int) -> np.ndarray:
+    """``rfftn`` (or ``fftn``) over the trailing ``len(L)`` axes with zero padding to ``L``, one axis at a time.
+
+    Transforming the last axis first, then each earlier one, skips the zero rows
+    a small kernel would otherwise have transformed.
+    """
+    import scipy.fft
+
+    nsp = len(L)
+    out = (scipy.fft.rfft if real else scipy.fft.fft)(a, n=L[-1], axis=-1, workers=nw)
+    for i in range(nsp - 2, -1, -1):
+        out = scipy.fft.fft(out, n=L[i], axis=a.ndim - nsp + i, workers=nw)
+    return out
+
+
 def fft_forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray:
     """``y`` of the general operation (no bias) through FFTs; ``w`` already flipped if needed."""
     import scipy.fft
@@ -118,21 +134,27 @@ def fft_forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.nda
     wd = np.zeros((M, Cg, *span), dtype=x.dtype)
     wd[(slice(None), slice(None), *(slice(None, None, d) for d in geo.dilation))] = w
     wr = wd[(slice(None), slice(None), *([slice(None, None, -1)] * nsp))]
-    fwd = scipy.fft.rfftn if real else scipy.fft.fftn
     inv = scipy.fft.irfftn if real else scipy.fft.ifftn
-    W = fwd(wr, s=L, axes=axes).reshape(G, Mg, Cg, F)
+    # pocketfft threads over independent 1-D transforms: the same bits for any worker count
+    nw = workers() if N * C >= 8 else 1
+    W = _spectrum(np.ascontiguousarray(wr), L, real, nw).reshape(G, Mg, Cg, F)
     it = np.dtype(cdt).itemsize
     per_sample = (C * F + 2 * M * F) * it + (C * prod(P) + M * prod(L)) * x.dtype.itemsize
-    nb = plan_chunks(N, per_sample, max(cap - W.nbytes, 0), what="one batch sample of the FFT conv")
+    nb = plan_chunks(N, per_sample, cap, fixed=W.nbytes, what="one batch sample of the FFT conv")
     crop = tuple(slice(D - 1, D - 1 + (o - 1) * s + 1, s) for D, o, s in zip(span, O, geo.stride))
     for n0 in range(0, N, nb):
         xp = pad_dilate(x[n0 : n0 + nb], geo.padding, geo.input_dilation)
         b = xp.shape[0]
-        X = fwd(xp, s=L, axes=axes).reshape(b, G, Cg, F)
-        Z = np.zeros((b, G, Mg, F), dtype=cdt)
-        # Z[n, g, m, f] = sum_c X[n, g, c, f] * W[g, m, c, f], channels added in order
-        for c in range(Cg):
-            Z += X[:, :, None, c, :] * W[None, :, :, c, :]
-        z = inv(Z.reshape(b, M, *L[:-1], F // prod(L[:-1])), s=L, axes=axes)
+        X = _spectrum(xp, L, real, nw).reshape(b, G, Cg, F)
+        if Cg == 1:
+            Z = X * W[None, :, :, 0, :]  # (b, G, Mg, F)
+        else:
+            Z = np.zeros((b, G, Mg, F), dtype=cdt)
+            tmp = np.empty_like(Z)
+            # Z[n, g, m, f] = sum_c X[n, g, c, f] * W[g, m, c, f], channels added in order
+            for c in range(Cg):
+                np.multiply(X[:, :, None, c, :], W[None, :, :, c, :], out=tmp)
+                Z += tmp
+        z = inv(Z.reshape(b, M, *L[:-1], F // prod(L[:-1])), s=L, axes=axes, workers=nw)
         y[n0 : n0 + nb] = z[(slice(None), slice(None), *crop)]
     return y
