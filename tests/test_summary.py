@@ -157,6 +157,13 @@ def test_channel_and_window_warnings():
     assert s.rows[0].params == 4 * 3 * 9 + 4  # counted for the declared 3 input channels
 
 
+@pytest.mark.parametrize("name", ["alexnet", "alexnet_original", "vgg16", "googlenet", "googlenet_original", "resnet18"])
+def test_zoo_declares_three_input_channels(name):
+    s = summarize(zoo.get(name), (1, 224, 224))  # a grey image given to a colour network
+    assert [w.category for w in s.warnings if w.category == "channels"][:1] == ["channels"]
+    assert s.params == PUBLISHED_PARAMS.get(name, zoo.get(name).num_params())  # counted as written: 3 channels
+
+
 def test_resnet_projection_is_not_flagged():
     # a 1x1 stride-2 projection skips every other row by design: no unread warning
     assert not [w for w in summarize(zoo.get("resnet50")).warnings if w.category == "unread"]

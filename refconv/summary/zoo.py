@@ -147,7 +147,7 @@ def alexnet(num_classes: int = 1000) -> Network:
     61100840
     """
     features = Sequential([
-        Conv(64, 11, stride=4, padding=2), ReLU(), MaxPool(3, 2),
+        Conv(64, 11, stride=4, padding=2, in_channels=3), ReLU(), MaxPool(3, 2),
         Conv(192, 5, padding=2), ReLU(), MaxPool(3, 2),
         Conv(384, 3, padding=1), ReLU(),
         Conv(256, 3, padding=1), ReLU(),
@@ -180,7 +180,7 @@ def alexnet_original(num_classes: int = 1000) -> Network:
     return _net(
         "alexnet_original",
         [
-            Conv(96, 11, stride=4, name="conv1"), ReLU(), LRN(**lrn), MaxPool(3, 2, name="pool1"),
+            Conv(96, 11, stride=4, in_channels=3, name="conv1"), ReLU(), LRN(**lrn), MaxPool(3, 2, name="pool1"),
             Conv(256, 5, padding=2, groups=2, name="conv2"), ReLU(), LRN(**lrn), MaxPool(3, 2, name="pool2"),
             Conv(384, 3, padding=1, name="conv3"), ReLU(),
             Conv(384, 3, padding=1, groups=2, name="conv4"), ReLU(),
@@ -219,7 +219,7 @@ def vgg(config: str, *, batch_norm: bool = False, num_classes: int = 1000) -> Ne
         if v == "M":
             feats.append(MaxPool(2, 2))
         else:
-            feats.append(Conv(v, 3, padding=1))
+            feats.append(Conv(v, 3, padding=1, in_channels=None if feats else 3))
             if batch_norm:
                 feats.append(BatchNorm())
             feats.append(ReLU())
@@ -271,7 +271,7 @@ def googlenet(*, aux_logits: bool = False, num_classes: int = 1000) -> Network:
     """
     pool = dict(ceil_mode=True)
     layers: list[Layer] = [
-        _basic_conv(64, 7, stride=2, padding=3, name="conv1"),
+        _basic_conv(64, 7, stride=2, padding=3, in_channels=3, name="conv1"),
         MaxPool(3, 2, **pool, name="maxpool1"),
         _basic_conv(64, 1, name="conv2"),
         _basic_conv(192, 3, padding=1, name="conv3"),
@@ -330,7 +330,7 @@ def googlenet_original(*, aux_logits: bool = False, num_classes: int = 1000) -> 
     lrn = dict(size=5, alpha=1e-4, beta=0.75)
     pool = dict(ceil_mode=True)
     layers: list[Layer] = [
-        Conv(64, 7, stride=2, padding=3, name="conv1"), ReLU(), MaxPool(3, 2, **pool, name="pool1"), LRN(**lrn),
+        Conv(64, 7, stride=2, padding=3, in_channels=3, name="conv1"), ReLU(), MaxPool(3, 2, **pool, name="pool1"), LRN(**lrn),
         Conv(64, 1, name="conv2_reduce"), ReLU(), Conv(192, 3, padding=1, name="conv2"), ReLU(), LRN(**lrn),
         MaxPool(3, 2, **pool, name="pool2"),
         _inception_original(64, 96, 128, 16, 32, 32, name="inception3a"),
@@ -410,7 +410,7 @@ def resnet(depth: int, *, num_classes: int = 1000) -> Network:
     kind, counts = RESNET_DEPTHS[depth]
     block, expansion = (basic_block, 1) if kind == "basic" else (bottleneck, 4)
     layers: list[Layer] = [
-        Conv(64, 7, stride=2, padding=3, bias=False, name="conv1"), BatchNorm(name="bn1"), ReLU(name="relu"),
+        Conv(64, 7, stride=2, padding=3, bias=False, in_channels=3, name="conv1"), BatchNorm(name="bn1"), ReLU(name="relu"),
         MaxPool(3, 2, padding=1, name="maxpool"),
     ]
     channels = 64
