@@ -455,6 +455,8 @@ def _pool_catalogue(op: str, dims: int) -> list[Case]:
                  values="negative", seed=12, label="dilation"))
         add(Case(op, 1, 2, 2, S(9, 7, 6), S(2, 3, 2), stride=S(3, 2, 2), dilation=S(3, 2, 2), padding=S((1, 1), (1, 1), (1, 1)),
                  ceil_mode=True, seed=13, label="dilation and ceil_mode"))
+        add(Case(op, 1, 2, 2, S(2, 2, 2), S(2, 2, 2), stride=S(1, 1, 1), dilation=S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)),
+                 seed=14, label="a dilated window lying entirely in the padding (-inf)"))
     else:
         add(Case(op, 1, 2, 2, S(7, 6, 5), S(3, 3, 3), stride=S(2, 2, 2), padding=S((1, 1), (1, 1), (1, 1)),
                  count_include_pad=False, seed=12, label="count_include_pad=False"))

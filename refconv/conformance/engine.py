@@ -169,7 +169,8 @@ class Runner:
         kind = "nonfinite" if bad_nonfinite.any() else "value"
         n = int(viol.sum())
         msg = (f"{n} of {exp.size} elements differ from the exact result by more than the bound"
-               if kind == "value" else f"{int(bad_nonfinite.sum())} non-finite element(s) where the exact result is finite")
+               if kind == "value" else f"{int(bad_nonfinite.sum())} element(s) where the target and the exact result "
+               "disagree on infinity or NaN")
         return Outcome(False, kind, msg, actual=act, expected=exp, bound=bnd, worst=worst, violations=n)
 
 

@@ -1,0 +1,279 @@
+"""Conformance engine, bounds, report, targets, commands and plugin (the self-test is in test_conformance_selftest.py)."""
+
+import argparse
+import json
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from refconv import oracle
+from refconv.conformance import bounds, check
+from refconv.conformance.cases import ALL, Case, catalogue
+from refconv.conformance.targets import TargetError, resolve
+from refconv.params import ConvParamError
+
+
+def good_conv(x, w, b, *, stride, padding, dilation, groups):
+    return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups).astype(x.dtype)
+
+
+# ----------------------------------------------------------------------------- bounds: both sides
+
+
+def _exact_dot(x, w):
+    return sum((Fraction(float(a)) * Fraction(float(b)) for a, b in zip(x, w)), Fraction(0))
+
+
+def _sum32(terms, order, rng):
+    terms = list(terms)
+    if order == "reverse":
+        terms = terms[::-1]
+    if order == "shuffle":
+        terms = [terms[i] for i in rng.permutation(len(terms))]
+    if order == "pairwise":
+        while len(terms) > 1:
+            terms = [np.float32(terms[i] + terms[i + 1]) for i in range(0, len(terms) - 1, 2)] + (
+                [terms[-1]] if len(terms) % 2 else [])
+        return terms[0]
+    if order == "fma":  # exact product, one rounding per multiply-add
+        s = np.float32(0)
+        for t in terms:
+            s = np.float32(np.float64(s) + t)
+        return s
+    s = np.float32(0)
+    for t in terms:
+        s = np.float32(s + np.float32(t))
+    return s
+
+
+@settings(max_examples=60)
+@given(st.integers(1, 64), st.integers(0, 2**32 - 1), st.sampled_from(["forward", "reverse", "shuffle", "pairwise", "fma"]))
+def test_bound_holds_for_any_summation_order(n, seed, order):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(n) * 2.0 ** rng.integers(-4, 4, n)).astype(np.float32)
+    w = rng.standard_normal(n).astype(np.float32)
+    prods = [np.float64(a) * np.float64(b) for a, b in zip(x, w)]  # exact: 48-bit products
+    terms = prods if order == "fma" else [np.float32(a * b) for a, b in zip(x, w)]
+    got = _sum32(terms, order, rng)
+    exact = _exact_dot(x, w)
+    S = float(sum(abs(Fraction(float(a)) * Fraction(float(b))) for a, b in zip(x, w)))
+    bnd = bounds.elementwise_bound(np.array([S]), np.array([float(exact)]), n, bounds.profile("float32"))[0]
+    assert abs(Fraction(float(got)) - exact) <= Fraction(float(bnd))
+
+
+def test_narrow_formats_claimed_as_float32_are_caught():
+    """bfloat16 or TF32 input rounding exceeds the float32 bound on typical data (and fits its own profile)."""
+    rng = np.random.default_rng(0)
+    for fmt, p in (("bfloat16", 8), ("tf32", 11)):
+        exceeded = 0
+        for _ in range(50):
+            x, w = rng.standard_normal(9).astype(np.float32), rng.standard_normal(9).astype(np.float32)
+            xr, wr = bounds.round_significand(x, p), bounds.round_significand(w, p)
+            got = np.float64(np.dot(xr.astype(np.float64), wr.astype(np.float64)))
+            exact = float(_exact_dot(x, w))
+            S = float(np.abs(x.astype(np.float64) * w).sum())
+            b32 = bounds.elementwise_bound(np.array([S]), np.array([exact]), 9, bounds.profile("float32"))[0]
+            bfmt = bounds.elementwise_bound(np.array([S]), np.array([exact]), 9, bounds.profile(fmt))[0]
+            assert abs(got - exact) <= bfmt
+            exceeded += abs(got - exact) > b32
+        assert exceeded >= 40, (fmt, exceeded)
+
+
+def test_profiles_and_rounding():
+    assert bounds.profile("float32", "float64").u_in == 2.0**-24
+    assert bounds.profile("float16", "float16").u_in == 0.0
+    assert bounds.gamma(2**24, 2.0**-24) == math.inf
+    x = np.array([1 + 2.0**-9, 1 + 3 * 2.0**-9], np.float32)
+    assert bounds.round_to(x, "bfloat16").tolist() == [1.0, 1.0078125]
+    with pytest.raises(ValueError, match="precision='fp8'"):
+        bounds.profile("fp8")
+
+
+# ----------------------------------------------------------------------------- engine, report
+
+
+def test_catalogue_is_valid_and_covers_the_edge_cases():
+    for op in ("conv", "conv_transpose", "max_pool", "avg_pool", "conv_grad_input", "conv_grad_weight"):
+        for dims in (1, 2, 3):
+            cat = catalogue(op, dims)
+            assert cat and all(c.is_valid() for c in cat)
+    labels = {c.label for c in catalogue("conv", 2)}
+    for needed in ("empty batch", "asymmetric padding", "depthwise", "kernel as large as the padded input",
+                   "stride larger than the kernel", "dilation making the kernel span the input"):
+        assert needed in labels
+    # projection onto a target without dilation keeps every case valid and dilation-free
+    caps = ALL.replace(dilation=False, padding=frozenset({"symmetric"}))
+    assert all(c.dilation == (1, 1) and caps.supports(c) for c in catalogue("conv", 2, caps))
+
+
+def test_report_text_json_and_repro(tmp_path):
+    def flipped(x, w, b, *, stride, padding, dilation, groups):
+        return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=True)
+
+    r = check(flipped, dims=1, max_examples=5, seed=0)
+    assert not r.ok and r.failure.kind == "value"
+    text = str(r)
+    assert text.startswith("FAIL") and "reproduce:" in text and "kernel flipped" in text
+    path = tmp_path / "r.json"
+    r.save_json(path)
+    d = json.loads(path.read_text())
+    assert d["ok"] is False and d["failure"]["case"]["op"] == "conv"
+    # the reproduction runs and shows the difference
+    ns = {}
+    exec(r.failure.repro.replace("target = ...  # the checked callable", "target = flipped"), {"flipped": flipped, "print": lambda *a: ns.setdefault("out", a)})
+    assert float(ns["out"][0]) > 0
+
+
+def test_good_target_passes_every_op_and_dim():
+    for op in ("conv", "conv_transpose", "max_pool", "avg_pool", "conv_grad_input", "conv_grad_weight"):
+        for dims in (1, 2):
+            r = check("refconv.oracle", op=op, dims=dims, max_examples=10, seed=1)
+            assert r.ok, str(r)
+
+
+def test_timeout_and_exception_are_reported_not_raised():
+    import time
+
+    def hangs(x, w, b, *, stride, padding, dilation, groups):
+        time.sleep(5)
+
+    r = check(hangs, dims=1, timeout=0.2, max_examples=0)
+    assert r.failure.kind == "timeout" and r.failure.case.is_valid()
+
+    def raises(x, w, b, *, stride, padding, dilation, groups):
+        raise MemoryError("boom")
+
+    r = check(raises, dims=1, max_examples=0)
+    assert r.failure.kind == "exception" and "MemoryError" in r.failure.message
+
+
+def test_shape_mismatch_names_the_formulas():
+    def no_hi(x, w, b, *, stride, padding, dilation, groups):
+        return oracle.conv(x, w, b, stride=stride, padding=[(lo, 0) for lo, _ in padding], dilation=dilation, groups=groups)
+
+    r = check(no_hi, dims=1, max_examples=0)
+    assert r.failure.kind == "shape"
+    assert any("expected: floor(" in f for f in r.failure.shape_formulas)
+    assert any("hi padding ignored" in d for d in r.failure.diagnosis)
+
+
+def test_bad_arguments_name_themselves():
+    with pytest.raises(ConvParamError, match="op='convolution'"):
+        check(good_conv, op="convolution")
+    with pytest.raises(ConvParamError, match="dims=4"):
+        check(good_conv, dims=4)
+    with pytest.raises(ConvParamError, match="precision='fp8'"):
+        check(good_conv, precision="fp8")
+    with pytest.raises(TargetError, match="target='nope'"):
+        resolve("nope")
+    with pytest.raises(ConvParamError, match="does not support op='max_pool'"):
+        check("scipy", op="max_pool")
+
+
+def test_signature_declares_capabilities():
+    def no_dilation(x, w, b, *, stride, padding, groups):
+        return oracle.conv(x, w, b, stride=stride, padding=padding, groups=groups)
+
+    r = check(no_dilation, dims=2, max_examples=10, seed=0)
+    assert r.ok and "dilation" in r.skipped
+
+
+def test_target_strings(tmp_path):
+    f = tmp_path / "impl.py"
+    f.write_text("from refconv import oracle\n"
+                 "def conv(x, w, b, *, stride, padding, dilation, groups):\n"
+                 "    return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)\n")
+    assert check(f"{f}:conv", dims=1, max_examples=3, seed=0).ok
+    with pytest.raises(TargetError, match="has no attribute"):
+        resolve(f"{f}:missing")
+
+
+# ----------------------------------------------------------------------------- adapters (real libraries)
+
+
+@pytest.mark.parametrize("op", ["conv", "conv_transpose", "max_pool", "avg_pool", "conv_grad_input", "conv_grad_weight"])
+def test_torch_conforms(op):
+    r = check("torch", op=op, dims=2, max_examples=20, seed=0)
+    assert r.ok, str(r)
+
+
+@pytest.mark.parametrize("target,op,dims", [("onnxruntime", "conv", 2), ("onnxruntime", "conv_transpose", 1),
+                                            ("onnxruntime", "avg_pool", 2),
+                                            ("scipy", "conv", 2), ("numpy", "conv", 1), ("refconv.fast", "conv", 2),
+                                            ("refconv.fast", "avg_pool", 2)])
+def test_adapters_conform(target, op, dims):
+    r = check(target, op=op, dims=dims, max_examples=20, seed=0)
+    assert r.ok, str(r)
+
+
+def test_divergence_onnxruntime_max_pool_window_in_padding():
+    """specs/conventions.md: a max-pool window entirely in the padding gives -FLT_MAX in ONNX Runtime, -inf by definition."""
+    from refconv.conformance.adapters.onnx_adapter import max_pool
+
+    x = np.array([[[[1.0, -1.0]]]], dtype=np.float32)
+    kw = dict(stride=(1, 1), padding=((0, 0), (1, 1)), dilation=(1, 3), ceil_mode=False)
+    y = max_pool(x, (1, 2), **kw)
+    assert oracle.max_pool(x, (1, 2), **kw)[0, 0, 0, 0] == -np.inf
+    assert y[0, 0, 0, 0] == -np.finfo(np.float32).max
+    r = check("onnxruntime", op="max_pool", dims=2, max_examples=0)
+    assert r.failure.kind == "nonfinite" and r.failure.worst["expected"] == -np.inf
+
+
+def test_jax_conforms():
+    r = check("jax", op="conv", dims=1, max_examples=3, seed=0)
+    assert r.ok, str(r)
+
+
+# ----------------------------------------------------------------------------- commands and plugin
+
+
+def _cmd(module, argv):
+    p = argparse.ArgumentParser()
+    module.add_arguments(p)
+    return module.run(p.parse_args(argv))
+
+
+def test_check_command_exit_status(tmp_path, capsys):
+    from refconv.cli import UsageError
+    from refconv.commands import check as cmd
+
+    out = tmp_path / "r.json"
+    assert _cmd(cmd, ["refconv.oracle", "--dims", "1", "--max-examples", "3", "--seed", "0", "--quiet", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["ok"] is True
+    assert _cmd(cmd, ["tests.broken:conv_first_batch_only", "--dims", "1", "--max-examples", "0", "--quiet"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+    with pytest.raises(UsageError, match="target='nope'"):
+        _cmd(cmd, ["nope", "--quiet"])
+
+
+def test_identify_command_prints_a_table(capsys):
+    from refconv.commands import identify as cmd
+
+    assert _cmd(cmd, ["refconv.oracle"]) == 0
+    assert "cross-correlation (no flip)" in capsys.readouterr().out
+
+
+def test_plugin_runs_only_with_the_option(pytester):
+    pytester.makepyfile(impl="""
+from refconv import oracle
+def good(x, w, b, *, stride, padding, dilation, groups):
+    return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+def bad(x, w, b, *, stride, padding, dilation, groups):
+    return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=True)
+""")
+    pytester.makepyfile(test_x="def test_x():\n    assert True\n")
+    pytester.syspathinsert()
+    r = pytester.runpytest("-p", "no:cacheprovider")
+    r.assert_outcomes(passed=1)
+    r = pytester.runpytest("-p", "no:cacheprovider", "--refconv-target=impl:good", "--refconv-target=impl:bad",
+                           "--refconv-max-examples=3", "--refconv-dims=1")
+    r.assert_outcomes(passed=2, failed=1)
+    r.stdout.fnmatch_lines(["*check(impl:bad, op='conv', dims=1, dtype='float32')*"])
+    pytester.makefile(".json", known='{"divergences": [{"target": "impl:bad", "op": "conv", "reason": "flips the kernel"}]}')
+    r = pytester.runpytest("-p", "no:cacheprovider", "--refconv-target=impl:bad", "--refconv-max-examples=0",
+                           "--refconv-dims=1", "--refconv-divergences=known.json")
+    r.assert_outcomes(passed=1, xfailed=1)
