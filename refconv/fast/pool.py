@@ -186,36 +186,36 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     fill = _fill_min(x.dtype)
     slices = [(slice(None), slice(None), *_tap_slices(k, pp)) for k in _taps(pp.kernel_size)]
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads)))
-    any_pad = any(lo or hi for lo, hi in pads)
-    if any_pad:
-        # valid[*p, t]: tap t of window p reads a real element (not padding)
-        valid = np.ones((*O, Kp), dtype=bool)
-        for t, k in enumerate(_taps(pp.kernel_size)):
-            m = _valid_mask(k, pp, pads)
-            if m is not None:
-                valid[..., t] &= np.broadcast_to(m, O)
+    valid = [_valid_mask(k, pp, pads) for k in _taps(pp.kernel_size)]
+    idt = np.int8 if Kp < 128 else np.int32
+    is_float = x.dtype.kind == "f"
 
     def task(r):
         xp = _pad(x[r[0] : r[1]], pads, fill)
-        # vals[n, c, *p, t] = xp[n, c, p*s + k_t*d], taps in row-major order (a copy)
-        vals = windows(xp, pp.kernel_size, pp.stride, pp.dilation, O).reshape(*xp.shape[:2], *O, Kp)
-        idx = np.argmax(vals, axis=-1)  # first maximum; a NaN is maximal and the first NaN wins
-        if any_pad:
-            # a window whose real elements are all the fill value (-inf): first real one, not the padding
-            best = np.take_along_axis(vals, idx[..., None], axis=-1)[..., 0]
-            low = best == fill
-            if low.any():
-                first_real = np.argmax((vals == fill) & valid, axis=-1)
-                idx = np.where(low, first_real, idx)
-        g = np.zeros(vals.shape, dtype=dy.dtype)
-        np.put_along_axis(g, idx[..., None], dy[r[0] : r[1], ..., None], axis=-1)
+        taps = [xp[sl] for sl in slices]
+        y = taps[0].copy()
+        for tap in taps[1:]:
+            np.maximum(y, tap, out=y)  # the window maximum; NaN propagates
+        # idx: the first tap equal to the maximum (or NaN; only when the maximum is NaN), never padding;
+        # taps visited last to first so the first match is the one kept
+        idx = np.zeros(y.shape, dtype=idt)
+        hit = np.empty(y.shape, dtype=bool)
+        for t in range(Kp - 1, -1, -1):
+            np.equal(taps[t], y, out=hit)
+            if is_float:
+                hit |= taps[t] != taps[t]
+            if valid[t] is not None:
+                hit &= valid[t]
+            np.copyto(idx, t, where=hit)
         dxp = np.zeros(xp.shape, dtype=dy.dtype)
+        d = dy[r[0] : r[1]]
+        zero = np.zeros((), dtype=dy.dtype)
         for t, sl in enumerate(slices):
-            # dxp[n, c, p*s + k_t*d] += g[n, c, p, t]: one strided slice per tap
-            dxp[sl] += g[(Ellipsis, t)]
+            # dxp[n, c, p*s + k_t*d] += dy[n, c, p] where tap t won: one strided slice per tap
+            dxp[sl] += np.where(idx == t, d, zero)
         dx[r[0] : r[1]] = dxp[crop]
 
-    run_tasks(task, _sample_tasks(x.shape[0], x[:1].nbytes * 3 + dy[:1].nbytes * (2 * Kp + 1)))
+    run_tasks(task, _sample_tasks(x.shape[0], x[:1].nbytes * 3 + dy[:1].nbytes * 4))
     return dx.astype(dt, copy=False)
 
 
