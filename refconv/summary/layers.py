@@ -115,6 +115,7 @@ def _check_int(obj: Any, name: str, minimum: int, *, optional: bool = False) -> 
         return
     if is_symbolic(v) or v < minimum:
         raise _bad(obj, name, v, f"must be an integer >= {minimum}" + (" or None" if optional else ""))
+    object.__setattr__(obj, name, int(v))  # numpy and sympy integers become plain ints
 
 
 def _check_ints(obj: Any, name: str, minimum: int) -> None:
@@ -126,6 +127,7 @@ def _check_ints(obj: Any, name: str, minimum: int) -> None:
     vals = v if isinstance(v, tuple) else (v,)
     if not vals or any(is_symbolic(x) or x < minimum for x in vals):
         raise _bad(obj, name, v, f"must be an integer >= {minimum} or one such integer per spatial axis")
+    object.__setattr__(obj, name, tuple(int(x) for x in v) if isinstance(v, tuple) else int(v))
 
 
 def _check_padding(obj: Any) -> None:
@@ -142,6 +144,7 @@ def _check_padding(obj: Any) -> None:
     if not is_symbolic(v):
         if v < 0:
             raise _bad(obj, "padding", v, rule)
+        object.__setattr__(obj, "padding", int(v))
         return
     if not isinstance(v, (tuple, list)) or not v:
         raise _bad(obj, "padding", v, rule)
