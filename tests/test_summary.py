@@ -164,6 +164,10 @@ def test_zoo_declares_three_input_channels(name):
     assert s.params == PUBLISHED_PARAMS.get(name, zoo.get(name).num_params())  # counted as written: 3 channels
 
 
+def test_zoo_at_its_own_input_is_clean():
+    assert {name: summarize(zoo.get(name)).warnings for name in zoo.names()} == {name: () for name in zoo.names()}
+
+
 def test_resnet_projection_is_not_flagged():
     # a 1x1 stride-2 projection skips every other row by design: no unread warning
     assert not [w for w in summarize(zoo.get("resnet50")).warnings if w.category == "unread"]
