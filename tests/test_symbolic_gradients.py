@@ -142,3 +142,17 @@ def test_size_limit_is_immediate_and_states_the_limit():
 def test_bad_parameters_are_reported_by_the_parameter_model():
     with pytest.raises(ConvParamError, match="stride=0"):
         G.derive_conv((1, 1, 4), (1, 1, 3), stride=0)
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, kw",
+    [
+        ((1, 1, 3), (1, 1, 3), dict(stride=2, padding=1, output_padding=1)),
+        ((1, 4, 2), (4, 2, 2), dict(stride=3, groups=2, dilation=2, padding=[(1, 0)])),
+        ((1, 2, 2, 2), (2, 1, 2, 3), dict(stride=(2, 1), output_padding=(1, 0))),
+    ],
+)
+def test_transposed_convolution_gradients_are_the_forward_pass(x_shape, w_shape, kw):
+    d = G.derive_conv_transpose(x_shape, w_shape, **kw)
+    assert d.mismatches() == []
+    assert d.dx.shape == x_shape and d.dw.shape == w_shape

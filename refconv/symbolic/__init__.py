@@ -57,7 +57,8 @@ __all__ = [
 _LAZY: dict[str, str] = {
     **{n: ".gradients" for n in (
         "symbolic_array", "transposed_kernel", "grad_input_padding", "grad_input_rule", "grad_weight_rule",
-        "grad_bias_rule", "ConvDerivation", "derive_conv", "MAX_SYMBOLS",
+        "grad_bias_rule", "ConvDerivation", "derive_conv", "TransposeDerivation", "derive_conv_transpose",
+        "MAX_SYMBOLS",
     )},
     **{n: ".pooling" for n in (
         "pool_windows", "pool_divisors", "first_max_piecewise", "first_max_indicators", "PoolDerivation", "derive_max_pool", "derive_avg_pool",

@@ -39,7 +39,7 @@ import numpy as np
 import sympy as sp
 
 from .. import oracle
-from ..params import ConvParamError, ConvParams, conv_params
+from ..params import ConvParamError, ConvParams, ConvTransposeParams, conv_params, conv_transpose_params
 
 __all__ = [
     "symbolic_array",
@@ -50,6 +50,8 @@ __all__ = [
     "grad_bias_rule",
     "ConvDerivation",
     "derive_conv",
+    "TransposeDerivation",
+    "derive_conv_transpose",
     "MAX_SYMBOLS",
 ]
 
@@ -176,6 +178,14 @@ def grad_bias_rule(g: Any) -> np.ndarray:
     return np.sum(g, axis=(0, *range(2, g.ndim)), dtype=g.dtype)
 
 
+def _grad(loss: sp.Expr, var: np.ndarray) -> np.ndarray:
+    """``dL/dv`` for every symbol ``v`` of ``var``, by :func:`sympy.diff`."""
+    out = np.empty(var.shape, dtype=object)
+    for idx in np.ndindex(*var.shape):
+        out[idx] = sp.diff(loss, var[idx])
+    return out
+
+
 @dataclass
 class ConvDerivation:
     """A convolution layer with symbolic entries, its sympy gradients and the closed-form rules."""
@@ -258,10 +268,87 @@ def derive_conv(
     y = oracle.conv(x, w, b, stride=p.stride, padding=p.padding, dilation=p.dilation, groups=p.groups, flip=p.flip)
     loss = sp.expand(sp.Add(*[gi * yi for gi, yi in zip(g.flat, y.flat)]))
 
-    def grad(var: np.ndarray) -> np.ndarray:
-        out = np.empty(var.shape, dtype=object)
-        for idx in np.ndindex(*var.shape):
-            out[idx] = sp.diff(loss, var[idx])
-        return out
+    return ConvDerivation(p, x, w, b, g, y, loss, _grad(loss, x), _grad(loss, w), None if b is None else _grad(loss, b))
 
-    return ConvDerivation(p, x, w, b, g, y, loss, grad(x), grad(w), None if b is None else grad(b))
+
+@dataclass
+class TransposeDerivation:
+    """A transposed convolution with symbolic entries and its sympy gradients.
+
+    A transposed convolution is the input gradient of the forward convolution
+    ``f`` of :meth:`refconv.params.ConvTransposeParams.forward`, so
+    ``L = <f^T x, g> = <x, f g>``: ``dL/dx = conv(g, w)`` (the forward pass) and
+    ``dL/dw = conv_grad_weight(g, x)``, with ``g`` as the forward input and ``x``
+    as its output gradient; ``dL/db = sum g``.
+    """
+
+    params: ConvTransposeParams
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray | None
+    g: np.ndarray
+    y: np.ndarray
+    loss: sp.Expr
+    dx: np.ndarray
+    dw: np.ndarray
+    db: np.ndarray | None
+
+    def _kw(self) -> dict:
+        p = self.params
+        return dict(stride=p.stride, padding=p.padding, dilation=p.dilation, groups=p.groups)
+
+    @property
+    def rule_dx(self) -> np.ndarray:
+        return oracle.conv(self.g, self.w, **self._kw())
+
+    @property
+    def rule_dw(self) -> np.ndarray:
+        return oracle.conv_grad_weight(self.g, self.x, self.w.shape, **self._kw())
+
+    @property
+    def rule_db(self) -> np.ndarray | None:
+        return None if self.b is None else grad_bias_rule(self.g)
+
+    mismatches = ConvDerivation.mismatches
+
+
+def derive_conv_transpose(
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    bias: bool = True,
+) -> TransposeDerivation:
+    """Symbols for ``x``, ``w`` (``(C_in, C_out/G, *K)``), ``b``, ``g``; ``y`` by :func:`refconv.oracle.conv_transpose`.
+
+    >>> d = derive_conv_transpose((1, 1, 2), (1, 1, 2), stride=2, bias=False)
+    >>> d.y[0, 0].tolist()
+    [w0*x0, w1*x0, w0*x1, w1*x1]
+    >>> d.dx[0, 0].tolist(), d.mismatches()
+    ([g0*w0 + g1*w1, g2*w0 + g3*w1], [])
+    """
+    cout = weight_shape[1] * groups if len(weight_shape) > 1 else 0
+    p = conv_transpose_params(
+        input_shape, weight_shape, (cout,) if bias else None, stride=stride, padding=padding,
+        output_padding=output_padding, dilation=dilation, groups=groups,
+    )
+    count = int(np.prod(p.input_shape)) + int(np.prod(p.weight_shape)) + int(np.prod(p.output_shape)) + (cout if bias else 0)
+    if count > MAX_SYMBOLS:
+        raise ConvParamError(
+            f"x.shape={p.input_shape}, w.shape={p.weight_shape}: {count} symbols (x, w, b and the output gradient) "
+            f"exceed the limit of {MAX_SYMBOLS} for a symbolic derivation; use smaller sizes"
+        )
+    x = symbolic_array("x", p.input_shape)
+    w = symbolic_array("w", p.weight_shape)
+    b = symbolic_array("b", (cout,)) if bias else None
+    g = symbolic_array("g", p.output_shape)
+    y = oracle.conv_transpose(
+        x, w, b, stride=p.stride, padding=p.padding, output_padding=p.output_padding, dilation=p.dilation, groups=p.groups
+    )
+    loss = sp.expand(sp.Add(*[gi * yi for gi, yi in zip(g.flat, y.flat)]))
+
+    return TransposeDerivation(p, x, w, b, g, y, loss, _grad(loss, x), _grad(loss, w), None if b is None else _grad(loss, b))
