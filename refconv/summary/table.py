@@ -38,6 +38,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -276,7 +277,9 @@ class _Walk:
 Chain = Optional[tuple[tuple[tuple[Any, Any, Any, Any], ...], ...]]
 
 
+@functools.lru_cache(maxsize=4096)
 def _rf(chain: Chain) -> tuple[Optional[tuple[Any, ...]], Optional[tuple[Any, ...]]]:
+    """``(size, jump)`` per axis at the end of ``chain`` (pointwise rows share their chain: cached)."""
     if chain is None:
         return None, None
     if not any(chain):
