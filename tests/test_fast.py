@@ -186,6 +186,18 @@ def test_random_floats_within_the_rigorous_bound(case, dtype, seed):
 
 
 @FEW
+@given(case=conv_transpose_cases(), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_random_float_conv_transpose_within_bound(case, dtype, seed):
+    rng = _rng(seed)
+    x = rng.standard_normal(case.x_shape).astype(dtype)
+    w = rng.standard_normal(case.w_shape).astype(dtype)
+    b = rng.standard_normal(case.output_shape[1]).astype(dtype) if case.bias else None
+    got = fast.conv_transpose(x, w, b, **case.kwargs)
+    bound = tolerance.conv_transpose_error_bound(x, w, b, **case.kwargs)
+    assert tolerance.within_bound(got, oracle.conv_transpose(x, w, b, **case.kwargs), bound).all()
+
+
+@FEW
 @given(case=pool_cases(dilation=False), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
 def test_random_float_pooling_within_bound(case, dtype, seed):
     rng = _rng(seed)
@@ -297,6 +309,20 @@ def test_dtype_policy():
         fast.max_pool(np.ones((1, 1, 4), np.complex128), 2)
     # a DTypeError is a ConvParamError: the command line reports it with exit status 2
     assert issubclass(fast.DTypeError, ConvParamError)
+
+
+def test_complex_fft_path():
+    rng = _rng(9)
+    xr, xi = rng.integers(-3, 4, (1, 2, 12, 12)), rng.integers(-3, 4, (1, 2, 12, 12))
+    wr, wi = rng.integers(-3, 4, (2, 2, 9, 9)), rng.integers(-3, 4, (2, 2, 9, 9))
+    x, w = xr + 1j * xi, wr + 1j * wi
+    got = fast.conv(x.astype(np.complex64), w.astype(np.complex64), padding="same", algorithm="fft")
+    assert got.dtype == np.complex64
+    # (xr + i xi) * (wr + i wi), each real part exact from the oracle
+    kw = dict(padding="same")
+    want = (oracle.conv(xr, wr, **kw) - oracle.conv(xi, wi, **kw)) + 1j * (oracle.conv(xr, wi, **kw) + oracle.conv(xi, wr, **kw))
+    bound = tolerance.fft_conv_error_bound(x.astype(np.complex64), w.astype(np.complex64), padding="same")
+    assert tolerance.within_bound(got, want, bound).all()
 
 
 def test_complex_inputs_agree_with_real_parts():
