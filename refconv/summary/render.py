@@ -157,15 +157,16 @@ def _text(s: Summary, bias_macs: bool) -> str:
 
 def _markdown(s: Summary, bias_macs: bool) -> str:
     head, body = _columns(s, bias_macs)
-    head[2] = "parameters"
+    head[2] = "settings"
 
     def esc(c: str) -> str:
-        return c.replace("|", "\\|")
+        # table separators, and the emphasis markers of products in formulas (6*H*W)
+        return c.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
 
     out = [f"### {s.name}: input {_shape(s.input_shape)}, batch {s.batch}, {s.dtype}", "",
            "| " + " | ".join(head) + " |", "|" + "|".join("---:" if i in (4, 5, 6, 7) else "---" for i in range(len(head))) + "|"]
     out += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]
-    out += [""] + [f"- {line}" for line in _totals_lines(s)]
+    out += [""] + [f"- {esc(line)}" for line in _totals_lines(s)]
     out += [f"- **warning** {esc(str(w))}" for w in s.warnings]
     return "\n".join(out) + "\n"
 
