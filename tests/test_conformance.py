@@ -277,3 +277,18 @@ def bad(x, w, b, *, stride, padding, dilation, groups):
     r = pytester.runpytest("-p", "no:cacheprovider", "--refconv-target=impl:bad", "--refconv-max-examples=0",
                            "--refconv-dims=1", "--refconv-divergences=known.json")
     r.assert_outcomes(passed=1, xfailed=1)
+
+
+def test_isolation_reports_a_crash_and_kills_a_hang(tmp_path):
+    f = tmp_path / "native.py"
+    f.write_text("import ctypes\nfrom refconv import oracle\n"
+                 "def conv(x, w, b, *, stride, padding, dilation, groups):\n"
+                 "    if groups > 1:\n        ctypes.string_at(0)  # a segmentation fault in native code\n"
+                 "    return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)\n"
+                 "def spin(x, w, b, *, stride, padding, dilation, groups):\n    while True:\n        pass\n")
+    r = check(f"{f}:conv", dims=1, isolate=True, max_examples=0)
+    assert r.failure.kind == "crash" and r.failure.case.groups > 1 and "exit code" in r.failure.message
+    r = check(f"{f}:spin", dims=1, isolate=True, max_examples=0, timeout=0.5)
+    assert r.failure.kind == "timeout"
+    with pytest.raises(TargetError, match="isolate=True"):
+        check(lambda x, w, b, *, stride, padding, dilation, groups: x, isolate=True)

@@ -127,7 +127,12 @@ class Runner:
             self.hung = True
             return Outcome(False, "timeout", f"the target hung: {exc}")
         except Exception as exc:  # noqa: BLE001 - any exception of the target is its failure
+            if type(exc).__name__ == "TargetCrashed":
+                return Outcome(False, "crash", f"the target crashed: {exc}")
             tb = traceback.format_exc()
+            if type(exc).__name__ == "TargetRaised":
+                head, _, tb = str(exc).partition("\n")
+                return Outcome(False, "exception", f"the target raised {head}", traceback=tb)
             return Outcome(False, "exception", f"the target raised {type(exc).__name__}: {exc}", traceback=tb)
         try:
             act = _to_numpy(actual)
@@ -551,7 +556,7 @@ def _failure(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, d
     original = case.describe()
     first_case, first_outcome = case, outcome
     steps = 0
-    if outcome.kind != "timeout" and not runner.hung:
+    if outcome.kind not in ("timeout", "crash") and not runner.hung:
         case, outcome, steps = shrink(runner, caps, case, outcome)
     f = Failure(
         kind=outcome.kind, case=case, message=outcome.message, worst=outcome.worst, violations=outcome.violations,
