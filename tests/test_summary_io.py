@@ -202,6 +202,14 @@ def test_text_and_markdown():
     # 1600 outputs x 150 products; 1600 float32 values
     assert "| c3 | conv | 16, 5 | 16x10x10 | 2,416 | 240,000 | 1,600 | 6,400 | 14x14 |" in md
     assert "MACs (no bias)" in md
+    import re
+
+    import sympy
+
+    h = sympy.Symbol("H", positive=True, integer=True)
+    md = render(summarize(zoo.get("lenet5"), (1, h, h)), "markdown")
+    assert "6x(H - 4)x(H - 4)" in md and "\\*" in md
+    assert not re.search(r"(?<!\\)\*", md.replace("**warning**", ""))  # every product sign escaped
     with pytest.raises(ConvParamError, match="format='yaml'"):
         render(s, "yaml")
 
