@@ -293,3 +293,15 @@ def test_dispatcher_exit_status():
         pytest.skip("not every command module exists yet")
     assert cli.main(["summary", "vgg17"]) == 2
     assert cli.main(["summary", "lenet5", "--format", "json"]) == 0
+
+
+def test_command_bias_and_inplace_flags(capsys):
+    code, out, _ = _cli(["lenet5", "--no-bias-macs"], capsys)
+    assert code == 0 and "MACs (no bias)" in out and "240,000" in out  # c3: 1600 outputs x 150 products
+    _, with_bias, _ = _cli(["lenet5"], capsys)
+    assert "MACs (+bias)" in with_bias and "241,600" in with_bias  # plus one bias addition per output
+    _, plain, _ = _cli(["vgg16", "--format", "json"], capsys)
+    _, inplace, _ = _cli(["vgg16", "--format", "json", "--inplace"], capsys)
+    relu = sum(x["activations"] for x in json.loads(plain)["layers"] if x["type"] in ("relu", "dropout"))
+    assert (json.loads(plain)["totals"]["forward_activations_per_image"]
+            - json.loads(inplace)["totals"]["forward_activations_per_image"]) == relu > 0
