@@ -390,6 +390,29 @@ def test_results_do_not_depend_on_the_thread_count():
         assert np.array_equal(fast.conv_grad_weight(x, dy, w.shape, padding=1), refw)
 
 
+def test_results_do_not_depend_on_the_number_of_worker_threads(monkeypatch):
+    from refconv.fast import direct, parallel
+
+    rng = _rng(10)
+    x = rng.standard_normal((6, 8, 20, 20)).astype(np.float32)
+    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    wd = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((6, 8, 20, 20)).astype(np.float32)
+
+    def everything():
+        return [
+            fast.conv(x, w, padding=1), fast.conv(x, wd, padding=1, groups=8),
+            fast.conv_grad_input(dy, w, x.shape, padding=1), fast.conv_grad_weight(x, dy, w.shape, padding=1),
+            fast.conv_grad_weight(x, dy, wd.shape, padding=1, groups=8), fast.max_pool_grad(dy[:, :, ::2, ::2], x, 3, stride=2, padding=1),
+        ]
+
+    ref = everything()
+    for n in (1, 3):
+        monkeypatch.setattr(parallel, "workers", lambda n=n: n)
+        monkeypatch.setattr(direct, "workers", lambda n=n: n)
+        assert all(np.array_equal(a, b) for a, b in zip(everything(), ref)), n
+
+
 def test_backward_scatters_do_not_use_add_at():
     import inspect
 

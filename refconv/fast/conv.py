@@ -226,7 +226,13 @@ def conv(
     if dt.kind in "iu":
         return _exact_int(run, (("x", x), ("w", w)), b, "conv")
     alg = _choose(algorithm, x.shape, w.shape, p, dt)
-    y = run(x.astype(dt, copy=False), w.astype(dt, copy=False), alg)
+    try:
+        y = run(x.astype(dt, copy=False), w.astype(dt, copy=False), alg)
+    except MemoryCapError:
+        if algorithm != "auto" or alg == "direct":
+            raise
+        # 'auto' chose FFT but one sample's spectra exceed the cap: the direct kernel chunks rows
+        y = run(x.astype(dt, copy=False), w.astype(dt, copy=False), "direct")
     if b is not None:
         y += b.astype(dt, copy=False).reshape((-1,) + (1,) * p.ndim)
     return y
