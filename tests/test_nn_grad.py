@@ -429,3 +429,41 @@ def test_fast_engine_is_what_conv_layers_call(monkeypatch):
     monkeypatch.setattr(fast, "conv", spy)
     C.Conv(1, 1, 2, stride=2, rng=np.random.default_rng(0)).forward(np.ones((1, 1, 4, 4)))
     assert calls and calls[0]["stride"] == 2
+
+
+def test_whole_model_backward_equals_central_differences_exactly():
+    """Model.backward chains the layers correctly: every parameter and input gradient, exactly.
+
+    Inputs are integers and weights multiples of 2**-6, so every intermediate value is a multiple of a
+    power of two with well under 53 significant bits; a ReLU input is at least 2**-7 away from 0, and
+    the step h = 2**-12 moves a convolution output by at most 2**-12 * max(|w|, |x|) <= 2**-10: no ReLU
+    kink or max-pool choice changes (checked below), so f is linear near x and the difference is exact.
+    """
+    from refconv import summary as S
+    from refconv.nn.model import Model
+
+    desc = S.Sequential([S.Conv(3, 3, padding=1), S.ReLU(), S.MaxPool(2), S.Conv(2, 1), S.AvgPool(2), S.Flatten(), S.Linear(3)])
+    rng = np.random.default_rng(21)
+    model = Model(desc, (1, 8, 8), rng=rng)
+    for p in model.parameters().values():
+        p[...] = rng.integers(-96, 97, p.shape) / 64.0
+    # an odd multiple of 2**-7 as the first bias: every first convolution output is (even + odd) / 128, never 0
+    model.parameters()["0.bias"][...] = (2 * rng.integers(-8, 8, 3) + 1) / 128.0
+    x = rng.integers(-4, 5, (2, 1, 8, 8)).astype(np.float64)
+    conv1 = model.trace(x)[0][1]
+    assert np.all(np.abs(conv1) >= 2.0**-7), "a ReLU input near its kink"
+    relu = np.maximum(conv1, 0).reshape(2, 3, 4, 2, 4, 2).transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 4, 4, 4)
+    top2 = np.sort(relu, axis=-1)[..., -2:]
+    assert np.all((top2[..., 1] > top2[..., 0]) | (top2[..., 1] == 0)), "a tie for a positive window maximum"
+    g = rng.integers(-3, 4, (2, 3)).astype(np.float64)
+    model.forward(x)
+    dx = model.backward(g.copy())
+    grads = {k: v.copy() for k, v in model.gradients().items()}
+
+    def f() -> float:
+        return _project(g, model.forward(x))
+
+    h = 2.0**-12
+    assert np.array_equal(dx, _fd(f, x, h))
+    for key, p in model.parameters().items():
+        assert np.array_equal(grads[key], _fd(f, p, h)), key
