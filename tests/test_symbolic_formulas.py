@@ -3,6 +3,8 @@ oracle is used) the oracle's output shape agree; the inverse questions answered 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -23,6 +25,17 @@ def _subs(expr, **vals):
     out = sp.sympify(expr).subs(table)
     assert out.is_Integer, out
     return int(out)
+
+
+@functools.cache
+def _general(name):
+    """The fully symbolic formulas, built once."""
+    return {
+        "same": lambda: S.same_padding(N, K, STRIDE, DIL),
+        "same_lower": lambda: S.same_padding(N, K, STRIDE, DIL, lower=True),
+        "gap": lambda: S.same_alignment_gap(N, K, STRIDE, DIL),
+        "half": lambda: S.half_padding_agrees_with_same(N, K, STRIDE),
+    }[name]()
 
 
 @st.composite
@@ -106,7 +119,7 @@ def test_conv_transpose_output_size_symbolic_equals_integer(a, op):
 @settings(max_examples=150)
 @given(st.integers(1, 40), st.integers(1, 7), st.integers(1, 5), st.integers(1, 3), st.booleans())
 def test_same_padding_symbolic_equals_integer(n, k, s, d, lower):
-    general = S.same_padding(N, K, STRIDE, DIL, lower)
+    general = _general("same_lower" if lower else "same")
     got = tuple(e.subs({N: n, K: k, STRIDE: s, DIL: d}) for e in general)
     assert got == shapes.same_padding(n, k, s, d, lower)
     assert S.same_padding(n, k, s, d, lower) == shapes.same_padding(n, k, s, d, lower)
@@ -288,7 +301,7 @@ def test_many_to_one_symbolically():
 @settings(max_examples=150)
 @given(st.integers(1, 40), st.integers(1, 7), st.integers(1, 5), st.integers(1, 3))
 def test_same_upper_equals_lower_iff_total_even(n, k, s, d):
-    lo, hi = S.same_padding(N, K, STRIDE, DIL)
+    lo, hi = _general("same")
     # hi - lo = T mod 2 as an identity in the total T
     T = lo + hi
     assert sp.simplify(hi - lo - (T - 2 * sp.floor(T / 2))) == 0
@@ -350,3 +363,20 @@ def test_oracle_output_lengths_equal_the_formulas(a, ceil_mode):
             t = oracle.conv_transpose(np.zeros((1, 1, out), dtype=int), np.zeros((1, 1, k), dtype=int), stride=s,
                                       padding=[(lo, hi)], output_padding=op, dilation=d)
             assert t.shape[-1] == formula
+
+
+@settings(max_examples=80)
+@given(st.integers(1, 40), st.integers(1, 7), st.integers(1, 5), st.integers(1, 3))
+def test_same_alignment_gap_is_zero_iff_upper_equals_lower(n, k, s, d):
+    gap = _general("gap").subs({N: n, K: k, STRIDE: s, DIL: d})
+    assert (gap == 0) == (shapes.same_padding(n, k, s, d) == shapes.same_padding(n, k, s, d, lower=True))
+
+
+@settings(max_examples=200)
+@given(st.integers(1, 60), st.integers(1, 8), st.integers(1, 5))
+def test_half_padding_condition_is_exact(n, k, s):
+    # brute force from the integer functions: padding k//2 on both sides versus TF SAME
+    agree = shapes.same_padding(n, k, s) == (k // 2, k // 2)
+    general = _general("half")
+    assert bool(general.subs({N: n, K: k, STRIDE: s})) == agree
+    assert bool(S.half_padding_agrees_with_same(n, k, s)) == agree

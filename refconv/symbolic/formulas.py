@@ -47,6 +47,8 @@ __all__ = [
     "padding_for_output",
     "conv_input_size_range",
     "conv_transpose_reachable_range",
+    "same_alignment_gap",
+    "half_padding_agrees_with_same",
 ]
 
 Expr = Any
@@ -486,3 +488,48 @@ def conv_transpose_reachable_range(
     s, d = _arg("stride", stride, 1), _arg("dilation", dilation, 1)
     first = conv_transpose_output_size(n, k, s, padding, 0, d)
     return first, first + sp.Max(s, d) - 1
+
+
+# ---------------------------------------------------------------- when conventions agree
+
+
+def same_alignment_gap(n: Any, k: Any, stride: Any = 1, dilation: Any = 1) -> Expr:
+    """``hi - lo`` of ``'same'`` padding: ``T mod 2`` for the total ``T``; the two alignments agree iff it is 0.
+
+    ``'same'`` (TF/Keras ``SAME``, ONNX ``SAME_UPPER``) puts the odd zero at the
+    end, ``'same_lower'`` (ONNX ``SAME_LOWER``) at the start: they coincide
+    exactly when the total padding is even.  At stride 1 the total is
+    ``d*(k - 1)``: odd kernels, or even dilations, never differ.
+
+    >>> n, k, d = size_symbols('n k d')
+    >>> same_alignment_gap(n, k, dilation=d)
+    Mod(d*k - d, 2)
+    >>> same_alignment_gap(n, 3), same_alignment_gap(n, 4), same_alignment_gap(n, 4, dilation=2)
+    (0, 1, 0)
+    >>> same_alignment_gap(6, 3, stride=2), same_alignment_gap(7, 3, stride=2)
+    (1, 0)
+    """
+    lo, hi = same_padding(n, k, stride, dilation)
+    return sp.Mod(sp.expand(lo + hi), 2)
+
+
+def half_padding_agrees_with_same(n: Any, k: Any, stride: Any = 1) -> Any:
+    """When PyTorch's ``padding=k//2`` (both sides) is exactly TF/Keras ``SAME``: a sympy condition.
+
+    ``SAME`` pads ``T = max((ceiling(n/s) - 1)*s + k - n, 0)`` in total, the
+    odd zero at the end.  It equals ``(k//2, k//2)`` iff ``k = 1`` (both pad
+    nothing), or ``k`` is odd and ``T = k - 1``, that is ``(ceiling(n/s) - 1)*s = n - 1``:
+    ``s`` divides ``n - 1``.  (For odd ``k`` the output sizes always agree,
+    ``floor((n - 1)/s) + 1 = ceiling(n/s)``; for even ``k``, ``k//2`` on both
+    sides gives ``n + 1`` outputs at stride 1.)  Dilation 1.
+
+    >>> n, k, s = size_symbols('n k s')
+    >>> half_padding_agrees_with_same(n, k, s)
+    Eq(k, 1) | (Eq(Mod(k, 2), 1) & Eq(Mod(n + s - 1, s), 0))
+    >>> half_padding_agrees_with_same(n, 3)
+    True
+    >>> half_padding_agrees_with_same(224, 3, 2), half_padding_agrees_with_same(225, 3, 2)
+    (False, True)
+    """
+    n, k, s = _arg("n", n, 1), _arg("k", k, 1), _arg("stride", stride, 1)
+    return sp.Or(sp.Eq(k, 1), sp.And(sp.Eq(sp.Mod(k, 2), 1), sp.Eq(sp.Mod(n - 1, s), 0)))
