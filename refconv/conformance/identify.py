@@ -276,3 +276,33 @@ def table(fingerprints: dict[str, dict[str, str]]) -> str:
 
 def to_json(fingerprints: dict[str, Any]) -> str:
     return json.dumps(fingerprints, indent=2, sort_keys=True)
+
+
+#: columns of the framework table: (header, property)
+FRAMEWORK_COLUMNS = (
+    ("kernel", "conv.kernel"),
+    ("odd 'same' zero", "same.odd_zero"),
+    ("dilation", "conv.dilation"),
+    ("groups", "conv.groups"),
+    ("ceil_mode", "max_pool.ceil"),
+    ("avg divisor, include pad", "avg_pool.divisor_include_pad"),
+    ("avg divisor, exclude pad", "avg_pool.divisor_exclude_pad"),
+    ("transposed weight", "conv_transpose.weight"),
+    ("transposed crop", "conv_transpose.crop"),
+)
+
+ADAPTER_TARGETS = ("torch", "onnxruntime", "jax", "scipy", "numpy")
+
+
+def framework_table(fingerprints: dict[str, dict[str, str]]) -> str:
+    """Markdown table, one row per target, the columns of :data:`FRAMEWORK_COLUMNS`."""
+    lines = ["| target | " + " | ".join(h for h, _ in FRAMEWORK_COLUMNS) + " |",
+             "|---" * (len(FRAMEWORK_COLUMNS) + 1) + "|"]
+    for name, fp in fingerprints.items():
+        lines.append(f"| `{name}` | " + " | ".join(fp.get(p, "n/a") for _, p in FRAMEWORK_COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def adapter_fingerprints() -> dict[str, dict[str, str]]:
+    """Fingerprints of the built-in adapters to other libraries (what specs/conventions.md shows)."""
+    return {name: identify(name) for name in ADAPTER_TARGETS}

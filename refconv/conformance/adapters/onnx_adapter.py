@@ -35,10 +35,10 @@ def _session(op_type: str, attrs: tuple, shapes: tuple, dtype: str, opset: int =
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = min(model.ir_version, 9)
     # (no onnx.checker: the output shape is left for the runtime to infer)
-    ort.set_default_logger_severity(3)
+    ort.set_default_logger_severity(4)  # errors are raised as exceptions; keep stderr clean
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 

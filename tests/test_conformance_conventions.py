@@ -1,0 +1,65 @@
+"""specs/conventions.md: the generated framework table, and the divergences the suite found."""
+
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+from refconv import oracle
+from refconv.conformance import check
+from refconv.conformance.cases import Case
+from refconv.conformance.identify import adapter_fingerprints, framework_table, identify
+
+SPEC = pathlib.Path(__file__).resolve().parent.parent / "specs" / "conventions.md"
+
+
+def test_regenerating_the_table_gives_the_committed_one():
+    text = SPEC.read_text()
+    committed = re.search(r"<!-- identify:begin -->\n(.*?)\n<!-- identify:end -->", text, re.S).group(1)
+    assert framework_table(adapter_fingerprints()) == committed
+
+
+def test_identify_tells_conventions_apart():
+    """Probes distinguish each convention on implementations built to follow the other one."""
+
+    def flipped(x, w, b, *, stride, padding, dilation, groups):
+        return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=True)
+
+    def dilation_from_zero(x, w, b, *, stride, padding, dilation, groups):
+        return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=tuple(d + 1 for d in dilation), groups=groups)
+
+    def swapped(x, w, b, *, stride, padding, dilation, groups):
+        return oracle.conv(x, w, b, stride=stride, padding=[(h, l) for l, h in padding], dilation=dilation, groups=groups)
+
+    assert identify(flipped, ops=("conv",))["conv.kernel"] == "convolution (kernel flipped)"
+    assert identify(dilation_from_zero, ops=("conv",))["conv.dilation"] == "counted from 0 (dilation 0 is dense)"
+    assert identify(swapped, ops=("conv",))["conv.padding"] == "(hi, lo): sides swapped"
+
+
+def test_onnxruntime_max_pool_window_in_padding_is_a_known_divergence():
+    from refconv.conformance.plugin import load_divergences
+
+    r = check("onnxruntime", op="max_pool", dims=1, max_examples=0)
+    assert r.failure.kind == "nonfinite" and r.failure.worst["expected"] == -np.inf
+    assert r.failure.worst["actual"] == -np.finfo(np.float32).max
+    assert any(d["target"] == "onnxruntime" and d["op"] == "max_pool" for d in load_divergences())
+
+
+def test_torch_pooling_restrictions_are_declared():
+    torch = pytest.importorskip("torch")
+    from refconv.conformance.adapters import get
+
+    caps = get("torch").capabilities("max_pool", 1, "float32")
+    legal = Case("max_pool", 1, 1, 1, (1,), (4,), padding=((3, 3),), dilation=(2,), stride=(1,))
+    assert legal.is_valid() and not caps.supports(legal)
+    with pytest.raises(RuntimeError, match="at most half of kernel size"):
+        torch.nn.functional.max_pool1d(torch.ones(1, 1, 1), 4, stride=1, padding=3, dilation=2)
+    caps3 = get("torch").capabilities("avg_pool", 3, "float32")
+    small = Case("avg_pool", 1, 1, 1, (1, 1, 1), (1, 2, 1), padding=((0, 0), (1, 1), (0, 0)), stride=(1, 1, 1))
+    assert small.is_valid() and not caps3.supports(small)
+
+
+def test_numpy_same_mode_length():
+    assert len(np.correlate([1.0, 2.0], [1.0, 1.0, 1.0], "same")) == 3
+    assert oracle.correlate([1.0, 2.0], [1.0, 1.0, 1.0], "same").shape == (2,)
