@@ -108,6 +108,10 @@ def test_too_large_is_immediate_and_states_the_limit(capsys, monkeypatch):
         (["conv", "--input", "4", "--kernel", "3", "--groups", "2", "--in-channels", "3"], "--groups=2"),
         (["pool", "--input", "4", "--kernel", "2", "--avg", "--dilation", "2"], "average pooling has no dilation"),
         (["pool", "--input", "30x30", "--kernel", "2"], "the limit is"),
+        (["pool", "--input", "4", "--kernel", "2", "--flip"], "--flip: not an option of 'derive pool'"),
+        (["pool", "--input", "4", "--kernel", "2", "--count-exclude-pad"], "--count-exclude-pad"),
+        (["conv", "--input", "4", "--kernel", "2", "--ceil-mode"], "--ceil-mode: not an option"),
+        (["index", "--input", "4"], "--input: not an option of 'derive index'"),
     ],
 )
 def test_usage_errors_exit_2(capsys, argv, match):

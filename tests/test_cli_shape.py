@@ -86,6 +86,8 @@ def test_conv_transpose_reachable_sizes(capsys):
         (["conv_transpose", "--input", "1x1x4", "--kernel", "1x1x3", "--stride", "2", "--output-padding", "2"],
          "output_padding"),
         (["conv", "--input", "1x4x5", "--kernel", "2x4x3", "--groups", "3"], "groups=3"),
+        (["pool", "--input", "1x1x5", "--kernel", "2", "--groups", "2"], "--groups: not an option of 'pool'"),
+        (["conv", "--input", "1x1x5", "--kernel", "2", "--ceil-mode"], "--ceil-mode: not an option of 'conv'"),
     ],
 )
 def test_usage_errors_exit_2(capsys, argv, match):

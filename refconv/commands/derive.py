@@ -107,7 +107,31 @@ def _values(option: str, text: str | None, arr: Any) -> dict:
     return dict(zip(arr.flat, vals))
 
 
+def _reject_unused(args: argparse.Namespace) -> None:
+    """Options that the chosen derivation does not have are errors, not silently ignored."""
+    given = {
+        "--input": args.input is not None, "--kernel": args.kernel is not None, "--stride": args.stride is not None,
+        "--padding": args.padding != "0", "--dilation": args.dilation != "1", "--groups": args.groups != 1,
+        "--in-channels": args.in_channels is not None, "--out-channels": args.out_channels is not None,
+        "--batch": args.batch != 1, "--flip": args.flip, "--no-bias": args.no_bias,
+        "--output-padding": args.output_padding != "0", "--avg": args.avg, "--ceil-mode": args.ceil_mode,
+        "--count-exclude-pad": args.count_exclude_pad, "--x": args.x is not None, "--w": args.w is not None,
+        "--b": args.b is not None, "--g": args.g is not None, "--lr": args.lr is not None,
+    }
+    unused = {
+        "conv": ["--output-padding", "--avg", "--ceil-mode", "--count-exclude-pad"],
+        "conv_transpose": ["--flip", "--avg", "--ceil-mode", "--count-exclude-pad"],
+        "pool": ["--groups", "--out-channels", "--flip", "--no-bias", "--output-padding", "--w", "--b", "--lr"]
+        + ([] if args.avg else ["--count-exclude-pad"]),
+        "index": [k for k in given],
+    }[args.op]
+    for option in unused:
+        if given[option]:
+            raise _usage(f"{option}: not an option of 'derive {args.op}'")
+
+
 def run(args: argparse.Namespace) -> int:
+    _reject_unused(args)
     if args.op == "index":
         return _run_index(args)
     from .shape import parse_dims, parse_ints, parse_padding

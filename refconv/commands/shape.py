@@ -136,10 +136,24 @@ def _fmt_shape(shape: tuple[int, ...]) -> str:
     return "x".join(str(v) for v in shape)
 
 
+def _reject_unused(args: argparse.Namespace) -> None:
+    """Options that the chosen layer does not have are errors, not silently ignored."""
+    unused = {
+        "pool": [("--out-channels", args.out_channels is not None), ("--groups", args.groups != 1),
+                 ("--output-padding", args.output_padding != "0")],
+        "conv": [("--ceil-mode", args.ceil_mode), ("--output-padding", args.output_padding != "0")],
+        "conv_transpose": [("--ceil-mode", args.ceil_mode)],
+    }[args.op]
+    for option, given in unused:
+        if given:
+            raise _usage(f"{option}: not an option of '{args.op}'")
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
 
+    _reject_unused(args)
     from .. import params as P
     from .. import shapes
 
