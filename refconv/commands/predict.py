@@ -42,7 +42,10 @@ def run(args: argparse.Namespace) -> int:
         x = np.stack([load_image(p, shape[1:], scale=int(meta["scale"])) for p in args.images])
     except ImageError as exc:
         raise UsageError(f"IMAGE {exc}") from None
-    p = softmax(model.forward(x).astype(np.float64))
+    from ..fast.parallel import single_threaded_blas
+
+    with single_threaded_blas():
+        p = softmax(model.forward(x).astype(np.float64))
     for path, row in zip(args.images, p):
         k = int(row.argmax())
         print(f"{path}: {k} (p={row[k]:.4f})")

@@ -4,7 +4,9 @@
 same description (:func:`refconv.nn.model.lenet`), the same initial weights
 (copied from the refconv model into PyTorch), the same batch of digits, the
 same step (forward in training mode, softmax cross-entropy, backward, Adam
-update), float32 in both.
+update), float32 in both.  The refconv side runs as training does: BLAS
+single-threaded, the convolutions on the fast engine's worker threads;
+PyTorch uses its own intra-op threads as configured by the caller.
 
 ``flop`` counts ``6 * MACs * batch``: the forward pass costs ``2 * MACs``
 per image (a multiply and an add per multiply-add), the backward pass twice
@@ -30,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import summary as S
+from ..fast.parallel import single_threaded_blas
 from .data import load_digits_split
 from .losses import softmax_cross_entropy
 from .model import Model, lenet
@@ -114,10 +117,12 @@ def training_step_case(batch: int = 64, seed: int = 0) -> dict[str, Any]:
     params = model.parameters()
 
     def refconv_step() -> None:
-        out = model.forward(x, training=True, rng=rng)
-        _, dout = softmax_cross_entropy(out, y)
-        model.backward(dout)
-        opt.step(params, model.gradients())
+        # BLAS single-threaded, as in training (refconv.nn.train.train)
+        with single_threaded_blas():
+            out = model.forward(x, training=True, rng=rng)
+            _, dout = softmax_cross_entropy(out, y)
+            model.backward(dout)
+            opt.step(params, model.gradients())
 
     return {
         "name": f"train step lenet digits 8x8 batch {batch}",

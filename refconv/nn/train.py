@@ -36,6 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..fast.parallel import single_threaded_blas
 from .checkpoint import FORMAT, CheckpointError, load_npz, save_npz
 from .data import Dataset, batches
 from .losses import LOSSES
@@ -201,7 +202,26 @@ def load_checkpoint(path: str) -> tuple[Model, dict[str, np.ndarray], dict[str, 
     return model, opt_state, meta
 
 
-def train(
+def train(dataset: Dataset, config: TrainConfig = TrainConfig(), **kwargs: Any) -> TrainResult:
+    """Train ``description`` (default :func:`~refconv.nn.model.lenet` for the image size) on ``dataset``.
+
+    Keywords: ``description``, ``out_dir`` (a checkpoint is written there
+    after every epoch), ``resume`` (continue from that checkpoint; its
+    configuration must match ``config`` except for ``epochs``), ``progress``
+    (the tqdm bar and one line per epoch), ``on_epoch(epoch, history)``
+    (called after each epoch's checkpoint).
+
+    BLAS runs single-threaded throughout, as in the fast engine (whose
+    convolutions parallelize over fixed blocks of samples instead): the small
+    products of this network gain nothing from BLAS threads, which on a busy
+    machine cost a great deal of time, and the bits of the result then do not
+    depend on the BLAS thread count.
+    """
+    with single_threaded_blas():
+        return _train(dataset, config, **kwargs)
+
+
+def _train(
     dataset: Dataset,
     config: TrainConfig = TrainConfig(),
     *,
@@ -211,13 +231,6 @@ def train(
     progress: bool = True,
     on_epoch: Callable[[int, History], None] | None = None,
 ) -> TrainResult:
-    """Train ``description`` (default :func:`~refconv.nn.model.lenet` for the image size) on ``dataset``.
-
-    With ``out_dir``, a checkpoint is written there after every epoch; with
-    ``resume=True`` training continues from it (its configuration must match
-    ``config`` except for ``epochs``).  ``on_epoch(epoch, history)`` is called
-    after each epoch's checkpoint.
-    """
     dtype = np.dtype(config.dtype)
     if description is None:
         description = lenet(dataset.image_shape[-1], dataset.num_classes)
