@@ -211,6 +211,10 @@ def test_stack_output_size_two_axes_and_strings():
     assert out[0].subs(H, 224) == shapes.pool_output_size(shapes.conv_output_size(224, 7, 2, shapes.same_padding(224, 7, 2)), 3, 2)
     assert S.stack_output_size([("conv", 3, 1, "full")], H) == H + 2
     assert S.stack_output_size([("conv", 3, 1, (0, 1))], (H, W)) == (H - 2, W)
+    # 'same' transposed convolution: n * s, as refconv.params chooses padding and output_padding
+    assert S.stack_output_size([("conv_transpose", 3, 2, "same")], H) == 2 * H
+    from refconv.params import conv_transpose_params
+    assert conv_transpose_params((1, 1, 5), (1, 1, 3), stride=2, padding="same").output_spatial == (10,)
 
 
 @pytest.mark.parametrize(

@@ -344,8 +344,10 @@ def _layer_output(i: int, spec: dict, n: Expr, axis: int, ndim: int | None) -> E
                 pad = 0
             elif pad == "full":
                 pad = full_padding(k, d)
-            elif pad in ("same", "same_lower") and kind != "conv_transpose":
+            elif pad in ("same", "same_lower"):
                 _arg("k", k, 1), _arg("dilation", d, 1)
+                if kind == "conv_transpose":  # the adjoint of a 'same' convolution of length n*s
+                    return _arg("n", n, 0) * _arg("stride", s, 1)
                 return sp.ceiling(_arg("n", n, 0) / _arg("stride", s, 1))
             else:
                 raise ConvParamError(f"layers[{i}].padding={pad!r}: expected an int, a pair, 'valid', 'same', 'same_lower' or 'full'")
@@ -370,7 +372,7 @@ def stack_output_sizes(layers: Sequence[Any], n: Any) -> list[Any]:
     * ``stride``: default 1 for convolutions, ``k`` for pooling (``None`` too);
     * ``padding``: an int or expression (both sides), a ``(lo, hi)`` pair,
       ``'valid'``, ``'full'``, or ``'same'``/``'same_lower'`` (output
-      ``ceiling(n / s)``);
+      ``ceiling(n / s)``; ``n * s`` for a transposed convolution);
     * ``dilation``: default 1; ``ceil_mode``: pooling only, default False.
 
     ``n`` is one size, or a tuple ``(H, W, ...)``: then ``k``, ``stride``,
