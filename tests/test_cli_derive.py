@@ -60,6 +60,7 @@ def test_pool_max_tie_rule_and_avg(capsys):
     code, out, _ = run(capsys, "pool", "--input", "4", "--kernel", "2", "--stride", "1", "--x", "1,3,3,2")
     assert code == 0
     assert "tie rule: the first maximal element" in out
+    assert "y₀ = x₀⋅[x₀ ≥ x₁] + x₁⋅[x₀ < x₁]" in out
     assert "dL/dx = [[[0, 2, 1, 0]]]" in out
     assert "the oracle's gradient agrees: yes" in out
     code, out, _ = run(capsys, "pool", "--avg", "--input", "5", "--kernel", "3", "--stride", "2", "--padding", "1",

@@ -79,8 +79,10 @@ class _Printer:
         self.lines.append(f"% {line}" if self.latex else line)
 
     def eq(self, lhs: Any, rhs: Any) -> None:
+        from ..symbolic.pooling import as_iverson
+
         sp = self.sp
-        e = sp.Eq(lhs, sp.sympify(rhs), evaluate=False)
+        e = sp.Eq(lhs, as_iverson(rhs), evaluate=False)
         self.lines.append(sp.latex(e) if self.latex else sp.pretty(e))
 
     def out(self) -> str:
@@ -347,6 +349,8 @@ def _run_pool(args: argparse.Namespace, x_shape: tuple, kernel: tuple, stride: A
     sp = pr.sp
     _shape_section(pr, "pool", pp)
     pr.section("output (" + ("average" if args.avg else "max, tie rule: the first maximal element in row-major order") + ")")
+    if not args.avg:
+        pr.text("y = sum_j x_j [x_j > every earlier element][x_j >= every later element] over the window")
     _array_eqs(pr, "y", d.y)
     pr.section("gradients of L = sum(g*y), by sympy")
     _array_eqs(pr, "", d.dx, derivative_of=sp.Symbol("L"), wrt=d.x)

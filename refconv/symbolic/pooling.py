@@ -35,6 +35,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import sympy as sp
+from sympy.printing.pretty.stringpict import prettyForm
 
 from ..params import ConvParamError, PoolParams, pool_params
 from .gradients import MAX_SYMBOLS, symbolic_array
@@ -47,6 +48,8 @@ __all__ = [
     "PoolDerivation",
     "derive_max_pool",
     "derive_avg_pool",
+    "Iverson",
+    "as_iverson",
 ]
 
 
@@ -125,6 +128,38 @@ def first_max_piecewise(elements: Sequence[Any]) -> sp.Expr:
         branches.append((e, cond))
     branches.append((elements[-1], True))
     return sp.Piecewise(*branches)
+
+
+class Iverson(sp.Function):
+    """``[cond]``: 1 where ``cond`` holds, else 0; a display form of ``Piecewise((1, cond), (0, True))``."""
+
+    nargs = 1
+
+    def _pretty(self, printer: Any) -> Any:
+        return prettyForm(*printer._print(self.args[0]).parens("[", "]"))
+
+    def _latex(self, printer: Any) -> str:
+        return r"\left[" + printer._print(self.args[0]) + r"\right]"
+
+    def _sympystr(self, printer: Any) -> str:
+        return "[" + printer._print(self.args[0]) + "]"
+
+
+def as_iverson(expr: Any) -> Any:
+    """Write every indicator ``Piecewise((1, c), (0, True))`` as the bracket ``[c]`` (for printing).
+
+    >>> a, b = sp.symbols('a b', real=True)
+    >>> as_iverson(a * first_max_indicators([a, b])[0] + b * first_max_indicators([a, b])[1])
+    a*[a >= b] + b*[a < b]
+    """
+
+    def is_indicator(t: Any) -> bool:
+        return (
+            isinstance(t, sp.Piecewise) and len(t.args) == 2 and t.args[0].expr == 1
+            and t.args[1].expr == 0 and t.args[1].cond == sp.true
+        )
+
+    return sp.sympify(expr).replace(is_indicator, lambda t: Iverson(t.args[0].cond))
 
 
 @dataclass
