@@ -55,6 +55,9 @@ import numpy as np
 __all__ = ["Case", "suite", "run_suite", "geomean", "gemm_gflops", "blas_info", "env_warnings", "write_json",
            "peak_memory_check", "TARGETS"]
 
+#: seconds of pause before each timed call (not timed)
+PAUSE = 0.005
+
 #: the acceptance targets of the suite (ratios are refconv time / torch time)
 TARGETS = {
     "float32_forward_geomean": 2.0,
@@ -134,6 +137,12 @@ def blas_info() -> list[dict[str, Any]]:
         return [{"error": "threadpoolctl is not installed (pip install 'refconv[bench]')"}]
     keep = ("user_api", "internal_api", "prefix", "version", "architecture", "num_threads", "threading_layer")
     return [{k: d.get(k) for k in keep} for d in threadpool_info()]
+
+
+def _torch_info() -> dict[str, Any]:
+    import torch
+
+    return {"version": torch.__version__, "threads": torch.get_num_threads()}
 
 
 def _median_time(fn: Callable[[], Any], repeats: int) -> float:
@@ -311,6 +320,9 @@ def run_suite(
             # rotate the order each round: no implementation always runs first
             names = names[r % len(names):] + names[: r % len(names)]
             for name in names:
+                # a short pause first: thread pools that spin after a call (OpenMP, OpenBLAS) go idle
+                # and do not steal cycles from the next implementation
+                time.sleep(PAUSE)
                 t = time.perf_counter()
                 impls[name]()
                 samp[name].append(time.perf_counter() - t)
@@ -333,6 +345,7 @@ def run_suite(
             "numpy": np.__version__,
             "blas": blas_info(),
             "gemm_gflops": gemm,
+            "torch": _torch_info() if torch else None,
             "env_warnings": env_warnings(),
         },
         "quick": quick,
@@ -431,6 +444,8 @@ def format_report(result: dict[str, Any]) -> str:
         if b.get("user_api") == "blas" or "error" in b:
             lines.append("BLAS: " + ", ".join(f"{k}={v}" for k, v in b.items() if v is not None))
     lines.append("GEMM: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in m["gemm_gflops"].items()))
+    if m.get("torch"):
+        lines.append(f"torch {m['torch']['version']}, {m['torch']['threads']} threads")
     lines.append(f"median of {result['repeats']} interleaved rounds" + (" (quick sizes: not for figures)" if result["quick"] else ""))
     hdr = f"{'case':5} {'dtype':8} {'mode':18} {'refconv ms':>10} {'GFLOP/s':>8} {'%GEMM':>6} {'torch ms':>9} {'ratio':>6}  others"
     lines.append(hdr)
