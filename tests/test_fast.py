@@ -69,6 +69,31 @@ def test_integer_inputs_give_the_exact_int64_result(case, seed):
 
 
 @EXAMPLES
+@given(
+    nd=st.integers(1, 2),
+    data=st.data(),
+    seed=st.integers(0, 2**16),
+)
+def test_general_conv_with_input_dilation_and_negative_padding_exact(nd, data, seed):
+    rng = _rng(seed)
+    n = [data.draw(st.integers(1, 5)) for _ in range(nd)]
+    k = [data.draw(st.integers(1, 3)) for _ in range(nd)]
+    a = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+    pads = tuple((data.draw(st.integers(-2, 3)), data.draw(st.integers(-2, 3))) for _ in range(nd))
+    kw = dict(input_dilation=a, padding=pads, stride=data.draw(st.integers(1, 2)), flip=data.draw(st.booleans()))
+    x = rng.integers(-4, 5, (2, 2, *n)).astype(np.float64)
+    w = rng.integers(-4, 5, (3, 2, *k)).astype(np.float64)
+    try:
+        want = oracle.general_conv(x, w, **kw)
+    except ConvParamError as exc:
+        with pytest.raises(ConvParamError) as info:
+            fast.general_conv(x, w, **kw)
+        assert str(info.value) == str(exc)
+        return
+    assert np.array_equal(fast.general_conv(x, w, **kw), want), kw
+
+
+@EXAMPLES
 @given(case=conv_transpose_cases(), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
 def test_conv_transpose_exact(case, dtype, seed):
     rng = _rng(seed)

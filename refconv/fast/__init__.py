@@ -25,7 +25,7 @@ Examples
 (1, 6, 28, 28)
 """
 
-from .conv import ALGORITHMS, conv, conv_grad_bias, conv_grad_input, conv_grad_weight, conv_transpose
+from .conv import ALGORITHMS, conv, conv_grad_bias, conv_grad_input, conv_grad_weight, conv_transpose, general_conv
 from .dtypes import DTypeError
 from .memory import DEFAULT_MEMORY_CAP, MemoryCapError, get_memory_cap, memory_cap
 from .pool import avg_pool, avg_pool_grad, max_pool, max_pool_grad
@@ -43,6 +43,7 @@ __all__ = [
     "avg_pool_grad",
     "convolve",
     "correlate",
+    "general_conv",
     "ALGORITHMS",
     "DTypeError",
     "MemoryCapError",

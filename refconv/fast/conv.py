@@ -22,13 +22,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..params import ConvParamError, conv_params, conv_transpose_params
+from ..params import ConvParamError, ConvParams, conv_params, conv_transpose_params, per_axis
 from . import direct
 from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import Geometry, pad_dilate
 from .memory import MemoryCapError, resolve_cap
 
-__all__ = ["conv", "conv_transpose", "conv_grad_input", "conv_grad_weight", "conv_grad_bias", "ALGORITHMS"]
+__all__ = ["conv", "general_conv", "conv_transpose", "conv_grad_input", "conv_grad_weight", "conv_grad_bias", "ALGORITHMS"]
 
 ALGORITHMS = ("auto", "direct", "fft")
 
@@ -233,6 +233,85 @@ def conv(
             raise
         # 'auto' chose FFT but one sample's spectra exceed the cap: the direct kernel chunks rows
         y = run(x.astype(dt, copy=False), w.astype(dt, copy=False), "direct")
+    if b is not None:
+        y += b.astype(dt, copy=False).reshape((-1,) + (1,) * p.ndim)
+    return y
+
+
+def general_conv(
+    x: Any,
+    w: Any,
+    b: Any = None,
+    params: ConvParams | None = None,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    input_dilation: Any = 1,
+    groups: Any = 1,
+    flip: Any = False,
+    algorithm: str = "auto",
+    max_memory: int | None = None,
+) -> np.ndarray:
+    """The general operation of DESIGN.md with input dilation; ``(lo, hi)`` pairs may be negative (a crop).
+
+    Either a :class:`~refconv.params.ConvParams` from :func:`refconv.params.conv_params`
+    or the keywords, as :func:`refconv.oracle.general_conv`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[[1., 2.]]]); w = np.array([[[1., 10., 100.]]])
+    >>> general_conv(x, w, input_dilation=2, padding=2, flip=True).tolist()
+    [[[1.0, 10.0, 102.0, 20.0, 200.0]]]
+    >>> general_conv(x, w, input_dilation=2, padding=((2, -1),), flip=True).tolist()
+    [[[1.0, 10.0]]]
+    """
+    x, w = as_array("x", x), as_array("w", w)
+    b = None if b is None else as_array("b", b)
+    if params is not None:
+        if tuple(x.shape) != params.input_shape or tuple(w.shape) != params.weight_shape:
+            raise ConvParamError(
+                f"params: built for x.shape={params.input_shape}, w.shape={params.weight_shape}; got {x.shape}, {w.shape}"
+            )
+        p = params
+    else:
+        ndim = x.ndim - 2
+        if ndim < 1:
+            raise ConvParamError(f"x.ndim={x.ndim}: x must have shape (N, C_in, *spatial)")
+        pads = padding
+        if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+            pads = ((int(padding), int(padding)),) * ndim
+        if isinstance(pads, (tuple, list)) and len(pads) == ndim and all(
+            isinstance(q, (tuple, list)) and len(q) == 2 for q in pads
+        ):
+            a = per_axis("input_dilation", input_dilation, ndim, minimum=1)
+            # crop the negative parts first (on the dilated input), then pad the rest
+            neg = tuple((min(lo, 0), min(hi, 0)) for lo, hi in pads)
+            if any(lo or hi for lo, hi in neg):
+                x = pad_dilate(x, neg, a)
+                a = (1,) * ndim
+            pads = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads)
+            input_dilation = a
+        p = conv_params(x.shape, w.shape, None if b is None else b.shape, stride=stride, padding=pads,
+                        dilation=dilation, groups=groups, flip=flip, input_dilation=input_dilation)
+    algorithm = _algorithm(algorithm)
+    cap = resolve_cap(max_memory)
+    dt = compute_dtype(("x", x), ("w", w), ("b", b))
+    geo = _geometry(p)
+
+    def run(xa, wa, alg="direct"):
+        wa = _flip(wa) if p.flip else wa
+        if alg == "fft":
+            from .fft import fft_forward
+
+            return fft_forward(xa, wa, geo, cap)
+        return direct.forward(xa, wa, geo, cap)
+
+    if dt.kind in "iu":
+        return _exact_int(run, (("x", x), ("w", w)), b, "general_conv")
+    alg = _choose(algorithm, x.shape, w.shape, p, dt)
+    y = run(x.astype(dt, copy=False), w.astype(dt, copy=False), alg)
     if b is not None:
         y += b.astype(dt, copy=False).reshape((-1,) + (1,) * p.ndim)
     return y
