@@ -287,11 +287,19 @@ def test_unread_rows_get_an_exact_zero_gradient():
     assert (dx[..., :-1, :-1] > 0).all()
 
 
-def test_max_pool_gradient_skips_padding_for_all_minus_inf_windows():
-    # the only real element of the first window is -inf: it, not the padding, gets the gradient (as PyTorch)
+def test_max_pool_gradient_with_infinities_and_nan_matches_the_oracle():
+    # the first window is (padding, -inf): the padding is its first maximum, so its gradient is dropped
     x = np.array([[[-np.inf, 1.0, 2.0]]])
-    g = fast.max_pool_grad(np.array([[[5.0, 7.0]]]), x, 2, stride=2, padding=1)
-    assert g.tolist() == [[[5.0, 0.0, 7.0]]]
+    dy = np.array([[[5.0, 7.0]]])
+    g = fast.max_pool_grad(dy, x, 2, stride=2, padding=1)
+    assert g.tolist() == [[[0.0, 0.0, 7.0]]]
+    assert np.array_equal(g, oracle.max_pool_grad(dy, x, 2, stride=2, padding=1))
+    rng = _rng(11)
+    x = rng.choice(np.array([-np.inf, np.inf, np.nan, 0.0, 1.0]), size=(2, 3, 7, 6))
+    dy = rng.integers(1, 9, (2, 3, 4, 4)).astype(np.float64)
+    kw = dict(stride=2, padding=1, ceil_mode=True)
+    assert np.array_equal(fast.max_pool(x, 3, **kw), oracle.max_pool(x, 3, **kw), equal_nan=True)
+    assert np.array_equal(fast.max_pool_grad(dy, x, 3, **kw), oracle.max_pool_grad(dy, x, 3, **kw))
 
 
 # ----------------------------------------------------------------------------- errors and dtypes

@@ -6,7 +6,7 @@ every reduction runs tap by tap in row-major window order, so:
 * ``max_pool``: a running ``np.maximum`` (NaN propagates; padding never wins);
 * ``max_pool_grad``: the gradient goes to the **first** maximal element of each
   window in row-major window order; a NaN counts as maximal and the first NaN
-  wins; padding positions never receive it;
+  wins; padding elements are ``-inf`` window elements (their gradient is dropped);
 * ``avg_pool``: the window sum (taps in order) divided by the divisor, the
   number of window positions inside the padded input (``count_include_pad``)
   or inside the input; a division, so an exactly summed window is correctly
@@ -67,29 +67,6 @@ def _tap_slices(k, pp):
     return tuple(
         slice(ki * d, ki * d + (o - 1) * s + 1, s) for ki, d, s, o in zip(k, pp.dilation, pp.stride, pp.output_spatial)
     )
-
-
-def _valid_mask(k, pp, pads) -> np.ndarray | None:
-    """Broadcastable mask of the outputs whose tap ``k`` reads a real input element (None: all do)."""
-    masks = []
-    any_pad = False
-    nsp = len(pp.kernel_size)
-    for ax, (ki, d, s, o, n, (lo, _)) in enumerate(
-        zip(k, pp.dilation, pp.stride, pp.output_spatial, pp.input_shape[2:], pads)
-    ):
-        pos = np.arange(o) * s + ki * d - lo  # input index read by tap k of output p
-        m = (pos >= 0) & (pos < n)
-        if not m.all():
-            any_pad = True
-        shape = [1] * nsp
-        shape[ax] = o
-        masks.append(m.reshape(shape))
-    if not any_pad:
-        return None
-    out = masks[0]
-    for m in masks[1:]:
-        out = out & m
-    return out
 
 
 def _pool_dtype(name: str, a: np.ndarray) -> np.dtype:
@@ -153,9 +130,12 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     """Gradient of max pooling: each ``dy[n, c, p]`` goes to the first maximal element of its window.
 
     Row-major window order decides ties; a NaN counts as maximal and the first
-    NaN of a window wins (``np.argmax`` over the window's taps); padding never
-    receives gradient, even where every real element of a window is ``-inf``.
-    The result has the dtype of ``dy`` (int64 for integers, exact).
+    NaN of a window wins.  Padding elements are window elements of value
+    ``-inf`` (the smallest integer for integer inputs), as in the oracle: where
+    every real element of a window is ``-inf`` and the window starts in the
+    padding, the padding is its first maximum and the gradient is dropped
+    (PyTorch gives it to the first real element instead).  The result has the
+    dtype of ``dy`` (int64 for integers, exact).
 
     Examples
     --------
@@ -186,7 +166,6 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     fill = _fill_min(x.dtype)
     slices = [(slice(None), slice(None), *_tap_slices(k, pp)) for k in _taps(pp.kernel_size)]
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads)))
-    valid = [_valid_mask(k, pp, pads) for k in _taps(pp.kernel_size)]
     idt = np.int8 if Kp < 128 else np.int32
     is_float = x.dtype.kind == "f"
 
@@ -196,16 +175,14 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
         y = taps[0].copy()
         for tap in taps[1:]:
             np.maximum(y, tap, out=y)  # the window maximum; NaN propagates
-        # idx: the first tap equal to the maximum (or NaN; only when the maximum is NaN), never padding;
-        # taps visited last to first so the first match is the one kept
+        # idx: the first tap equal to the maximum (or NaN; only when the maximum is NaN); padding taps
+        # count as -inf elements; taps visited last to first so the first match is the one kept
         idx = np.zeros(y.shape, dtype=idt)
         hit = np.empty(y.shape, dtype=bool)
         for t in range(Kp - 1, -1, -1):
             np.equal(taps[t], y, out=hit)
             if is_float:
                 hit |= taps[t] != taps[t]
-            if valid[t] is not None:
-                hit &= valid[t]
             np.copyto(idx, t, where=hit)
         dxp = np.zeros(xp.shape, dtype=dy.dtype)
         d = dy[r[0] : r[1]]
