@@ -384,3 +384,32 @@ def test_half_padding_condition_is_exact(n, k, s):
     general = _general("half")
     assert bool(general.subs({N: n, K: k, STRIDE: s})) == agree
     assert bool(S.half_padding_agrees_with_same(n, k, s)) == agree
+
+
+def test_collapsed_stack_formulas_equal_the_integer_chain():
+    H = S.size_symbols("H")
+    vgg = ([("conv", 3, 1, 1)] * 2 + [("pool", 2)]) * 5
+    assert S.stack_output_size(vgg, H) == sp.floor(H / 32)
+    resnet_stem = [("conv", 7, 2, 3), ("pool", 3, 2, 1), ("conv", 3, 2, 1), ("conv", 3, 2, 1), ("conv", 3, 2, 1)]
+    formula = S.stack_output_size(resnet_stem, H)
+    for n in range(32, 300):
+        m = n
+        for _ in range(5):  # every layer above maps m to floor((m - 1)/2) + 1
+            m = shapes.conv_output_size(m, 3, 2, 1)
+        assert formula.subs(H, n) == m
+        assert sp.floor(sp.Integer(n) / 32) == n // 32
+
+
+@settings(max_examples=100)
+@given(st.integers(1, 4), st.integers(0, 3), st.integers(1, 4), st.integers(1, 5), st.integers(0, 2), st.booleans(),
+       st.integers(8, 80), st.sampled_from([sp.floor, sp.ceiling]))
+def test_collapse_is_an_identity(a, c, k, s, p, ceil_mode, n, rounding):
+    # n = floor(H/a) + c (or ceiling): the collapsed and the nested formulas agree at every H
+    H = S.size_symbols("H")
+    inner = rounding(H / a) + c
+    for f in (
+        lambda collapse: S.conv_output_size(inner, k, s, p, collapse=collapse),
+        lambda collapse: S.pool_output_size(inner, k, s, (p, 0) if p <= k // 2 else 0, 1, ceil_mode, collapse=collapse),
+    ):
+        plain, collapsed = f(False), f(True)
+        assert plain.subs(H, n) == collapsed.subs(H, n)

@@ -99,7 +99,41 @@ def _numeric(*vals: Expr) -> bool:
     return all(not sp.sympify(v).free_symbols for v in vals)
 
 
-def conv_output_size(n: Any, k: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Expr:
+def _split_rounded(span: Expr, kind: type) -> tuple[Expr, Expr] | None:
+    """``span = kind(u) + m`` with ``m`` an integer expression: ``(u, m)``, else None."""
+    terms = [t for t in sp.Add.make_args(sp.expand(span)) if isinstance(t, kind)]
+    if len(terms) != 1:
+        return None
+    rest = sp.expand(span - terms[0])
+    return (terms[0].args[0], rest) if rest.is_integer else None
+
+
+def _floor_div(span: Expr, s: Expr) -> Expr:
+    """``floor(span / s)``, using ``floor((floor(u) + m) / s) = floor((u + m) / s)`` for integer ``m``, ``s >= 1``.
+
+    The identity (``floor(floor(v)/s) = floor(v/s)``) collapses the nested
+    floors of a stack of layers: ``floor(floor(H/4 - 11/4)/2 - 1)`` is
+    ``floor(H/8 - 19/8)``.
+    """
+    split = _split_rounded(span, sp.floor) if s.is_integer and s.is_positive else None
+    if split is not None:
+        u, m = split
+        return sp.floor((u + m) / s)
+    return sp.floor(span / s)
+
+
+def _ceil_div(span: Expr, s: Expr) -> Expr:
+    """``ceiling(span / s)``, using ``ceiling((ceiling(u) + m) / s) = ceiling((u + m) / s)`` likewise."""
+    split = _split_rounded(span, sp.ceiling) if s.is_integer and s.is_positive else None
+    if split is not None:
+        u, m = split
+        return sp.ceiling((u + m) / s)
+    return sp.ceiling(span / s)
+
+
+def conv_output_size(
+    n: Any, k: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1, *, collapse: bool = False
+) -> Expr:
     """``floor((n + lo + hi - d*(k - 1) - 1) / s) + 1``.
 
     Parameters
@@ -108,6 +142,10 @@ def conv_output_size(n: Any, k: Any, stride: Any = 1, padding: Any = 0, dilation
         Input and kernel length.
     stride, dilation : int or sympy expression
     padding : int, sympy expression or (lo, hi) pair
+    collapse : bool
+        When ``n`` is itself ``floor(u) + m`` (the output of an earlier layer),
+        write ``floor((floor(u) + m')/s)`` as ``floor((u + m')/s)``: the identity
+        ``floor(floor(v)/s) = floor(v/s)`` for integers ``m'`` and ``s >= 1``.
 
     Examples
     --------
@@ -118,19 +156,21 @@ def conv_output_size(n: Any, k: Any, stride: Any = 1, padding: Any = 0, dilation
     floor((-d*(k - 1) + n + 2*p - 1)/s) + 1
     >>> conv_output_size(32, 5), conv_output_size(2, 3)
     (28, 0)
+    >>> H = size_symbols('H')
+    >>> conv_output_size(sp.floor(H/2), 3, stride=2), conv_output_size(sp.floor(H/2), 3, stride=2, collapse=True)
+    (floor(floor(H/2)/2 - 3/2) + 1, floor(H/4 - 3/2) + 1)
     """
     n, k = _arg("n", n, 0), _arg("k", k, 1)
     s, d = _arg("stride", stride, 1), _arg("dilation", dilation, 1)
     lo, hi = _pair(padding)
     span = n + lo + hi - d * (k - 1) - 1
-    out = sp.floor(span / s) + 1
     if _numeric(span, s) and span < 0:
         return sp.Integer(0)
-    return out
+    return (_floor_div(span, s) if collapse else sp.floor(span / s)) + 1
 
 
 def pool_output_size(
-    n: Any, k: Any, stride: Any, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
+    n: Any, k: Any, stride: Any, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False, *, collapse: bool = False
 ) -> Expr:
     """Output length of pooling.
 
@@ -141,6 +181,8 @@ def pool_output_size(
     The two-term form equals the rule of :func:`refconv.shapes.pool_output_size`
     whenever ``hi <= d*(k - 1)`` (then ``ceiling(span/s) <= floor((n+lo-1)/s) + 1``),
     which the pooling padding limit of :func:`refconv.params.pool_params` ensures.
+    ``collapse`` as in :func:`conv_output_size` (and likewise
+    ``ceiling((ceiling(u) + m)/s) = ceiling((u + m)/s)``).
 
     Examples
     --------
@@ -168,16 +210,18 @@ def pool_output_size(
         c = sp.ceiling(span / s)
         # the last window starts at c*s; drop it when that is in the right padding
         return c if c * s >= n + lo else c + 1
+    fdiv = _floor_div if collapse else (lambda a, b: sp.floor(a / b))
+    cdiv = _ceil_div if collapse else (lambda a, b: sp.ceiling(a / b))
     if not ceil_mode:
-        return sp.floor(span / s) + 1
+        return fdiv(span, s) + 1
     # b - a with a = span, b = n + lo - 1: at 0 the two terms are floor and ceiling
     # of one value; at s - 1 or more the ceiling never exceeds the floor
     slack = sp.expand(d * (k - 1) - hi)
     if slack == 0:
-        return sp.floor(span / s) + 1
+        return fdiv(span, s) + 1
     if sp.expand(slack - (s - 1)).is_nonnegative:
-        return sp.ceiling(span / s) + 1
-    return sp.Min(sp.ceiling(span / s), sp.floor((n + lo - 1) / s)) + 1
+        return cdiv(span, s) + 1
+    return sp.Min(cdiv(span, s), fdiv(n + lo - 1, s)) + 1
 
 
 def conv_transpose_output_size(
@@ -348,14 +392,14 @@ def _layer_output(i: int, spec: dict, n: Expr, axis: int, ndim: int | None) -> E
                 _arg("k", k, 1), _arg("dilation", d, 1)
                 if kind == "conv_transpose":  # the adjoint of a 'same' convolution of length n*s
                     return _arg("n", n, 0) * _arg("stride", s, 1)
-                return sp.ceiling(_arg("n", n, 0) / _arg("stride", s, 1))
+                return _ceil_div(_arg("n", n, 0), _arg("stride", s, 1))
             else:
                 raise ConvParamError(f"layers[{i}].padding={pad!r}: expected an int, a pair, 'valid', 'same', 'same_lower' or 'full'")
         if kind == "conv":
-            return conv_output_size(n, k, s, pad, d)
+            return conv_output_size(n, k, s, pad, d, collapse=True)
         if kind == "conv_transpose":
             return conv_transpose_output_size(n, k, s, pad, spec.get("output_padding", 0), d)
-        return pool_output_size(n, k, s, pad, d, bool(spec.get("ceil_mode", False)))
+        return pool_output_size(n, k, s, pad, d, bool(spec.get("ceil_mode", False)), collapse=True)
     except ConvParamError as exc:
         raise ConvParamError(f"layers[{i}] ({kind}): {exc}") from None
 
@@ -378,18 +422,22 @@ def stack_output_sizes(layers: Sequence[Any], n: Any) -> list[Any]:
     ``n`` is one size, or a tuple ``(H, W, ...)``: then ``k``, ``stride``,
     ``dilation`` and ``padding`` may be one value for every axis or a tuple
     with one value per axis (each padding entry an int or a ``(lo, hi)`` pair),
-    and each result is a tuple.
+    and each result is a tuple.  Nested roundings are collapsed
+    (``collapse=True`` of :func:`conv_output_size`): a VGG stack of five
+    2x2 pools is ``floor(H/32)``.
 
     Examples
     --------
     >>> H, W = size_symbols('H W')
     >>> alexnet = [('conv', 11, 4), ('pool', 3, 2), ('conv', 5, 1, 2), ('pool', 3, 2)]
-    >>> stack_output_sizes(alexnet, H)[:2]
-    [floor(H/4 - 11/4) + 1, floor(floor(H/4 - 11/4)/2)]
+    >>> stack_output_sizes(alexnet, H)[:2]           # floor(floor(v)/s) = floor(v/s) collapses the nesting
+    [floor(H/4 - 11/4) + 1, floor(H/8 - 19/8) + 1]
     >>> [e.subs(H, 227) for e in stack_output_sizes(alexnet, H)]
     [55, 27, 27, 13]
     >>> stack_output_size([('conv', 3, 1, 1)] * 2 + [('pool', 2)], (H, W))
     (floor(H/2), floor(W/2))
+    >>> stack_output_size(([('conv', 3, 1, 1)] * 2 + [('pool', 2)]) * 5, H)
+    floor(H/32)
     """
     multi = isinstance(n, (tuple, list))
     ndim = len(n) if multi else None
