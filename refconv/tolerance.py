@@ -61,6 +61,7 @@ __all__ = [
     "round_up",
     "abs_sums",
     "dot_bound",
+    "input_rounding",
     "conv_error_bound",
     "conv_transpose_error_bound",
     "conv_grad_input_error_bound",
@@ -153,14 +154,34 @@ def gamma(n: int, u: float) -> float:
     return f if Fraction(f) >= g else float(np.nextafter(f, np.inf))
 
 
-def dot_bound(n: int, abs_sum: Any, dtype: Any, *, against: str = "rounded") -> np.ndarray:
+def input_rounding(fmt: Any) -> float:
+    """Relative error of a product whose two factors were first rounded to ``fmt``: ``2 u + u^2`` (rounded up).
+
+    ``|fl(x) fl(w) - x w| <= (2u + u^2) |x w|``; the extra term of a precision
+    profile that rounds its inputs (TF32, bfloat16, float16) before multiplying.
+
+    >>> input_rounding('bfloat16') == 2 * 2.0 ** -8 + 2.0 ** -16
+    True
+    """
+    u = Fraction(unit_roundoff(fmt))
+    r = 2 * u + u * u
+    f = float(r)
+    return f if Fraction(f) >= r else float(np.nextafter(f, np.inf))
+
+
+def dot_bound(n: int, abs_sum: Any, dtype: Any, *, against: str = "rounded", input_format: Any = None) -> np.ndarray:
     """Bound for ``n``-term dot products with absolute sums ``abs_sum`` (an upper bound of ``sum |terms|``).
 
     ``gamma_n * S + n * eta`` (``against='exact'``), plus ``u * S + eta / 2`` for
     the comparison with a correctly rounded result (``against='rounded'``).
-    Complex formats use ``sqrt(2) * gamma_{n+2}`` (Higham §3.6).
+    Complex formats use ``sqrt(2) * gamma_{n+2}`` (Higham §3.6).  With
+    ``input_format`` (e.g. ``'tf32'``) the factors are taken as rounded to that
+    format first: ``(1 + r)(1 + gamma_n) - 1`` with ``r = input_rounding(fmt)``
+    replaces ``gamma_n``.
 
     >>> float(dot_bound(3, 1.0, 'float32', against='exact')) >= 3 * 2.0 ** -24
+    True
+    >>> bool(dot_bound(3, 1.0, 'float32', input_format='tf32') > dot_bound(3, 1.0, 'float32'))
     True
     """
     if against not in ("rounded", "exact"):
@@ -169,6 +190,9 @@ def dot_bound(n: int, abs_sum: Any, dtype: Any, *, against: str = "rounded") -> 
     u, eta = UNIT_ROUNDOFF[fmt], _ETA[fmt]
     is_complex = not isinstance(dtype, str) and np.dtype(dtype).kind == "c"
     g = gamma(n + 2, u) * 1.4142135623730951 * (1 + 2.0**-52) if is_complex else gamma(n, u)
+    if input_format is not None:
+        r = input_rounding(input_format)
+        g = float(round_up(round_up(r + g) + round_up(r * g)))  # (1 + r)(1 + g) - 1, rounded up
     if against == "rounded":
         g = float(round_up(g + u * (1.4142135623730951 if is_complex else 1.0)))
     S = np.asarray(abs_sum, dtype=np.float64)
@@ -202,12 +226,14 @@ def _split_bias(kwargs):
     return {k: v for k, v in kwargs.items() if k not in ("algorithm", "max_memory")}
 
 
-def conv_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = None, against: str = "rounded",
+def conv_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = None, against: str = "rounded", input_format: Any = None,
                      **conv_kwargs: Any) -> np.ndarray:
     """Per-element bound on ``|conv_hat - conv|`` for a float implementation of :func:`refconv.oracle.conv`.
 
     ``dtype`` is the working format (default: the inputs' dtype); the
     keywords are those of ``conv`` (stride, padding, dilation, groups, flip).
+    ``input_format`` names a format the factors are rounded to first (a
+    precision profile such as ``'tf32'``; see :func:`dot_bound`).
     Terms per element: ``n = C_in/groups * prod(K)`` products plus the bias.
 
     >>> import numpy as np
@@ -221,10 +247,10 @@ def conv_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = None, agains
     S = abs_sums("conv", x, w, n_terms=n, **kw)
     if b is not None:
         S = round_up(S + np.abs(np.asarray(b, dtype=np.float64)).reshape((-1,) + (1,) * (S.ndim - 2)))
-    return dot_bound(n, S, _dtype_of(dtype, x, w, b), against=against)
+    return dot_bound(n, S, _dtype_of(dtype, x, w, b), against=against, input_format=input_format)
 
 
-def conv_transpose_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = None, against: str = "rounded",
+def conv_transpose_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = None, against: str = "rounded", input_format: Any = None,
                                **kwargs: Any) -> np.ndarray:
     """Per-element bound for :func:`refconv.oracle.conv_transpose`: ``n <= C_in/groups * prod(K)`` terms (+ bias)."""
     kw = _split_bias(kwargs)
@@ -234,10 +260,10 @@ def conv_transpose_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = No
     S = abs_sums("conv_transpose", x, w, n_terms=n, **kw)
     if b is not None:
         S = round_up(S + np.abs(np.asarray(b, dtype=np.float64)).reshape((-1,) + (1,) * (S.ndim - 2)))
-    return dot_bound(n, S, _dtype_of(dtype, x, w, b), against=against)
+    return dot_bound(n, S, _dtype_of(dtype, x, w, b), against=against, input_format=input_format)
 
 
-def conv_grad_input_error_bound(dy: Any, w: Any, input_shape: Any, *, dtype: Any = None, against: str = "rounded",
+def conv_grad_input_error_bound(dy: Any, w: Any, input_shape: Any, *, dtype: Any = None, against: str = "rounded", input_format: Any = None,
                                 **conv_kwargs: Any) -> np.ndarray:
     """Per-element bound for :func:`refconv.oracle.conv_grad_input`: ``n <= C_out/groups * prod(K)`` terms."""
     kw = _split_bias(conv_kwargs)
@@ -245,26 +271,26 @@ def conv_grad_input_error_bound(dy: Any, w: Any, input_shape: Any, *, dtype: Any
     groups = kw.get("groups", 1)
     n = max(int(w_arr.shape[0] // groups * np.prod(w_arr.shape[2:])), 1)
     S = abs_sums("conv_grad_input", dy, w, tuple(input_shape), n_terms=n, **kw)
-    return dot_bound(n, S, _dtype_of(dtype, dy, w), against=against)
+    return dot_bound(n, S, _dtype_of(dtype, dy, w), against=against, input_format=input_format)
 
 
-def conv_grad_weight_error_bound(x: Any, dy: Any, weight_shape: Any, *, dtype: Any = None, against: str = "rounded",
+def conv_grad_weight_error_bound(x: Any, dy: Any, weight_shape: Any, *, dtype: Any = None, against: str = "rounded", input_format: Any = None,
                                  **conv_kwargs: Any) -> np.ndarray:
     """Per-element bound for :func:`refconv.oracle.conv_grad_weight`: ``n = N * prod(O)`` terms."""
     kw = _split_bias(conv_kwargs)
     dy_arr = np.asarray(dy)
     n = max(int(dy_arr.shape[0] * np.prod(dy_arr.shape[2:])), 1)
     S = abs_sums("conv_grad_weight", x, dy, tuple(weight_shape), n_terms=n, **kw)
-    return dot_bound(n, S, _dtype_of(dtype, x, dy), against=against)
+    return dot_bound(n, S, _dtype_of(dtype, x, dy), against=against, input_format=input_format)
 
 
-def conv_grad_bias_error_bound(dy: Any, *, dtype: Any = None, against: str = "rounded") -> np.ndarray:
+def conv_grad_bias_error_bound(dy: Any, *, dtype: Any = None, against: str = "rounded", input_format: Any = None) -> np.ndarray:
     """Per-element bound for :func:`refconv.oracle.conv_grad_bias`: ``n = N * prod(O)`` terms."""
     a = np.abs(np.asarray(dy)).astype(np.float64)
     n = max(int(a.size // max(a.shape[1], 1)), 1)
     S = a.sum(axis=(0, *range(2, a.ndim)))
     S = round_up(round_up(S * (1 + 2 * gamma(n + 1, 2.0**-53))) + (n + 1) * 2.0**-1074)
-    return dot_bound(n, S, _dtype_of(dtype, dy), against=against)
+    return dot_bound(n, S, _dtype_of(dtype, dy), against=against, input_format=input_format)
 
 
 def avg_pool_error_bound(x: Any, kernel_size: Any, *, dtype: Any = None, against: str = "rounded",

@@ -88,6 +88,24 @@ def test_a_narrower_format_is_caught():
     assert tolerance.within_bound(narrow, want, tolerance.conv_error_bound(x, w, dtype="float16")).all()
 
 
+def _to_bfloat16(a):
+    """Round float32 to the nearest bfloat16 (ties to even), kept as float32."""
+    bits = a.astype(np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return bits.astype(np.uint32).view(np.float32)
+
+
+def test_bfloat16_input_profile_accepts_rounded_inputs_and_float32_does_not():
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 4, 16, 16)).astype(np.float32)
+    w = rng.standard_normal((3, 4, 3, 3)).astype(np.float32)
+    want = oracle.conv(x, w)
+    got = fast.conv(_to_bfloat16(x), _to_bfloat16(w))  # bfloat16 inputs, float32 accumulation
+    profile = tolerance.conv_error_bound(x, w, dtype="float32", input_format="bfloat16")
+    assert tolerance.within_bound(got, want, profile).all()
+    assert not tolerance.within_bound(got, want, tolerance.conv_error_bound(x, w)).all()
+
+
 def test_bfloat16_profile_is_wider_than_float32():
     x = np.ones((1, 1, 10))
     w = np.ones((1, 1, 3))
