@@ -45,7 +45,10 @@ def test_asymmetric_padding_and_same(capsys):
     assert "floor((7 + 0 + 1 - 1*(3 - 1) - 1) / 1) + 1 = 6" in out
     assert "floor((6 + 2 + 2 - 1*(2 - 1) - 1) / 1) + 1 = 9" in out
     code, out, _ = run(capsys, "shape", "conv", "--input", "1x1x7", "--kernel", "4", "--stride", "2", "--padding", "same")
+    assert "T = max((ceiling(7/2) - 1)*2 + 1*(4 - 1) + 1 - 7, 0) = 3 -> (1, 2), the odd zero at the end" in out
     assert "output: 1x1x4" in out
+    code, out, _ = run(capsys, "shape", "conv", "--input", "1x1x7", "--kernel", "4", "--stride", "2", "--padding", "same_lower")
+    assert "-> (2, 1), the odd zero at the start" in out
 
 
 def test_pool_ceil_mode(capsys):

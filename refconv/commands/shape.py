@@ -176,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
             f"pool: x {_fmt_shape(x_shape)}, window {_fmt_shape(p.kernel_size)}, stride {p.stride}, "
             f"padding {p.padding}, dilation {p.dilation}, ceil_mode {p.ceil_mode}"
         )
+        lines += _padding_lines(padding, x_shape[2:], p.kernel_size, p.stride, p.dilation, p.padding)
         if p.ceil_mode:
             lines.append("O = ceiling((n + lo + hi - d*(k - 1) - 1) / s) + 1, minus 1 if the last window starts in the right padding")
         else:
@@ -198,11 +199,12 @@ def run(args: argparse.Namespace) -> int:
             f"conv: x {_fmt_shape(x_shape)}, w {_fmt_shape(ws)}, stride {p.stride}, padding {p.padding}, "
             f"dilation {p.dilation}, groups {p.groups}"
         )
+        lines += _padding_lines(padding, x_shape[2:], ws[2:], p.stride, p.dilation, p.padding)
         lines.append("O = floor((n + lo + hi - d*(k - 1) - 1) / s) + 1")
         for i, (n, k, s, (lo, hi), d, o) in enumerate(zip(x_shape[2:], ws[2:], p.stride, p.padding, p.dilation, p.output_spatial)):
             lines.append(f"  axis {i}: floor(({n} + {lo} + {hi} - {d}*({k} - 1) - 1) / {s}) + 1 = {o}")
             notes += _unread(shapes, warnings, n, k, s, (lo, hi), d, i)
-        lines.append(f"parameters: {_prod(ws)} weights + {ws[0]} biases")
+        lines.append(f"parameters: {_prod(ws)} weights + {ws[0]} {'bias' if ws[0] == 1 else 'biases'}")
         out_shape = p.output_shape
     else:
         ws = weight_shape("conv_transpose", x_shape, kernel, args.out_channels, args.groups)
@@ -230,6 +232,24 @@ def run(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     return 0
+
+
+def _padding_lines(padding: Any, spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple, chosen: tuple) -> list[str]:
+    """How a padding string became numbers, per axis."""
+    if padding not in ("same", "same_lower", "full"):
+        return []
+    lines = []
+    for i, (n, k, s, d, (lo, hi)) in enumerate(zip(spatial, kernel, stride, dilation, chosen)):
+        if padding == "full":
+            lines.append(f"  padding 'full', axis {i}: d*(k - 1) = {d}*({k} - 1) = {lo} on both sides")
+            continue
+        total = lo + hi
+        side = "start" if padding == "same_lower" else "end"
+        lines.append(
+            f"  padding {padding!r}, axis {i}: T = max((ceiling({n}/{s}) - 1)*{s} + {d}*({k} - 1) + 1 - {n}, 0) = {total}"
+            f" -> ({lo}, {hi})" + (f", the odd zero at the {side}" if total % 2 else "")
+        )
+    return lines
 
 
 def _prod(vals: tuple[int, ...]) -> int:
