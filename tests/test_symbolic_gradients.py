@@ -21,6 +21,7 @@ GRID = [
     ((1, 1, 7), (1, 1, 3), dict(stride=2, padding=[(1, 0)])),  # r = 1
     ((1, 1, 7), (1, 1, 2), dict(stride=3)),  # r = 2 (unread input rows)
     ((1, 1, 9), (1, 1, 3), dict(dilation=2, stride=2, padding=[(0, 3)])),  # r = 2 with right padding
+    ((1, 1, 10), (1, 1, 3), dict(stride=3, dilation=2)),  # s != d; r = 2 >= d: the correlation has K + 1 taps
     ((2, 4, 6), (4, 2, 2), dict(stride=2, padding=[(0, 2)], dilation=2, groups=2)),
     ((1, 6, 5), (4, 3, 3), dict(groups=2, padding=[(2, 1)], stride=2)),  # 3 input, 2 output channels per group
     ((1, 1, 5), (1, 1, 2), dict(padding=[(3, 0)])),  # lo = 3 > d*(K-1) = 1
@@ -45,6 +46,12 @@ def derivation(request):
 def test_grid_covers_unread_rows_and_negative_rule_padding():
     unread = [conv_params(x, w, **kw).unread for x, w, kw in GRID]
     assert any(r > 0 for rs in unread for r in rs)
+    # stride and dilation differ (so trading them matters) and r >= d (so the weight rule crops)
+    assert any(
+        s != d and s > 1 and d > 1 and r >= d
+        for x, w, kw in GRID
+        for s, d, r in zip(conv_params(x, w, **kw).stride, conv_params(x, w, **kw).dilation, conv_params(x, w, **kw).unread)
+    )
     assert any(lo < 0 for x, w, kw in GRID for lo, _ in G.grad_input_padding(conv_params(x, w, **kw)))
     assert any(conv_params(x, w, **kw).groups > 1 and w[1] > 1 and w[0] // conv_params(x, w, **kw).groups > 1
                for x, w, kw in GRID)
