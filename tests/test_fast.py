@@ -405,6 +405,8 @@ def test_gradients_under_a_cap_below_one_sample_use_row_chunks_and_stay_exact():
 def test_memory_cap_error_before_allocating():
     with pytest.raises(fast.MemoryCapError, match="max_memory=1000"):
         fast.conv(np.ones((1, 64, 100, 100), np.float32), np.ones((64, 64, 3, 3), np.float32), max_memory=1000)
+    with fast.memory_cap(1000), pytest.raises(fast.MemoryCapError, match="max_pool needs 48000 bytes"):
+        fast.max_pool(np.ones((2, 3, 40, 40)), 2)
     with pytest.raises(ConvParamError, match="max_memory=0"):
         fast.conv(np.ones((1, 1, 4)), np.ones((1, 1, 2)), max_memory=0)
 

@@ -35,6 +35,7 @@ import numpy as np
 from ..params import ConvParamError, pool_params
 from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import prod, windows
+from .memory import get_memory_cap, plan_chunks
 from .parallel import run_tasks
 
 __all__ = ["max_pool", "avg_pool", "max_pool_grad", "avg_pool_grad"]
@@ -51,6 +52,11 @@ def _padded_extent(pp) -> tuple[tuple[int, int], ...]:
         need = (o - 1) * s + d * (k - 1) + 1 if o > 0 else 0
         out.append((lo, max(hi, need - n - lo)))
     return tuple(out)
+
+
+def _padded_bytes(x: np.ndarray, pads) -> int:
+    """Bytes of one sample of ``x`` after padding."""
+    return x.shape[1] * prod(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads)) * x.dtype.itemsize
 
 
 def _pad(x: np.ndarray, pads, fill) -> np.ndarray:
@@ -86,10 +92,15 @@ def _exact_float64(name: str, a: np.ndarray, terms: int) -> np.ndarray:
     return f
 
 
-def _sample_tasks(n: int, per_sample: int) -> list[tuple[int, int]]:
-    """Sample ranges of about 8 MiB of work each (results never depend on the partition)."""
-    size = max(1, min(n, (8 << 20) // max(per_sample, 1)))
-    return [(i, min(n, i + size)) for i in range(0, n, size)]
+def _sample_tasks(n: int, per_sample: int, what: str) -> tuple[list[tuple[int, int]], int]:
+    """Sample ranges of about 8 MiB of work each, within the memory cap (results never depend on the partition).
+
+    Returns the ranges and how many may run at once under the cap.
+    """
+    cap = get_memory_cap()
+    fit = plan_chunks(n, per_sample, cap, what=f"one batch sample of {what}")
+    size = max(1, min(fit, (8 << 20) // max(per_sample, 1)))
+    return [(i, min(n, i + size)) for i in range(0, n, size)], max(1, cap // (size * max(per_sample, 1)))
 
 
 def max_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1,
@@ -121,7 +132,8 @@ def max_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
         for sl in slices[1:]:
             np.maximum(out, xp[sl], out=out)  # NaN propagates
 
-    run_tasks(task, _sample_tasks(x.shape[0], x[:1].nbytes * 2))
+    tasks, par = _sample_tasks(x.shape[0], _padded_bytes(x, pads) + y[:1].nbytes, "max_pool")
+    run_tasks(task, tasks, max_parallel=par)
     return y
 
 
@@ -192,7 +204,8 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
             dxp[sl] += np.where(idx == t, d, zero)
         dx[r[0] : r[1]] = dxp[crop]
 
-    run_tasks(task, _sample_tasks(x.shape[0], x[:1].nbytes * 3 + dy[:1].nbytes * 4))
+    tasks, par = _sample_tasks(x.shape[0], 2 * _padded_bytes(x, pads) + dy[:1].nbytes * 4, "max_pool_grad")
+    run_tasks(task, tasks, max_parallel=par)
     return dx.astype(dt, copy=False)
 
 
@@ -248,7 +261,8 @@ def avg_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
         for sl in slices[1:]:
             out += xp[sl]
 
-    run_tasks(task, _sample_tasks(x.shape[0], x[:1].nbytes * 2))
+    tasks, par = _sample_tasks(x.shape[0], _padded_bytes(x, pads) + y[:1].nbytes, "avg_pool")
+    run_tasks(task, tasks, max_parallel=par)
     y /= _divisor(pp, pads, x.dtype)
     return y
 
@@ -273,10 +287,11 @@ def avg_pool_grad(dy: Any, input_shape: Any, kernel_size: Any, *, stride: Any = 
     shape = pp.input_shape
     exact_int = dt.kind in "iu"
     dt = np.dtype(np.float64) if exact_int else dt
-    dxp = np.zeros((*shape[:2], *(n + lo + hi for n, (lo, hi) in zip(shape[2:], pads))), dtype=dt)
-    crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape[2:], pads))
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(shape[2:], pads))
+    crop = (slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(shape[2:], pads)))
+    dx = np.zeros(shape, dtype=dt)
     if dy.size == 0:
-        return np.ascontiguousarray(dxp[(slice(None), slice(None), *crop)])
+        return dx
     div = _divisor(pp, pads, np.float64)
     if exact_int:
         # integers: dx = (sum_p dy[p] * (L / div[p])) / L over the common denominator L, an exact
@@ -286,9 +301,18 @@ def avg_pool_grad(dy: Any, input_shape: Any, kernel_size: Any, *, stride: Any = 
         check_exact_bound(np.abs(g).max(keepdims=True) * prod(pp.kernel_size), "avg_pool_grad")
     else:
         g = dy.astype(dt, copy=False) / div.astype(dt)
-    for k in _taps(pp.kernel_size):
-        dxp[(slice(None), slice(None), *_tap_slices(k, pp))] += g
-    if exact_int:
-        dxp /= lcm
-    return np.ascontiguousarray(dxp[(slice(None), slice(None), *crop)])
+    slices = [(slice(None), slice(None), *_tap_slices(k, pp)) for k in _taps(pp.kernel_size)]
 
+    def task(r):
+        dxp = np.zeros((r[1] - r[0], shape[1], *padded), dtype=dt)
+        gr = g[r[0] : r[1]]
+        for sl in slices:
+            dxp[sl] += gr  # taps in row-major order
+        if exact_int:
+            dxp /= lcm
+        dx[r[0] : r[1]] = dxp[crop]
+
+    per_sample = shape[1] * prod(padded) * dt.itemsize
+    tasks, par = _sample_tasks(shape[0], per_sample, "avg_pool_grad")
+    run_tasks(task, tasks, max_parallel=par)
+    return dx
