@@ -33,6 +33,13 @@ def test_seed_full_convolution_with_numbers_and_update(capsys):
     assert "w - 1/10*dL/dw = [[[4, 5, 6]]]" in out
 
 
+def test_matrix_form(capsys):
+    code, out, _ = run(capsys, "conv", "--input", "4", "--kernel", "3", "--padding", "full", "--flip", "--matrix", "--latex")
+    assert code == 0
+    assert "24 entries, 12 non-zero, 3 distinct weights (the kernel's 3)" in out
+    assert r"w_{0} & 0 & 0 & 0" in out
+
+
 def test_latex_output(capsys):
     code, out, _ = run(capsys, "conv", "--input", "4", "--kernel", "3", "--latex", "--no-bias")
     assert code == 0

@@ -51,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--b", default=None, metavar="V", help="numbers for the bias entries")
     parser.add_argument("--g", default=None, metavar="V", help="numbers for the upstream gradient (default: all 1, L = sum(y))")
     parser.add_argument("--lr", default=None, metavar="LR", help="with numbers: also show the update w - lr*dL/dw (e.g. 1/10)")
+    parser.add_argument("--matrix", action="store_true", help="conv: also print the layer as a matrix (one sample)")
     parser.add_argument("--latex", action="store_true", help="print LaTeX instead of pretty text")
 
 
@@ -118,12 +119,12 @@ def _reject_unused(args: argparse.Namespace) -> None:
         "--batch": args.batch != 1, "--flip": args.flip, "--no-bias": args.no_bias,
         "--output-padding": args.output_padding != "0", "--avg": args.avg, "--ceil-mode": args.ceil_mode,
         "--count-exclude-pad": args.count_exclude_pad, "--x": args.x is not None, "--w": args.w is not None,
-        "--b": args.b is not None, "--g": args.g is not None, "--lr": args.lr is not None,
+        "--b": args.b is not None, "--g": args.g is not None, "--lr": args.lr is not None, "--matrix": args.matrix,
     }
     unused = {
         "conv": ["--output-padding", "--avg", "--ceil-mode", "--count-exclude-pad"],
-        "conv_transpose": ["--flip", "--avg", "--ceil-mode", "--count-exclude-pad"],
-        "pool": ["--groups", "--out-channels", "--flip", "--no-bias", "--output-padding", "--w", "--b", "--lr"]
+        "conv_transpose": ["--flip", "--avg", "--ceil-mode", "--count-exclude-pad", "--matrix"],
+        "pool": ["--groups", "--out-channels", "--flip", "--no-bias", "--output-padding", "--w", "--b", "--lr", "--matrix"]
         + ([] if args.avg else ["--count-exclude-pad"]),
         "index": [k for k in given],
     }[args.op]
@@ -292,9 +293,24 @@ def _run_conv(args: argparse.Namespace, x_shape: tuple, w_shape: tuple, stride: 
     pr.text("sympy's derivatives equal the rules: " + ("yes" if not bad else f"NO ({len(bad)} entries differ)"))
     for line in bad[:10]:
         pr.text("  " + line)
+    if args.matrix:
+        _matrix_section(pr, d)
     _values_section(pr, args, d)
     print(pr.out())
     return 1 if bad else 0
+
+
+def _matrix_section(pr: _Printer, d: Any) -> None:
+    """vec(y) = M vec(x) for one sample: tied and zero weights; M^T is the input gradient."""
+    from ..symbolic import matrix as MX
+
+    p = d.params
+    m = MX.conv_matrix_symbolic(p.weight_shape, p.input_shape[1:], stride=p.stride, padding=p.padding,
+                                dilation=p.dilation, groups=p.groups, flip=p.flip)
+    pr.section("matrix form, one sample: vec(y) = M vec(x) (+ b); dL/dx = M^T g")
+    pr.eq(pr.sp.Symbol("M"), m.matrix)
+    pr.text(f"{m.dense.size} entries, {m.nonzeros()} non-zero, {len(m.distinct_weights())} distinct weights "
+            f"(the kernel's {int(m.w.size)}): tied and zero weights of a dense layer")
 
 
 def _values_section(pr: _Printer, args: argparse.Namespace, d: Any) -> None:
