@@ -186,8 +186,35 @@ def _grad(loss: sp.Expr, var: np.ndarray) -> np.ndarray:
     return out
 
 
+class _RuleCheck:
+    """Compares sympy's derivatives ``dx``, ``dw``, ``db`` with the rules ``rule_dx``, ``rule_dw``, ``rule_db``."""
+
+    b: np.ndarray | None
+    dx: np.ndarray
+    dw: np.ndarray
+    db: np.ndarray | None
+    rule_dx: np.ndarray
+    rule_dw: np.ndarray
+    rule_db: np.ndarray | None
+
+    def mismatches(self) -> list[str]:
+        """Entries where sympy's derivative and the closed form differ (``expand(a - b) != 0``); empty when they agree."""
+        bad = []
+        pairs = [("dx", self.dx, self.rule_dx), ("dw", self.dw, self.rule_dw)]
+        if self.b is not None:
+            pairs.append(("db", self.db, self.rule_db))
+        for name, got, rule in pairs:
+            if got.shape != rule.shape:
+                bad.append(f"{name}: shape {got.shape} != rule shape {rule.shape}")
+                continue
+            for idx in np.ndindex(*got.shape):
+                if sp.expand(got[idx] - rule[idx]) != 0:
+                    bad.append(f"{name}{list(idx)}: sympy {got[idx]} != rule {rule[idx]}")
+        return bad
+
+
 @dataclass
-class ConvDerivation:
+class ConvDerivation(_RuleCheck):
     """A convolution layer with symbolic entries, its sympy gradients and the closed-form rules."""
 
     params: ConvParams
@@ -212,22 +239,6 @@ class ConvDerivation:
     @property
     def rule_db(self) -> np.ndarray | None:
         return None if self.b is None else grad_bias_rule(self.g)
-
-    def mismatches(self) -> list[str]:
-        """Entries where sympy's derivative and the closed form differ (``expand(a - b) != 0``); empty when they agree."""
-        bad = []
-        pairs = [("dx", self.dx, self.rule_dx), ("dw", self.dw, self.rule_dw)]
-        if self.b is not None:
-            pairs.append(("db", self.db, self.rule_db))
-        for name, got, rule in pairs:
-            if got.shape != rule.shape:
-                bad.append(f"{name}: shape {got.shape} != rule shape {rule.shape}")
-                continue
-            for idx in np.ndindex(*got.shape):
-                if sp.expand(got[idx] - rule[idx]) != 0:
-                    bad.append(f"{name}{list(idx)}: sympy {got[idx]} != rule {rule[idx]}")
-        return bad
-
 
 def derive_conv(
     input_shape: Sequence[int],
@@ -272,7 +283,7 @@ def derive_conv(
 
 
 @dataclass
-class TransposeDerivation:
+class TransposeDerivation(_RuleCheck):
     """A transposed convolution with symbolic entries and its sympy gradients.
 
     A transposed convolution is the input gradient of the forward convolution
@@ -308,8 +319,6 @@ class TransposeDerivation:
     @property
     def rule_db(self) -> np.ndarray | None:
         return None if self.b is None else grad_bias_rule(self.g)
-
-    mismatches = ConvDerivation.mismatches
 
 
 def derive_conv_transpose(
