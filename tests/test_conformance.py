@@ -257,26 +257,35 @@ def test_identify_command_prints_a_table(capsys):
     assert "cross-correlation (no flip)" in capsys.readouterr().out
 
 
-def test_plugin_runs_only_with_the_option(pytester):
-    pytester.makepyfile(impl="""
-from refconv import oracle
-def good(x, w, b, *, stride, padding, dilation, groups):
-    return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
-def bad(x, w, b, *, stride, padding, dilation, groups):
-    return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=True)
-""")
-    pytester.makepyfile(test_x="def test_x():\n    assert True\n")
-    pytester.syspathinsert()
-    r = pytester.runpytest("-p", "no:cacheprovider")
-    r.assert_outcomes(passed=1)
-    r = pytester.runpytest("-p", "no:cacheprovider", "--refconv-target=impl:good", "--refconv-target=impl:bad",
-                           "--refconv-max-examples=3", "--refconv-dims=1")
-    r.assert_outcomes(passed=2, failed=1)
-    r.stdout.fnmatch_lines(["*check(impl:bad, op='conv', dims=1, dtype='float32')*"])
-    pytester.makefile(".json", known='{"divergences": [{"target": "impl:bad", "op": "conv", "reason": "flips the kernel"}]}')
-    r = pytester.runpytest("-p", "no:cacheprovider", "--refconv-target=impl:bad", "--refconv-max-examples=0",
-                           "--refconv-dims=1", "--refconv-divergences=known.json")
-    r.assert_outcomes(passed=1, xfailed=1)
+def _pytest_in(path, *args):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(path))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rxX", *args], cwd=path,
+                       capture_output=True, text=True, env=env, timeout=300)
+    return r.stdout
+
+
+def test_plugin_runs_only_with_the_option(tmp_path):
+    (tmp_path / "impl.py").write_text(
+        "from refconv import oracle\n"
+        "def good(x, w, b, *, stride, padding, dilation, groups):\n"
+        "    return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)\n"
+        "def bad(x, w, b, *, stride, padding, dilation, groups):\n"
+        "    return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=True)\n")
+    (tmp_path / "test_x.py").write_text("def test_x():\n    assert True\n")
+    out = _pytest_in(tmp_path)
+    assert "1 passed" in out and "refconv" not in out
+    out = _pytest_in(tmp_path, "--refconv-target=impl:good", "--refconv-target=impl:bad", "--refconv-max-examples=3",
+                     "--refconv-dims=1")
+    assert "1 failed, 2 passed" in out
+    assert "check(impl:bad, op='conv', dims=1, dtype='float32')" in out and "kernel flipped" in out
+    (tmp_path / "known.json").write_text('{"divergences": [{"target": "impl:bad", "op": "conv", "reason": "flips the kernel"}]}')
+    out = _pytest_in(tmp_path, "--refconv-target=impl:bad", "--refconv-max-examples=0", "--refconv-dims=1",
+                     "--refconv-divergences=known.json")
+    assert "1 passed, 1 xfailed" in out and "flips the kernel" in out
 
 
 def test_isolation_reports_a_crash_and_kills_a_hang(tmp_path):

@@ -394,6 +394,13 @@ def _conv_catalogue(dims: int) -> list[Case]:
     add(Case("conv", 1, 16, 2, S(6, 5, 4), S(3, 3, 2), bias=True, seed=19, label="long reduction"))
     add(Case("conv", 2, 3, 3, S(6, 6, 4), S(2, 2, 2), seed=20, label="short reduction (precision)"))
     add(Case("conv", 1, 2, 3, S(6, 5, 4), S(1, 1, 1), stride=S(2, 2, 2), bias=True, seed=21, label="1x1 kernel with stride"))
+    # sizes that are not multiples of any tile or vector width: remainder loops of blocked kernels
+    big = {1: (203,), 2: (41, 23), 3: (13, 11, 7)}[dims]
+    add(Case("conv", 2, 5, 3, big, S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)), bias=True, seed=22,
+             label="large odd sizes (tiling remainders)"))
+    add(Case("conv", 3, 17, 9, S(6, 5, 4), S(2, 2, 2), bias=True, seed=24, label="many channels (channel-block remainders)"))
+    add(Case("conv", 2, 6, 10, S(37, 29, 9), S(5, 3, 2), stride=S(2, 3, 1), padding=S((2, 1), (0, 2), (1, 0)), dilation=S(1, 2, 2),
+             groups=2, bias=True, seed=23, label="large odd sizes with every parameter"))
     return c
 
 
@@ -421,6 +428,8 @@ def _transpose_catalogue(dims: int) -> list[Case]:
              output_padding=S(1, 0, 0), dilation=S(1, 2, 2), groups=2, bias=True, values="small", seed=12,
              label="everything at once, small integers"))
     add(Case("conv_transpose", 1, 3, 2, S(4, 4, 3), S(2, 2, 2), stride=S(2, 2, 2), seed=13, label="short reduction (precision)"))
+    add(Case("conv_transpose", 2, 6, 4, {1: (67,), 2: (19, 13), 3: (9, 7, 5)}[dims], S(3, 4, 2), stride=S(2, 3, 2), padding=S((1, 2), (2, 1), (0, 1)),
+             output_padding=S(1, 2, 1), groups=2, bias=True, seed=14, label="large odd sizes (tiling remainders)"))
     return c
 
 
@@ -450,6 +459,8 @@ def _pool_catalogue(op: str, dims: int) -> list[Case]:
              seed=9, label="asymmetric padding"))
     add(Case(op, 0, 2, 2, S(5, 4, 4), S(2, 2, 2), seed=10, label="empty batch"))
     add(Case(op, 1, 2, 2, S(3, 2, 2), S(3, 2, 2), stride=S(1, 1, 1), seed=11, label="window as large as the input"))
+    add(Case(op, 2, 3, 3, {1: (101,), 2: (37, 29), 3: (13, 11, 9)}[dims], S(3, 2, 3), stride=S(2, 2, 2), padding=S((1, 1), (1, 1), (1, 1)), ceil_mode=True,
+             count_include_pad=op == "max_pool", seed=15, label="large odd sizes (tiling remainders)"))
     if op == "max_pool":
         add(Case(op, 1, 2, 2, S(8, 7, 5), S(3, 2, 2), stride=S(2, 1, 1), dilation=S(2, 3, 2), padding=S((1, 1), (1, 1), (1, 1)),
                  values="negative", seed=12, label="dilation"))

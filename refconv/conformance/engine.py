@@ -119,7 +119,10 @@ class Runner:
         return b + np.abs(exp) * 2.0**-52
 
     def evaluate(self, case: Case) -> Outcome:
-        arrays = case.arrays(self.dtype)
+        return self.evaluate_arrays(case, case.arrays(self.dtype))
+
+    def evaluate_arrays(self, case: Case, arrays: dict[str, np.ndarray]) -> Outcome:
+        """Run the target on ``arrays`` (the inputs of ``case``) and judge the result."""
         pristine = {k: v.copy() for k, v in arrays.items()}
         try:
             actual = self.invoke(case, arrays)
