@@ -413,3 +413,16 @@ def test_collapse_is_an_identity(a, c, k, s, p, ceil_mode, n, rounding):
     ):
         plain, collapsed = f(False), f(True)
         assert plain.subs(H, n) == collapsed.subs(H, n)
+
+
+@settings(max_examples=40)
+@given(conv_axes(max_n=9), conv_axes(max_n=9))
+def test_two_axis_formula_equals_oracle_shape(a, b):
+    if a["n"] < 1 or b["n"] < 1:
+        return
+    H, W = S.size_symbols("H W")
+    layer = ("conv", (a["k"], b["k"]), (a["s"], b["s"]), ((a["lo"], a["hi"]), (b["lo"], b["hi"])), (a["d"], b["d"]))
+    formula = S.stack_output_size([layer], (H, W))
+    y = oracle.conv(np.zeros((1, 1, a["n"], b["n"]), dtype=int), np.zeros((1, 1, a["k"], b["k"]), dtype=int),
+                    stride=(a["s"], b["s"]), padding=[(a["lo"], a["hi"]), (b["lo"], b["hi"])], dilation=(a["d"], b["d"]))
+    assert y.shape[2:] == (formula[0].subs(H, a["n"]), formula[1].subs(W, b["n"]))
