@@ -16,8 +16,8 @@ from refconv import fast, oracle, tolerance
 from refconv.conformance.strategies import conv_cases, conv_transpose_cases, pool_cases
 from refconv.params import ConvParamError
 
-EXAMPLES = settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-FEW = settings(max_examples=80, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+EXAMPLES = settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+FEW = settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 
 
 def _rng(seed: int) -> np.random.Generator:

@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from refconv import fast, oracle, tolerance
 from refconv.conformance.strategies import conv_cases
 
-SETTINGS = settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+SETTINGS = settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 
 
 def test_unit_roundoff_and_gamma_are_exact_upper_bounds():
