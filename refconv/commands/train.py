@@ -111,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from ..nn import plots
 
-        files = plots.plot_all(result.model, result.history, dataset, args.plot)
+        from ..nn.train import initial_model
+
+        initial = initial_model(result.model.description, dataset.image_shape, config)
+        files = plots.plot_all(result.model, result.history, dataset, args.plot, initial=initial)
         print(f"plots: {', '.join(files)}")
     print(f"test accuracy: {result.test_accuracy:.4f}")
     sys.stdout.flush()

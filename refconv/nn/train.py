@@ -53,6 +53,7 @@ __all__ = [
     "format_confusion",
     "save_checkpoint",
     "load_checkpoint",
+    "initial_model",
     "CHECKPOINT_NAME",
 ]
 
@@ -179,6 +180,19 @@ def _meta(config: TrainConfig, model: Model, dataset: Dataset, epochs_done: int,
     }
 
 
+def initial_model(description: Any, input_shape: tuple[int, ...], config: TrainConfig) -> Model:
+    """The model as :func:`train` initializes it for ``config.seed`` (before any step).
+
+    >>> from refconv import summary as S
+    >>> a = initial_model(S.Sequential([S.Flatten(), S.Linear(2)]), (1, 2, 2), TrainConfig(seed=1))
+    >>> b = initial_model(S.Sequential([S.Flatten(), S.Linear(2)]), (1, 2, 2), TrainConfig(seed=1))
+    >>> bool(np.array_equal(a.parameters()['1.weight'], b.parameters()['1.weight']))
+    True
+    """
+    init_seq = np.random.SeedSequence(config.seed).spawn(2)[0]
+    return Model(description, tuple(input_shape), rng=np.random.default_rng(init_seq), dtype=np.dtype(config.dtype))
+
+
 def save_checkpoint(path: str, model: Model, optimizer: Optimizer, meta: dict[str, Any]) -> None:
     """Model and optimizer state plus ``meta`` to ``path`` (atomic)."""
     arrays = dict(model.state_dict())
@@ -234,9 +248,8 @@ def _train(
     dtype = np.dtype(config.dtype)
     if description is None:
         description = lenet(dataset.image_shape[-1], dataset.num_classes)
-    init_seq, train_seq = np.random.SeedSequence(config.seed).spawn(2)
-    rng = np.random.default_rng(train_seq)
-    model = Model(description, dataset.image_shape, rng=np.random.default_rng(init_seq), dtype=dtype)
+    model = initial_model(description, dataset.image_shape, config)
+    rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(2)[1])
     optimizer = make_optimizer(config.optimizer, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     history = History()
     start = 0
