@@ -39,6 +39,8 @@ __all__ = ["forward", "grad_input", "grad_weight"]
 PIXEL_MAJOR_BELOW = 512
 #: columns of one pixel-major GEMM (samples per block = ceil(TARGET_COLUMNS / prod(O)))
 TARGET_COLUMNS = 4096
+#: bytes of one per-sample im2col tile (whole rows of output axis 0)
+TILE_BYTES = 4 << 20
 
 
 def _row_span(geo: Geometry, r0: int, r1: int, kernel_spatial) -> tuple[int, int, int]:
@@ -139,9 +141,23 @@ def _forward_chunk(xp, wg, geo: Geometry, K, O, out, pixel_major: bool) -> None:
         yt = np.matmul(wg, cols.reshape(G, CgKp, nb * Op))  # (G, Mg, nb*Op)
         out.reshape(nb, G, Mg, Op)[...] = yt.reshape(G, Mg, nb, Op).transpose(2, 0, 1, 3)
     else:
-        cols = np.empty((nb, G, Cg, *K, *O), dtype=xp.dtype)
-        np.copyto(cols, v.transpose(0, 1, 2, *sp_k, *sp_o))
-        np.matmul(wg, cols.reshape(nb, G, CgKp, Op), out=out.reshape(nb, G, Mg, Op))
+        # one sample, and a tile of output rows of axis 0, at a time: the im2col tile is reused and stays
+        # in cache; the tile height is fixed by the shapes (TILE_BYTES), so the GEMMs are too
+        rest = Op // O[0]
+        rows = max(1, min(O[0], TILE_BYTES // max(C * prod(K) * rest * xp.dtype.itemsize, 1)))
+        buf = np.empty(C * prod(K) * rows * rest, dtype=xp.dtype)
+        perm = (0, 1, *range(2 + nsp, 2 + 2 * nsp), *range(2, 2 + nsp))  # (G, Cg, *O, *K) -> (G, Cg, *K, *O)
+        for n in range(nb):
+            vn = v[n]
+            for r0 in range(0, O[0], rows):
+                r1 = min(O[0], r0 + rows)
+                cols = buf[: CgKp * G * (r1 - r0) * rest].reshape(G, Cg, *K, r1 - r0, *O[1:])
+                np.copyto(cols, vn[:, :, r0:r1].transpose(perm))
+                if rows == O[0]:
+                    np.matmul(wg, cols.reshape(G, CgKp, Op), out=out[n].reshape(G, Mg, Op))
+                else:
+                    part = np.matmul(wg, cols.reshape(G, CgKp, (r1 - r0) * rest))
+                    out[n].reshape(G, Mg, O[0], rest)[:, :, r0:r1] = part.reshape(G, Mg, r1 - r0, rest)
 
 
 def _flat_geometry(P, K, dilation, O):
@@ -324,18 +340,20 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap:
         for k in taps
     ]
     # dx[n, c, i] = dxp[n, c, lo + i] (input dilation 1)
-    crop = tuple(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial))
+    crop = (slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
 
     def task(r):
-        d = dy[r[0] : r[1]]
-        b = d.shape[0]
-        dcols = np.matmul(wt, d.reshape(b, G, Mg, Op))  # (b, G, Cg*Kp, Op)
-        dcols = dcols.reshape(b, C, Kp, *O)
-        dxp = np.zeros((b, C, *P), dtype=dy.dtype)
-        for t, sl in enumerate(slices):
-            # dxp[n, c, p*s + k*d] += dcols[n, c, k, p]
-            dxp[(slice(None), slice(None), *sl)] += dcols[:, :, t]
-        dx[r[0] : r[1]] = dxp[(slice(None), slice(None), *crop)]
+        dcols = np.empty((G, Cg * Kp, Op), dtype=dy.dtype)
+        dxp = np.empty((C, *P), dtype=dy.dtype)
+        for n in range(r[0], r[1]):
+            # one sample at a time: dcols and dxp are reused and stay in cache
+            np.matmul(wt, dy[n].reshape(G, Mg, Op), out=dcols)  # (G, Cg*Kp, Op)
+            dc = dcols.reshape(C, Kp, *O)
+            dxp.fill(0)
+            for t, sl in enumerate(slices):
+                # dxp[c, p*s + k*d] += dcols[c, k, p]
+                dxp[(slice(None), *sl)] += dc[:, t]
+            dx[n] = dxp[crop]
 
     run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample))
     return dx
