@@ -216,26 +216,7 @@ def load_checkpoint(path: str) -> tuple[Model, dict[str, np.ndarray], dict[str, 
     return model, opt_state, meta
 
 
-def train(dataset: Dataset, config: TrainConfig = TrainConfig(), **kwargs: Any) -> TrainResult:
-    """Train ``description`` (default :func:`~refconv.nn.model.lenet` for the image size) on ``dataset``.
-
-    Keywords: ``description``, ``out_dir`` (a checkpoint is written there
-    after every epoch), ``resume`` (continue from that checkpoint; its
-    configuration must match ``config`` except for ``epochs``), ``progress``
-    (the tqdm bar and one line per epoch), ``on_epoch(epoch, history)``
-    (called after each epoch's checkpoint).
-
-    BLAS runs single-threaded throughout, as in the fast engine (whose
-    convolutions parallelize over fixed blocks of samples instead): the small
-    products of this network gain nothing from BLAS threads, which on a busy
-    machine cost a great deal of time, and the bits of the result then do not
-    depend on the BLAS thread count.
-    """
-    with single_threaded_blas():
-        return _train(dataset, config, **kwargs)
-
-
-def _train(
+def train(
     dataset: Dataset,
     config: TrainConfig = TrainConfig(),
     *,
@@ -244,6 +225,47 @@ def _train(
     resume: bool = False,
     progress: bool = True,
     on_epoch: Callable[[int, History], None] | None = None,
+) -> TrainResult:
+    """Train ``description`` on ``dataset``; returns the model, history and test results.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Training and test images (:mod:`refconv.nn.data`).
+    config : TrainConfig
+        Hyperparameters and seed.
+    description : refconv.summary.Layer, optional
+        The network; default :func:`~refconv.nn.model.lenet` for the image size.
+    out_dir : str, optional
+        Where ``checkpoint.npz`` is written after every epoch.
+    resume : bool
+        Continue from ``out_dir``'s checkpoint; its configuration must match
+        ``config`` except for ``epochs``.
+    progress : bool
+        The tqdm bar and one line per epoch.
+    on_epoch : callable, optional
+        ``on_epoch(epoch, history)`` after each epoch's checkpoint.
+
+    Notes
+    -----
+    BLAS runs single-threaded throughout, as in the fast engine (whose
+    convolutions parallelize over fixed blocks of samples instead): the small
+    products of this network gain nothing from BLAS threads, which on a busy
+    machine cost a great deal of time, and the bits of the result then do not
+    depend on the BLAS thread count.
+    """
+    with single_threaded_blas():
+        return _train(dataset, config, description, out_dir, resume, progress, on_epoch)
+
+
+def _train(
+    dataset: Dataset,
+    config: TrainConfig,
+    description: Any,
+    out_dir: str | None,
+    resume: bool,
+    progress: bool,
+    on_epoch: Callable[[int, History], None] | None,
 ) -> TrainResult:
     dtype = np.dtype(config.dtype)
     if description is None:
