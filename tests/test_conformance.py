@@ -301,3 +301,16 @@ def test_isolation_reports_a_crash_and_kills_a_hang(tmp_path):
     assert r.failure.kind == "timeout"
     with pytest.raises(TargetError, match="isolate=True"):
         check(lambda x, w, b, *, stride, padding, dilation, groups: x, isolate=True)
+
+
+def test_specials_are_reported_separately():
+    from refconv.conformance.specials import check_specials
+
+    r = check_specials("torch", op="conv", dims=1)
+    nan = [f for f in r.findings if f[0] == "NaN in x"][0]
+    assert nan[1] is True  # PyTorch propagates a NaN through every window that holds it
+    r = check_specials("onnxruntime", op="max_pool", dims=2)
+    nan = [f for f in r.findings if f[0] == "NaN in x"][0]
+    assert nan[1] is False and "expected nan" in nan[2]  # ONNX Runtime's MaxPool drops the NaN
+    assert "not part of the verdict" in str(r)
+    assert check("onnxruntime", op="max_pool", dims=2, max_examples=0).failure.kind == "nonfinite"  # (the -FLT_MAX case)

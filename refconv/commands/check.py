@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per-call timeout (default 10)")
     parser.add_argument("--isolate", action="store_true", help="run the target in a subprocess (native code)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the report as JSON (atomically)")
+    parser.add_argument("--specials", action="store_true",
+                        help="also report NaN / infinity / signed-zero handling (separately; never changes the exit status)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -56,4 +58,8 @@ def run(args: argparse.Namespace) -> int:
     print(report)
     if args.json:
         report.save_json(args.json)
+    if args.specials:
+        from ..conformance.specials import check_specials
+
+        print(check_specials(args.target, op=args.op, dims=args.dims, dtype=args.dtype))
     return 0 if report.ok else 1

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import base
+from . import base, naive
 
 
 @dataclass
@@ -184,6 +184,73 @@ def conv_fft(x, w, b, *, stride, padding, dilation, groups):
     return y.astype(x.dtype)
 
 
+def conv_tiles_drop_remainder(x, w, b, *, stride, padding, dilation, groups):
+    """Computes the last axis in tiles of 16 outputs and forgets the partial last tile."""
+    y = base.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    n = y.shape[-1]
+    if n > 16:
+        y[..., (n // 16) * 16:] = 0
+    return y
+
+
+def conv_channel_blocks_drop_remainder(x, w, b, *, stride, padding, dilation, groups):
+    """Sums input channels in blocks of 8 and forgets a partial last block."""
+    cg = w.shape[1]
+    keep = (cg // 8) * 8 if cg > 8 else cg
+    w2 = w.copy()
+    w2[:, keep:] = 0
+    return base.conv(x, w2, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def conv_output_float16(x, w, b, *, stride, padding, dilation, groups):
+    y = base.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return y.astype(np.float16).astype(y.dtype)
+
+
+def conv_padding_of_axis0(x, w, b, *, stride, padding, dilation, groups):
+    return base.conv(x, w, b, stride=stride, padding=[padding[0]] * len(padding), dilation=dilation, groups=groups)
+
+
+def conv_dilation_axis0_only(x, w, b, *, stride, padding, dilation, groups):
+    return base.conv(x, w, b, stride=stride, padding=padding, dilation=(dilation[0],) + (1,) * (len(dilation) - 1),
+                     groups=groups)
+
+
+def avg_pool_integer_division(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
+    y = base.pool(x, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                  kind="avg")
+    s = base.pool(x, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                  kind="avg", divisor="kernel") * np.prod(kernel_size)
+    div = np.where(y != 0, np.round(s / np.where(y != 0, y, 1)), 1)
+    return (np.floor(s / div)).astype(x.dtype)
+
+
+def grad_weight_first_sample_only(x, dy, weight_shape, *, stride, padding, dilation, groups):
+    return base.grad_weight(x[:1], dy[:1], weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def conv_transpose_groups_interleaved(x, w, b, *, stride, padding, output_padding, dilation, groups):
+    y = base.conv_transpose(x, w, b, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
+                            groups=groups)
+    cout = y.shape[1]
+    cog = cout // groups
+    # output channel g*cog + oc written to oc*groups + g
+    perm = [(o % cog) * groups + o // cog for o in range(cout)]
+    out = np.empty_like(y)
+    out[:, perm] = y
+    return out
+
+
+def conv_hangs_on_empty_batch(x, w, b, *, stride, padding, dilation, groups):
+    while x.shape[0] == 0:
+        time.sleep(0.05)  # waits for work that never comes
+    return base.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def _f16(a):
+    return a.astype(np.float16).astype(a.dtype)
+
+
 BROKEN: list[Entry] = [
     Entry("conv: kernel flipped (convolution, not correlation)", "conv", _conv(flip=True), diagnosis="flip"),
     Entry("conv: padding sides swapped", "conv", _conv(pad_fn=lambda lo, hi: (hi, lo)), diagnosis="swapped"),
@@ -212,6 +279,14 @@ BROKEN: list[Entry] = [
     Entry("conv: stride of axis 0 used for every axis", "conv", conv_stride_of_axis0),
     Entry("conv: kernel spatial axes transposed", "conv", conv_kernel_hw_swapped),
     Entry("conv: modifies its input", "conv", conv_mutates_input),
+    Entry("conv: partial last tile of 16 outputs dropped", "conv", conv_tiles_drop_remainder),
+    Entry("conv: partial last block of 8 channels dropped", "conv", conv_channel_blocks_drop_remainder),
+    Entry("conv: result rounded to float16", "conv", conv_output_float16, diagnosis="precision"),
+    Entry("conv: inputs rounded to float16, claimed float32", "conv", _conv(round_inputs=_f16), diagnosis="precision"),
+    Entry("conv: padding of axis 0 used for every axis", "conv", conv_padding_of_axis0),
+    Entry("conv: dilation only on axis 0", "conv", conv_dilation_axis0_only),
+    Entry("conv: hangs on an empty batch", "conv", conv_hangs_on_empty_batch, extra={"timeout": 1.0}),
+    Entry("conv 3-D: group mapping interleaved", "conv", _conv(out_map="interleave"), dims=3, diagnosis="group"),
     Entry("conv 1-D: kernel flipped", "conv", _conv(flip=True), dims=1, diagnosis="flip"),
     Entry("conv 3-D: hi padding ignored", "conv", _conv(pad_fn=lambda lo, hi: (lo, 0)), dims=3),
     Entry("conv 1-D: dilation d - 1", "conv", _conv(dil_off=-1), dims=1, diagnosis="dilation"),
@@ -220,6 +295,8 @@ BROKEN: list[Entry] = [
     Entry("conv_transpose: output_padding at the start", "conv_transpose", _ct(op_at_start=True), diagnosis="output_padding"),
     Entry("conv_transpose: output_padding ignored", "conv_transpose", _ct(ignore_op=True)),
     Entry("conv_transpose: kernel flipped", "conv_transpose", _ct(flip=True), diagnosis="flip"),
+    Entry("conv_transpose: output channels of groups interleaved", "conv_transpose", conv_transpose_groups_interleaved),
+    Entry("conv_transpose 3-D: crop sides swapped", "conv_transpose", _ct(crop_swap=True), dims=3),
     Entry("conv_transpose: accumulates in float16", "conv_transpose", _ct(acc=np.float16), diagnosis="precision"),
     Entry("max_pool: zero padding instead of -inf", "max_pool", _max(pad_value=0.0), diagnosis="zero padding"),
     Entry("max_pool: plain ceil (last window may start in the padding)", "max_pool", _max(rule="plain")),
@@ -232,12 +309,17 @@ BROKEN: list[Entry] = [
     Entry("avg_pool: divisor always the kernel size", "avg_pool", _avg(divisor="kernel")),
     Entry("avg_pool: plain ceil rule", "avg_pool", _avg(rule="plain")),
     Entry("avg_pool: ceil_mode ignored", "avg_pool", _avg(rule="floor")),
+    Entry("avg_pool: integer division", "avg_pool", avg_pool_integer_division),
+    Entry("avg_pool 3-D: count_include_pad inverted", "avg_pool", _avg(divisor="inverted"), dims=3),
+    Entry("max_pool 3-D: zero padding", "max_pool", _max(pad_value=0.0), dims=3),
     Entry("avg_pool: accumulates in float16", "avg_pool", _avg(acc=np.float16), diagnosis="precision"),
     Entry("avg_pool 1-D: padding sides swapped", "avg_pool", _avg(pad_swap=True), dims=1),
     Entry("conv_grad_input: kernel not flipped back", "conv_grad_input", _gi(flip=True), diagnosis="flip"),
     Entry("conv_grad_input: unread rows not zero", "conv_grad_input", _gi(unread="garbage")),
     Entry("conv_grad_weight: result flipped", "conv_grad_weight", _gw(flip=True), diagnosis="flip"),
     Entry("conv_grad_weight: stride and dilation not exchanged", "conv_grad_weight", _gw(swap=True)),
+    Entry("conv_grad_weight: first batch element only", "conv_grad_weight", grad_weight_first_sample_only),
+    Entry("conv_grad_input 1-D: kernel not flipped back", "conv_grad_input", _gi(flip=True), dims=1),
     Entry("conv_grad_weight: accumulates in float16", "conv_grad_weight", _gw(acc=np.float16), diagnosis="precision"),
 ]
 
@@ -261,6 +343,10 @@ CORRECT: list[Entry] = [
     Entry("conv: TF32 inputs under the tf32 profile", "conv", _conv(round_inputs=_tf32), precision="tf32"),
     Entry("conv: float16 accumulation under the float16 profile", "conv", _conv(acc=np.float16), precision="float16"),
     Entry("conv: FFT under the norm-wise bound", "conv", conv_fft, bound="normwise"),
+    Entry("conv: pure Python loops", "conv", naive.conv),
+    Entry("conv float16: float16 throughout", "conv", _conv(order="pairwise"), dtype="float16"),
+    Entry("conv float16: float32 accumulation", "conv", _conv(acc=np.float32), dtype="float16"),
+    Entry("conv 3-D float64: reversed", "conv", _conv(order="reverse"), dims=3, dtype="float64"),
     Entry("conv_transpose: scatter", "conv_transpose", _ct()),
     Entry("conv_transpose: scatter reversed", "conv_transpose", _ct(order="reverse")),
     Entry("conv_transpose: float64 accumulation", "conv_transpose", _ct(acc=np.float64)),
