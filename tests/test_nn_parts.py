@@ -219,3 +219,16 @@ def test_model_state_dict_round_trip():
     assert np.array_equal(a.forward(x), b.forward(x))
     with pytest.raises(ModelError, match="missing"):
         b.load_state_dict({})
+
+
+def test_sigmoid_keeps_relative_accuracy_in_both_tails():
+    from scipy.special import expit
+
+    from refconv.nn.layers import Sigmoid
+
+    x = np.linspace(-700, 700, 2801)
+    y = Sigmoid().forward(x)
+    ref = expit(x)
+    # y = exp(-L), L = logaddexp(0, -x) with |error of L| <= 2 u max(|x|, 1); exp turns an absolute
+    # error e of L into a relative error of about e, plus its own few ulps
+    assert np.all(np.abs(y - ref) <= (2 * np.maximum(np.abs(x), 1) + 8) * U * ref)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Dataset", "DataError", "SPLIT_SEED", "load_digits_split", "read_idx", "write_idx", "load_mnist", "load_dataset"]
+__all__ = ["Dataset", "DataError", "SPLIT_SEED", "load_digits_split", "read_idx", "write_idx", "load_mnist", "load_dataset", "batches"]
 
 #: seed of the fixed train/test split of the digits
 SPLIT_SEED = 0

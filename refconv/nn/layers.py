@@ -180,9 +180,11 @@ class Tanh(Layer):
 
 
 class Sigmoid(Layer):
-    """``y = 1 / (1 + exp(-x)) = (1 + tanh(x / 2)) / 2``; ``dx = dy * y * (1 - y)``.
+    """``y = 1 / (1 + exp(-x)) = exp(-log(1 + exp(-x)))``; ``dx = dy * y * (1 - y)``.
 
-    The ``tanh`` form never overflows.
+    ``log(1 + exp(-x))`` is ``numpy.logaddexp(0, -x)``, which never overflows,
+    so both tails keep their relative accuracy (``y`` underflows to 0 only
+    below ``x = -745``).
 
     >>> import numpy as np
     >>> s = Sigmoid(); s.forward(np.array([0.0, 1000.0, -1000.0])).tolist()
@@ -192,7 +194,7 @@ class Sigmoid(Layer):
     """
 
     def forward(self, x: np.ndarray, *, training: bool = False, rng: np.random.Generator | None = None) -> np.ndarray:
-        y = 0.5 * (1 + np.tanh(0.5 * x))
+        y = np.exp(-np.logaddexp(np.zeros((), dtype=x.dtype), -x))
         self._cache = y
         return y
 

@@ -35,7 +35,7 @@ from .. import summary as S
 from . import conv as C
 from . import layers as L
 
-__all__ = ["Model", "lenet", "description_to_json", "description_from_json", "ModelError"]
+__all__ = ["Model", "lenet", "description_to_json", "description_from_json", "description_from_dict", "ModelError"]
 
 
 class ModelError(ValueError):
