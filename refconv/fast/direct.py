@@ -97,7 +97,12 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray
     xp_bytes = C * prod(P) * it
     col_bytes = C * Kp * Op * it
     pixel_major = Op < PIXEL_MAJOR_BELOW
-    per_sample = xp_bytes + col_bytes + (M * Op * it if pixel_major else 0)
+    if pixel_major and all(st == 1 for st in geo.stride):
+        ext = _flat_geometry(P, K, geo.dilation, O)[1]  # flat taps: E >= prod(O) columns per sample
+        col_bytes = C * Kp * ext * it
+        per_sample = xp_bytes + col_bytes + M * ext * it
+    else:
+        per_sample = xp_bytes + col_bytes + (M * Op * it if pixel_major else 0)
     if per_sample <= cap:
         fit = plan_chunks(N, per_sample, cap)
         size = min(fit, -(-TARGET_COLUMNS // Op)) if pixel_major else min(fit, -(-N // (2 * workers())))
@@ -134,7 +139,17 @@ def _forward_chunk(xp, wg, geo: Geometry, K, O, out, pixel_major: bool) -> None:
     v = windows(xp, K, geo.stride, geo.dilation, O).reshape(nb, G, Cg, *O, *K)  # splitting C is a view
     sp_o = tuple(range(3, 3 + nsp))
     sp_k = tuple(range(3 + nsp, 3 + 2 * nsp))
-    if pixel_major:
+    if pixel_major and all(st == 1 for st in geo.stride):
+        # stride 1, small planes: flat taps (see _flat_geometry), each a contiguous run of E elements:
+        # cols[g, c, t, n, l] = xp_flat[n, g*Cg + c, off_t + l], y[n, g, m, p] = ye[g, m, n, flat(p)]
+        offs, E, pst = _flat_geometry(xp.shape[2:], K, geo.dilation, O)
+        xs = np.ascontiguousarray(xp).reshape(nb, G, Cg, -1).transpose(1, 2, 0, 3)  # (G, Cg, nb, L) view
+        cols = np.empty((G, Cg, len(offs), nb, E), dtype=xp.dtype)
+        for t, off in enumerate(offs):
+            cols[:, :, t] = xs[..., off : off + E]
+        ye = np.matmul(wg, cols.reshape(G, CgKp, nb * E)).reshape(G, Mg, nb, E)
+        out.reshape(nb, G, Mg, *O)[...] = _ext_view(ye, O, pst).transpose(2, 0, 1, *range(3, 3 + nsp))
+    elif pixel_major:
         # cols[g, c, *k, n, *p]
         cols = np.empty((G, Cg, *K, nb, *O), dtype=xp.dtype)
         np.copyto(cols, v.transpose(1, 2, *sp_k, 0, *sp_o))
