@@ -228,6 +228,22 @@ def test_pool_layer_matches_central_differences_exactly(kind, shape, k, kw):
     _check_exact(layer, x, g)
 
 
+@pytest.mark.parametrize("kind,shape,k,kw", [c for c in POOL_CASES if c[0] == "avg" and c[2] == 3])
+def test_avg_pool_other_divisors_central_differences_within_bound(kind, shape, k, kw):
+    # f = sum g * avg_pool(x) is linear (M3 = 0); dividing by 9 or 6 rounds, so f(x +- h) carries an
+    # error of at most (K + 2) u sum |g| avg_pool(|x| + h) (K = 9 terms per window, the quotient, the sum
+    # is exact); the difference quotient then errs by at most twice that over 2h
+    rng = np.random.default_rng(4)
+    x = _distinct_ints(rng, shape)
+    layer = _pool(kind, k, kw)
+    g = rng.integers(-3, 4, layer.forward(x).shape).astype(np.float64)
+    dx = layer.backward(g.copy())
+    h = H_EXACT
+    fd = _fd(lambda: _project(g, layer.forward(x)), x, h)
+    e = (9 + 2) * U * _project(np.abs(g), oracle.avg_pool(np.abs(x) + h, k, **kw))
+    assert np.all(np.abs(dx - fd) <= e / h)
+
+
 def test_global_avg_pool_central_differences_exact():
     rng = np.random.default_rng(5)
     x = _distinct_ints(rng, (2, 3, 4, 2))
