@@ -10,8 +10,9 @@
     blue negative), and below them what training changed (learned minus
     initial weights, on its own scale) with the relative change
     ``||w - w0|| / ||w0||`` in the title.  On the 8x8 digits the 3x3 kernels
-    stay close to their random start (a change of about 15 %): the picture
-    shows how much, rather than suggesting clean edge detectors.
+    stay close to their random start (about 15 % for the default network,
+    seed 0): the picture shows how much, rather than suggesting clean edge
+    detectors.
 ``feature_maps.png``
     one test digit (the first one the model classifies correctly) through the
     network: the input, then for every convolution, activation and pooling
