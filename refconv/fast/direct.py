@@ -41,6 +41,8 @@ PIXEL_MAJOR_BELOW = 512
 TARGET_COLUMNS = 4096
 #: bytes of one per-sample im2col tile (whole rows of output axis 0)
 TILE_BYTES = 4 << 20
+#: bytes of one channel block of the depthwise kernels (kept in cache across the taps)
+DEPTHWISE_BLOCK_BYTES = 256 << 10
 
 
 def _row_span(geo: Geometry, r0: int, r1: int, kernel_spatial) -> tuple[int, int, int]:
@@ -228,16 +230,23 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, cap) -> np.ndarray:
         b = xp.shape[0]
         if flat:
             xf = xp.reshape(b, G, 1, -1)
-            out = np.empty((b, G, Mg, E), dtype=x.dtype)
+            # blocks of channels of one sample: the block's planes stay in cache across the taps
+            cb = max(1, min(G, DEPTHWISE_BLOCK_BYTES // (Mg * E * it)))
+            out = np.empty((cb, Mg, E), dtype=x.dtype)
             tmp = np.empty_like(out)
-            for t, off in enumerate(offs):
-                wt = wk[None, :, :, t, None]  # (1, G, Mg, 1)
-                if t == 0:
-                    np.multiply(xf[..., off : off + E], wt, out=out)
-                else:
-                    np.multiply(xf[..., off : off + E], wt, out=tmp)
-                    np.add(out, tmp, out=out)
-            y[r[0] : r[1]] = _ext_view(out, O, pst).reshape(b, M, *O)
+            for n in range(b):
+                yn = y[r[0] + n].reshape(G, Mg, *O)
+                for g0 in range(0, G, cb):
+                    g1 = min(G, g0 + cb)
+                    o, tm = out[: g1 - g0], tmp[: g1 - g0]
+                    for t, off in enumerate(offs):
+                        wt = wk[g0:g1, :, t, None]  # (gb, Mg, 1)
+                        if t == 0:
+                            np.multiply(xf[n, g0:g1, :, off : off + E], wt, out=o)
+                        else:
+                            np.multiply(xf[n, g0:g1, :, off : off + E], wt, out=tm)
+                            np.add(o, tm, out=o)
+                    yn[g0:g1] = _ext_view(o, O, pst)
             return
         v = windows(xp, K, geo.stride, geo.dilation, O)  # (nb, C, *O, *K)
         out = y[r[0] : r[1]].reshape(-1, G, Mg, *O)
