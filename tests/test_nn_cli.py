@@ -169,3 +169,11 @@ def test_train_and_predict_on_mnist_idx_files(tmp_path, capsys):
     np.save(tmp_path / "x.npy", rng.integers(0, 256, (28, 28)))
     assert _main(["predict", str(out / "checkpoint.npz"), str(tmp_path / "x.npy")]) == 0
     assert re.fullmatch(r".*x\.npy: \d \(p=\d\.\d{4}\)", capsys.readouterr().out.strip())
+
+
+def test_plot_without_matplotlib_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    from refconv.nn import plots
+
+    monkeypatch.setattr(plots, "available", lambda: False)
+    assert _main(["train", "--out", str(tmp_path), "--plot", str(tmp_path / "p")]) == 2
+    assert "--plot needs matplotlib" in capsys.readouterr().err

@@ -232,3 +232,30 @@ def test_sigmoid_keeps_relative_accuracy_in_both_tails():
     # y = exp(-L), L = logaddexp(0, -x) with |error of L| <= 2 u max(|x|, 1); exp turns an absolute
     # error e of L into a relative error of about e, plus its own few ulps
     assert np.all(np.abs(y - ref) <= (2 * np.maximum(np.abs(x), 1) + 8) * U * ref)
+
+
+def test_every_supported_description_builds_and_back_propagates():
+    desc = S.Sequential([
+        S.Conv(4, 3, padding="same", dilation=1, groups=1), S.BatchNorm(), S.LeakyReLU(0.1), S.AvgPool(2, count_include_pad=False),
+        S.Conv(4, (2, 1), groups=2, stride=(1, 2)), S.Sigmoid(), S.MaxPool(2, stride=1, ceil_mode=True), S.GlobalAvgPool(),
+        S.Flatten(), S.Dropout(0.5), S.Linear(6), S.Tanh(), S.Linear(3, bias=False),
+    ])
+    model = Model(desc, (2, 8, 8), rng=np.random.default_rng(0))
+    assert model.num_params() == desc.num_params((2, 8, 8))
+    x = np.random.default_rng(1).normal(size=(3, 2, 8, 8))
+    y = model.forward(x, training=True, rng=np.random.default_rng(2))
+    assert y.shape == (3, 3)
+    dx = model.backward(np.ones_like(y))
+    assert dx.shape == x.shape
+    assert {k: v.shape for k, v in model.gradients().items()} == {k: v.shape for k, v in model.parameters().items()}
+
+
+@pytest.mark.parametrize(
+    "layer,match",
+    [(S.Linear(4, in_features=5), "in_features=5 but the input has 4 features"),
+     (S.BatchNorm(num_features=3), "num_features=3 but the input has 4 channels")],
+)
+def test_declared_sizes_must_match_the_input(layer, match):
+    desc = S.Sequential([S.Flatten(), layer]) if isinstance(layer, S.Linear) else S.Sequential([layer])
+    with pytest.raises(ModelError, match=match):
+        Model(desc, (4,) if isinstance(layer, S.Linear) else (4, 2, 2), rng=np.random.default_rng(0))
