@@ -63,3 +63,17 @@ def test_torch_pooling_restrictions_are_declared():
 def test_numpy_same_mode_length():
     assert len(np.correlate([1.0, 2.0], [1.0, 1.0, 1.0], "same")) == 3
     assert oracle.correlate([1.0, 2.0], [1.0, 1.0, 1.0], "same").shape == (2,)
+
+
+def test_onnxruntime_max_pool_same_ignores_dilation():
+    from refconv.conformance.adapters.onnx_adapter import run_node
+
+    x = np.arange(8, dtype=np.float32).reshape(1, 1, 8)
+    expected = oracle.max_pool(x, 2, stride=2, dilation=2, padding="same_lower")
+    explicit = run_node("MaxPool", [x], kernel_shape=[2], strides=[2], dilations=[2], pads=[1, 0])
+    auto = run_node("MaxPool", [x], kernel_shape=[2], strides=[2], dilations=[2], auto_pad="SAME_LOWER")
+    assert np.array_equal(explicit, expected) and expected.shape[-1] == 4  # ceil(8 / 2)
+    assert auto.shape[-1] == 3
+    # the diagnosis of the -inf case says what happened
+    r = check("onnxruntime", op="max_pool", dims=1, max_examples=0)
+    assert any("no input element" in d for d in r.failure.diagnosis)

@@ -525,6 +525,9 @@ def cases(op: str, dims: int, caps: Capabilities = ALL):
     @st.composite
     def draw_case(draw):
         pads_kind = sorted(set(caps.padding))
+        if "asymmetric" in pads_kind:
+            # arbitrary pairs express every mode; draw the modes' own pairs too, they meet special code paths
+            pads_kind += ["asymmetric", "asymmetric", "same", "same_lower", "valid"] + (["full"] if op not in POOLS else [])
         kind = draw(st.sampled_from(pads_kind))
         ks, ss, ds, lohi, ns, ops_ = [], [], [], [], [], []
         for _ in range(dims):

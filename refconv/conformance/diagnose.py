@@ -428,6 +428,16 @@ def diagnose(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list[str
                 continue
         if shaped:
             findings.append("shape consistent with: " + ", ".join(dict.fromkeys(shaped)) + " (values differ as well)")
+    if not hits and outcome.kind == "nonfinite" and outcome.worst:
+        w = outcome.worst
+        exp_v, act_v = w["expected"], w["actual"]
+        if not np.isfinite(exp_v):
+            why = ("a window with no input element (its maximum is -inf)" if case.op == "max_pool" and exp_v == -np.inf
+                   else "an IEEE special of the definition")
+            findings.append(f"the exact result is {exp_v!r} ({why}) but the target returns {act_v!r}")
+        else:
+            findings.append(f"the target returns {act_v!r} where the exact result is finite ({exp_v!r}): overflow or an invalid operation")
+        return findings, formulas
     if not hits and outcome.kind in ("value", "nonfinite") and actual.shape == tuple(case.output_shape):
         order = ["float64", "float32", "tf32", "float16", "bfloat16"]
         claimed = runner.prof.name

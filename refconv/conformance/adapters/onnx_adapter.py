@@ -1,8 +1,9 @@
 """ONNX Runtime adapter: one-node models (Conv, ConvTranspose, MaxPool, AveragePool) built with ``onnx``.
 
-Padding pairs map to ``pads = [lo_1, ..., lo_d, hi_1, ..., hi_d]`` (auto_pad
-NOTSET, any asymmetric padding).  :func:`native` runs the other ``auto_pad``
-modes (SAME_UPPER, SAME_LOWER, VALID) for the convention probes.  Sessions are
+Padding pairs map to ``auto_pad='VALID'`` when all zero, to ``SAME_UPPER`` /
+``SAME_LOWER`` when they are what that mode computes (so ONNX Runtime's own
+``same`` arithmetic is checked too), and otherwise to explicit
+``pads = [lo_1, ..., lo_d, hi_1, ..., hi_d]`` (auto_pad NOTSET).  Sessions are
 cached per node and input shapes.  Gradients are not offered.
 """
 
@@ -58,9 +59,28 @@ def _pads(padding) -> list[int]:
     return [lo for lo, _ in padding] + [hi for _, hi in padding]
 
 
+def _padding_attrs(padding, spatial, kernel, stride, dilation) -> dict:
+    """``auto_pad`` when the pairs are what one of its modes computes, else explicit ``pads`` (NOTSET).
+
+    So the check exercises ONNX Runtime's own SAME_UPPER / SAME_LOWER / VALID arithmetic too.
+    """
+    from ... import shapes
+
+    if all(p == (0, 0) for p in padding):
+        return {"auto_pad": "VALID"}
+    for mode, lower in (("SAME_UPPER", False), ("SAME_LOWER", True)):
+        if all(tuple(p) == shapes.same_padding(n, k, s, d, lower=lower)
+               for p, n, k, s, d in zip(padding, spatial, kernel, stride, dilation)):
+            return {"auto_pad": mode}
+    return {"pads": _pads(padding)}
+
+
 def conv(x, w, b, *, stride, padding, dilation, groups):
-    return run_node("Conv", [x, w, b], kernel_shape=list(w.shape[2:]), strides=list(stride), pads=_pads(padding),
-                    dilations=list(dilation), group=groups)
+    # ONNX Runtime's Conv refuses SAME_UPPER / SAME_LOWER with dilation ("Dilation not supported"): explicit pads then
+    pad = (_padding_attrs(padding, x.shape[2:], w.shape[2:], stride, dilation) if all(d == 1 for d in dilation)
+           else {"pads": _pads(padding)})
+    return run_node("Conv", [x, w, b], kernel_shape=list(w.shape[2:]), strides=list(stride), dilations=list(dilation),
+                    group=groups, **pad)
 
 
 def conv_transpose(x, w, b, *, stride, padding, output_padding, dilation, groups):
@@ -69,13 +89,16 @@ def conv_transpose(x, w, b, *, stride, padding, output_padding, dilation, groups
 
 
 def max_pool(x, kernel_size, *, stride, padding, dilation, ceil_mode):
-    return run_node("MaxPool", [x], kernel_shape=list(kernel_size), strides=list(stride), pads=_pads(padding),
-                    dilations=list(dilation), ceil_mode=int(ceil_mode))
+    # auto_pad is only used without ceil_mode: with SAME the output size is fixed by the mode itself
+    pad = {"pads": _pads(padding)} if ceil_mode else _padding_attrs(padding, x.shape[2:], kernel_size, stride, dilation)
+    return run_node("MaxPool", [x], kernel_shape=list(kernel_size), strides=list(stride), dilations=list(dilation),
+                    ceil_mode=int(ceil_mode), **pad)
 
 
 def avg_pool(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
-    return run_node("AveragePool", [x], kernel_shape=list(kernel_size), strides=list(stride), pads=_pads(padding),
-                    ceil_mode=int(ceil_mode), count_include_pad=int(count_include_pad))
+    pad = {"pads": _pads(padding)} if ceil_mode else _padding_attrs(padding, x.shape[2:], kernel_size, stride, (1,) * len(stride))
+    return run_node("AveragePool", [x], kernel_shape=list(kernel_size), strides=list(stride), ceil_mode=int(ceil_mode),
+                    count_include_pad=int(count_include_pad), **pad)
 
 
 FUNCTIONS = {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool)}
