@@ -244,27 +244,11 @@ def lenet(image_size: int = 8, num_classes: int = 10) -> S.Sequential:
     )
 
 
-def _to_tuples(v: Any) -> Any:
-    return tuple(_to_tuples(x) for x in v) if isinstance(v, list) else v
-
-
 def description_from_dict(d: dict[str, Any]) -> S.Layer:
-    """Inverse of ``Layer.to_dict()`` (JSON lists become tuples)."""
-    if not isinstance(d, dict) or d.get("type") not in S.LAYER_TYPES:
-        raise ModelError(f"layer {d!r}: expected a dict with 'type' in {sorted(S.LAYER_TYPES)}")
-    cls = S.LAYER_TYPES[d["type"]]
-    kwargs = {}
-    for k, v in d.items():
-        if k == "type":
-            continue
-        if k in ("layers", "branches"):
-            v = [description_from_dict(x) for x in v]
-        elif k in ("body", "shortcut") and isinstance(v, dict):
-            v = description_from_dict(v)
-        else:
-            v = _to_tuples(v)
-        kwargs[k] = v
-    return cls(**kwargs)
+    """Inverse of ``Layer.to_dict()``: the summary's own file-form reader."""
+    from ..summary.io import layer_from_dict
+
+    return layer_from_dict(d, "network")
 
 
 def description_to_json(desc: S.Layer) -> str:
