@@ -244,7 +244,7 @@ def test_check_command_exit_status(tmp_path, capsys):
     out = tmp_path / "r.json"
     assert _cmd(cmd, ["refconv.oracle", "--dims", "1", "--max-examples", "3", "--seed", "0", "--quiet", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["ok"] is True
-    assert _cmd(cmd, ["tests.broken:conv_first_batch_only", "--dims", "1", "--max-examples", "0", "--quiet"]) == 1
+    assert _cmd(cmd, ["broken:conv_first_batch_only", "--dims", "1", "--max-examples", "0", "--quiet"]) == 1
     assert "FAIL" in capsys.readouterr().out
     with pytest.raises(UsageError, match="target='nope'"):
         _cmd(cmd, ["nope", "--quiet"])

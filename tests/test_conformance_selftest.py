@@ -9,7 +9,7 @@ import time
 import pytest
 
 from refconv.conformance import check
-from tests.broken import BROKEN, CORRECT
+from broken import BROKEN, CORRECT
 
 
 _RESULTS = {}
@@ -57,7 +57,7 @@ def test_detection_summary(capsys):
 
 def test_fft_needs_the_normwise_bound():
     """An FFT convolution is correct but not within the per-element bound: the option exists for it."""
-    from tests.broken import conv_fft
+    from broken import conv_fft
 
     assert not check(conv_fft, op="conv", dims=2, seed=0).ok
     assert check(conv_fft, op="conv", dims=2, seed=0, bound="normwise").ok
