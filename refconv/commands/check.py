@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
                        progress=not args.quiet)
     except TargetError as exc:
         raise UsageError(str(exc)) from None
-    print(report)
     if args.json:
         report.save_json(args.json)
+    print(report)
     if args.specials:
         from ..conformance.specials import check_specials
 

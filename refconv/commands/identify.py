@@ -39,11 +39,11 @@ def run(args: argparse.Namespace) -> int:
         fp = identify(args.target, ops=ops)
     except TargetError as exc:
         raise UsageError(str(exc)) from None
-    print(table({args.target: fp}))
     if args.json:
         d = os.path.dirname(os.path.abspath(args.json))
         fd, tmp = tempfile.mkstemp(prefix=".refconv-", suffix=".json", dir=d)
         with os.fdopen(fd, "w") as f:
             f.write(to_json({args.target: fp}))
         os.replace(tmp, args.json)
+    print(table({args.target: fp}))
     return 0

@@ -398,7 +398,9 @@ def _conv_catalogue(dims: int) -> list[Case]:
     big = {1: (203,), 2: (41, 23), 3: (13, 11, 7)}[dims]
     add(Case("conv", 2, 5, 3, big, S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)), bias=True, seed=22,
              label="large odd sizes (tiling remainders)"))
-    add(Case("conv", 3, 17, 9, S(6, 5, 4), S(2, 2, 2), bias=True, seed=24, label="many channels (channel-block remainders)"))
+    add(Case("conv", 5, 17, 19, S(6, 5, 4), S(2, 2, 2), bias=True, seed=24, label="many channels (channel-block remainders)"))
+    add(Case("conv", 1, 3, 4, S(31, 27, 13), S(11, 7, 5), stride=S(4, 3, 2), padding=S((2, 2), (1, 2), (0, 1)), bias=True,
+             seed=25, label="large kernel with large stride"))
     add(Case("conv", 2, 6, 10, S(37, 29, 9), S(5, 3, 2), stride=S(2, 3, 1), padding=S((2, 1), (0, 2), (1, 0)), dilation=S(1, 2, 2),
              groups=2, bias=True, seed=23, label="large odd sizes with every parameter"))
     return c

@@ -28,6 +28,7 @@ import dataclasses
 import importlib
 import importlib.util
 import os
+import sys
 from typing import Any, Callable
 
 from .cases import ALL, OPS, Capabilities
@@ -104,7 +105,14 @@ def load_function(spec: str) -> Callable:
             module = importlib.util.module_from_spec(s)
             s.loader.exec_module(module)
         else:
-            module = importlib.import_module(mod_part)
+            try:
+                module = importlib.import_module(mod_part)
+            except ModuleNotFoundError as exc:
+                # like `python -m`, let a module of the current directory be found
+                if exc.name != mod_part.split(".")[0] or os.getcwd() in sys.path:
+                    raise
+                sys.path.insert(0, os.getcwd())
+                module = importlib.import_module(mod_part)
     except TargetError:
         raise
     except Exception as exc:  # an import error of the user's module is a usage error here

@@ -121,7 +121,7 @@ def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
     base = ALL.replace(dtypes=("float64", "float32", "bfloat16"))
     if op in ("conv", "conv_grad_input", "conv_grad_weight"):
         return base.replace(padding=frozenset({"symmetric", "same"}), rule=_same_needs_stride1,
-                            notes=("asymmetric padding other than 'same' with stride 1 (F.conv takes one int per axis)",))
+                            notes=("padding='same' with stride > 1 (PyTorch allows it only with stride 1)",))
     if op == "conv_transpose":
         return base.replace(padding=frozenset({"symmetric"}))
     if op == "max_pool":
