@@ -157,8 +157,9 @@ class _Operands:
         else:
             out = exact.round_scaled(ints, scale, self.dtype)
         if self.special and replay is not None:
+            # Python floats in object arrays: IEEE products and sums term by term (BLAS may skip 0 * inf)
             with np.errstate(invalid="ignore", over="ignore"):  # NaN and inf are the point here
-                s = replay(**self.signs)
+                s = replay(**{k: v.astype(object) for k, v in self.signs.items()}).astype(np.float64)
             bad = ~np.isfinite(s)
             if out.dtype == object:
                 out[bad] = s[bad]
@@ -397,12 +398,10 @@ def general_conv(
         isinstance(q, (tuple, list)) and len(q) == 2 for q in pads
     ):
         a = per_axis("input_dilation", input_dilation, ndim, minimum=1)
-        # crop the negative parts first (on the dilated input), then pad the rest
-        neg = tuple((min(lo, 0), min(hi, 0)) for lo, hi in pads)
-        if any(lo or hi for lo, hi in neg):
-            xa = _dilate_pad(xa, a, neg)
-            a = (1,) * ndim
-        pads = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads)
+        if any(lo < 0 or hi < 0 for lo, hi in pads):
+            # dilate, pad the positive sides, then crop the negative ones: xp itself, with no padding left
+            xa = _dilate_pad(xa, a, pads)
+            pads, a = ((0, 0),) * ndim, (1,) * ndim
         input_dilation = a
     p = conv_params(
         xa.shape, wa.shape, None if ba is None else ba.shape, stride=stride, padding=pads, dilation=dilation,
@@ -731,20 +730,28 @@ def _max_fill(x: np.ndarray) -> Any:
 
 
 def _argmax_taps(x: np.ndarray, pp: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Window maxima and the index of the first maximal tap (row-major); a NaN is maximal, the first NaN wins."""
+    """Window maxima and the first maximal tap (row-major) among the window's input elements.
+
+    A NaN is maximal and the first NaN wins; padding taps never win (a window
+    of padding only keeps ``-inf`` and credits no input).
+    """
     xp, wins = _pool_windows(x, pp, _max_fill(x))
-    best = idx = None
+    inside, _ = _pool_windows(np.ones(x.shape, dtype=bool), pp, False)
+    best = idx = have = None
     for t, (_, win) in enumerate(wins):
         v = xp[(slice(None), slice(None)) + win]
+        ok = inside[(slice(None), slice(None)) + win]
         if best is None:
-            best, idx = v.copy(), np.zeros(v.shape, dtype=np.int64)
+            best, idx, have = v.copy(), np.where(ok, 0, -1), ok.copy()
             continue
         if v.dtype.kind == "f":
-            better = (v > best) | (np.isnan(v) & ~np.isnan(best))
+            larger = (v > best) | (np.isnan(v) & ~np.isnan(best))
         else:
-            better = v > best
+            larger = v > best
+        better = ok & (~have | larger)
         best = np.where(better, v, best)
         idx = np.where(better, t, idx)
+        have |= ok
     return best, idx
 
 
@@ -793,9 +800,11 @@ def max_pool_grad(
 ) -> np.ndarray:
     """Gradient of :func:`max_pool`: each ``dy`` goes to its window's first maximal element.
 
-    Tie rule: the first maximal element in row-major order of the window's
-    taps (PyTorch's CPU kernels pick the same); a NaN counts as maximal and the
-    first NaN wins.  Overlapping windows add their gradients, exactly.
+    Tie rule: the first maximal input element in row-major order of the
+    window's taps (PyTorch's CPU kernels pick the same among numbers); a NaN
+    counts as maximal and the first NaN wins (PyTorch credits the last NaN);
+    padding never receives the gradient.  Overlapping windows add their
+    gradients, exactly.
 
     Examples
     --------

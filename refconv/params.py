@@ -356,6 +356,10 @@ class ConvTransposeParams:
     def forward(self) -> ConvParams:
         """The forward convolution whose input gradient this transposed convolution is.
 
+        When ``output_padding >= stride`` (allowed if ``dilation`` is larger)
+        that forward convolution has more outputs than this input has samples;
+        the transposed convolution is the adjoint of its first ``n`` outputs.
+
         >>> ct = conv_transpose_params((1, 2, 3), (2, 5, 3), stride=2, padding=1, output_padding=1)
         >>> ct.output_shape
         (1, 5, 6)
@@ -494,8 +498,9 @@ def pool_params(
 ) -> PoolParams:
     """Validate pooling arguments (``stride=None`` means ``stride = kernel_size``).
 
-    Each padding side must be at most half the (dilated) window, as in PyTorch,
-    so that every window holds at least one input element.
+    Each padding side must be at most half the dilated window, ``(d*(k-1)+1) // 2``.
+    PyTorch's rule is stricter (half the undilated ``k``); with dilation a
+    window may then hold only padding (see :func:`refconv.oracle.max_pool`).
 
     >>> pool_params((1, 1, 5, 5), 2, ceil_mode=True).output_spatial
     (3, 3)
@@ -522,7 +527,7 @@ def pool_params(
                 f"{_fmt('padding', padding)}: each pooling padding side must be at most half the window, "
                 f"here ({ki} - 1)*{di} + 1 = {span} // 2 = {span // 2} on axis {i}"
             )
-        if span > xs[2 + i] + lo + hi:
+        if shapes.pool_output_size(xs[2 + i], ki, s[i], (lo, hi), di, ceil_mode) < 1:
             raise ConvParamError(
                 f"{_fmt('kernel_size', kernel_size)} with dilation={d}: the window spans {span} on axis {i}, "
                 f"larger than the padded input {xs[2 + i] + lo + hi}"

@@ -93,30 +93,32 @@ def pool_output_size(
 ) -> int:
     """Output length of pooling.
 
-    ``floor((n + lo + hi - d*(k-1) - 1) / s) + 1``; with ``ceil_mode`` the
-    ceiling instead, then minus one if the last window would start at or after
-    ``n + lo`` (in the right padding): PyTorch's rule, so that every window
-    starts inside the input or the left padding.
+    ``floor((n + lo + hi - d*(k-1) - 1) / s) + 1`` (at least 0); with
+    ``ceil_mode`` the ceiling instead, then minus one if the last window would
+    start at or after ``n + lo`` (in the right padding): PyTorch's rule, so that
+    every window starts inside the input or the left padding.  With
+    ``ceil_mode`` a window may hang past the padded input, even one wider than
+    it, as long as it starts inside.
 
     Examples
     --------
     >>> pool_output_size(5, 2, 2), pool_output_size(5, 2, 2, ceil_mode=True)
     (2, 3)
-    >>> pool_output_size(4, 2, 2, padding=1, ceil_mode=True)   # a 4th window would start in the right pad
+    >>> pool_output_size(5, 2, 2, padding=1, ceil_mode=True)   # a 4th window would start in the right pad
     3
+    >>> pool_output_size(1, 2, 2), pool_output_size(1, 2, 2, ceil_mode=True)   # a window wider than the input
+    (0, 1)
     """
     n, k = _int("n", n, 0), _int("k", k, 1)
     s, d = _int("stride", stride, 1), _int("dilation", dilation, 1)
     lo, hi = _pair(padding)
     span = n + lo + hi - d * (k - 1) - 1
-    if span < 0:
-        return 0
     if not ceil_mode:
-        return span // s + 1
-    out = -(-span // s) + 1
-    if (out - 1) * s >= n + lo:
+        return span // s + 1 if span >= 0 else 0
+    out = -(-span // s) + 1  # ceiling division, also for a negative span
+    if out > 0 and (out - 1) * s >= n + lo:
         out -= 1
-    return out
+    return max(out, 0)
 
 
 def conv_transpose_output_size(

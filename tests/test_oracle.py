@@ -295,6 +295,29 @@ def test_ieee_specials():
     big = np.finfo(np.float32).max
     assert oracle.conv(np.array([[[big, big]]], dtype=np.float32), np.array([[[1, 1]]], dtype=np.float32))[0, 0, 0] == np.inf
     assert np.isnan(oracle.max_pool(x, 2)[0, 0, 0])
+    # several outputs: 0 * inf must still be NaN (a BLAS product may skip zero factors)
+    y = oracle.conv(np.array([[[inf, 1.0, 2.0]]]), np.array([[[0.0, 1.0]]]))
+    assert np.isnan(y[0, 0, 0]) and y[0, 0, 1] == 2.0
+    t = oracle.conv_transpose(np.array([[[inf, 1.0, 2.0]]]), np.array([[[0.0, 1.0]]]))
+    assert np.isnan(t[0, 0, 0]) and t[0, 0, 1:].tolist() == [inf, 1.0, 2.0]
+    g = oracle.conv_grad_input(np.array([[[inf, 1.0]]]), np.array([[[0.0, 1.0]]]), (1, 1, 3))
+    assert np.isnan(g[0, 0, 0]) and g[0, 0, 1:].tolist() == [inf, 1.0]
+
+
+def test_general_conv_pads_before_cropping():
+    assert oracle.general_conv(np.array([[[5]]]), np.array([[[1]]]), padding=[(-2, 2)]).tolist() == [[[0]]]
+    assert oracle.general_conv(np.array([[[1, 2, 3]]]), np.array([[[1]]]), padding=[(-1, 1)], input_dilation=2).tolist() == [[[0, 2, 0, 3, 0]]]
+
+
+def test_max_pool_padding_never_takes_the_gradient():
+    x = np.array([[[-np.inf, -np.inf]]])
+    assert oracle.max_pool_grad(np.array([[[1.0, 10.0, 100.0]]]), x, 2, stride=1, padding=1).tolist() == [[[11.0, 100.0]]]
+
+
+def test_ceil_mode_window_wider_than_input():
+    # PyTorch: a 2-window with ceil_mode on a single sample gives one output
+    assert oracle.max_pool(np.array([[[[7.0]]]]), 2, ceil_mode=True).tolist() == [[[[7.0]]]]
+    assert oracle.avg_pool(np.array([[[[7.0]]]]), 2, ceil_mode=True).tolist() == [[[[7.0]]]]
 
 
 def test_integer_overflow_promotes_to_python_ints():
