@@ -286,12 +286,10 @@ def general_conv(
             isinstance(q, (tuple, list)) and len(q) == 2 for q in pads
         ):
             a = per_axis("input_dilation", input_dilation, ndim, minimum=1)
-            # crop the negative parts first (on the dilated input), then pad the rest
-            neg = tuple((min(lo, 0), min(hi, 0)) for lo, hi in pads)
-            if any(lo or hi for lo, hi in neg):
-                x = pad_dilate(x, neg, a)
-                a = (1,) * ndim
-            pads = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads)
+            if any(lo < 0 or hi < 0 for lo, hi in pads):
+                # xp itself (dilated, padded, cropped: xp[i] = x_dilated[i - lo]), with no padding left
+                x = pad_dilate(x, tuple((int(lo), int(hi)) for lo, hi in pads), a)
+                pads, a = ((0, 0),) * ndim, (1,) * ndim
             input_dilation = a
         p = conv_params(x.shape, w.shape, None if b is None else b.shape, stride=stride, padding=pads,
                         dilation=dilation, groups=groups, flip=flip, input_dilation=input_dilation)

@@ -364,20 +364,24 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap:
         for k in taps
     ]
     # dx[n, c, i] = dxp[n, c, lo + i] (input dilation 1)
-    crop = (slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
+    crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
+
+    # samples per step: the step's dcols and dxp buffers fit a cache-sized tile and are reused
+    sub = max(1, min(size, TILE_BYTES // max((C * Kp * Op + C * prod(P)) * it, 1)))
 
     def task(r):
-        dcols = np.empty((G, Cg * Kp, Op), dtype=dy.dtype)
-        dxp = np.empty((C, *P), dtype=dy.dtype)
-        for n in range(r[0], r[1]):
-            # one sample at a time: dcols and dxp are reused and stay in cache
-            np.matmul(wt, dy[n].reshape(G, Mg, Op), out=dcols)  # (G, Cg*Kp, Op)
-            dc = dcols.reshape(C, Kp, *O)
-            dxp.fill(0)
+        dcols = np.empty((sub, G, Cg * Kp, Op), dtype=dy.dtype)
+        dxp = np.empty((sub, C, *P), dtype=dy.dtype)
+        for n0 in range(r[0], r[1], sub):
+            b = min(sub, r[1] - n0)
+            np.matmul(wt, dy[n0 : n0 + b].reshape(b, G, Mg, Op), out=dcols[:b])  # one GEMM per sample
+            dc = dcols[:b].reshape(b, C, Kp, *O)
+            dp = dxp[:b]
+            dp.fill(0)
             for t, sl in enumerate(slices):
-                # dxp[c, p*s + k*d] += dcols[c, k, p]
-                dxp[(slice(None), *sl)] += dc[:, t]
-            dx[n] = dxp[crop]
+                # dxp[n, c, p*s + k*d] += dcols[n, c, k, p]
+                dp[(slice(None), slice(None), *sl)] += dc[:, :, t]
+            dx[n0 : n0 + b] = dp[crop]
 
     run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample))
     return dx
@@ -386,9 +390,10 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap:
 def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, cap: int) -> np.ndarray:
     """``dw[g*Mg + m, c, k] = sum_{n, p} dy[n, g*Mg + m, p] * xp[n, g*Cg + c, p*s + k*d]``.
 
-    One GEMM per block of ``ceil(TARGET_COLUMNS / prod(O))`` samples (a size
-    fixed by the shapes, smaller only when the memory cap forces it); the block
-    partial sums are added in block order.
+    Small planes: one GEMM per block of ``ceil(TARGET_COLUMNS / prod(O))``
+    samples; large planes: one GEMM per sample, added in sample order within
+    the block.  Block sizes are fixed by the shapes (smaller only when the
+    memory cap forces it); the block partial sums are added in block order.
     """
     N, C = x.shape[:2]
     M = dy.shape[1]
@@ -411,10 +416,28 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, ca
     sp_o = tuple(range(3, 3 + nsp))
     sp_k = tuple(range(3 + nsp, 3 + 2 * nsp))
 
+    per_sample_gemm = Op >= PIXEL_MAJOR_BELOW
+    perm = (0, 1, *range(2 + nsp, 2 + 2 * nsp), *range(2, 2 + nsp))  # (G, Cg, *O, *K) -> (G, Cg, *K, *O)
+
     def task(r):
         xp = _xp_chunk(x[r[0] : r[1]], geo, K)
         b = xp.shape[0]
         v = windows(xp, K, geo.stride, geo.dilation, O).reshape(b, G, Cg, *O, *K)
+        if per_sample_gemm:
+            # large planes: one GEMM per sample, dw_block = sum_n dy[n] @ cols[n]^T in sample order;
+            # the im2col buffer of one sample is reused
+            cols = np.empty((G, Cg, *K, *O), dtype=x.dtype)
+            part = np.empty((G, Cg * Kp, Mg), dtype=x.dtype)
+            acc = None
+            for n in range(b):
+                np.copyto(cols, v[n].transpose(perm))
+                # dw^T[g, (c, k), m] = sum_p cols[g, (c, k), p] * dy[n, g, m, p] (this orientation runs faster)
+                np.matmul(cols.reshape(G, Cg * Kp, Op), dy[r[0] + n].reshape(G, Mg, Op).transpose(0, 2, 1), out=part)
+                if acc is None:
+                    acc = part.copy()
+                else:
+                    acc += part
+            return np.ascontiguousarray(acc.transpose(0, 2, 1))
         cols = np.empty((G, Cg, *K, b, *O), dtype=x.dtype)
         np.copyto(cols, v.transpose(1, 2, *sp_k, 0, *sp_o))
         dyt = np.ascontiguousarray(dy[r[0] : r[1]].reshape(b, G, Mg, Op).transpose(1, 2, 0, 3))  # (G, Mg, b, Op)

@@ -4,9 +4,9 @@ Windows are strided views ``v[..., p, k] = xp[..., p*s + k*d]`` (no copies);
 every reduction runs tap by tap in row-major window order, so:
 
 * ``max_pool``: a running ``np.maximum`` (NaN propagates; padding never wins);
-* ``max_pool_grad``: the gradient goes to the **first** maximal element of each
-  window in row-major window order; a NaN counts as maximal and the first NaN
-  wins; padding elements are ``-inf`` window elements (their gradient is dropped);
+* ``max_pool_grad``: the gradient goes to the **first** maximal input element
+  of each window in row-major window order; a NaN counts as maximal and the
+  first NaN wins; padding never wins;
 * ``avg_pool``: the window sum (taps in order) divided by the divisor, the
   number of window positions inside the padded input (``count_include_pad``)
   or inside the input; a division, so an exactly summed window is correctly
@@ -73,6 +73,29 @@ def _tap_slices(k, pp):
     return tuple(
         slice(ki * d, ki * d + (o - 1) * s + 1, s) for ki, d, s, o in zip(k, pp.dilation, pp.stride, pp.output_spatial)
     )
+
+
+def _valid_mask(k, pp, pads) -> np.ndarray | None:
+    """Broadcastable mask of the outputs whose tap ``k`` reads a real input element (None: all do)."""
+    masks = []
+    any_pad = False
+    nsp = len(pp.kernel_size)
+    for ax, (ki, d, s, o, n, (lo, _)) in enumerate(
+        zip(k, pp.dilation, pp.stride, pp.output_spatial, pp.input_shape[2:], pads)
+    ):
+        pos = np.arange(o) * s + ki * d - lo  # input index read by tap k of output p
+        m = (pos >= 0) & (pos < n)
+        if not m.all():
+            any_pad = True
+        shape = [1] * nsp
+        shape[ax] = o
+        masks.append(m.reshape(shape))
+    if not any_pad:
+        return None
+    out = masks[0]
+    for m in masks[1:]:
+        out = out & m
+    return out
 
 
 def _pool_dtype(name: str, a: np.ndarray) -> np.dtype:
@@ -142,12 +165,10 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     """Gradient of max pooling: each ``dy[n, c, p]`` goes to the first maximal element of its window.
 
     Row-major window order decides ties; a NaN counts as maximal and the first
-    NaN of a window wins.  Padding elements are window elements of value
-    ``-inf`` (the smallest integer for integer inputs), as in the oracle: where
-    every real element of a window is ``-inf`` and the window starts in the
-    padding, the padding is its first maximum and the gradient is dropped
-    (PyTorch gives it to the first real element instead).  The result has the
-    dtype of ``dy`` (int64 for integers, exact).
+    NaN of a window wins; padding never wins (where every input element of a
+    window is ``-inf`` the first of them gets the gradient, as in PyTorch), and
+    a window of padding only (possible with dilation) credits nothing.  The
+    result has the dtype of ``dy`` (int64 for integers, exact).
 
     Examples
     --------
@@ -179,6 +200,7 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     slices = [(slice(None), slice(None), *_tap_slices(k, pp)) for k in _taps(pp.kernel_size)]
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads)))
     idt = np.int8 if Kp < 128 else np.int32
+    valid = [_valid_mask(k, pp, pads) for k in _taps(pp.kernel_size)]
     is_float = x.dtype.kind == "f"
 
     def task(r):
@@ -187,14 +209,16 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
         y = taps[0].copy()
         for tap in taps[1:]:
             np.maximum(y, tap, out=y)  # the window maximum; NaN propagates
-        # idx: the first tap equal to the maximum (or NaN; only when the maximum is NaN); padding taps
-        # count as -inf elements; taps visited last to first so the first match is the one kept
-        idx = np.zeros(y.shape, dtype=idt)
+        # idx: the first input (not padding) tap equal to the maximum (or NaN; only when the maximum
+        # is NaN); taps visited last to first so the first match is the one kept
+        idx = np.full(y.shape, -1, dtype=idt)  # -1: a window of padding only credits nothing
         hit = np.empty(y.shape, dtype=bool)
         for t in range(Kp - 1, -1, -1):
             np.equal(taps[t], y, out=hit)
             if is_float:
                 hit |= taps[t] != taps[t]
+            if valid[t] is not None:
+                hit &= valid[t]  # padding taps never win
             np.copyto(idx, t, where=hit)
         dxp = np.zeros(xp.shape, dtype=dy.dtype)
         d = dy[r[0] : r[1]]
