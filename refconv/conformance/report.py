@@ -121,6 +121,8 @@ class Report:
         if self.skipped:
             lines.append(f"  not checked (declared unsupported): {', '.join(self.skipped)}")
         extra = f"  {self.catalogue_cases} catalogue + {self.explored_cases} explored cases in {self.elapsed_s:.2f} s"
+        if self.time_to_failure_s is not None:
+            extra += f" (first counterexample after {self.time_to_failure_s:.2f} s)"
         if self.seed is not None:
             extra += f", seed {self.seed}"
         if self.profile:
