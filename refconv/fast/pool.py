@@ -213,9 +213,10 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
         # is NaN); taps visited last to first so the first match is the one kept
         idx = np.full(y.shape, -1, dtype=idt)  # -1: a window of padding only credits nothing
         hit = np.empty(y.shape, dtype=bool)
+        nan = is_float and bool(np.isnan(y).any())  # NaN windows need the isnan test, others not
         for t in range(Kp - 1, -1, -1):
             np.equal(taps[t], y, out=hit)
-            if is_float:
+            if nan:
                 hit |= taps[t] != taps[t]
             if valid[t] is not None:
                 hit &= valid[t]  # padding taps never win
