@@ -399,6 +399,16 @@ def _conv_catalogue(dims: int) -> list[Case]:
     add(Case("conv", 2, 5, 3, big, S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)), bias=True, seed=22,
              label="large odd sizes (tiling remainders)"))
     add(Case("conv", 5, 17, 19, S(6, 5, 4), S(2, 2, 2), bias=True, seed=24, label="many channels (channel-block remainders)"))
+    # the layer shapes fast paths are written for (3x3 same, strided 3x3, the 7x7 stem, 1x1 projections)
+    add(Case("conv", 2, 4, 8, S(9, 8, 5), S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)), bias=True, seed=26,
+             label="classic 3x3, stride 1, padding 1"))
+    add(Case("conv", 2, 4, 8, S(9, 8, 5), S(3, 3, 3), stride=S(2, 2, 2), padding=S((1, 1), (1, 1), (1, 1)), bias=True, seed=27,
+             label="classic 3x3, stride 2, padding 1"))
+    add(Case("conv", 1, 3, 4, S(15, 13, 9), S(7, 7, 7), stride=S(2, 2, 2), padding=S((3, 3), (3, 3), (3, 3)), bias=True,
+             seed=28, label="classic 7x7 stem, stride 2, padding 3"))
+    add(Case("conv", 2, 8, 5, S(7, 6, 4), S(1, 1, 1), bias=True, seed=29, label="classic 1x1 projection"))
+    add(Case("conv", 1, 3, 2, S(5, 4, 3), S(1, 1, 1), padding=S((1, 0), (0, 2), (1, 1)), bias=True, seed=30,
+             label="1x1 kernel with padding"))
     add(Case("conv", 1, 3, 4, S(31, 27, 13), S(11, 7, 5), stride=S(4, 3, 2), padding=S((2, 2), (1, 2), (0, 1)), bias=True,
              seed=25, label="large kernel with large stride"))
     add(Case("conv", 2, 6, 10, S(37, 29, 9), S(5, 3, 2), stride=S(2, 3, 1), padding=S((2, 1), (0, 2), (1, 0)), dilation=S(1, 2, 2),

@@ -247,6 +247,23 @@ def conv_hangs_on_empty_batch(x, w, b, *, stride, padding, dilation, groups):
     return base.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
+def conv_1x1_fast_path_ignores_padding(x, w, b, *, stride, padding, dilation, groups):
+    """A 1x1 fast path (one matmul) that forgets the padding."""
+    if all(k == 1 for k in w.shape[2:]) and groups == 1:
+        sub = x[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)]
+        y = np.einsum("oc,nc...->no...", w.reshape(w.shape[:2]), sub)
+        return y if b is None else y + b.reshape((1, -1) + (1,) * (x.ndim - 2))
+    return base.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def conv_3x3_fast_path_last_row(x, w, b, *, stride, padding, dilation, groups):
+    """A 3x3 / stride 1 / padding 1 fast path whose tiles miss the last output row."""
+    y = base.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if w.shape[2:] == (3, 3) and tuple(stride) == (1, 1) and all(tuple(p) == (1, 1) for p in padding):
+        y[..., -1, :] = y[..., -2, :]
+    return y
+
+
 def _f16(a):
     return a.astype(np.float16).astype(a.dtype)
 
@@ -286,6 +303,8 @@ BROKEN: list[Entry] = [
     Entry("conv: padding of axis 0 used for every axis", "conv", conv_padding_of_axis0),
     Entry("conv: dilation only on axis 0", "conv", conv_dilation_axis0_only),
     Entry("conv: hangs on an empty batch", "conv", conv_hangs_on_empty_batch, extra={"timeout": 1.0}),
+    Entry("conv: 1x1 fast path ignores padding", "conv", conv_1x1_fast_path_ignores_padding),
+    Entry("conv: 3x3 fast path misses the last row", "conv", conv_3x3_fast_path_last_row),
     Entry("conv 3-D: group mapping interleaved", "conv", _conv(out_map="interleave"), dims=3, diagnosis="group"),
     Entry("conv 1-D: kernel flipped", "conv", _conv(flip=True), dims=1, diagnosis="flip"),
     Entry("conv 3-D: hi padding ignored", "conv", _conv(pad_fn=lambda lo, hi: (lo, 0)), dims=3),
