@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from refconv import oracle
 from refconv.conformance import bounds, check
-from refconv.conformance.cases import ALL, Case, catalogue
+from refconv.conformance.cases import ALL, catalogue
 from refconv.conformance.targets import TargetError, resolve
 from refconv.params import ConvParamError
 

@@ -4,7 +4,6 @@ The implementations live in tests/broken/ (plain numpy, no refconv).  Each
 check runs with the default budget and a fixed seed.
 """
 
-import time
 
 import pytest
 

@@ -125,7 +125,7 @@ def _f64(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: np.asarray(v).astype(np.float64) for k, v in arrays.items()}
 
 
-def expected(case: Case, arrays: dict[str, np.ndarray], *, case_override: dict | None = None) -> np.ndarray:
+def expected(case: Case, arrays: dict[str, np.ndarray]) -> np.ndarray:
     """The exact result, correctly rounded to float64, computed by :mod:`refconv.oracle`.
 
     The inputs are the target's own values (converted to float64 exactly).
@@ -160,7 +160,6 @@ def magnitude(case: Case, arrays: dict[str, np.ndarray]) -> np.ndarray:
 
 def repro_call(case: Case, target_expr: str = "target") -> str:
     """The canonical call of ``case`` as Python source (arrays named as in :meth:`Case.input_shapes`)."""
-    names = list(case.input_shapes())
     kw = case.kwargs()
     if case.op in ("conv", "conv_transpose"):
         pos = "x, w, " + ("b" if case.bias else "None")
@@ -170,6 +169,5 @@ def repro_call(case: Case, target_expr: str = "target") -> str:
         pos = f"x, dy, {case.weight_shape!r}"
     else:
         pos = f"x, {kw.pop('kernel_size')!r}"
-    del names
     kws = ", ".join(f"{k}={v!r}" for k, v in kw.items())
     return f"{target_expr}({pos}, {kws})"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import partial, update_wrapper
+
 from typing import Any, Callable
 
 import numpy as np

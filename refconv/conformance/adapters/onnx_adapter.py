@@ -23,7 +23,6 @@ _ELEM = {"float32": 1, "float64": 11, "float16": 10}
 
 @functools.lru_cache(maxsize=256)
 def _session(op_type: str, attrs: tuple, shapes: tuple, dtype: str, opset: int = 19):
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
