@@ -428,6 +428,14 @@ def test_results_do_not_depend_on_the_thread_count():
         assert np.array_equal(fast.conv_grad_weight(x, dy, w.shape, padding=1), refw)
 
 
+def test_blas_threads_are_restored_after_a_call():
+    from threadpoolctl import threadpool_info
+
+    before = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+    fast.conv(np.ones((4, 3, 20, 20), np.float32), np.ones((4, 3, 3, 3), np.float32))
+    assert [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"] == before
+
+
 def test_results_do_not_depend_on_the_number_of_worker_threads(monkeypatch):
     from refconv.fast import direct, parallel
 

@@ -3,22 +3,30 @@
 Layouts (``G`` groups, ``Cg = C_in / G``, ``Mg = C_out / G``, ``Kp = prod(K)``,
 ``Op = prod(O)``):
 
-* forward, per sample:  ``cols[n, g, (c, k), p] = xp[n, g*Cg + c, p*s + k*d]``
-  and ``y[n, g, m, p] = sum_{(c,k)} w[g, m, (c, k)] * cols[n, g, (c, k), p]``:
-  one ``matmul`` broadcast over ``(n, g)`` writes NCHW directly.
-* forward, pixel-major (small images): ``cols[g, (c, k), (n, p)]``, one GEMM
-  per group, then ``(g, m, n, p) -> (n, g, m, p)``.
+* forward, large planes (``Op >= 512``), one sample at a time, in tiles of
+  whole output rows (:data:`TILE_BYTES`):
+  ``cols[g, (c, k), p] = xp[n, g*Cg + c, p*s + k*d]`` and
+  ``y[n, g, m, p] = sum_{(c, k)} w[g, m, (c, k)] * cols[g, (c, k), p]``, one GEMM
+  per group writing NCHW directly; the tile buffer is reused (cache-resident).
+* forward, small planes: pixel-major ``cols[g, (c, k), (n, p)]`` over a block of
+  ``ceil(TARGET_COLUMNS / Op)`` samples, one GEMM per group, then
+  ``(g, m, n, p) -> (n, g, m, p)``; with stride 1 the taps are flat
+  (:func:`_flat_geometry`): each is one contiguous run of the flattened planes.
 * input gradient (col2im): ``dcols[n, g, (c, k), p] = sum_m w[g, m, (c, k)] * dy[n, g, m, p]``,
   then for each tap ``k``: ``dxp[n, g*Cg + c, p*s + k*d] += dcols[n, g, c, k, p]``
   (strided slice adds in tap order: no ``np.add.at``, a fixed summation order).
-* weight gradient: ``dw[g, m, (c, k)] = sum_{(n, p)} dy[g, m, (n, p)] * cols[g, (c, k), (n, p)]``.
-* depthwise (``Cg == 1``): per-tap accumulation ``y[n, g, m, p] += w[g, m, k] * xp[n, g, p*s + k*d]``
-  in tap order, no im2col buffer.
+* weight gradient: ``dw[g, m, (c, k)] = sum_{(n, p)} dy[n, g, m, p] * cols[n, g, (c, k), p]``:
+  one GEMM per sample (large planes) or per block of samples (small planes),
+  partial sums added in sample and block order.
+* depthwise (``Cg == 1``, up to 4 outputs per group): per-tap accumulation
+  ``y[n, g, m, p] += w[g, m, k] * xp[n, g, p*s + k*d]`` in tap order, no im2col
+  buffer; with stride 1 on flat taps, in cache-sized channel blocks.
 
-Every output element is summed in an order fixed by the shapes (BLAS splits
-GEMMs over rows and columns, not over the summed dimension), so results do not
-depend on the thread count.  Work is chunked over the batch (then over output
-rows) to keep temporaries under the memory cap.
+Every GEMM runs single-threaded on operands whose shapes are fixed by the
+problem (:mod:`refconv.fast.parallel`), and every other sum runs in an order
+fixed by the shapes, so results do not depend on the thread count or the run.
+Work is chunked over the batch (then over output rows) to keep temporaries
+under the memory cap.
 """
 
 from __future__ import annotations
@@ -26,7 +34,6 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-
 from numpy.lib.stride_tricks import as_strided
 
 from .geometry import Geometry, pad_dilate, prod, windows

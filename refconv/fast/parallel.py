@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
 __all__ = ["workers", "run_tasks", "single_threaded_blas"]
@@ -55,12 +55,34 @@ def _controller() -> Any:
     return _blas
 
 
+_depth = 0
+_limiter: Any = None
+
+
 @contextmanager
 def single_threaded_blas() -> Iterator[None]:
-    """BLAS limited to one thread inside the block (when threadpoolctl is available)."""
+    """BLAS limited to one thread inside the block (when threadpoolctl is available).
+
+    Reference-counted: with several threads inside at once, the first to enter
+    limits BLAS and the last to leave restores it.
+    """
+    global _depth, _limiter
     ctl = _controller()
-    with (ctl.limit(limits=1) if ctl else nullcontext()):
+    if not ctl:
         yield
+        return
+    with _lock:
+        if _depth == 0:
+            _limiter = ctl.limit(limits=1)
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                _limiter.restore_original_limits()
+                _limiter = None
 
 
 def _executor() -> ThreadPoolExecutor:
