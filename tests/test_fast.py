@@ -254,6 +254,34 @@ def test_fft_path_within_its_normwise_bound(case, dtype, seed):
     assert tolerance.within_bound(got, want, tolerance.fft_conv_error_bound(x, w, **case.kwargs)).all(), _msg(case)
 
 
+@FEW
+@given(case=conv_cases(max_dims=2, max_groups=1, max_stride=1, strings=False), seed=st.integers(0, 2**16))
+def test_fft_gradients_within_the_bound_of_their_forward_problems(case, seed):
+    rng = _rng(seed)
+    x = rng.standard_normal(case.x_shape)
+    w = rng.standard_normal(case.w_shape)
+    dy = rng.standard_normal(case.output_shape)
+    kw, p = case.kwargs, case.params
+    nsp = p.ndim
+    wf = w[(slice(None), slice(None), *([slice(None, None, -1)] * nsp))] if p.flip else w
+    # dx = conv(dy, w^T flipped, padding d*(K-1) - lo, d*(K-1) - hi + unread, dilation d)
+    pads = tuple(
+        (d * (k - 1) - lo, d * (k - 1) - hi + r) for k, d, (lo, hi), r in zip(p.kernel_spatial, p.dilation, p.padding, p.unread)
+    )
+    assume(all(lo >= 0 and hi >= 0 for lo, hi in pads))
+    wt = np.swapaxes(wf, 0, 1)[(slice(None), slice(None), *([slice(None, None, -1)] * nsp))]
+    bound = tolerance.fft_conv_error_bound(dy, wt, padding=pads, dilation=p.dilation)
+    gi = fast.conv_grad_input(dy, w, case.x_shape, algorithm="fft", **kw)
+    assert tolerance.within_bound(gi, oracle.conv_grad_input(dy, w, case.x_shape, **kw), bound).all()
+    # dw[o, c] = conv(xp^T, dy^T, stride d, dilation 1)[c, o], cropped to K
+    xp = np.pad(x, ((0, 0), (0, 0), *p.padding))
+    bw = tolerance.fft_conv_error_bound(np.swapaxes(xp, 0, 1), np.swapaxes(dy, 0, 1), stride=p.dilation)
+    bw = np.swapaxes(bw, 0, 1)[(slice(None), slice(None), *(slice(0, k) for k in p.kernel_spatial))]
+    bw = bw[(slice(None), slice(None), *([slice(None, None, -1)] * nsp))] if p.flip else bw
+    gw = fast.conv_grad_weight(x, dy, case.w_shape, algorithm="fft", **kw)
+    assert tolerance.within_bound(gw, oracle.conv_grad_weight(x, dy, case.w_shape, **kw), bw).all()
+
+
 # ----------------------------------------------------------------------------- edge cases
 
 
