@@ -203,7 +203,8 @@ def abs_sums(op: str, *arrays: Any, n_terms: int, **kwargs: Any) -> np.ndarray:
     """Upper bound of the exact ``sum |terms|`` of a bilinear ``op`` of :mod:`refconv.fast`, per element.
 
     ``op(|a|, |b|, **kwargs)`` computed in float64 by the direct engine, then
-    inflated by ``1 + 2 gamma_{n}(2^-53)`` plus ``n eta_64`` and rounded up.
+    inflated by ``1 + 2 gamma_{n+3}(2^-53)`` plus ``(n + 1) eta_64`` and rounded
+    up: a computed sum of non-negative terms is at least ``S (1 - gamma_n)``.
     """
     from . import fast
 
@@ -212,7 +213,8 @@ def abs_sums(op: str, *arrays: Any, n_terms: int, **kwargs: Any) -> np.ndarray:
     if op in ("conv", "conv_transpose", "conv_grad_input", "conv_grad_weight"):
         kwargs = {**kwargs, "algorithm": "direct"}
     S = fn(*absd, **kwargs)
-    g = gamma(n_terms + 1, 2.0**-53)
+    # n products and additions, plus the rounding of |z| for complex factors: gamma_{n+3} covers them all
+    g = gamma(n_terms + 3, 2.0**-53)
     return round_up(round_up(S * (1 + 2 * g)) + (n_terms + 1) * 2.0**-1074)
 
 
