@@ -465,7 +465,7 @@ def test_blas_threads_are_restored_after_a_call():
 
 
 def test_results_do_not_depend_on_the_number_of_worker_threads(monkeypatch):
-    from refconv.fast import direct, parallel
+    from refconv.fast import direct, fft, parallel
 
     rng = _rng(10)
     x = rng.standard_normal((6, 8, 20, 20)).astype(np.float32)
@@ -478,12 +478,14 @@ def test_results_do_not_depend_on_the_number_of_worker_threads(monkeypatch):
             fast.conv(x, w, padding=1), fast.conv(x, wd, padding=1, groups=8),
             fast.conv_grad_input(dy, w, x.shape, padding=1), fast.conv_grad_weight(x, dy, w.shape, padding=1),
             fast.conv_grad_weight(x, dy, wd.shape, padding=1, groups=8), fast.max_pool_grad(dy[:, :, ::2, ::2], x, 3, stride=2, padding=1),
+            fast.conv(x, w, padding=1, algorithm="fft"), fast.avg_pool(x, 3, stride=2, padding=1),
         ]
 
     ref = everything()
     for n in (1, 3):
         monkeypatch.setattr(parallel, "workers", lambda n=n: n)
         monkeypatch.setattr(direct, "workers", lambda n=n: n)
+        monkeypatch.setattr(fft, "workers", lambda n=n: n)
         assert all(np.array_equal(a, b) for a, b in zip(everything(), ref)), n
 
 
