@@ -107,8 +107,9 @@ class PoolCase:
 def int_arrays(shape: tuple[int, ...], *, min_value: int = -8, max_value: int = 8) -> st.SearchStrategy[np.ndarray]:
     """int64 arrays of ``shape`` with entries in ``[min_value, max_value]``; shrinks towards zeros.
 
-    >>> int_arrays((2, 3)).example().shape
-    (2, 3)
+    >>> from hypothesis import find
+    >>> find(int_arrays((2, 3)), lambda a: True).tolist()   # the simplest example
+    [[0, 0, 0], [0, 0, 0]]
     """
     if min_value > max_value:
         raise ValueError(f"min_value={min_value}, max_value={max_value}: min_value must be <= max_value")
