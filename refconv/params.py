@@ -182,6 +182,19 @@ def _check_shape(name: str, shape: Any) -> tuple[int, ...]:
     return tuple(int(v) for v in shp)
 
 
+def _operands(input_shape: Any, weight_shape: Any, groups: Any, weight_doc: str) -> tuple[tuple[int, ...], tuple[int, ...], int, int]:
+    """Checked shapes of ``x`` and ``w`` (same rank, at least one spatial axis), spatial rank, and groups."""
+    xs = _check_shape("x.shape", input_shape)
+    ws = _check_shape("w.shape", weight_shape)
+    if len(xs) < 3:
+        raise ConvParamError(f"x.ndim={len(xs)}: x must have shape (N, C_in, *spatial) with at least one spatial axis")
+    if len(ws) != len(xs):
+        raise ConvParamError(f"w.ndim={len(ws)}: {weight_doc} must have the rank of x ({len(xs)})")
+    if not _is_int(groups) or groups < 1:
+        raise ConvParamError(f"{_fmt('groups', groups)}: groups must be an integer >= 1")
+    return xs, ws, len(xs) - 2, int(groups)
+
+
 @dataclass(frozen=True)
 class ConvParams:
     """The general operation of DESIGN.md on an input of ``input_shape``.
@@ -273,18 +286,7 @@ def conv_params(
         ...
     refconv.params.ConvParamError: w.shape=(1, 1, 3) with dilation=(2,): the dilated kernel spans 5 on axis 0, larger than the padded input 3 (input 3, padding (0, 0))
     """
-    xs = _check_shape("x.shape", input_shape)
-    ws = _check_shape("w.shape", weight_shape)
-    if len(xs) < 3:
-        raise ConvParamError(f"x.ndim={len(xs)}: x must have shape (N, C_in, *spatial) with at least one spatial axis")
-    if len(ws) != len(xs):
-        raise ConvParamError(
-            f"w.ndim={len(ws)}: the weight (C_out, C_in/groups, *K) must have the rank of x ({len(xs)})"
-        )
-    ndim = len(xs) - 2
-    if not _is_int(groups) or groups < 1:
-        raise ConvParamError(f"{_fmt('groups', groups)}: groups must be an integer >= 1")
-    groups = int(groups)
+    xs, ws, ndim, groups = _operands(input_shape, weight_shape, groups, "the weight (C_out, C_in/groups, *K)")
     if not isinstance(flip, (bool,)) and not (hasattr(flip, "dtype") and flip.dtype == bool):
         raise ConvParamError(f"{_fmt('flip', flip)}: flip must be True or False")
     cin, cout = xs[1], ws[0]
@@ -400,18 +402,9 @@ def conv_transpose_params(
         ...
     refconv.params.ConvParamError: output_padding=(2,): each output_padding must be smaller than its stride (2,) or its dilation (1,)
     """
-    xs = _check_shape("x.shape", input_shape)
-    ws = _check_shape("w.shape", weight_shape)
-    if len(xs) < 3:
-        raise ConvParamError(f"x.ndim={len(xs)}: x must have shape (N, C_in, *spatial) with at least one spatial axis")
-    if len(ws) != len(xs):
-        raise ConvParamError(
-            f"w.ndim={len(ws)}: the transposed-convolution weight (C_in, C_out/groups, *K) must have the rank of x ({len(xs)})"
-        )
-    ndim = len(xs) - 2
-    if not _is_int(groups) or groups < 1:
-        raise ConvParamError(f"{_fmt('groups', groups)}: groups must be an integer >= 1")
-    groups = int(groups)
+    xs, ws, ndim, groups = _operands(
+        input_shape, weight_shape, groups, "the transposed-convolution weight (C_in, C_out/groups, *K)"
+    )
     if xs[1] % groups:
         raise ConvParamError(f"{_fmt('groups', groups)}: groups must divide C_in={xs[1]}")
     if ws[0] != xs[1]:
