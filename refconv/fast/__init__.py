@@ -12,7 +12,16 @@ plus the keywords ``algorithm='auto' | 'direct' | 'fft'`` (convolutions) and
   :mod:`refconv.tolerance`; integer-valued floats whose partial sums are exact
   give exactly the oracle's result.
 * determinism: every element's summation order is fixed by the shapes (and the
-  memory cap), never by the thread count or the run.
+  memory cap), never by the thread count or the run (:mod:`refconv.fast.parallel`).
+* memory: temporaries stay under a cap (default 256 MiB; ``max_memory=`` per
+  call or :func:`memory_cap` for a block), chunked over the batch, then over
+  output rows; :class:`MemoryCapError` before allocating when one chunk cannot fit.
+* algorithms (:mod:`refconv.fast.direct`, :mod:`refconv.fast.fft`): im2col +
+  single-threaded GEMMs on a fixed partition run by a few threads, per-tap
+  kernels for depthwise convolutions, scipy.fft for large kernels
+  (``algorithm='auto'`` follows :func:`refconv.fast.fft.prefer_fft`).
+
+Also :func:`general_conv` (input dilation, negative padding) as in the oracle.
 
 Examples
 --------
