@@ -77,3 +77,17 @@ def test_onnxruntime_max_pool_same_ignores_dilation():
     # the diagnosis of the -inf case says what happened
     r = check("onnxruntime", op="max_pool", dims=1, max_examples=0)
     assert any("no input element" in d for d in r.failure.diagnosis)
+
+
+def test_onnxruntime_negative_same_padding_in_pooling():
+    from refconv.conformance.adapters.onnx_adapter import run_node
+
+    x = np.array([[[1.0, -1.0, 2.0, 0.0, -1.0, -1.0]]], dtype=np.float32)
+    expected = oracle.avg_pool(x, 1, stride=3, padding="same")
+    assert np.array_equal(run_node("AveragePool", [x], kernel_shape=[1], strides=[3], auto_pad="SAME_LOWER"), expected)
+    assert not np.array_equal(run_node("AveragePool", [x], kernel_shape=[1], strides=[3], auto_pad="SAME_UPPER"), expected)
+    with pytest.raises(Exception, match="non-negative"):
+        run_node("MaxPool", [x], kernel_shape=[1], strides=[3], auto_pad="SAME_UPPER")
+    # with explicit pads for those cases the adapter conforms
+    for seed in (11, 12):
+        assert check("onnxruntime", op="avg_pool", dims=2, seed=seed, max_examples=150).ok

@@ -523,69 +523,95 @@ def catalogue(op: str, dims: int, caps: Capabilities = ALL) -> list[Case]:
 # --------------------------------------------------------------------------- hypothesis
 
 
-def cases(op: str, dims: int, caps: Capabilities = ALL):
-    """Strategy of valid, supported cases of ``op``; shrinks towards 1 of everything and no padding.
+def _pick(rng: Any, weighted: dict) -> Any:
+    keys = list(weighted)
+    return rng.choices(keys, weights=[weighted[k] for k in keys])[0]
 
-    Drawn per axis: kernel ``1..4``, stride ``1..3``, dilation ``1..3``,
-    padding, and the input size from the output size wanted (``1..4``).
+
+def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
+    """One case drawn with ``rng`` (a :class:`random.Random`), every parameter within ``caps``.
+
+    Weights favour the interesting values evenly (several groups and channels
+    per group, strides and dilations up to 3, every padding form) instead of
+    the smallest ones, so that combinations appear within a small budget.
     """
+    small = dims >= 3
+    kinds = sorted(set(caps.padding))
+    if "asymmetric" in kinds:
+        # arbitrary pairs express every mode; draw the modes' own pairs too, they meet special code paths
+        kinds += ["asymmetric", "asymmetric", "same", "same_lower", "valid"] + (["full"] if op not in POOLS else [])
+    kind = rng.choice(kinds)
+    ks, ss, ds, lohi, ns, opads = [], [], [], [], [], []
+    for _ in range(dims):
+        k = _pick(rng, {1: 2, 2: 3, 3: 3, 4: 2} if not small else {1: 2, 2: 3, 3: 2})
+        s = _pick(rng, {1: 3, 2: 3, 3: 2}) if caps.stride else 1
+        d = _pick(rng, {1: 4, 2: 2, 3: 2}) if caps.dilation and op != "avg_pool" else 1
+        span = d * (k - 1) + 1
+        if op in POOLS:
+            half = span // 2
+            lo = rng.randint(0, half) if kind != "valid" else 0
+            hi = lo if kind != "asymmetric" else rng.randint(0, half)
+        elif kind == "asymmetric":
+            lo, hi = rng.randint(0, 3), rng.randint(0, 3)
+        elif kind == "symmetric":
+            lo = hi = rng.randint(0, 2)
+        else:
+            lo = hi = 0
+        out = rng.randint(1, 3 if small else 5)
+        if op == "conv_transpose":
+            n = out
+            opad = rng.randint(0, max(s, d) - 1) if caps.output_padding else 0
+        else:
+            n = max(1, (out - 1) * s + span - lo - hi + rng.randint(0, s - 1))
+            opad = 0
+        ks.append(k), ss.append(s), ds.append(d), lohi.append((lo, hi)), ns.append(n), opads.append(opad)
+    groups = _pick(rng, {1: 4, 2: 3, 3: 2, 4: 1}) if caps.groups and op not in POOLS else 1
+    cg = rng.randint(1, 3) if caps.channels else 1
+    og = rng.randint(1, 3) if caps.channels and op not in POOLS else 1
+    batch = {1: 5, 2: 3, 3: 1} if caps.batch else {1: 1}
+    if caps.empty_batch:
+        batch[0] = 0.5
+    values = {"normal": 3, "small": 2, "negative": 1} if op == "max_pool" else {"normal": 3, "small": 2}
+    c = Case(
+        op, n=_pick(rng, batch), cin=cg * groups, cout=og * groups, spatial=tuple(ns), kernel=tuple(ks), stride=tuple(ss),
+        padding=tuple(lohi), dilation=tuple(ds), groups=groups,
+        bias=caps.bias and op in ("conv", "conv_transpose") and rng.random() < 0.5, output_padding=tuple(opads),
+        ceil_mode=caps.ceil_mode and op in POOLS and rng.random() < 0.5,
+        count_include_pad=rng.choice(caps.count_include_pad) if op == "avg_pool" else True,
+        values=_pick(rng, values), seed=rng.randint(0, 2**16), label="explored",
+    )
+    if kind in ("same", "same_lower", "full"):
+        try:
+            c = replace(c, padding=tuple(P.normalize_padding(kind, c.spatial, c.kernel, c.stride, c.dilation)))
+        except P.ConvParamError:
+            pass
+    return c
+
+
+def cases(op: str, dims: int, caps: Capabilities = ALL):
+    """Strategy of valid, supported cases of ``op`` (see :func:`random_case`).
+
+    Hypothesis draws the seed of each case; the case's parameters are spread
+    evenly by :func:`random_case` (the engine shrinks failures itself, towards
+    one of everything, no padding and small integer inputs).
+    """
+    import random
+
     from hypothesis import assume
     from hypothesis import strategies as st
 
-    small = dims >= 3
+    def build(seed: int) -> Case | None:
+        rng = random.Random(seed)
+        for _ in range(25):  # restrictive targets: draw again rather than discard the example
+            c = random_case(op, dims, caps, rng)
+            if caps.supports(c):
+                return c
+        return None
 
     @st.composite
     def draw_case(draw):
-        pads_kind = sorted(set(caps.padding))
-        if "asymmetric" in pads_kind:
-            # arbitrary pairs express every mode; draw the modes' own pairs too, they meet special code paths
-            pads_kind += ["asymmetric", "asymmetric", "same", "same_lower", "valid"] + (["full"] if op not in POOLS else [])
-        kind = draw(st.sampled_from(pads_kind))
-        ks, ss, ds, lohi, ns, ops_ = [], [], [], [], [], []
-        for _ in range(dims):
-            k = draw(st.integers(1, 3 if small else 4))
-            s = draw(st.integers(1, 3)) if caps.stride else 1
-            d = draw(st.integers(1, 3)) if caps.dilation and op != "avg_pool" else 1
-            span = d * (k - 1) + 1
-            if op in POOLS:
-                half = span // 2
-                lo = draw(st.integers(0, half)) if kind != "valid" else 0
-                hi = lo if kind != "asymmetric" else draw(st.integers(0, half))
-            elif kind == "asymmetric":
-                lo, hi = draw(st.integers(0, 3)), draw(st.integers(0, 3))
-            elif kind == "symmetric":
-                lo = hi = draw(st.integers(0, 2))
-            else:
-                lo = hi = 0
-            out = draw(st.integers(1, 3 if small else 4))
-            extra = draw(st.integers(0, s - 1)) if op != "conv_transpose" else 0
-            if op == "conv_transpose":
-                n = out
-                opad = draw(st.integers(0, max(s, d) - 1)) if caps.output_padding else 0
-            else:
-                n = max(1, (out - 1) * s + span - lo - hi + extra)
-                opad = 0
-            ks.append(k), ss.append(s), ds.append(d), lohi.append((lo, hi)), ns.append(n), ops_.append(opad)
-        groups = draw(st.sampled_from([1, 1, 2, 3])) if caps.groups and op not in POOLS else 1
-        cg = draw(st.integers(1, 3)) if caps.channels else 1
-        og = draw(st.integers(1, 3)) if caps.channels and op not in POOLS else 1
-        nb = draw(st.integers(1 if not caps.empty_batch else 0, 2 if caps.batch else 1)) if caps.batch or caps.empty_batch else 1
-        bias = draw(st.booleans()) if caps.bias and op in ("conv", "conv_transpose") else False
-        values = draw(st.sampled_from(["normal", "small", "negative"] if op == "max_pool" else ["normal", "small"]))
-        c = Case(
-            op, n=nb, cin=cg * groups, cout=og * groups, spatial=tuple(ns), kernel=tuple(ks), stride=tuple(ss),
-            padding=tuple(lohi), dilation=tuple(ds), groups=groups, bias=bias, output_padding=tuple(ops_),
-            ceil_mode=draw(st.booleans()) if caps.ceil_mode and op in POOLS else False,
-            count_include_pad=draw(st.sampled_from(caps.count_include_pad)) if op == "avg_pool" else True,
-            values=values, seed=draw(st.integers(0, 2**16)), label="explored",
-        )
-        if kind in ("same", "same_lower", "full"):
-            try:
-                pads = P.normalize_padding(kind, c.spatial, c.kernel, c.stride, c.dilation)
-            except P.ConvParamError:
-                pads = c.padding
-            c = replace(c, padding=tuple(pads))
-        assume(caps.supports(c))
+        c = build(draw(st.integers(0, 2**63 - 1)))
+        assume(c is not None)
         return c
 
     return draw_case()

@@ -67,6 +67,10 @@ def _padding_attrs(padding, spatial, kernel, stride, dilation) -> dict:
 
     if all(p == (0, 0) for p in padding):
         return {"auto_pad": "VALID"}
+    # the ONNX formula (out - 1)*s + span - n is not clamped at 0; where it is negative ONNX Runtime's pooling
+    # shifts its windows or refuses (specs/conventions.md), so those cases get explicit pads
+    if any((-(-n // s) - 1) * s + d * (k - 1) + 1 - n < 0 for n, k, s, d in zip(spatial, kernel, stride, dilation)):
+        return {"pads": _pads(padding)}
     for mode, lower in (("SAME_UPPER", False), ("SAME_LOWER", True)):
         if all(tuple(p) == shapes.same_padding(n, k, s, d, lower=lower)
                for p, n, k, s, d in zip(padding, spatial, kernel, stride, dilation)):
