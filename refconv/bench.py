@@ -136,7 +136,14 @@ def blas_info() -> list[dict[str, Any]]:
     except ImportError:
         return [{"error": "threadpoolctl is not installed (pip install 'refconv[bench]')"}]
     keep = ("user_api", "internal_api", "prefix", "version", "architecture", "num_threads", "threading_layer")
-    return [{k: d.get(k) for k in keep} for d in threadpool_info()]
+    out = []
+    for d in threadpool_info():
+        info = {k: d.get(k) for k in keep}
+        # which package ships the library (numpy.libs, scipy.libs, torch/lib ...)
+        parts = os.path.normpath(d.get("filepath", "")).split(os.sep)
+        info["shipped_with"] = next((q for q in reversed(parts[:-1]) if q not in ("lib", "lib64", ".libs")), None)
+        out.append(info)
+    return out
 
 
 def _torch_info() -> dict[str, Any]:
