@@ -110,8 +110,12 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray
         ext = _flat_geometry(P, K, geo.dilation, O)[1]  # flat taps: E >= prod(O) columns per sample
         col_bytes = C * Kp * ext * it
         per_sample = xp_bytes + col_bytes + M * ext * it
+    elif pixel_major:
+        per_sample = xp_bytes + col_bytes + M * Op * it
     else:
-        per_sample = xp_bytes + col_bytes + (M * Op * it if pixel_major else 0)
+        # one im2col tile of whole output rows at a time (see _forward_chunk)
+        row_cols = C * Kp * (Op // O[0]) * it
+        per_sample = xp_bytes + min(col_bytes, max(TILE_BYTES // row_cols, 1) * row_cols)
     if per_sample <= cap:
         fit = plan_chunks(N, per_sample, cap)
         size = min(fit, -(-TARGET_COLUMNS // Op)) if pixel_major else min(fit, -(-N // (2 * workers())))
