@@ -433,6 +433,20 @@ def test_gradients_under_a_cap_below_one_sample_use_row_chunks_and_stay_exact():
     assert np.array_equal(gw, oracle.conv_grad_weight(x, dy, w.shape, padding=1))
 
 
+@pytest.mark.parametrize("kwargs", [dict(padding=3), dict(stride=2, dilation=2, padding=4), dict(padding=((5, 1), (2, 0)), flip=True)])
+def test_fft_under_a_cap_below_one_sample_uses_row_slabs_within_the_bound(kwargs):
+    rng = _rng(13)
+    x = rng.standard_normal((2, 3, 40, 30))
+    w = rng.standard_normal((4, 3, 9, 7))
+    want = oracle.conv(x, w, **kwargs)
+    bound = tolerance.fft_conv_error_bound(x, w, **kwargs)
+    # 200 kB: less than one sample's spectra (about 250 kB), more than one slab of output rows
+    got = fast.conv(x, w, algorithm="fft", max_memory=200_000, **kwargs)
+    assert tolerance.within_bound(got, want, bound).all()
+    with pytest.raises(fast.MemoryCapError, match="one output row of one sample of the FFT conv"):
+        fast.conv(x, w, algorithm="fft", max_memory=30_000, **kwargs)
+
+
 def test_memory_cap_error_before_allocating():
     with pytest.raises(fast.MemoryCapError, match="max_memory=1000"):
         fast.conv(np.ones((1, 64, 100, 100), np.float32), np.ones((64, 64, 3, 3), np.float32), max_memory=1000)

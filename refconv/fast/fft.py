@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from .geometry import Geometry, pad_dilate, prod
-from .memory import plan_chunks
+from .memory import MemoryCapError, plan_chunks
 from .parallel import workers
 
 __all__ = ["fft_forward", "prefer_fft", "direct_cost", "fft_cost"]
@@ -110,51 +110,96 @@ def _spectrum(a: np.ndarray, L, real: bool, nw: int) -> np.ndarray:
 
 
 def fft_forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray:
-    """``y`` of the general operation (no bias) through FFTs; ``w`` already flipped if needed."""
-    import scipy.fft
+    """``y`` of the general operation (no bias) through FFTs; ``w`` already flipped if needed.
 
+    Chunks over the batch; when one sample's spectra exceed the cap, over
+    slabs of output rows of axis 0 (overlap-save: each slab reads the rows of
+    ``xp`` its windows cover, all slabs share one transform length).
+    """
     N, C = x.shape[:2]
     M, Cg = w.shape[:2]
     K = w.shape[2:]
-    nsp = len(K)
-    G = geo.groups
-    Mg = M // G
     O = geo.output_spatial(x.shape[2:], K)
     y = np.empty((N, M, *O), dtype=x.dtype)
     if y.size == 0:
         return y
-    P = geo.padded_spatial(x.shape[2:])
-    L = _lengths(P)
-    axes = tuple(range(2, 2 + nsp))
     real = x.dtype.kind == "f"
     cdt = np.result_type(x.dtype, np.complex64)
-    F = prod(L[:-1]) * (L[-1] // 2 + 1 if real else L[-1])
-    # dilated, reversed kernel: wr[..., D-1-k*d] = w[..., k]
+    it, xit = np.dtype(cdt).itemsize, x.dtype.itemsize
     span = tuple(d * (k - 1) + 1 for k, d in zip(K, geo.dilation))
-    wd = np.zeros((M, Cg, *span), dtype=x.dtype)
-    wd[(slice(None), slice(None), *(slice(None, None, d) for d in geo.dilation))] = w
-    wr = wd[(slice(None), slice(None), *([slice(None, None, -1)] * nsp))]
-    inv = scipy.fft.irfftn if real else scipy.fft.ifftn
+    P = geo.padded_spatial(x.shape[2:])
     # pocketfft threads over independent 1-D transforms: the same bits for any worker count
     nw = workers() if N * C >= 8 else 1
-    W = _spectrum(np.ascontiguousarray(wr), L, real, nw).reshape(G, Mg, Cg, F)
-    it = np.dtype(cdt).itemsize
-    per_sample = (C * F + 2 * M * F) * it + (C * prod(P) + M * prod(L)) * x.dtype.itemsize
-    nb = plan_chunks(N, per_sample, cap, fixed=W.nbytes, what="one batch sample of the FFT conv")
-    crop = tuple(slice(D - 1, D - 1 + (o - 1) * s + 1, s) for D, o, s in zip(span, O, geo.stride))
-    for n0 in range(0, N, nb):
-        xp = pad_dilate(x[n0 : n0 + nb], geo.padding, geo.input_dilation)
-        b = xp.shape[0]
-        X = _spectrum(xp, L, real, nw).reshape(b, G, Cg, F)
-        if Cg == 1:
-            Z = X * W[None, :, :, 0, :]  # (b, G, Mg, F)
-        else:
-            Z = np.zeros((b, G, Mg, F), dtype=cdt)
-            tmp = np.empty_like(Z)
-            # Z[n, g, m, f] = sum_c X[n, g, c, f] * W[g, m, c, f], channels added in order
-            for c in range(Cg):
-                np.multiply(X[:, :, None, c, :], W[None, :, :, c, :], out=tmp)
-                Z += tmp
-        z = inv(Z.reshape(b, M, *L[:-1], F // prod(L[:-1])), s=L, axes=axes, workers=nw)
-        y[n0 : n0 + nb] = z[(slice(None), slice(None), *crop)]
+
+    def plan(Ps):
+        L = _lengths(Ps)
+        F = prod(L[:-1]) * (L[-1] // 2 + 1 if real else L[-1])
+        per = (C * F + 2 * M * F) * it + (C * prod(Ps) + M * prod(L)) * xit
+        return L, F, per, M * Cg * F * it
+
+    L, F, per, wbytes = plan(P)
+    if wbytes + per <= cap:
+        W = _kernel_spectrum(w, geo, L, F, real, nw)
+        nb = plan_chunks(N, per, cap, fixed=wbytes, what="one batch sample of the FFT conv")
+        for n0 in range(0, N, nb):
+            xp = pad_dilate(x[n0 : n0 + nb], geo.padding, geo.input_dilation)
+            y[n0 : n0 + nb] = _fft_block(xp, W, L, F, O, span, geo, real, cdt, nw)
+        return y
+    from .direct import _xp_chunk
+
+    def slab(rows):
+        return plan(((rows - 1) * geo.stride[0] + span[0], *P[1:]))
+
+    lo_r, hi_r = 1, O[0]  # the largest slab height that fits
+    if sum(slab(1)[2:]) > cap:
+        raise MemoryCapError(
+            f"max_memory={cap}: one output row of one sample of the FFT conv needs {sum(slab(1)[2:])} bytes of "
+            "temporaries; raise the cap (max_memory=... or refconv.fast.memory_cap(...))"
+        )
+    while lo_r < hi_r:
+        mid = (lo_r + hi_r + 1) // 2
+        lo_r, hi_r = (mid, hi_r) if sum(slab(mid)[2:]) <= cap else (lo_r, mid - 1)
+    rows = lo_r
+    L, F, _, _ = slab(rows)
+    W = _kernel_spectrum(w, geo, L, F, real, nw)
+    for n in range(N):
+        for r0 in range(0, O[0], rows):
+            r1 = min(O[0], r0 + rows)
+            xp = _xp_chunk(x[n : n + 1], geo, K, r0, r1)
+            y[n : n + 1, :, r0:r1] = _fft_block(xp, W, L, F, (r1 - r0, *O[1:]), span, geo, real, cdt, nw)
     return y
+
+
+def _kernel_spectrum(w, geo: Geometry, L, F, real: bool, nw: int) -> np.ndarray:
+    """Spectrum of the dilated, reversed kernel ``wr[..., D-1-k*d] = w[..., k]``, shape ``(G, Mg, Cg, F)``."""
+    M, Cg = w.shape[:2]
+    K = w.shape[2:]
+    span = tuple(d * (k - 1) + 1 for k, d in zip(K, geo.dilation))
+    wd = np.zeros((M, Cg, *span), dtype=w.dtype)
+    wd[(slice(None), slice(None), *(slice(None, None, d) for d in geo.dilation))] = w
+    wr = wd[(slice(None), slice(None), *([slice(None, None, -1)] * len(K)))]
+    return _spectrum(np.ascontiguousarray(wr), L, real, nw).reshape(geo.groups, M // geo.groups, Cg, F)
+
+
+def _fft_block(xp, W, L, F, O, span, geo: Geometry, real: bool, cdt, nw: int) -> np.ndarray:
+    """``z[p*s]`` of the correlation of the padded block ``xp`` with the kernel of spectrum ``W``."""
+    import scipy.fft
+
+    b = xp.shape[0]
+    G, Mg, Cg = W.shape[:3]
+    M = G * Mg
+    X = _spectrum(xp, L, real, nw).reshape(b, G, Cg, F)
+    if Cg == 1:
+        Z = X * W[None, :, :, 0, :]  # (b, G, Mg, F)
+    else:
+        Z = np.zeros((b, G, Mg, F), dtype=cdt)
+        tmp = np.empty_like(Z)
+        # Z[n, g, m, f] = sum_c X[n, g, c, f] * W[g, m, c, f], channels added in order
+        for c in range(Cg):
+            np.multiply(X[:, :, None, c, :], W[None, :, :, c, :], out=tmp)
+            Z += tmp
+    inv = scipy.fft.irfftn if real else scipy.fft.ifftn
+    axes = tuple(range(2, 2 + len(L)))
+    z = inv(Z.reshape(b, M, *L[:-1], F // prod(L[:-1])), s=L, axes=axes, workers=nw)
+    crop = tuple(slice(D - 1, D - 1 + (o - 1) * s + 1, s) for D, o, s in zip(span, O, geo.stride))
+    return z[(slice(None), slice(None), *crop)]
