@@ -447,6 +447,25 @@ def test_fft_under_a_cap_below_one_sample_uses_row_slabs_within_the_bound(kwargs
         fast.conv(x, w, algorithm="fft", max_memory=30_000, **kwargs)
 
 
+@pytest.mark.parametrize("tile", [1, 2000, 20000])
+def test_small_cache_tiles_give_the_exact_result(monkeypatch, tile):
+    # large planes are processed in tiles of output rows (and col2im in steps of samples): force many tiles
+    from refconv.fast import direct
+
+    monkeypatch.setattr(direct, "TILE_BYTES", tile)
+    monkeypatch.setattr(direct, "DEPTHWISE_BLOCK_BYTES", tile)
+    rng = _rng(14)
+    x = rng.integers(-3, 4, (3, 4, 40, 36)).astype(np.float32)  # at least 512 outputs per sample
+    for w_shape, kw in [((6, 4, 3, 2), dict(padding=(1, 2), stride=(1, 2))), ((4, 2, 3, 3), dict(groups=2, dilation=2)),
+                        ((8, 1, 3, 3), dict(groups=4, padding=1))]:
+        w = rng.integers(-3, 4, w_shape).astype(np.float32)
+        want = oracle.conv(x, w, **kw)
+        assert np.array_equal(fast.conv(x, w, algorithm="direct", **kw), want), kw
+        dy = rng.integers(-3, 4, want.shape).astype(np.float32)
+        assert np.array_equal(fast.conv_grad_input(dy, w, x.shape, **kw), oracle.conv_grad_input(dy, w, x.shape, **kw)), kw
+        assert np.array_equal(fast.conv_grad_weight(x, dy, w.shape, **kw), oracle.conv_grad_weight(x, dy, w.shape, **kw)), kw
+
+
 def test_memory_cap_error_before_allocating():
     with pytest.raises(fast.MemoryCapError, match="max_memory=1000"):
         fast.conv(np.ones((1, 64, 100, 100), np.float32), np.ones((64, 64, 3, 3), np.float32), max_memory=1000)
