@@ -36,6 +36,13 @@ def test_identify_tells_conventions_apart():
     assert identify(dilation_from_zero, ops=("conv",))["conv.dilation"] == "counted from 0 (dilation 0 is dense)"
     assert identify(swapped, ops=("conv",))["conv.padding"] == "(hi, lo): sides swapped"
 
+    def transpose_cout_first(x, w, b, *, stride, padding, output_padding, dilation, groups):
+        return oracle.conv_transpose(x, np.swapaxes(w, 0, 1), b, stride=stride, padding=padding,
+                                     output_padding=output_padding, dilation=dilation, groups=groups)
+
+    fp = identify(transpose_cout_first, ops=("conv_transpose",))
+    assert fp["conv_transpose.weight"] == "(C_out, C_in/groups, *K)"
+
 
 def test_onnxruntime_max_pool_window_in_padding_is_a_known_divergence():
     from refconv.conformance.plugin import load_divergences

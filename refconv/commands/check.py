@@ -21,7 +21,8 @@ OPS = ("conv", "conv_transpose", "max_pool", "avg_pool", "conv_grad_input", "con
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="adapter name, module:function or path/to/file.py:function")
-    parser.add_argument("--op", default="conv", choices=OPS, help="operation to check (default conv)")
+    parser.add_argument("--op", default="conv", choices=OPS + ("all",),
+                        help="operation to check (default conv; all: every op the target declares)")
     parser.add_argument("--dims", type=int, default=2, choices=(1, 2, 3), help="spatial axes (default 2)")
     parser.add_argument("--dtype", default="float32", help="input dtype: float64, float32, float16, bfloat16")
     parser.add_argument("--precision", default=None,
@@ -50,16 +51,39 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError(f"--timeout={args.timeout}: must be > 0")
     try:
-        report = check(args.target, op=args.op, dims=args.dims, dtype=args.dtype, precision=args.precision,
-                       max_examples=n, seed=args.seed, bound=args.bound, timeout=args.timeout, isolate=args.isolate,
-                       progress=not args.quiet)
+        if args.op == "all":
+            from ..conformance.targets import resolve, supported_ops
+
+            ops = supported_ops(resolve(args.target))
+        else:
+            ops = [args.op]
+        reports = [check(args.target, op=op, dims=args.dims, dtype=args.dtype, precision=args.precision,
+                         max_examples=n, seed=args.seed, bound=args.bound, timeout=args.timeout, isolate=args.isolate,
+                         progress=not args.quiet) for op in ops]
     except TargetError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
-        report.save_json(args.json)
-    print(report)
+        _save(args.json, reports)
+    for report in reports:
+        print(report)
     if args.specials:
         from ..conformance.specials import check_specials
 
-        print(check_specials(args.target, op=args.op, dims=args.dims, dtype=args.dtype))
-    return 0 if report.ok else 1
+        for op in ops:
+            print(check_specials(args.target, op=op, dims=args.dims, dtype=args.dtype))
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def _save(path: str, reports: list) -> None:
+    """One report as its JSON object; several (``--op all``) as a list; written atomically."""
+    if len(reports) == 1:
+        reports[0].save_json(path)
+        return
+    import json
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=".refconv-", suffix=".json", dir=os.path.dirname(os.path.abspath(path)))
+    with os.fdopen(fd, "w") as f:
+        f.write("[" + ",\n".join(r.to_json(indent=2) for r in reports) + "]")
+    os.replace(tmp, path)

@@ -162,9 +162,11 @@ def _transpose_probes(target: Target) -> dict[str, str]:
         fn = target.function("conv_transpose")
     except Exception:  # noqa: BLE001
         return out
-    c = Case("conv_transpose", 1, 1, 2, (3,), (2,))
+    c = Case("conv_transpose", 1, 2, 2, (3,), (2,))
     a = _ints(c)
-    out["conv_transpose.weight"] = _probe(fn, c, a, "(C_in, C_out/groups, *K)", [])
+    swapped = Candidate("", "", c, inputs=lambda d: {**d, "w": np.swapaxes(d["w"], 0, 1)})
+    out["conv_transpose.weight"] = _probe(fn, c, a, "(C_in, C_out/groups, *K)",
+                                          [("(C_out, C_in/groups, *K)", swapped)])
     caps = target.capabilities("conv_transpose", 1, "float32")
     c = Case("conv_transpose", 1, 1, 1, (3,), (3,), stride=(2,), padding=((0, 1),))
     if "asymmetric" not in caps.padding:

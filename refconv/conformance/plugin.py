@@ -22,7 +22,7 @@ def pytest_addoption(parser: Any) -> None:
     group = parser.getgroup("refconv", "refconv conformance suite")
     group.addoption("--refconv-target", action="append", default=[], metavar="TARGET",
                     help="adapter name, module:function or path/to/file.py:function to check (repeatable)")
-    group.addoption("--refconv-op", default="conv", metavar="OPS", help="comma-separated ops (default conv)")
+    group.addoption("--refconv-op", default="conv", metavar="OPS", help="comma-separated ops, or all (default conv)")
     group.addoption("--refconv-dims", default="2", metavar="DIMS", help="comma-separated spatial dims (default 2)")
     group.addoption("--refconv-dtype", default="float32", metavar="DTYPES", help="comma-separated dtypes (default float32)")
     group.addoption("--refconv-precision", default=None, help="claimed precision profile (default: the dtype)")
@@ -93,7 +93,12 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list) -> Non
     except ValueError:
         raise pytest.UsageError(f"--refconv-dims={config.getoption('--refconv-dims')!r}: expected integers like 1,2") from None
     for target in targets:
-        for op in _split(config.getoption("--refconv-op")):
+        ops = _split(config.getoption("--refconv-op"))
+        if ops == ["all"]:
+            from .targets import resolve, supported_ops
+
+            ops = supported_ops(resolve(target))
+        for op in ops:
             for dims in dims_list:
                 for dtype in _split(config.getoption("--refconv-dtype")):
                     name = f"check({target}, op={op!r}, dims={dims}, dtype={dtype!r})"
