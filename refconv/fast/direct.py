@@ -9,7 +9,7 @@ Layouts (``G`` groups, ``Cg = C_in / G``, ``Mg = C_out / G``, ``Kp = prod(K)``,
   ``y[n, g, m, p] = sum_{(c, k)} w[g, m, (c, k)] * cols[g, (c, k), p]``, one GEMM
   per group writing NCHW directly; the tile buffer is reused (cache-resident).
 * forward, small planes: pixel-major ``cols[g, (c, k), (n, p)]`` over a block of
-  ``ceil(TARGET_COLUMNS / Op)`` samples, one GEMM per group, then
+  about ``TARGET_COLUMNS / Op`` samples (equal blocks), one GEMM per group, then
   ``(g, m, n, p) -> (n, g, m, p)``; with stride 1 the taps are flat
   (:func:`_flat_geometry`): each is one contiguous run of the flattened planes.
 * input gradient (col2im): ``dcols[n, g, (c, k), p] = sum_m w[g, m, (c, k)] * dy[n, g, m, p]``,
@@ -44,7 +44,7 @@ __all__ = ["forward", "grad_input", "grad_weight"]
 
 #: below this many output pixels per sample the pixel-major layout (one big GEMM per group) is used
 PIXEL_MAJOR_BELOW = 512
-#: columns of one pixel-major GEMM (samples per block = ceil(TARGET_COLUMNS / prod(O)))
+#: columns of one pixel-major GEMM (about; the blocks of samples are equal, see _block)
 TARGET_COLUMNS = 4096
 #: bytes of one per-sample im2col tile (whole rows of output axis 0)
 TILE_BYTES = 4 << 20
@@ -73,6 +73,12 @@ def _xp_chunk(x: np.ndarray, geo: Geometry, kernel_spatial, r0: int | None = Non
     return pad_dilate(x, (pad0, *geo.padding[1:]), geo.input_dilation)
 
 
+def _block(N: int, Op: int) -> int:
+    """Samples per pixel-major block: about TARGET_COLUMNS columns, blocks of equal size (fixed by the shapes)."""
+    nblocks = -(-N * Op // TARGET_COLUMNS)
+    return max(1, -(-N // max(nblocks, 1)))
+
+
 def _ranges(n: int, size: int) -> list[tuple[int, int]]:
     return [(i, min(n, i + size)) for i in range(0, n, max(size, 1))]
 
@@ -82,8 +88,8 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray
 
     Tasks are sample ranges.  Per-sample layout: every GEMM is one sample's, so
     the range sizes do not change any bit.  Pixel-major layout: a GEMM covers a
-    block of ``ceil(TARGET_COLUMNS / prod(O))`` samples, a size fixed by the
-    shapes (smaller only when the memory cap forces it).
+    block of about ``TARGET_COLUMNS / prod(O)`` samples (:func:`_block`), a size
+    fixed by the shapes (smaller only when the memory cap forces it).
     """
     N, C = x.shape[:2]
     M = w.shape[0]
@@ -118,7 +124,7 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray
         per_sample = xp_bytes + min(col_bytes, max(TILE_BYTES // row_cols, 1) * row_cols)
     if per_sample <= cap:
         fit = plan_chunks(N, per_sample, cap)
-        size = min(fit, -(-TARGET_COLUMNS // Op)) if pixel_major else min(fit, -(-N // (2 * workers())))
+        size = min(fit, _block(N, Op)) if pixel_major else min(fit, -(-N // (2 * workers())))
         tasks = _ranges(N, size)
 
         def task(r):
@@ -401,7 +407,7 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap:
 def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, cap: int) -> np.ndarray:
     """``dw[g*Mg + m, c, k] = sum_{n, p} dy[n, g*Mg + m, p] * xp[n, g*Cg + c, p*s + k*d]``.
 
-    Small planes: one GEMM per block of ``ceil(TARGET_COLUMNS / prod(O))``
+    Small planes: one GEMM per block of about ``TARGET_COLUMNS / prod(O)``
     samples; large planes: one GEMM per sample, added in sample order within
     the block.  Block sizes are fixed by the shapes (smaller only when the
     memory cap forces it); the block partial sums are added in block order.
@@ -423,7 +429,7 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, ca
     nsp = len(K)
     per_sample = (C * prod(P) + C * Kp * Op + M * Op) * it
     fit = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_weight")
-    size = min(fit, -(-TARGET_COLUMNS // Op))
+    size = min(fit, _block(N, Op))
     sp_o = tuple(range(3, 3 + nsp))
     sp_k = tuple(range(3 + nsp, 3 + 2 * nsp))
 
