@@ -49,16 +49,22 @@ def _reverse_pairwise(x, w, dtype):
 
 
 @SETTINGS
-@given(n=st.integers(1, 300), k=st.integers(1, 60), scale=st.sampled_from([1.0, 1e-30, 1e30]), seed=st.integers(0, 2**16))
-def test_no_correct_summation_order_exceeds_the_bound(n, k, scale, seed):
+@given(n=st.integers(1, 300), k=st.integers(1, 60), scale=st.sampled_from([1.0, 1e-30, 1e30]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_no_correct_summation_order_exceeds_the_bound(n, k, scale, dtype, seed):
     rng = np.random.default_rng(seed)
-    x = (rng.standard_normal((1, 1, n + k - 1)) * scale).astype(np.float32)
-    w = rng.standard_normal((1, 1, k)).astype(np.float32)
-    want = oracle.conv(x, w)  # the exact value, correctly rounded to float32
+    x = (rng.standard_normal((1, 1, n + k - 1)) * scale).astype(dtype)
+    w = rng.standard_normal((1, 1, k)).astype(dtype)
+    want = oracle.conv(x, w)  # the exact value, correctly rounded to the dtype
     bound = tolerance.conv_error_bound(x, w)
-    for got in (fast.conv(x, w, algorithm="direct"), _sequential(x, w, np.float32), _reverse_pairwise(x, w, np.float32)):
-        assert got.dtype == np.float32
+    for got in (fast.conv(x, w, algorithm="direct"), _sequential(x, w, dtype), _reverse_pairwise(x, w, dtype)):
+        assert got.dtype == dtype
         assert tolerance.within_bound(got, want, bound).all()
+    # against the exact value (Fractions) the bound without the final rounding holds too
+    exact = oracle.conv(x, w, exact=True)
+    bound_exact = tolerance.conv_error_bound(x, w, against="exact")
+    got = fast.conv(x, w, algorithm="direct")
+    assert all(abs(Fraction(float(g)) - e) <= Fraction(float(b)) for g, e, b in zip(got.ravel(), exact.ravel(), bound_exact.ravel()))
 
 
 @SETTINGS
