@@ -147,6 +147,10 @@ def test_max_pool_nan_and_ties_follow_the_first_maximum_rule(case, seed):
     assert np.array_equal(got, want, equal_nan=True)
     dy = rng.integers(1, 5, case.output_shape).astype(np.float64)
     assert np.array_equal(fast.max_pool_grad(dy, x, **case.max_kwargs), oracle.max_pool_grad(dy, x, **case.max_kwargs))
+    # infinite and NaN gradients reach only their own window's winner
+    dy[rng.random(dy.shape) < 0.3] = np.inf
+    dy[rng.random(dy.shape) < 0.1] = np.nan
+    assert np.array_equal(fast.max_pool_grad(dy, x, **case.max_kwargs), oracle.max_pool_grad(dy, x, **case.max_kwargs), equal_nan=True)
 
 
 @EXAMPLES

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..params import ConvParamError, pool_params
 from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
-from .geometry import prod, windows
+from .geometry import prod
 from .memory import get_memory_cap, plan_chunks
 from .parallel import run_tasks
 
@@ -194,12 +194,9 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     dx = np.zeros(x.shape, dtype=dy.dtype)
     if dy.size == 0:
         return dx.astype(dt)
-    O = pp.output_spatial
-
     fill = _fill_min(x.dtype)
     slices = [(slice(None), slice(None), *_tap_slices(k, pp)) for k in _taps(pp.kernel_size)]
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads)))
-    idt = np.int8 if Kp < 128 else np.int32
     valid = [_valid_mask(k, pp, pads) for k in _taps(pp.kernel_size)]
     is_float = x.dtype.kind == "f"
 
@@ -209,24 +206,30 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
         y = taps[0].copy()
         for tap in taps[1:]:
             np.maximum(y, tap, out=y)  # the window maximum; NaN propagates
-        # idx: the first input (not padding) tap equal to the maximum (or NaN; only when the maximum
-        # is NaN); taps visited last to first so the first match is the one kept
-        idx = np.full(y.shape, -1, dtype=idt)  # -1: a window of padding only credits nothing
+        # the first input (not padding) tap equal to the maximum (or NaN, only where the maximum is NaN)
+        # wins: taps in row-major order, `taken` marks the windows already credited
+        nan = is_float and bool(np.isnan(y).any())
+        taken = np.zeros(y.shape, dtype=bool)
         hit = np.empty(y.shape, dtype=bool)
-        nan = is_float and bool(np.isnan(y).any())  # NaN windows need the isnan test, others not
-        for t in range(Kp - 1, -1, -1):
+        dxp = np.zeros(xp.shape, dtype=dy.dtype)
+        d = dy[r[0] : r[1]]
+        zero = np.zeros((), dtype=dy.dtype)
+        finite = bool(np.isfinite(d).all())
+        share = np.empty(y.shape, dtype=dy.dtype)
+        for t, sl in enumerate(slices):
             np.equal(taps[t], y, out=hit)
             if nan:
                 hit |= taps[t] != taps[t]
             if valid[t] is not None:
                 hit &= valid[t]  # padding taps never win
-            np.copyto(idx, t, where=hit)
-        dxp = np.zeros(xp.shape, dtype=dy.dtype)
-        d = dy[r[0] : r[1]]
-        zero = np.zeros((), dtype=dy.dtype)
-        for t, sl in enumerate(slices):
+            np.greater(hit, taken, out=hit)  # hit and not yet taken
+            taken |= hit
             # dxp[n, c, p*s + k_t*d] += dy[n, c, p] where tap t won: one strided slice per tap
-            dxp[sl] += np.where(idx == t, d, zero)
+            if finite:
+                np.multiply(d, hit, out=share)  # dy * [tap t won]: exact, dy finite
+                dxp[sl] += share
+            else:
+                dxp[sl] += np.where(hit, d, zero)  # a selection: inf * 0 would be NaN
         dx[r[0] : r[1]] = dxp[crop]
 
     tasks, par = _sample_tasks(x.shape[0], 2 * _padded_bytes(x, pads) + dy[:1].nbytes * 4, "max_pool_grad")
