@@ -46,6 +46,8 @@ __all__ = ["forward", "grad_input", "grad_weight"]
 PIXEL_MAJOR_BELOW = 512
 #: columns of one pixel-major GEMM (about; the blocks of samples are equal, see _block)
 TARGET_COLUMNS = 4096
+#: below this many output pixels per sample, stride-1 input gradients scatter on flat taps
+FLAT_GRAD_BELOW = 2048
 #: bytes of one per-sample im2col tile (whole rows of output axis 0)
 TILE_BYTES = 4 << 20
 #: bytes of one channel block of the depthwise kernels (kept in cache across the taps)
@@ -383,6 +385,8 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap:
     # dx[n, c, i] = dxp[n, c, lo + i] (input dilation 1)
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
 
+    if all(st == 1 for st in geo.stride) and Op < FLAT_GRAD_BELOW:
+        return _flat_grad_input(dy, wt, geo, K, P, C, input_spatial, dx, cap)
     # samples per step: the step's dcols and dxp buffers fit a cache-sized tile and are reused
     sub = max(1, min(size, TILE_BYTES // max((C * Kp * Op + C * prod(P)) * it, 1)))
 
@@ -399,6 +403,40 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap:
                 # dxp[n, c, p*s + k*d] += dcols[n, c, k, p]
                 dp[(slice(None), slice(None), *sl)] += dc[:, :, t]
             dx[n0 : n0 + b] = dp[crop]
+
+    run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample))
+    return dx
+
+
+def _flat_grad_input(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, cap) -> np.ndarray:
+    """Stride 1, small planes: col2im on flat taps (see :func:`_flat_geometry`).
+
+    ``dy`` goes to the extended flat layout (zeros at the discarded indices), so
+    ``dcols = w^T @ dy_ext`` is zero there too and each tap's scatter is one
+    contiguous run: ``dxp_flat[n, c, off_k + l] += dcols[n, c, k, l]``, taps in order.
+    """
+    N, M = dy.shape[:2]
+    G, CgKp, Mg = wt.shape
+    O = dy.shape[2:]
+    it = dy.dtype.itemsize
+    offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
+    Pp = prod(P)
+    per_sample = (M * E + C * len(offs) * E + C * Pp) * it
+    fit = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_input")
+    size = min(fit, -(-N // (2 * workers())))
+    sub = max(1, min(size, TILE_BYTES // per_sample))
+    crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
+
+    def task(r):
+        for n0 in range(r[0], r[1], sub):
+            b = min(sub, r[1] - n0)
+            ext = np.zeros((b, G, Mg, E), dtype=dy.dtype)
+            _ext_view(ext, O, pst)[...] = dy[n0 : n0 + b].reshape(b, G, Mg, *O)
+            dc = np.matmul(wt, ext).reshape(b, C, len(offs), E)  # one GEMM per sample
+            dxp = np.zeros((b, C, Pp), dtype=dy.dtype)
+            for t, off in enumerate(offs):
+                dxp[:, :, off : off + E] += dc[:, :, t]
+            dx[n0 : n0 + b] = dxp.reshape(b, C, *P)[crop]
 
     run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample))
     return dx
