@@ -199,6 +199,9 @@ class Case:
                 a = rng.integers(-3, 4, size=shape).astype(np.float64)
             elif self.values == "negative":
                 a = rng.integers(-9, 0, size=shape).astype(np.float64)
+            elif self.values == "unit":
+                # products in {-1, 0, 1}: every partial sum is an integer of at most n, exact in every format
+                a = rng.integers(-1, 2, size=shape).astype(np.float64)
             elif self.values == "positive":
                 a = rng.integers(1, 10, size=shape).astype(np.float64)
             else:

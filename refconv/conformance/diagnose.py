@@ -328,7 +328,6 @@ def _pool_candidates(case: Case) -> list[Candidate]:
                 parts.append(f"output size by {rules[rule]}")
             if div != truth_div and case.op == "avg_pool":
                 parts.append(f"divisor = {divs[div]}")
-            cand.name = "pooling " + " and ".join(p.split(" (")[0] for p in parts)
             cand.name = ("ceil rule" if rule != truth_rule else "") + (" and " if rule != truth_rule and div != truth_div else "") + (
                 "divisor rule" if div != truth_div else "")
             cand.explanation = "; ".join(parts)
@@ -439,18 +438,32 @@ def diagnose(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list[str
             findings.append(f"the target returns {act_v!r} where the exact result is finite ({exp_v!r}): overflow or an invalid operation")
         return findings, formulas
     if not hits and outcome.kind in ("value", "nonfinite") and actual.shape == tuple(case.output_shape):
-        order = ["float64", "float32", "tf32", "float16", "bfloat16"]
+        order = ["float64", "float32", "tf32", "bfloat16 inputs", "float16", "bfloat16"]
+        labels = {"tf32": "tf32 (or float16 inputs) with float32 accumulation",
+                  "bfloat16 inputs": "bfloat16 inputs with float32 accumulation"}
         claimed = runner.prof.name
-        for name in order[order.index(claimed) + 1:]:
-            prof = bounds.profile(name, runner.dtype)
+        rounding_only = True
+        if case.op in ("conv", "conv_transpose", "conv_grad_input", "conv_grad_weight") and case.terms() <= 256:
+            # with inputs in {-1, 0, 1} every format computes exactly: a rounding problem disappears, a logic bug stays
+            if any(not runner.evaluate(replace(case, values="unit", seed=case.seed + k)).ok for k in range(4)):
+                rounding_only = False
+                findings.append("not a rounding problem: the results are wrong also for inputs in {-1, 0, 1}, "
+                                "which every format sums exactly")
+        for name in (order[order.index(claimed) + 1:] if rounding_only else []):
+            if name == "bfloat16 inputs":
+                # diagnosis only: inputs rounded to bfloat16, products and sums in float32 (mixed-precision units)
+                base = bounds.profile("tf32", runner.dtype)
+                prof = bounds.Profile(name, bounds.FORMATS["bfloat16"].u, base.u_acc, base.u_out, base.eta_acc, base.eta_out)
+            else:
+                prof = bounds.profile(name, runner.dtype)
             out = runner.compare(case, arrays, actual, np.asarray(outcome.expected), prof)
             if out.ok:
-                findings.append(f"precision lower than claimed: the errors exceed the {claimed} bound but fit the "
-                                f"{name} profile ({prof.describe()})")
+                findings.append(f"precision lower than claimed: the errors exceed the {claimed} bound but fit "
+                                f"{labels.get(name, 'the ' + name + ' profile')} ({prof.describe()})")
                 break
         else:
             w = outcome.worst or {}
-            if w:
+            if w and rounding_only:
                 err, bnd = w.get("error", 0), w.get("bound", 0)
                 rel = err / max(abs(w.get("expected", 0)), 1e-300)
                 findings.append(f"no single convention change explains it; worst error {err:.3g} is "

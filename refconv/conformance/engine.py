@@ -573,7 +573,7 @@ def _failure(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, d
             if steps and first_outcome.kind == outcome.kind:
                 # the unshrunk case tells conventions (and precisions) apart better: prefer its explanation
                 first, _ = dg.diagnose(runner, first_case, first_outcome)
-                if any("reproduces" in d or "precision" in d for d in first):
+                if any("reproduces" in d or "precision" in d or "rounding" in d for d in first):
                     f.diagnosis = first
         except Exception as exc:  # noqa: BLE001 - a failed diagnosis must not hide the verdict
             f.diagnosis = [f"(diagnosis unavailable: {type(exc).__name__}: {exc})"]
