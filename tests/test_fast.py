@@ -470,6 +470,23 @@ def test_small_cache_tiles_give_the_exact_result(monkeypatch, tile):
         assert np.array_equal(fast.conv_grad_weight(x, dy, w.shape, **kw), oracle.conv_grad_weight(x, dy, w.shape, **kw)), kw
 
 
+@pytest.mark.parametrize(
+    "x_shape, w_shape, kwargs",
+    [
+        ((2, 4, 50, 50), (4, 1, 3, 3), dict(groups=4, padding=1)),  # depthwise, large planes
+        ((1, 32, 48, 48), (8, 32, 3, 3), dict(padding=(1, 2), dilation=(1, 2), flip=True)),  # 32 channels per group
+        ((1, 4, 30, 100), (6, 2, 2, 3), dict(groups=2, padding="same")),  # col2im on large planes
+    ],
+)
+def test_input_gradient_routes_for_large_planes_exact(x_shape, w_shape, kwargs):
+    rng = _rng(15)
+    w = rng.integers(-3, 4, w_shape).astype(np.float64)
+    out = oracle.conv(np.zeros(x_shape), w, **kwargs).shape
+    dy = rng.integers(-3, 4, out).astype(np.float64)
+    got = fast.conv_grad_input(dy, w, x_shape, **kwargs)
+    assert np.array_equal(got, oracle.conv_grad_input(dy, w, x_shape, **kwargs))
+
+
 def test_memory_cap_error_before_allocating():
     with pytest.raises(fast.MemoryCapError, match="max_memory=1000"):
         fast.conv(np.ones((1, 64, 100, 100), np.float32), np.ones((64, 64, 3, 3), np.float32), max_memory=1000)
