@@ -115,10 +115,10 @@ def _grad_input_run(dy, w, geo: Geometry, input_spatial, cap, alg: str) -> np.nd
         return fft_forward(*_grad_input_problem(dy, w, geo, input_spatial), cap)
     Cg, Mg = w.shape[1], w.shape[0] // geo.groups
     if all(st == 1 for st in geo.stride) and int(np.prod(dy.shape[2:])) >= direct.FLAT_GRAD_BELOW and (
-        Cg >= 32 or (Cg == 1 and Mg <= 4)
+        Cg >= 32 or (Cg == 1 and Mg == 1)
     ):
-        # stride 1, large planes, wide (or depthwise) layers: the forward identity is one forward pass,
-        # faster than col2im's scatter
+        # stride 1, large planes, wide (or depthwise, multiplier 1) layers: the forward identity is one
+        # forward pass (depthwise again for depthwise), faster than col2im's scatter
         return direct.forward(*_grad_input_problem(dy, w, geo, input_spatial), cap)
     try:
         return direct.grad_input(dy, w, geo, input_spatial, cap)
