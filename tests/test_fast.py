@@ -286,6 +286,29 @@ def test_fft_gradients_within_the_bound_of_their_forward_problems(case, seed):
     assert tolerance.within_bound(gw, oracle.conv_grad_weight(x, dy, case.w_shape, **kw), bw).all()
 
 
+@FEW
+@given(case=conv_transpose_cases(max_dims=2), seed=st.integers(0, 2**16))
+def test_fft_conv_transpose_within_the_bound_of_its_forward_problem(case, seed):
+    rng = _rng(seed)
+    x = rng.standard_normal(case.x_shape)
+    w = rng.standard_normal(case.w_shape)
+    got = fast.conv_transpose(x, w, algorithm="fft", **case.kwargs)
+    want = oracle.conv_transpose(x, w, **case.kwargs)
+    p = case.params
+    nsp = p.ndim
+    # y = conv(x dilated by s, w^T flipped, padding d*(K-1) - lo, d*(K-1) - hi + output_padding, dilation d)
+    xd = np.zeros((*x.shape[:2], *((n - 1) * s + 1 for n, s in zip(x.shape[2:], p.stride))))
+    xd[(slice(None), slice(None), *(slice(None, None, s) for s in p.stride))] = x
+    G = p.groups
+    wt = w.reshape(G, w.shape[0] // G, w.shape[1], *w.shape[2:]).swapaxes(1, 2).reshape(G * w.shape[1], -1, *w.shape[2:])
+    wt = wt[(slice(None), slice(None), *([slice(None, None, -1)] * nsp))]
+    pads = [(d * (k - 1) - lo, d * (k - 1) - hi + op) for k, d, (lo, hi), op in zip(w.shape[2:], p.dilation, p.padding, p.output_padding)]
+    assume(all(lo >= 0 and hi >= 0 for lo, hi in pads))
+    bound = tolerance.fft_conv_error_bound(xd, wt, padding=pads, dilation=p.dilation, groups=G)
+    assert got.shape == want.shape
+    assert tolerance.within_bound(got, want, bound).all()
+
+
 # ----------------------------------------------------------------------------- edge cases
 
 
