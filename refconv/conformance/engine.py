@@ -87,6 +87,7 @@ class Runner:
         self.bound_mode, self.timeout = bound, timeout
         self.fn = target.function(op)
         self.calls = 0
+        self.unbounded = 0
         self.hung = False
         self._isolated = None
         if isolate:
@@ -153,6 +154,8 @@ class Runner:
                 prof: bounds.Profile | None = None) -> Outcome:
         a64 = act.astype(np.float64)
         bnd = self.bound(case, arrays, exp, prof)
+        if prof is None and np.isinf(bnd).any() and np.isfinite(exp).all():
+            self.unbounded += 1  # n*u >= 1: no error bound exists for those elements
         with np.errstate(invalid="ignore", over="ignore"):
             err = np.abs(a64 - exp)
         finite_exp = np.isfinite(exp)
@@ -470,6 +473,9 @@ def check(
         runner.close()
         if bar:
             bar.close()
+    if runner.unbounded:
+        report.notes.append(f"{runner.unbounded} case(s) had reductions too long for a {prec} bound (n*u >= 1): "
+                            "their values were not judged")
     report.elapsed_s = time.perf_counter() - t0
     return report
 
