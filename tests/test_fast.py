@@ -566,6 +566,34 @@ def test_results_do_not_depend_on_the_number_of_worker_threads(monkeypatch):
         assert all(np.array_equal(a, b) for a, b in zip(everything(), ref)), n
 
 
+def test_results_do_not_depend_on_memory_alignment():
+    rng = _rng(16)
+
+    def shifted(a, k):
+        # the same values at an address k elements further into a fresh buffer
+        buf = np.empty(a.size + 8, dtype=a.dtype)
+        out = buf[k : k + a.size].reshape(a.shape)
+        out[...] = a
+        return out
+
+    x = rng.standard_normal((3, 8, 17, 19)).astype(np.float32)
+    wd = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)
+    w = rng.standard_normal((5, 8, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((3, 8, 17, 19)).astype(np.float32)
+    dyw = rng.standard_normal((3, 5, 17, 19)).astype(np.float32)
+
+    def everything(k):
+        xs, dys, dyws = shifted(x, k), shifted(dy, k), shifted(dyw, k)
+        return [
+            fast.conv_grad_bias(dys), fast.conv_grad_weight(xs, dys, wd.shape, padding=1, groups=8),
+            fast.conv(xs, shifted(w, k), padding=1), fast.conv_grad_weight(xs, dyws, w.shape, padding=1),
+        ]
+
+    ref = everything(0)
+    for k in (1, 3, 5):
+        assert all(np.array_equal(a, b) for a, b in zip(everything(k), ref)), k
+
+
 def test_backward_scatters_do_not_use_add_at():
     import inspect
 
