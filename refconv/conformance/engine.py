@@ -418,7 +418,18 @@ def check(
     Returns
     -------
     Report
-        ``report.ok`` is the verdict; ``str(report)`` reads in ten seconds.
+        ``report.ok`` is the verdict; ``str(report)`` reads in ten seconds;
+        ``report.to_json()`` / ``report.save_json(path)`` export it.  A target
+        that raises, hangs, crashes or modifies its inputs fails with that
+        case; it never stops the check.
+
+    Raises
+    ------
+    refconv.params.ConvParamError
+        A bad ``op``, ``dims``, ``dtype``, ``precision``, ``max_examples`` or
+        ``bound``, or a combination the target declares unsupported.
+    refconv.conformance.targets.TargetError
+        A target that cannot be resolved or loaded.
 
     Examples
     --------

@@ -28,7 +28,7 @@ __all__ = ["Failure", "Report"]
 class Failure:
     """One counterexample, shrunk, with what was expected and what came back."""
 
-    kind: str  # 'value', 'shape', 'nonfinite', 'exception', 'timeout', 'type'
+    kind: str  # 'value', 'shape', 'nonfinite', 'exception', 'timeout', 'crash', 'mutation', 'type'
     case: Case
     message: str
     expected_shape: tuple[int, ...] | None = None
