@@ -510,6 +510,15 @@ def test_input_gradient_routes_for_large_planes_exact(x_shape, w_shape, kwargs):
     assert np.array_equal(got, oracle.conv_grad_input(dy, w, x_shape, **kwargs))
 
 
+@pytest.mark.parametrize("kwargs", [dict(padding=1), dict(padding=((2, 0), (1, 3)), stride=2, dilation=(2, 1))])
+def test_forward_of_large_padded_samples_exact(kwargs):
+    # over 128 kB per padded sample: padded one sample at a time into a reused buffer
+    rng = _rng(17)
+    x = rng.integers(-3, 4, (3, 16, 48, 48)).astype(np.float64)
+    w = rng.integers(-3, 4, (8, 16, 3, 3)).astype(np.float64)
+    assert np.array_equal(fast.conv(x, w, **kwargs), oracle.conv(x, w, **kwargs))
+
+
 def test_memory_cap_error_before_allocating():
     with pytest.raises(fast.MemoryCapError, match="max_memory=1000"):
         fast.conv(np.ones((1, 64, 100, 100), np.float32), np.ones((64, 64, 3, 3), np.float32), max_memory=1000)

@@ -129,9 +129,26 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray
         size = min(fit, _block(N, Op)) if pixel_major else min(fit, -(-N // (2 * workers())))
         tasks = _ranges(N, size)
 
+        # large padded samples: pad one at a time into a reused buffer (small ones: per chunk)
+        plain = (
+            all(a == 1 for a in geo.input_dilation)
+            and all(lo >= 0 and hi >= 0 for lo, hi in geo.padding)
+            and any(lo or hi for lo, hi in geo.padding)
+            and xp_bytes >= 128 << 10
+        )
+
         def task(r):
-            xp = _xp_chunk(x[r[0] : r[1]], geo, K)
-            _forward_chunk(xp, wg, geo, K, O, y[r[0] : r[1]], pixel_major)
+            if pixel_major or not plain:
+                xp = _xp_chunk(x[r[0] : r[1]], geo, K)
+                _forward_chunk(xp, wg, geo, K, O, y[r[0] : r[1]], pixel_major)
+                return
+            # large planes: one padded sample at a time in a reused buffer whose border stays zero,
+            # so the im2col tiles read it from cache
+            buf = np.zeros((1, C, *P), dtype=x.dtype)
+            inner = buf[(0, slice(None), *(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, x.shape[2:])))]
+            for n in range(r[0], r[1]):
+                inner[...] = x[n]
+                _forward_chunk(buf, wg, geo, K, O, y[n : n + 1], False)
 
         run_tasks(task, tasks, max_parallel=cap // (size * per_sample))
         return y
