@@ -42,6 +42,8 @@ from .parallel import run_tasks, single_threaded_blas, workers
 
 __all__ = ["forward", "grad_input", "grad_weight"]
 
+#: below this many multiply-adds a call runs its tasks on the calling thread
+SERIAL_BELOW_MACS = 20_000_000
 #: below this many output pixels per sample the pixel-major layout (one big GEMM per group) is used
 PIXEL_MAJOR_BELOW = 512
 #: columns of one pixel-major GEMM (about; the blocks of samples are equal, see _block)
@@ -79,6 +81,12 @@ def _block(N: int, Op: int) -> int:
     """Samples per pixel-major block: about TARGET_COLUMNS columns, blocks of equal size (fixed by the shapes)."""
     nblocks = -(-N * Op // TARGET_COLUMNS)
     return max(1, -(-N // max(nblocks, 1)))
+
+
+def _par(limit: int, macs: int) -> int:
+    """Tasks in flight: ``limit`` (from the memory cap), or 1 for small problems, where threads cost
+    more than they save (the partition, and so every bit, is the same either way)."""
+    return 1 if macs < SERIAL_BELOW_MACS else limit
 
 
 def _ranges(n: int, size: int) -> list[tuple[int, int]]:
@@ -150,7 +158,7 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray
                 inner[...] = x[n]
                 _forward_chunk(buf, wg, geo, K, O, y[n : n + 1], False)
 
-        run_tasks(task, tasks, max_parallel=cap // (size * per_sample))
+        run_tasks(task, tasks, max_parallel=_par(cap // (size * per_sample), N * M * Cg * Kp * Op))
         return y
     # one sample is too big: chunk output rows of axis 0 (one sample at a time)
     row_bytes = (C * Kp * (Op // O[0]) + M * (Op // O[0])) * it
@@ -297,7 +305,7 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, cap) -> np.ndarray:
                 np.multiply(tap, wt, out=tmp)
                 np.add(out, tmp, out=out)
 
-    run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample))
+    run_tasks(task, _ranges(N, size), max_parallel=_par(cap // (size * per_sample), N * M * Kp * prod(O)))
     return y
 
 
@@ -334,7 +342,7 @@ def _depthwise_grad_input(dy, w, geo: Geometry, input_spatial, cap) -> np.ndarra
             dxp[:, :, off : off + E] += c
         dx[r[0] : r[1]] = dxp.reshape(b, G, *P)[crop]
 
-    run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample))
+    run_tasks(task, _ranges(N, size), max_parallel=_par(cap // (size * per_sample), N * M * prod(K) * prod(O)))
     return dx
 
 
@@ -365,7 +373,7 @@ def _depthwise_grad_weight(x, dy, geo: Geometry, K, cap) -> np.ndarray:
             part[:, :, t] = np.einsum("ngml,ngl->gm", ext, xf[:, :, off : off + E])
         return part
 
-    parts = run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample))
+    parts = run_tasks(task, _ranges(N, size), max_parallel=_par(cap // (size * per_sample), N * M * len(offs) * E))
     dw = parts[0]
     for part in parts[1:]:
         dw += part
@@ -421,7 +429,7 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap:
                 dp[(slice(None), slice(None), *sl)] += dc[:, :, t]
             dx[n0 : n0 + b] = dp[crop]
 
-    run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample))
+    run_tasks(task, _ranges(N, size), max_parallel=_par(cap // (size * per_sample), N * M * Cg * Kp * Op))
     return dx
 
 
@@ -455,7 +463,7 @@ def _flat_grad_input(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, cap) -> 
                 dxp[:, :, off : off + E] += dc[:, :, t]
             dx[n0 : n0 + b] = dxp.reshape(b, C, *P)[crop]
 
-    run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample))
+    run_tasks(task, _ranges(N, size), max_parallel=_par(cap // (size * per_sample), N * M * CgKp * E))
     return dx
 
 
@@ -515,7 +523,7 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, ca
         dyt = np.ascontiguousarray(dy[r[0] : r[1]].reshape(b, G, Mg, Op).transpose(1, 2, 0, 3))  # (G, Mg, b, Op)
         return np.matmul(dyt.reshape(G, Mg, b * Op), cols.reshape(G, Cg * Kp, b * Op).transpose(0, 2, 1))
 
-    parts = run_tasks(task, _ranges(N, size), max_parallel=cap // (size * per_sample + M * Cg * Kp * it))
+    parts = run_tasks(task, _ranges(N, size), max_parallel=_par(cap // (size * per_sample + M * Cg * Kp * it), N * M * Cg * Kp * Op))
     dw = parts[0]
     for part in parts[1:]:
         dw += part
