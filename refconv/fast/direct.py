@@ -52,8 +52,8 @@ TARGET_COLUMNS = 4096
 FLAT_GRAD_BELOW = 2048
 #: bytes of one per-sample im2col tile (whole rows of output axis 0)
 TILE_BYTES = 4 << 20
-#: bytes of one channel block of the depthwise kernels (kept in cache across the taps)
-DEPTHWISE_BLOCK_BYTES = 256 << 10
+#: bytes of one channel block of the depthwise kernels (large: short ufunc calls from two threads contend)
+DEPTHWISE_BLOCK_BYTES = 4 << 20
 
 
 def _row_span(geo: Geometry, r0: int, r1: int, kernel_spatial) -> tuple[int, int, int]:
