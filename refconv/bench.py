@@ -134,7 +134,7 @@ def blas_info() -> list[dict[str, Any]]:
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return [{"error": "threadpoolctl is not installed (pip install 'refconv[bench]')"}]
+        return [{"error": "threadpoolctl is not installed (pip install threadpoolctl)"}]
     keep = ("user_api", "internal_api", "prefix", "version", "architecture", "num_threads", "threading_layer")
     out = []
     for d in threadpool_info():

@@ -218,7 +218,10 @@ def _dilate_pad(x: np.ndarray, input_dilation: Sequence[int], padding: Sequence[
     grow = [(max(lo, 0), max(hi, 0)) for lo, hi in padding]
     xp = np.zeros(x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(dil, grow)), dtype=x.dtype)
     xp[(slice(None), slice(None)) + tuple(slice(lo, lo + n, a) for (lo, _), n, a in zip(grow, dil, input_dilation))] = x
-    crop = tuple(slice(-min(lo, 0), xp.shape[2 + i] + min(hi, 0)) for i, (lo, hi) in enumerate(padding))
+    # negative sides crop; cropping past the other end leaves an empty axis (never a wrapped slice)
+    crop = tuple(
+        slice(-min(lo, 0), max(xp.shape[2 + i] + min(hi, 0), -min(lo, 0))) for i, (lo, hi) in enumerate(padding)
+    )
     return xp[(slice(None), slice(None)) + crop] if nsp else xp
 
 

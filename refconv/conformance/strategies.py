@@ -94,7 +94,9 @@ class PoolCase:
 
     @property
     def avg_kwargs(self) -> dict[str, Any]:
-        """Keywords for ``avg_pool`` (no dilation; with ``count_include_pad``)."""
+        """Keywords for ``avg_pool`` (no dilation; with ``count_include_pad``): draw with ``pool_cases(dilation=False)``."""
+        if any(d != 1 for d in self.kwargs.get("dilation", ())):
+            raise ValueError(f"dilation={self.kwargs['dilation']}: average pooling has none; draw with pool_cases(dilation=False)")
         kw = {k: v for k, v in self.kwargs.items() if k != "dilation"}
         kw["count_include_pad"] = self.count_include_pad
         return kw
