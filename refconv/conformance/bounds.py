@@ -16,7 +16,10 @@ rounding and the final rounding)::
 
 where ``gamma_n(u) = n*u / (1 - n*u)`` and ``eta`` is half the smallest
 subnormal of the accumulation format (the absolute error of an underflowing
-product).
+product).  When the accumulation format is the output format (``n >= 1``) the
+final rounding is one of the ``n`` roundings ``gamma_n`` already counts, so
+``E_out = eta_out``: a single product ``fl(x*w)`` may be off by ``u*|y|``,
+not ``2u*|y|`` (which is what rounding toward zero can produce).
 
 Examples
 --------
@@ -174,7 +177,14 @@ def elementwise_bound(S, y, n, prof: Profile, *, input_factors: int = 2):
     grow = (1.0 + prof.u_in) ** input_factors
     e_in = (grow - 1.0) * S
     e_acc = gamma(n, prof.u_acc) * grow * S + np.asarray(n, dtype=np.float64) * 2 * prof.eta_acc
-    e_out = prof.u_out * (y + e_in + e_acc) + prof.eta_out
+    if prof.u_acc == prof.u_out and prof.eta_acc == prof.eta_out:
+        # accumulation format == output format: the result of the last operation is already in the output
+        # format, or comes from a wider one whose own errors are below u**2 per operation; either way the
+        # final rounding is one of the <= n roundings of size u on each term's path that gamma_n counts
+        # (gamma_n(u) - u >= gamma_n(u_wide) * (1 + u) once u_wide <= u**2 / 2), so only underflow remains
+        e_out = np.where(np.asarray(n) > 0, 0.0, prof.u_out * (y + e_in + e_acc)) + prof.eta_out
+    else:
+        e_out = prof.u_out * (y + e_in + e_acc) + prof.eta_out
     with np.errstate(invalid="ignore"):
         total = e_in + e_acc + e_out
     # the bound itself is evaluated in float64: inflate by a few float64 ulps so it stays an upper bound

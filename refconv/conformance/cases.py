@@ -416,6 +416,16 @@ def _conv_catalogue(dims: int) -> list[Case]:
              seed=25, label="large kernel with large stride"))
     add(Case("conv", 2, 6, 10, S(37, 29, 9), S(5, 3, 2), stride=S(2, 3, 1), padding=S((2, 1), (0, 2), (1, 0)), dilation=S(1, 2, 2),
              groups=2, bias=True, seed=23, label="large odd sizes with every parameter"))
+    # a long last axis in every dimensionality: row tiles of 16 or 32 outputs and their remainders
+    add(Case("conv", 1, 3, 4, {1: (70,), 2: (5, 53), 3: (3, 4, 37)}[dims], S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)),
+             bias=True, seed=36, label="long last axis (row tiles)"))
+    # reductions of about a thousand terms: kernels that switch to a narrow accumulator only on long sums
+    add(Case("conv", 2, {1: 128, 2: 64, 3: 48}[dims], 4, S(7, 6, 4), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],
+             padding=S((1, 1), (2, 2), (1, 1)), bias=True, seed=32, label="very long reduction (accumulator precision)"))
+    # in-place friendly shape: an aliased output buffer overwrites inputs that later channels still read
+    add(Case("conv", 2, 6, 6, S(7, 6, 4), S(1, 1, 1), bias=True, seed=34, label="square 1x1, stride 1, no padding"))
+    # one product per output: y = fl(x*w) exactly, the rounding of a single operation is visible
+    add(Case("conv", 2, 4, 4, S(9, 8, 5), S(1, 1, 1), groups=4, seed=35, label="one product per output (rounding mode)"))
     return c
 
 
@@ -445,11 +455,23 @@ def _transpose_catalogue(dims: int) -> list[Case]:
     add(Case("conv_transpose", 1, 3, 2, S(4, 4, 3), S(2, 2, 2), stride=S(2, 2, 2), seed=13, label="short reduction (precision)"))
     add(Case("conv_transpose", 2, 6, 4, {1: (67,), 2: (19, 13), 3: (9, 7, 5)}[dims], S(3, 4, 2), stride=S(2, 3, 2), padding=S((1, 2), (2, 1), (0, 1)),
              output_padding=S(1, 2, 1), groups=2, bias=True, seed=14, label="large odd sizes (tiling remainders)"))
+    add(Case("conv_transpose", 5, 3, 19, S(3, 3, 2), S(3, 2, 2), stride=S(2, 1, 2), padding=S((1, 1), (0, 1), (1, 0)),
+             output_padding=S(1, 0, 1), bias=True, seed=16, label="many channels and samples (block remainders)"))
+    add(Case("conv_transpose", 1, 2, 3, {1: (30,), 2: (3, 12), 3: (2, 3, 12)}[dims], S(3, 3, 3), stride=S(2, 1, 2),
+             padding=S((1, 1), (1, 1), (1, 0)), output_padding=S(1, 0, 1), bias=True, seed=17, label="long last axis (row tiles)"))
+    add(Case("conv_transpose", 2, {1: 128, 2: 64, 3: 48}[dims], 4, S(6, 5, 3), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],
+             stride=S(2, 1, 1), padding=S((1, 1), (2, 2), (1, 1)), bias=True, seed=15,
+             label="very long reduction (accumulator precision)"))
     return c
 
 
 def _grad_catalogue(op: str, dims: int) -> list[Case]:
-    return [replace(c, op=op, bias=False) for c in _conv_catalogue(dims) if c.is_valid()]
+    S = lambda *v: _ax(v, dims)  # noqa: E731
+    out = [replace(c, op=op, bias=False) for c in _conv_catalogue(dims) if c.is_valid()]
+    # the input gradient sums over output channels: a long reduction needs many of them
+    out.append(Case(op, 2, 4, {1: 128, 2: 64, 3: 48}[dims], S(7, 6, 4), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],
+                    padding=S((1, 1), (2, 2), (1, 1)), seed=33, label="very long reduction over output channels"))
+    return out
 
 
 def _pool_catalogue(op: str, dims: int) -> list[Case]:
@@ -476,6 +498,11 @@ def _pool_catalogue(op: str, dims: int) -> list[Case]:
     add(Case(op, 1, 2, 2, S(3, 2, 2), S(3, 2, 2), stride=S(1, 1, 1), seed=11, label="window as large as the input"))
     add(Case(op, 2, 3, 3, {1: (101,), 2: (37, 29), 3: (13, 11, 9)}[dims], S(3, 2, 3), stride=S(2, 2, 2), padding=S((1, 1), (1, 1), (1, 1)), ceil_mode=True,
              count_include_pad=op == "max_pool", seed=15, label="large odd sizes (tiling remainders)"))
+    # SIMD blocks over channels and chunks over the batch, with remainders; row tiles on a long last axis
+    add(Case(op, 5, 19, 19, S(7, 6, 5), S(3, 2, 2), stride=S(2, 2, 2), padding=S((1, 1), (1, 0), (1, 1)), ceil_mode=True,
+             count_include_pad=op == "max_pool", seed=16, label="many channels and samples (block remainders)"))
+    add(Case(op, 1, 2, 2, {1: (70,), 2: (5, 53), 3: (3, 4, 37)}[dims], S(3, 3, 3), stride=S(1, 2, 1),
+             padding=S((1, 1), (1, 1), (1, 1)), seed=17, label="long last axis (row tiles)"))
     if op == "max_pool":
         add(Case(op, 1, 2, 2, S(8, 7, 5), S(3, 2, 2), stride=S(2, 1, 1), dilation=S(2, 3, 2), padding=S((1, 1), (1, 1), (1, 1)),
                  values="negative", seed=12, label="dilation"))

@@ -166,7 +166,7 @@ class Runner:
         viol = bad_nonfinite | (err > bnd)
         if not viol.any():
             return Outcome(True, actual=act, expected=exp, bound=bnd)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             score = np.where(bad_nonfinite, np.inf, err / np.where(bnd > 0, bnd, np.finfo(float).tiny))
         score = np.where(viol, score, -1)
         idx = np.unravel_index(int(np.nanargmax(np.where(np.isnan(score), np.inf, score))), exp.shape)
