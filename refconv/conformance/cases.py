@@ -416,11 +416,20 @@ def _conv_catalogue(dims: int) -> list[Case]:
              seed=25, label="large kernel with large stride"))
     add(Case("conv", 2, 6, 10, S(37, 29, 9), S(5, 3, 2), stride=S(2, 3, 1), padding=S((2, 1), (0, 2), (1, 0)), dilation=S(1, 2, 2),
              groups=2, bias=True, seed=23, label="large odd sizes with every parameter"))
+    # the classic layers again at sizes past 32 on the last two axes: fast paths for them tile rows and columns
+    L = {1: (67,), 2: (35, 34), 3: (5, 18, 21)}[dims]
+    add(Case("conv", 1, 3, 4, L, S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)), bias=True, seed=37,
+             label="classic 3x3, stride 1, padding 1, large"))
+    add(Case("conv", 1, 3, 4, L, S(3, 3, 3), stride=S(2, 2, 2), padding=S((1, 1), (1, 1), (1, 1)), bias=True, seed=38,
+             label="classic 3x3, stride 2, padding 1, large"))
+    add(Case("conv", 1, 3, 4, {1: (69,), 2: (39, 37), 3: (7, 18, 21)}[dims], S(7, 7, 7), stride=S(2, 2, 2),
+             padding=S((3, 3), (3, 3), (3, 3)), bias=True, seed=39, label="classic 7x7 stem, stride 2, padding 3, large"))
+    add(Case("conv", 2, 4, 6, L, S(1, 1, 1), stride=S(2, 2, 2), bias=True, seed=40, label="classic 1x1 projection, stride 2, large"))
     # a long last axis in every dimensionality: row tiles of 16 or 32 outputs and their remainders
     add(Case("conv", 1, 3, 4, {1: (70,), 2: (5, 53), 3: (3, 4, 37)}[dims], S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)),
              bias=True, seed=36, label="long last axis (row tiles)"))
     # reductions of about a thousand terms: kernels that switch to a narrow accumulator only on long sums
-    add(Case("conv", 2, {1: 128, 2: 64, 3: 48}[dims], 4, S(7, 6, 4), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],
+    add(Case("conv", 1, {1: 128, 2: 64, 3: 48}[dims], 4, S(7, 6, 4), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],
              padding=S((1, 1), (2, 2), (1, 1)), bias=True, seed=32, label="very long reduction (accumulator precision)"))
     # in-place friendly shape: an aliased output buffer overwrites inputs that later channels still read
     add(Case("conv", 2, 6, 6, S(7, 6, 4), S(1, 1, 1), bias=True, seed=34, label="square 1x1, stride 1, no padding"))

@@ -111,7 +111,9 @@ class Runner:
         if case.op == "max_pool":
             b = bounds.elementwise_bound(S, exp, 0, prof, input_factors=1)
         elif case.op == "avg_pool":
-            b = bounds.elementwise_bound(S, exp, case.terms() + 2, prof, input_factors=1)
+            # k - 1 additions, then up to four roundings on each term's path: a reciprocal 1/k, the products
+            # x_i * (1/k) or the division, and a rescaling k/count at the borders (and its product)
+            b = bounds.elementwise_bound(S, exp, case.terms() + 3, prof, input_factors=1)
         else:
             b = bounds.elementwise_bound(S, exp, case.terms(), prof, input_factors=2)
         if self.bound_mode == "normwise" and case.op == "conv":

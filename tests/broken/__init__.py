@@ -425,7 +425,6 @@ BROKEN += [
     Entry("conv_transpose 3-D: row tile past 16 outputs shifted", "conv_transpose", X.ct_wide_tile, dims=3),
     Entry("conv_transpose float64: row tile past 16 outputs shifted", "conv_transpose", X.ct_wide_tile, dtype="float64"),
     Entry("max_pool: running max initialised to 0", "max_pool", X.max_pool_zero_init),
-    Entry("max_pool 1-D float64: ceil windows dropped", "max_pool", X.max_pool_drop_partial, dims=1, dtype="float64"),
     Entry("max_pool: output size without the dilation", "max_pool", X.max_pool_dilation_size_only),
     Entry("max_pool: edge-replicate padding", "max_pool", X.max_pool_edge_clamp),
     Entry("max_pool 3-D: per-axis parameters reversed", "max_pool", X.max_pool_axes_reversed, dims=3),
@@ -459,15 +458,11 @@ BROKEN += [
 ]
 
 CORRECT += [
-    Entry("conv: one einsum in float64, rounded once", "conv", X.conv_ref),
     Entry("conv: im2col, column-major reduction, sequential float32", "conv", X.conv_column_major_gemm),
-    Entry("conv 1-D float64: column-major reduction", "conv", X.conv_column_major_gemm, dims=1, dtype="float64"),
     Entry("conv: tree reduction over a power of two", "conv", X.conv_tree),
     Entry("conv 1-D: Winograd F(2,3) in float64, rounded once", "conv", X.conv_winograd_f64, dims=1),
     Entry("conv: channel blocks of 4 in float64, blocks summed in float32", "conv", X.conv_channel_blocks_f32),
-    Entry("conv: FMA chain (exact products, one rounding per step), reversed taps", "conv", X.conv_fma_chain),
     Entry("conv 1-D float64: FMA chain", "conv", X.conv_fma_chain, dims=1, dtype="float64"),
-    Entry("conv: batch in chunks of 2, einsum in float32", "conv", X.conv_batch_chunks),
     Entry("conv: channels-last internally", "conv", X.conv_nhwc),
     Entry("conv_transpose: zero insertion then a float32 gather", "conv_transpose", X.ct_gather_f32),
     Entry("max_pool: running max over the real taps", "max_pool", X.max_pool_loops),
@@ -477,4 +472,26 @@ CORRECT += [
     Entry("conv_grad_weight: per-sample float64, batch summed in float32", "conv_grad_weight", X.gw_batch_chunks_f32),
     Entry("conv_grad_weight 1-D: stride and dilation exchanged, sequential batch sums", "conv_grad_weight",
           X.gw_via_conv_swapped, dims=1),
+]
+
+BROKEN += [
+    Entry("conv: asymmetric padding as symmetric padding and a floor-divided output crop", "conv", X.conv_asym_via_symmetric_crop),
+    Entry("conv 1-D: asymmetric padding as symmetric padding and a crop", "conv", X.conv_asym_via_symmetric_crop, dims=1),
+    Entry("conv float64: bias through a float32 buffer", "conv", X.conv_f64_bias_as_f32, dtype="float64"),
+    Entry("conv: 3x3 stride-2 row tiles past 16 outputs one input row late", "conv", X.conv_strided_3x3_row_tiles),
+    Entry("conv_transpose: output_padding rows hold the bias only", "conv_transpose", X.ct_output_padding_rows_bias_only),
+    Entry("conv_transpose 1-D float64: output_padding rows hold the bias only", "conv_transpose",
+          X.ct_output_padding_rows_bias_only, dims=1, dtype="float64"),
+    Entry("avg_pool: ceil windows' divisor clipped to the input, not the padding", "avg_pool",
+          X.avg_pool_ceil_divisor_clips_to_input),
+    Entry("avg_pool 1-D float64: ceil windows' divisor clipped to the input", "avg_pool",
+          X.avg_pool_ceil_divisor_clips_to_input, dims=1, dtype="float64"),
+]
+
+CORRECT += [
+    Entry("conv: GEMM with the reduction in blocks of 16", "conv", X.conv_kblocked_gemm),
+    Entry("avg_pool: sums of x/k, rescaled by k/count at the borders", "avg_pool", X.avg_pool_as_conv),
+    Entry("max_pool: separable max, one axis at a time", "max_pool", X.max_pool_separable),
+    Entry("conv_grad_weight: im2col and one BLAS matmul per group", "conv_grad_weight", X.gw_im2col_matmul),
+    Entry("conv_transpose: bias first, reversed scatter in float32", "conv_transpose", X.ct_scatter_bias_first),
 ]

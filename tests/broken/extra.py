@@ -1022,3 +1022,145 @@ def gw_wide_tile(x, dy, weight_shape, *, stride, padding, dilation, groups):
     if d2.shape[-1] > 16:
         d2[..., (d2.shape[-1] // 16) * 16:] = 0
     return gw_ref(x, d2, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+# --------------------------------------------------------------------------- round two
+
+
+def conv_asym_via_symmetric_crop(x, w, b, *, stride, padding, dilation, groups):
+    """Asymmetric padding as symmetric max(lo, hi) padding, then the output cropped by (max - lo) // stride."""
+    m = [max(lo, hi) for lo, hi in padding]
+    y = conv_ref(x, w, b, stride=stride, padding=[(v, v) for v in m], dilation=dilation, groups=groups)
+    ref = conv_ref(x, w, None, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    sl = tuple(slice((v - lo) // s, (v - lo) // s + n) for v, (lo, _), s, n in zip(m, padding, stride, ref.shape[2:]))
+    return y[(slice(None), slice(None)) + sl]
+
+
+def conv_f64_bias_as_f32(x, w, b, *, stride, padding, dilation, groups):
+    """float64 convolution whose bias goes through a float32 buffer."""
+    return conv_ref(x, w, None if b is None else b.astype(np.float32).astype(x.dtype), stride=stride, padding=padding,
+                    dilation=dilation, groups=groups)
+
+
+def ct_output_padding_rows_bias_only(x, w, b, *, stride, padding, output_padding, dilation, groups):
+    """The rows output_padding adds are filled with the bias instead of the computed values."""
+    y = ct_ref(x, w, b, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
+    fill = 0.0 if b is None else b.reshape((1, -1) + (1,) * len(stride))
+    for i, op in enumerate(output_padding):
+        if op:
+            idx = [slice(None)] * y.ndim
+            idx[2 + i] = slice(y.shape[2 + i] - op, None)
+            y[tuple(idx)] = np.broadcast_to(fill, y[tuple(idx)].shape) if b is not None else 0
+    return y
+
+
+def avg_pool_ceil_divisor_clips_to_input(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
+    """count_include_pad=True: windows that overhang the padded input are clipped to the input, not to n + hi."""
+    d = (1,) * len(kernel_size)
+    col, m_in, m_pad, outs = pool_windows(x.astype(np.float64), kernel_size, stride, padding, d, ceil_mode, 0.0)
+    if not count_include_pad:
+        return (col.sum(axis=2) / m_in.sum(axis=0)).astype(x.dtype)
+    # a window that runs past n + hi counts only what lies in [-lo, n)
+    div = m_pad.sum(axis=0)
+    overhang = (m_pad.sum(axis=0) < math.prod(kernel_size))
+    clipped = np.zeros_like(div)
+    for t in range(m_pad.shape[0]):
+        clipped += m_pad[t]
+    lo_in = np.pad(np.ones(x.shape[2:]), [(lo, 0) for lo, _ in padding])
+    lo_in = np.pad(lo_in, [(0, 64)] * len(kernel_size))
+    m_lo = windows(lo_in[None, None], tuple(kernel_size), stride, d, outs)[0, 0].sum(axis=0)
+    pads_hi = any(hi for _, hi in padding)
+    div = np.where(overhang & pads_hi & bool(ceil_mode), m_lo, div)
+    return (col.sum(axis=2) / div).astype(x.dtype)
+
+
+def conv_kblocked_gemm(x, w, b, *, stride, padding, dilation, groups):
+    """Correct: im2col GEMM with the reduction in blocks of 16 (float32 block sums, blocks added in float32)."""
+    dt = x.dtype
+    xp = np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in padding])
+    K = w.shape[2:]
+    outs = out_sizes(xp.shape[2:], K, stride, dilation)
+    N = x.shape[0]
+    cout, cg = w.shape[:2]
+    og = cout // groups
+    T = cg * math.prod(K)
+    col = windows(xp, K, stride, dilation, outs).reshape(N, groups, T, math.prod(outs))
+    wg = w.reshape(groups, og, T)
+    y = np.zeros((N, groups, og, math.prod(outs)), dtype=dt)
+    for k0 in range(0, T, 16):
+        y = (y + np.matmul(wg[None, :, :, k0:k0 + 16], col[:, :, k0:k0 + 16])).astype(dt)
+    y = y.reshape(N, cout, *outs)
+    if b is not None:
+        y = (y + b.reshape((1, -1) + (1,) * len(K))).astype(dt)
+    return y
+
+
+def avg_pool_as_conv(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
+    """Correct: window sums of x*(1/K) in the input dtype, then rescaled by K/count for the border windows."""
+    dt = x.dtype
+    d = (1,) * len(kernel_size)
+    K = math.prod(kernel_size)
+    col, m_in, m_pad, _ = pool_windows(x, kernel_size, stride, padding, d, ceil_mode, 0.0)
+    inv = dt.type(1) / dt.type(K)
+    s = np.zeros(col.shape[:2] + col.shape[3:], dtype=dt)
+    for t in range(col.shape[2]):
+        s = (s + col[:, :, t] * inv).astype(dt)
+    cnt = (m_pad if count_include_pad else m_in).sum(axis=0)
+    scale = np.where(cnt == K, dt.type(1), (dt.type(K) / cnt.astype(dt)).astype(dt)).astype(dt)
+    return (s * scale).astype(dt)
+
+
+def max_pool_separable(x, kernel_size, *, stride, padding, dilation, ceil_mode):
+    """Correct: max over the window one axis at a time (max is exact in any order)."""
+    col, m_in, _, outs = pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode, -np.inf)
+    col = np.where(m_in > 0, col, -np.inf)
+    c = col.reshape(col.shape[:2] + tuple(kernel_size) + tuple(outs))
+    for _ in kernel_size:
+        c = c.max(axis=2)
+    return c.astype(x.dtype)
+
+
+def gw_im2col_matmul(x, dy, weight_shape, *, stride, padding, dilation, groups):
+    """Correct: dW_g = dY_g (og, N*P) @ col_g(N*P, cg*K)^T with BLAS in the input dtype."""
+    cout, cg = weight_shape[:2]
+    K = weight_shape[2:]
+    og = cout // groups
+    xp = np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in padding])
+    O = dy.shape[2:]
+    N = x.shape[0]
+    col = windows(xp, K, stride, dilation, O).reshape(N, groups, cg * math.prod(K), math.prod(O))
+    col = col.transpose(1, 2, 0, 3).reshape(groups, cg * math.prod(K), N * math.prod(O))
+    d = dy.reshape(N, groups, og, math.prod(O)).transpose(1, 2, 0, 3).reshape(groups, og, N * math.prod(O))
+    dw = np.matmul(d, col.transpose(0, 2, 1))
+    return dw.reshape(weight_shape).astype(x.dtype)
+
+
+def ct_scatter_bias_first(x, w, b, *, stride, padding, output_padding, dilation, groups):
+    """Correct: output initialised with the bias, then every product scattered in the input dtype (reverse taps)."""
+    dt = x.dtype
+    N, cin = x.shape[:2]
+    K = w.shape[2:]
+    cog = w.shape[1]
+    cout = cog * groups
+    cig = cin // groups
+    full = [(n - 1) * s + d * (k - 1) + 1 + op for n, s, d, k, op in zip(x.shape[2:], stride, dilation, K, output_padding)]
+    y = np.zeros((N, cout, *full), dtype=dt)
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * len(K)).astype(dt)
+    for k in reversed(list(np.ndindex(*K))):
+        sl = tuple(slice(t * d, t * d + s * (n - 1) + 1, s) for t, d, s, n in zip(k, dilation, stride, x.shape[2:]))
+        for g in range(groups):
+            contrib = np.einsum("nc...,co->no...", x[:, g * cig:(g + 1) * cig], w[(slice(g * cig, (g + 1) * cig), slice(None)) + k])
+            y[(slice(None), slice(g * cog, (g + 1) * cog)) + sl] = (y[(slice(None), slice(g * cog, (g + 1) * cog)) + sl] + contrib).astype(dt)
+    crop = tuple(slice(lo, f - hi) for (lo, hi), f in zip(padding, full))
+    return y[(slice(None), slice(None)) + crop]
+
+
+def conv_strided_3x3_row_tiles(x, w, b, *, stride, padding, dilation, groups):
+    """A 3x3 / stride 2 / padding 1 fast path in row tiles of 16 outputs whose later tiles start one input row late."""
+    y = conv_ref(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if w.shape[2:] == (3, 3) and tuple(stride) == (2, 2) and all(tuple(p) == (1, 1) for p in padding) and y.shape[2] > 16:
+        xs = np.concatenate([x[:, :, 1:], np.zeros_like(x[:, :, :1])], axis=2)
+        y2 = conv_ref(xs, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+        y[:, :, 16:] = y2[:, :, 16:]
+    return y
