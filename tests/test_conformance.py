@@ -318,3 +318,25 @@ def test_specials_are_reported_separately():
     assert nan[1] is False and "expected nan" in nan[2]  # ONNX Runtime's MaxPool drops the NaN
     assert "not part of the verdict" in str(r)
     assert check("onnxruntime", op="max_pool", dims=2, max_examples=0).failure.kind == "nonfinite"  # (the -FLT_MAX case)
+
+
+def test_dyadic_values_are_exact_in_any_float32_summation_order():
+    """The exact-by-construction case: every float32 order gives the oracle's value, TF32 inputs do not."""
+    from refconv.conformance import ops
+    from refconv.conformance.cases import catalogue
+
+    c = [k for k in catalogue("conv", 1) if k.values == "dyadic"][0]
+    a = c.arrays("float32")
+    exp = ops.expected(c, a)
+    xp = np.pad(a["x"], [(0, 0), (0, 0), c.padding[0]])
+    terms = [xp[:, ci, k:k + exp.shape[2]][:, None] * a["w"][None, :, ci, k, None]
+             for ci in range(c.cin) for k in range(c.kernel[0])]
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        s = np.zeros(exp.shape, np.float32)
+        for i in rng.permutation(len(terms)):
+            s = s + terms[i]
+        s = s + a["b"][None, :, None]
+        assert s.dtype == np.float32 and np.array_equal(s.astype(np.float64), exp)
+    tf32 = {k: bounds.round_significand(v, 11) for k, v in a.items()}
+    assert not np.array_equal(ops.expected(c, tf32), exp)

@@ -204,6 +204,14 @@ class Case:
                 a = rng.integers(-1, 2, size=shape).astype(np.float64)
             elif self.values == "positive":
                 a = rng.integers(1, 10, size=shape).astype(np.float64)
+            elif self.values == "dyadic":
+                # the first array: multiples of 2**-12 in [-1, 1) (up to 12 significant bits, more than TF32's 11);
+                # the others in {-1, 0, 1}: every product is exact and every partial sum a multiple of 2**-12
+                # no larger than S = |b| + sum |x_i w_i|, exact in a format of p bits while S * 2**12 < 2**p
+                if not out:
+                    a = rng.integers(-4096, 4096, size=shape).astype(np.float64) * 2.0**-12
+                else:
+                    a = rng.integers(-1, 2, size=shape).astype(np.float64)
             else:
                 a = rng.standard_normal(size=shape)
             out[name] = a.astype(dt)
@@ -431,6 +439,11 @@ def _conv_catalogue(dims: int) -> list[Case]:
     # reductions of about a thousand terms: kernels that switch to a narrow accumulator only on long sums
     add(Case("conv", 1, {1: 128, 2: 64, 3: 48}[dims], 4, S(7, 6, 4), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],
              padding=S((1, 1), (2, 2), (1, 1)), bias=True, seed=32, label="very long reduction (accumulator precision)"))
+    # the same reduction with values whose every partial sum is exact in float32: any summation order gives
+    # the exact result, so inputs narrowed (TF32, bfloat16) only on long reductions show as a nonzero error
+    add(Case("conv", 1, {1: 128, 2: 64, 3: 48}[dims], 4, S(7, 6, 4), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],
+             padding=S((1, 1), (2, 2), (1, 1)), bias=True, values="dyadic", seed=41,
+             label="very long reduction, exact in float32 (narrowed inputs)"))
     # in-place friendly shape: an aliased output buffer overwrites inputs that later channels still read
     add(Case("conv", 2, 6, 6, S(7, 6, 4), S(1, 1, 1), bias=True, seed=34, label="square 1x1, stride 1, no padding"))
     # one product per output: y = fl(x*w) exactly, the rounding of a single operation is visible
@@ -471,6 +484,9 @@ def _transpose_catalogue(dims: int) -> list[Case]:
     add(Case("conv_transpose", 2, {1: 128, 2: 64, 3: 48}[dims], 4, S(6, 5, 3), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],
              stride=S(2, 1, 1), padding=S((1, 1), (2, 2), (1, 1)), bias=True, seed=15,
              label="very long reduction (accumulator precision)"))
+    add(Case("conv_transpose", 1, {1: 128, 2: 64, 3: 48}[dims], 4, S(6, 5, 3), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],
+             stride=S(2, 1, 1), padding=S((1, 1), (2, 2), (1, 1)), bias=True, values="dyadic", seed=18,
+             label="very long reduction, exact in float32 (narrowed inputs)"))
     return c
 
 
@@ -480,6 +496,9 @@ def _grad_catalogue(op: str, dims: int) -> list[Case]:
     # the input gradient sums over output channels: a long reduction needs many of them
     out.append(Case(op, 2, 4, {1: 128, 2: 64, 3: 48}[dims], S(7, 6, 4), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],
                     padding=S((1, 1), (2, 2), (1, 1)), seed=33, label="very long reduction over output channels"))
+    out.append(Case(op, 2, 4, {1: 128, 2: 64, 3: 48}[dims], S(7, 6, 4), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],
+                    padding=S((1, 1), (2, 2), (1, 1)), values="dyadic", seed=42,
+                    label="very long reduction over output channels, exact in float32 (narrowed inputs)"))
     return out
 
 

@@ -78,6 +78,23 @@ def _call_with_timeout(fn: Callable[[], Any], timeout: float | None) -> Any:
     return box.get("value")
 
 
+def _exact_in(case: Case, S: np.ndarray, prof: bounds.Profile, dtype: str) -> np.ndarray:
+    """Where every summation order is exact: ``dyadic`` values, products exact, partial sums in the format.
+
+    Products of a multiple of ``2**-12`` (12 significant bits) and ``{-1, 0, 1}`` are exact; any partial sum
+    is a multiple of ``2**-12`` of magnitude at most ``S``, hence exact in a format of ``p`` bits when
+    ``S * 2**12 < 2**p``.  That needs the inputs themselves exact (no input rounding, a dtype of at least
+    13 bits) and the accumulation and output formats both wide enough.
+    """
+    p_acc = round(-math.log2(prof.u_acc))
+    p_out = round(-math.log2(prof.u_out))
+    p_dt = bounds.FORMATS[dtype].p if dtype in bounds.FORMATS else 0
+    if prof.u_in != 0 or p_dt < 13:
+        return np.zeros(np.shape(S), dtype=bool)
+    limit = 2.0 ** (min(p_acc, p_out) - 12)
+    return np.isfinite(S) & (S < limit)
+
+
 class Runner:
     """Runs cases of one op against one target and judges them."""
 
@@ -118,6 +135,8 @@ class Runner:
             b = bounds.elementwise_bound(S, exp, case.terms(), prof, input_factors=2)
         if self.bound_mode == "normwise" and case.op == "conv":
             b = np.maximum(b, _normwise(case, arrays, prof) + b)
+        elif case.values == "dyadic" and case.op not in POOLS:
+            b = np.where(_exact_in(case, S, prof, self.dtype), 0.0, b)
         # the expectation is the exact value correctly rounded to float64: allow its half ulp
         return b + np.abs(exp) * 2.0**-52
 

@@ -462,7 +462,6 @@ CORRECT += [
     Entry("conv: tree reduction over a power of two", "conv", X.conv_tree),
     Entry("conv 1-D: Winograd F(2,3) in float64, rounded once", "conv", X.conv_winograd_f64, dims=1),
     Entry("conv: channel blocks of 4 in float64, blocks summed in float32", "conv", X.conv_channel_blocks_f32),
-    Entry("conv 1-D float64: FMA chain", "conv", X.conv_fma_chain, dims=1, dtype="float64"),
     Entry("conv: channels-last internally", "conv", X.conv_nhwc),
     Entry("conv_transpose: zero insertion then a float32 gather", "conv_transpose", X.ct_gather_f32),
     Entry("max_pool: running max over the real taps", "max_pool", X.max_pool_loops),
@@ -489,9 +488,15 @@ BROKEN += [
 ]
 
 CORRECT += [
-    Entry("conv: GEMM with the reduction in blocks of 16", "conv", X.conv_kblocked_gemm),
     Entry("avg_pool: sums of x/k, rescaled by k/count at the borders", "avg_pool", X.avg_pool_as_conv),
     Entry("max_pool: separable max, one axis at a time", "max_pool", X.max_pool_separable),
     Entry("conv_grad_weight: im2col and one BLAS matmul per group", "conv_grad_weight", X.gw_im2col_matmul),
     Entry("conv_transpose: bias first, reversed scatter in float32", "conv_transpose", X.ct_scatter_bias_first),
+]
+
+BROKEN += [
+    Entry("conv: TF32 inputs on reductions over 256 terms, claimed float32", "conv", X.conv_tf32_long, diagnosis="precision"),
+    Entry("conv 1-D: TF32 inputs on reductions over 256 terms", "conv", X.conv_tf32_long, dims=1),
+    Entry("conv_transpose: bfloat16 inputs on reductions over 256 terms", "conv_transpose", X.ct_bf16_long),
+    Entry("conv_grad_input: TF32 inputs on reductions over 256 terms", "conv_grad_input", X.gi_tf32_long),
 ]

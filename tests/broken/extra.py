@@ -1164,3 +1164,35 @@ def conv_strided_3x3_row_tiles(x, w, b, *, stride, padding, dilation, groups):
         y2 = conv_ref(xs, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
         y[:, :, 16:] = y2[:, :, 16:]
     return y
+
+
+def _round_bits(a, p):
+    m, e = np.frexp(a)
+    return np.ldexp(np.rint(np.ldexp(m, p)), e - p).astype(a.dtype)
+
+
+def conv_tf32_long(x, w, b, *, stride, padding, dilation, groups):
+    """Reductions over 256 terms take a TF32 path (inputs rounded to 11 significant bits), claimed float32."""
+    if w.shape[1] * math.prod(w.shape[2:]) > 256:
+        x, w = _round_bits(x, 11), _round_bits(w, 11)
+    return conv_ref(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def ct_bf16_long(x, w, b, *, stride, padding, output_padding, dilation, groups):
+    """Transposed convolutions with over 256 terms per output run on bfloat16 inputs."""
+    if x.shape[1] // groups * math.prod(w.shape[2:]) > 256:
+        x, w = _round_bits(x, 8), _round_bits(w, 8)
+    return ct_ref(x, w, b, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
+
+
+def gi_tf32_long(dy, w, input_shape, *, stride, padding, dilation, groups):
+    if w.shape[0] // groups * math.prod(w.shape[2:]) > 256:
+        dy, w = _round_bits(dy, 11), _round_bits(w, 11)
+    return gi_ref(dy, w, input_shape, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def gw_tf32_large(x, dy, weight_shape, *, stride, padding, dilation, groups):
+    """Weight gradients of layers with more than 256 input channels x taps on a TF32 path."""
+    if weight_shape[1] * math.prod(weight_shape[2:]) > 256:
+        x, dy = _round_bits(x, 11), _round_bits(dy, 11)
+    return gw_ref(x, dy, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups)
