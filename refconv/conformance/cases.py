@@ -444,6 +444,11 @@ def _conv_catalogue(dims: int) -> list[Case]:
     add(Case("conv", 1, {1: 128, 2: 64, 3: 48}[dims], 4, S(7, 6, 4), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],
              padding=S((1, 1), (2, 2), (1, 1)), bias=True, values="dyadic", seed=41,
              label="very long reduction, exact in float32 (narrowed inputs)"))
+    # depthwise and grouped layers with many channels (MobileNet, ResNeXt): channel blocks and their remainders
+    add(Case("conv", 2, 19, 19, S(7, 6, 4), S(3, 3, 2), padding=S((1, 1), (1, 1), (1, 0)), groups=19, bias=True, seed=43,
+             label="depthwise, many channels (channel-block remainders)"))
+    add(Case("conv", 1, 26, 13, S(6, 5, 4), S(3, 2, 2), stride=S(2, 1, 1), groups=13, bias=True, seed=44,
+             label="many groups (group-block remainders)"))
     # in-place friendly shape: an aliased output buffer overwrites inputs that later channels still read
     add(Case("conv", 2, 6, 6, S(7, 6, 4), S(1, 1, 1), bias=True, seed=34, label="square 1x1, stride 1, no padding"))
     # one product per output: y = fl(x*w) exactly, the rounding of a single operation is visible
@@ -479,6 +484,10 @@ def _transpose_catalogue(dims: int) -> list[Case]:
              output_padding=S(1, 2, 1), groups=2, bias=True, seed=14, label="large odd sizes (tiling remainders)"))
     add(Case("conv_transpose", 5, 3, 19, S(3, 3, 2), S(3, 2, 2), stride=S(2, 1, 2), padding=S((1, 1), (0, 1), (1, 0)),
              output_padding=S(1, 0, 1), bias=True, seed=16, label="many channels and samples (block remainders)"))
+    add(Case("conv_transpose", 2, 19, 19, S(4, 3, 2), S(3, 2, 2), stride=S(2, 2, 1), groups=19, bias=True, seed=19,
+             label="depthwise, many channels (channel-block remainders)"))
+    add(Case("conv_transpose", 1, 26, 13, S(3, 3, 2), S(2, 3, 2), stride=S(1, 2, 1), groups=13, bias=True, seed=20,
+             label="many groups (group-block remainders)"))
     add(Case("conv_transpose", 1, 2, 3, {1: (30,), 2: (3, 12), 3: (2, 3, 12)}[dims], S(3, 3, 3), stride=S(2, 1, 2),
              padding=S((1, 1), (1, 1), (1, 0)), output_padding=S(1, 0, 1), bias=True, seed=17, label="long last axis (row tiles)"))
     add(Case("conv_transpose", 2, {1: 128, 2: 64, 3: 48}[dims], 4, S(6, 5, 3), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],

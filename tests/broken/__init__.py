@@ -500,3 +500,11 @@ BROKEN += [
     Entry("conv_transpose: bfloat16 inputs on reductions over 256 terms", "conv_transpose", X.ct_bf16_long),
     Entry("conv_grad_input: TF32 inputs on reductions over 256 terms", "conv_grad_input", X.gi_tf32_long),
 ]
+
+BROKEN += [
+    Entry("conv: depthwise channel blocks of 8, remainder dropped", "conv", X.conv_depthwise_blocks_of_8),
+    Entry("conv: groups past 8 read the channels of group g - 8", "conv", X.conv_many_groups_wrong),
+    Entry("conv_grad_input: depthwise channel blocks of 8, remainder dropped", "conv_grad_input", X.gi_depthwise_blocks_of_8),
+    Entry("conv_transpose 1-D: depthwise channel blocks of 8, remainder dropped", "conv_transpose", X.ct_depthwise_blocks_of_8,
+          dims=1),
+]

@@ -1196,3 +1196,40 @@ def gw_tf32_large(x, dy, weight_shape, *, stride, padding, dilation, groups):
     if weight_shape[1] * math.prod(weight_shape[2:]) > 256:
         x, dy = _round_bits(x, 11), _round_bits(dy, 11)
     return gw_ref(x, dy, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def conv_depthwise_blocks_of_8(x, w, b, *, stride, padding, dilation, groups):
+    """A depthwise path (groups == C_in) vectorised over channel blocks of 8 that drops the remainder block."""
+    y = conv_ref(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    C = y.shape[1]
+    if groups == x.shape[1] and groups > 1 and C > 8 and C % 8:
+        y[:, C - C % 8:] = 0 if b is None else b[C - C % 8:].reshape((1, -1) + (1,) * (y.ndim - 2))
+    return y
+
+
+def conv_many_groups_wrong(x, w, b, *, stride, padding, dilation, groups):
+    """More than 8 groups: group g >= 8 reads the input channels of group g - 8."""
+    if groups <= 8:
+        return conv_ref(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    cg = x.shape[1] // groups
+    idx = np.concatenate([np.arange(g * cg, (g + 1) * cg) if g < 8 else np.arange((g - 8) * cg, (g - 7) * cg)
+                          for g in range(groups)])
+    return conv_ref(x[:, idx], w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def gi_depthwise_blocks_of_8(dy, w, input_shape, *, stride, padding, dilation, groups):
+    y = gi_ref(dy, w, input_shape, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    C = y.shape[1]
+    if groups == C and groups > 1 and C > 8 and C % 8:
+        y[:, C - C % 8:] = 0
+    return y
+
+
+def ct_depthwise_blocks_of_8(x, w, b, *, stride, padding, output_padding, dilation, groups):
+    y = ct_ref(x, w, None, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
+    C = y.shape[1]
+    if groups == x.shape[1] and groups > 1 and C > 8 and C % 8:
+        y[:, C - C % 8:] = 0
+    if b is not None:
+        y = y + b.reshape((1, -1) + (1,) * len(stride))
+    return y
