@@ -405,6 +405,18 @@ def _conv_catalogue(dims: int) -> list[Case]:
     add(Case("conv", 1, 16, 2, S(6, 5, 4), S(3, 3, 2), bias=True, seed=19, label="long reduction"))
     add(Case("conv", 2, 3, 3, S(6, 6, 4), S(2, 2, 2), seed=20, label="short reduction (precision)"))
     add(Case("conv", 1, 2, 3, S(6, 5, 4), S(1, 1, 1), stride=S(2, 2, 2), bias=True, seed=21, label="1x1 kernel with stride"))
+    # in-place friendly shape: an aliased output buffer overwrites inputs that later channels still read
+    add(Case("conv", 2, 6, 6, S(7, 6, 4), S(1, 1, 1), bias=True, seed=34, label="square 1x1, stride 1, no padding"))
+    # one product per output: y = fl(x*w) exactly, the rounding of a single operation is visible
+    add(Case("conv", 2, 4, 4, S(9, 8, 5), S(1, 1, 1), groups=4, seed=35, label="one product per output (rounding mode)"))
+    # depthwise and grouped layers with many channels (MobileNet, ResNeXt): channel blocks and their remainders
+    add(Case("conv", 2, 19, 19, S(7, 6, 4), S(3, 3, 2), padding=S((1, 1), (1, 1), (1, 0)), groups=19, bias=True, seed=43,
+             label="depthwise, many channels (channel-block remainders)"))
+    add(Case("conv", 1, 26, 13, S(6, 5, 4), S(3, 2, 2), stride=S(2, 1, 1), groups=13, bias=True, seed=44,
+             label="many groups (group-block remainders)"))
+    # a long last axis in every dimensionality: row tiles of 16 or 32 outputs and their remainders
+    add(Case("conv", 1, 3, 4, {1: (70,), 2: (5, 53), 3: (3, 4, 37)}[dims], S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)),
+             bias=True, seed=36, label="long last axis (row tiles)"))
     # sizes that are not multiples of any tile or vector width: remainder loops of blocked kernels
     big = {1: (203,), 2: (41, 23), 3: (13, 11, 7)}[dims]
     add(Case("conv", 2, 5, 3, big, S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)), bias=True, seed=22,
@@ -433,9 +445,6 @@ def _conv_catalogue(dims: int) -> list[Case]:
     add(Case("conv", 1, 3, 4, {1: (69,), 2: (39, 37), 3: (7, 18, 21)}[dims], S(7, 7, 7), stride=S(2, 2, 2),
              padding=S((3, 3), (3, 3), (3, 3)), bias=True, seed=39, label="classic 7x7 stem, stride 2, padding 3, large"))
     add(Case("conv", 2, 4, 6, L, S(1, 1, 1), stride=S(2, 2, 2), bias=True, seed=40, label="classic 1x1 projection, stride 2, large"))
-    # a long last axis in every dimensionality: row tiles of 16 or 32 outputs and their remainders
-    add(Case("conv", 1, 3, 4, {1: (70,), 2: (5, 53), 3: (3, 4, 37)}[dims], S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)),
-             bias=True, seed=36, label="long last axis (row tiles)"))
     # reductions of about a thousand terms: kernels that switch to a narrow accumulator only on long sums
     add(Case("conv", 1, {1: 128, 2: 64, 3: 48}[dims], 4, S(7, 6, 4), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],
              padding=S((1, 1), (2, 2), (1, 1)), bias=True, seed=32, label="very long reduction (accumulator precision)"))
@@ -444,15 +453,6 @@ def _conv_catalogue(dims: int) -> list[Case]:
     add(Case("conv", 1, {1: 128, 2: 64, 3: 48}[dims], 4, S(7, 6, 4), {1: (9,), 2: (5, 5), 3: (3, 3, 3)}[dims],
              padding=S((1, 1), (2, 2), (1, 1)), bias=True, values="dyadic", seed=41,
              label="very long reduction, exact in float32 (narrowed inputs)"))
-    # depthwise and grouped layers with many channels (MobileNet, ResNeXt): channel blocks and their remainders
-    add(Case("conv", 2, 19, 19, S(7, 6, 4), S(3, 3, 2), padding=S((1, 1), (1, 1), (1, 0)), groups=19, bias=True, seed=43,
-             label="depthwise, many channels (channel-block remainders)"))
-    add(Case("conv", 1, 26, 13, S(6, 5, 4), S(3, 2, 2), stride=S(2, 1, 1), groups=13, bias=True, seed=44,
-             label="many groups (group-block remainders)"))
-    # in-place friendly shape: an aliased output buffer overwrites inputs that later channels still read
-    add(Case("conv", 2, 6, 6, S(7, 6, 4), S(1, 1, 1), bias=True, seed=34, label="square 1x1, stride 1, no padding"))
-    # one product per output: y = fl(x*w) exactly, the rounding of a single operation is visible
-    add(Case("conv", 2, 4, 4, S(9, 8, 5), S(1, 1, 1), groups=4, seed=35, label="one product per output (rounding mode)"))
     return c
 
 

@@ -445,7 +445,7 @@ BROKEN += [
     Entry("conv_grad_input: float16 accumulation", "conv_grad_input", X.gi_f16_acc, diagnosis="precision"),
     Entry("conv_grad_input 1-D float64: float32 accumulation", "conv_grad_input", X.gi_f32_for_f64, dims=1, dtype="float64"),
     Entry("conv_grad_input: padding crop sides swapped", "conv_grad_input", X.gi_crop_swapped),
-    Entry("conv_grad_input 3-D: partial last batch chunk from the last 4 samples", "conv_grad_input", X.gi_batch_chunks, dims=3),
+    Entry("conv_grad_input: partial last batch chunk from the last 4 samples", "conv_grad_input", X.gi_batch_chunks),
     Entry("conv_grad_weight: mean over the batch instead of the sum", "conv_grad_weight", X.gw_mean_over_batch),
     Entry("conv_grad_weight: batch summed in float16", "conv_grad_weight", X.gw_batch_f16),
     Entry("conv_grad_weight float64: every group reads the channels of group 0", "conv_grad_weight", X.gw_groups_offset,
@@ -453,7 +453,6 @@ BROKEN += [
     Entry("conv_grad_weight: hi padding read as the edge sample", "conv_grad_weight", X.gw_hi_padding_ignored),
     Entry("conv_grad_weight 1-D: last output column dropped", "conv_grad_weight", X.gw_last_output_col_dropped, dims=1),
     Entry("conv_grad_weight 3-D float64: float32 accumulation", "conv_grad_weight", X.gw_f32_for_f64, dims=3, dtype="float64"),
-    Entry("conv_grad_weight 3-D: dy columns past the last full tile of 16 skipped", "conv_grad_weight", X.gw_wide_tile, dims=3),
     Entry("conv_grad_weight: dy columns past the last full tile of 16 skipped", "conv_grad_weight", X.gw_wide_tile),
 ]
 
@@ -489,7 +488,6 @@ BROKEN += [
 
 CORRECT += [
     Entry("avg_pool: sums of x/k, rescaled by k/count at the borders", "avg_pool", X.avg_pool_as_conv),
-    Entry("max_pool: separable max, one axis at a time", "max_pool", X.max_pool_separable),
     Entry("conv_grad_weight: im2col and one BLAS matmul per group", "conv_grad_weight", X.gw_im2col_matmul),
     Entry("conv_transpose: bias first, reversed scatter in float32", "conv_transpose", X.ct_scatter_bias_first),
 ]
