@@ -482,6 +482,8 @@ def _transpose_catalogue(dims: int) -> list[Case]:
     add(Case("conv_transpose", 1, 3, 2, S(4, 4, 3), S(2, 2, 2), stride=S(2, 2, 2), seed=13, label="short reduction (precision)"))
     add(Case("conv_transpose", 2, 6, 4, {1: (67,), 2: (19, 13), 3: (9, 7, 5)}[dims], S(3, 4, 2), stride=S(2, 3, 2), padding=S((1, 2), (2, 1), (0, 1)),
              output_padding=S(1, 2, 1), groups=2, bias=True, seed=14, label="large odd sizes (tiling remainders)"))
+    add(Case("conv_transpose", 1, 2, 3, S(4, 3, 2), S(2, 1, 2), stride=S(3, 2, 3), bias=True, seed=21,
+             label="stride larger than the kernel (output positions no tap reaches)"))
     add(Case("conv_transpose", 5, 3, 19, S(3, 3, 2), S(3, 2, 2), stride=S(2, 1, 2), padding=S((1, 1), (0, 1), (1, 0)),
              output_padding=S(1, 0, 1), bias=True, seed=16, label="many channels and samples (block remainders)"))
     add(Case("conv_transpose", 2, 19, 19, S(4, 3, 2), S(3, 2, 2), stride=S(2, 2, 1), groups=19, bias=True, seed=19,

@@ -1233,3 +1233,14 @@ def ct_depthwise_blocks_of_8(x, w, b, *, stride, padding, output_padding, dilati
     if b is not None:
         y = y + b.reshape((1, -1) + (1,) * len(stride))
     return y
+
+
+def ct_bias_only_where_scattered(x, w, b, *, stride, padding, output_padding, dilation, groups):
+    """Bias added inside the scatter loop: output positions no kernel tap reaches (stride > span) keep 0."""
+    y = ct_ref(x, w, None, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
+    if b is None:
+        return y
+    ones = np.ones((1, x.shape[1]) + x.shape[2:], dtype=np.float64)
+    reach = ct_ref(ones, np.ones_like(w, dtype=np.float64), None, stride=stride, padding=padding,
+                   output_padding=output_padding, dilation=dilation, groups=groups)
+    return (y + np.where(reach[:1] > 0, b.reshape((1, -1) + (1,) * len(stride)), 0)).astype(x.dtype)
