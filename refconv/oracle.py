@@ -51,9 +51,10 @@ from . import exact
 from .params import (
     ConvParamError,
     ConvParams,
+    check_params_match,
     conv_params,
     conv_transpose_params,
-    per_axis,
+    general_crop,
     pool_params,
 )
 
@@ -386,28 +387,15 @@ def general_conv(
     xa, wa = _asarray("x", x), _asarray("w", w)
     ba = None if b is None else _asarray("b", b)
     if params is not None:
-        if xa.shape != params.input_shape or wa.shape != params.weight_shape:
-            raise ConvParamError(
-                f"params: built for x.shape={params.input_shape}, w.shape={params.weight_shape}; got {xa.shape}, {wa.shape}"
-            )
+        check_params_match(params, xa.shape, wa.shape)
         return _forward(xa, wa, ba, params, exact)
-    ndim = xa.ndim - 2
-    if ndim < 1:
-        raise ConvParamError(f"x.ndim={xa.ndim}: x must have shape (N, C_in, *spatial)")
-    pads = padding
-    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
-        pads = ((int(padding), int(padding)),) * ndim
-    if isinstance(pads, (tuple, list)) and len(pads) == ndim and all(
-        isinstance(q, (tuple, list)) and len(q) == 2 for q in pads
-    ):
-        a = per_axis("input_dilation", input_dilation, ndim, minimum=1)
-        if any(lo < 0 or hi < 0 for lo, hi in pads):
-            # dilate, pad the positive sides, then crop the negative ones: xp itself, with no padding left
-            xa = _dilate_pad(xa, a, pads)
-            pads, a = ((0, 0),) * ndim, (1,) * ndim
-        input_dilation = a
+    crop = general_crop(padding, input_dilation, xa.ndim - 2)
+    if crop is not None:
+        # negative sides crop: xp itself (dilated, padded, cropped), then no padding and no input dilation
+        xa = _dilate_pad(xa, crop[1], crop[0])
+        padding, input_dilation = 0, 1
     p = conv_params(
-        xa.shape, wa.shape, None if ba is None else ba.shape, stride=stride, padding=pads, dilation=dilation,
+        xa.shape, wa.shape, None if ba is None else ba.shape, stride=stride, padding=padding, dilation=dilation,
         groups=groups, flip=flip, input_dilation=input_dilation,
     )
     return _forward(xa, wa, ba, p, exact)

@@ -53,6 +53,8 @@ __all__ = [
     "conv_transpose_params",
     "pool_params",
     "normalize_padding",
+    "general_crop",
+    "check_params_match",
     "PADDING_STRINGS",
 ]
 
@@ -315,6 +317,46 @@ def conv_params(
                 f"larger than the padded input {n + lo + hi} (input {n}, padding {(lo, hi)})"
             )
     return ConvParams(xs, ws, s, pad, d, a, groups, bool(flip), bias_shape is not None)
+
+
+def general_crop(padding: Any, input_dilation: Any, ndim: int) -> tuple[Padding, tuple[int, ...]] | None:
+    """For the general operation: ``(pairs, input_dilation)`` when ``padding`` has a negative side, else ``None``.
+
+    Negative ``(lo, hi)`` sides crop (as in ``lax.conv_general_dilated``).  The
+    caller then materializes ``xp`` itself (dilate, pad, crop) and runs with no
+    padding and no input dilation; every other padding form goes to
+    :func:`conv_params` unchanged.
+
+    >>> general_crop(((2, -1),), 2, 1)
+    (((2, -1),), (2,))
+    >>> general_crop(1, 1, 2) is None, general_crop('same', 1, 1) is None
+    (True, True)
+    """
+    if ndim < 1:
+        raise ConvParamError(f"x.ndim={ndim + 2}: x must have shape (N, C_in, *spatial)")
+    if not isinstance(padding, (tuple, list)) or len(padding) != ndim:
+        return None
+    if not all(isinstance(q, (tuple, list)) and len(q) == 2 and all(_is_int(v) for v in q) for q in padding):
+        return None
+    pairs = tuple((int(lo), int(hi)) for lo, hi in padding)
+    if all(lo >= 0 and hi >= 0 for lo, hi in pairs):
+        return None
+    return pairs, per_axis("input_dilation", input_dilation, ndim, minimum=1)
+
+
+def check_params_match(params: ConvParams, input_shape: Any, weight_shape: Any) -> None:
+    """``params`` passed explicitly must describe these operands.
+
+    >>> check_params_match(conv_params((1, 1, 5), (1, 1, 3)), (1, 1, 4), (1, 1, 3))
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: params: built for x.shape=(1, 1, 5), w.shape=(1, 1, 3); got (1, 1, 4), (1, 1, 3)
+    """
+    if tuple(input_shape) != params.input_shape or tuple(weight_shape) != params.weight_shape:
+        raise ConvParamError(
+            f"params: built for x.shape={params.input_shape}, w.shape={params.weight_shape}; "
+            f"got {tuple(input_shape)}, {tuple(weight_shape)}"
+        )
 
 
 @dataclass(frozen=True)

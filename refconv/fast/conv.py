@@ -22,7 +22,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..params import ConvParamError, ConvParams, conv_params, conv_transpose_params, per_axis
+from ..params import (
+    ConvParamError,
+    ConvParams,
+    check_params_match,
+    conv_params,
+    conv_transpose_params,
+    general_crop,
+)
 from . import direct
 from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import Geometry, pad_dilate
@@ -217,6 +224,12 @@ def conv(
     b = None if b is None else as_array("b", b)
     p = conv_params(x.shape, w.shape, None if b is None else b.shape, stride=stride, padding=padding,
                     dilation=dilation, groups=groups, flip=flip)
+    return _forward(x, w, b, p, algorithm, max_memory, "conv")
+
+
+def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams, algorithm: str,
+             max_memory: int | None, name: str) -> np.ndarray:
+    """The general operation on validated operands: exact int64, or the chosen float algorithm plus bias."""
     algorithm = _algorithm(algorithm)
     cap = resolve_cap(max_memory)
     dt = compute_dtype(("x", x), ("w", w), ("b", b))
@@ -231,7 +244,7 @@ def conv(
         return direct.forward(xa, wa, geo, cap)
 
     if dt.kind in "iu":
-        return _exact_int(run, (("x", x), ("w", w)), b, "conv")
+        return _exact_int(run, (("x", x), ("w", w)), b, name)
     alg = _choose(algorithm, x.shape, w.shape, p, dt)
     try:
         y = run(x.astype(dt, copy=False), w.astype(dt, copy=False), alg)
@@ -277,49 +290,16 @@ def general_conv(
     x, w = as_array("x", x), as_array("w", w)
     b = None if b is None else as_array("b", b)
     if params is not None:
-        if tuple(x.shape) != params.input_shape or tuple(w.shape) != params.weight_shape:
-            raise ConvParamError(
-                f"params: built for x.shape={params.input_shape}, w.shape={params.weight_shape}; got {x.shape}, {w.shape}"
-            )
-        p = params
-    else:
-        ndim = x.ndim - 2
-        if ndim < 1:
-            raise ConvParamError(f"x.ndim={x.ndim}: x must have shape (N, C_in, *spatial)")
-        pads = padding
-        if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
-            pads = ((int(padding), int(padding)),) * ndim
-        if isinstance(pads, (tuple, list)) and len(pads) == ndim and all(
-            isinstance(q, (tuple, list)) and len(q) == 2 for q in pads
-        ):
-            a = per_axis("input_dilation", input_dilation, ndim, minimum=1)
-            if any(lo < 0 or hi < 0 for lo, hi in pads):
-                # xp itself (dilated, padded, cropped: xp[i] = x_dilated[i - lo]), with no padding left
-                x = pad_dilate(x, tuple((int(lo), int(hi)) for lo, hi in pads), a)
-                pads, a = ((0, 0),) * ndim, (1,) * ndim
-            input_dilation = a
-        p = conv_params(x.shape, w.shape, None if b is None else b.shape, stride=stride, padding=pads,
-                        dilation=dilation, groups=groups, flip=flip, input_dilation=input_dilation)
-    algorithm = _algorithm(algorithm)
-    cap = resolve_cap(max_memory)
-    dt = compute_dtype(("x", x), ("w", w), ("b", b))
-    geo = _geometry(p)
-
-    def run(xa, wa, alg="direct"):
-        wa = _flip(wa) if p.flip else wa
-        if alg == "fft":
-            from .fft import fft_forward
-
-            return fft_forward(xa, wa, geo, cap)
-        return direct.forward(xa, wa, geo, cap)
-
-    if dt.kind in "iu":
-        return _exact_int(run, (("x", x), ("w", w)), b, "general_conv")
-    alg = _choose(algorithm, x.shape, w.shape, p, dt)
-    y = run(x.astype(dt, copy=False), w.astype(dt, copy=False), alg)
-    if b is not None:
-        y += b.astype(dt, copy=False).reshape((-1,) + (1,) * p.ndim)
-    return y
+        check_params_match(params, x.shape, w.shape)
+        return _forward(x, w, b, params, algorithm, max_memory, "general_conv")
+    crop = general_crop(padding, input_dilation, x.ndim - 2)
+    if crop is not None:
+        # negative sides crop: xp itself (xp[i] = x_dilated[i - lo]), then no padding and no input dilation
+        x = pad_dilate(x, crop[0], crop[1])
+        padding, input_dilation = 0, 1
+    p = conv_params(x.shape, w.shape, None if b is None else b.shape, stride=stride, padding=padding,
+                    dilation=dilation, groups=groups, flip=flip, input_dilation=input_dilation)
+    return _forward(x, w, b, p, algorithm, max_memory, "general_conv")
 
 
 def conv_transpose(
