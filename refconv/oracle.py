@@ -51,6 +51,7 @@ from . import exact
 from .params import (
     ConvParamError,
     ConvParams,
+    check_gradient_shape,
     check_params_match,
     conv_params,
     conv_transpose_params,
@@ -425,8 +426,7 @@ def conv_grad_input(
     """
     dya, wa = _asarray("dy", dy), _asarray("w", w)
     p = conv_params(input_shape, wa.shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
-    if dya.shape != p.output_shape:
-        raise ConvParamError(f"dy.shape={dya.shape}: must be the forward output shape {p.output_shape}")
+    check_gradient_shape(dya.shape, p.output_shape)
     return _grad_input(dya, wa, p, exact)
 
 
@@ -470,8 +470,7 @@ def conv_grad_weight(
     """
     xa, dya = _asarray("x", x), _asarray("dy", dy)
     p = conv_params(xa.shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
-    if dya.shape != p.output_shape:
-        raise ConvParamError(f"dy.shape={dya.shape}: must be the forward output shape {p.output_shape}")
+    check_gradient_shape(dya.shape, p.output_shape)
     ops = _Operands(x=xa, dy=dya)
     ops.widen("x", "dy", terms=max(1, int(np.prod(dya.shape, dtype=np.int64)) // max(dya.shape[1], 1)))
 
@@ -808,8 +807,7 @@ def max_pool_grad(
     """
     xa, dya = _asarray("x", x), _asarray("dy", dy)
     pp = pool_params(xa.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
-    if dya.shape != pp.output_shape:
-        raise ConvParamError(f"dy.shape={dya.shape}: must be the pooling output shape {pp.output_shape}")
+    check_gradient_shape(dya.shape, pp.output_shape, "pooling")
     _, idx = _argmax_taps(xa, pp)
     ops = _Operands(dy=dya)
     ops.widen("dy", terms=max(1, int(np.prod(pp.kernel_size))))
@@ -904,8 +902,7 @@ def avg_pool_grad(
     """
     dya = _asarray("dy", dy)
     pp = pool_params(input_shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
-    if dya.shape != pp.output_shape:
-        raise ConvParamError(f"dy.shape={dya.shape}: must be the pooling output shape {pp.output_shape}")
+    check_gradient_shape(dya.shape, pp.output_shape, "pooling")
     div = _divisors(pp, count_include_pad)
     ops = _Operands(dy=dya)
     if ops.kind == "symbolic":

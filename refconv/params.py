@@ -55,6 +55,7 @@ __all__ = [
     "normalize_padding",
     "general_crop",
     "check_params_match",
+    "check_gradient_shape",
     "PADDING_STRINGS",
 ]
 
@@ -342,6 +343,18 @@ def general_crop(padding: Any, input_dilation: Any, ndim: int) -> tuple[Padding,
     if all(lo >= 0 and hi >= 0 for lo, hi in pairs):
         return None
     return pairs, per_axis("input_dilation", input_dilation, ndim, minimum=1)
+
+
+def check_gradient_shape(dy_shape: Any, expected: tuple[int, ...], of: str = "forward") -> None:
+    """A gradient ``dy`` must have the shape of the output it is the gradient of.
+
+    >>> check_gradient_shape((1, 1, 2), (1, 1, 3), "pooling")
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: dy.shape=(1, 1, 2): must be the pooling output shape (1, 1, 3)
+    """
+    if tuple(dy_shape) != tuple(expected):
+        raise ConvParamError(f"dy.shape={tuple(dy_shape)}: must be the {of} output shape {tuple(expected)}")
 
 
 def check_params_match(params: ConvParams, input_shape: Any, weight_shape: Any) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 from ..params import (
     ConvParamError,
     ConvParams,
+    check_gradient_shape,
     check_params_match,
     conv_params,
     conv_transpose_params,
@@ -56,8 +57,7 @@ def _flip(w: np.ndarray) -> np.ndarray:
 
 
 def _check_dy(dy: np.ndarray, expected: tuple) -> None:
-    if tuple(dy.shape) != tuple(expected):
-        raise ConvParamError(f"dy.shape={tuple(dy.shape)}: must be the forward output shape {tuple(expected)}")
+    check_gradient_shape(dy.shape, expected)
 
 
 def _exact_int(compute: Callable[..., np.ndarray], arrays: tuple, bias, op: str) -> np.ndarray:

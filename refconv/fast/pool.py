@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..params import ConvParamError, pool_params
+from ..params import check_gradient_shape, pool_params
 from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import prod
 from .memory import get_memory_cap, plan_chunks
@@ -178,8 +178,7 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     """
     x, dy = as_array("x", x), as_array("dy", dy)
     pp = pool_params(x.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
-    if tuple(dy.shape) != pp.output_shape:
-        raise ConvParamError(f"dy.shape={tuple(dy.shape)}: must be the pooling output shape {pp.output_shape}")
+    check_gradient_shape(dy.shape, pp.output_shape, "pooling")
     _pool_dtype("x", x)
     # the result has the dtype of dy (int64 for integers: exact sums, checked below 2**53)
     dt = _pool_dtype("dy", dy)
@@ -308,8 +307,7 @@ def avg_pool_grad(dy: Any, input_shape: Any, kernel_size: Any, *, stride: Any = 
     dy = as_array("dy", dy)
     pp = pool_params(input_shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
                      count_include_pad=count_include_pad)
-    if tuple(dy.shape) != pp.output_shape:
-        raise ConvParamError(f"dy.shape={tuple(dy.shape)}: must be the pooling output shape {pp.output_shape}")
+    check_gradient_shape(dy.shape, pp.output_shape, "pooling")
     dt = _pool_dtype("dy", dy)
     pads = _padded_extent(pp)
     shape = pp.input_shape
