@@ -131,6 +131,19 @@ def padding_args(draw: Any, ndim: int, *, max_padding: int = 3, strings: bool = 
     return draw(st.one_of(*forms))
 
 
+def _draw_layer(draw: Any, min_dims: int, max_dims: int, max_groups: int, max_cpg: int, max_kernel: int,
+                max_stride: int, max_dilation: int) -> tuple:
+    """Spatial rank, groups, input and output channels per group, and per-axis kernel, stride, dilation."""
+    nd = draw(st.integers(min_dims, max_dims))
+    groups = draw(st.integers(1, max_groups))
+    cg = draw(st.integers(1, max_cpg))
+    og = draw(st.integers(1, max_cpg))
+    k = tuple(draw(st.integers(1, max_kernel)) for _ in range(nd))
+    s = tuple(draw(st.integers(1, max_stride)) for _ in range(nd))
+    d = tuple(draw(st.integers(1, max_dilation)) for _ in range(nd))
+    return nd, groups, cg, og, k, s, d
+
+
 @st.composite
 def conv_cases(
     draw: Any,
@@ -161,13 +174,9 @@ def conv_cases(
         ("max_padding", max_padding, 0), ("max_extra", max_extra, 0),
     ):
         _check_bound(name, v, lo)
-    nd = draw(st.integers(min_dims, max_dims))
-    groups = draw(st.integers(1, max_groups))
-    cg = draw(st.integers(1, max_channels_per_group))
-    og = draw(st.integers(1, max_channels_per_group))
-    k = tuple(draw(st.integers(1, max_kernel)) for _ in range(nd))
-    s = tuple(draw(st.integers(1, max_stride)) for _ in range(nd))
-    d = tuple(draw(st.integers(1, max_dilation)) for _ in range(nd))
+    nd, groups, cg, og, k, s, d = _draw_layer(
+        draw, min_dims, max_dims, max_groups, max_channels_per_group, max_kernel, max_stride, max_dilation
+    )
     pad = draw(padding_args(nd, max_padding=max_padding, strings=strings))
     # input length: at least what the numeric padding leaves for the dilated kernel, then some extra
     if isinstance(pad, str):
@@ -207,13 +216,9 @@ def conv_transpose_cases(
     bias: bool | None = None,
 ) -> ConvTransposeCase:
     """Valid transposed-convolution cases (weight ``(C_in, C_out // groups, *K)``), with ``output_padding``."""
-    nd = draw(st.integers(min_dims, max_dims))
-    groups = draw(st.integers(1, max_groups))
-    cg = draw(st.integers(1, max_channels_per_group))
-    og = draw(st.integers(1, max_channels_per_group))
-    k = tuple(draw(st.integers(1, max_kernel)) for _ in range(nd))
-    s = tuple(draw(st.integers(1, max_stride)) for _ in range(nd))
-    d = tuple(draw(st.integers(1, max_dilation)) for _ in range(nd))
+    nd, groups, cg, og, k, s, d = _draw_layer(
+        draw, min_dims, max_dims, max_groups, max_channels_per_group, max_kernel, max_stride, max_dilation
+    )
     n = tuple(draw(st.integers(1, max_input)) for _ in range(nd))
     op = tuple(draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, d))
     pads = []
