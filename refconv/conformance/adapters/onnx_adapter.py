@@ -1,28 +1,47 @@
 """ONNX Runtime adapter: one-node models (Conv, ConvTranspose, MaxPool, AveragePool) built with ``onnx``.
 
-Padding pairs map to ``auto_pad='VALID'`` when all zero, to ``SAME_UPPER`` /
-``SAME_LOWER`` when they are what that mode computes (so ONNX Runtime's own
-``same`` arithmetic is checked too), and otherwise to explicit
-``pads = [lo_1, ..., lo_d, hi_1, ..., hi_d]`` (auto_pad NOTSET).  Sessions are
-cached per node and input shapes.  Gradients are not offered.
+The case's padding pairs reach ONNX Runtime through the library's own modes
+wherever the case is what a mode computes: ``auto_pad='SAME_UPPER'`` /
+``'SAME_LOWER'`` when the pairs are that mode's padding (for ``ConvTranspose``
+the ONNX split of ``total_padding`` for an output of ``n * stride``),
+``'VALID'`` when they are all zero, and explicit
+``pads = [lo_1, ..., lo_d, hi_1, ..., hi_d]`` (``auto_pad='NOTSET'``)
+otherwise.  So ONNX Runtime's own ``auto_pad`` arithmetic is checked, and
+where it is wrong the check fails (``specs/conventions.md`` lists the known
+divergences; ``refconv check --allow-known`` accepts them).  The one
+exception is a refusal, not a wrong result: ONNX Runtime's ``Conv`` refuses
+``SAME_*`` with a dilation ("Dilation not supported"), so dilated
+convolutions always get explicit pads.
+
+Named variants (``refconv check onnxruntime.opset11`` ...):
+
+- ``onnxruntime``: opset 19, modes as above;
+- ``onnxruntime.explicit``: opset 19, always explicit ``pads``;
+- ``onnxruntime.opsetN`` for N in 7, 10, 11, 22: the kernels registered for
+  that opset (MaxPool gained ``ceil_mode`` and ``dilations`` in opset 10,
+  AveragePool ``ceil_mode`` in 10).
+
+Sessions are cached per node and input shapes.  Gradients are not offered.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..cases import ALL, Capabilities
 from ..targets import Target
 
-SETUP = "from refconv.conformance import adapters\ntarget = adapters.get('onnxruntime').function({op!r})"
-_ELEM = {"float32": 1, "float64": 11, "float16": 10}
+DEFAULT_OPSET = 19
+#: opsets offered as variants: each is one where an ONNX Runtime kernel of these operators changed
+OPSETS = (7, 10, 11, 19, 22)
+VARIANTS = ("onnxruntime", "onnxruntime.explicit") + tuple(f"onnxruntime.opset{v}" for v in OPSETS if v != DEFAULT_OPSET)
 
 
 @functools.lru_cache(maxsize=256)
-def _session(op_type: str, attrs: tuple, shapes: tuple, dtype: str, opset: int = 19):
+def _session(op_type: str, attrs: tuple, shapes: tuple, dtype: str, opset: int = DEFAULT_OPSET):
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -42,14 +61,12 @@ def _session(op_type: str, attrs: tuple, shapes: tuple, dtype: str, opset: int =
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
-def run_node(op_type: str, arrays: list, **attrs: Any) -> np.ndarray:
+def run_node(op_type: str, arrays: list, *, opset: int = DEFAULT_OPSET, **attrs: Any) -> np.ndarray:
     """Run one ONNX node on numpy arrays (None inputs are left out)."""
     arrays = [np.ascontiguousarray(a) for a in arrays if a is not None]
     dtype = arrays[0].dtype.name
-    key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in attrs.items()))
-    attrs_list = tuple((k, list(v) if isinstance(v, tuple) else v) for k, v in key)
-    sess = _session(op_type, tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in attrs_list),
-                    tuple(a.shape for a in arrays), dtype)
+    key = tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in attrs.items()))
+    sess = _session(op_type, key, tuple(a.shape for a in arrays), dtype, opset)
     feeds = {f"in{i}": a for i, a in enumerate(arrays)}
     return sess.run(None, feeds)[0]
 
@@ -58,53 +75,84 @@ def _pads(padding) -> list[int]:
     return [lo for lo, _ in padding] + [hi for _, hi in padding]
 
 
-def _padding_attrs(padding, spatial, kernel, stride, dilation) -> dict:
-    """``auto_pad`` when the pairs are what one of its modes computes, else explicit ``pads`` (NOTSET).
+def padding_attrs(padding, spatial, kernel, stride, dilation) -> dict:
+    """``auto_pad`` when the pairs are what one of its modes computes (SAME first), else explicit ``pads``.
 
-    So the check exercises ONNX Runtime's own SAME_UPPER / SAME_LOWER / VALID arithmetic too.
+    The SAME modes fix the output length at ``ceil(n / s)``; where the pairs are also all zero both SAME and
+    VALID describe the case and SAME is used (VALID is then exercised by every zero-padding case SAME does not
+    describe).
+
+    >>> padding_attrs(((1, 1),), (5,), (3,), (1,), (1,))
+    {'auto_pad': 'SAME_UPPER'}
+    >>> padding_attrs(((0, 0),), (5,), (3,), (1,), (1,))
+    {'auto_pad': 'VALID'}
+    >>> padding_attrs(((2, 0),), (5,), (3,), (1,), (1,))
+    {'pads': [2, 0]}
     """
     from ... import shapes
 
-    if all(p == (0, 0) for p in padding):
-        return {"auto_pad": "VALID"}
-    # the ONNX formula (out - 1)*s + span - n is not clamped at 0; where it is negative ONNX Runtime's pooling
-    # shifts its windows or refuses (specs/conventions.md), so those cases get explicit pads
-    if any((-(-n // s) - 1) * s + d * (k - 1) + 1 - n < 0 for n, k, s, d in zip(spatial, kernel, stride, dilation)):
-        return {"pads": _pads(padding)}
     for mode, lower in (("SAME_UPPER", False), ("SAME_LOWER", True)):
         if all(tuple(p) == shapes.same_padding(n, k, s, d, lower=lower)
                for p, n, k, s, d in zip(padding, spatial, kernel, stride, dilation)):
             return {"auto_pad": mode}
+    if all(tuple(p) == (0, 0) for p in padding):
+        return {"auto_pad": "VALID"}
     return {"pads": _pads(padding)}
 
 
-def conv(x, w, b, *, stride, padding, dilation, groups):
-    # ONNX Runtime's Conv refuses SAME_UPPER / SAME_LOWER with dilation ("Dilation not supported"): explicit pads then
-    pad = (_padding_attrs(padding, x.shape[2:], w.shape[2:], stride, dilation) if all(d == 1 for d in dilation)
-           else {"pads": _pads(padding)})
-    return run_node("Conv", [x, w, b], kernel_shape=list(w.shape[2:]), strides=list(stride), dilations=list(dilation),
-                    group=groups, **pad)
+def transpose_padding_attrs(padding, spatial, kernel, stride, output_padding, dilation) -> dict:
+    """``ConvTranspose``'s ``auto_pad`` when the pairs are the ONNX split for an output of ``n * stride``.
+
+    ONNX: ``total = s*(n-1) + output_padding + d*(k-1) + 1 - n*s``; ``SAME_UPPER`` puts ``total // 2`` at
+    the start, ``SAME_LOWER`` puts ``total - total // 2`` there.
+
+    >>> transpose_padding_attrs(((0, 1),), (3,), (3,), (2,), (0,), (1,))
+    {'auto_pad': 'SAME_UPPER'}
+    >>> transpose_padding_attrs(((1, 0),), (3,), (3,), (2,), (0,), (1,))
+    {'auto_pad': 'SAME_LOWER'}
+    """
+    totals = [s * (n - 1) + op + d * (k - 1) + 1 - n * s
+              for n, k, s, op, d in zip(spatial, kernel, stride, output_padding, dilation)]
+    if all(t >= 0 for t in totals):
+        for mode, first in (("SAME_UPPER", lambda t: t // 2), ("SAME_LOWER", lambda t: t - t // 2)):
+            if all(tuple(p) == (first(t), t - first(t)) for p, t in zip(padding, totals)):
+                return {"auto_pad": mode}
+    if all(tuple(p) == (0, 0) for p in padding):
+        return {"auto_pad": "VALID"}
+    return {"pads": _pads(padding)}
 
 
-def conv_transpose(x, w, b, *, stride, padding, output_padding, dilation, groups):
-    return run_node("ConvTranspose", [x, w, b], kernel_shape=list(w.shape[2:]), strides=list(stride), pads=_pads(padding),
-                    output_padding=list(output_padding), dilations=list(dilation), group=groups)
+def _functions(opset: int, explicit: bool) -> dict[str, Callable]:
+    def mode(padding, spatial, kernel, stride, dilation) -> dict:
+        return {"pads": _pads(padding)} if explicit else padding_attrs(padding, spatial, kernel, stride, dilation)
 
+    def conv(x, w, b, *, stride, padding, dilation, groups):
+        # ONNX Runtime's Conv refuses SAME_UPPER / SAME_LOWER with dilation: a declared limit, explicit pads then
+        pad = (mode(padding, x.shape[2:], w.shape[2:], stride, dilation) if all(d == 1 for d in dilation)
+               else {"pads": _pads(padding)})
+        return run_node("Conv", [x, w, b], opset=opset, kernel_shape=list(w.shape[2:]), strides=list(stride),
+                        dilations=list(dilation), group=groups, **pad)
 
-def max_pool(x, kernel_size, *, stride, padding, dilation, ceil_mode):
-    # auto_pad is only used without ceil_mode: with SAME the output size is fixed by the mode itself
-    pad = {"pads": _pads(padding)} if ceil_mode else _padding_attrs(padding, x.shape[2:], kernel_size, stride, dilation)
-    return run_node("MaxPool", [x], kernel_shape=list(kernel_size), strides=list(stride), dilations=list(dilation),
-                    ceil_mode=int(ceil_mode), **pad)
+    def conv_transpose(x, w, b, *, stride, padding, output_padding, dilation, groups):
+        pad = ({"pads": _pads(padding)} if explicit else
+               transpose_padding_attrs(padding, x.shape[2:], w.shape[2:], stride, output_padding, dilation))
+        return run_node("ConvTranspose", [x, w, b], opset=opset, kernel_shape=list(w.shape[2:]), strides=list(stride),
+                        output_padding=list(output_padding), dilations=list(dilation), group=groups, **pad)
 
+    def max_pool(x, kernel_size, *, stride, padding, dilation, ceil_mode):
+        # with ceil_mode the output length is the ceil rule's, which no auto_pad mode describes
+        pad = {"pads": _pads(padding)} if ceil_mode else mode(padding, x.shape[2:], kernel_size, stride, dilation)
+        extra = {"ceil_mode": int(ceil_mode), "dilations": list(dilation)} if opset >= 10 else {}
+        return run_node("MaxPool", [x], opset=opset, kernel_shape=list(kernel_size), strides=list(stride), **extra, **pad)
 
-def avg_pool(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
-    pad = {"pads": _pads(padding)} if ceil_mode else _padding_attrs(padding, x.shape[2:], kernel_size, stride, (1,) * len(stride))
-    return run_node("AveragePool", [x], kernel_shape=list(kernel_size), strides=list(stride), ceil_mode=int(ceil_mode),
-                    count_include_pad=int(count_include_pad), **pad)
+    def avg_pool(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
+        ones = (1,) * len(stride)
+        pad = {"pads": _pads(padding)} if ceil_mode else mode(padding, x.shape[2:], kernel_size, stride, ones)
+        extra = {"ceil_mode": int(ceil_mode)} if opset >= 10 else {}
+        return run_node("AveragePool", [x], opset=opset, kernel_shape=list(kernel_size), strides=list(stride),
+                        count_include_pad=int(count_include_pad), **extra, **pad)
 
-
-FUNCTIONS = {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool)}
+    return {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool)}
 
 
 def _op_below_stride(case) -> bool:
@@ -117,19 +165,33 @@ def _pad_below_kernel(case) -> bool:
     return all(lo < k and hi < k for (lo, hi), k in zip(case.padding, case.kernel))
 
 
-def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
-    base = ALL.replace(dtypes=("float32", "float64"), ops=tuple(FUNCTIONS))
-    if op in ("conv", "conv_transpose", "avg_pool"):
-        # the CPU provider has no double-precision Conv / ConvTranspose / AveragePool kernels
-        base = base.replace(dtypes=("float32",))
-    if op == "conv_transpose":
-        return base.replace(rule=_op_below_stride, notes=("output_padding >= stride (ONNX Runtime rejects it)",))
-    if op == "max_pool":
-        return base.replace(rule=_pad_below_kernel, notes=("pooling padding >= kernel size",))
-    if op == "avg_pool":
-        return base.replace(dilation=False, rule=_pad_below_kernel, notes=("pooling padding >= kernel size",))
-    return base
+def _capabilities(opset: int) -> Callable[[str, int, str], Capabilities]:
+    def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
+        base = ALL.replace(dtypes=("float32", "float64"), ops=("conv", "conv_transpose", "max_pool", "avg_pool"))
+        if op in ("conv", "conv_transpose", "avg_pool"):
+            # the CPU provider has no double-precision Conv / ConvTranspose / AveragePool kernels
+            base = base.replace(dtypes=("float32",))
+        if op == "conv_transpose":
+            return base.replace(rule=_op_below_stride, notes=("output_padding >= stride (ONNX Runtime rejects it)",))
+        if op in ("max_pool", "avg_pool"):
+            notes = ("pooling padding >= kernel size",)
+            if opset < 10:
+                base = base.replace(ceil_mode=False)
+                notes += (f"ceil_mode (not in opset {opset})",)
+            if op == "avg_pool" or opset < 10:
+                base = base.replace(dilation=False)
+            return base.replace(rule=_pad_below_kernel, notes=notes)
+        return base
+
+    return capabilities
 
 
 def make(name: str = "onnxruntime") -> Target:
-    return Target("onnxruntime", lambda op: FUNCTIONS[op], capabilities, SETUP, spec="onnxruntime")
+    """The adapter ``name``: ``onnxruntime``, ``onnxruntime.explicit`` or ``onnxruntime.opsetN``."""
+    if name not in VARIANTS:
+        raise ValueError(f"name={name!r}: ONNX Runtime variants are {', '.join(VARIANTS)}")
+    explicit = name == "onnxruntime.explicit"
+    opset = int(name.rpartition("opset")[2]) if ".opset" in name else DEFAULT_OPSET
+    functions = _functions(opset, explicit)
+    setup = f"from refconv.conformance import adapters\ntarget = adapters.get({name!r}).function({{op!r}})"
+    return Target(name, lambda op: functions[op], _capabilities(opset), setup, spec=name)

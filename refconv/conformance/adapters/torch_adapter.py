@@ -5,19 +5,31 @@ sides), or ``'same'`` only with stride 1 (the odd zero goes at the end);
 transposed convolution and pooling take symmetric padding only; pooling
 padding is at most half the (dilated) window; average pooling has no
 dilation.  dtypes float32, float64 and bfloat16 on CPU.
+
+Named variants, each a separate target (``refconv check torch.channels_last``):
+
+- ``torch``: padding as one int per axis; ``'same'`` only where the pairs are
+  asymmetric (an even kernel);
+- ``torch.strings``: the padding strings ``'valid'`` and ``'same'`` wherever
+  the case is what they compute (convolution and its gradients), ints
+  otherwise;
+- ``torch.channels_last``: every 4-D / 5-D tensor argument in
+  ``torch.channels_last`` / ``torch.channels_last_3d`` memory format, the
+  layout PyTorch's oneDNN paths prefer (shapes stay channels-first; 1-D has
+  no such format and is not offered).
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..cases import ALL, Capabilities, Case, padding_kinds
 from ..targets import Target
 
-SETUP = "from refconv.conformance import adapters\ntarget = adapters.get('torch').function({op!r})"
+VARIANTS = ("torch", "torch.strings", "torch.channels_last")
 
 
 def _torch():
@@ -25,16 +37,6 @@ def _torch():
     import torch.nn.functional as F
 
     return torch, F
-
-
-def _t(a: Any):
-    torch, _ = _torch()
-    if a is None:
-        return None
-    a = np.asarray(a)
-    if a.dtype.name == "bfloat16":
-        return torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16)
-    return torch.from_numpy(np.ascontiguousarray(a))
 
 
 def _np(t: Any) -> np.ndarray:
@@ -47,58 +49,87 @@ def _np(t: Any) -> np.ndarray:
     return t.numpy()
 
 
-def _pad_arg(padding: tuple, stride: tuple | None = None) -> Any:
-    if all(lo == hi for lo, hi in padding):
-        return tuple(lo for lo, _ in padding)
-    return "same"  # only reached for cases declared supported: 'same' with stride 1
-
-
 def _fn(name: str, dims: int):
     _, F = _torch()
     return getattr(F, f"{name}{dims}d")
 
 
-def conv(x, w, b, *, stride, padding, dilation, groups):
-    with warnings.catch_warnings():
-        # padding='same' with an even kernel warns that it copies the input; the result is what we check
-        warnings.simplefilter("ignore", UserWarning)
-        return _np(_fn("conv", len(stride))(_t(x), _t(w), _t(b), stride, _pad_arg(padding), dilation, groups))
+def _functions(channels_last: bool, strings: bool) -> dict[str, Callable]:
+    """The six canonical functions for one variant: memory format and padding style fixed here."""
 
+    def fmt(t: Any) -> Any:
+        # channels-last strides, same shape and values
+        torch, _ = _torch()
+        if channels_last and t.dim() in (4, 5):
+            return t.contiguous(memory_format=torch.channels_last if t.dim() == 4 else torch.channels_last_3d)
+        return t
 
-def conv_transpose(x, w, b, *, stride, padding, output_padding, dilation, groups):
-    pad = tuple(lo for lo, _ in padding)
-    return _np(_fn("conv_transpose", len(stride))(_t(x), _t(w), _t(b), stride, pad, output_padding, groups, dilation))
+    def tensor(a: Any) -> Any:
+        torch, _ = _torch()
+        if a is None:
+            return None
+        a = np.asarray(a)
+        if a.dtype.name == "bfloat16":
+            return fmt(torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16))
+        return fmt(torch.from_numpy(np.ascontiguousarray(a)))
 
+    def pad_arg(padding: tuple, stride: tuple, kernel: tuple, dilation: tuple) -> Any:
+        if strings:
+            from ... import shapes
 
-def max_pool(x, kernel_size, *, stride, padding, dilation, ceil_mode):
-    pad = tuple(lo for lo, _ in padding)
-    return _np(_fn("max_pool", len(stride))(_t(x), kernel_size, stride, pad, dilation, ceil_mode))
+            if all(tuple(p) == (0, 0) for p in padding):
+                return "valid"
+            # PyTorch's 'same' (stride 1 only): total d*(k-1), the odd zero at the end
+            if all(s == 1 for s in stride) and all(tuple(p) == shapes.same_padding(1, k, 1, d)
+                                                   for p, k, d in zip(padding, kernel, dilation)):
+                return "same"
+        if all(lo == hi for lo, hi in padding):
+            return tuple(lo for lo, _ in padding)
+        return "same"  # only reached for cases declared supported: 'same' with stride 1
 
+    def conv(x, w, b, *, stride, padding, dilation, groups):
+        with warnings.catch_warnings():
+            # padding='same' with an even kernel warns that it copies the input; the result is what we check
+            warnings.simplefilter("ignore", UserWarning)
+            return _np(_fn("conv", len(stride))(tensor(x), tensor(w), tensor(b), stride,
+                                                pad_arg(padding, stride, w.shape[2:], dilation), dilation, groups))
 
-def avg_pool(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
-    pad = tuple(lo for lo, _ in padding)
-    return _np(_fn("avg_pool", len(stride))(_t(x), kernel_size, stride, pad, ceil_mode, count_include_pad))
+    def conv_transpose(x, w, b, *, stride, padding, output_padding, dilation, groups):
+        pad = tuple(lo for lo, _ in padding)
+        return _np(_fn("conv_transpose", len(stride))(tensor(x), tensor(w), tensor(b), stride, pad, output_padding,
+                                                      groups, dilation))
 
+    def max_pool(x, kernel_size, *, stride, padding, dilation, ceil_mode):
+        pad = tuple(lo for lo, _ in padding)
+        return _np(_fn("max_pool", len(stride))(tensor(x), kernel_size, stride, pad, dilation, ceil_mode))
 
-def conv_grad_input(dy, w, input_shape, *, stride, padding, dilation, groups):
-    torch, _ = _torch()
-    tw = _t(w)
-    x = torch.zeros(tuple(input_shape), dtype=tw.dtype, requires_grad=True)
-    y = _fn("conv", len(stride))(x, tw, None, stride, _pad_arg(padding), dilation, groups)
-    (gx,) = torch.autograd.grad(y, x, grad_outputs=_t(dy))
-    return _np(gx)
+    def avg_pool(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
+        pad = tuple(lo for lo, _ in padding)
+        return _np(_fn("avg_pool", len(stride))(tensor(x), kernel_size, stride, pad, ceil_mode, count_include_pad))
 
+    def conv_grad_input(dy, w, input_shape, *, stride, padding, dilation, groups):
+        torch, _ = _torch()
+        tw = tensor(w)
+        x = fmt(torch.zeros(tuple(input_shape), dtype=tw.dtype)).requires_grad_(True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            y = _fn("conv", len(stride))(x, tw, None, stride, pad_arg(padding, stride, w.shape[2:], dilation),
+                                         dilation, groups)
+        (gx,) = torch.autograd.grad(y, x, grad_outputs=tensor(dy))
+        return _np(gx)
 
-def conv_grad_weight(x, dy, weight_shape, *, stride, padding, dilation, groups):
-    torch, _ = _torch()
-    tx = _t(x)
-    w = torch.zeros(tuple(weight_shape), dtype=tx.dtype, requires_grad=True)
-    y = _fn("conv", len(stride))(tx, w, None, stride, _pad_arg(padding), dilation, groups)
-    (gw,) = torch.autograd.grad(y, w, grad_outputs=_t(dy))
-    return _np(gw)
+    def conv_grad_weight(x, dy, weight_shape, *, stride, padding, dilation, groups):
+        torch, _ = _torch()
+        tx = tensor(x)
+        w = fmt(torch.zeros(tuple(weight_shape), dtype=tx.dtype)).requires_grad_(True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            y = _fn("conv", len(stride))(tx, w, None, stride,
+                                         pad_arg(padding, stride, tuple(weight_shape)[2:], dilation), dilation, groups)
+        (gw,) = torch.autograd.grad(y, w, grad_outputs=tensor(dy))
+        return _np(gw)
 
-
-FUNCTIONS = {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, conv_grad_input, conv_grad_weight)}
+    return {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, conv_grad_input, conv_grad_weight)}
 
 
 def _same_needs_stride1(case: Case) -> bool:
@@ -134,5 +165,18 @@ def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
     return base.replace(ops=())
 
 
+def _channels_last_capabilities(op: str, dims: int, dtype: str) -> Capabilities:
+    return capabilities(op, dims, dtype).replace(dims=(2, 3))
+
+
+FUNCTIONS = _functions(channels_last=False, strings=False)
+
+
 def make(name: str = "torch") -> Target:
-    return Target("torch", lambda op: FUNCTIONS[op], capabilities, SETUP, spec="torch")
+    """The adapter ``name``: ``torch``, ``torch.strings`` or ``torch.channels_last``."""
+    if name not in VARIANTS:
+        raise ValueError(f"name={name!r}: PyTorch variants are {', '.join(VARIANTS)}")
+    functions = _functions(channels_last=name == "torch.channels_last", strings=name == "torch.strings")
+    caps = _channels_last_capabilities if name == "torch.channels_last" else capabilities
+    setup = f"from refconv.conformance import adapters\ntarget = adapters.get({name!r}).function({{op!r}})"
+    return Target(name, lambda op: functions[op], caps, setup, spec=name)
