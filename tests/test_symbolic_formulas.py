@@ -356,7 +356,7 @@ def test_oracle_output_lengths_equal_the_formulas(a, ceil_mode):
         assert y.shape[-1] == S.conv_output_size(N, K, STRIDE, (LO0, HI0), DIL).subs(vals) == shapes.conv_output_size(n, k, s, (lo, hi), d)
         span = d * (k - 1) + 1
         if max(lo, hi) <= span // 2 and span <= n + lo + hi:
-            m = oracle.max_pool(np.zeros((1, 1, n), dtype=int), k, stride=s, padding=[(lo, hi)], dilation=d, ceil_mode=ceil_mode)
+            m = oracle.max_pool(np.zeros((1, 1, n)), k, stride=s, padding=[(lo, hi)], dilation=d, ceil_mode=ceil_mode)
             assert m.shape[-1] == S.pool_output_size(N, K, STRIDE, (LO0, HI0), DIL, ceil_mode).subs(vals)
     out = shapes.conv_output_size(n, k, s, (lo, hi), d)
     if out >= 1:
