@@ -36,10 +36,30 @@ A 32x32x3 input and two 5x5x3 filters give 28x28x2:
 >>> x = np.ones((1, 3, 32, 32), dtype=int)
 >>> conv(x, np.ones((2, 3, 5, 5), dtype=int)).shape
 (1, 2, 28, 28)
+
+Work limit: exact arithmetic is slow (floats become large integers: about
+0.1 to 0.4 us per multiply-add; small integers about 1 ns), so a call whose
+*work* -- its multiply-adds (comparisons and additions for pooling) plus the
+elements of the arrays it builds (padded input, result) -- exceeds
+:data:`DEFAULT_WORK_LIMIT` ``= 10**9`` (minutes of float arithmetic) is refused
+before anything is allocated, with :class:`~refconv.params.OracleSizeError`
+naming the number and the limit.  Raise the limit for a block of code with
+:func:`work_limit` (``None``: no limit).  The bias gradient, linear in its
+input, has no limit.
+
+>>> conv(np.ones((1, 1, 4)), np.ones((1, 1, 2)), padding=10**9)
+Traceback (most recent call last):
+    ...
+refconv.params.OracleSizeError: oracle.conv: 4,000,000,006 multiply-adds + 4,000,000,007 array elements = 8,000,000,013 operations, over the oracle's work limit of 1,000,000,000; raise it with refconv.oracle.work_limit(n) (None: no limit), or use refconv.fast
+>>> with work_limit(10**10):
+...     conv(np.ones((1, 1, 4)), np.ones((1, 1, 2)), padding=2).tolist()
+[[[0.0, 1.0, 2.0, 2.0, 2.0, 1.0, 0.0]]]
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
 from fractions import Fraction
@@ -51,6 +71,7 @@ from . import exact
 from .params import (
     ConvParamError,
     ConvParams,
+    OracleSizeError,
     check_gradient_shape,
     check_params_match,
     conv_params,
@@ -73,7 +94,61 @@ __all__ = [
     "correlate",
     "conv_matrix",
     "general_conv",
+    "DEFAULT_WORK_LIMIT",
+    "OracleSizeError",
+    "get_work_limit",
+    "work_limit",
 ]
+
+
+# --------------------------------------------------------------------------- work limit
+
+#: multiply-adds (or pooling comparisons and additions) plus array elements built, per call
+DEFAULT_WORK_LIMIT = 10**9
+
+_WORK_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar("refconv_oracle_work_limit", default=DEFAULT_WORK_LIMIT)
+
+
+def get_work_limit() -> int | None:
+    """The work limit in effect here (the innermost :func:`work_limit`, else :data:`DEFAULT_WORK_LIMIT`)."""
+    return _WORK_LIMIT.get()
+
+
+@contextlib.contextmanager
+def work_limit(limit: int | None) -> Iterator[int | None]:
+    """Set the work limit of oracle calls inside a ``with`` block (``None``: no limit).
+
+    A :mod:`contextvars` setting: threads and async tasks do not see each other's.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConvParamError(f"limit={limit!r}: the oracle's work limit must be an integer >= 1, or None")
+    token = _WORK_LIMIT.set(limit)
+    try:
+        yield limit
+    finally:
+        _WORK_LIMIT.reset(token)
+
+
+def _check_work(op: str, terms: int, elements: int, what: str = "multiply-adds") -> None:
+    """Refuse ``op`` when ``terms`` (its arithmetic) plus ``elements`` (of the arrays it builds) exceed the limit."""
+    limit = _WORK_LIMIT.get()
+    work = terms + elements
+    if limit is not None and work > limit:
+        raise OracleSizeError(
+            f"oracle.{op}: {terms:,} {what} + {elements:,} array elements = {work:,} operations, over the oracle's "
+            f"work limit of {limit:,}; raise it with refconv.oracle.work_limit(n) (None: no limit), or use refconv.fast"
+        )
+
+
+def _prod(values: Sequence[int]) -> int:
+    return math.prod(int(v) for v in values)
+
+
+def _conv_work(op: str, p: ConvParams, padded_elements: int, result_elements: int) -> None:
+    """The general operation's work: ``N * C_out * (C_in / G) * prod(K) * prod(O)`` multiply-adds."""
+    n, cout, cg = p.input_shape[0], p.weight_shape[0], p.weight_shape[1]
+    macs = n * cout * cg * _prod(p.kernel_spatial) * _prod(p.output_spatial)
+    _check_work(op, macs, padded_elements + result_elements)
 
 
 # --------------------------------------------------------------------------- operands
@@ -286,7 +361,9 @@ def _conv_params_from(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, kw: di
     return conv_params(x.shape, w.shape, None if b is None else b.shape, **kw)
 
 
-def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams, exact_out: bool) -> np.ndarray:
+def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams, exact_out: bool, op: str) -> np.ndarray:
+    # arrays built: the padded input and the result
+    _conv_work(op, p, p.input_shape[0] * p.input_shape[1] * _prod(p.padded_spatial), _prod(p.output_shape))
     ops = _Operands(x=x, w=w, b=b)
     terms = w.shape[1] * int(np.prod(w.shape[2:], dtype=np.int64))
     ops.widen("x", "w", terms=max(terms, 1))
@@ -355,7 +432,7 @@ def conv(
     xa, wa = _asarray("x", x), _asarray("w", w)
     ba = None if b is None else _asarray("b", b)
     p = _conv_params_from(xa, wa, ba, dict(stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip))
-    return _forward(xa, wa, ba, p, exact)
+    return _forward(xa, wa, ba, p, exact, "conv")
 
 
 def general_conv(
@@ -389,17 +466,21 @@ def general_conv(
     ba = None if b is None else _asarray("b", b)
     if params is not None:
         check_params_match(params, xa.shape, wa.shape)
-        return _forward(xa, wa, ba, params, exact)
+        return _forward(xa, wa, ba, params, exact, "general_conv")
     crop = general_crop(padding, input_dilation, xa.ndim - 2)
     if crop is not None:
-        # negative sides crop: xp itself (dilated, padded, cropped), then no padding and no input dilation
+        # negative sides crop: xp itself (dilated, padded, cropped), then no padding and no input dilation;
+        # _dilate_pad first builds the dilated input with the positive sides of the padding
+        grown = [a * (n - 1) + 1 + max(lo, 0) + max(hi, 0) if n > 0 else max(lo, 0) + max(hi, 0)
+                 for n, a, (lo, hi) in zip(xa.shape[2:], crop[1], crop[0])]
+        _check_work("general_conv", 0, _prod(xa.shape[:2]) * _prod(grown))
         xa = _dilate_pad(xa, crop[1], crop[0])
         padding, input_dilation = 0, 1
     p = conv_params(
         xa.shape, wa.shape, None if ba is None else ba.shape, stride=stride, padding=padding, dilation=dilation,
         groups=groups, flip=flip, input_dilation=input_dilation,
     )
-    return _forward(xa, wa, ba, p, exact)
+    return _forward(xa, wa, ba, p, exact, "general_conv")
 
 
 def conv_grad_input(
@@ -431,6 +512,9 @@ def conv_grad_input(
 
 
 def _grad_input(dy: np.ndarray, w: np.ndarray, p: ConvParams, exact_out: bool) -> np.ndarray:
+    # arrays built: the padded input gradient and the input gradient
+    n, cin = p.input_shape[:2]
+    _conv_work("conv_grad_input", p, n * cin * _prod(p.padded_spatial), _prod(p.input_shape))
     ops = _Operands(dy=dy, w=w)
     ops.widen("dy", "w", terms=max(1, w.shape[0] * int(np.prod(w.shape[2:], dtype=np.int64))))
 
@@ -471,6 +555,8 @@ def conv_grad_weight(
     xa, dya = _asarray("x", x), _asarray("dy", dy)
     p = conv_params(xa.shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
     check_gradient_shape(dya.shape, p.output_shape)
+    # arrays built: the padded input and the weight gradient
+    _conv_work("conv_grad_weight", p, p.input_shape[0] * p.input_shape[1] * _prod(p.padded_spatial), _prod(p.weight_shape))
     ops = _Operands(x=xa, dy=dya)
     ops.widen("x", "dy", terms=max(1, int(np.prod(dya.shape, dtype=np.int64)) // max(dya.shape[1], 1)))
 
@@ -537,6 +623,8 @@ def conv_transpose(
     )
     # the forward convolution this is the adjoint of (output_padding rows are never read by it)
     fwd = ConvParams(ct.output_shape, wa.shape, ct.stride, ct.padding, ct.dilation, (1,) * ct.ndim, ct.groups, False)
+    # the scatter of the forward problem (at least one output per input sample); arrays: its padded result and y
+    _conv_work("conv_transpose", fwd, ct.output_shape[0] * ct.output_shape[1] * _prod(fwd.padded_spatial), _prod(ct.output_shape))
     ops = _Operands(x=xa, w=wa, b=ba)
     ops.widen("x", "w", terms=max(1, wa.shape[0] * int(np.prod(wa.shape[2:], dtype=np.int64))))
     nsp = ct.ndim
@@ -590,7 +678,8 @@ def _signal(a: Any, v: Any, mode: str, odd_zero: str, flip: bool, name: str) -> 
     else:
         # same: the centred part of full; an even kernel's extra zero at the start (numpy/scipy) or end
         pad = tuple(((m - 1) - (m - 1) // 2, (m - 1) // 2) if odd_zero == "start" else ((m - 1) // 2, (m - 1) - (m - 1) // 2) for m in va.shape)
-    return conv(aa[None, None], va[None, None], padding=pad, flip=flip)[0, 0]
+    x, w = aa[None, None], va[None, None]
+    return _forward(x, w, None, conv_params(x.shape, w.shape, padding=pad, flip=flip), False, name)[0, 0]
 
 
 def correlate(a: Any, v: Any, mode: str = "full", *, odd_zero: str = "start") -> np.ndarray:
@@ -675,6 +764,8 @@ def conv_matrix(
     wa = _asarray("w", w)
     shp = tuple(input_shape)
     p = conv_params((1, *shp), wa.shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
+    # the dense matrix, and one index write per (tap, output channel, input channel, output position)
+    _check_work("conv_matrix", _prod(wa.shape) * _prod(p.output_spatial), _prod(p.output_shape) * _prod(shp), "index writes")
     cin, sp = shp[0], shp[1:]
     cout, cg = wa.shape[:2]
     og = cout // p.groups
@@ -707,6 +798,18 @@ def _pool_windows(x: np.ndarray, pp: Any, fill: Any) -> tuple[np.ndarray, list[t
     xp[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for (lo, _), n in zip(pp.padding, x.shape[2:]))] = x
     wins = [(k, _window(k, pp.stride, pp.dilation, out)) for k in np.ndindex(*pp.kernel_size)]
     return xp, wins
+
+
+def _pool_work(op: str, pp: Any, passes: int, padded_arrays: int) -> None:
+    """Pooling's work: ``passes`` sweeps of ``N*C*prod(k)*prod(O)`` window terms, and ``padded_arrays`` padded inputs."""
+    out = pp.output_spatial
+    need = (
+        (o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(out, pp.stride, pp.dilation, pp.kernel_size)
+    )
+    padded = _prod(max(n + lo + hi, nd) for n, (lo, hi), nd in zip(pp.input_shape[2:], pp.padding, need))
+    nc = _prod(pp.input_shape[:2])
+    terms = passes * nc * _prod(pp.kernel_size) * _prod(out)
+    _check_work(op, terms, padded_arrays * nc * padded + _prod(pp.output_shape), "window terms")
 
 
 def _max_fill(x: np.ndarray) -> Any:
@@ -766,6 +869,7 @@ def max_pool(
     """
     xa = _asarray("x", x)
     pp = pool_params(xa.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+    _pool_work("max_pool", pp, 1, 2)  # the padded input and its mask of input positions
     best = _argmax_taps(xa, pp)[0]
     if xa.dtype.kind in "iu" and xa.size and not _window_has_input(pp).all():
         raise ConvParamError(
@@ -808,6 +912,7 @@ def max_pool_grad(
     xa, dya = _asarray("x", x), _asarray("dy", dy)
     pp = pool_params(xa.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
     check_gradient_shape(dya.shape, pp.output_shape, "pooling")
+    _pool_work("max_pool_grad", pp, 2, 3)  # the argmax sweep and the scatter; two padded inputs and the result
     _, idx = _argmax_taps(xa, pp)
     ops = _Operands(dy=dya)
     ops.widen("dy", terms=max(1, int(np.prod(pp.kernel_size))))
@@ -864,6 +969,7 @@ def avg_pool(
     """
     xa = _asarray("x", x)
     pp = pool_params(xa.shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+    _pool_work("avg_pool", pp, 1, 1)
     div = _divisors(pp, count_include_pad)
     ops = _Operands(x=xa)
     if ops.kind == "symbolic":
@@ -903,6 +1009,7 @@ def avg_pool_grad(
     dya = _asarray("dy", dy)
     pp = pool_params(input_shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
     check_gradient_shape(dya.shape, pp.output_shape, "pooling")
+    _pool_work("avg_pool_grad", pp, 1, 2)  # the padded gradient and the result
     div = _divisors(pp, count_include_pad)
     ops = _Operands(dy=dya)
     if ops.kind == "symbolic":

@@ -20,6 +20,14 @@ or a string:
                 ``SAME_LOWER``)
 ==============  ============================================================
 
+Every integer (a parameter, a side of the padding, a dimension of a given
+shape, ``groups``) is at most :data:`MAX_INDEX` ``= 2**63 - 1`` in magnitude,
+the longest axis numpy can index; a larger one is refused here, for both
+engines.  Sizes within that range may still be too large to compute: the fast
+engine refuses them against its memory cap
+(:class:`refconv.fast.MemoryCapError`), the oracle against its work limit
+(:class:`OracleSizeError`).
+
 Examples
 --------
 >>> p = conv_params((1, 3, 32, 32), (2, 3, 5, 5))
@@ -33,6 +41,10 @@ Examples
 Traceback (most recent call last):
     ...
 refconv.params.ConvParamError: stride=0: every stride must be an integer >= 1
+>>> conv_params((1, 1, 5), (1, 1, 3), padding=2**63)
+Traceback (most recent call last):
+    ...
+refconv.params.ConvParamError: padding=9223372036854775808: larger than any array axis can be (max 2**63-1)
 """
 
 from __future__ import annotations
@@ -57,6 +69,8 @@ __all__ = [
     "check_params_match",
     "check_gradient_shape",
     "PADDING_STRINGS",
+    "MAX_INDEX",
+    "OracleSizeError",
 ]
 
 PADDING_STRINGS = ("valid", "same", "same_lower", "full")
@@ -64,8 +78,16 @@ PADDING_STRINGS = ("valid", "same", "same_lower", "full")
 Padding = tuple[tuple[int, int], ...]
 
 
+#: the largest length or offset numpy can index (``2**63 - 1``): no integer parameter or dimension may exceed it
+MAX_INDEX = 2**63 - 1
+
+
 class ConvParamError(ValueError):
     """An invalid argument: the message names the argument, its value and the rule."""
+
+
+class OracleSizeError(ConvParamError):
+    """A call of :mod:`refconv.oracle` whose work exceeds its limit (:func:`refconv.oracle.work_limit`)."""
 
 
 def _is_int(v: Any) -> bool:
@@ -75,6 +97,18 @@ def _is_int(v: Any) -> bool:
 
 def _fmt(name: str, value: Any) -> str:
     return f"{name}={value!r}"
+
+
+def _bounded(name: str, value: Any, vals: Sequence[int]) -> None:
+    """Every integer of ``vals`` (the normalized ``value``) is at most :data:`MAX_INDEX` in magnitude.
+
+    >>> _bounded('stride', 10**30, (10**30,))
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: stride=1000000000000000000000000000000: larger than any array axis can be (max 2**63-1)
+    """
+    if any(abs(v) > MAX_INDEX for v in vals):
+        raise ConvParamError(f"{_fmt(name, value)}: larger than any array axis can be (max 2**63-1)")
 
 
 def per_axis(name: str, value: Any, ndim: int, *, minimum: int) -> tuple[int, ...]:
@@ -107,6 +141,7 @@ def per_axis(name: str, value: Any, ndim: int, *, minimum: int) -> tuple[int, ..
         raise ConvParamError(f"{_fmt(name, value)}: {rule} (bool and non-integers are rejected)")
     if any(v < minimum for v in vals):
         raise ConvParamError(f"{_fmt(name, value)}: {rule}")
+    _bounded(name, value, vals)
     return vals
 
 
@@ -154,6 +189,7 @@ def normalize_padding(
     if _is_int(padding):
         if padding < 0:
             raise ConvParamError(f"{_fmt('padding', padding)}: {rule}")
+        _bounded("padding", padding, (int(padding),))
         return ((int(padding), int(padding)),) * ndim
     if not isinstance(padding, (tuple, list)):
         raise ConvParamError(f"{_fmt('padding', padding)}: {rule}")
@@ -171,6 +207,7 @@ def normalize_padding(
             raise ConvParamError(f"{_fmt('padding', padding)}: {rule}")
         if min(pair) < 0:
             raise ConvParamError(f"{_fmt('padding', padding)}: {rule}")
+        _bounded("padding", padding, pair)
         out.append(pair)
     return tuple(out)
 
@@ -182,6 +219,7 @@ def _check_shape(name: str, shape: Any) -> tuple[int, ...]:
         raise ConvParamError(f"{_fmt(name, shape)}: expected a shape (a sequence of ints)") from None
     if not all(_is_int(v) and v >= 0 for v in shp):
         raise ConvParamError(f"{_fmt(name, shape)}: every dimension must be an integer >= 0")
+    _bounded(name, shape, shp)
     return tuple(int(v) for v in shp)
 
 
@@ -195,6 +233,7 @@ def _operands(input_shape: Any, weight_shape: Any, groups: Any, weight_doc: str)
         raise ConvParamError(f"w.ndim={len(ws)}: {weight_doc} must have the rank of x ({len(xs)})")
     if not _is_int(groups) or groups < 1:
         raise ConvParamError(f"{_fmt('groups', groups)}: groups must be an integer >= 1")
+    _bounded("groups", groups, (int(groups),))
     return xs, ws, len(xs) - 2, int(groups)
 
 
@@ -342,6 +381,7 @@ def general_crop(padding: Any, input_dilation: Any, ndim: int) -> tuple[Padding,
     pairs = tuple((int(lo), int(hi)) for lo, hi in padding)
     if all(lo >= 0 and hi >= 0 for lo, hi in pairs):
         return None
+    _bounded("padding", padding, [v for q in pairs for v in q])
     return pairs, per_axis("input_dilation", input_dilation, ndim, minimum=1)
 
 
