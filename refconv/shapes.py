@@ -28,6 +28,7 @@ __all__ = [
     "output_padding_for",
     "conv_transpose_reachable_sizes",
     "conv_input_sizes",
+    "sizes_text",
     "conv_geometry",
     "AxisGeometry",
     "UnreadInputWarning",
@@ -202,7 +203,7 @@ def output_padding_for(
     op = _int("wanted", wanted, 0) - base
     reach = conv_transpose_reachable_sizes(n, k, stride, padding, dilation)
     if wanted not in reach:
-        raise _err(f"wanted={wanted}: not reachable from n={n}; reachable sizes are {list(reach)}")
+        raise _err(f"wanted={wanted}: not reachable from n={n}; reachable sizes are {sizes_text(reach)}")
     return op
 
 
@@ -236,6 +237,29 @@ def conv_input_sizes(out: int, k: int, stride: int = 1, padding: Any = 0, dilati
     lo, hi = _pair(padding)
     first = (out - 1) * s + d * (k - 1) + 1 - lo - hi
     return range(max(first, 0), first + s)
+
+
+#: ranges longer than this are written as their ends, not listed
+LIST_LIMIT = 8
+
+
+def sizes_text(sizes: range) -> str:
+    """A range of sizes as text in O(1): listed when short, else its ends and its length.
+
+    A stride ``s`` makes ``s`` input sizes share an output size, and ``s`` may
+    be astronomically large, so the text never enumerates a long range.
+
+    >>> sizes_text(range(223, 227))
+    '[223, 224, 225, 226]'
+    >>> sizes_text(range(3, 50000003))
+    '3..50000002 (50000000 sizes)'
+    >>> sizes_text(range(7, 7 + 2**64))
+    '7..18446744073709551622 (18446744073709551616 sizes)'
+    """
+    count = max(0, sizes.stop - sizes.start)  # len() overflows past sys.maxsize; the step is 1
+    if count <= LIST_LIMIT:
+        return str(list(sizes))
+    return f"{sizes.start}..{sizes.stop - 1} ({count} sizes)"
 
 
 @dataclass(frozen=True)
@@ -282,7 +306,7 @@ def conv_geometry(
         warnings.warn(
             f"stride {stride} leaves the last {unread_input} input row(s) of {n} unread "
             f"(kernel {k}, padding {(lo, hi)}, dilation {dilation}); inputs of size "
-            f"{list(conv_input_sizes(out, k, stride, (lo, hi), dilation))} give the same output {out}",
+            f"{sizes_text(conv_input_sizes(out, k, stride, (lo, hi), dilation))} give the same output {out}",
             UnreadInputWarning,
             stacklevel=2,
         )

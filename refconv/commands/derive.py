@@ -5,6 +5,11 @@ is a symbol; the output is computed by the oracle, the loss is ``L = sum(g*y)``
 and sympy differentiates it.  The closed-form rules are evaluated too and the
 command says whether they agree (exit status 1 if they do not).
 
+Numbers for ``--x``, ``--w``, ``--b``, ``--g`` and ``--lr`` are exact: ints,
+decimals (``0.25``, ``1e-3``) or fractions (``1/3``), each with at most 30
+digits and a decimal exponent within +-30 (anything larger is refused before
+it is parsed).
+
 Examples::
 
     refconv derive conv --input 4 --kernel 3                    # y0 = w0*x0 + w1*x1 + w2*x2, ...
@@ -18,6 +23,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 OPS = ("conv", "pool", "conv_transpose", "index")
@@ -46,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--avg", action="store_true", help="pool: average instead of max pooling")
     parser.add_argument("--ceil-mode", action="store_true", help="pool: PyTorch's ceil_mode")
     parser.add_argument("--count-exclude-pad", action="store_true", help="pool --avg: divide by the input elements only")
-    parser.add_argument("--x", default=None, metavar="V", help="numbers for the input entries, comma-separated (C order)")
+    parser.add_argument("--x", default=None, metavar="V", help="exact numbers for the input entries, comma-separated (C order): ints, decimals, fractions like 1/2")
     parser.add_argument("--w", default=None, metavar="V", help="numbers for the weight entries")
     parser.add_argument("--b", default=None, metavar="V", help="numbers for the bias entries")
     parser.add_argument("--g", default=None, metavar="V", help="numbers for the upstream gradient (default: all 1, L = sum(y))")
@@ -95,18 +101,72 @@ def _name(prefix: str, idx: tuple, shape: tuple) -> str:
     return prefix + ("_".join(keep) or "0")
 
 
-def _values(option: str, text: str | None, arr: Any) -> dict:
-    """``--x 1,2,3`` -> {symbol: number} for the entries of ``arr`` in C order."""
+#: the most digits a number of --x, --w, --b, --g or --lr may have (mantissa, numerator or denominator)
+MAX_DIGITS = 30
+#: the largest decimal exponent (in absolute value) such a number may have
+MAX_EXPONENT = 30
+
+_DECIMAL = re.compile(r"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\Z")
+_FRACTION = re.compile(r"([+-]?)(\d+)/(\d+)\Z")
+
+
+def parse_number(option: str, text: str, token: str) -> Any:
+    """One exact number: an int, a decimal (``0.25``, ``1e-3``) or a fraction (``1/3``), as a sympy Rational.
+
+    Digits and exponents are limited (:data:`MAX_DIGITS`, :data:`MAX_EXPONENT`)
+    and checked on the text, before anything is parsed: ``1e999999999`` would
+    otherwise build a billion-digit integer.
+
+    >>> parse_number('--x', '1/3', '1/3'), parse_number('--x', '-2.5e-1', '-2.5e-1')
+    (1/3, -1/4)
+    >>> parse_number('--lr', '1/0', '1/0')
+    Traceback (most recent call last):
+        ...
+    refconv.cli.UsageError: --lr='1/0': '1/0' divides by zero
+    >>> parse_number('--x', '1e999999999', '1e999999999')
+    Traceback (most recent call last):
+        ...
+    refconv.cli.UsageError: --x='1e999999999': '1e999999999' has an exponent beyond +-30
+    """
     import sympy as sp
 
+    t = token.strip()
+    expected = "expected numbers like 3, -0.25, 1e-3 or 1/2"
+    if len(t) > 2 * MAX_DIGITS + 10:  # longer than any number within the limits, leading zeros included
+        raise _usage(f"{option}={_clip(text)!r}: {_clip(t)!r} is longer than {2 * MAX_DIGITS + 10} characters")
+    frac = _FRACTION.match(t)
+    dec = None if frac else _DECIMAL.match(t)
+    if frac is None and (dec is None or not (dec.group(2) or dec.group(3))):
+        raise _usage(f"{option}={_clip(text)!r}: {_clip(t)!r} is not a number; {expected}")
+    digits = (frac.group(2), frac.group(3)) if frac else ((dec.group(2) or "") + (dec.group(3) or ""),)
+    if any(len(d.lstrip("0")) > MAX_DIGITS for d in digits):
+        raise _usage(f"{option}={_clip(text)!r}: {_clip(t)!r} has more than {MAX_DIGITS} digits")
+    if frac:
+        if int(frac.group(3)) == 0:
+            raise _usage(f"{option}={_clip(text)!r}: {t!r} divides by zero")
+        value = sp.Rational(int(frac.group(2)), int(frac.group(3)))
+        return -value if frac.group(1) == "-" else value
+    exp_text = dec.group(4) or "0"
+    if len(exp_text.lstrip("+-").lstrip("0")) > 3 or abs(int(exp_text)) > MAX_EXPONENT:
+        raise _usage(f"{option}={_clip(text)!r}: {_clip(t)!r} has an exponent beyond +-{MAX_EXPONENT}")
+    whole, part = dec.group(2) or "0", dec.group(3) or ""
+    value = sp.Rational(int(whole + part), 10 ** len(part)) * sp.Rational(10) ** int(exp_text)
+    return -value if dec.group(1) == "-" else value
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters for a one-line message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _values(option: str, text: str | None, arr: Any) -> dict:
+    """``--x 1,2,3`` -> {symbol: number} for the entries of ``arr`` in C order."""
     if text is None:
         return {}
-    try:
-        vals = [sp.Rational(t) for t in text.split(",")]
-    except (TypeError, ValueError, sp.SympifyError):
-        raise _usage(f"{option}={text!r}: expected comma-separated numbers (ints, decimals or fractions like 1/2)") from None
-    if len(vals) != arr.size:
-        raise _usage(f"{option}={text!r}: expected {arr.size} numbers (one per entry of shape {arr.shape}), got {len(vals)}")
+    tokens = text.split(",")
+    if len(tokens) != arr.size:
+        raise _usage(f"{option}={_clip(text)!r}: expected {arr.size} numbers (one per entry of shape {arr.shape}), got {len(tokens)}")
+    vals = [parse_number(option, text, t) for t in tokens]
     return dict(zip(arr.flat, vals))
 
 
@@ -133,8 +193,17 @@ def _reject_unused(args: argparse.Namespace) -> None:
             raise _usage(f"{option}: not an option of 'derive {args.op}'")
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Parse every number given, before any derivation starts (their count is checked later)."""
+    for option, text in (("--x", args.x), ("--w", args.w), ("--b", args.b), ("--g", args.g), ("--lr", args.lr)):
+        if text is not None:
+            for token in text.split(",") if option != "--lr" else (text,):
+                parse_number(option, text, token)
+
+
 def run(args: argparse.Namespace) -> int:
     _reject_unused(args)
+    _check_numbers(args)
     if args.op == "index":
         return _run_index(args)
     from .shape import parse_dims, parse_ints, parse_padding
@@ -334,10 +403,7 @@ def _values_section(pr: _Printer, args: argparse.Namespace, d: Any) -> None:
         if arr is not None:
             pr.text(f"{label} = {sub(arr).tolist()}")
     if args.lr is not None:
-        try:
-            lr = sp.Rational(args.lr)
-        except (TypeError, ValueError, sp.SympifyError):
-            raise _usage(f"--lr={args.lr!r}: expected a number, like 0.1 or 1/10") from None
+        lr = parse_number("--lr", args.lr, args.lr)
         w_new = sub(d.w - lr * d.dw)
         pr.text(f"w - {lr}*dL/dw = {w_new.tolist()}")
 

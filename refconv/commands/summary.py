@@ -17,6 +17,8 @@ import sys
 from typing import Any
 
 FORMATS = ("table", "json", "markdown", "csv")
+#: the largest size --input may give (a network file's limit too)
+MAX_SIZE = 2**63 - 1
 _SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -62,6 +64,8 @@ def parse_input(text: str) -> tuple[Any, ...]:
         raise UsageError(f"--input={text!r}: expected C x spatial sizes, e.g. 3x224x224 or 3xHxW")
     out: list[Any] = []
     for t in tokens:
+        if t.isdigit() and len(t.lstrip("0")) > 19 or t.isdigit() and int(t) > MAX_SIZE:
+            raise UsageError(f"--input={_clip(text)!r}: size {_clip(t)} is larger than 2**63 - 1")
         if t.isdigit() and int(t) >= 1:
             out.append(int(t))
         elif _SYMBOL.match(t):
@@ -73,6 +77,11 @@ def parse_input(text: str) -> tuple[Any, ...]:
                 f"--input={text!r}: each size must be an integer >= 1 or a name such as H; got {t!r}"
             )
     return tuple(out)
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters for a one-line message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _network(args: argparse.Namespace) -> Any:

@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Union
@@ -52,6 +54,46 @@ __all__ = ["load", "loads", "load_toml", "from_dict", "layer_from_dict", "networ
 
 #: files larger than this are refused (a network description is a few kilobytes)
 MAX_BYTES = 10 * 2**20
+#: integers in a network file lie in [-MAX_INT, MAX_INT] (no tensor library has larger sizes)
+MAX_INT = 2**63 - 1
+#: lists in a field nest at most this deep (per-axis values holding (lo, hi) pairs)
+MAX_LIST_DEPTH = 2
+
+
+class _LongInt(str):
+    """The digits of a JSON integer too long to be a size (kept as text, never converted)."""
+
+
+def _parse_int(text: str) -> Any:
+    # json's parse_int hook: int() of thousands of digits fails (or takes quadratic time)
+    return int(text) if len(text.lstrip("-")) <= 20 else _LongInt(text)
+
+
+def _short(value: Any) -> str:
+    """``value`` for a one-line message (a long integer by its digit count)."""
+    if isinstance(value, _LongInt):
+        return f"<an integer of {len(value.lstrip('-'))} digits>"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_values(where: str, value: Any) -> None:
+    """Every number inside ``value`` (at path ``where``) within range, every float finite.
+
+    Iterative, so that a deeply nested file is an error, not a RecursionError.
+    The message names the path (``layers[3].out_channels``) and the value.
+    """
+    todo = [(where, value)]
+    while todo:
+        path, v = todo.pop()
+        if isinstance(v, _LongInt) or (isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT):
+            raise ConvParamError(f"{path}={_short(v)}: out of range; integers in a network file lie within +-(2**63 - 1)")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConvParamError(f"{path}={v!r}: must be a finite number")
+        if isinstance(v, dict):
+            todo.extend((f"{path}.{k}" if path else str(k), x) for k, x in v.items())
+        elif isinstance(v, list):
+            todo.extend((f"{path}[{i}]", x) for i, x in enumerate(v))
 
 _NESTED = {"layers": "list", "branches": "branches", "body": "layer", "shortcut": "layer", "head": "layer"}
 
@@ -80,10 +122,10 @@ def layer_from_dict(spec: Any, where: str = "layer") -> Layer:
     refconv.params.ConvParamError: layers[2] (conv): Conv.stride=0: must be an integer >= 1 or one such integer per spatial axis
     """
     if not isinstance(spec, dict):
-        raise ConvParamError(f"{where}={spec!r}: expected a table with a 'type' key")
+        raise ConvParamError(f"{where}={_short(spec)}: expected a table with a 'type' key")
     kind = spec.get("type")
-    if kind not in LAYER_TYPES:
-        raise ConvParamError(f"{where}: unknown type {kind!r}; types are {', '.join(LAYER_TYPES)}")
+    if not isinstance(kind, str) or kind not in LAYER_TYPES:
+        raise ConvParamError(f"{where}: unknown type {_short(kind)}; types are {', '.join(LAYER_TYPES)}")
     cls = LAYER_TYPES[kind]
     fields = {f.name: f for f in dataclasses.fields(cls)}
     where_kind = f"{where} ({kind})"
@@ -92,8 +134,10 @@ def layer_from_dict(spec: Any, where: str = "layer") -> Layer:
         if key == "type":
             continue
         if key not in fields:
-            raise ConvParamError(f"{where_kind}: unknown field {key!r}; {kind} fields are {', '.join(sorted(fields))}")
+            raise ConvParamError(f"{where_kind}: unknown field {_short(key)}; {kind} fields are {', '.join(sorted(fields))}")
         nested = _NESTED.get(key)
+        if nested is None:
+            _check_field(where_kind, key, value)
         if nested == "list":
             value = _layers(f"{where}.{key}", value)
         elif nested == "branches":
@@ -122,6 +166,21 @@ def layer_from_dict(spec: Any, where: str = "layer") -> Layer:
         raise ConvParamError(f"{where_kind}: {exc}") from None
 
 
+def _check_field(where_kind: str, key: str, value: Any) -> None:
+    """A field holds a number, a string, a boolean, None, or lists of them (per-axis values, (lo, hi) pairs)."""
+    todo = [(value, 0)]
+    while todo:
+        v, depth = todo.pop()
+        if isinstance(v, list):
+            if depth >= MAX_LIST_DEPTH:
+                raise ConvParamError(f"{where_kind}.{key}={_short(value)}: lists nest at most {MAX_LIST_DEPTH} deep")
+            todo.extend((x, depth + 1) for x in v)
+        elif not (v is None or isinstance(v, (bool, int, float, str))) or isinstance(v, _LongInt):
+            raise ConvParamError(
+                f"{where_kind}.{key}={_short(value)}: expected a number, a string, a boolean or a list of them"
+            )
+
+
 def from_dict(data: Any, *, default_name: str = "network") -> Network:
     """A :class:`~refconv.summary.zoo.Network` from the parsed top-level table."""
     if not isinstance(data, dict):
@@ -131,6 +190,7 @@ def from_dict(data: Any, *, default_name: str = "network") -> Network:
         raise ConvParamError(f"network file: unknown key(s) {sorted(unknown)}; keys are name, input, layers, description")
     if "layers" not in data:
         raise ConvParamError("network file: missing 'layers' (a list of layer tables)")
+    _check_values("", data)
     name = data.get("name", default_name)
     if not isinstance(name, str):
         raise ConvParamError(f"name={name!r}: must be a string")
@@ -154,7 +214,7 @@ def loads(text: str, fmt: str = "json", *, default_name: str = "network") -> Net
     """A network from JSON or TOML text (``fmt`` is ``'json'`` or ``'toml'``)."""
     if fmt == "json":
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_int=_parse_int)
         except (json.JSONDecodeError, RecursionError) as exc:
             raise ConvParamError(f"invalid JSON: {exc}") from None
     elif fmt == "toml":
@@ -164,21 +224,33 @@ def loads(text: str, fmt: str = "json", *, default_name: str = "network") -> Net
     return from_dict(data, default_name=default_name)
 
 
+def _toml_module() -> Any:
+    """``tomllib`` on Python >= 3.11, else ``tomli`` (the same parser, declared as a dependency there)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    try:  # pragma: no cover - Python 3.10
+        import tomli
+    except ImportError:  # pragma: no cover - an install that skipped the dependency
+        raise ConvParamError(
+            "reading TOML needs Python >= 3.11 or the 'tomli' package (pip install tomli); JSON files work without it"
+        ) from None
+    return tomli  # pragma: no cover
+
+
 def _toml_loads(text: str) -> Any:
-    try:
-        import tomllib  # Python >= 3.11
-    except ImportError:  # pragma: no cover - Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
-            raise ConvParamError(
-                "reading TOML needs Python >= 3.11 or the 'tomli' package (pip install tomli); "
-                "JSON files work without it"
-            ) from None
+    tomllib = _toml_module()
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConvParamError(f"invalid TOML: {exc}") from None
+    except ValueError:  # int() refuses thousands of digits before any layer can be named
+        raise ConvParamError(
+            "invalid TOML: an integer with thousands of digits; integers in a network file lie within +-(2**63 - 1)"
+        ) from None
+    except RecursionError:
+        raise ConvParamError("invalid TOML: nested too deeply") from None
 
 
 def load(path: Union[str, os.PathLike]) -> Network:

@@ -167,9 +167,14 @@ def _check_bool(obj: Any, name: str) -> None:
 
 def _check_float(obj: Any, name: str, lo: float, hi: float = math.inf, *, open_lo: bool = False) -> None:
     v = getattr(obj, name)
-    ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and (v > lo if open_lo else v >= lo) and v <= hi
+    ok = (
+        isinstance(v, numbers.Real) and not isinstance(v, bool)
+        and (isinstance(v, numbers.Integral) or math.isfinite(v))  # math.isfinite overflows on a huge int
+        and (v > lo if open_lo else v >= lo) and v <= hi
+    )
     if not ok:
-        raise _bad(obj, name, v, f"must be a number in {'(' if open_lo else '['}{lo}, {hi}]")
+        close = ")" if math.isinf(hi) else "]"
+        raise _bad(obj, name, v, f"must be a finite number in {'(' if open_lo else '['}{lo}, {hi}{close}")
 
 
 def _spatial(layer: "Layer", shape: Shape, *, min_ndim: int = 1) -> tuple[Any, list[Any]]:

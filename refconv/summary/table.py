@@ -139,22 +139,22 @@ class Summary:
         """True when some size is a sympy expression."""
         return any(is_symbolic(v) for v in self.input_shape)
 
-    @property
+    @functools.cached_property  # a sum over every row: computed once
     def params(self) -> Any:
         """Trainable parameters."""
         return _total(r.params for r in self.rows)
 
-    @property
+    @functools.cached_property  # a sum over every row: computed once
     def buffers(self) -> Any:
         """Non-trainable buffers (batch-norm running statistics)."""
         return _total(r.buffers for r in self.rows)
 
-    @property
+    @functools.cached_property  # a sum over every row: computed once
     def macs(self) -> Any:
         """Multiply-adds without the bias additions."""
         return _total(r.macs for r in self.rows)
 
-    @property
+    @functools.cached_property  # a sum over every row: computed once
     def macs_bias(self) -> Any:
         """Multiply-adds with one bias addition per output element of a biased layer."""
         return _total(r.macs_bias for r in self.rows)
@@ -163,7 +163,7 @@ class Summary:
     def input_elements(self) -> Any:
         return _prod(self.input_shape)
 
-    @property
+    @functools.cached_property  # a sum over every row: computed once
     def forward_elements(self) -> Any:
         """Elements stored by a forward pass of one image: the input plus every produced tensor."""
         return self.input_elements + _total(r.activations for r in self.rows)
@@ -205,10 +205,12 @@ def _prod(values: Sequence[Any]) -> Any:
 
 
 def _total(values: Any) -> Any:
-    out: Any = 0
-    for v in values:
-        out = out + v
-    return out
+    vals = list(values)
+    if any(is_symbolic(v) for v in vals):
+        import sympy
+
+        return sympy.Add(*vals)  # one flattening of all the terms, not one per row
+    return sum(vals)
 
 
 def _join(path: str, label: str) -> str:
@@ -273,26 +275,38 @@ class _Walk:
     inplace: bool
 
 
-# a path of windows per spatial axis: [(k, stride, lo, dilation), ...]; None once axes are mixed
-Chain = Optional[tuple[tuple[tuple[Any, Any, Any, Any], ...], ...]]
+# the receptive field so far, per spatial axis: (size, jump); None once the axes are mixed
+Chain = Optional[tuple[tuple[Any, Any], ...]]
 
 
-@functools.lru_cache(maxsize=4096)
+def _start(ndim: int) -> Chain:
+    """The chain of the input itself: one element wide, jump 1, on every spatial axis."""
+    return tuple((1, 1) for _ in range(ndim))
+
+
+def _extend(chain: tuple[tuple[Any, Any], ...], window: tuple[tuple[Any, Any, Any, Any], ...]) -> Chain:
+    """One more window ``(k, stride, lo, dilation)`` per axis: O(1) per layer.
+
+    The recurrence of :func:`refconv.shapes.receptive_field`, one step:
+    ``size_l = size_{l-1} + d_l*(k_l - 1)*jump_{l-1}``, ``jump_l = jump_{l-1}*s_l``;
+    once a value is a formula, sympy keeps the sizes expanded as
+    :func:`refconv.symbolic.receptive_field` does.
+    """
+    if any(is_symbolic(v) for step in window for v in step) or any(is_symbolic(v) for axis in chain for v in axis):
+        import sympy
+
+        return tuple(
+            (sympy.expand(sympy.sympify(size) + d * (k - 1) * jump), sympy.sympify(jump) * s)
+            for (size, jump), (k, s, _, d) in zip(chain, window)
+        )
+    return tuple((size + d * (k - 1) * jump, jump * s) for (size, jump), (k, s, _, d) in zip(chain, window))
+
+
 def _rf(chain: Chain) -> tuple[Optional[tuple[Any, ...]], Optional[tuple[Any, ...]]]:
-    """``(size, jump)`` per axis at the end of ``chain`` (pointwise rows share their chain: cached)."""
+    """``(size, jump)`` per axis at the end of ``chain``."""
     if chain is None:
         return None, None
-    if not any(chain):
-        return tuple(1 for _ in chain), tuple(1 for _ in chain)
-    if any(is_symbolic(v) for axis in chain for step in axis for v in step):
-        from ..symbolic import receptive_field
-    else:
-        receptive_field = shapes.receptive_field
-    last = [receptive_field(axis)[-1] if axis else None for axis in chain]
-    return (
-        tuple(r.size if r is not None else 1 for r in last),
-        tuple(r.jump if r is not None else 1 for r in last),
-    )
+    return tuple(size for size, _ in chain), tuple(jump for _, jump in chain)
 
 
 def _wider(a: Chain, b: Chain) -> Chain:
@@ -413,7 +427,7 @@ def _walk(w: _Walk, layer: Layer, shape: tuple[Any, ...], path: str, depth: int,
     if chain is not None:
         win = layer.window(shape)
         if win is not None:
-            chain = tuple(axis + (step,) for axis, step in zip(chain, win))
+            chain = _extend(chain, win)
         elif len(out) != len(shape) or any(bool(a != b) for a, b in zip(out[1:], shape[1:])):
             chain = None  # spatial axes mixed or resized without a uniform window
     rf, jump = _rf(chain)
@@ -487,7 +501,7 @@ def summarize(
     if dtype not in DTYPE_BYTES:
         raise ConvParamError(f"dtype={dtype!r}: dtypes are {', '.join(DTYPE_BYTES)}")
     w = _Walk([], [], [], bool(inplace))
-    chain: Chain = tuple(() for _ in shape[1:])
+    chain: Chain = _start(len(shape) - 1)
     out, _ = _walk(w, layer, shape, "", 0, chain)
     return Summary(
         name or net_name, shape, tuple(out), tuple(w.rows), tuple(w.warnings), batch, dtype, bool(inplace), tuple(w.side)
