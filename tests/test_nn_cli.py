@@ -82,11 +82,11 @@ def test_resume_continues_from_the_checkpoint(run_dir, tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["--epochs", "0"], "--epochs=0: must be >= 1"),
-        (["--data", "cifar"], "--data: data='cifar'"),
+        (["--epochs", "0"], "--epochs=0: must be an integer in [1, "),
+        (["--data", "cifar"], "--data='cifar': expected 'digits' or 'mnist:DIR'"),
         (["--data", "mnist:/nonexistent/dir"], "not a directory"),
         (["--resume"], "--resume: no checkpoint"),
-        (["--lr", "-1"], "--lr=-1.0: must be > 0"),
+        (["--lr", "-1"], "--lr=-1.0: must be a finite number > 0"),
     ],
 )
 def test_train_usage_errors_exit_2(argv, message, tmp_path, capsys):

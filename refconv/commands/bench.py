@@ -9,6 +9,7 @@ For figures, run it as ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE refconv be
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -28,6 +29,10 @@ def run(args: argparse.Namespace) -> int:
     from ..cli import UsageError
     from ..bench import format_report, run_suite, suite, write_json
 
+    if args.json is not None:
+        from ._paths import output_file
+
+        output_file("--json", args.json)  # before the benchmark, not after it
     repeats = args.repeats if args.repeats is not None else (2 if args.quick else 7)
     if repeats < 1:
         raise UsageError(f"--repeats={repeats}: must be at least 1")
@@ -46,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         progress=lambda s: print(f"... {s}", file=sys.stderr, flush=True),
     )
     print(format_report(result))
-    if args.json:
-        write_json(args.json, result)
+    if args.json is not None:
+        write_json(os.path.expanduser(args.json), result)
         print(f"wrote {args.json}")
     return 0

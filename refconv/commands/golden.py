@@ -17,8 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..cli import UsageError
     from ..golden import SCHEMA, check_cases, write_cases
+    from ._paths import output_dir
 
-    out = Path(args.out)
+    out = Path(os.path.expanduser(args.out))
     if args.check:
         if not out.is_dir():
             raise UsageError(f"--out={args.out!r}: no such directory")
@@ -27,15 +28,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"stale or missing: {out / name}")
         print("golden vectors up to date" if not stale else f"{len(stale)} golden file(s) differ; run: refconv golden --out {args.out}")
         return 1 if stale else 0
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out={args.out!r}: exists and is not a directory")
+    out = Path(output_dir("--out", args.out))
     for path in write_cases(out):
         print(f"wrote {path}")
     fd, tmp = tempfile.mkstemp(dir=out, prefix=".schema.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(SCHEMA, fh, indent=1)
-        fh.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out / "schema.json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(SCHEMA, fh, indent=1)
+            fh.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out / "schema.json")
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     print(f"wrote {out / 'schema.json'}")
     return 0

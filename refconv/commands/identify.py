@@ -3,13 +3,15 @@
 Examples::
 
     refconv identify torch
-    refconv identify mypkg.kernels:conv2d --op conv --json conventions.json
+    refconv identify mypkg.kernels:conv2d --op conv --dims 2 --json conventions.json
 
 Probes with impulses and small integers: correlation or convolution, padding
 sides, dilation counted from 0 or 1, stride phase, group mapping, layout, the
 library's odd 'same' zero side, the pooling ceil rule, the average divisor at
-borders, the transposed-convolution weight layout and crop side.  Output: a
-table, and JSON with --json.
+borders, the transposed-convolution weight layout and crop side.  ``--dims``
+repeats each probe's geometry on every spatial axis (default: 1, or the fewest
+axes the target declares); ``--op`` keeps only that op's rows.  A row that
+cannot be decided says why.  Output: a table, and JSON with --json.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="adapter name, module:function or path/to/file.py:function")
     parser.add_argument("--op", action="append", choices=OPS, default=None,
                         help="op(s) to probe (repeatable; default: all for an adapter, conv for a function)")
+    parser.add_argument("--dims", type=int, choices=(1, 2, 3), default=None,
+                        help="spatial axes of the probes (default: 1, or the fewest the target declares)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the findings as JSON (atomically)")
 
 
@@ -31,19 +35,29 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
 
     from ..cli import UsageError
-    from ..conformance.identify import identify, table, to_json
+    from ..conformance.identify import identify, missing_ops, table, to_json
     from ..conformance.targets import ADAPTER_NAMES, TargetError
+    from ._paths import output_file
 
-    ops = tuple(args.op) if args.op else (OPS if args.target in ADAPTER_NAMES else ("conv",))
+    out = None if args.json is None else output_file("--json", args.json)
+    ops = tuple(dict.fromkeys(args.op)) if args.op else (OPS if args.target in ADAPTER_NAMES else ("conv",))
     try:
-        fp = identify(args.target, ops=ops)
+        fp = identify(args.target, ops=ops, dims=args.dims)
+        missing = missing_ops(args.target, ops)
     except TargetError as exc:
         raise UsageError(str(exc)) from None
-    if args.json:
-        d = os.path.dirname(os.path.abspath(args.json))
+    if out is not None:
+        d = os.path.dirname(os.path.abspath(out))
         fd, tmp = tempfile.mkstemp(prefix=".refconv-", suffix=".json", dir=d)
-        with os.fdopen(fd, "w") as f:
-            f.write(to_json({args.target: fp}))
-        os.replace(tmp, args.json)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(to_json({args.target: fp}))
+            os.replace(tmp, out)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
     print(table({args.target: fp}))
+    for op, why in missing.items():
+        print(f"{op}: no rows, {why}")
     return 0

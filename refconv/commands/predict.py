@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import argparse
 
+#: the most bytes the forward pass over all the images may store (activations, as the summary counts them)
+MAX_FORWARD_BYTES = 2**31
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint.npz written by 'refconv train'")
@@ -38,6 +41,14 @@ def run(args: argparse.Namespace) -> int:
     shape = model.input_shape
     if len(shape) != 3 or shape[0] != 1:
         raise UsageError(f"checkpoint={args.checkpoint!r}: the model takes {shape} inputs, not single grey images")
+    from ..summary import summarize
+
+    need = summarize(model.description, shape).forward_elements * model.dtype.itemsize * len(args.images)
+    if need > MAX_FORWARD_BYTES:
+        raise UsageError(
+            f"checkpoint={args.checkpoint!r}: its forward pass over {len(args.images)} image(s) stores {need} bytes, "
+            f"more than the {MAX_FORWARD_BYTES}-byte limit; give fewer images"
+        )
     try:
         x = np.stack([load_image(p, shape[1:], scale=int(meta["scale"])) for p in args.images])
     except ImageError as exc:

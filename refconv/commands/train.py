@@ -17,6 +17,7 @@ allowed; with the same ``--epochs`` the result equals an uninterrupted run).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -46,21 +47,37 @@ def _usage(msg: str) -> Exception:
     return UsageError(msg)
 
 
+#: the most epochs one run may ask for
+MAX_EPOCHS = 10**6
+#: the largest minibatch (far beyond any data set this command reads)
+MAX_BATCH_SIZE = 2**20
+#: seeds lie in [0, MAX_SEED] (numpy's SeedSequence takes any such integer)
+MAX_SEED = 2**64 - 1
+
+
+def _int_in(option: str, value: int, lo: int, hi: int) -> None:
+    if not lo <= value <= hi:
+        raise _usage(f"{option}={value}: must be an integer in [{lo}, {hi}]")
+
+
+def _finite(option: str, value: float, *, positive: bool) -> None:
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise _usage(f"{option}={value}: must be a finite number {'> 0' if positive else '>= 0'}")
+
+
 def _config(args: argparse.Namespace) -> Any:
+    """Every training option checked here, each error naming its option; then the library's own config."""
     from ..nn.train import TrainConfig
 
-    if args.epochs < 1:
-        raise _usage(f"--epochs={args.epochs}: must be >= 1")
-    if args.seed < 0:
-        raise _usage(f"--seed={args.seed}: must be >= 0")
-    if args.batch_size < 1:
-        raise _usage(f"--batch-size={args.batch_size}: must be >= 1")
-    if not args.lr > 0:
-        raise _usage(f"--lr={args.lr}: must be > 0")
-    if args.clip_norm is not None and not args.clip_norm > 0:
-        raise _usage(f"--clip-norm={args.clip_norm}: must be > 0")
-    if not args.weight_decay >= 0:
-        raise _usage(f"--weight-decay={args.weight_decay}: must be >= 0")
+    _int_in("--epochs", args.epochs, 1, MAX_EPOCHS)
+    _int_in("--seed", args.seed, 0, MAX_SEED)
+    _int_in("--batch-size", args.batch_size, 1, MAX_BATCH_SIZE)
+    _finite("--lr", args.lr, positive=True)
+    _finite("--weight-decay", args.weight_decay, positive=False)
+    if args.clip_norm is not None:
+        _finite("--clip-norm", args.clip_norm, positive=True)
+    if args.data != "digits" and not (args.data.startswith("mnist:") and len(args.data) > len("mnist:")):
+        raise _usage(f"--data={args.data!r}: expected 'digits' or 'mnist:DIR'")
     try:
         return TrainConfig(
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
@@ -74,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
     from ..nn.checkpoint import CheckpointError
     from ..nn.data import DataError, load_dataset
     from ..nn.train import CHECKPOINT_NAME, format_confusion, train
+    from ._paths import output_dir
 
     config = _config(args)
-    out = os.path.expanduser(args.out)
+    out = output_dir("--out", args.out)
     ckpt = os.path.join(out, CHECKPOINT_NAME)
     if args.resume and not os.path.isfile(ckpt):
         raise _usage(f"--resume: no checkpoint {ckpt!r} (train with --out {args.out} first)")
@@ -85,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
         if not plots.available():
             raise _usage("--plot needs matplotlib: pip install 'refconv[nn]'")
+        output_dir("--plot", args.plot)
     spec = args.data
     if spec.startswith("mnist:"):
         spec = "mnist:" + os.path.expanduser(spec[len("mnist:"):])

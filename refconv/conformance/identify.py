@@ -26,11 +26,11 @@ from typing import Any, Callable
 import numpy as np
 
 from . import ops
-from .cases import Case
+from .cases import Case, padding_kinds
 from .diagnose import Candidate, _explicit_pool, _interleave
 from .targets import Target, resolve
 
-__all__ = ["identify", "table", "PROPERTIES", "native_same_side"]
+__all__ = ["identify", "table", "PROPERTIES", "native_same_side", "default_dims", "missing_ops"]
 
 #: property -> one-line meaning, in table order
 PROPERTIES = {
@@ -52,16 +52,45 @@ PROPERTIES = {
 _CAPS: list = []  # capabilities of the target being probed (set by identify)
 
 
+def _why_not(caps: Any, case: Case) -> str:
+    """The first declared capability that rules ``case`` out, in words."""
+    padding = getattr(caps, "padding", None)
+    reasons = (
+        (case.op not in getattr(caps, "ops", (case.op,)), f"the target declares no {case.op}"),
+        (case.dims not in getattr(caps, "dims", (case.dims,)),
+         f"the target declares dims {tuple(getattr(caps, 'dims', ()))}, not {case.dims}-D"),
+        (padding is not None and not (padding_kinds(case) & set(padding)),
+         f"the probe needs padding {sorted(padding_kinds(case))}, the target declares {sorted(padding or ())}"),
+        (not getattr(caps, "stride", True) and any(v != 1 for v in case.stride), "the target declares no strides > 1"),
+        (not getattr(caps, "dilation", True) and any(v != 1 for v in case.dilation), "the target declares no dilation > 1"),
+        (not getattr(caps, "groups", True) and case.groups != 1, "the target declares no groups > 1"),
+        (not getattr(caps, "channels", True) and (case.cin > 1 or case.cout > 1), "the target declares one channel only"),
+        (not getattr(caps, "ceil_mode", True) and case.ceil_mode, "the target declares no ceil_mode"),
+        (case.op == "avg_pool" and case.count_include_pad not in getattr(caps, "count_include_pad", (case.count_include_pad,)),
+         f"the target declares no count_include_pad={case.count_include_pad}"),
+    )
+    for applies, why in reasons:
+        if applies:
+            return why
+    return "the target's capability rule refuses the probe"
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def _probe(fn: Callable, case: Case, arrays: dict[str, np.ndarray], truth: str, alts: list[tuple[str, Candidate]]) -> str:
     caps = _CAPS[-1] if _CAPS else None
     if caps is not None and not caps.supports(case):
-        return "not offered"
+        return f"not offered: {_why_not(caps, case)}"
     # small integers: exact in float32, which every adapter accepts
     call_arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
     try:
         y = np.asarray(ops.call(fn, case, call_arrays), dtype=np.float64)
     except Exception as exc:  # noqa: BLE001 - an unsupported probe is a finding, not a crash
-        return f"raises {type(exc).__name__}"
+        msg = _clip(str(exc))
+        return f"raises {type(exc).__name__}" + (f": {msg}" if msg else "")
     exp = ops.expected(case, arrays)
     if y.shape == exp.shape and np.array_equal(y, exp):
         return truth
@@ -72,7 +101,27 @@ def _probe(fn: Callable, case: Case, arrays: dict[str, np.ndarray], truth: str, 
             continue
         if c.shape == y.shape and np.array_equal(c, y):
             return label
-    return "none matched"
+    if y.shape != exp.shape:
+        return f"none matched: output shape {y.shape}, the reference's {exp.shape}"
+    return "none matched: the values match no candidate convention"
+
+
+def _lift(case: Case, d: int) -> Case:
+    """A 1-D probe as a ``d``-D one: the same geometry on every spatial axis."""
+    if d == 1:
+        return case
+    return replace(
+        case, spatial=case.spatial * d, kernel=case.kernel * d, stride=case.stride * d, padding=case.padding * d,
+        dilation=case.dilation * d, output_padding=case.output_padding * d,
+    )
+
+
+def _outer(vectors: list[np.ndarray]) -> np.ndarray:
+    """The outer product of per-axis vectors, as a (1, 1, *spatial) array."""
+    out = np.ones(())
+    for v in vectors:
+        out = np.multiply.outer(out, np.asarray(v, dtype=np.float64))
+    return out[None, None]
 
 
 def _ints(case: Case, seed: int = 3) -> dict[str, np.ndarray]:
@@ -80,62 +129,67 @@ def _ints(case: Case, seed: int = 3) -> dict[str, np.ndarray]:
     return {k: rng.integers(1, 10, size=s).astype(np.float64) for k, s in case.input_shapes().items()}
 
 
-def _conv_probes(fn: Callable) -> dict[str, str]:
+def _conv_probes(fn: Callable, d: int = 1) -> dict[str, str]:
     out = {}
-    c = Case("conv", 1, 1, 1, (6,), (3,))
-    a = {"x": np.array([[[0, 0, 1, 0, 0, 0]]], float), "w": np.array([[[1, 2, 4]]], float)}  # an impulse
-    flipped = Candidate("", "", c, inputs=lambda d: {**d, "w": d["w"][..., ::-1]})
+    c = _lift(Case("conv", 1, 1, 1, (6,), (3,)), d)
+    # an impulse, and a kernel of distinct powers of two (exact in float32): 2**(k_0 + 3*k_1 + 9*k_2)
+    a = {"x": _outer([[0, 0, 1, 0, 0, 0]] * d), "w": _outer([[1, 2 ** (3 ** i), 4 ** (3 ** i)] for i in range(d)])}
+    flipped = Candidate("", "", c, inputs=lambda t: {**t, "w": t["w"][(slice(None), slice(None)) + (slice(None, None, -1),) * d]})
     out["conv.kernel"] = _probe(fn, c, a, "cross-correlation (no flip)", [("convolution (kernel flipped)", flipped)])
-    c = Case("conv", 1, 1, 1, (5,), (2,), padding=((0, 1),))
+    c = _lift(Case("conv", 1, 1, 1, (5,), (2,), padding=((0, 1),)), d)
     a = _ints(c)
-    out["conv.padding"] = _probe(fn, c, a, "(lo, hi) as given", [("(hi, lo): sides swapped", Candidate("", "", replace(c, padding=((1, 0),))))])
-    c = Case("conv", 1, 1, 1, (7,), (2,), dilation=(2,))
+    out["conv.padding"] = _probe(fn, c, a, "(lo, hi) as given",
+                                 [("(hi, lo): sides swapped", Candidate("", "", replace(c, padding=((1, 0),) * d)))])
+    c = _lift(Case("conv", 1, 1, 1, (7,), (2,), dilation=(2,)), d)
     a = _ints(c)
     out["conv.dilation"] = _probe(fn, c, a, "counted from 1 (dilation 1 is dense)",
-                                  [("counted from 0 (dilation 0 is dense)", Candidate("", "", replace(c, dilation=(3,))))])
-    c = Case("conv", 1, 1, 1, (7,), (2,), stride=(2,))
+                                  [("counted from 0 (dilation 0 is dense)", Candidate("", "", replace(c, dilation=(3,) * d)))])
+    c = _lift(Case("conv", 1, 1, 1, (7,), (2,), stride=(2,)), d)
     a = _ints(c)
-    one = replace(c, stride=(1,), padding=((0, 1),))
-    out["conv.stride"] = _probe(fn, c, a, "offset 0", [("offset 1", Candidate("", "", one, output=lambda y: y[..., 1::2][..., :3]))])
-    c = Case("conv", 1, 4, 4, (3,), (1,), groups=2)
+    one = replace(c, stride=(1,) * d, padding=((0, 1),) * d)
+    phase1 = (slice(None), slice(None)) + (slice(1, 7, 2),) * d  # outputs 1, 3, 5 of the dense result
+    out["conv.stride"] = _probe(fn, c, a, "offset 0", [("offset 1", Candidate("", "", one, output=lambda y: y[phase1]))])
+    c = _lift(Case("conv", 1, 4, 4, (3,), (1,), groups=2), d)
     a = _ints(c)
     out["conv.groups"] = _probe(fn, c, a, "contiguous blocks (o // (C_out/groups))",
                                 [("interleaved (o % groups)", Candidate("", "", c, compute=_interleave(c, "output")))])
-    c = Case("conv", 1, 2, 1, (5,), (3,))
+    c = _lift(Case("conv", 1, 2, 1, (5,), (3,)), d)
     a = _ints(c)
     nhwc = _probe(fn, c, a, "channels first (N, C, *spatial)", [])
-    out["conv.layout"] = nhwc if nhwc != "none matched" else "not channels first"
+    out["conv.layout"] = "not channels first" if nhwc.startswith("none matched") else nhwc
     return out
 
 
-def _pool_probes(target: Target, caps: Callable) -> dict[str, str]:
-    out = {}
-    caps("max_pool")
+def _function(target: Target, op: str) -> Callable | None:
     try:
-        mp = target.function("max_pool")
-    except Exception:  # noqa: BLE001
-        mp = None
+        return target.function(op)
+    except Exception:  # noqa: BLE001 - the target has no such op: no rows for it
+        return None
+
+
+def _pool_probes(target: Target, caps: Callable, wanted: tuple[str, ...] = ("max_pool", "avg_pool"), d: int = 1) -> dict[str, str]:
+    out = {}
+    mp = _function(target, "max_pool") if "max_pool" in wanted else None
+    caps("max_pool")
     if mp is not None:
         # n=6, k=3, s=2, pad 1: floor gives 3 windows, ceil 4 (the 4th starts inside the input)
-        c = Case("max_pool", 1, 1, 1, (6,), (3,), stride=(2,), padding=((1, 1),), ceil_mode=True)
-        a = {"x": np.array([[[1, 2, 3, 4, 5, 6]]], float)}
+        c = _lift(Case("max_pool", 1, 1, 1, (6,), (3,), stride=(2,), padding=((1, 1),), ceil_mode=True), d)
+        a = {"x": np.arange(1.0, 6**d + 1).reshape(1, 1, *c.spatial)}  # distinct, increasing in C order
         first = _probe(mp, c, a, "ceil", [("floor (ceil_mode ignored)", _explicit_pool(c, c.padding, -np.inf, "floor", "padded"))])
         if first == "ceil":
             # n=5, k=2, s=2, pad 1: plain ceil adds a 4th window starting in the right padding; PyTorch's rule drops it
-            c = Case("max_pool", 1, 1, 1, (5,), (2,), stride=(2,), padding=((1, 1),), ceil_mode=True)
-            a = {"x": np.array([[[1, 2, 3, 4, 5]]], float)}
+            c = _lift(Case("max_pool", 1, 1, 1, (5,), (2,), stride=(2,), padding=((1, 1),), ceil_mode=True), d)
+            a = {"x": np.arange(1.0, 5**d + 1).reshape(1, 1, *c.spatial)}
             first = _probe(mp, c, a, "ceil; last window must start inside input or left padding (PyTorch)",
                            [("plain ceil (a window may start in the right padding)", _explicit_pool(c, c.padding, -np.inf, "plain", "padded"))])
         out["max_pool.ceil"] = first
-    try:
-        ap = target.function("avg_pool")
-    except Exception:  # noqa: BLE001
-        ap = None
+    ap = _function(target, "avg_pool") if "avg_pool" in wanted else None
     caps("avg_pool")
     if ap is not None:
         for cip, key in ((True, "avg_pool.divisor_include_pad"), (False, "avg_pool.divisor_exclude_pad")):
-            c = Case("avg_pool", 1, 1, 1, (5,), (3,), stride=(2,), padding=((1, 1),), ceil_mode=True, count_include_pad=cip)
-            a = {"x": np.array([[[6, 12, 24, 48, 96]]], float)}  # window sums divisible by 1, 2 and 3: exact averages
+            c = _lift(Case("avg_pool", 1, 1, 1, (5,), (3,), stride=(2,), padding=((1, 1),), ceil_mode=True, count_include_pad=cip), d)
+            # window sums divisible by 1, 2 and 3 on every axis: exact averages
+            a = {"x": _outer([[6, 12, 24, 48, 96]] * d)}
             labels = {"padded": "window inside input + padding", "input": "input elements only",
                       "kernel": "always the kernel size"}
             truth = labels["padded" if cip else "input"]
@@ -146,35 +200,35 @@ def _pool_probes(target: Target, caps: Callable) -> dict[str, str]:
                     if cand is not None and not (rule == "pytorch" and lab == truth):
                         alts.append((lab + ("" if rule == "pytorch" else f" ({rule} ceil)"), cand))
             c2 = c
-            if not target.capabilities("avg_pool", 1, "float32").ceil_mode:
+            avg_caps = target.capabilities("avg_pool", d, "float32")
+            if not avg_caps.ceil_mode:
                 c2 = replace(c, ceil_mode=False)
                 alts = [(lab, _explicit_pool(c2, c2.padding, 0.0, "floor", div)) for div, lab in labels.items() if lab != truth]
-            if cip not in target.capabilities("avg_pool", 1, "float32").count_include_pad:
-                out[key] = "not offered"
+            if cip not in avg_caps.count_include_pad:
+                out[key] = f"not offered: the target declares no count_include_pad={cip}"
                 continue
             out[key] = _probe(ap, c2, a, truth, alts)
     return out
 
 
-def _transpose_probes(target: Target) -> dict[str, str]:
+def _transpose_probes(target: Target, d: int = 1) -> dict[str, str]:
     out = {}
-    try:
-        fn = target.function("conv_transpose")
-    except Exception:  # noqa: BLE001
+    fn = _function(target, "conv_transpose")
+    if fn is None:
         return out
-    c = Case("conv_transpose", 1, 2, 2, (3,), (2,))
+    c = _lift(Case("conv_transpose", 1, 2, 2, (3,), (2,)), d)
     a = _ints(c)
-    swapped = Candidate("", "", c, inputs=lambda d: {**d, "w": np.swapaxes(d["w"], 0, 1)})
+    swapped = Candidate("", "", c, inputs=lambda t: {**t, "w": np.swapaxes(t["w"], 0, 1)})
     out["conv_transpose.weight"] = _probe(fn, c, a, "(C_in, C_out/groups, *K)",
                                           [("(C_out, C_in/groups, *K)", swapped)])
-    caps = target.capabilities("conv_transpose", 1, "float32")
-    c = Case("conv_transpose", 1, 1, 1, (3,), (3,), stride=(2,), padding=((0, 1),))
+    caps = target.capabilities("conv_transpose", d, "float32")
+    c = _lift(Case("conv_transpose", 1, 1, 1, (3,), (3,), stride=(2,), padding=((0, 1),)), d)
     if "asymmetric" not in caps.padding:
         out["conv_transpose.crop"] = "symmetric only"
     else:
         a = _ints(c)
         out["conv_transpose.crop"] = _probe(fn, c, a, "lo from the start, hi from the end",
-                                            [("swapped", Candidate("", "", replace(c, padding=((1, 0),))))])
+                                            [("swapped", Candidate("", "", replace(c, padding=((1, 0),) * d)))])
     return out
 
 
@@ -231,38 +285,77 @@ def _native_same(name: str) -> dict[str, Callable]:
     return {}
 
 
-def identify(target: Any, *, ops: tuple[str, ...] = ("conv", "max_pool", "avg_pool", "conv_transpose")) -> dict[str, str]:
-    """Fingerprint of ``target``'s conventions: ``{property: finding}`` (see :data:`PROPERTIES`)."""
+def identify(
+    target: Any, *, ops: tuple[str, ...] = ("conv", "max_pool", "avg_pool", "conv_transpose"), dims: int | None = None
+) -> dict[str, str]:
+    """Fingerprint of ``target``'s conventions: ``{property: finding}`` (see :data:`PROPERTIES`).
+
+    Only the rows of ``ops`` are probed.  ``dims`` is the number of spatial
+    axes of the probes (each 1-D probe repeated on every axis); by default 1,
+    or the fewest the target declares for the first op when it declares no 1-D.
+    A row that cannot be decided says why (``'not offered: ...'``,
+    ``'raises ...: message'``, ``'none matched: ...'``).
+    """
     tgt = resolve(target)
+    if dims is None:
+        dims = default_dims(tgt, ops)
+    if dims not in (1, 2, 3):
+        raise ValueError(f"dims={dims!r}: expected 1, 2 or 3")
     out: dict[str, str] = {}
     try:
-        return _identify(tgt, ops, out)
+        return _identify(tgt, ops, out, dims)
     finally:
         _CAPS.clear()
 
 
-def _identify(tgt: Target, ops: tuple[str, ...], out: dict[str, str]) -> dict[str, str]:
+def default_dims(target: Target, ops: tuple[str, ...]) -> int:
+    """1, or the fewest spatial axes the target declares for the first op when 1 is not among them."""
+    for op in ops:
+        try:
+            declared = tuple(target.capabilities(op, 1, "float32").dims)
+        except Exception:  # noqa: BLE001 - no declaration: probe 1-D
+            continue
+        if declared and 1 not in declared:
+            return min(declared)
+        return 1
+    return 1
+
+
+def missing_ops(target: Any, ops: tuple[str, ...]) -> dict[str, str]:
+    """``{op: why}`` for the requested ops the target has no function for (they get no rows)."""
+    tgt = resolve(target)
+    out = {}
+    for op in ops:
+        try:
+            tgt.function(op)
+        except Exception as exc:  # noqa: BLE001
+            detail = "" if isinstance(exc, KeyError) else _clip(str(exc))
+            out[op] = f"the target has no {op} function" + (f" ({detail})" if detail else "")
+    return out
+
+
+def _identify(tgt: Target, ops: tuple[str, ...], out: dict[str, str], dims: int = 1) -> dict[str, str]:
     def caps(op: str) -> None:
         _CAPS.clear()
         try:
-            _CAPS.append(tgt.capabilities(op, 1, "float32"))
+            _CAPS.append(tgt.capabilities(op, dims, "float32"))
         except Exception:  # noqa: BLE001
             pass
 
     if "conv" in ops:
         caps("conv")
-        try:
-            out.update(_conv_probes(tgt.function("conv")))
-        except KeyError:
-            pass
-        same = native_same_side(tgt)
-        if same != "no 'same' mode":
-            out["same.odd_zero"] = same
+        fn = _function(tgt, "conv")
+        if fn is not None:
+            out.update(_conv_probes(fn, dims))
+        if dims == 1:  # the library's own 'same' modes are probed in 1-D
+            same = native_same_side(tgt)
+            if same != "no 'same' mode":
+                out["same.odd_zero"] = same
     if "max_pool" in ops or "avg_pool" in ops:
-        out.update(_pool_probes(tgt, caps))
+        out.update(_pool_probes(tgt, caps, tuple(op for op in ops if op in ("max_pool", "avg_pool")), dims))
     if "conv_transpose" in ops:
         caps("conv_transpose")
-        out.update(_transpose_probes(tgt))
+        out.update(_transpose_probes(tgt, dims))
     return out
 
 
@@ -296,12 +389,19 @@ FRAMEWORK_COLUMNS = (
 ADAPTER_TARGETS = ("torch", "onnxruntime", "jax", "scipy", "numpy")
 
 
+def _short(finding: str) -> str:
+    """An undecided finding without its reason (``'not offered'``), for the compact framework table."""
+    if finding.startswith(("not offered: ", "none matched: ", "raises ")):
+        return finding.split(": ", 1)[0]
+    return finding
+
+
 def framework_table(fingerprints: dict[str, dict[str, str]]) -> str:
     """Markdown table, one row per target, the columns of :data:`FRAMEWORK_COLUMNS`."""
     lines = ["| target | " + " | ".join(h for h, _ in FRAMEWORK_COLUMNS) + " |",
              "|---" * (len(FRAMEWORK_COLUMNS) + 1) + "|"]
     for name, fp in fingerprints.items():
-        lines.append(f"| `{name}` | " + " | ".join(fp.get(p, "n/a") for _, p in FRAMEWORK_COLUMNS) + " |")
+        lines.append(f"| `{name}` | " + " | ".join(_short(fp.get(p, "n/a")) for _, p in FRAMEWORK_COLUMNS) + " |")
     return "\n".join(lines)
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,9 @@ SPLIT_SEED = 0
 TEST_FRACTION = 0.2
 
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+#: the most bytes one IDX file may hold once decompressed (MNIST's largest holds 47 MB)
+MAX_IDX_BYTES = 2**30
 
 
 class DataError(ValueError):
@@ -107,11 +111,13 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         opener = gzip.open if path.endswith(".gz") else open
         with opener(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(MAX_IDX_BYTES + 1)  # a gzip bomb stops here
     except FileNotFoundError:
         raise DataError(f"{path}: no such IDX file") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
+    if len(raw) > MAX_IDX_BYTES:
+        raise DataError(f"{path}: more than {MAX_IDX_BYTES} bytes (the limit for one IDX file)")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise DataError(f"{path}: not an IDX file (magic bytes {raw[:4].hex() or 'missing'})")
     ndim = raw[3]
@@ -137,9 +143,14 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
     body += np.ascontiguousarray(array, dtype=np.dtype(_IDX_TYPES[code])).tobytes()
     path = os.fspath(path)
     tmp = f"{path}.tmp{os.getpid()}"
-    with (gzip.open if path.endswith(".gz") else open)(tmp, "wb") as f:
-        f.write(body)
-    os.replace(tmp, path)
+    try:
+        with (gzip.open if path.endswith(".gz") else open)(tmp, "wb") as f:
+            f.write(body)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _find(directory: str, stem: str) -> str:
@@ -163,6 +174,8 @@ def load_mnist(directory: str | os.PathLike[str]) -> Dataset:
             raise DataError(f"mnist:{directory}: {prefix} images must be uint8 (N, H, W), got {images.dtype} {images.shape}")
         if labels.shape != images.shape[:1]:
             raise DataError(f"mnist:{directory}: {images.shape[0]} {prefix} images but labels of shape {labels.shape}")
+        if images.shape[0] == 0 or images.shape[1] == 0 or images.shape[2] == 0:
+            raise DataError(f"mnist:{directory}: {prefix} images have shape {images.shape}; at least one non-empty image needed")
         if labels.size and (labels.min() < 0 or labels.max() > 9):
             raise DataError(f"mnist:{directory}: {prefix} labels must be in 0..9")
         parts[split] = ((images.astype(np.float32) / 255)[:, None], labels.astype(np.int64))

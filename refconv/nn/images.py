@@ -12,7 +12,10 @@ dark background, as in the training data:
     converted to 8-bit grey and divided by 255; if the border is mostly light
     (dark ink on white paper), the image is inverted (``1 - v``).
 
-Every problem raises :class:`ImageError` naming the file.
+Every problem raises :class:`ImageError` naming the file.  Sizes are checked
+before pixels are read: a ``.npy`` header declaring more than
+:data:`MAX_PIXELS` values, or a PNG wider and higher than that in pixels (a
+decompression bomb), is refused.
 
 Examples
 --------
@@ -29,21 +32,50 @@ refconv.nn.images.ImageError: ...d.npy: the image is 8x8 but the checkpoint expe
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 
 import numpy as np
 
-__all__ = ["ImageError", "load_image", "SIZES"]
+__all__ = ["ImageError", "load_image", "SIZES", "MAX_PIXELS"]
 
 #: image sizes a digit may have
 SIZES = ((8, 8), (28, 28))
+
+#: the most pixels a file may declare before it is read (a digit has 784 at most)
+MAX_PIXELS = 2**20
 
 
 class ImageError(ValueError):
     """An image file that cannot be used: the message starts with its path."""
 
 
+def _check_npy(path: str) -> None:
+    """The header's shape within :data:`MAX_PIXELS` and matching the file's size, before the array is read."""
+    from .checkpoint import read_npy_header
+
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+            f.seek(0)
+            if magic != b"\x93NUMPY":
+                return  # not a .npy file at all (an .npz archive, say): np.load says what it is
+            shape, dtype, head = read_npy_header(f, "header")
+            size = os.fstat(f.fileno()).st_size
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise ImageError(f"{path}: not a readable .npy array ({exc})") from None
+    count = math.prod(shape)
+    if count > MAX_PIXELS:
+        raise ImageError(f"{path}: the header declares shape {shape} ({count} values); a digit image has at most {MAX_PIXELS}")
+    if size - head != count * dtype.itemsize:
+        raise ImageError(f"{path}: the header declares shape {shape} of {dtype} but the file holds {size - head} data bytes")
+
+
 def _from_npy(path: str, scale: int) -> np.ndarray:
+    _check_npy(path)
     try:
         a = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
@@ -68,9 +100,19 @@ def _from_png(path: str) -> np.ndarray:
     except ImportError:  # pragma: no cover - pillow is in the nn extra
         raise ImageError(f"{path}: reading PNG needs pillow: pip install 'refconv[nn]'") from None
     try:
-        with Image.open(path) as im:
-            a = np.asarray(im.convert("L"), dtype=np.float64) / 255
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        with warnings.catch_warnings():
+            # Pillow warns, then raises, past its own pixel limit (89 million): both are refusals here
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:  # reads the header only
+                w, h = im.size
+                if w * h > MAX_PIXELS:
+                    raise ImageError(f"{path}: the image declares {w}x{h} pixels; a digit image has at most {MAX_PIXELS}")
+                a = np.asarray(im.convert("L"), dtype=np.float64) / 255
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{path}: refused as a decompression bomb ({exc})") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError) as exc:
+        if isinstance(exc, ImageError):
+            raise
         raise ImageError(f"{path}: not a readable image ({exc})") from None
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
     if border.mean() > 0.5:  # dark ink on a light background: invert to the training polarity

@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..fast.parallel import single_threaded_blas
-from .checkpoint import FORMAT, CheckpointError, load_npz, save_npz
+from .checkpoint import FORMAT, CheckpointError, load_npz, remove_stale_temporaries, save_npz
 from .data import Dataset, batches
 from .losses import LOSSES
 from .model import Model, ModelError, description_from_json, description_to_json, lenet
@@ -88,8 +88,11 @@ class TrainConfig:
             raise ValueError(f"loss={self.loss!r}: expected one of {sorted(LOSSES)}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype={self.dtype!r}: expected 'float32' or 'float64'")
-        if self.clip_norm is not None and not self.clip_norm > 0:
-            raise ValueError(f"clip_norm={self.clip_norm!r}: must be > 0 or None")
+        if self.clip_norm is not None and (
+            isinstance(self.clip_norm, bool) or not isinstance(self.clip_norm, (int, float))
+            or not math.isfinite(self.clip_norm) or not self.clip_norm > 0
+        ):
+            raise ValueError(f"clip_norm={self.clip_norm!r}: must be a finite number > 0 or None")
         make_optimizer(self.optimizer, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,12 +208,22 @@ def load_checkpoint(path: str) -> tuple[Model, dict[str, np.ndarray], dict[str, 
     arrays, meta = load_npz(path)
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint={path!r}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    for key, a in arrays.items():
+        # a diverged run saves NaN or infinite weights; a model made of them predicts nonsense with confidence
+        if np.issubdtype(a.dtype, np.inexact) and not np.all(np.isfinite(a)):
+            raise CheckpointError(f"checkpoint={path!r}: entry {key!r} holds NaN or infinite values (a diverged run?)")
     try:
         desc = description_from_json(meta["network"])
         dtype = meta["config"]["dtype"]
-        model = Model(desc, tuple(meta["input_shape"]), rng=np.random.default_rng(0), dtype=dtype)
+        shape = tuple(meta["input_shape"])
+        # the model allocates what its description declares: it must be what the file holds, no more
+        declared = desc.num_params(shape) + desc.num_buffers(shape)
+        held = sum(int(a.size) for k, a in arrays.items() if k.startswith(("param/", "buffer/")))
+        if declared != held:
+            raise ModelError(f"the network declares {declared} parameters and buffers, the file holds {held}")
+        model = Model(desc, shape, rng=np.random.default_rng(0), dtype=dtype)
         model.load_state_dict(arrays)
-    except (KeyError, ModelError, ValueError, TypeError) as exc:
+    except (KeyError, ModelError, ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise CheckpointError(f"checkpoint={path!r}: inconsistent contents ({exc})") from None
     opt_state = {k[len("opt/"):]: v for k, v in arrays.items() if k.startswith("opt/")}
     return model, opt_state, meta
@@ -276,6 +289,8 @@ def _train(
     history = History()
     start = 0
     ckpt = os.path.join(out_dir, CHECKPOINT_NAME) if out_dir else None
+    if ckpt is not None:
+        remove_stale_temporaries(ckpt, before=time.time())  # left by a run killed while writing
     if resume:
         if ckpt is None:
             raise ValueError("resume=True needs out_dir (where the checkpoint is)")
