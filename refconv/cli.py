@@ -2,15 +2,23 @@
 
 Each subcommand lives in ``refconv/commands/<name>.py`` and provides
 ``add_arguments(parser)`` and ``run(args) -> int``.  Exit status: 0 success or
-conformance, 1 a found nonconformance or a failed job, 2 a usage error (with a
-message naming the bad argument).
+conformance, 1 a found nonconformance or a failed job, 2 a usage error (one
+line naming the bad argument), 3 refconv itself failed (``check``: an ERROR or
+INCONCLUSIVE verdict; any command: an unexpected exception, printed as one
+line followed by its traceback, for a bug report).
+
+Run as a program (``main()`` without arguments), the command exits once its
+work is done even if code it ran (a checked target) left threads running.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import threading
+import traceback
 from typing import Sequence
 
 from .params import ConvParamError
@@ -54,7 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    ``argv`` None means the process's own arguments: then the process ends
+    here (``os._exit``, after flushing) if threads other than the main one are
+    still running, so that nothing a target left behind keeps it alive.
+    """
+    code = _main(argv)
+    if argv is None:
+        _exit_if_threads_remain(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -63,11 +83,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except (UsageError, ConvParamError) as exc:
-        print(f"refconv {args.command}: error: {exc}", file=sys.stderr)
+        _err(f"refconv {args.command}: error: {exc}")
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _err("interrupted")
         return 130
+    except BrokenPipeError:  # the reader of our output went away (| head): nothing more to say
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 141
+    except Exception as exc:  # noqa: BLE001 - a bug in refconv: one line, then the traceback for the report
+        _err(f"refconv {args.command}: internal error: {type(exc).__name__}: {exc} (a bug in refconv; please report it)")
+        _err(traceback.format_exc().rstrip())
+        return 3
+
+
+def _err(text: str) -> None:
+    """A line on stderr, if stderr is still there."""
+    try:
+        print(text, file=sys.stderr)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _exit_if_threads_remain(code: int) -> None:
+    others = [t for t in threading.enumerate()
+              if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if not others:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

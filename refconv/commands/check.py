@@ -5,24 +5,42 @@ Examples::
     refconv check torch --op conv --dims 2
     refconv check mypkg.kernels:conv2d --dims 2 --dtype float32 --precision tf32
     refconv check path/to/impl.py:conv --max-examples 200 --seed 1 --json report.json
+    refconv check path/to/impl.py:conv --unsupported dilation,groups --isolate
 
 TARGET is a built-in adapter (torch, onnxruntime, jax, scipy, numpy,
 refconv.fast) or ``module:function`` / ``path/to/file.py:function`` with the
-canonical signature of the op (see ``refconv.conformance.ops``).  Exit status
-0 conforming, 1 not conforming, 2 usage error.
+canonical signature of the op (see ``refconv.conformance.ops``); a function's
+op is read from its signature unless ``--op`` says it.  Exit status 0 PASS,
+1 FAIL (the target is wrong), 2 usage error, 3 ERROR (refconv itself failed)
+or INCONCLUSIVE (too few cases could be judged).  With ``--op all``: 1 if any
+op fails, else 3 if any is ERROR or INCONCLUSIVE, else 0.
+
+The report is printed even when the target closed standard output (through a
+copy of the descriptor taken at the start), and the command exits even when
+an in-process target left threads running.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import math
+import os
+import sys
 
 OPS = ("conv", "conv_transpose", "max_pool", "avg_pool", "conv_grad_input", "conv_grad_weight")
 
+#: exit status of each verdict
+STATUS = {"PASS": 0, "FAIL": 1, "ERROR": 3, "INCONCLUSIVE": 3}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..conformance.targets import FEATURES
+
     parser.add_argument("target", help="adapter name, module:function or path/to/file.py:function")
-    parser.add_argument("--op", default="conv", choices=OPS + ("all",),
-                        help="operation to check (default conv; all: every op the target declares)")
+    parser.add_argument("--op", default=None, choices=OPS + ("all",),
+                        help="operation to check (default: a function's own op, read from its signature; conv for "
+                             "an adapter; all: every op the target declares)")
     parser.add_argument("--dims", type=int, default=2, choices=(1, 2, 3), help="spatial axes (default 2)")
     parser.add_argument("--dtype", default="float32", help="input dtype: float64, float32, float16, bfloat16")
     parser.add_argument("--precision", default=None,
@@ -32,46 +50,140 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="exploration seed (default: random, printed)")
     parser.add_argument("--bound", default="elementwise", choices=("elementwise", "normwise"),
                         help="normwise: allowance for FFT-based algorithms (conv only)")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per-call timeout (default 10)")
-    parser.add_argument("--isolate", action="store_true", help="run the target in a subprocess (native code)")
+    parser.add_argument("--unsupported", default=None, metavar="FEATURES",
+                        help="comma-separated features the target does not implement (their cases are not run): "
+                             + ", ".join(FEATURES))
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="per-call timeout (default 10; inf: no limit). Native code that never returns to Python "
+                             "is only stopped with --isolate")
+    parser.add_argument("--isolate", action="store_true",
+                        help="import and run the target in a worker process (crashes, exits and hangs, also at import, "
+                             "cannot take the check down)")
+    parser.add_argument("--load-timeout", type=float, default=None, metavar="SECONDS",
+                        help="with --isolate: seconds to import the target (default max(timeout, 60))")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the report as JSON (atomically)")
     parser.add_argument("--specials", action="store_true",
                         help="also report NaN / infinity / signed-zero handling (separately; never changes the exit status)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _seconds(option: str, value: float | None) -> float | None:
+    """A positive number of seconds, None for no limit (inf); UsageError naming the option otherwise."""
+    from ..cli import UsageError
+
+    if value is None:
+        return None
+    if math.isnan(value) or value <= 0:
+        raise UsageError(f"{option}={value}: must be a number of seconds > 0 (inf: no limit)")
+    return None if math.isinf(value) else value
+
+
 def run(args: argparse.Namespace) -> int:
     from ..cli import UsageError
     from ..conformance.engine import DEFAULT_MAX_EXAMPLES, check
-    from ..conformance.targets import TargetError
+    from ..conformance.targets import TargetError, features
+    from ..params import ConvParamError
+    from ._paths import output_file
 
+    # every argument is checked before any work starts
     n = DEFAULT_MAX_EXAMPLES if args.max_examples is None else args.max_examples
     if n < 0:
         raise UsageError(f"--max-examples={n}: must be >= 0")
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError(f"--timeout={args.timeout}: must be > 0")
+    timeout = _seconds("--timeout", args.timeout)
+    load_timeout = _seconds("--load-timeout", args.load_timeout)
     try:
-        if args.op == "all":
-            from ..conformance.targets import resolve, supported_ops
+        unsupported = features(args.unsupported)
+    except ConvParamError as exc:
+        raise UsageError(f"--unsupported={args.unsupported!r}: {str(exc).partition(': ')[2]}") from None
+    json_path = os.path.abspath(output_file("--json", args.json)) if args.json else None
+    out = _Stdout()
+    try:
+        try:
+            ops = _ops(args, timeout, load_timeout)
+            reports = [check(args.target, op=op, dims=args.dims, dtype=args.dtype, precision=args.precision,
+                             max_examples=n, seed=args.seed, bound=args.bound, timeout=timeout, isolate=args.isolate,
+                             load_timeout=load_timeout, unsupported=unsupported, progress=not args.quiet)
+                       for op in ops]
+        except TargetError as exc:
+            raise UsageError(str(exc)) from None
+        if json_path:
+            _save(json_path, reports)
+        stream = out.stream()
+        for report in reports:
+            print(report, file=stream)
+        stream.flush()
+        if args.specials:
+            from ..conformance.specials import check_specials
 
-            ops = supported_ops(resolve(args.target))
-        else:
-            ops = [args.op]
-        reports = [check(args.target, op=op, dims=args.dims, dtype=args.dtype, precision=args.precision,
-                         max_examples=n, seed=args.seed, bound=args.bound, timeout=args.timeout, isolate=args.isolate,
-                         progress=not args.quiet) for op in ops]
-    except TargetError as exc:
-        raise UsageError(str(exc)) from None
-    if args.json:
-        _save(args.json, reports)
-    for report in reports:
-        print(report)
-    if args.specials:
-        from ..conformance.specials import check_specials
+            for report in reports:
+                print(check_specials(args.target, op=report.op, dims=args.dims, dtype=args.dtype), file=stream)
+    finally:
+        out.close()
+    return status(reports)
 
-        for op in ops:
-            print(check_specials(args.target, op=op, dims=args.dims, dtype=args.dtype))
-    return 0 if all(r.ok for r in reports) else 1
+
+def status(reports: list) -> int:
+    """1 if any report is a FAIL (the target is wrong), else 3 if any is ERROR or INCONCLUSIVE, else 0."""
+    verdicts = {r.verdict for r in reports}
+    if "FAIL" in verdicts:
+        return 1
+    return max((STATUS[v] for v in verdicts), default=0)
+
+
+def _ops(args: argparse.Namespace, timeout: float | None, load_timeout: float | None) -> list:
+    """The ops to check: ``--op`` (None: the check reads it from the target), or all that the target declares."""
+    if args.op != "all":
+        return [args.op]
+    from ..conformance.engine import open_target
+    from ..conformance.targets import supported_ops
+
+    tgt, worker = open_target(args.target, isolate=args.isolate, timeout=timeout, load_timeout=load_timeout)
+    try:
+        return supported_ops(tgt, args.dims, args.dtype)
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+class _Stdout:
+    """Where the report goes: standard output, or a copy of its descriptor if the target closed or replaced it."""
+
+    def __init__(self) -> None:
+        self.original = sys.stdout
+        self.fd: int | None = None
+        self._opened: io.TextIOBase | None = None
+        try:
+            self.fileno = sys.stdout.fileno()
+            self.stat = os.fstat(self.fileno)
+            self.fd = os.dup(self.fileno)
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # captured (pytest), or no descriptor
+            pass
+
+    def _intact(self) -> bool:
+        s = sys.stdout
+        if s is not self.original or s is None or s.closed:
+            return False
+        if self.fd is None:
+            return True
+        try:
+            st = os.fstat(self.fileno)
+        except OSError:  # os.close(1)
+            return False
+        return (st.st_dev, st.st_ino) == (self.stat.st_dev, self.stat.st_ino)
+
+    def stream(self):
+        """A writable text stream on the original standard output (also made ``sys.stdout`` again)."""
+        if self._intact() or self.fd is None:
+            return sys.stdout if sys.stdout is not None and not sys.stdout.closed else sys.__stderr__
+        enc = getattr(self.original, "encoding", None) or "utf-8"
+        self._opened = os.fdopen(os.dup(self.fd), "w", encoding=enc, errors="replace")
+        sys.stdout = self._opened
+        return self._opened
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _save(path: str, reports: list) -> None:
@@ -79,11 +191,14 @@ def _save(path: str, reports: list) -> None:
     if len(reports) == 1:
         reports[0].save_json(path)
         return
-    import json
-    import os
     import tempfile
 
-    fd, tmp = tempfile.mkstemp(prefix=".refconv-", suffix=".json", dir=os.path.dirname(os.path.abspath(path)))
-    with os.fdopen(fd, "w") as f:
-        f.write("[" + ",\n".join(r.to_json(indent=2) for r in reports) + "]")
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=".refconv-", suffix=".json", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("[" + ",\n".join(r.to_json(indent=2) for r in reports) + "]")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,13 +1,21 @@
 """The check engine: catalogue, then exploration, then shrinking, diagnosis and report.
 
 Each case is run the same way: build the inputs (a pure function of the case
-and the dtype), call the target through its canonical signature under a
-timeout, compare the shape, then every element against the exact result of
-:mod:`refconv.oracle` within the per-element bound of the precision profile
-(:mod:`refconv.conformance.bounds`).  The first failing case is shrunk greedily
-(fewer channels, no bias, unit stride and dilation, no padding, smaller
-sizes, small integer inputs) while it keeps failing the same way, then
-diagnosed by :mod:`refconv.conformance.diagnose`.
+and the dtype), compute the exact result of :mod:`refconv.oracle` and the
+per-element bound of the precision profile (:mod:`refconv.conformance.bounds`)
+from copies of them, *then* call the target through its canonical signature
+(:meth:`Runner.invoke`, the one place that calls it; see
+:mod:`refconv.conformance.isolation`), compare the shape, then every element.
+The first failing case is shrunk greedily (fewer channels, no bias, unit
+stride and dilation, no padding, smaller sizes, small integer inputs) while it
+keeps failing the same way, then diagnosed by
+:mod:`refconv.conformance.diagnose`.
+
+Whose failure is it?  What the target does during its call (returning a wrong
+value, raising anything, ``SystemExit`` included, hanging, crashing, modifying
+its inputs, replacing refconv's own functions) fails the case: verdict FAIL.
+Anything else that goes wrong during the check is refconv's failure: verdict
+ERROR, with the traceback (never a PASS, never blamed on the target).
 """
 
 from __future__ import annotations
@@ -15,32 +23,35 @@ from __future__ import annotations
 import dataclasses
 import math
 import secrets
-import threading
+import sys
 import time
 import traceback
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from . import bounds, ops
 from .cases import OPS, POOLS, Case, Capabilities, catalogue, cases, dtype_of
+from .isolation import (CallResult, IsolatedTarget, TargetCrashed, TargetFailure, TargetRaised, TargetTimeout,
+                        alarm_usable, call_in_process, modified, to_array)
 from .report import Failure, Report
-from .targets import Target, resolve
+from .targets import FEATURES, Target, TargetError, bind_worker, declaration, features, fit, infer_op, resolve, restrict
 
-__all__ = ["check", "DEFAULT_MAX_EXAMPLES", "Outcome", "Runner", "BOUND_MODES"]
+__all__ = ["check", "open_target", "DEFAULT_MAX_EXAMPLES", "Outcome", "Runner", "BOUND_MODES", "TargetTimeout",
+           "shrink", "repro"]
 
 #: hypothesis examples after the catalogue, by default
 DEFAULT_MAX_EXAMPLES = 100
 BOUND_MODES = ("elementwise", "normwise")
+#: the text that ends every report of refconv's own failure
+BUG = "a bug in refconv, not in the target: please report it with this output and the seed"
+
+_to_numpy = to_array  # the name earlier versions used
 
 
 class _Found(Exception):
     pass
-
-
-class TargetTimeout(Exception):
-    """The target did not return within the timeout."""
 
 
 @dataclass
@@ -54,28 +65,48 @@ class Outcome:
     worst: dict | None = None
     violations: int = 0
     traceback: str = ""
+    #: elements whose bound is infinite (n*u >= 1): their values were not judged
+    unjudged: int = 0
 
 
-def _call_with_timeout(fn: Callable[[], Any], timeout: float | None) -> Any:
-    """Run ``fn`` in a daemon thread; raise :class:`TargetTimeout` if it outlives ``timeout`` seconds."""
-    if not timeout:
-        return fn()
-    box: dict[str, Any] = {}
+# --------------------------------------------------------------------------- what the target may not touch
 
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
 
-    t = threading.Thread(target=run, daemon=True, name="refconv-target")
-    t.start()
-    t.join(timeout)
-    if t.is_alive():
-        raise TargetTimeout(f"no result after {timeout:g} s")
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
+def _guarded() -> list[Any]:
+    """The modules whose functions judge the target (a target that replaces one fails with 'tampering')."""
+    from .. import oracle
+
+    return [oracle, ops, bounds]
+
+
+def _snapshot() -> dict[tuple[str, str], Any]:
+    return {(m.__name__, k): v for m in _guarded() for k, v in vars(m).items()
+            if callable(v) and not k.startswith("__")}
+
+
+def _replaced(snapshot: dict[tuple[str, str], Any]) -> list[str]:
+    """Names in ``snapshot`` that no longer hold the same object; each is put back."""
+    mods = {m.__name__: m for m in _guarded()}
+    out = []
+    for (mod, name), obj in snapshot.items():
+        if vars(mods[mod]).get(name) is not obj:
+            setattr(mods[mod], name, obj)
+            out.append(f"{mod}.{name}")
+    return out
+
+
+def _timeout(value: Any, name: str = "timeout") -> float | None:
+    """Seconds as a positive float, or None for no limit (None or inf); ConvParamError otherwise."""
+    from ..params import ConvParamError
+
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConvParamError(f"{name}={value!r}: expected a number of seconds > 0, or None for no limit")
+    v = float(value)
+    if math.isnan(v) or v <= 0:
+        raise ConvParamError(f"{name}={value!r}: expected a number of seconds > 0 (inf or None: no limit)")
+    return None if math.isinf(v) else v
 
 
 def _exact_in(case: Case, S: np.ndarray, prof: bounds.Profile, dtype: str) -> np.ndarray:
@@ -96,32 +127,88 @@ def _exact_in(case: Case, S: np.ndarray, prof: bounds.Profile, dtype: str) -> np
 
 
 class Runner:
-    """Runs cases of one op against one target and judges them."""
+    """Runs cases of one op against one target and judges them.
+
+    The target is called on this thread (as its users call it) under a
+    ``SIGALRM`` timeout, or in a worker process (``isolate=True``, or a given
+    ``worker``).  Off the main thread, where no alarm can interrupt it, a
+    target that can be loaded by name runs in a worker; any other runs
+    without a timeout, and :attr:`notes` says so.
+    """
 
     def __init__(self, target: Target, op: str, dtype: str, prof: bounds.Profile, *, bound: str = "elementwise",
-                 timeout: float | None = 10.0, isolate: bool = False) -> None:
+                 timeout: float | None = 10.0, isolate: bool = False, worker: IsolatedTarget | None = None,
+                 load_timeout: float | None = None) -> None:
         self.target, self.op, self.dtype, self.prof = target, op, dtype, prof
-        self.bound_mode, self.timeout = bound, timeout
-        self.fn = target.function(op)
+        self.bound_mode, self.timeout = bound, _timeout(timeout)
         self.calls = 0
         self.unbounded = 0
         self.hung = False
-        self._isolated = None
-        if isolate:
-            from .isolation import IsolatedTarget
-
-            self._isolated = IsolatedTarget(target, op, timeout)
+        self.notes: list[str] = []
+        self._isolated = worker
+        self._own_worker = False
+        if worker is None and not isolate and self.timeout is not None and not alarm_usable():
+            if target.spec:
+                isolate = True
+                self.notes.append("the target ran in a worker process: a timeout in process needs SIGALRM and the "
+                                  "main thread")
+            else:
+                self.notes.append("no timeout: the check ran off the main thread (or without SIGALRM), where a call "
+                                  "cannot be interrupted, and the target has no importable name for a worker process")
+                self.timeout = None
+        if worker is None and isolate:
+            self._isolated = IsolatedTarget(target, self.timeout, load_timeout)
+            self._isolated.load()
+            self._own_worker = True
+        self.fn = target.function(op) if self._isolated is None else None
+        self._snapshot = _snapshot() if self._isolated is None else {}
+        #: refconv functions the target replaced before the first call (when it was imported): the first case fails
+        self.pending_tampering: list[str] = []
 
     def close(self) -> None:
-        if self._isolated is not None:
+        if self._own_worker and self._isolated is not None:
             self._isolated.close()
 
-    def invoke(self, case: Case, arrays: dict[str, np.ndarray]) -> Any:
+    # ---------------------------------------------------------------- the call
+    def _call(self, case: Case, arrays: dict[str, np.ndarray], pristine: dict[str, np.ndarray]) -> CallResult:
+        """The one place that calls the target: its result, or a TargetFailure for what it did.
+
+        Exceptions of other kinds raised here come from refconv itself.
+        """
         self.calls += 1
         if self._isolated is not None:
-            return self._isolated.call(case, arrays)
-        return _call_with_timeout(lambda: ops.call(self.fn, case, arrays, self.target.keywords), self.timeout)
+            return self._isolated.call(self.op, case, arrays)
+        value = call_in_process(lambda: ops.call(self.fn, case, arrays, self.target.keywords), self.timeout)
+        return CallResult(value, modified(arrays, pristine))
 
+    def invoke(self, case: Case, arrays: dict[str, np.ndarray]) -> Any:
+        """The target's result on ``arrays``; raises a TargetFailure (TargetRaised, TargetTimeout, TargetCrashed)."""
+        res = self._call(case, arrays, {k: np.array(v, copy=True) for k, v in arrays.items()})
+        self._tampering()
+        return res.value
+
+    def _tampering(self) -> list[str]:
+        names = self.pending_tampering + _replaced(self._snapshot)
+        self.pending_tampering = []
+        return names
+
+    def _failed(self, exc: TargetFailure) -> Outcome:
+        if isinstance(exc, TargetTimeout):
+            self.hung = True
+            return Outcome(False, "timeout", f"the target hung: {exc}")
+        if isinstance(exc, TargetCrashed):
+            return Outcome(False, "crash", f"the target crashed: {exc}")
+        if isinstance(exc, TargetRaised) and exc.unsupported:
+            return Outcome(False, "unsupported", f"the target refused the case as unsupported: {exc}",
+                           traceback=exc.traceback)
+        return Outcome(False, "exception", f"the target raised {exc}", traceback=getattr(exc, "traceback", ""))
+
+    @staticmethod
+    def _tampered(names: list[str]) -> Outcome:
+        return Outcome(False, "tampering", f"the target replaced {', '.join(names)} (put back): an implementation "
+                       "must not change the functions that judge it")
+
+    # ---------------------------------------------------------------- judging
     def bound(self, case: Case, arrays: dict[str, np.ndarray], exp: np.ndarray, prof: bounds.Profile | None = None) -> np.ndarray:
         prof = prof or self.prof
         S = ops.magnitude(case, arrays)
@@ -145,38 +232,70 @@ class Runner:
 
     def evaluate_arrays(self, case: Case, arrays: dict[str, np.ndarray]) -> Outcome:
         """Run the target on ``arrays`` (the inputs of ``case``) and judge the result."""
-        pristine = {k: v.copy() for k, v in arrays.items()}
+        if getattr(case, "expect_refusal", False):
+            return self._refusal(case, arrays)
+        pristine = {k: np.array(v, copy=True) for k, v in arrays.items()}
+        # the judgement is fixed before the target runs: it cannot change what judges this call
+        exp = ops.expected(case, pristine)
+        bnd = self.bound(case, pristine, exp)
+        failure: TargetFailure | None = None
         try:
-            actual = self.invoke(case, arrays)
-        except TargetTimeout as exc:
-            self.hung = True
-            return Outcome(False, "timeout", f"the target hung: {exc}")
-        except Exception as exc:  # noqa: BLE001 - any exception of the target is its failure
-            if type(exc).__name__ == "TargetCrashed":
-                return Outcome(False, "crash", f"the target crashed: {exc}")
-            tb = traceback.format_exc()
-            if type(exc).__name__ == "TargetRaised":
-                head, _, tb = str(exc).partition("\n")
-                return Outcome(False, "exception", f"the target raised {head}", traceback=tb)
-            return Outcome(False, "exception", f"the target raised {type(exc).__name__}: {exc}", traceback=tb)
+            res = self._call(case, arrays, pristine)
+        except TargetFailure as exc:
+            failure = exc
+        tampered = self._tampering()
+        if tampered:
+            return self._tampered(tampered)
+        if failure is not None:
+            return self._failed(failure)
+        if res.not_array:
+            return Outcome(False, "type", f"the result is not an array of numbers: {res.not_array}")
         try:
-            act = _to_numpy(actual)
-        except Exception as exc:  # noqa: BLE001
-            return Outcome(False, "type", f"the result is not an array of numbers: {type(actual).__name__} ({exc})")
-        changed = [k for k, v in arrays.items() if not np.array_equal(v, pristine[k], equal_nan=True)]
-        if changed:
-            return Outcome(False, "mutation", f"the target modified its input(s) {', '.join(changed)} in place", actual=act)
-        exp = ops.expected(case, arrays)
+            act = to_array(res.value)
+        except Exception as exc:  # noqa: BLE001 - whatever the target returned
+            return Outcome(False, "type", f"the result is not an array of numbers: {type(res.value).__name__} ({exc})")
+        if res.mutated:
+            return Outcome(False, "mutation", f"the target modified its input(s) {', '.join(res.mutated)} in place",
+                           actual=act)
         if act.shape != exp.shape:
             return Outcome(False, "shape", f"output shape {act.shape}, expected {exp.shape}", actual=act, expected=exp)
-        return self.compare(case, arrays, act, exp)
+        return self._judge(act, exp, bnd, count=True)
+
+    def _refusal(self, case: Case, arrays: dict[str, np.ndarray]) -> Outcome:
+        """A configuration the definition rejects: raising is right, returning a result is a finding."""
+        from ..params import ConvParamError
+
+        try:
+            case.validate()
+            reason = "invalid parameters"
+        except ConvParamError as exc:
+            reason = str(exc)
+        failure: TargetFailure | None = None
+        try:
+            res = self._call(case, arrays, {k: np.array(v, copy=True) for k, v in arrays.items()})
+        except TargetFailure as exc:
+            failure = exc
+        tampered = self._tampering()
+        if tampered:
+            return self._tampered(tampered)
+        if isinstance(failure, TargetRaised):
+            return Outcome(True, message=f"refused: {failure}")
+        if failure is not None:  # a hang or a crash is not a refusal
+            return self._failed(failure)
+        shape = "(not an array)" if res.not_array else str(tuple(np.shape(res.value)))
+        return Outcome(False, "accepted-invalid", f"the target returned a result of shape {shape} for a "
+                       f"configuration the definition rejects ({reason})")
 
     def compare(self, case: Case, arrays: dict[str, np.ndarray], act: np.ndarray, exp: np.ndarray,
                 prof: bounds.Profile | None = None) -> Outcome:
+        """Judge ``act`` against ``exp`` within the bound of ``prof`` (default: the claimed profile)."""
+        return self._judge(act, exp, self.bound(case, arrays, exp, prof), count=prof is None)
+
+    def _judge(self, act: np.ndarray, exp: np.ndarray, bnd: np.ndarray, *, count: bool = False) -> Outcome:
         a64 = act.astype(np.float64)
-        bnd = self.bound(case, arrays, exp, prof)
-        if prof is None and np.isinf(bnd).any() and np.isfinite(exp).all():
-            self.unbounded += 1  # n*u >= 1: no error bound exists for those elements
+        unjudged = int((np.isinf(bnd) & np.isfinite(exp)).sum())  # n*u >= 1: no error bound exists there
+        if count and unjudged:
+            self.unbounded += 1
         with np.errstate(invalid="ignore", over="ignore"):
             err = np.abs(a64 - exp)
         finite_exp = np.isfinite(exp)
@@ -186,7 +305,7 @@ class Runner:
         bad_nonfinite = bad_nonfinite | special_mismatch
         viol = bad_nonfinite | (err > bnd)
         if not viol.any():
-            return Outcome(True, actual=act, expected=exp, bound=bnd)
+            return Outcome(True, actual=act, expected=exp, bound=bnd, unjudged=unjudged)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             score = np.where(bad_nonfinite, np.inf, err / np.where(bnd > 0, bnd, np.finfo(float).tiny))
         score = np.where(viol, score, -1)
@@ -203,19 +322,8 @@ class Runner:
         msg = (f"{n} of {exp.size} elements differ from the exact result by more than the bound"
                if kind == "value" else f"{int(bad_nonfinite.sum())} element(s) where the target and the exact result "
                "disagree on infinity or NaN")
-        return Outcome(False, kind, msg, actual=act, expected=exp, bound=bnd, worst=worst, violations=n)
-
-
-def _to_numpy(v: Any) -> np.ndarray:
-    if hasattr(v, "detach"):  # a torch tensor
-        v = v.detach().cpu()
-        if str(getattr(v, "dtype", "")) == "torch.bfloat16":
-            v = v.float()
-        v = v.numpy()
-    a = np.asarray(v)
-    if a.dtype.kind not in "fiu" and a.dtype.name != "bfloat16":
-        raise TypeError(f"dtype {a.dtype}")
-    return a
+        return Outcome(False, kind, msg, actual=act, expected=exp, bound=bnd, worst=worst, violations=n,
+                       unjudged=unjudged)
 
 
 def _normwise(case: Case, arrays: dict[str, np.ndarray], prof: bounds.Profile) -> np.ndarray:
@@ -295,8 +403,13 @@ def _mutations(c: Case) -> list[Case]:
 
 
 def shrink(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, *, max_calls: int = 150,
-           max_seconds: float = 15.0) -> tuple[Case, Outcome, int]:
-    """Greedy shrinking: apply the first simpler variant that fails the same way, until none does."""
+           max_seconds: float = 15.0, errors: list | None = None) -> tuple[Case, Outcome, int]:
+    """Greedy shrinking: apply the first simpler variant that fails the same way, until none does.
+
+    ``errors``: when given, an exception of refconv while judging a variant is
+    appended to it and shrinking stops with the smallest case so far;
+    otherwise it propagates.
+    """
     t0, calls, steps = time.perf_counter(), 0, 0
     seen = {case}
     improved = True
@@ -309,7 +422,13 @@ def shrink(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, *, 
             if not cand.is_valid() or not caps.supports(cand):
                 continue
             calls += 1
-            out = runner.evaluate(cand)
+            try:
+                out = runner.evaluate(cand)
+            except Exception as exc:  # noqa: BLE001 - refconv's own failure: reported, the case found so far kept
+                if errors is None:
+                    raise
+                errors.append(exc)
+                return case, outcome, steps
             if runner.hung:
                 return case, outcome, steps
             if not out.ok and out.kind == outcome.kind:
@@ -324,19 +443,34 @@ def shrink(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, *, 
 # --------------------------------------------------------------------------- repro
 
 
+def _number_src(v: float) -> str:
+    if math.isnan(v):
+        return "np.nan"
+    if math.isinf(v):
+        return "np.inf" if v > 0 else "-np.inf"
+    return repr(v)
+
+
 def _array_src(a: np.ndarray, dtype: str) -> str:
-    vals = np.asarray(a).astype(np.float64).tolist()
+    """Source that rebuilds ``a`` (any shape, empty included) with its values and dtype."""
+    a = np.asarray(a)
     dt = f"np.{dtype}" if dtype != "bfloat16" else "ml_dtypes.bfloat16"
-    return f"np.array({vals!r}, dtype={dt})"
+    if a.size == 0:
+        return f"np.zeros({a.shape!r}, dtype={dt})"
+    vals = ", ".join(_number_src(v) for v in a.astype(np.float64).ravel().tolist())
+    return f"np.array([{vals}], dtype={dt}).reshape({a.shape!r})"
 
 
 def repro(target: Target, op: str, case: Case, dtype: str, max_literal: int = 300) -> str:
+    """Python source that calls the target on ``case`` and prints its largest difference from the exact result."""
     arrays = case.arrays(dtype)
     lines = ["import numpy as np", "from refconv import oracle"]
     if dtype == "bfloat16":
         lines.append("import ml_dtypes")
     lines.append(target.setup.format(op=op))
-    if sum(a.size for a in arrays.values()) <= max_literal:
+    # inputs in a memory layout other than C order are rebuilt by the case itself
+    literal = getattr(case, "layout", "contiguous") == "contiguous" and sum(a.size for a in arrays.values()) <= max_literal
+    if literal:
         for k, a in arrays.items():
             lines.append(f"{k} = {_array_src(a, dtype)}")
     else:
@@ -344,13 +478,16 @@ def repro(target: Target, op: str, case: Case, dtype: str, max_literal: int = 30
         lines.append(f"case = {dataclasses.replace(case, label='')!r}")
         lines.append(f"{', '.join(arrays)} = case.arrays({dtype!r}).values()")
     lines.append(f"y = {ops.repro_call(case)}")
+    if getattr(case, "expect_refusal", False):
+        lines.append("print(np.shape(y))  # the definition rejects this configuration: the call should have raised")
+        return "\n".join(lines)
     exp_call = ops.repro_call(case, f"oracle.{op}")
     for k in arrays:  # the oracle is given the exact values in float64
         exp_call = exp_call.replace(f"({k},", f"({k}.astype(np.float64),").replace(f" {k},", f" {k}.astype(np.float64),")
     if op in POOLS:
         exp_call = exp_call.replace(f"oracle.{op}(x,", f"oracle.{op}(x.astype(np.float64),")
     lines.append(f"expected = {exp_call}  # exact, correctly rounded to float64")
-    lines.append("print(np.max(np.abs(np.asarray(y, dtype=np.float64) - expected)))")
+    lines.append("print(np.max(np.abs(np.asarray(y, dtype=np.float64) - expected), initial=0.0))")
     return "\n".join(lines)
 
 
@@ -361,13 +498,15 @@ def _inputs_for_report(case: Case, dtype: str, limit: int = 120) -> dict[str, An
     return {k: np.asarray(a).astype(np.float64).tolist() for k, a in arrays.items()}
 
 
-# --------------------------------------------------------------------------- check
+# --------------------------------------------------------------------------- check: validate
 
 
-def _validate(op: str, dims: Any, dtype: str, precision: str | None, max_examples: Any, bound: str) -> None:
+def _validate(op: str | None, dims: Any, dtype: str, precision: str | None, max_examples: Any, bound: str,
+              timeout: Any, load_timeout: Any, unsupported: Any) -> tuple[float | None, float | None, tuple[str, ...]]:
+    """ConvParamError naming the first bad argument; the timeouts (None: no limit) and feature names."""
     from ..params import ConvParamError
 
-    if op not in OPS:
+    if op is not None and op not in OPS:
         raise ConvParamError(f"op={op!r}: ops are " + ", ".join(repr(o) for o in OPS))
     if not isinstance(dims, int) or isinstance(dims, bool) or dims not in (1, 2, 3):
         raise ConvParamError(f"dims={dims!r}: dims must be 1, 2 or 3")
@@ -381,12 +520,49 @@ def _validate(op: str, dims: Any, dtype: str, precision: str | None, max_example
         raise ConvParamError(f"max_examples={max_examples!r}: must be an integer >= 0")
     if bound not in BOUND_MODES:
         raise ConvParamError(f"bound={bound!r}: bound modes are " + ", ".join(repr(b) for b in BOUND_MODES))
+    return _timeout(timeout), _timeout(load_timeout, "load_timeout"), features(unsupported)
+
+
+def open_target(target: Any, *, capabilities: Any = None, isolate: bool = False, timeout: float | None = 10.0,
+                load_timeout: float | None = None) -> tuple[Target, IsolatedTarget | None]:
+    """The :class:`Target`, and with ``isolate`` its loaded worker (the caller closes it).
+
+    With ``isolate`` a ``module:function`` target is imported only in the
+    worker: a crash, exit or hang while importing it is a TargetError.
+    """
+    tgt = resolve(target, capabilities=capabilities, load=not isolate)
+    if not isolate:
+        return tgt, None
+    worker = IsolatedTarget(tgt, _timeout(timeout), _timeout(load_timeout, "load_timeout"))
+    worker.load()
+    try:
+        return bind_worker(tgt, worker, capabilities), worker
+    except BaseException:
+        worker.close()
+        raise
+
+
+def _choose_op(tgt: Target, op: str | None) -> str:
+    """``op``, checked against a plain callable's signature; when None, the op its signature names."""
+    from ..params import ConvParamError
+
+    if not tgt.is_function:
+        return op or "conv"
+    if op is None:
+        return infer_op(tgt) or "conv"
+    why = fit(tgt.signature, op)
+    if why:
+        raise ConvParamError(f"op={op!r}: target {tgt.name!r} is not {op}: {why}")
+    return op
+
+
+# --------------------------------------------------------------------------- check
 
 
 def check(
     target: Any,
     *,
-    op: str = "conv",
+    op: str | None = None,
     dims: int = 2,
     dtype: str = "float32",
     precision: str | None = None,
@@ -398,6 +574,8 @@ def check(
     capabilities: Any = None,
     progress: bool = False,
     diagnose: bool = True,
+    unsupported: Any = (),
+    load_timeout: float | None = None,
 ) -> Report:
     """Check ``target`` against the oracle: catalogue first, then ``max_examples`` explored cases.
 
@@ -408,9 +586,12 @@ def check(
         ``'scipy'``, ``'numpy'``, ``'refconv.fast'``), ``'module:function'``,
         ``'path/to/file.py:function'``, or a callable with the canonical
         signature of ``op`` (:mod:`refconv.conformance.ops`).
-    op : str
+    op : str, optional
         ``'conv'``, ``'conv_transpose'``, ``'max_pool'``, ``'avg_pool'``,
-        ``'conv_grad_input'`` or ``'conv_grad_weight'``.
+        ``'conv_grad_input'`` or ``'conv_grad_weight'``.  Default: for a
+        function, the op its signature names (``conv`` when it names none);
+        for an adapter, ``'conv'``.  A function whose signature names another
+        op is refused (a max-pooling function is never run as average pooling).
     dims : int
         Spatial axes, 1 to 3.
     dtype : str
@@ -426,31 +607,62 @@ def check(
         ``'elementwise'`` (direct summation in any order) or ``'normwise'``
         (adds the norm-wise allowance of FFT-based algorithms, conv only).
     timeout : float or None
-        Seconds one call may take before the target counts as hung.
+        Seconds one call may take before the target counts as hung (None or
+        ``inf``: no limit).  In process the call is interrupted by a
+        ``SIGALRM`` alarm, which native code that never returns to Python
+        does not see: use ``isolate=True`` for those.
     isolate : bool
-        Run the target in a subprocess (native code that may crash the interpreter).
+        Import and run the target in a worker process, never in this one: a
+        crash, exit or hang (also while importing it) cannot take the check
+        down, and the target cannot touch the oracle.
     capabilities : Capabilities or dict, optional
-        Override what the target declares.
+        Override what the target declares (a dict changes those fields).
     progress : bool
         Show a progress bar on stderr (tqdm when installed).
     diagnose : bool
         Explain a failure by re-running the oracle with perturbed conventions.
+    unsupported : str or list of str
+        Features the target does not implement (:data:`~refconv.conformance.targets.FEATURES`,
+        e.g. ``['dilation', 'padding-asymmetric']``): their cases are not run
+        (the report lists them).
+    load_timeout : float, optional
+        Seconds the worker may take to import the target (``isolate``;
+        default ``max(timeout, 60)``, no limit when ``timeout`` is None).
 
     Returns
     -------
     Report
-        ``report.ok`` is the verdict; ``str(report)`` reads in ten seconds;
-        ``report.to_json()`` / ``report.save_json(path)`` export it.  A target
-        that raises, hangs, crashes or modifies its inputs fails with that
+        ``report.verdict`` is ``'PASS'``, ``'FAIL'``, ``'ERROR'`` (refconv
+        itself failed: ``report.error``) or ``'INCONCLUSIVE'`` (more than half
+        of the cases had no error bound in the claimed precision);
+        ``report.ok`` is True for PASS only.  ``str(report)`` reads in ten
+        seconds; ``report.to_json()`` / ``report.save_json(path)`` export it.
+        A target that raises (``SystemExit`` included), hangs, crashes,
+        modifies its inputs or replaces refconv's functions fails with that
         case; it never stops the check.
 
     Raises
     ------
     refconv.params.ConvParamError
-        A bad ``op``, ``dims``, ``dtype``, ``precision``, ``max_examples`` or
-        ``bound``, or a combination the target declares unsupported.
+        A bad ``op``, ``dims``, ``dtype``, ``precision``, ``max_examples``,
+        ``bound``, ``timeout`` or ``unsupported``, an op the function's
+        signature does not fit, or a combination the target declares
+        unsupported.
     refconv.conformance.targets.TargetError
-        A target that cannot be resolved or loaded.
+        A target that cannot be resolved or loaded (an adapter whose library
+        is not installed; with ``isolate``, a target whose import crashes,
+        exits or hangs).
+
+    Notes
+    -----
+    In process, the expected values and bounds of each case are computed
+    before the target is called, and a target that replaces a function of
+    :mod:`refconv.oracle`, :mod:`~refconv.conformance.ops` or
+    :mod:`~refconv.conformance.bounds` fails (the function is put back).  A
+    deliberately hostile target in the same process can still defeat the
+    check: patch other refconv modules or numpy itself, or patch before the
+    check starts.  ``isolate=True`` leaves it nothing to patch: the target
+    runs in another process, which imports it.
 
     Examples
     --------
@@ -462,54 +674,213 @@ def check(
     >>> def flipped(x, w, b, *, stride, padding, dilation, groups):
     ...     return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=True)
     >>> r = check(flipped, dims=1, max_examples=5, seed=0)
-    >>> r.ok, r.failure.kind
-    (False, 'value')
+    >>> r.verdict, r.failure.kind
+    ('FAIL', 'value')
     >>> any('flip' in d for d in r.failure.diagnosis)
     True
     """
-    _validate(op, dims, dtype, precision, max_examples, bound)
+    timeout, load_timeout, unsupported = _validate(op, dims, dtype, precision, max_examples, bound, timeout,
+                                                    load_timeout, unsupported)
     t0 = time.perf_counter()
-    tgt = resolve(target, capabilities=capabilities)
-    caps = tgt.capabilities(op, dims, dtype)
+    before = _snapshot()  # a target that replaces refconv's functions when it is imported fails its first case
+    tgt, worker = open_target(target, capabilities=capabilities, isolate=isolate, timeout=timeout,
+                              load_timeout=load_timeout)
+    try:
+        return _check(tgt, worker, before, t0, op=op, dims=dims, dtype=dtype, precision=precision,
+                      max_examples=max_examples, seed=seed, bound=bound, timeout=timeout, progress=progress,
+                      diagnose=diagnose, unsupported=unsupported)
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+class _Where:
+    """What refconv is doing now (named in an ERROR verdict)."""
+
+    now = "while starting the check"
+
+
+def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, *, op: str | None, dims: int,
+           dtype: str, precision: str | None, max_examples: int, seed: int | None, bound: str,
+           timeout: float | None, progress: bool, diagnose: bool, unsupported: tuple[str, ...]) -> Report:
+    op = _choose_op(tgt, op)
     prec = precision or dtype
     prof = bounds.profile(prec, dtype)
     if seed is None:
         seed = secrets.randbelow(2**31)
     report = Report(target=tgt.name, op=op, dims=dims, dtype=dtype, precision=prec, bound=bound, seed=seed,
-                    profile=prof.describe(), capabilities=_caps_dict(caps))
-    unsupported = _unsupported(caps, op, dims, dtype)
-    if unsupported:
+                    profile=prof.describe())
+    where = _Where()
+    try:
+        where.now = "while reading the target's declared capabilities"
+        caps = restrict(tgt.capabilities(op, dims, dtype), unsupported)
+        report.capabilities = _caps_dict(caps)
+    except (TargetError, KeyboardInterrupt):
+        raise
+    except Exception:  # noqa: BLE001 - refconv's own failure (an adapter's declaration)
+        return _errored(report, where, t0)
+    missing = _unsupported(caps, op, dims, dtype)
+    if missing:
         from ..params import ConvParamError
 
-        raise ConvParamError(f"target={tgt.name!r} does not support {unsupported}")
+        raise ConvParamError(f"target={tgt.name!r} does not support {missing}")
     report.skipped = _skipped(caps, op)
-    runner = Runner(tgt, op, dtype, prof, bound=bound, timeout=timeout, isolate=isolate)
-    cat = catalogue(op, dims, caps)
-    bar = _progress(progress, len(cat) + max_examples, f"{tgt.name} {op}")
-    found: dict[str, Any] = {}
+    pending = _replaced(before) if worker is None else []  # put back before the runner takes its own snapshot
+    runner = Runner(tgt, op, dtype, prof, bound=bound, timeout=timeout, worker=worker)
+    runner.pending_tampering = pending
+    bar = None
     try:
-        for c in cat:
-            out = runner.evaluate(c)
-            report.catalogue_cases += 1
-            if bar:
-                bar.update(1)
-            if not out.ok:
-                found.update(case=c, outcome=out)
-                break
-        if not found and max_examples > 0:
-            _explore(runner, caps, op, dims, max_examples, seed, report, found, bar)
-        if found:
+        where.now = "while building the catalogue"
+        cat = catalogue(op, dims, caps)
+        bar = _progress(progress, len(cat) + max_examples, f"{tgt.name} {op}")
+        found = _run_catalogue(runner, cat, report, bar, where)
+        if found is None and max_examples > 0 and not runner.hung:
+            found = _explore(runner, caps, op, dims, max_examples, seed, report, bar, where)
+        if found is not None:
             report.time_to_failure_s = time.perf_counter() - t0
-            report.failure = _failure(runner, caps, found["case"], found["outcome"], diagnose)
+            where.now = "while reporting the counterexample"
+            report.failure = _failure(runner, caps, found["case"], found["outcome"], diagnose, report)
+    except (TargetError, KeyboardInterrupt):
+        raise
+    except Exception:  # noqa: BLE001 - refconv's own failure: ERROR, never a PASS nor the target's fault
+        report.error = traceback.format_exc()
+        report.error_stage = where.now
     finally:
         runner.close()
-        if bar:
-            bar.close()
-    if runner.unbounded:
-        report.notes.append(f"{runner.unbounded} case(s) had reductions too long for a {prec} bound (n*u >= 1): "
-                            "their values were not judged")
+        _close(bar)
+    report.notes += runner.notes
     report.elapsed_s = time.perf_counter() - t0
     return report
+
+
+def _errored(report: Report, where: _Where, t0: float) -> Report:
+    report.error = traceback.format_exc()
+    report.error_stage = where.now
+    report.elapsed_s = time.perf_counter() - t0
+    return report
+
+
+def _count(report: Report, out: Outcome, runner: Runner) -> None:
+    """Count a case whose values were not all judged (elements without an error bound)."""
+    if out.ok and out.unjudged:
+        report.unjudged_cases += 1
+        report.unjudged_reason = f"no {runner.prof.name} bound for reductions this long"
+
+
+def _run_catalogue(runner: Runner, cat: list[Case], report: Report, bar: Any, where: _Where) -> dict | None:
+    for i, c in enumerate(cat):
+        where.now = f"while judging catalogue case {i + 1} ({c.label or c.describe()})"
+        out = runner.evaluate(c)
+        report.catalogue_cases += 1
+        _count(report, out, runner)
+        _tick(bar)
+        if not out.ok:
+            return {"case": c, "outcome": out}
+    return None
+
+
+def _explore(runner: Runner, caps: Capabilities, op: str, dims: int, max_examples: int, seed: int, report: Report,
+             bar: Any, where: _Where) -> dict | None:
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hseed
+
+    found: dict[str, Any] = {}
+
+    @hseed(seed)
+    @settings(max_examples=max_examples, deadline=None, database=None, derandomize=False, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck), report_multiple_bugs=False, print_blob=False)
+    @given(cases(op, dims, caps))
+    def explore(case: Case) -> None:
+        if found:
+            raise _Found
+        where.now = f"while judging an explored case ({case.describe()})"
+        try:
+            out = runner.evaluate(case)
+        except Exception as exc:  # noqa: BLE001 - refconv's own failure: stop here (hypothesis must not shrink it)
+            found["error"] = exc
+            raise _Found from None
+        report.explored_cases += 1
+        _count(report, out, runner)
+        _tick(bar)
+        if not out.ok:
+            found.update(case=case, outcome=out)
+            raise _Found
+        if runner.hung:
+            raise _Found
+
+    where.now = "while exploring (hypothesis)"
+    try:
+        explore()
+    except _Found:
+        pass
+    if "error" in found:
+        raise found["error"]
+    return found or None
+
+
+def _failure(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, diagnose: bool,
+             report: Report) -> Failure:
+    """The counterexample, shrunk, explained and reproducible; refconv's failures on the way become notes."""
+    original = case.describe()
+    first_case, first_outcome = case, outcome
+    steps = 0
+    if (outcome.kind not in ("timeout", "crash", "tampering", "accepted-invalid") and not runner.hung
+            and not getattr(case, "expect_refusal", False)):
+        errors: list[Exception] = []
+        case, outcome, steps = shrink(runner, caps, case, outcome, errors=errors)
+        for exc in errors:
+            report.notes.append(f"refconv's shrinker failed ({type(exc).__name__}: {exc}): the case shown is the "
+                                f"smallest found before that ({BUG})")
+    message = outcome.message
+    if outcome.kind == "unsupported" and not runner.hung:
+        message += "; " + _declare_refused(runner, caps, case)
+    try:
+        expected_shape = tuple(case.output_shape)
+    except Exception:  # noqa: BLE001 - a configuration the definition rejects has no output shape
+        expected_shape = None
+    f = Failure(
+        kind=outcome.kind, case=case, message=message, worst=outcome.worst, violations=outcome.violations,
+        traceback=outcome.traceback, original=original, shrink_steps=steps, expected_shape=expected_shape,
+        actual_shape=None if outcome.actual is None else tuple(np.shape(outcome.actual)),
+    )
+    f.inputs = _inputs_for_report(case, runner.dtype)
+    f.repro = repro(runner.target, runner.op, case, runner.dtype)
+    if diagnose and outcome.kind in ("value", "shape", "nonfinite", "exception"):
+        from . import diagnose as dg
+
+        try:
+            f.diagnosis, f.shape_formulas = dg.diagnose(runner, case, outcome)
+            if steps and first_outcome.kind == outcome.kind:
+                # the unshrunk case tells conventions (and precisions) apart better: prefer its explanation
+                first, _ = dg.diagnose(runner, first_case, first_outcome)
+                if any("reproduces" in d or "precision" in d or "rounding" in d for d in first):
+                    f.diagnosis = first
+        except Exception as exc:  # noqa: BLE001 - a failed diagnosis must not hide the verdict
+            f.diagnosis = [f"refconv's diagnosis failed ({type(exc).__name__}: {exc}); the verdict stands ({BUG})"]
+    return f
+
+
+#: features tried in this order when a refusal is explained (the specific before the general)
+_REFUSABLE = ("stride", "dilation", "groups", "bias", "batch", "empty-batch", "channels", "output-padding",
+              "ceil-mode", "count-include-pad", "count-exclude-pad", "padding-asymmetric", "padding")
+
+
+def _declare_refused(runner: Runner, caps: Capabilities, case: Case) -> str:
+    """Which feature the target refuses: the one whose removal (alone) makes the refusal go away."""
+    used = [name for name in _REFUSABLE if not restrict(caps, [name]).supports(case)]
+    for name in used:
+        cand = restrict(caps, [name]).project(case)
+        if cand is None or cand == case:
+            continue
+        out = runner.evaluate(cand)
+        if runner.hung:
+            break
+        if out.kind != "unsupported":
+            return f"the same case without {FEATURES[name]} is not refused: declare it: {declaration(name)}"
+    if used:
+        return (f"the case uses {', '.join(used)}: declare the one the target does not implement, e.g. "
+                f"{declaration(used[0])}")
+    return "the case uses no optional feature: the target refuses the plainest call of its op"
 
 
 def _caps_dict(caps: Capabilities) -> dict[str, Any]:
@@ -529,6 +900,7 @@ def _unsupported(caps: Capabilities, op: str, dims: int, dtype: str) -> str:
 
 
 def _skipped(caps: Capabilities, op: str) -> list[str]:
+    """Everything the declared capabilities exclude from the check, in words."""
     out = []
     pads = set(caps.padding)
     if "asymmetric" not in pads:
@@ -536,12 +908,18 @@ def _skipped(caps: Capabilities, op: str) -> list[str]:
     for name in ("stride", "dilation", "groups", "bias", "batch", "channels"):
         if not getattr(caps, name) and (name not in ("groups", "bias") or op not in POOLS):
             out.append(name)
+    if not caps.empty_batch:
+        out.append("empty batches (N = 0)")
     if op == "conv_transpose" and not caps.output_padding:
         out.append("output_padding")
     if op in POOLS and not caps.ceil_mode:
         out.append("ceil_mode")
     if op == "avg_pool" and len(caps.count_include_pad) < 2:
         out.append(f"count_include_pad={not caps.count_include_pad[0]}")
+    if caps.rule is not None:
+        name = getattr(caps.rule, "__name__", repr(caps.rule))
+        doc = (getattr(caps.rule, "__doc__", None) or "").strip().splitlines()
+        out.append(f"cases excluded by the target's own rule: {name}" + (f" ({doc[0]})" if doc else ""))
     out += list(caps.notes)
     return out
 
@@ -553,66 +931,22 @@ def _progress(enabled: bool, total: int, desc: str):
         from tqdm import tqdm
     except ImportError:  # pragma: no cover - tqdm is optional
         return None
-    import sys
-
     return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, unit="case")
 
 
-def _explore(runner: Runner, caps: Capabilities, op: str, dims: int, max_examples: int, seed: int, report: Report,
-             found: dict[str, Any], bar: Any) -> None:
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as hseed
-
-    @hseed(seed)
-    @settings(max_examples=max_examples, deadline=None, database=None, derandomize=False, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck), report_multiple_bugs=False, print_blob=False)
-    @given(cases(op, dims, caps))
-    def explore(case: Case) -> None:
-        if found:
-            raise _Found
-        out = runner.evaluate(case)
-        report.explored_cases += 1
-        if bar:
-            bar.update(1)
-        if not out.ok:
-            found.update(case=case, outcome=out)
-            raise _Found
-        if runner.hung:
-            raise _Found
-
+def _tick(bar: Any) -> None:
+    """One case more on the progress bar; a bar that cannot write (stderr closed by the target) is dropped."""
+    if bar is None:
+        return
     try:
-        explore()
-    except _Found:
-        pass
-    except Exception as exc:  # hypothesis gave up (too many invalid draws): report it, not a crash
-        if not found:
-            report.notes.append(f"exploration stopped early: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        bar.update(1)
+    except Exception:  # noqa: BLE001 - the bar is a convenience, never a reason to fail
+        bar.disable = True
 
 
-def _failure(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, diagnose: bool) -> Failure:
-    original = case.describe()
-    first_case, first_outcome = case, outcome
-    steps = 0
-    if outcome.kind not in ("timeout", "crash") and not runner.hung:
-        case, outcome, steps = shrink(runner, caps, case, outcome)
-    f = Failure(
-        kind=outcome.kind, case=case, message=outcome.message, worst=outcome.worst, violations=outcome.violations,
-        traceback=outcome.traceback, original=original, shrink_steps=steps,
-        expected_shape=tuple(case.output_shape),
-        actual_shape=None if outcome.actual is None else tuple(np.shape(outcome.actual)),
-    )
-    f.inputs = _inputs_for_report(case, runner.dtype)
-    f.repro = repro(runner.target, runner.op, case, runner.dtype)
-    if diagnose and outcome.kind in ("value", "shape", "nonfinite", "exception"):
-        from . import diagnose as dg
-
+def _close(bar: Any) -> None:
+    if bar is not None:
         try:
-            f.diagnosis, f.shape_formulas = dg.diagnose(runner, case, outcome)
-            if steps and first_outcome.kind == outcome.kind:
-                # the unshrunk case tells conventions (and precisions) apart better: prefer its explanation
-                first, _ = dg.diagnose(runner, first_case, first_outcome)
-                if any("reproduces" in d or "precision" in d or "rounding" in d for d in first):
-                    f.diagnosis = first
-        except Exception as exc:  # noqa: BLE001 - a failed diagnosis must not hide the verdict
-            f.diagnosis = [f"(diagnosis unavailable: {type(exc).__name__}: {exc})"]
-    return f
+            bar.close()
+        except Exception:  # noqa: BLE001
+            pass

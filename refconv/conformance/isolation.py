@@ -1,125 +1,573 @@
-"""Subprocess isolation: run a native target where a crash or a hang cannot take the check down.
+"""Calling the target: the boundary between what the target does and what refconv does.
 
-The worker process (``spawn``: no inherited threads or locks) loads the
-target by its name (adapter or ``module:function``), then answers one call
-per message on a pipe.  A call that outlives the timeout kills the worker;
-a worker that dies (a segmentation fault in native code) is reported as
-:class:`TargetCrashed` with its exit code.  Either way the next call starts
-a fresh worker.  Arrays cross the pipe as plain numpy arrays (the pipe's own
-serialization; nothing is stored on disk).
+Everything the target does during a call -- returning, raising any exception
+(``SystemExit`` and ``GeneratorExit`` included), running past the timeout,
+crashing its process -- is turned here into a value or a
+:class:`TargetFailure`; anything else raised while checking is refconv's own
+failure.  Only a ``KeyboardInterrupt`` (a Ctrl-C of the person running the
+check) passes through.
+
+**In process** (:func:`call_in_process`) the target runs on the calling
+thread, as its users call it (thread-affine libraries keep working).  The
+timeout is an ``ITIMER_REAL`` alarm whose handler raises in the target's
+Python code; the previous handler and timer are restored after every call.
+It needs the main thread and ``SIGALRM`` (not on Windows); elsewhere the
+runner uses the worker process when the target can be loaded by name, or runs
+without a timeout and says so.  Native code that never returns to the
+interpreter cannot be interrupted by a signal handler: ``isolate=True`` is the
+answer for such hangs.  The working directory is restored after every call.
+
+**In a worker process** (:class:`IsolatedTarget`: a fresh interpreter, no
+inherited threads or locks, the checking program's ``__main__`` not re-run) the target is imported in the child, never in the checking
+process: a crash, ``os._exit``, ``SystemExit`` or a hang during the import is
+a :class:`~refconv.conformance.targets.TargetError` naming what happened, and
+the import has its own time limit (``load_timeout``, by default
+``max(timeout, 60)`` seconds; none when ``timeout`` is None).  Inputs keep
+their memory layout (strides, alignment, read-only flag) in the child; the
+child compares them after each call with copies and reports the ones the
+target modified.  Replies travel as a JSON header and raw array bytes (nothing
+the target's process sends is unpickled), and the child ends with
+``os._exit`` so that threads the target left running cannot keep it alive.
+A call that outlives the timeout kills the worker; the next call starts a
+fresh one.
+
+>>> call_in_process(lambda: 1 + 1, timeout=1.0)
+2
+>>> import sys
+>>> try:
+...     call_in_process(lambda: sys.exit(3), timeout=None)
+... except TargetRaised as exc:
+...     print(exc)
+SystemExit: 3
 """
 
 from __future__ import annotations
 
+import json
+import math
 import multiprocessing as mp
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
 import traceback
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
-from .cases import Case
+__all__ = ["TargetFailure", "TargetTimeout", "TargetCrashed", "TargetRaised", "CallResult", "call_in_process",
+           "alarm_usable", "IsolatedTarget", "default_load_timeout", "to_array"]
 
-__all__ = ["IsolatedTarget", "TargetCrashed"]
+#: the words of an exception message by which a library refuses a feature it does not implement
+UNSUPPORTED = re.compile(r"not supported|unsupported|not implemented", re.IGNORECASE)
 
 
-class TargetCrashed(RuntimeError):
+class TargetFailure(Exception):
+    """Something the target did during a call (raised, hung, crashed): never refconv's own failure."""
+
+
+class TargetTimeout(TargetFailure):
+    """The target did not return within the timeout."""
+
+
+class TargetCrashed(TargetFailure):
     """The isolated target's process died during a call."""
 
 
-class TargetRaised(RuntimeError):
-    """An exception raised by the isolated target, re-raised here with its type name and traceback."""
+class TargetRaised(TargetFailure):
+    """An exception raised by the target (any ``BaseException`` but ``KeyboardInterrupt``), by type name."""
+
+    def __init__(self, type_name: str, message: str, tb: str = "") -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name, self.message, self.traceback = type_name, message, tb
+
+    @property
+    def unsupported(self) -> bool:
+        """Whether the target refused the call as a feature it does not implement."""
+        return self.type_name == "NotImplementedError" or bool(UNSUPPORTED.search(self.message))
 
 
-def _worker(spec: str, op: str, conn: Any) -> None:  # pragma: no cover - runs in the child process
+@dataclass
+class CallResult:
+    """What one call returned: ``value`` (an array for isolated calls), or ``not_array`` saying why it is not one."""
+
+    value: Any = None
+    mutated: list[str] = field(default_factory=list)
+    not_array: str = ""
+
+
+def to_array(v: Any) -> np.ndarray:
+    """The target's result as a numpy array of numbers (torch tensors detached); TypeError otherwise."""
+    if hasattr(v, "detach"):  # a torch tensor
+        v = v.detach().cpu()
+        if str(getattr(v, "dtype", "")) == "torch.bfloat16":
+            v = v.float()
+        v = v.numpy()
+    a = np.asarray(v)
+    if a.dtype.kind not in "fiu" and a.dtype.name != "bfloat16":
+        raise TypeError(f"dtype {a.dtype}")
+    return a
+
+
+def modified(arrays: dict[str, np.ndarray], pristine: dict[str, np.ndarray]) -> list[str]:
+    """Names of the arrays whose values differ from their copies (values, not memory layout)."""
+    return [k for k, v in arrays.items() if not np.array_equal(v, pristine[k], equal_nan=True)]
+
+
+# --------------------------------------------------------------------------- in process
+
+
+def alarm_usable() -> bool:
+    """Whether a call on this thread can be interrupted by ``SIGALRM`` (POSIX, main thread)."""
+    return (hasattr(signal, "setitimer") and hasattr(signal, "SIGALRM")
+            and threading.current_thread() is threading.main_thread())
+
+
+class _Alarm(BaseException):
+    """Raised by the alarm handler inside the target's code (a BaseException: ``except Exception`` misses it)."""
+
+
+class _Deadline:
+    """An ``ITIMER_REAL`` alarm that raises :class:`_Alarm` every second past ``seconds`` until disarmed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._armed = False
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self._armed:
+            self.expired = True
+            raise _Alarm()
+
+    def arm(self) -> None:
+        self._t0 = time.monotonic()
+        prev = signal.signal(signal.SIGALRM, self._handler)
+        self._prev_handler = signal.SIG_DFL if prev is None else prev
+        self._armed = True
+        # first alarm at the deadline, then one per second: a target that swallows one still gets the next
+        self._prev_timer = signal.setitimer(signal.ITIMER_REAL, self.seconds, min(self.seconds, 1.0))
+
+    def disarm(self) -> None:
+        if not self._armed:
+            return
+        self._armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self._prev_handler)
+        delay, interval = self._prev_timer
+        if delay > 0:  # someone else's timer was running: give it back what is left of it
+            left = delay - (time.monotonic() - self._t0)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-6), interval)
+
+
+def _getcwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
+
+
+def call_in_process(fn: Callable[[], Any], timeout: float | None) -> Any:
+    """Call ``fn()`` (the target) on this thread: its value, or a :class:`TargetFailure`.
+
+    ``timeout`` seconds (None: no limit) need :func:`alarm_usable`.  Every
+    exception of the call but ``KeyboardInterrupt`` becomes
+    :class:`TargetRaised`; a call past its deadline becomes
+    :class:`TargetTimeout` even when the target swallowed the alarm.  The
+    working directory is restored afterwards.
+    """
+    cwd = _getcwd()
+    deadline = _Deadline(timeout) if timeout is not None else None
+    try:
+        try:
+            if deadline is not None:
+                deadline.arm()
+            value = fn()
+        finally:
+            if deadline is not None:
+                deadline.disarm()
+    except KeyboardInterrupt:
+        raise
+    except _Alarm:
+        raise TargetTimeout(f"no result after {timeout:g} s") from None
+    except BaseException as exc:  # noqa: BLE001 - SystemExit, GeneratorExit...: all the target's own
+        raise TargetRaised(type(exc).__name__, str(exc), traceback.format_exc()) from None
+    finally:
+        if deadline is not None:
+            deadline.disarm()
+        if cwd is not None and _getcwd() != cwd:
+            try:
+                os.chdir(cwd)
+            except OSError:  # the folder was removed by the target: nothing to go back to
+                pass
+    if deadline is not None and deadline.expired:
+        raise TargetTimeout(f"no result after {timeout:g} s (the target caught the alarm and returned late)")
+    return value
+
+
+# --------------------------------------------------------------------------- worker process
+
+
+def default_load_timeout(timeout: float | None) -> float | None:
+    """Seconds the worker may take to import the target: ``max(timeout, 60)``, None when ``timeout`` is None."""
+    return None if timeout is None else max(timeout, 60.0)
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"it was killed by {name} (exit code {code})"
+    return f"it exited with code {code}"
+
+
+def _pack(a: np.ndarray) -> tuple[dict[str, Any], bytes]:
+    """An array's values with its memory layout: strides, offset in the span, address modulo 64, read-only flag."""
+    meta: dict[str, Any] = {"shape": a.shape, "dtype": a.dtype, "strides": a.strides,
+                            "writeable": bool(a.flags.writeable)}
+    if a.size == 0:
+        return meta, b""
+    addr = a.__array_interface__["data"][0]
+    below = -sum(min(0, (n - 1) * s) for n, s in zip(a.shape, a.strides))  # bytes before the data pointer
+    above = sum(max(0, (n - 1) * s) for n, s in zip(a.shape, a.strides)) + a.itemsize
+    meta.update(offset=below, span=below + above, align=addr % 64)
+    return meta, np.ascontiguousarray(a).tobytes()
+
+
+def _unpack(meta: dict[str, Any], data: bytes) -> np.ndarray:
+    """The array of :func:`_pack`: the same values at the same strides and address modulo 64."""
+    dt = meta["dtype"]
+    if not data:
+        a = np.empty(meta["shape"], dt)
+    else:
+        raw = np.zeros(meta["span"] + 64, np.uint8)
+        start = (meta["align"] - meta["offset"] - raw.__array_interface__["data"][0]) % 64
+        a = np.ndarray(meta["shape"], dt, buffer=raw, offset=start + meta["offset"], strides=meta["strides"])
+        a[...] = np.frombuffer(data, dt).reshape(meta["shape"])
+    a.flags.writeable = meta["writeable"]
+    return a
+
+
+def _send(conn: Any, header: dict[str, Any], data: bytes = b"") -> None:  # pragma: no cover - in the child
+    h = json.dumps(header).encode()
+    conn.send_bytes(len(h).to_bytes(4, "big") + h + data)
+
+
+def _receive(raw: bytes) -> tuple[dict[str, Any], bytes]:
+    n = int.from_bytes(raw[:4], "big")
+    header = json.loads(raw[4:4 + n].decode())
+    if not isinstance(header, dict):
+        raise ValueError("the header is not an object")
+    return header, raw[4 + n:]
+
+
+def _caps_json(declared: Any) -> dict[str, Any] | None:  # pragma: no cover - in the child
+    """A declared ``Capabilities`` or dict of its fields as JSON (sets and tuples as lists; the rule by name)."""
+    import dataclasses
+
+    from .cases import Capabilities
+
+    if declared is None:
+        return None
+    if isinstance(declared, Capabilities):
+        fields = {f.name: getattr(declared, f.name) for f in dataclasses.fields(declared)}
+        full = True
+    elif isinstance(declared, dict):
+        fields, full = dict(declared), False
+    else:
+        from .targets import TargetError
+
+        raise TargetError(f"capabilities={declared!r}: expected a Capabilities or a dict of its fields")
+    out: dict[str, Any] = {}
+    for k, v in fields.items():
+        if k == "rule":
+            out[k] = None if v is None else {"name": getattr(v, "__name__", repr(v)), "doc": (v.__doc__ or "").strip()}
+        elif isinstance(v, (set, frozenset)):
+            out[k] = sorted(v)
+        elif isinstance(v, tuple):
+            out[k] = list(v)
+        else:
+            out[k] = v
+    return {"full": full, "fields": out}
+
+
+def _worker(spec: str, conn: Any, path: list[str]) -> None:  # pragma: no cover - runs in the child process
+    sys.path[:] = path  # the checking process's import path (test folders, the current directory...)
+    try:
+        _serve(spec, conn)
+    finally:
+        os._exit(0)  # threads the target left running cannot keep the worker alive
+
+
+def _child(fd: int, spec: str, path: str) -> None:  # pragma: no cover - the worker's entry point (POSIX)
+    from multiprocessing.connection import Connection
+
+    _worker(spec, Connection(fd), json.loads(path))
+
+
+class _Popen:
+    """A worker started with ``subprocess`` (POSIX), seen through the ``multiprocessing.Process`` methods used here."""
+
+    def __init__(self, popen: subprocess.Popen) -> None:
+        self._p = popen
+
+    def is_alive(self) -> bool:
+        return self._p.poll() is None
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._p.poll()
+
+    def kill(self) -> None:
+        self._p.kill()
+
+    def join(self, timeout: float | None = None) -> None:
+        try:
+            self._p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _launch(spec: str) -> tuple[Any, Any]:
+    """A worker process for ``spec`` and the parent's end of its pipe.
+
+    On POSIX a fresh interpreter (``subprocess``) receives one end of a
+    socket pair: unlike ``multiprocessing``'s spawn it never re-imports the
+    checking program's ``__main__``.  Elsewhere, ``multiprocessing`` spawn.
+    """
+    if os.name == "posix":
+        parent, child = mp.Pipe()
+        code = "import sys; from refconv.conformance.isolation import _child; _child(int(sys.argv[1]), *sys.argv[2:])"
+        proc = _Popen(subprocess.Popen([sys.executable, "-c", code, str(child.fileno()), spec, json.dumps(sys.path)],
+                                       pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL))
+    else:  # pragma: no cover - Windows
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(spec, child, list(sys.path)), daemon=True, name="refconv-worker")
+        proc.start()
+    child.close()
+    return proc, parent
+
+
+def _serve(spec: str, conn: Any) -> None:  # pragma: no cover - runs in the child process
     from . import ops
-    from .targets import resolve
+    from .targets import resolve, signature_of
 
-    target = resolve(spec)
-    fn = target.function(op)
-    conn.send(("ready",))
+    _send(conn, {"status": "started"})
+    try:
+        target = resolve(spec)
+        info: dict[str, Any] = {"status": "ready", "name": target.name}
+        fn = getattr(target, "callable", None)
+        if fn is not None:
+            info["signature"] = signature_of(fn)
+            info["keywords"] = ops.accepted_keywords(fn)[0]
+            info["keywords"] = None if info["keywords"] is None else sorted(info["keywords"])
+            info["declared"] = _caps_json(getattr(fn, "refconv_capabilities", None))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - SystemExit at import is a failure to load, said as such
+        _send(conn, {"status": "load-error", "type": type(exc).__name__, "message": str(exc),
+                     "traceback": traceback.format_exc()})
+        return
+    _send(conn, info)
+    rule = None
     while True:
         msg = conn.recv()
         if msg is None:
             return
-        case, arrays = msg
+        if msg[0] == "rule":
+            if rule is None:
+                rule = getattr(fn, "refconv_capabilities", None)
+                rule = rule.get("rule") if isinstance(rule, dict) else getattr(rule, "rule", None)
+            try:
+                _send(conn, {"status": "ok", "value": bool(rule(msg[1]))})
+            except BaseException as exc:  # noqa: BLE001
+                _send(conn, {"status": "raised", "type": type(exc).__name__, "message": str(exc),
+                             "traceback": traceback.format_exc()})
+            continue
+        _, op, case, packed = msg
+        arrays = {k: _unpack(meta, data) for k, (meta, data) in packed.items()}
+        pristine = {k: v.copy() for k, v in arrays.items()}
         try:
-            y = ops.call(fn, case, arrays, target.keywords)
-            if hasattr(y, "detach"):
-                y = y.detach().cpu().numpy()
-            conn.send(("ok", np.asarray(y)))
-        except BaseException as exc:  # noqa: BLE001 - sent back to the parent
-            conn.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            y = ops.call(target.function(op), case, arrays, target.keywords)
+        except BaseException as exc:  # noqa: BLE001 - sent back to the parent, by type name
+            _send(conn, {"status": "raised", "type": type(exc).__name__, "message": str(exc),
+                         "traceback": traceback.format_exc()})
+            continue
+        try:
+            a = np.ascontiguousarray(to_array(y))
+        except Exception as exc:  # noqa: BLE001
+            _send(conn, {"status": "not-array", "message": f"{type(y).__name__} ({exc})"})
+            continue
+        _send(conn, {"status": "ok", "dtype": a.dtype.name, "shape": list(a.shape),
+                     "mutated": modified(arrays, pristine)}, a.tobytes())
+
+
+def _dtype(name: Any) -> np.dtype:
+    """A numeric dtype by name (the only kinds a reply may carry)."""
+    from .cases import dtype_of
+
+    if name == "bfloat16":
+        return dtype_of("bfloat16")
+    dt = np.dtype(str(name))
+    if dt.kind not in "fiu":
+        raise ValueError(f"dtype {name!r}")
+    return dt
+
+
+class _Gone(Exception):
+    """The worker's end of the pipe closed: the process ended."""
 
 
 class IsolatedTarget:
-    """Calls ``op`` of a target by name in a worker process, with a timeout."""
+    """A target loaded and called by name in a worker process, with a timeout."""
 
-    def __init__(self, target: Any, op: str, timeout: float | None) -> None:
+    def __init__(self, target: Any, timeout: float | None, load_timeout: float | None = None) -> None:
         from .targets import TargetError
 
         if not target.spec:
             raise TargetError(
                 f"target={target.name!r}: isolate=True needs a target given by adapter name or 'module:function'"
             )
-        self.spec, self.op, self.timeout = target.spec, op, timeout
-        self._ctx = mp.get_context("spawn")
-        self._proc = None
-        self._conn = None
+        self.spec, self.name, self.timeout = target.spec, target.name, timeout
+        self.load_timeout = default_load_timeout(timeout) if load_timeout is None else load_timeout
+        self.info: dict[str, Any] | None = None
+        self._proc: Any = None
+        self._conn: Any = None
 
-    def _start(self) -> None:
-        parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_worker, args=(self.spec, self.op, child), daemon=True)
-        self._proc.start()
-        child.close()
-        self._conn = parent
-        # loading the target (importing its library) is not part of any call's time
-        if not parent.poll(120.0):
-            self.close()
-            raise TargetCrashed(f"the worker could not load target {self.spec!r} within 120 s")
+    # ---------------------------------------------------------------- loading
+    def load(self) -> dict[str, Any]:
+        """Start the worker and import the target there; TargetError naming what went wrong."""
+        from .targets import TargetError
+
+        problem = self._start()
+        if problem:
+            raise TargetError(f"target {self.name!r} could not be loaded in the isolated worker: {problem}")
+        return self.info
+
+    def _start(self) -> str:
+        """Start a worker; '' when the target is loaded, else what happened."""
+        self.close()
+        self._proc, self._conn = _launch(self.spec)
         try:
-            parent.recv()
-        except (EOFError, OSError):
+            started = self._reply(max(60.0, self.load_timeout or 0.0))
+        except _Gone:
+            started = None
+        if started is None or started[0].get("status") != "started":
+            problem = self._gone("before it started")
+            raise RuntimeError(f"the isolated worker for {self.name!r} did not start: {problem}")
+        try:
+            reply = self._reply(self.load_timeout)
+        except _Gone:
+            return self._gone("during import")
+        if reply is None:
+            self.close()
+            return f"it did not finish importing within {self.load_timeout:g} s"
+        header, _ = reply
+        if header.get("status") == "load-error":
+            self.close()
+            text = f"{header.get('type')}: {header.get('message')}"
+            return f"it raised {text} during import" if header.get("type") != "TargetError" else str(header.get("message"))
+        if header.get("status") != "ready":
+            self.close()
+            return f"it sent an unexpected reply {header.get('status')!r}"
+        self.info = header
+        return ""
+
+    def _gone(self, when: str) -> str:
+        code = None
+        if self._proc is not None:
+            self._proc.join(2.0)
             code = self._proc.exitcode
-            self.close()
-            raise TargetCrashed(f"the worker could not load target {self.spec!r} (exit code {code})") from None
+        self.close()
+        return f"{_exit_text(code)} {when}"
 
-    def call(self, case: Case, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        from .engine import TargetTimeout
-
-        if self._proc is None or not self._proc.is_alive():
-            self._start()
+    def _reply(self, timeout: float | None) -> tuple[dict[str, Any], bytes] | None:
+        """The next reply; None when none came within ``timeout``; :class:`_Gone` when the worker died."""
         try:
-            self._conn.send((case, arrays))
+            if not self._conn.poll(timeout):
+                return None
+            return _receive(self._conn.recv_bytes())
+        except (EOFError, OSError):
+            raise _Gone() from None
+        except (ValueError, UnicodeDecodeError) as exc:  # the target's process wrote garbage on the pipe
+            raise TargetCrashed(f"the target's process sent a malformed reply ({exc})") from None
+
+    def _ensure(self) -> None:
+        if self._proc is None or not self._proc.is_alive():
+            problem = self._start()
+            if problem:
+                raise TargetCrashed(f"the worker could not be restarted: {problem}")
+
+    # ---------------------------------------------------------------- calls
+    def call(self, op: str, case: Any, arrays: dict[str, np.ndarray]) -> CallResult:
+        """Call ``op`` on ``arrays``: the result, or a :class:`TargetFailure`."""
+        self._ensure()
+        try:
+            self._conn.send(("call", op, case, {k: _pack(v) for k, v in arrays.items()}))
         except OSError:
-            code = self._proc.exitcode if self._proc is not None else None
-            self.close()
-            raise TargetCrashed(f"the target's process died (exit code {code})") from None
-        # the first call also waits for the worker to import the target library
-        if not self._conn.poll(self.timeout):
+            raise TargetCrashed(f"the target's process died: {self._gone('before the call')}") from None
+        try:
+            reply = self._reply(self.timeout)
+        except _Gone:
+            raise TargetCrashed(f"the target's process died: {self._gone('during the call')}") from None
+        if reply is None:
             self.close()
             raise TargetTimeout(f"no result after {self.timeout:g} s (worker killed)")
+        header, data = reply
+        status = header.get("status")
+        if status == "raised":
+            raise TargetRaised(str(header.get("type")), str(header.get("message")), str(header.get("traceback", "")))
+        if status == "not-array":
+            return CallResult(not_array=str(header.get("message")))
+        if status != "ok":
+            raise TargetCrashed(f"the target's process sent an unexpected reply {status!r}")
         try:
-            reply = self._conn.recv()
-        except (EOFError, OSError):
-            if self._proc is not None:
-                self._proc.join(1.0)
-            code = self._proc.exitcode if self._proc is not None else None
-            self.close()
-            raise TargetCrashed(f"the target's process died (exit code {code})") from None
-        if reply[0] == "ok":
-            return reply[1]
-        raise TargetRaised(reply[1] + "\n" + reply[2])
+            dt = _dtype(header["dtype"])
+            shape = tuple(int(s) for s in header["shape"])
+            value = np.frombuffer(data, dt).reshape(shape).copy()
+            mutated = [str(m) for m in header.get("mutated", [])]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TargetCrashed(f"the target's process sent a malformed result ({exc})") from None
+        return CallResult(value, mutated)
+
+    def rule(self, case: Any) -> bool:
+        """The target's own capability rule, evaluated in the worker."""
+        from .targets import TargetError
+
+        self._ensure()
+        try:
+            self._conn.send(("rule", case))
+            reply = self._reply(self.timeout)
+        except (_Gone, OSError):
+            reply = None
+        if reply is None:
+            raise TargetError(f"target {self.name!r}: its capability rule did not answer in the isolated worker "
+                              f"({self._gone('while evaluating it')})")
+        header, _ = reply
+        if header.get("status") != "ok":
+            raise TargetError(f"target {self.name!r}: its capability rule raised {header.get('type')}: "
+                              f"{header.get('message')}")
+        return bool(header.get("value"))
 
     def close(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.send(None)
-            except (OSError, BrokenPipeError):
+            except (OSError, ValueError):
                 pass
             self._conn.close()
         if self._proc is not None:
             self._proc.join(0.5)
             if self._proc.is_alive():
                 self._proc.kill()
-                self._proc.join(1.0)
+                self._proc.join(2.0)
         self._proc = self._conn = None

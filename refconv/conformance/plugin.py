@@ -6,7 +6,13 @@ an id that reads as the call, e.g.
 ``check(mypkg:conv2d, op='conv', dims=2, dtype='float32')``.  Known, explained
 divergences (``refconv/conformance/known_divergences.json`` and any file given
 with ``--refconv-divergences``) turn the matching items into expected failures
-with their reason.  Without the option the plugin does nothing.
+with their reason.  The runner options are those of ``refconv check``:
+``--refconv-isolate`` (import and run the target in a worker process),
+``--refconv-timeout`` (seconds per call; ``inf``: no limit), and
+``--refconv-unsupported`` (features the target does not implement).  An item
+passes on a PASS verdict only: FAIL, ERROR (refconv itself failed) and
+INCONCLUSIVE fail it with the report.  Without ``--refconv-target`` the
+plugin does nothing.
 """
 
 from __future__ import annotations
@@ -22,13 +28,21 @@ def pytest_addoption(parser: Any) -> None:
     group = parser.getgroup("refconv", "refconv conformance suite")
     group.addoption("--refconv-target", action="append", default=[], metavar="TARGET",
                     help="adapter name, module:function or path/to/file.py:function to check (repeatable)")
-    group.addoption("--refconv-op", default="conv", metavar="OPS", help="comma-separated ops, or all (default conv)")
+    group.addoption("--refconv-op", default=None, metavar="OPS",
+                    help="comma-separated ops, or all (default: a function's own op, read from its signature; conv for "
+                         "an adapter)")
     group.addoption("--refconv-dims", default="2", metavar="DIMS", help="comma-separated spatial dims (default 2)")
     group.addoption("--refconv-dtype", default="float32", metavar="DTYPES", help="comma-separated dtypes (default float32)")
     group.addoption("--refconv-precision", default=None, help="claimed precision profile (default: the dtype)")
     group.addoption("--refconv-max-examples", type=int, default=None, metavar="N", help="hypothesis examples per item")
     group.addoption("--refconv-seed", type=int, default=0, metavar="S", help="exploration seed (default 0: reproducible CI)")
     group.addoption("--refconv-divergences", default=None, metavar="FILE", help="JSON list of known divergences")
+    group.addoption("--refconv-isolate", action="store_true", default=False,
+                    help="import and run the target in a worker process (crashes and hangs cannot stop pytest)")
+    group.addoption("--refconv-timeout", type=float, default=10.0, metavar="SECONDS",
+                    help="per-call timeout (default 10; inf: no limit)")
+    group.addoption("--refconv-unsupported", default=None, metavar="FEATURES",
+                    help="comma-separated features the target does not implement (as refconv check --unsupported)")
 
 
 def _split(v: str) -> list[str]:
@@ -53,6 +67,43 @@ def _match(entry: dict[str, Any], target: str, op: str, dims: int, dtype: str) -
             and entry.get("dtype", dtype) == dtype)
 
 
+def _default_op(target: str, opts: dict[str, Any]) -> str:
+    """The op a function target's signature names; ``conv`` for adapters (and when it cannot be read here:
+    the item then reports why)."""
+    from ..params import ConvParamError
+    from .engine import _choose_op, open_target
+    from .targets import TargetError
+
+    try:
+        tgt, worker = open_target(target, isolate=opts["isolate"], timeout=opts["timeout"])
+    except TargetError:
+        return "conv"
+    try:
+        return _choose_op(tgt, None)
+    except ConvParamError as exc:
+        raise pytest.UsageError(f"--refconv-target={target}: {exc}") from None
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def _all_ops(target: str, opts: dict[str, Any]) -> list[str]:
+    """The ops ``--refconv-op=all`` means for ``target`` (a usage error when its signature names none)."""
+    from ..params import ConvParamError
+    from .engine import open_target
+    from .targets import TargetError, supported_ops
+
+    try:
+        tgt, worker = open_target(target, isolate=opts["isolate"], timeout=opts["timeout"])
+        try:
+            return supported_ops(tgt)
+        finally:
+            if worker is not None:
+                worker.close()
+    except (TargetError, ConvParamError) as exc:
+        raise pytest.UsageError(f"--refconv-op=all: {exc}") from None
+
+
 class RefconvFailure(Exception):
     """Carries the conformance report of a failed item."""
 
@@ -67,7 +118,9 @@ class RefconvItem(pytest.Item):
 
         n = self.opts["max_examples"]
         report = check(self.target, op=self.op, dims=self.dims, dtype=self.dtype, precision=self.opts["precision"],
-                       max_examples=DEFAULT_MAX_EXAMPLES if n is None else n, seed=self.opts["seed"])
+                       max_examples=DEFAULT_MAX_EXAMPLES if n is None else n, seed=self.opts["seed"],
+                       timeout=self.opts["timeout"], isolate=self.opts["isolate"],
+                       unsupported=self.opts["unsupported"])
         self.user_properties.append(("refconv_report", report.to_json()))
         if not report.ok:
             raise RefconvFailure(str(report))
@@ -87,17 +140,20 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list) -> Non
         return
     divergences = load_divergences(config.getoption("--refconv-divergences"))
     opts = {"precision": config.getoption("--refconv-precision"), "max_examples": config.getoption("--refconv-max-examples"),
-            "seed": config.getoption("--refconv-seed")}
+            "seed": config.getoption("--refconv-seed"), "isolate": config.getoption("--refconv-isolate"),
+            "timeout": config.getoption("--refconv-timeout"), "unsupported": config.getoption("--refconv-unsupported")}
+    timeout = opts["timeout"]
+    if timeout != timeout or timeout <= 0:  # NaN or not positive
+        raise pytest.UsageError(f"--refconv-timeout={timeout}: must be a number of seconds > 0 (inf: no limit)")
     try:
         dims_list = [int(d) for d in _split(config.getoption("--refconv-dims"))]
     except ValueError:
         raise pytest.UsageError(f"--refconv-dims={config.getoption('--refconv-dims')!r}: expected integers like 1,2") from None
     for target in targets:
-        ops = _split(config.getoption("--refconv-op"))
+        given = config.getoption("--refconv-op")
+        ops = _split(given) if given else [_default_op(target, opts)]
         if ops == ["all"]:
-            from .targets import resolve, supported_ops
-
-            ops = supported_ops(resolve(target))
+            ops = _all_ops(target, opts)
         for op in ops:
             for dims in dims_list:
                 for dtype in _split(config.getoption("--refconv-dtype")):

@@ -1,14 +1,36 @@
 """The verdict of a conformance check: readable as text in ten seconds, exportable as JSON.
 
+``report.verdict`` is one of:
+
+``PASS``
+    every case ran and was judged within its bound (and at least half of the
+    cases had a bound: see INCONCLUSIVE);
+``FAIL``
+    the target is wrong on a case: ``report.failure`` holds it, shrunk, with a
+    reproduction;
+``ERROR``
+    refconv itself failed (``report.error`` holds the traceback): a bug in
+    refconv, not in the target;
+``INCONCLUSIVE``
+    no case was run, or more than half of the cases could not be judged (no
+    error bound exists in the claimed precision for reductions that long):
+    claim the precision the implementation accumulates in.
+
+``report.ok`` is True for PASS only.
+
 Examples
 --------
->>> r = Report(target='t', op='conv', dims=1, dtype='float32', precision='float32', bound='elementwise')
->>> r.ok
-True
+>>> r = Report(target='t', op='conv', dims=1, dtype='float32', precision='float32', bound='elementwise',
+...            catalogue_cases=10)
+>>> r.ok, r.verdict
+(True, 'PASS')
 >>> print(str(r).splitlines()[0])
-PASS  t  conv 1-D float32 (precision float32, elementwise bound): 0 cases, no counterexample
+PASS  t  conv 1-D float32 (precision float32, elementwise bound): 10 cases, no counterexample
+>>> r.unjudged_cases, r.unjudged_reason = 6, 'no float16 bound for reductions this long'
+>>> r.verdict
+'INCONCLUSIVE'
 >>> r.to_dict()['ok']
-True
+False
 """
 
 from __future__ import annotations
@@ -28,7 +50,9 @@ __all__ = ["Failure", "Report"]
 class Failure:
     """One counterexample, shrunk, with what was expected and what came back."""
 
-    kind: str  # 'value', 'shape', 'nonfinite', 'exception', 'timeout', 'crash', 'mutation', 'type'
+    #: 'value', 'shape', 'nonfinite', 'exception', 'unsupported', 'timeout', 'crash', 'mutation', 'type',
+    #: 'tampering', 'accepted-invalid'
+    kind: str
     case: Case
     message: str
     expected_shape: tuple[int, ...] | None = None
@@ -96,26 +120,64 @@ class Report:
     time_to_failure_s: float | None = None
     profile: str = ""
     capabilities: dict[str, Any] = field(default_factory=dict)
+    #: cases whose values were not (all) judged: no error bound in the claimed precision
+    unjudged_cases: int = 0
+    unjudged_reason: str = ""
+    #: refconv's own failure: the traceback, and what refconv was doing
+    error: str = ""
+    error_stage: str = ""
+
+    @property
+    def cases(self) -> int:
+        return self.catalogue_cases + self.explored_cases
+
+    @property
+    def verdict(self) -> str:
+        """``'PASS'``, ``'FAIL'``, ``'ERROR'`` or ``'INCONCLUSIVE'`` (see the module docstring)."""
+        if self.error:
+            return "ERROR"
+        if self.failure is not None:
+            return "FAIL"
+        if self.cases == 0 or 2 * self.unjudged_cases > self.cases:
+            return "INCONCLUSIVE"
+        return "PASS"
 
     @property
     def ok(self) -> bool:
-        return self.failure is None
+        """True for a PASS only."""
+        return self.verdict == "PASS"
 
     def __bool__(self) -> bool:
         return self.ok
 
     def headline(self) -> str:
-        head = "PASS" if self.ok else "FAIL"
-        n = self.catalogue_cases + self.explored_cases
+        head = self.verdict
+        n = self.cases
         what = f"{self.target}  {self.op} {self.dims}-D {self.dtype} (precision {self.precision}, {self.bound} bound)"
-        if self.ok:
-            return f"{head}  {what}: {n} cases, no counterexample"
-        return f"{head}  {what}: {self.failure.kind} after {n} cases"
+        unjudged = f", {self.unjudged_cases} not judged ({self.unjudged_reason})" if self.unjudged_cases else ""
+        if head == "ERROR":
+            last = (self.error.strip().splitlines() or ["unknown error"])[-1]
+            last = last if len(last) <= 240 else last[:237] + "..."  # the whole text follows the headline
+            return (f"{head}  {what}: refconv failed {self.error_stage or 'during the check'} after {n} cases: {last} "
+                    "(this is a bug in refconv, not in the target: please report it with this output and the seed)")
+        if head == "FAIL":
+            return f"{head}  {what}: {self.failure.kind} after {n} cases"
+        if head == "INCONCLUSIVE":
+            if n == 0:
+                return (f"{head}  {what}: no case was run (the declared capabilities exclude every case of the "
+                        "catalogue and max_examples is 0): nothing was judged")
+            return (f"{head}  {what}: {n} cases{unjudged}: too few judged for a verdict; claim the precision the "
+                    "implementation accumulates in (e.g. --precision float32, Python: precision='float32') so that "
+                    "a bound exists")
+        return f"{head}  {what}: {n} cases{unjudged}, no counterexample"
 
     def __str__(self) -> str:
         lines = [self.headline()]
         if self.failure is not None:
             lines += self.failure.text()
+        if self.error:
+            lines.append("  refconv traceback:")
+            lines += ["    " + t for t in self.error.rstrip().splitlines()]
         if self.notes:
             lines += [f"  note: {n}" for n in self.notes]
         if self.skipped:
@@ -132,6 +194,7 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "failure"}
+        d["verdict"] = self.verdict
         d["ok"] = self.ok
         d["failure"] = None if self.failure is None else self.failure.to_dict()
         return d

@@ -7,7 +7,13 @@ it declares, and the source lines that rebuild it in a reproduction.
 A plain callable declares its capabilities by the keywords it accepts (a
 missing ``dilation`` keyword means "dilation 1 only"), or explicitly with an
 attribute ``refconv_capabilities`` (a ``Capabilities`` or a dict of its
-fields), or through ``check(..., capabilities=...)``.
+fields), or through ``check(..., capabilities=...)`` (a ``Capabilities``
+replaces the declaration, a dict changes those fields of it), or by feature
+name (:data:`FEATURES`, the command's ``--unsupported``).
+
+The op of a plain callable is read from its signature (:func:`fit`,
+:func:`infer_op`): a max-pooling function (``dilation``, no
+``count_include_pad``) is never run as average pooling.
 
 Examples
 --------
@@ -16,6 +22,14 @@ Examples
 >>> t = resolve(conv)
 >>> t.capabilities('conv', 2, 'float32').dilation
 False
+>>> infer_op(t)
+'conv'
+>>> def pool(x, kernel_size, *, stride, padding, dilation, ceil_mode):
+...     raise NotImplementedError
+>>> fit(resolve(pool).signature, 'avg_pool')
+"it takes 'dilation', which avg_pool does not have"
+>>> restrict(ALL, ['dilation', 'padding-asymmetric']).padding
+frozenset({'symmetric'})
 >>> resolve('nonexistent')
 Traceback (most recent call last):
     ...
@@ -27,14 +41,16 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .cases import ALL, OPS, Capabilities
-from .ops import accepted_keywords
+from .ops import SIGNATURES, accepted_keywords
 
-__all__ = ["Target", "TargetError", "resolve", "load_function", "ADAPTER_NAMES"]
+__all__ = ["Target", "TargetError", "resolve", "load_function", "ADAPTER_NAMES", "FEATURES", "restrict",
+           "declaration", "fit", "infer_op", "signature_of", "supported_ops", "is_adapter"]
 
 ADAPTER_NAMES = ("torch", "onnxruntime", "jax", "scipy", "numpy", "refconv.fast", "refconv.oracle")
 
@@ -44,16 +60,26 @@ class TargetError(ValueError):
 
 
 class Target:
-    """Something to check: callables per op, declared capabilities, and how to rebuild it."""
+    """Something to check: callables per op, declared capabilities, and how to rebuild it.
+
+    ``signature`` describes the parameters of a plain callable (see
+    :func:`signature_of`; None for adapters), ``callable`` is that callable
+    once loaded (None for adapters and for a target loaded only in an
+    isolated worker).
+    """
 
     def __init__(self, name: str, functions: Callable[[str], Callable], caps: Callable[[str, int, str], Capabilities],
-                 setup: str, spec: str | None = None, keywords: Any = "inspect") -> None:
+                 setup: str, spec: str | None = None, keywords: Any = "inspect", *,
+                 signature: list | None = None, callable: Callable | None = None, is_function: bool = False) -> None:
         self.name = name
         self._functions = functions
         self._caps = caps
         self.setup = setup          # source lines that define `target` (per op: {op} is substituted)
         self.spec = spec            # importable description for subprocess isolation
         self.keywords = keywords
+        self.signature = signature
+        self.callable = callable
+        self.is_function = is_function
 
     def function(self, op: str) -> Callable:
         return self._functions(op)
@@ -65,27 +91,247 @@ class Target:
         return f"Target({self.name!r})"
 
 
-def _caps_from_callable(fn: Callable, op: str, override: Any) -> Capabilities:
-    caps = ALL
-    declared = override if override is not None else getattr(fn, "refconv_capabilities", None)
+# --------------------------------------------------------------------------- declared capabilities
+
+#: ``--unsupported`` feature names: what each removes from the declared Capabilities
+FEATURES: dict[str, str] = {
+    "stride": "strides > 1",
+    "dilation": "dilations > 1",
+    "groups": "groups > 1",
+    "bias": "a bias",
+    "batch": "batches of more than one sample",
+    "empty-batch": "empty batches (N = 0)",
+    "channels": "more than one channel",
+    "padding": "any padding",
+    "padding-asymmetric": "padding that differs between the two sides of an axis",
+    "padding-same": "the odd 'same' padding (in (lo, hi) form it is asymmetric: as padding-asymmetric)",
+    "output-padding": "output_padding of transposed convolution",
+    "ceil-mode": "ceil_mode=True in pooling",
+    "count-include-pad": "count_include_pad=True in average pooling",
+    "count-exclude-pad": "count_include_pad=False in average pooling",
+}
+
+
+def _symmetric_only(caps: Capabilities, also: Iterable[str] = ()) -> Capabilities:
+    kinds = set(caps.padding)
+    if "asymmetric" in kinds:  # arbitrary pairs -> equal pairs only
+        kinds = (kinds - {"asymmetric"}) | {"symmetric"}
+    kinds -= set(also)
+    return dataclasses.replace(caps, padding=frozenset(kinds or {"valid"}))
+
+
+_RESTRICT: dict[str, Callable[[Capabilities], Capabilities]] = {
+    "stride": lambda c: dataclasses.replace(c, stride=False),
+    "dilation": lambda c: dataclasses.replace(c, dilation=False),
+    "groups": lambda c: dataclasses.replace(c, groups=False),
+    "bias": lambda c: dataclasses.replace(c, bias=False),
+    "batch": lambda c: dataclasses.replace(c, batch=False),
+    "empty-batch": lambda c: dataclasses.replace(c, empty_batch=False),
+    "channels": lambda c: dataclasses.replace(c, channels=False),
+    "padding": lambda c: dataclasses.replace(c, padding=frozenset({"valid"})),
+    "padding-asymmetric": _symmetric_only,
+    "padding-same": lambda c: _symmetric_only(c, ("same", "same_lower")),
+    "output-padding": lambda c: dataclasses.replace(c, output_padding=False),
+    "ceil-mode": lambda c: dataclasses.replace(c, ceil_mode=False),
+    "count-include-pad": lambda c: dataclasses.replace(
+        c, count_include_pad=tuple(v for v in c.count_include_pad if not v) or (False,)),
+    "count-exclude-pad": lambda c: dataclasses.replace(
+        c, count_include_pad=tuple(v for v in c.count_include_pad if v) or (True,)),
+}
+
+
+def features(names: Any) -> tuple[str, ...]:
+    """Feature names from a comma-separated string or a list; ConvParamError naming an unknown one."""
+    from ..params import ConvParamError
+
+    if names is None:
+        return ()
+    items = names.split(",") if isinstance(names, str) else list(names)
+    out = []
+    for n in items:
+        n = str(n).strip()
+        if not n:
+            continue
+        if n not in FEATURES:
+            raise ConvParamError(f"unsupported={n!r}: features are " + ", ".join(FEATURES))
+        out.append(n)
+    return tuple(dict.fromkeys(out))
+
+
+def restrict(caps: Capabilities, names: Iterable[str]) -> Capabilities:
+    """``caps`` without the features ``names`` (see :data:`FEATURES`)."""
+    for n in features(list(names)):
+        caps = _RESTRICT[n](caps)
+    return caps
+
+
+def declaration(name: str) -> str:
+    """How to declare feature ``name`` unsupported, on the command line and in Python.
+
+    >>> declaration('dilation')
+    "--unsupported dilation (Python: capabilities={'dilation': False})"
+    """
+    changed = restrict(ALL, [name])
+    diff = {f.name: getattr(changed, f.name) for f in dataclasses.fields(ALL)
+            if getattr(changed, f.name) != getattr(ALL, f.name)}
+    return f"--unsupported {name} (Python: capabilities={diff!r})"
+
+
+def _replace(caps: Capabilities, fields: dict[str, Any], what: Any) -> Capabilities:
+    try:
+        return dataclasses.replace(caps, **fields)
+    except TypeError as exc:
+        names = ", ".join(f.name for f in dataclasses.fields(Capabilities))
+        raise TargetError(f"capabilities={what!r}: {exc} (fields: {names})") from None
+
+
+def _compose(declared: Any, names: set[str] | None, op: str, override: Any) -> Capabilities:
+    """The capabilities of a plain callable: its declaration, the override, then what its signature lacks."""
+    if isinstance(override, Capabilities):
+        declared = override
     if isinstance(declared, Capabilities):
         caps = declared
     elif isinstance(declared, dict):
-        caps = dataclasses.replace(ALL, **declared)
-    elif declared is not None:
+        caps = _replace(ALL, declared, declared)
+    elif declared is None:
+        caps = ALL
+    else:
         raise TargetError(f"capabilities={declared!r}: expected a Capabilities or a dict of its fields")
-    names, _ = accepted_keywords(fn)
+    if isinstance(override, dict):
+        caps = _replace(caps, override, override)
+    elif override is not None and not isinstance(override, Capabilities):
+        raise TargetError(f"capabilities={override!r}: expected a Capabilities or a dict of its fields")
     if names is not None:
         # a keyword the callable lacks is a parameter it does not support
-        for kw, field in (("stride", "stride"), ("dilation", "dilation"), ("groups", "groups"),
-                          ("output_padding", "output_padding"), ("ceil_mode", "ceil_mode")):
-            if kw not in names and getattr(caps, field):
-                caps = dataclasses.replace(caps, **{field: False})
+        for kw, fld in (("stride", "stride"), ("dilation", "dilation"), ("groups", "groups"),
+                        ("output_padding", "output_padding"), ("ceil_mode", "ceil_mode")):
+            if kw not in names and getattr(caps, fld):
+                caps = dataclasses.replace(caps, **{fld: False})
         if "padding" not in names:
             caps = dataclasses.replace(caps, padding=frozenset({"valid"}))
         if op == "avg_pool" and "count_include_pad" not in names:
             caps = dataclasses.replace(caps, count_include_pad=(True,))
     return caps
+
+
+def _caps_from_callable(fn: Callable, op: str, override: Any) -> Capabilities:
+    return _compose(getattr(fn, "refconv_capabilities", None), accepted_keywords(fn)[0], op, override)
+
+
+# --------------------------------------------------------------------------- which op a signature fits
+
+
+def _canonical() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """Positional and keyword names of each op, read from :data:`~refconv.conformance.ops.SIGNATURES`."""
+    pos, kws = {}, {}
+    for op, text in SIGNATURES.items():
+        parts = [p.strip() for p in text[text.index("(") + 1:text.rindex(")")].split(",")]
+        star = parts.index("*")
+        pos[op], kws[op] = tuple(parts[:star]), tuple(parts[star + 1:])
+    return pos, kws
+
+
+_POSITIONAL, _KEYWORDS = _canonical()
+_MOVABLE = {"kernel_size", "input_shape", "weight_shape"}  # may be keyword-only (ops.call passes them by name)
+_ALL_NAMES = set().union(*_KEYWORDS.values(), *_POSITIONAL.values())
+_OWN = {"max_pool": {"dilation"}, "avg_pool": {"count_include_pad"}}  # what tells the two poolings apart
+
+
+def signature_of(fn: Callable) -> list[list] | None:
+    """The parameters of ``fn`` as ``[name, kind, has_default]`` lists (plain data); None when not inspectable."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    return [[p.name, p.kind.name, p.default is not p.empty] for p in sig.parameters.values()]
+
+
+def fit(signature: list | None, op: str) -> str:
+    """Why a callable with ``signature`` cannot be ``op`` ('' when it can: the canonical call binds and
+    none of its parameters is named for another op)."""
+    if signature is None:
+        return ""
+    P = inspect.Parameter
+    params = [P(name, getattr(P, kind), default=None if has_default else P.empty) for name, kind, has_default in signature]
+    names = {p.name for p in params if p.kind in (P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY)}
+    kwonly = {p.name for p in params if p.kind is P.KEYWORD_ONLY}
+    pos, kws = list(_POSITIONAL[op]), _KEYWORDS[op]
+    passed = set(kws) if any(p.kind is P.VAR_KEYWORD for p in params) else set(kws) & names
+    if pos[-1] in _MOVABLE and pos[-1] in kwonly:
+        pos.pop()
+        passed.add(_POSITIONAL[op][-1])
+    positional = [p for p in params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)][:len(pos)]
+    for i, p in enumerate(positional):
+        # a positional parameter named as another op's (dy, kernel_size, b...) at this place
+        others = {o for o in OPS if i < len(_POSITIONAL[o]) and _POSITIONAL[o][i] == p.name}
+        if others and op not in others:
+            return f"its argument {i + 1} is named {p.name!r}, as in {', '.join(sorted(others))}"
+    own = names & _OWN.get(op, set())  # a pooling function taking both dilation and count_include_pad is generic
+    for name in sorted(names - {p.name for p in positional}):
+        if name in _ALL_NAMES and name not in kws and name != _POSITIONAL[op][-1] and not own:
+            return f"it takes {name!r}, which {op} does not have"
+    try:
+        inspect.Signature(params).bind(*pos, **{k: None for k in passed})
+    except TypeError as exc:
+        return f"it cannot be called as {SIGNATURES[op]} ({exc})"
+    return ""
+
+
+def fitting_ops(target: Target) -> list[str]:
+    """The ops the target's signature fits (every op for adapters and uninspectable callables)."""
+    return [op for op in OPS if not fit(target.signature, op)]
+
+
+def infer_op(target: Target, *, required: bool = False) -> str | None:
+    """The op a plain callable's signature names; None when it names none (any op binds).
+
+    Three arrays and no name of another op mean ``conv``.  ``required``:
+    raise instead of returning None.  ConvParamError when the signature
+    fits no op or several (say so with ``op=``).
+    """
+    from ..params import ConvParamError
+
+    fits = fitting_ops(target)
+    if len(fits) == 1:
+        return fits[0]
+    if "conv" in fits and len(fits) < len(OPS) and set(fits) <= {"conv", "conv_transpose", "conv_grad_input",
+                                                                   "conv_grad_weight"}:
+        return "conv"
+    if not fits:
+        why = "; ".join(f"{op}: {fit(target.signature, op)}" for op in OPS)
+        raise ConvParamError(f"target={target.name!r}: its signature fits no op ({why})")
+    if len(fits) == len(OPS):
+        if required:
+            raise ConvParamError(f"target={target.name!r}: its signature does not say which op it is: give the op "
+                                 "(--op / op=)")
+        return None
+    raise ConvParamError(f"target={target.name!r}: its signature fits {' and '.join(fits)}: give the op (--op / op=)")
+
+
+def supported_ops(target: Target, dims: int = 2, dtype: str = "float32") -> list[str]:
+    """The ops to check for ``--op all``.
+
+    A plain callable: the one op its signature names (:func:`infer_op`;
+    ConvParamError with the reason when it names none or several).  An
+    adapter: the ops it declares; an op whose declaration cannot be read is
+    kept, so that checking it reports refconv's error instead of dropping it.
+    """
+    if target.is_function:
+        return [infer_op(target, required=True)]
+    out = []
+    for op in OPS:
+        try:
+            declared = op in target.capabilities(op, dims, dtype).ops
+        except TargetError:
+            raise
+        except Exception:  # noqa: BLE001 - checked anyway: its report says what failed
+            declared = True
+        if declared:
+            out.append(op)
+    return out
+
+
+# --------------------------------------------------------------------------- loading
 
 
 def load_function(spec: str) -> Callable:
@@ -113,9 +359,9 @@ def load_function(spec: str) -> Callable:
                     raise
                 sys.path.insert(0, os.getcwd())
                 module = importlib.import_module(mod_part)
-    except TargetError:
+    except (TargetError, KeyboardInterrupt):
         raise
-    except Exception as exc:  # an import error of the user's module is a usage error here
+    except BaseException as exc:  # noqa: BLE001 - an import error (or SystemExit) of the user's module: a usage error
         raise TargetError(f"target={spec!r}: cannot import {mod_part!r}: {type(exc).__name__}: {exc}") from exc
     obj: Any = module
     for part in attr.split("."):
@@ -128,15 +374,48 @@ def load_function(spec: str) -> Callable:
 
 
 def _from_callable(fn: Callable, name: str, setup: str, spec: str | None, override: Any) -> Target:
-    return Target(name, lambda op: fn, lambda op, dims, dtype: _caps_from_callable(fn, op, override), setup, spec)
+    return Target(name, lambda op: fn, lambda op, dims, dtype: _caps_from_callable(fn, op, override), setup, spec,
+                  signature=signature_of(fn), callable=fn, is_function=True)
 
 
-def resolve(target: Any, *, capabilities: Any = None) -> Target:
-    """A :class:`Target` from an adapter name, a target string or a callable."""
+def is_adapter(name: str) -> bool:
+    """Whether ``name`` is a built-in adapter (or a variant of one, like ``onnxruntime.explicit``)."""
+    from . import adapters
+
+    return adapters.module_of(name) is not None
+
+
+def _setup_of(target: str) -> str:
+    mod_part, _, attr = target.rpartition(":")
+    if mod_part.endswith(".py") or "/" in mod_part:
+        return (
+            "import importlib.util\n"
+            f"_spec = importlib.util.spec_from_file_location('target_module', {os.path.abspath(mod_part)!r})\n"
+            "_mod = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(_mod)\n"
+            f"target = _mod.{attr}"
+        )
+    return f"from {mod_part} import {attr.split('.')[0]} as target" + (
+        "" if "." not in attr else "\ntarget = target." + attr.split(".", 1)[1]
+    )
+
+
+def _not_here(name: str) -> Callable[[str], Callable]:
+    def functions(op: str) -> Callable:
+        raise RuntimeError(f"target {name!r} is loaded only in its isolated worker")
+
+    return functions
+
+
+def resolve(target: Any, *, capabilities: Any = None, load: bool = True) -> Target:
+    """A :class:`Target` from an adapter name, a target string or a callable.
+
+    ``load=False`` leaves a ``module:function`` target unimported (for an
+    isolated check: the worker imports it and :func:`bind_worker` completes it).
+    """
     if isinstance(target, Target):
         return target
     if isinstance(target, str):
-        if target in ADAPTER_NAMES:
+        if is_adapter(target):
             from . import adapters
 
             t = adapters.get(target)
@@ -145,25 +424,19 @@ def resolve(target: Any, *, capabilities: Any = None) -> Target:
 
                 def caps(op: str, dims: int, dtype: str) -> Capabilities:
                     c = base(op, dims, dtype)
-                    return dataclasses.replace(c, **capabilities) if isinstance(capabilities, dict) else capabilities
+                    if isinstance(capabilities, dict):
+                        return _replace(c, capabilities, capabilities)
+                    if isinstance(capabilities, Capabilities):
+                        return capabilities
+                    raise TargetError(f"capabilities={capabilities!r}: expected a Capabilities or a dict of its fields")
 
-                t._caps = caps
+                t = Target(t.name, t._functions, caps, t.setup, t.spec, t.keywords)
             return t
         if ":" in target:
-            fn = load_function(target)
-            mod_part, _, attr = target.rpartition(":")
-            if mod_part.endswith(".py") or "/" in mod_part:
-                setup = (
-                    "import importlib.util\n"
-                    f"_spec = importlib.util.spec_from_file_location('target_module', {os.path.abspath(mod_part)!r})\n"
-                    "_mod = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(_mod)\n"
-                    f"target = _mod.{attr}"
-                )
-            else:
-                setup = f"from {mod_part} import {attr.split('.')[0]} as target" + (
-                    "" if "." not in attr else "\ntarget = target." + attr.split(".", 1)[1]
-                )
-            return _from_callable(fn, target, setup, target, capabilities)
+            if not load:
+                return Target(target, _not_here(target), _not_here(target), _setup_of(target), target,
+                              is_function=True)
+            return _from_callable(load_function(target), target, _setup_of(target), target, capabilities)
         raise TargetError(
             f"target={target!r}: not a built-in adapter ({', '.join(ADAPTER_NAMES)}) nor 'module:function' or "
             "'path/to/file.py:function'"
@@ -184,14 +457,39 @@ def resolve(target: Any, *, capabilities: Any = None) -> Target:
     raise TargetError(f"target={target!r}: expected an adapter name, 'module:function', or a callable")
 
 
-def supported_ops(target: Target) -> list[str]:
-    """The ops the target declares (those whose capabilities include it in some dimension)."""
-    out = []
-    for op in OPS:
-        try:
-            c = target.capabilities(op, 2, "float32")
-        except Exception:
-            continue
-        if op in c.ops:
-            out.append(op)
-    return out
+class _RemoteRule:
+    """The target's own capability rule, evaluated in its isolated worker."""
+
+    def __init__(self, worker: Any, name: str, doc: str) -> None:
+        self._worker, self.__name__, self.__doc__ = worker, name, doc
+
+    def __call__(self, case: Any) -> bool:
+        return self._worker.rule(case)
+
+
+def _declared_from(info: dict | None, worker: Any) -> Any:
+    """The declaration a worker read from the target (JSON) as a Capabilities or a dict of its fields."""
+    if not info:
+        return None
+    fields = {}
+    for k, v in info["fields"].items():
+        if k == "rule":
+            v = None if v is None else _RemoteRule(worker, v["name"], v["doc"])
+        elif k == "padding":
+            v = frozenset(v)
+        elif isinstance(v, list):
+            v = tuple(v)
+        fields[k] = v
+    return _replace(ALL, fields, fields) if info["full"] else fields
+
+
+def bind_worker(target: Target, worker: Any, capabilities: Any = None) -> Target:
+    """Complete a target loaded only in ``worker`` (``resolve(..., load=False)``) with what the worker read."""
+    info = worker.info or {}
+    if target.callable is not None or "signature" not in info:
+        return target
+    declared = _declared_from(info.get("declared"), worker)
+    names = None if info.get("keywords") is None else set(info["keywords"])
+    target._caps = lambda op, dims, dtype: _compose(declared, names, op, capabilities)
+    target.signature = info["signature"]
+    return target

@@ -1,17 +1,22 @@
 """Built-in adapters: thin argument translators from the canonical signatures to other libraries.
 
 Each adapter module defines ``make() -> Target``; it imports its library only
-when a function is first requested, so listing adapters costs nothing.
+when a function is first requested, so listing adapters costs nothing.  An
+adapter whose library is not installed is refused when it is requested, with
+the extra that installs it.
 
 >>> sorted(ADAPTERS)
 ['jax', 'numpy', 'onnxruntime', 'refconv.fast', 'refconv.oracle', 'scipy', 'torch']
+>>> LIBRARIES['onnxruntime']
+(('onnxruntime', 'onnx'), 'onnx')
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
-from ..targets import Target
+from ..targets import Target, TargetError
 
 ADAPTERS = {
     "torch": "torch_adapter",
@@ -23,12 +28,55 @@ ADAPTERS = {
     "refconv.oracle": "refconv_adapter",
 }
 
+#: adapter family -> (modules it imports, the refconv extra that installs them)
+LIBRARIES = {
+    "torch": (("torch",), "torch"),
+    "onnxruntime": (("onnxruntime", "onnx"), "onnx"),
+    "jax": (("jax", "jaxlib"), "jax"),
+}
+
 _cache: dict[str, Target] = {}
+
+
+def module_of(name: str) -> str | None:
+    """The adapter module for ``name`` (variants such as ``onnxruntime.explicit`` included), or None."""
+    if name in ADAPTERS:
+        return ADAPTERS[name]
+    family, _, _ = name.partition(".")
+    if family == "onnxruntime":
+        return ADAPTERS[family]
+    return None
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or sys.modules[module] set to None
+        return False
+
+
+def require(name: str) -> None:
+    """TargetError naming the install command when the library of adapter ``name`` is not installed."""
+    family = name.partition(".")[0]
+    if family not in LIBRARIES:
+        return
+    modules, extra = LIBRARIES[family]
+    missing = [m for m in modules if not _installed(m)]
+    if missing:
+        what = "" if missing == [family] else f" ({', '.join(missing)} not found)"
+        raise TargetError(f"{family} is not installed{what}: pip install 'refconv[{extra}]'")
 
 
 def get(name: str) -> Target:
     """The adapter ``name`` as a :class:`~refconv.conformance.targets.Target`."""
+    module = module_of(name)
+    if module is None:
+        raise TargetError(f"target={name!r}: not a built-in adapter ({', '.join(ADAPTERS)})")
+    require(name)
     if name not in _cache:
-        mod = importlib.import_module(f".{ADAPTERS[name]}", __name__)
-        _cache[name] = mod.make(name)
+        mod = importlib.import_module(f".{module}", __name__)
+        try:
+            _cache[name] = mod.make(name)
+        except ValueError as exc:  # an unknown variant (e.g. onnxruntime.opset99)
+            raise TargetError(f"target={name!r}: {exc}") from None
     return _cache[name]
