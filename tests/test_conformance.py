@@ -340,3 +340,221 @@ def test_dyadic_values_are_exact_in_any_float32_summation_order():
         assert s.dtype == np.float32 and np.array_equal(s.astype(np.float64), exp)
     tf32 = {k: bounds.round_significand(v, 11) for k, v in a.items()}
     assert not np.array_equal(ops.expected(c, tf32), exp)
+
+
+# ----------------------------------------------------------------------------- verdicts: ERROR, INCONCLUSIVE
+
+
+def test_an_exception_inside_refconv_is_an_error_verdict_not_a_pass(monkeypatch):
+    from refconv.conformance.engine import Runner
+
+    def broken_bound(self, case, arrays, exp, prof=None):
+        raise RuntimeError("injected fault in the bound")
+
+    monkeypatch.setattr(Runner, "bound", broken_bound)
+    r = check(good_conv, dims=1, max_examples=5, seed=3)
+    assert r.verdict == "ERROR" and not r.ok and r.failure is None
+    head = str(r).splitlines()[0]
+    assert head.startswith("ERROR  ") and "refconv failed while judging catalogue case 1" in head
+    assert "injected fault in the bound" in head and "a bug in refconv, not in the target" in head
+    assert "Traceback" in r.error and r.to_dict()["verdict"] == "ERROR"
+
+
+def test_an_exception_during_exploration_is_an_error(monkeypatch):
+    from hypothesis import strategies as st
+
+    from refconv.conformance import engine
+
+    real = engine.Runner.evaluate
+
+    def fails_on_explored(self, case):
+        if case.label == "explored":
+            raise ZeroDivisionError("injected fault in exploration")
+        return real(self, case)
+
+    monkeypatch.setattr(engine.Runner, "evaluate", fails_on_explored)
+    r = check(good_conv, dims=1, max_examples=5, seed=0)
+    assert r.verdict == "ERROR" and "while judging an explored case" in r.error_stage and r.explored_cases == 0
+    monkeypatch.setattr(engine.Runner, "evaluate", real)
+    # hypothesis giving up (no case can be drawn) is refconv's failure too, never a silent pass
+    monkeypatch.setattr(engine, "cases", lambda op, dims, caps: st.integers().filter(lambda i: False))
+    r = check(good_conv, dims=1, max_examples=5, seed=0)
+    assert r.verdict == "ERROR" and r.error_stage == "while exploring (hypothesis)" and "Unsatisfiable" in r.error
+
+
+def test_a_failure_found_stays_a_failure_when_refconv_fails_after_it(monkeypatch):
+    from refconv.conformance import diagnose, engine
+
+    def flipped(x, w, b, *, stride, padding, dilation, groups):
+        return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=True)
+
+    calls = []
+    real = engine.Runner.bound
+
+    def bound_fails_after_first(self, case, arrays, exp, prof=None):
+        calls.append(case)
+        if len(calls) > 1:
+            raise RuntimeError("injected fault after the counterexample")
+        return real(self, case, arrays, exp, prof)
+
+    monkeypatch.setattr(engine.Runner, "bound", bound_fails_after_first)
+    monkeypatch.setattr(diagnose, "diagnose", lambda *a: 1 / 0)
+    r = check(flipped, dims=1, max_examples=0)
+    assert r.verdict == "FAIL" and r.failure.kind == "value" and r.failure.shrink_steps == 0
+    assert any("refconv's shrinker failed" in n and "injected fault" in n for n in r.notes)
+    assert r.failure.diagnosis[0].startswith("refconv's diagnosis failed (ZeroDivisionError")
+
+
+def test_an_adapter_whose_declaration_fails_is_checked_and_reported_not_dropped():
+    from refconv.conformance.targets import Target, supported_ops
+
+    def caps(op, dims, dtype):
+        if op == "avg_pool":
+            raise KeyError("broken declaration")
+        return ALL
+
+    t = Target("fake", lambda op: good_conv, caps, "target = ...")
+    assert "avg_pool" in supported_ops(t)
+    r = check(t, op="avg_pool", dims=1, max_examples=0)
+    assert r.verdict == "ERROR" and "declared capabilities" in r.error_stage
+
+
+def _long_only(case):
+    """only reductions of more than 256 terms"""
+    return case.terms() > 256
+
+
+def test_cases_without_a_bound_are_counted_and_too_many_are_inconclusive():
+    r = check(good_conv, dims=1, precision="bfloat16", max_examples=0)
+    assert r.verdict == "PASS" and 0 < r.unjudged_cases < r.cases / 2
+    assert f"{r.cases} cases, {r.unjudged_cases} not judged (no bfloat16 bound for reductions this long)" in r.headline()
+    r = check(good_conv, dims=1, precision="bfloat16", max_examples=0, capabilities={"rule": _long_only})
+    assert r.verdict == "INCONCLUSIVE" and not r.ok and r.unjudged_cases == r.cases > 0
+    assert "claim the precision the implementation accumulates in" in r.headline()
+    r = check(good_conv, dims=1, max_examples=0, capabilities={"rule": lambda c: False})
+    assert r.verdict == "INCONCLUSIVE" and r.cases == 0 and "no case was run" in r.headline()
+
+
+# ----------------------------------------------------------------------------- declared and refused features
+
+
+def test_a_refused_feature_is_named_with_its_declaration():
+    import os
+
+    target = os.path.join(os.path.dirname(__file__), "faults", "refuses.py")
+    r = check(target + ":conv_without_dilation", dims=1, max_examples=0)
+    assert r.verdict == "FAIL" and r.failure.kind == "unsupported" and r.failure.case.dilation != (1,)
+    assert "declare it: --unsupported dilation (Python: capabilities={'dilation': False})" in r.failure.message
+    r = check(target + ":conv_without_dilation", dims=1, max_examples=10, seed=0, unsupported=["dilation"])
+    assert r.ok and "dilation" in r.skipped
+    r = check(target + ":conv_without_groups", dims=1, max_examples=0)
+    assert r.failure.kind == "unsupported" and "--unsupported groups" in r.failure.message
+    with pytest.raises(ConvParamError, match="unsupported='wings'"):
+        check(good_conv, unsupported="wings")
+
+
+def test_a_pass_lists_everything_it_excluded():
+    def small(case):
+        """at most two samples"""
+        return case.n <= 2
+
+    r = check(good_conv, dims=1, max_examples=0, capabilities={"rule": small, "empty_batch": False},
+              unsupported="padding-asymmetric,stride")
+    assert r.ok
+    assert "cases excluded by the target's own rule: small (at most two samples)" in r.skipped
+    assert "empty batches (N = 0)" in r.skipped and "stride" in r.skipped
+    assert "padding other than symmetric" in r.skipped
+
+
+def test_the_op_of_a_function_is_read_from_its_signature():
+    from refconv.conformance.targets import fit, supported_ops
+
+    def max_pool(x, kernel_size, *, stride, padding, dilation, ceil_mode):
+        return oracle.max_pool(x, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+
+    def grad(dy, w, input_shape, *, stride, padding, dilation, groups):
+        raise NotImplementedError
+
+    def anything(*args, **kwargs):
+        raise NotImplementedError
+
+    assert supported_ops(resolve(max_pool)) == ["max_pool"]
+    assert supported_ops(resolve(grad)) == ["conv_grad_input"] and supported_ops(resolve(good_conv)) == ["conv"]
+    r = check(max_pool, dims=1, max_examples=0)
+    assert r.ok and r.op == "max_pool"
+    with pytest.raises(ConvParamError, match="op='avg_pool'.*takes 'dilation', which avg_pool does not have"):
+        check(max_pool, op="avg_pool", dims=1)
+    with pytest.raises(ConvParamError, match="does not say which op"):
+        supported_ops(resolve(anything))
+    assert "named 'dy'" in fit(resolve(grad).signature, "conv")
+
+
+def test_a_missing_library_is_named_with_its_install_command(monkeypatch):
+    import sys
+
+    from refconv.cli import main
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(TargetError, match=r"^torch is not installed: pip install 'refconv\[torch\]'$"):
+        resolve("torch")
+    assert main(["check", "torch", "--quiet"]) == 2
+
+
+# ----------------------------------------------------------------------------- reproduction, refusals, isolation
+
+
+def test_the_reproduction_rebuilds_empty_arrays():
+    def wrong_on_empty(x, w, b, *, stride, padding, dilation, groups):
+        y = oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+        return y if x.shape[0] else np.zeros((0, w.shape[0], y.shape[2] + 1))
+
+    r = check(wrong_on_empty, dims=1, max_examples=0)
+    assert r.failure.kind == "shape" and r.failure.case.n == 0
+    printed = []
+    src = r.failure.repro.replace("target = ...  # the checked callable", "target = wrong_on_empty")
+    exec(src, {"wrong_on_empty": wrong_on_empty, "print": printed.append})
+    assert "np.zeros((0," in src and len(printed) == 1
+
+
+def test_a_configuration_the_definition_rejects_must_be_refused(monkeypatch):
+    from refconv.conformance import engine
+    from refconv.conformance.cases import Case
+
+    case = Case("conv", spatial=(2,), kernel=(5,), values="small")  # kernel wider than the input
+    object.__setattr__(case, "expect_refusal", True)
+    assert not case.is_valid()
+    monkeypatch.setattr(engine.ops, "expected", lambda *a: 1 / 0)  # the oracle is never asked
+
+    def refuses(x, w, b, *, stride, padding, dilation, groups):
+        raise ValueError("kernel larger than input")
+
+    def accepts(x, w, b, *, stride, padding, dilation, groups):
+        return np.zeros((1, 1, 1), np.float32)
+
+    prof = bounds.profile("float32")
+    assert engine.Runner(resolve(refuses), "conv", "float32", prof).evaluate(case).ok
+    out = engine.Runner(resolve(accepts), "conv", "float32", prof).evaluate(case)
+    assert out.kind == "accepted-invalid" and "shape (1, 1, 1)" in out.message
+
+
+def test_isolated_inputs_keep_their_memory_layout():
+    from refconv.conformance.isolation import _pack, _unpack
+
+    base = np.arange(120, dtype=np.float32)
+    readonly = base.reshape(10, 12).copy()
+    readonly.flags.writeable = False
+    misaligned = np.frombuffer(b"\0" + base.tobytes(), np.float32, offset=1, count=120).reshape(10, 12)
+    for a in (base.reshape(10, 12)[::2, ::-3], np.asfortranarray(base.reshape(10, 12)), readonly, misaligned):
+        b = _unpack(*_pack(a))
+        assert np.array_equal(a, b) and a.strides == b.strides
+        assert (a.flags.aligned, a.flags.writeable) == (b.flags.aligned, b.flags.writeable)
+
+
+def test_plugin_takes_the_runner_options(tmp_path):
+    (tmp_path / "impl.py").write_text(
+        "import ctypes, time\n"
+        "def spin(x, w, b, *, stride, padding, dilation, groups):\n    while True:\n        time.sleep(0.05)\n"
+        "def segv(x, w, b, *, stride, padding, dilation, groups):\n    ctypes.string_at(0)\n")
+    out = _pytest_in(tmp_path, "--refconv-target=impl:spin", "--refconv-target=impl:segv", "--refconv-isolate",
+                     "--refconv-timeout=1", "--refconv-max-examples=0", "--refconv-dims=1")
+    assert "2 failed" in out and "TIMEOUT: the target hung: no result after 1 s" in out and "CRASH" in out

@@ -1,4 +1,4 @@
-"""Wrong values (the kernel flipped), and refconv.oracle.conv replaced so that it agrees."""
+"""Wrong values (the kernel flipped), and refconv.oracle.conv replaced during the call so that it agrees."""
 
 import refconv.oracle
 from refconv import oracle
@@ -14,10 +14,3 @@ def _flipped(*args, **kwargs):
 def in_call(x, w, b, *, stride, padding, dilation, groups):
     refconv.oracle.conv = _flipped
     return _flipped(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups).astype(x.dtype)
-
-
-def at_import(x, w, b, *, stride, padding, dilation, groups):
-    return _flipped(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups).astype(x.dtype)
-
-
-refconv.oracle.conv = _flipped  # when this module is imported
