@@ -1,0 +1,131 @@
+"""What check-shape runs: a shape function, what it offers, and what it declares it does not.
+
+A shape function is ``f(op, input_shape, weight_shape, **params) ->
+output_shape``; it raises for a configuration it refuses.  ``op`` is
+``'conv'``, ``'conv_transpose'``, ``'max_pool'`` or ``'avg_pool'``;
+``input_shape`` is ``(N, C, *S)``; ``weight_shape`` is ``(C_out, C_in/groups,
+*K)`` for ``conv``, ``(C_in, C_out/groups, *K)`` for ``conv_transpose`` and the
+window ``kernel_size`` ``(*K)`` for pooling.  ``params`` are tuples with one
+int per spatial axis (``stride``, ``dilation``, ``output_padding``),
+``padding`` as ``(lo, hi)`` pairs per axis or one of the strings ``'valid'``,
+``'same'``, ``'same_lower'`` (refconv's meaning: ``padding.md``), ``groups``
+(convolutions) and ``ceil_mode`` (pooling).  ``avg_pool`` has no dilation.
+
+>>> def f(op, input_shape, weight_shape, **params):
+...     return input_shape
+>>> t = resolve(f)
+>>> t.ops, t.modes('conv')
+(('conv', 'conv_transpose', 'max_pool', 'avg_pool'), ('explicit',))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..targets import TargetError, load_function
+from .box import MODES, OPS, Cases
+
+__all__ = ["ShapeTarget", "Limit", "resolve", "SIGNATURE"]
+
+SIGNATURE = "f(op, input_shape, weight_shape, **params) -> output_shape"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A declared limit: the rows of a case table the target does not offer, and why.
+
+    ``applies(t)`` returns a boolean mask over the rows of ``t`` (a
+    :class:`~refconv.conformance.shapecheck.box.Cases`).
+    """
+
+    reason: str
+    applies: Callable[[Cases], np.ndarray]
+
+
+@dataclass
+class ShapeTarget:
+    """A shape function with its declarations.
+
+    ``batch(op, calls, refusals_expected)``, when given, answers many calls
+    ``(input_shape, weight_shape, params)`` at once with a list of output
+    shapes or exceptions; ``refusals_expected`` only says which kind of calls
+    these mostly are (so a target that pays per batch can run them one by one).
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    ops: tuple[str, ...] = OPS
+    offered: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    limits: Sequence[Limit] = ()
+    batch: Callable[[str, list, bool], list] | None = None
+    setup: str = "shape_fn = ...  # the checked function"
+    about: str = ""
+
+    def modes(self, op: str) -> tuple[str, ...]:
+        """The padding modes offered for ``op`` (explicit pairs only for a plain function)."""
+        return self.offered.get(op, ("explicit",))
+
+    def run(self, op: str, calls: list, refusals_expected: bool) -> list:
+        """Output shapes or exceptions, one per call."""
+        if self.batch is not None:
+            return self.batch(op, calls, refusals_expected)
+        out: list = []
+        for x, w, params in calls:
+            try:
+                out.append(self.fn(op, x, w, **params))
+            except Exception as exc:  # noqa: BLE001 - any exception is the target refusing the call
+                out.append(exc)
+        return out
+
+
+def _setup_of(spec: str) -> str:
+    mod_part, _, attr = spec.rpartition(":")
+    if mod_part.endswith(".py") or "/" in mod_part:
+        return ("import importlib.util, os\n"
+                f"_spec = importlib.util.spec_from_file_location('target_module', {mod_part!r})\n"
+                "_mod = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(_mod)\n"
+                f"shape_fn = _mod.{attr}")
+    return f"from {mod_part} import {attr.split('.')[0]} as shape_fn" + (
+        "" if "." not in attr else "\nshape_fn = shape_fn." + attr.split(".", 1)[1])
+
+
+def resolve(target: Any) -> ShapeTarget:
+    """A :class:`ShapeTarget` from an adapter name, ``module:function``, ``path/to/file.py:function`` or a callable."""
+    from .. import shape_adapters
+
+    if isinstance(target, ShapeTarget):
+        return target
+    if isinstance(target, str):
+        if shape_adapters.is_adapter(target):
+            return shape_adapters.get(target)
+        if ":" in target:
+            return ShapeTarget(target, load_function(target), setup=_setup_of(target))
+        raise TargetError(f"target={target!r}: not a built-in shape adapter ({', '.join(shape_adapters.NAMES)}) "
+                          "nor 'module:function' or 'path/to/file.py:function'")
+    if callable(target):
+        mod, qual = getattr(target, "__module__", None), getattr(target, "__qualname__", None)
+        if mod and qual and "<" not in qual and mod != "__main__":
+            return ShapeTarget(f"{mod}:{qual}", target, setup=_setup_of(f"{mod}:{qual}"))
+        return ShapeTarget(repr(target), target)
+    raise TargetError(f"target={target!r}: expected a shape adapter name, 'module:function', or a callable {SIGNATURE}")
+
+
+def check_modes(target: ShapeTarget, op: str, padding: Any) -> tuple[str, ...]:
+    """The padding modes to check for ``op``: those asked for (each must be offered), or all offered."""
+    from ...params import ConvParamError
+
+    offered = target.modes(op)
+    if padding is None:
+        return offered
+    asked = tuple(padding.split(",")) if isinstance(padding, str) else tuple(padding)
+    for m in asked:
+        if m not in MODES:
+            raise ConvParamError(f"padding={m!r}: modes are {', '.join(MODES)}")
+    if target.offered:  # an adapter: what it offers is fixed
+        missing = [m for m in asked if m not in offered]
+        if missing:
+            raise ConvParamError(f"padding={missing[0]!r}: {target.name} offers {', '.join(offered)} for {op}")
+    return asked
