@@ -91,8 +91,8 @@ def _network(args: argparse.Namespace) -> Any:
     spec = args.network
     kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
     if spec in zoo.ZOO:
-        if args.num_classes is not None and args.num_classes < 1:
-            raise UsageError(f"--num-classes={args.num_classes}: must be >= 1")
+        if args.num_classes is not None and not 1 <= args.num_classes <= MAX_SIZE:
+            raise UsageError(f"--num-classes={args.num_classes}: must be an integer in [1, 2**63 - 1]")
         return zoo.get(spec, **kwargs)
     if spec.lower().endswith((".toml", ".json")):
         if args.num_classes is not None:
@@ -107,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
     from ..summary.render import render
     from ..summary.table import summarize
 
+    from ..cli import UsageError
+
+    if not 1 <= args.batch <= MAX_SIZE:
+        raise UsageError(f"--batch={args.batch}: must be an integer in [1, 2**63 - 1]")
     net = _network(args)
     shape = parse_input(args.input) if args.input is not None else None
     summary = summarize(net, shape, batch=args.batch, dtype=args.dtype, inplace=args.inplace)
