@@ -282,6 +282,16 @@ def test_train_config_refuses_an_infinite_clip_norm():
         TrainConfig(clip_norm=float("inf"))
 
 
+def test_idx_file_beyond_the_size_limit_is_a_data_error(tmp_path, monkeypatch):
+    from refconv.nn import data
+
+    p = str(tmp_path / "a-idx1-ubyte.gz")
+    data.write_idx(p, np.zeros(4096, np.uint8))  # compresses to a few dozen bytes
+    monkeypatch.setattr(data, "MAX_IDX_BYTES", 1024)
+    with pytest.raises(data.DataError, match=r"more than 1024 bytes"):
+        data.read_idx(p)
+
+
 def test_mnist_folder_without_images_is_a_data_error(tmp_path):
     from refconv.nn.data import DataError, load_mnist, write_idx
 
@@ -325,6 +335,14 @@ def test_predict_refuses_a_checkpoint_with_nan_parameters(checkpoint, tmp_path, 
     save_npz(bad, arrays, meta)
     line = _usage(capsys, "nan.npz", "predict", bad, _digit(tmp_path))
     assert f"entry {key!r} holds NaN or infinite values" in line
+
+
+def test_predict_refuses_a_forward_pass_beyond_the_memory_limit(checkpoint, tmp_path, capsys, monkeypatch):
+    from refconv.commands import predict
+
+    monkeypatch.setattr(predict, "MAX_FORWARD_BYTES", 10_000)  # the 8x8 digits network stores 42,792 bytes per image
+    line = _usage(capsys, "checkpoint.npz", "predict", checkpoint, *[_digit(tmp_path)] * 3)
+    assert "its forward pass over 3 image(s) stores" in line
 
 
 def _npy_bytes(shape, data=b"\0" * 16):
