@@ -1,15 +1,15 @@
 """Conformance cases: one frozen description per call, the edge-case catalogue, and strategies.
 
 A :class:`Case` holds every parameter of one call in canonical form (per-axis
-tuples, padding as ``(lo, hi)`` pairs) plus how to fill the inputs: ``values``
-is ``'normal'`` (standard normal samples rounded to the dtype: full
-significands, for precision), ``'small'`` (integers in ``[-3, 3]``: every
-format computes them exactly, for conventions) or ``'negative'`` (integers in
-``[-9, -1]``: windows of max pooling that reach into the padding must not see
-a zero).  Inputs are a pure function of the case and the dtype.
+tuples, padding as ``(lo, hi)`` pairs), how to fill the inputs (``values``,
+see :data:`VALUES`) and the memory layout the target receives them in
+(``layout``, see :data:`LAYOUTS`).  Inputs are a pure function of the case and
+the dtype.  A case with ``expect_refusal=True`` is a configuration the
+definition rejects: a correct target raises on it (specs/conformance.md).
 
 :class:`Capabilities` says which parameters a target supports; the catalogue
 is projected onto them and the strategies draw only inside them.
+:func:`coverage` summarizes what a set of cases reached.
 
 Examples
 --------
@@ -20,6 +20,12 @@ Examples
 ['w', 'x']
 >>> [k.label for k in catalogue('conv', 1)][:3]
 ['plain', 'bias and channels', 'symmetric padding']
+>>> f = replace(c, n=2, layout='fortran', values='subnormal').arrays('float32')['x']
+>>> f.flags.c_contiguous, bool(0 < abs(f).max() < np.finfo(np.float32).tiny)
+(False, True)
+>>> bad = Case('conv', spatial=(2,), kernel=(4,), expect_refusal=True)
+>>> bad.is_valid(), bad.output_shape, bad.describe()
+(False, None, 'conv(x(1, 1, 2), w(1, 1, 4); stride=(1,), padding=((0, 0),), dilation=(1,), groups=1) values=normal (invalid: must be refused)')
 """
 
 from __future__ import annotations
@@ -36,10 +42,14 @@ from .. import shapes
 
 __all__ = [
     "OPS",
+    "VALUES",
+    "LAYOUTS",
     "Case",
     "Capabilities",
     "catalogue",
     "cases",
+    "coverage",
+    "in_layout",
     "padding_kinds",
     "dtype_of",
 ]
@@ -48,6 +58,24 @@ OPS = ("conv", "conv_transpose", "max_pool", "avg_pool", "conv_grad_input", "con
 CONV_LIKE = ("conv", "conv_transpose", "conv_grad_input", "conv_grad_weight")
 POOLS = ("max_pool", "avg_pool")
 DTYPES = ("float64", "float32", "float16", "bfloat16")
+
+#: how a case fills its inputs (see :meth:`Case.arrays`)
+VALUES = (
+    "normal",              # standard normal samples rounded to the dtype: full significands, for precision
+    "small",               # integers in [-3, 3]: every format computes them exactly, for conventions
+    "negative",            # integers in [-9, -1]: max-pooling windows that reach the padding must not see a zero
+    "unit",                # {-1, 0, 1}: every partial sum is an integer of at most n
+    "sparse",              # unit values, mostly zero: about 100 nonzero products per output, far below 256
+    "positive",            # integers in [1, 9]
+    "dyadic",              # multiples of 2**-12 times +-1: every float32 summation order is exact
+    "subnormal",           # subnormal inputs (the first array and the bias), the others +-1
+    "subnormal_products",  # normal inputs whose products (and sums) lie in the subnormal range
+    "overflow",            # values near the overflow threshold whose exact sums stay finite
+    "cancel",              # paired terms that cancel exactly: the exact result is the bias (or 0)
+)
+
+#: memory layouts of the arrays a target receives (values always identical)
+LAYOUTS = ("contiguous", "fortran", "strided", "channels_last", "negative", "misaligned", "readonly")
 
 
 def dtype_of(name: str) -> np.dtype:
@@ -67,6 +95,175 @@ def dtype_of(name: str) -> np.dtype:
     return np.dtype(name)
 
 
+# --------------------------------------------------------------------------- layouts
+
+
+def in_layout(a: np.ndarray, layout: str) -> np.ndarray:
+    """``a``'s values in memory laid out as ``layout`` (one of :data:`LAYOUTS`).
+
+    ``'fortran'``: column-major; ``'strided'``: a view with steps 2 (channels,
+    last axis) into a larger buffer whose gaps hold NaN; ``'channels_last'``:
+    axis 1 stored last (shape unchanged); ``'negative'``: negative strides on
+    every axis; ``'misaligned'``: a data pointer that is not a multiple of the
+    itemsize; ``'readonly'``: not writeable.
+
+    >>> a = np.arange(6.0).reshape(1, 2, 3)
+    >>> [bool(np.array_equal(in_layout(a, k), a)) for k in LAYOUTS]
+    [True, True, True, True, True, True, True]
+    >>> in_layout(a, 'negative').strides, in_layout(a, 'misaligned').flags.aligned
+    ((-48, -24, -8), False)
+    """
+    if layout == "contiguous":
+        return np.ascontiguousarray(a)
+    if layout == "fortran":
+        return np.asfortranarray(a)
+    if layout == "strided":
+        # steps (1, 2, 1, ..., 2) starting one element in: the view skips every other channel and column
+        steps = [1] * a.ndim
+        if a.ndim:
+            steps[-1] = 2
+        if a.ndim > 2:
+            steps[1] = 2
+        buf = np.full([max(1, s * n + 1) for s, n in zip(steps, a.shape)], np.nan, dtype=a.dtype)
+        view = buf[tuple(slice(1, 1 + s * n, s) for s, n in zip(steps, a.shape))]
+        view[...] = a
+        return view
+    if layout == "channels_last":
+        if a.ndim < 3:
+            return np.ascontiguousarray(a)
+        # memory order (N, *S, C); the view's axes are (N, C, *S)
+        return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, 1, -1)), -1, 1)
+    if layout == "negative":
+        rev = (slice(None, None, -1),) * a.ndim
+        return np.ascontiguousarray(a[rev])[rev]
+    if layout == "misaligned":
+        raw = np.zeros(a.nbytes + 2 * a.itemsize, dtype=np.uint8)
+        # start 1 (or 2) bytes past an address that is a multiple of the itemsize: never itself aligned
+        off = (-raw.ctypes.data) % a.itemsize + 1
+        out = np.ndarray(a.shape, dtype=a.dtype, buffer=raw, offset=off)
+        out[...] = a
+        return out
+    if layout == "readonly":
+        out = np.array(a, copy=True)
+        out.flags.writeable = False
+        return out
+    raise P.ConvParamError(f"layout={layout!r}: layouts are " + ", ".join(repr(k) for k in LAYOUTS))
+
+
+# --------------------------------------------------------------------------- value classes
+
+
+def _format(dt: np.dtype) -> tuple[int, int, int]:
+    """``(p, emin, emax)`` of a float dtype: significand bits, smallest normal and largest exponents."""
+    import ml_dtypes
+
+    fi = ml_dtypes.finfo(dt)
+    return fi.nmant + 1, fi.minexp, fi.maxexp - 1
+
+
+def _signs(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.choice(np.array([-1.0, 1.0]), size=shape)
+
+
+def _dyadic(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    # multiples of 2**-12 in [-1, 1): at most 12 significant bits
+    return rng.integers(-4096, 4096, size=shape).astype(np.float64) * 2.0**-12
+
+
+def _fill(case: "Case", rng: np.random.Generator, index: int, name: str, shape: tuple[int, ...], dt: np.dtype) -> np.ndarray:
+    """Values of the ``index``-th input array (``name``) of ``case``, exact in ``dt``."""
+    v = case.values
+    lead = index == 0 or name == "b"  # the first array and the bias carry the magnitudes; the others are signs
+    if v == "small":
+        return rng.integers(-3, 4, size=shape).astype(np.float64)
+    if v == "negative":
+        return rng.integers(-9, 0, size=shape).astype(np.float64)
+    if v == "unit":
+        # products in {-1, 0, 1}: every partial sum is an integer of at most n, exact in every format
+        return rng.integers(-1, 2, size=shape).astype(np.float64)
+    if v == "positive":
+        return rng.integers(1, 10, size=shape).astype(np.float64)
+    if v == "sparse":
+        # partial sums are integers no larger than the count of nonzero products (about 100, below 256 with
+        # overwhelming probability): exact even in bfloat16's 8 bits
+        if not lead or name == "b":
+            return _signs(rng, shape)
+        q = min(1.0, 100.0 / max(1, case.terms()))
+        return _signs(rng, shape) * (rng.random(size=shape) < q)
+    if v in ("dyadic", "cancel"):
+        # products of a multiple of 2**-12 and +-1 are exact, every partial sum is a multiple of 2**-12 no
+        # larger than S = |b| + sum |x_i w_i|: exact in a format of p bits while S * 2**12 < 2**p
+        if not lead:
+            return _signs(rng, shape)
+        a = _dyadic(rng, shape)
+        if v == "cancel":
+            # magnitudes spread over 2**0 .. 2**k: large partial sums on the way to an exact zero
+            p, emin, emax = _format(dt)
+            k = max(1, min(16, emax - 4 - math.ceil(math.log2(case.terms() + 2))))
+            a = a * 2.0 ** rng.integers(0, k, size=shape)
+        return a
+    if v in ("subnormal", "subnormal_products", "overflow"):
+        p, emin, emax = _format(dt)
+        if v == "subnormal" or (v == "subnormal_products" and case.op in POOLS):
+            if not lead:
+                return _signs(rng, shape)
+            # m * 2**(emin - p + 1) with |m| < 2**(p - 1): every nonzero value subnormal
+            top = 2 ** (p - 1)
+            return rng.integers(-top + 1, top, size=shape).astype(np.float64) * 2.0 ** (emin - p + 1)
+        if v == "subnormal_products":
+            # inputs m * 2**a (normal) with |m| < 2**h; products m1*m2 * 2**(2a) lie below 2**emin (subnormal),
+            # on the subnormal grid (exact), 2**5 times the smallest subnormal or more; sums exact below 2**(2a+p)
+            a = (emin - p + 1 + 5) // 2
+            h = max(1, (emin - 2 * a) // 2 - 1)
+            if name == "b":
+                return rng.integers(-(2 ** (2 * h)) + 1, 2 ** (2 * h), size=shape).astype(np.float64) * 2.0 ** (2 * a)
+            return rng.integers(-(2**h) + 1, 2**h, size=shape).astype(np.float64) * 2.0**a
+        # overflow: S <= (terms + 1) * 2**E <= 2**(emax + 1 - headroom), headroom 2**10 (2**3 for float16's
+        # narrow range): any summation order stays finite, far above where any product of two inputs is finite
+        if not lead:
+            return _signs(rng, shape)
+        headroom = 3 if emax < 100 else 10
+        e = emax + 1 - headroom - math.ceil(math.log2(case.terms() + 2))
+        a = _dyadic(rng, shape) * 2.0**e
+        if case.op == "max_pool":
+            a = -np.abs(a) - 2.0**e  # all negative, near -max: a finite sentinel (-1e30, -65504) shows
+        return a
+    return rng.standard_normal(size=shape)
+
+
+def _cancel_pairs(case: "Case", a: dict[str, np.ndarray]) -> None:
+    """Make the reduction's terms cancel in pairs: term ``j + m/2`` equals minus term ``j`` in every block.
+
+    The first array is duplicated and the second negated along the reduction axis of each op (the input
+    channels of a group for conv, the input channels for the transposed op, the output channels of a group
+    for the input gradient, the batch for the weight gradient); pooling pairs neighbours on the last axis.
+    """
+    if case.op in POOLS:
+        x = a["x"]
+        n = x.shape[-1] // 2 * 2
+        x[..., 1:n:2] = -x[..., 0:n:2]
+        return
+    g = case.groups
+    first, second = list(a)[:2]
+    if case.op == "conv":
+        spec = ((1, case.cin // g, g), (1, case.cin // g, 1))
+    elif case.op == "conv_transpose":
+        spec = ((1, case.cin // g, g), (0, case.cin // g, g))
+    elif case.op == "conv_grad_input":
+        spec = ((1, case.cout // g, g), (0, case.cout // g, g))
+    else:
+        spec = ((0, case.n, 1), (0, case.n, 1))
+    for (axis, m, blocks), name, sign in zip(spec, (first, second), (1.0, -1.0)):
+        arr = np.moveaxis(a[name], axis, 0)  # a view: writes go to a[name]
+        half = m // 2
+        for blk in range(blocks):
+            base = blk * m
+            for j in range(half):
+                arr[base + half + j] = sign * arr[base + j]
+            if m % 2 and name == first:
+                arr[base + m - 1] = 0.0  # an unpaired term contributes nothing
+
+
 @dataclass(frozen=True)
 class Case:
     """One call of an operation, all parameters explicit.
@@ -75,6 +272,8 @@ class Case:
     are those of the forward convolution (``spatial`` is its input size);
     for ``conv_transpose`` ``cin``/``cout`` are the transposed op's own
     channels and ``spatial`` its input size; for pooling ``cin == cout``.
+    ``values`` is one of :data:`VALUES`, ``layout`` one of :data:`LAYOUTS`;
+    ``expect_refusal`` marks a configuration the definition rejects.
     """
 
     op: str
@@ -93,6 +292,8 @@ class Case:
     count_include_pad: bool = True
     values: str = "normal"
     seed: int = 0
+    layout: str = "contiguous"
+    expect_refusal: bool = False
     label: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -104,6 +305,10 @@ class Case:
             object.__setattr__(self, "padding", ((0, 0),) * d)
         if self.op in POOLS:
             object.__setattr__(self, "cout", self.cin)
+        if self.values not in VALUES:
+            raise P.ConvParamError(f"values={self.values!r}: value classes are " + ", ".join(repr(v) for v in VALUES))
+        if self.layout not in LAYOUTS:
+            raise P.ConvParamError(f"layout={self.layout!r}: layouts are " + ", ".join(repr(k) for k in LAYOUTS))
 
     # ------------------------------------------------------------ geometry
     @property
@@ -149,12 +354,21 @@ class Case:
 
     @property
     def forward_output_shape(self) -> tuple[int, ...]:
-        """Output of the forward convolution (the shape of ``dy`` for the gradients)."""
+        """Output of the forward convolution (the shape of ``dy`` for the gradients).
+
+        For a case the definition rejects, the output-size formula per axis, at least 1.
+        """
+        if self.expect_refusal and not self.is_valid():
+            sizes = (shapes.conv_output_size(n, k, s, p, d)
+                     for n, k, s, p, d in zip(self.spatial, self.kernel, self.stride, self.padding, self.dilation))
+            return (self.n, self.cout, *(max(1, o) for o in sizes))
         return self.validate().output_shape
 
     @property
-    def output_shape(self) -> tuple[int, ...]:
-        """The shape the target must return."""
+    def output_shape(self) -> tuple[int, ...] | None:
+        """The shape the target must return (None for a case the definition rejects)."""
+        if self.expect_refusal and not self.is_valid():
+            return None
         if self.op == "conv_grad_input":
             return (self.n, self.cin, *self.spatial)
         if self.op == "conv_grad_weight":
@@ -178,9 +392,7 @@ class Case:
     def terms(self) -> int:
         """Products summed per output element, at most (the ``n`` of ``gamma_n``)."""
         k = math.prod(self.kernel)
-        if self.op == "conv":
-            return (self.cin // self.groups) * k + int(self.bias)
-        if self.op == "conv_transpose":
+        if self.op in ("conv", "conv_transpose"):
             return (self.cin // self.groups) * k + int(self.bias)
         if self.op == "conv_grad_input":
             return (self.cout // self.groups) * k
@@ -190,32 +402,15 @@ class Case:
 
     # ------------------------------------------------------------ data
     def arrays(self, dtype: str | np.dtype = "float32") -> dict[str, np.ndarray]:
-        """The inputs, deterministic in (case, dtype): a fresh generator seeded by ``seed``."""
+        """The inputs in ``layout``, deterministic in (case, dtype): a fresh generator seeded by ``seed``."""
         dt = dtype_of(dtype) if isinstance(dtype, str) else np.dtype(dtype)
         rng = np.random.default_rng([self.seed, len(self.values)])
-        out = {}
-        for name, shape in self.input_shapes().items():
-            if self.values == "small":
-                a = rng.integers(-3, 4, size=shape).astype(np.float64)
-            elif self.values == "negative":
-                a = rng.integers(-9, 0, size=shape).astype(np.float64)
-            elif self.values == "unit":
-                # products in {-1, 0, 1}: every partial sum is an integer of at most n, exact in every format
-                a = rng.integers(-1, 2, size=shape).astype(np.float64)
-            elif self.values == "positive":
-                a = rng.integers(1, 10, size=shape).astype(np.float64)
-            elif self.values == "dyadic":
-                # the first array: multiples of 2**-12 in [-1, 1) (up to 12 significant bits, more than TF32's 11);
-                # the others in {-1, 0, 1}: every product is exact and every partial sum a multiple of 2**-12
-                # no larger than S = |b| + sum |x_i w_i|, exact in a format of p bits while S * 2**12 < 2**p
-                if not out:
-                    a = rng.integers(-4096, 4096, size=shape).astype(np.float64) * 2.0**-12
-                else:
-                    a = rng.integers(-1, 2, size=shape).astype(np.float64)
-            else:
-                a = rng.standard_normal(size=shape)
-            out[name] = a.astype(dt)
-        return out
+        out: dict[str, np.ndarray] = {}
+        for i, (name, shape) in enumerate(self.input_shapes().items()):
+            out[name] = _fill(self, rng, i, name, shape, dt)
+        if self.values == "cancel":
+            _cancel_pairs(self, out)
+        return {k: in_layout(v.astype(dt), self.layout) for k, v in out.items()}
 
     # ------------------------------------------------------------ text
     def kwargs(self) -> dict[str, Any]:
@@ -234,11 +429,16 @@ class Case:
         return kw
 
     def describe(self) -> str:
-        """One line: shapes and every non-default parameter."""
+        """One line: shapes, every non-default parameter, the value class and any non-default layout."""
         shp = ", ".join(f"{k}{v}" for k, v in self.input_shapes().items())
         kw = self.kwargs()
         parts = [f"{k}={v}" for k, v in kw.items()]
-        return f"{self.op}({shp}; {', '.join(parts)}) values={self.values}"
+        text = f"{self.op}({shp}; {', '.join(parts)}) values={self.values}"
+        if self.layout != "contiguous":
+            text += f" layout={self.layout}"
+        if self.expect_refusal:
+            text += " (invalid: must be refused)"
+        return text
 
 
 def padding_kinds(case: Case) -> set[str]:
@@ -275,6 +475,12 @@ class Capabilities:
 
     ``padding`` lists accepted forms (see :func:`padding_kinds`); the defaults
     are a target that supports everything its canonical signature can express.
+    ``refuses_invalid=False`` declares a target that does not validate its
+    arguments: the catalogue then leaves out the configurations the definition
+    rejects (which a correct target must refuse with an exception).
+    ``full_range=False`` declares a target that computes in a format with less
+    exponent range than its arrays (a float16 accumulator for float32 inputs):
+    the catalogue then leaves out the values near the overflow threshold.
     """
 
     ops: tuple[str, ...] = OPS
@@ -291,6 +497,8 @@ class Capabilities:
     output_padding: bool = True
     ceil_mode: bool = True
     count_include_pad: tuple[bool, ...] = (True, False)
+    refuses_invalid: bool = True  # raises on configurations the definition rejects
+    full_range: bool = True       # values near the dtype's overflow threshold
     #: extra rule: a function (case) -> True when supported
     rule: Any = None
     notes: tuple[str, ...] = ()
@@ -298,7 +506,8 @@ class Capabilities:
     def replace(self, **kw: Any) -> "Capabilities":
         return dataclasses.replace(self, **kw)
 
-    def supports(self, case: Case) -> bool:
+    def admits(self, case: Case) -> bool:
+        """Whether every feature ``case`` uses is supported (validity aside)."""
         if case.op not in self.ops or case.dims not in self.dims:
             return False
         if not (padding_kinds(case) & set(self.padding)):
@@ -321,12 +530,28 @@ class Capabilities:
             return False
         if case.op == "avg_pool" and case.count_include_pad not in self.count_include_pad:
             return False
-        if self.rule is not None and not self.rule(case):
+        if not self.full_range and case.values == "overflow":
             return False
-        return case.is_valid()
+        if self.rule is not None:
+            try:
+                return bool(self.rule(case))
+            except Exception:  # noqa: BLE001 - a rule written for valid cases, asked about an invalid one
+                return False
+        return True
+
+    def supports(self, case: Case) -> bool:
+        """Valid and admitted; for ``expect_refusal`` cases: invalid, admitted, and the target refuses."""
+        if case.expect_refusal:
+            return self.refuses_invalid and not case.is_valid() and self.admits(case)
+        return case.is_valid() and self.admits(case)
 
     def project(self, case: Case) -> Case | None:
-        """The nearest supported case: unsupported features set to their defaults, or None."""
+        """The nearest supported case: unsupported features set to their defaults, or None.
+
+        A case the definition rejects is never projected: it is kept as it is, or dropped.
+        """
+        if case.expect_refusal:
+            return case if self.supports(case) else None
         if case.op not in self.ops or case.dims not in self.dims:
             return None
         c = case
@@ -559,10 +784,228 @@ def _pool_catalogue(op: str, dims: int) -> list[Case]:
     return c
 
 
+
+
+# --------------------------------------------------------------------------- tiles: a covering array
+#
+# Blocked kernels tile the batch, the output channels, the input channels of a group, the output rows and
+# columns and the reduction (C_in/groups * prod(K)), often in a separate code path per feature set (bias,
+# groups, strided or dilated windows).  A remainder or second-tile bug shows only when one dimension passes a
+# tile boundary (8, 16, 32, 64, 128) while every feature is on: each row below makes one dimension large
+# (2**k + 1 or 2**k + 3) and keeps bias, a kernel > 1, asymmetric padding, stride 2, dilation 2 and groups
+# on every axis; values are dyadic, so every float32 summation order is exact and the judge compares exactly.
+
+#: per-axis geometry of the tile rows: kernel, asymmetric (lo, hi) padding, base output size
+_TK = (3, 3, 2)
+_TPAD = ((2, 1), (1, 2), (0, 1))
+_TOUT = {1: (4,), 2: (3, 4), 3: (2, 3, 3)}
+#: (dimension, size) of the rows: two sizes per dimension, past different tile boundaries
+_TAXES = {1: ((0, 33), (0, 129)), 2: ((0, 17), (0, 35), (1, 33), (1, 67)), 3: ((0, 17), (1, 19), (2, 33), (2, 67))}
+_TRED = {1: ((15, (9,)), (29, (9,))), 2: ((11, (4, 3)), (29, (3, 3))), 3: ((5, (3, 3, 3)), (10, (3, 3, 3)))}
+
+
+def _tile_rows(dims: int, pool: bool = False) -> list[tuple[str, dict]]:
+    """``(label, overrides)`` per row: ``n``, ``g``, ``cg`` (channels per group), ``og``, ``out`` (axis, size), ``k``."""
+    rows: list[tuple[str, dict]] = [
+        ("N = 9", dict(n=9)), ("N = 35", dict(n=35, g=3)),
+    ]
+    if pool:
+        rows += [("C = 17", dict(cg=17)), ("C = 65", dict(cg=65))]
+    else:
+        rows += [
+            ("C_out = 34 (17 per group)", dict(og=17)), ("C_out = 195 (65 per group)", dict(og=65, g=3)),
+            ("C_in/groups = 9", dict(cg=9)), ("C_in/groups = 35", dict(cg=35, g=3)),
+            ("groups = 33 (depthwise)", dict(g=33, cg=1, og=1)),
+        ]
+    for axis, size in _TAXES[dims]:
+        rows.append((f"output axis {axis} = {size}", dict(out=(axis, size))))
+    if pool:
+        rows.append(("window of 35 or more taps", dict(k={1: (35,), 2: (5, 7), 3: (3, 3, 4)}[dims])))
+    else:
+        for cg, k in _TRED[dims]:
+            rows.append((f"reduction C_in/groups * prod(K) = {cg * math.prod(k)}", dict(cg=cg, k=k)))
+    return rows
+
+
+def _tile_case(op: str, dims: int, what: str, o: dict, seed: int, *, fast: bool = False) -> Case:
+    """One row of the covering array for ``op``: everything on, one dimension past a tile boundary.
+
+    ``fast=True``: the stride-1 layer shape fast paths are written for (3x3, padding 1, no dilation).
+    """
+    n, g, cg, og = o.get("n", 2), o.get("g", 2), o.get("cg", 2), o.get("og", 2)
+    k = tuple(o.get("k", _TK[:dims])) if not fast else (3,) * dims
+    out = list(_TOUT[dims])
+    if "out" in o:
+        out[o["out"][0]] = o["out"][1]
+    s = (1 if fast else 2,) * dims
+    d = (1 if fast else 2,) * dims
+    pads = ((1, 1),) * dims if fast else _TPAD[:dims]
+    label = f"past a tile: {what}, every feature on" if not fast else f"past a tile: {what}, stride-1 3x3 fast path"
+    if op in POOLS:
+        d = (1,) * dims if op == "avg_pool" else d
+        if op == "avg_pool" and not fast:
+            pads = ((1, 0), (0, 1), (1, 0))[:dims]  # at most half the (undilated) window
+        spans = [di * (ki - 1) + 1 for di, ki in zip(d, k)]
+        # one sample past an exact fit: with ceil_mode a partial last window
+        sp = tuple((oo - 1) * si + sn - lo - hi + 1 for oo, si, sn, (lo, hi) in zip(out, s, spans, pads))
+        return Case(op, n, cg, cg, sp, k, stride=s, padding=pads, dilation=d, ceil_mode=not fast,
+                    count_include_pad=bool(seed % 2), values="dyadic", seed=seed, label=label)
+    if op == "conv_transpose":
+        opad = (0,) * dims if fast else (1,) * dims
+        # (n - 1)*s - lo - hi + d*(k - 1) + op + 1 >= out
+        sp = tuple(max(1, -(-(oo - 1 + lo + hi - di * (ki - 1) - op_) // si) + 1)
+                   for oo, si, di, ki, (lo, hi), op_ in zip(out, s, d, k, pads, opad))
+        return Case(op, n, g * cg, g * og, sp, k, stride=s, padding=pads, dilation=d, output_padding=opad,
+                    groups=g, bias=True, values="dyadic", seed=seed, label=label)
+    spans = [di * (ki - 1) + 1 for di, ki in zip(d, k)]
+    # (o - 1)*s + span - lo - hi, plus an unread tail of s - 1 samples
+    sp = tuple(max(1, (oo - 1) * si + sn - lo - hi + si - 1) for oo, si, sn, (lo, hi) in zip(out, s, spans, pads))
+    return Case(op, n, g * cg, g * og, sp, k, stride=s, padding=pads, dilation=d, groups=g,
+                bias=op in ("conv", "conv_transpose"), values="dyadic", seed=seed, label=label)
+
+
+def _tiles(op: str, dims: int) -> list[Case]:
+    """The covering array, then the stride-1 fast-path shapes past a tile."""
+    base = "conv" if op in ("conv_grad_input", "conv_grad_weight") else op
+    rows = _tile_rows(dims, pool=op in POOLS)
+    out = [_tile_case(base, dims, what, o, 100 + i) for i, (what, o) in enumerate(rows)]
+    fast = [("N = 17", dict(n=17)), ("last output axis = 35", dict(out=(dims - 1, 35)))]
+    fast += [("C = 33", dict(cg=33))] if op in POOLS else [
+        ("C_out = 66 (33 per group)", dict(og=33)), ("C_in/groups = 17", dict(cg=17))]
+    out += [_tile_case(base, dims, what, o, 150 + i, fast=True) for i, (what, o) in enumerate(fast)]
+    if base != op:
+        out = [replace(c, op=op, bias=False) for c in out]
+    return out
+
+
+# --------------------------------------------------------------------------- degenerate geometry
+
+
+def _degenerate(op: str, dims: int) -> list[Case]:
+    """Windows of padding only, outputs of size one, dilated kernels as wide as the padded input, strides
+    larger than the window: each with groups > 1 where the op has groups."""
+    S = lambda *v: _ax(v, dims)  # noqa: E731
+    c: list[Case] = []
+    add = c.append
+    if op in ("conv", "conv_grad_input", "conv_grad_weight"):
+        b = op == "conv"
+        add(Case(op, 2, 4, 6, S(2, 2, 2), S(2, 2, 2), stride=S(2, 1, 2), padding=S((3, 4), (4, 3), (3, 3)), groups=2, bias=b,
+                 seed=60, label="windows entirely in the padding, groups"))
+        add(Case(op, 2, 4, 4, S(3, 2, 2), S(4, 3, 3), stride=S(2, 3, 2), padding=S((0, 1), (1, 0), (0, 1)), groups=2, bias=b,
+                 seed=61, label="output of size one on every axis, groups"))
+        add(Case(op, 1, 6, 3, S(4, 3, 2), S(3, 2, 2), stride=S(2, 3, 2), dilation=S(3, 4, 3), padding=S((2, 1), (1, 1), (1, 1)),
+                 groups=3, bias=b, seed=62, label="dilated kernel exactly as wide as the padded input, groups"))
+        add(Case(op, 2, 4, 4, S(11, 10, 7), S(2, 2, 2), stride=S(4, 5, 3), dilation=S(1, 2, 1), padding=S((1, 0), (0, 1), (1, 1)),
+                 groups=2, bias=b, seed=63, label="stride larger than the window, groups"))
+    elif op == "conv_transpose":
+        add(Case(op, 2, 4, 4, S(3, 3, 2), S(2, 2, 2), stride=S(4, 3, 5), dilation=S(2, 1, 2), padding=S((1, 0), (0, 1), (0, 0)),
+                 output_padding=S(1, 2, 1), groups=2, bias=True, seed=60,
+                 label="stride larger than the window (outputs no tap reaches), groups"))
+        add(Case(op, 2, 4, 4, S(2, 1, 1), S(2, 3, 2), stride=S(2, 2, 2), padding=S((2, 1), (1, 1), (0, 1)), groups=2, bias=True,
+                 seed=61, label="output of size one on every axis, groups"))
+        add(Case(op, 1, 6, 3, S(1, 1, 1), S(3, 2, 3), dilation=S(2, 3, 2), padding=S((2, 2), (2, 1), (1, 3)), groups=3, bias=True,
+                 seed=62, label="dilated kernel exactly as wide as the output, groups"))
+    else:
+        if op == "max_pool":
+            add(Case(op, 2, 3, 3, S(2, 2, 2), S(2, 2, 2), stride=S(1, 1, 1), dilation=S(3, 3, 3), padding=S((2, 2), (2, 2), (2, 2)),
+                     seed=60, label="windows entirely in the padding next to windows that are not (-inf)"))
+            add(Case(op, 2, 3, 3, S(2, 2, 2), S(2, 2, 2), dilation=S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)),
+                     values="negative", seed=62, label="dilated window exactly as wide as the padded input"))
+        add(Case(op, 2, 3, 3, S(2, 2, 1), S(3, 3, 2), stride=S(2, 2, 2), padding=S((1, 0), (0, 1), (1, 0)), values="negative",
+                 seed=61, label="output of size one on every axis, padding"))
+        add(Case(op, 2, 3, 3, S(11, 10, 7), S(2, 2, 2), stride=S(3, 4, 3), padding=S((1, 0), (0, 1), (1, 1)), ceil_mode=True,
+                 count_include_pad=False, seed=63, label="stride larger than the window, padding and ceil_mode"))
+    return c
+
+
+# --------------------------------------------------------------------------- ends of the range, layouts
+
+
+def _everything(op: str, dims: int) -> Case:
+    """A small case with every feature of ``op`` on (the geometry of 'everything at once')."""
+    S = lambda *v: _ax(v, dims)  # noqa: E731
+    if op == "conv_transpose":
+        return Case(op, 2, 4, 6, S(4, 3, 2), S(3, 2, 2), stride=S(2, 3, 1), padding=S((1, 2), (0, 1), (1, 0)),
+                    output_padding=S(1, 0, 0), dilation=S(1, 2, 2), groups=2, bias=True)
+    if op in POOLS:
+        return Case(op, 2, 3, 3, S(7, 6, 5), S(3, 3, 2), stride=S(2, 2, 2), padding=S((1, 0), (0, 1), (1, 0)),
+                    dilation=S(2, 1, 2) if op == "max_pool" else None, ceil_mode=True, count_include_pad=False)
+    return Case(op, 2, 4, 4, S(9, 7, 5), S(3, 2, 2), stride=S(2, 3, 1), padding=S((1, 2), (0, 1), (1, 0)),
+                dilation=S(2, 1, 2), groups=2, bias=op == "conv")
+
+
+def _range(op: str, dims: int) -> list[Case]:
+    """Subnormal inputs and products, values near the overflow threshold, exact cancellation."""
+    e = _everything(op, dims)
+    out = [replace(e, values="subnormal", seed=70, label="subnormal inputs (gradual underflow, no flushing)")]
+    if op not in POOLS:
+        out.append(replace(e, values="subnormal_products", seed=71,
+                           label="normal inputs with subnormal products (gradual underflow, no flushing)"))
+    out.append(replace(e, values="overflow", seed=72, label="values near the overflow threshold, finite exact sums"))
+    if op != "max_pool":
+        out.append(replace(e, values="cancel", seed=73, label="terms that cancel exactly (large partial sums)"))
+    return out
+
+
+def _layouts(op: str, dims: int, tiles: list[Case]) -> list[Case]:
+    """Every non-contiguous layout on the small everything-on case, and each on one tiled case."""
+    e = _everything(op, dims)
+    out = []
+    for i, layout in enumerate(LAYOUTS[1:]):
+        out.append(replace(e, layout=layout, seed=80 + i, label=f"{layout} inputs"))
+    for i, layout in enumerate(LAYOUTS[1:]):
+        t = tiles[(2 * i + 2) % len(tiles)]
+        out.append(replace(t, layout=layout, label=f"{layout} inputs, {t.label}"))
+    return out
+
+
+# --------------------------------------------------------------------------- invalid configurations
+
+
+def _invalid(op: str, dims: int) -> list[Case]:
+    """Configurations the definition rejects and the canonical signature can still carry: a correct target
+    raises on each (``expect_refusal``); the oracle itself refuses them."""
+    S = lambda *v: _ax(v, dims)  # noqa: E731
+    c: list[Case] = []
+    add = c.append
+    if op in ("conv", "conv_grad_input", "conv_grad_weight"):
+        b = op == "conv"
+        add(Case(op, 1, 2, 2, S(3, 3, 2), S(5, 4, 3), padding=S((0, 1), (0, 0), (0, 0)), bias=b, seed=90,
+                 expect_refusal=True, label="kernel wider than the padded input"))
+        add(Case(op, 1, 2, 2, S(5, 4, 3), S(3, 2, 2), dilation=S(3, 4, 3), padding=S((1, 0), (0, 0), (0, 0)), bias=b, seed=91,
+                 expect_refusal=True, label="dilated kernel wider than the padded input"))
+        add(Case(op, 1, 5, 4, S(5, 4, 3), S(2, 2, 2), groups=2, bias=b, seed=92, expect_refusal=True,
+                 label="groups do not divide C_in (the weight cannot fit)"))
+        add(Case(op, 1, 4, 3, S(5, 4, 3), S(2, 2, 2), groups=2, bias=b, seed=93, expect_refusal=True,
+                 label="groups do not divide C_out"))
+    elif op == "conv_transpose":
+        add(Case(op, 1, 2, 2, S(3, 3, 2), S(2, 2, 2), stride=S(2, 2, 2), output_padding=S(2, 0, 0), bias=True, seed=90,
+                 expect_refusal=True, label="output_padding not smaller than the stride or the dilation"))
+        add(Case(op, 1, 2, 2, S(2, 2, 1), S(2, 2, 2), padding=S((2, 2), (1, 1), (0, 0)), bias=True, seed=91,
+                 expect_refusal=True, label="crop larger than the output"))
+        add(Case(op, 1, 5, 4, S(3, 3, 2), S(2, 2, 2), groups=2, bias=True, seed=92, expect_refusal=True,
+                 label="groups do not divide C_in"))
+        add(Case(op, 1, 4, 3, S(3, 3, 2), S(2, 2, 2), groups=2, bias=True, seed=93, expect_refusal=True,
+                 label="groups do not divide C_out (the bias does not fit)"))
+    else:
+        add(Case(op, 1, 2, 2, S(3, 3, 2), S(5, 4, 3), padding=S((0, 1), (0, 0), (0, 0)), seed=90, expect_refusal=True,
+                 label="window larger than the padded input"))
+        add(Case(op, 1, 2, 2, S(5, 4, 4), S(2, 2, 2), padding=S((2, 0), (0, 0), (0, 0)), seed=91, expect_refusal=True,
+                 label="padding larger than half the window"))
+        if op == "max_pool":
+            add(Case(op, 1, 2, 2, S(4, 3, 2), S(3, 2, 2), dilation=S(3, 4, 3), seed=92, expect_refusal=True,
+                     label="dilated window wider than the padded input"))
+    return c
+
+
 def catalogue(op: str, dims: int, caps: Capabilities = ALL) -> list[Case]:
     """The deterministic edge cases for ``op`` in ``dims`` spatial axes, projected onto ``caps``.
 
-    Every case is valid; duplicates created by the projection are dropped.
+    Conventions first, then the ends of the range, degenerate geometry, memory
+    layouts, the tile covering array, and last the configurations the
+    definition rejects (``expect_refusal``, only if ``caps.refuses_invalid``
+    and the features they use are supported).  Every other case is valid;
+    duplicates created by the projection are dropped.
     """
     if op == "conv":
         raw = _conv_catalogue(dims)
@@ -574,9 +1017,11 @@ def catalogue(op: str, dims: int, caps: Capabilities = ALL) -> list[Case]:
         raw = _pool_catalogue(op, dims)
     else:
         raise P.ConvParamError(f"op={op!r}: ops are " + ", ".join(repr(o) for o in OPS))
+    tiles = _tiles(op, dims)
+    raw = raw + _range(op, dims) + _degenerate(op, dims) + _layouts(op, dims, tiles) + tiles + _invalid(op, dims)
     seen, out = set(), []
     for c in raw:
-        if not c.is_valid():
+        if not c.expect_refusal and not c.is_valid():
             continue
         p = caps.project(c)
         if p is None:
@@ -589,6 +1034,86 @@ def catalogue(op: str, dims: int, caps: Capabilities = ALL) -> list[Case]:
     return out
 
 
+# --------------------------------------------------------------------------- coverage
+
+#: tile boundaries a size is compared with
+TILES = (8, 16, 32, 64, 128)
+
+
+def _reduction(c: Case) -> int:
+    if c.op in POOLS:
+        return math.prod(c.kernel)
+    return c.terms() - int(c.bias and c.op in ("conv", "conv_transpose"))
+
+
+def coverage(cases: Iterable[Case]) -> dict[str, Any]:
+    """What ``cases`` reached: the largest size per dimension (and the tile boundaries it passes), how many
+    cases use each feature, all of them at once, each layout and each value class.
+
+    >>> cov = coverage(catalogue('conv', 2))
+    >>> cov['sizes']['C_out']['past'], cov['features']['all at once'] > 10
+    ([8, 16, 32, 64, 128], True)
+    >>> sorted(cov['layouts']) == sorted(LAYOUTS), cov['invalid'] > 0
+    (True, True)
+    """
+    sizes: dict[str, int] = {}
+    feats = {k: 0 for k in ("bias", "kernel > 1", "asymmetric padding", "stride > 1", "dilation > 1", "groups > 1",
+                            "output_padding", "ceil_mode", "count_include_pad=False", "empty batch", "all at once")}
+    layouts: dict[str, int] = {}
+    values: dict[str, int] = {}
+    total = invalid = 0
+
+    def grow(name: str, v: int) -> None:
+        sizes[name] = max(sizes.get(name, 0), int(v))
+
+    for c in cases:
+        total += 1
+        layouts[c.layout] = layouts.get(c.layout, 0) + 1
+        values[c.values] = values.get(c.values, 0) + 1
+        if c.expect_refusal:
+            invalid += 1
+            continue
+        grow("N", c.n)
+        grow("C_in", c.cin)
+        grow("C_out", c.cout)
+        grow("C_in/groups", c.cin // c.groups)
+        grow("C_out/groups", c.cout // c.groups)
+        grow("groups", c.groups)
+        grow("input spatial", max(c.spatial))
+        out = c.output_shape if c.op not in ("conv_grad_input", "conv_grad_weight") else c.forward_output_shape
+        for i, o in enumerate(out[2:]):
+            grow(f"output axis {i}", o)
+        grow("reduction", _reduction(c))
+        on = {
+            "bias": c.bias,
+            "kernel > 1": all(k > 1 for k in c.kernel),
+            "asymmetric padding": any(lo != hi for lo, hi in c.padding),
+            "stride > 1": any(s > 1 for s in c.stride),
+            "dilation > 1": any(d > 1 for d in c.dilation),
+            "groups > 1": c.groups > 1,
+            "output_padding": any(c.output_padding),
+            "ceil_mode": c.ceil_mode,
+            "count_include_pad=False": c.op == "avg_pool" and not c.count_include_pad,
+            "empty batch": c.n == 0,
+        }
+        for k, v in on.items():
+            feats[k] += bool(v)
+        need = ["kernel > 1", "asymmetric padding", "stride > 1"]
+        if c.op in POOLS:
+            need += ["dilation > 1"] if c.op == "max_pool" else []
+        else:
+            need += ["dilation > 1", "groups > 1"] + (["bias"] if c.op in ("conv", "conv_transpose") else [])
+        feats["all at once"] += all(on[k] for k in need)
+    return {
+        "cases": total,
+        "sizes": {k: {"max": v, "past": [t for t in TILES if v > t]} for k, v in sizes.items()},
+        "features": feats,
+        "layouts": layouts,
+        "values": values,
+        "invalid": invalid,
+    }
+
+
 # --------------------------------------------------------------------------- hypothesis
 
 
@@ -597,12 +1122,22 @@ def _pick(rng: Any, weighted: dict) -> Any:
     return rng.choices(keys, weights=[weighted[k] for k in keys])[0]
 
 
+def _long_tail(rng: Any, small: bool) -> int:
+    """A size past a tile boundary: 2**k + r, k from 3 (most often) to 7, r in {-1, 1, 3}."""
+    k = _pick(rng, {3: 4, 4: 3, 5: 2} if small else {3: 4, 4: 3, 5: 2, 6: 1, 7: 0.5})
+    return 2**k + rng.choice((-1, 1, 1, 3))
+
+
 def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
     """One case drawn with ``rng`` (a :class:`random.Random`), every parameter within ``caps``.
 
     Weights favour the interesting values evenly (several groups and channels
     per group, strides and dilations up to 3, every padding form) instead of
     the smallest ones, so that combinations appear within a small budget.
+    Sizes have a long tail: about one case in five makes one dimension (the
+    batch, the channels of a group, the groups or an output axis) large, from
+    9 to 131, with dyadic values (exact to judge, cheap for the oracle); one in
+    eight passes its inputs in a non-contiguous layout.
     """
     small = dims >= 3
     kinds = sorted(set(caps.padding))
@@ -610,8 +1145,14 @@ def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
         # arbitrary pairs express every mode; draw the modes' own pairs too, they meet special code paths
         kinds += ["asymmetric", "asymmetric", "same", "same_lower", "valid"] + (["full"] if op not in POOLS else [])
     kind = rng.choice(kinds)
+    big = _pick(rng, {None: 16, "n": 1, "cg": 1, "og": 1, "groups": 1, "out": 1})
+    if big == "n" and not caps.batch or big in ("cg", "og", "groups") and not caps.channels:
+        big = None
+    if big in ("og", "groups") and op in POOLS or big == "groups" and not caps.groups:
+        big = None
+    big_axis = rng.randrange(dims) if big == "out" else -1
     ks, ss, ds, lohi, ns, opads = [], [], [], [], [], []
-    for _ in range(dims):
+    for axis in range(dims):
         k = _pick(rng, {1: 2, 2: 3, 3: 3, 4: 2} if not small else {1: 2, 2: 3, 3: 2})
         s = _pick(rng, {1: 3, 2: 3, 3: 2}) if caps.stride else 1
         d = _pick(rng, {1: 4, 2: 2, 3: 2}) if caps.dilation and op != "avg_pool" else 1
@@ -626,9 +1167,9 @@ def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
             lo = hi = rng.randint(0, 2)
         else:
             lo = hi = 0
-        out = rng.randint(1, 3 if small else 5)
+        out = rng.randint(1, 3 if small else 5) if axis != big_axis else _long_tail(rng, small)
         if op == "conv_transpose":
-            n = out
+            n = out if axis != big_axis else max(1, out // s)
             opad = rng.randint(0, max(s, d) - 1) if caps.output_padding else 0
         else:
             n = max(1, (out - 1) * s + span - lo - hi + rng.randint(0, s - 1))
@@ -640,14 +1181,30 @@ def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
     batch = {1: 5, 2: 3, 3: 1} if caps.batch else {1: 1}
     if caps.empty_batch:
         batch[0] = 0.5
+    nb = _pick(rng, batch)
+    if big == "n":
+        nb = _long_tail(rng, small)
+    elif big == "cg":
+        cg = _long_tail(rng, small)
+    elif big == "og":
+        og = _long_tail(rng, small)
+    elif big == "groups":
+        groups = _long_tail(rng, True)
     values = {"normal": 3, "small": 2, "negative": 1} if op == "max_pool" else {"normal": 3, "small": 2}
+    values.update({"dyadic": 1, "subnormal": 0.3, "overflow": 0.2} if caps.full_range else {"dyadic": 1, "subnormal": 0.3})
+    if op not in POOLS:
+        values.update({"subnormal_products": 0.3, "cancel": 0.2})
+    val = _pick(rng, values) if big is None else "dyadic"
+    if nb == 0:
+        val = "normal"  # an empty batch has no values to speak of
+    layout = _pick(rng, {"contiguous": 14, **{k: 2 / 6 for k in LAYOUTS[1:]}})
     c = Case(
-        op, n=_pick(rng, batch), cin=cg * groups, cout=og * groups, spatial=tuple(ns), kernel=tuple(ks), stride=tuple(ss),
+        op, n=nb, cin=cg * groups, cout=og * groups, spatial=tuple(ns), kernel=tuple(ks), stride=tuple(ss),
         padding=tuple(lohi), dilation=tuple(ds), groups=groups,
         bias=caps.bias and op in ("conv", "conv_transpose") and rng.random() < 0.5, output_padding=tuple(opads),
         ceil_mode=caps.ceil_mode and op in POOLS and rng.random() < 0.5,
         count_include_pad=rng.choice(caps.count_include_pad) if op == "avg_pool" else True,
-        values=_pick(rng, values), seed=rng.randint(0, 2**16), label="explored",
+        values=val, seed=rng.randint(0, 2**16), layout=layout, label="explored",
     )
     if kind in ("same", "same_lower", "full"):
         try:
@@ -660,27 +1217,21 @@ def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
 def cases(op: str, dims: int, caps: Capabilities = ALL):
     """Strategy of valid, supported cases of ``op`` (see :func:`random_case`).
 
-    Hypothesis draws the seed of each case; the case's parameters are spread
-    evenly by :func:`random_case` (the engine shrinks failures itself, towards
-    one of everything, no padding and small integer inputs).
+    Every choice of :func:`random_case` is drawn through hypothesis
+    (``st.randoms``), so a case is a function of hypothesis' choice sequence:
+    hypothesis can replay and shrink it.  (The engine shrinks failures
+    itself, towards one of everything, no padding and small integer inputs.)
     """
-    import random
-
     from hypothesis import assume
     from hypothesis import strategies as st
 
-    def build(seed: int) -> Case | None:
-        rng = random.Random(seed)
+    @st.composite
+    def draw_case(draw):
+        rng = draw(st.randoms(use_true_random=False))
         for _ in range(25):  # restrictive targets: draw again rather than discard the example
             c = random_case(op, dims, caps, rng)
             if caps.supports(c):
                 return c
-        return None
-
-    @st.composite
-    def draw_case(draw):
-        c = build(draw(st.integers(0, 2**63 - 1)))
-        assume(c is not None)
-        return c
+        assume(False)
 
     return draw_case()

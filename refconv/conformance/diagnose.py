@@ -5,8 +5,14 @@ flipped, padding sides swapped, stride phase shifted, dilation off by one,
 groups interleaved, bias on the wrong axis, ceil rule or divisor changed,
 transposed weight layout swapped, ...).  A candidate whose shape equals the
 target's and whose values agree within the same error bound explains the
-failure; if none does and the values agree under a lower precision profile,
-the target computes in a narrower format than claimed.
+failure (an empty output compares no value and explains nothing); if none
+does and the values agree under a lower precision profile, the target
+computes in a narrower format than claimed.
+
+Before the conventions: a failure that disappears with C-contiguous inputs
+depends on the memory layout; one that disappears with one sample instead of
+an empty batch is the empty batch's; one reproduced by the oracle with
+subnormal inputs or results set to zero is flushing (FTZ/DAZ).
 
 Examples
 --------
@@ -28,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import shapes
+from ..params import ConvParamError
 from . import bounds, ops
 from .cases import POOLS, Case
 
@@ -43,13 +50,18 @@ class Candidate:
     case: Case
     inputs: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None
     output: Callable[[np.ndarray], np.ndarray] | None = None
-    compute: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None
+    #: ``compute(arrays, approximate)``: the result, exact or (``approximate=True``) in float64 arithmetic
+    compute: Callable[[dict[str, np.ndarray], bool], np.ndarray] | None = None
 
-    def evaluate(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    def evaluate(self, arrays: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
+        """The candidate's result: exact (the oracle), or a quick float64 one (:func:`ops.expected`)."""
         a = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
         if self.inputs is not None:
             a = self.inputs(a)
-        y = self.compute(a) if self.compute is not None else ops.expected(self.case, a)
+        if self.compute is not None:
+            y = self.compute(a, approximate)
+        else:
+            y = ops.expected(self.case, a, approximate=approximate)
         return self.output(y) if self.output is not None else y
 
 
@@ -89,7 +101,7 @@ def _interleave(case: Case, which: str) -> Callable:
     g, cin, cout = case.groups, case.cin, case.cout
     cg, og = cin // g, cout // g
 
-    def compute(a: dict[str, np.ndarray]) -> np.ndarray:
+    def compute(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
         w = a["w"]
         dense = np.zeros((cout, cin, *w.shape[2:]))
         for o in range(cout):
@@ -98,7 +110,7 @@ def _interleave(case: Case, which: str) -> Callable:
                 ch = (c * g + grp) if which in ("input", "both") else grp * cg + c
                 dense[o, ch] = w[o, c]
         dense_case = replace(case, groups=1)
-        return ops.expected(dense_case, {**a, "w": dense})
+        return ops.expected(dense_case, {**a, "w": dense}, approximate=approximate)
 
     return compute
 
@@ -133,8 +145,8 @@ def _bias_variants(case: Case) -> list[Candidate]:
     yshape = case.output_shape
     for ax in [0] + list(range(2, 2 + nsp)):
         if yshape[ax] == case.cout and case.cout > 1:
-            def compute(a, ax=ax):
-                y = ops.expected(nb, {k: v for k, v in a.items() if k != "b"})
+            def compute(a, approximate=False, ax=ax):
+                y = ops.expected(nb, {k: v for k, v in a.items() if k != "b"}, approximate=approximate)
                 shape = [1] * y.ndim
                 shape[ax] = -1
                 return y + a["b"].reshape(shape)
@@ -146,11 +158,8 @@ def _bias_variants(case: Case) -> list[Candidate]:
 def _general(case: Case, pads: tuple) -> Callable:
     """The oracle's general operation with any (even negative, cropping) padding."""
 
-    def compute(a: dict[str, np.ndarray]) -> np.ndarray:
-        from .. import oracle
-
-        return oracle.general_conv(a["x"], a["w"], a.get("b"), stride=case.stride, padding=pads, dilation=case.dilation,
-                                   groups=case.groups)
+    def compute(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
+        return ops.general_expected(case, a, pads, approximate=approximate)
 
     return compute
 
@@ -277,18 +286,18 @@ def _explicit_pool(case: Case, pads: tuple, fill: float, ceil_rule: str, divisor
     need = [(o - 1) * s + dl * (k - 1) + 1 for o, s, dl, k in zip(outs, case.stride, case.dilation, case.kernel)]
     ext = [max(n + lo + hi, nd) for n, (lo, hi), nd in zip(case.spatial, pads, need)]
 
-    def compute(a: dict[str, np.ndarray]) -> np.ndarray:
+    def compute(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
         x = a["x"]
         xp = np.full(x.shape[:2] + tuple(ext), fill, dtype=np.float64)
         inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, case.spatial))
         xp[(slice(None), slice(None)) + inner] = x
         if case.op == "max_pool":
             flat = replace(case, spatial=tuple(ext), padding=((0, 0),) * d, ceil_mode=False)
-            y = ops.expected(flat, {"x": xp})
+            y = ops.expected(flat, {"x": xp}, approximate=approximate)
             return y[(slice(None), slice(None)) + tuple(slice(0, o) for o in outs)]
         ones = np.ones((x.shape[1], 1, *case.kernel))
         conv = replace(case, op="conv", spatial=tuple(ext), padding=((0, 0),) * d, cout=x.shape[1], groups=x.shape[1], bias=False)
-        sums = ops.expected(conv, {"x": xp, "w": ones})
+        sums = ops.expected(conv, {"x": xp, "w": ones}, approximate=approximate)
         if divisor == "kernel":
             div = np.full(sums.shape, float(math.prod(case.kernel)))
         else:
@@ -297,7 +306,8 @@ def _explicit_pool(case: Case, pads: tuple, fill: float, ceil_rule: str, divisor
                 mask[(0, 0) + inner] = 1
             else:  # positions inside input plus padding
                 mask[(0, 0) + tuple(slice(0, n + lo + hi) for n, (lo, hi) in zip(case.spatial, pads))] = 1
-            cnt = ops.expected(replace(conv, cin=1, cout=1, groups=1, n=1), {"x": mask, "w": np.ones((1, 1, *case.kernel))})
+            cnt = ops.expected(replace(conv, cin=1, cout=1, groups=1, n=1), {"x": mask, "w": np.ones((1, 1, *case.kernel))},
+                               approximate=approximate)
             div = np.broadcast_to(cnt, sums.shape)
         with np.errstate(divide="ignore", invalid="ignore"):
             y = sums / div
@@ -363,70 +373,213 @@ def candidates(case: Case) -> list[Candidate]:
     return _pool_candidates(case) if case.op in POOLS else _conv_candidates(case)
 
 
+def _far(case: Case, arrays: dict[str, np.ndarray], a: np.ndarray, y: np.ndarray, cand: Candidate, n: int,
+         prof: Any, slack: float = 1.0) -> bool:
+    """A cheap necessary condition for a match, checked before the magnitudes are computed exactly: every
+    error within the bound of the largest magnitude any output can have (``n * max|x| * max|w| + max|b|``).
+
+    ``slack=2`` for a float64 ``y`` (direct summation): its own error ``gamma_n(2**-53) * S`` is at most the
+    bound of any profile, so doubling the allowance keeps every true match."""
+    v = {k: np.abs(np.asarray(t, dtype=np.float64)) for k, t in arrays.items()}
+    if cand.inputs is not None:
+        v = {k: np.abs(t) for k, t in cand.inputs(v).items()}
+    tops = {k: float(np.max(np.where(np.isfinite(t), t, 0.0))) if t.size else 0.0 for k, t in v.items()}
+    first = list(tops.values())
+    if case.op in POOLS or len(first) < 2:
+        smax = n * first[0]
+    else:
+        smax = n * first[0] * first[1] + tops.get("b", 0.0)
+    bmax = float(bounds.elementwise_bound(np.array([smax]), np.array([0.0]), n, prof,
+                                          input_factors=1 if case.op in POOLS else 2)[0])
+    both = np.isfinite(a) & np.isfinite(y)
+    err = np.abs(a[both] - y[both])
+    allowed = slack * (2 * bmax + np.abs(y[both]) * (4 * prof.u_out + 2.0**-50))
+    return bool((err > allowed).any())
+
+
 def matches(runner: Any, case: Case, arrays: dict[str, np.ndarray], actual: np.ndarray, cand: Candidate) -> bool:
     """Whether ``actual`` equals the candidate's result within the error bound (or exactly, where the bound is 0)."""
-    try:
-        with np.errstate(all="ignore"):
-            y = cand.evaluate(arrays)
-            if y.shape != actual.shape:
-                return False
-            s = np.abs(cand.evaluate({k: np.abs(np.asarray(v, dtype=np.float64)) for k, v in arrays.items()}))
-    except Exception:  # noqa: BLE001 - a candidate that does not apply to this case
-        return False
-    if case.op == "max_pool":
-        s = np.abs(y)
     n = case.terms() + (2 if case.op == "avg_pool" else 0)
     prof = runner.prof
+    a = np.asarray(actual, dtype=np.float64)
+    try:
+        with np.errstate(all="ignore"):
+            try:
+                # a float64 screen first: most candidates are far off and need no exact evaluation
+                quick = cand.evaluate(arrays, approximate=True)
+            except ConvParamError:
+                return False  # the changed convention makes the case invalid: nothing to compare
+            except Exception:  # noqa: BLE001 - the fast engine declines (memory cap, a form it lacks): go exact
+                quick = None
+            if quick is not None and (quick.shape != actual.shape or _far(case, arrays, a, quick, cand, n, prof, 2)):
+                return False
+            y = cand.evaluate(arrays)
+            if y.shape != actual.shape or y.size == 0:
+                return False  # an empty output reproduces nothing: no value was compared
+            if case.op == "max_pool":
+                s = np.abs(y)
+            elif _far(case, arrays, a, y, cand, n, prof):
+                return False
+            else:
+                s = np.abs(cand.evaluate({k: np.abs(np.asarray(v, dtype=np.float64)) for k, v in arrays.items()}))
+    except Exception:  # noqa: BLE001 - a candidate that does not apply to this case
+        return False
     b = bounds.elementwise_bound(np.where(np.isfinite(s), s, 0), np.where(np.isfinite(y), y, 0), n, prof,
                                  input_factors=1 if case.op in POOLS else 2) + np.abs(np.where(np.isfinite(y), y, 0)) * 2.0**-52
-    a = np.asarray(actual, dtype=np.float64)
     same_special = (np.isnan(a) & np.isnan(y)) | (np.isinf(a) & (a == y))
     with np.errstate(invalid="ignore"):
         ok = same_special | (np.abs(a - y) <= b)
     return bool(ok.all())
 
 
+def _layout_findings(runner: Any, case: Case, outcome: Any) -> list[str]:
+    """For inputs in a non-contiguous layout: does the same case with C-contiguous inputs pass?"""
+    if case.layout == "contiguous":
+        return []
+    if not runner.evaluate(replace(case, layout="contiguous")).ok:
+        return []
+    out = [f"depends on memory layout: passes with C-contiguous inputs, fails with {case.layout} inputs"]
+    msg = str(getattr(outcome, "message", "") or "")
+    if outcome.kind == "exception":
+        if case.layout == "readonly" and "read-only" in msg:
+            out.append("it writes into an input array (copy an input before modifying it)")
+        else:
+            out.append(f"it raises with {case.layout} inputs: {msg}")
+    elif outcome.kind in ("value", "nonfinite") and outcome.actual is not None:
+        arrays = case.arrays(runner.dtype)
+        # the values as they lie in memory, read as if C-contiguous (ravel(order='K'), np.frombuffer, a raw pointer)
+        mem = {k: np.ravel(v, order="K").reshape(v.shape) for k, v in arrays.items()}
+        plain = Candidate("memory order", "", case)
+        if any(not np.array_equal(mem[k], arrays[k], equal_nan=True) for k in arrays) and matches(
+                runner, case, mem, np.asarray(outcome.actual), plain):
+            out.append("it reads the inputs' memory in storage order as if it were C-contiguous (ravel(order='K'), "
+                       "np.frombuffer or a raw pointer): the oracle on the inputs so read reproduces the output")
+        elif outcome.kind == "nonfinite" and case.layout == "strided":
+            out.append("NaN where the exact result is finite: it reads the gaps of the strided inputs' buffer (NaN there)")
+    return out
+
+
+def _tiny(dtype: str) -> float:
+    import ml_dtypes
+
+    from .cases import dtype_of
+
+    return float(ml_dtypes.finfo(dtype_of(dtype)).tiny)
+
+
+def _ftz_findings(runner: Any, case: Case, arrays: dict[str, np.ndarray], outcome: Any) -> list[str]:
+    """Subnormal inputs, products or results flushed to zero (FTZ/DAZ), verified against the oracle."""
+    if outcome.kind not in ("value", "nonfinite") or outcome.actual is None or outcome.expected is None:
+        return []
+    tiny = _tiny(runner.dtype)
+    a64 = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+    exp = np.asarray(outcome.expected, dtype=np.float64)
+    actual = np.asarray(outcome.actual)
+
+    def sub(v: np.ndarray) -> bool:
+        return bool(((v != 0) & (np.abs(v) < tiny)).any())
+
+    names = list(a64)
+    products_sub = False
+    if case.op not in POOLS and len(names) >= 2 and a64[names[0]].size and a64[names[1]].size:
+        # every nonzero product below the smallest normal: flushing the products zeroes all of them
+        products_sub = float(np.abs(a64[names[0]]).max()) * float(np.abs(a64[names[1]]).max()) < tiny
+    if not (any(sub(v) for v in a64.values()) or sub(exp) or products_sub):
+        return []
+
+    def flush(v: np.ndarray) -> np.ndarray:
+        return np.where(np.abs(v) < tiny, 0.0, v)
+
+    def daz(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: flush(v) for k, v in a.items()}
+
+    def no_products(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: (np.zeros_like(v) if k == names[0] else flush(v) if k == "b" else v) for k, v in a.items()}
+
+    cands = [
+        ("subnormal inputs read as zero (DAZ)", daz, None),
+        ("subnormal results written as zero (FTZ)", None, flush),
+        ("subnormal inputs read as zero and subnormal results written as zero", daz, flush),
+    ]
+    if products_sub:
+        cands.append(("subnormal products flushed to zero", no_products, flush))
+    prec = runner.prof.name
+    head = f"flushes subnormals to zero (FTZ/DAZ); if that is intended, claim precision '{prec}-ftz'"
+    for what, inputs, output in cands:
+        if matches(runner, case, arrays, actual, Candidate(what, "", case, inputs=inputs, output=output)):
+            return [f"{head} ({what}: the oracle with this change reproduces the output)"]
+    name = f"{prec}-ftz"
+    if name in getattr(bounds, "PROFILES", {}):
+        try:
+            if runner.compare(case, arrays, actual, exp, bounds.profile(name, runner.dtype)).ok:
+                return [f"{head} (the errors fit the {name} bound: subnormal operands or partial sums flushed)"]
+        except Exception:  # noqa: BLE001 - a profile that does not apply to this op
+            pass
+    return []
+
+
+def _empty_batch(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list[str]] | None:
+    """A failure of an empty batch: does the same case with N = 1 fail the same way?"""
+    one = replace(case, n=1)
+    out1 = runner.evaluate(one)
+    if out1.ok or out1.kind != outcome.kind:
+        if outcome.kind == "shape":
+            got = tuple(np.shape(outcome.actual))
+            what = f"output shape {got} instead of {tuple(case.output_shape)}"
+        else:
+            what = outcome.message
+        return [f"empty batch: {what} only when N = 0 (the same case with N = 1 "
+                f"{'passes' if out1.ok else 'fails differently: ' + out1.kind})"], []
+    found, formulas = diagnose(runner, one, out1)
+    return ["the failure does not depend on the empty batch: the same case with N = 1 fails the same way "
+            "(diagnosed there, where values can be compared)"] + found, formulas
+
+
 def diagnose(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list[str]]:
-    """``(findings, shape_formulas)`` for a failed outcome of ``case``."""
-    findings: list[str] = []
+    """``(findings, shape_formulas)`` for a failed outcome of ``case``.
+
+    In order: a failure that depends on the memory layout; one of an empty
+    batch only; subnormals flushed to zero; then the conventions whose
+    perturbed oracle reproduces the output (shape and values), and precision.
+    """
+    findings: list[str] = _layout_findings(runner, case, outcome)
     formulas: list[str] = []
+    if findings:
+        return findings, formulas
+    if case.n == 0 and outcome.kind in ("shape", "exception"):
+        found = _empty_batch(runner, case, outcome)
+        if found is not None:
+            return found
     if outcome.kind == "exception":
         findings.append("exception raised by the target on a valid case (the oracle accepts these parameters)")
         return findings, formulas
     arrays = case.arrays(runner.dtype)
     actual = np.asarray(outcome.actual)
+    ftz = _ftz_findings(runner, case, arrays, outcome)
+    if ftz:
+        return ftz, formulas
     cands = candidates(case)
+    # a candidate explains the output only if the oracle with that change reproduces its shape and its values
+    hits = [cand for cand in cands if matches(runner, case, arrays, actual, cand)]
     if outcome.kind == "shape":
         exp_shape = case.output_shape
         if actual.ndim == len(exp_shape):
             for i in range(case.dims):
                 if actual.shape[2 + i] != exp_shape[2 + i]:
                     formulas.append(f"axis {i} expected: {axis_formula(case, i)}")
-        for cand in cands:
-            try:
-                if cand.compute is None and cand.output is None and cand.case.is_valid() and tuple(cand.case.output_shape) == actual.shape:
+            for cand in hits:
+                if cand.compute is None and cand.output is None and cand.case.is_valid():
                     for i in range(case.dims):
                         if actual.shape[2 + i] != exp_shape[2 + i]:
                             formulas.append(f"axis {i} with {cand.name}: {axis_formula(cand.case, i)}")
-            except Exception:  # noqa: BLE001
-                continue
         if actual.ndim != len(exp_shape):
             findings.append(f"rank {actual.ndim} instead of {len(exp_shape)}: layout (N, C, *spatial) expected")
         elif actual.shape[:2] != tuple(exp_shape[:2]):
             findings.append(f"batch/channel sizes {actual.shape[:2]} instead of {tuple(exp_shape[:2])}")
-    hits = [cand for cand in cands if matches(runner, case, arrays, actual, cand)]
     for cand in hits[:3]:
         findings.append(f"{cand.name}: {cand.explanation} (the oracle with this change reproduces the output)")
     if not hits and outcome.kind == "shape":
-        shaped = []
-        for cand in cands:
-            try:
-                if cand.evaluate(arrays).shape == actual.shape:
-                    shaped.append(cand.name)
-            except Exception:  # noqa: BLE001
-                continue
-        if shaped:
-            findings.append("shape consistent with: " + ", ".join(dict.fromkeys(shaped)) + " (values differ as well)")
+        findings.append("no single convention change reproduces the output (its shape and its values)")
     if not hits and outcome.kind == "nonfinite" and outcome.worst:
         w = outcome.worst
         exp_v, act_v = w["expected"], w["actual"]
@@ -443,13 +596,16 @@ def diagnose(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list[str
                   "bfloat16 inputs": "bfloat16 inputs with float32 accumulation"}
         claimed = runner.prof.name
         rounding_only = True
-        if case.op in ("conv", "conv_transpose", "conv_grad_input", "conv_grad_weight") and case.terms() <= 256:
-            # with inputs in {-1, 0, 1} every format computes exactly: a rounding problem disappears, a logic bug stays
-            if any(not runner.evaluate(replace(case, values="unit", seed=case.seed + k)).ok for k in range(4)):
+        if case.op in ("conv", "conv_transpose", "conv_grad_input", "conv_grad_weight"):
+            # with inputs in {-1, 0, 1} every format computes exactly (up to 256 terms; sparse ones past that,
+            # partial sums at most ~128): a rounding problem disappears, a logic bug stays
+            exact = "unit" if case.terms() <= 256 else "sparse"
+            if any(not runner.evaluate(replace(case, values=exact, seed=case.seed + k)).ok for k in range(4)):
                 rounding_only = False
                 findings.append("not a rounding problem: the results are wrong also for inputs in {-1, 0, 1}, "
                                 "which every format sums exactly")
-        for name in (order[order.index(claimed) + 1:] if rounding_only else []):
+        plain = claimed[:-4] if claimed.endswith("-ftz") else claimed
+        for name in (order[order.index(plain) + 1:] if rounding_only and plain in order else []):
             if name == "bfloat16 inputs":
                 # diagnosis only: inputs rounded to bfloat16, products and sums in float32 (mixed-precision units)
                 base = bounds.profile("tf32", runner.dtype)

@@ -48,7 +48,7 @@ import numpy as np
 
 from .cases import POOLS, Case
 
-__all__ = ["SIGNATURES", "call", "accepted_keywords", "expected", "magnitude", "repro_call"]
+__all__ = ["SIGNATURES", "call", "accepted_keywords", "expected", "general_expected", "magnitude", "repro_call"]
 
 SIGNATURES: dict[str, str] = {
     "conv": "fn(x, w, b, *, stride, padding, dilation, groups)",
@@ -125,14 +125,27 @@ def _f64(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: np.asarray(v).astype(np.float64) for k, v in arrays.items()}
 
 
-def expected(case: Case, arrays: dict[str, np.ndarray]) -> np.ndarray:
+def _engine(approximate: bool) -> Any:
+    if approximate:
+        from .. import fast
+
+        return fast
+    return _oracle()
+
+
+def expected(case: Case, arrays: dict[str, np.ndarray], *, approximate: bool = False) -> np.ndarray:
     """The exact result, correctly rounded to float64, computed by :mod:`refconv.oracle`.
 
     The inputs are the target's own values (converted to float64 exactly).
+    ``approximate=True`` computes it with :mod:`refconv.fast` in float64 by
+    direct summation instead (error at most ``gamma_n(2**-53) * S``), for a
+    quick screen of many candidates whose survivors are then computed exactly.
     """
-    o = _oracle()
+    o = _engine(approximate)
     a = _f64(arrays)
     kw = case.kwargs()
+    if approximate and case.op not in POOLS:
+        kw["algorithm"] = "direct"
     if case.op == "conv":
         return o.conv(a["x"], a["w"], a.get("b"), **kw)
     if case.op == "conv_transpose":
@@ -145,6 +158,14 @@ def expected(case: Case, arrays: dict[str, np.ndarray]) -> np.ndarray:
     if case.op == "max_pool":
         return o.max_pool(a["x"], k, **kw)
     return o.avg_pool(a["x"], k, **kw)
+
+
+def general_expected(case: Case, arrays: dict[str, np.ndarray], padding: Any, *, approximate: bool = False) -> np.ndarray:
+    """:func:`expected` of a convolution through the general operation, with any (also negative, cropping) ``padding``."""
+    a = _f64(arrays)
+    kw = {"algorithm": "direct"} if approximate else {}
+    return _engine(approximate).general_conv(a["x"], a["w"], a.get("b"), stride=case.stride, padding=padding,
+                                             dilation=case.dilation, groups=case.groups, **kw)
 
 
 def magnitude(case: Case, arrays: dict[str, np.ndarray]) -> np.ndarray:

@@ -28,6 +28,8 @@ class Entry:
     #: a word the diagnosis should contain (None: any failure counts)
     diagnosis: str | None = None
     extra: dict = field(default_factory=dict)
+    #: the failure kind expected ('value', 'accepted-invalid', ...; None: any)
+    kind: str | None = None
 
 
 def _conv(**knobs: Any) -> Callable:
@@ -360,7 +362,9 @@ CORRECT: list[Entry] = [
     Entry("conv float64: im2col", "conv", conv_im2col, dtype="float64"),
     Entry("conv: bfloat16 inputs under the bfloat16 profile", "conv", _conv(round_inputs=_bf16), precision="bfloat16"),
     Entry("conv: TF32 inputs under the tf32 profile", "conv", _conv(round_inputs=_tf32), precision="tf32"),
-    Entry("conv: float16 accumulation under the float16 profile", "conv", _conv(acc=np.float16), precision="float16"),
+    # float16 arithmetic has less range than float32 arrays: the values near float32's overflow are not its to hold
+    Entry("conv: float16 accumulation under the float16 profile", "conv", _conv(acc=np.float16), precision="float16",
+          extra={"capabilities": {"full_range": False}}),
     Entry("conv: FFT under the norm-wise bound", "conv", conv_fft, bound="normwise"),
     Entry("conv: pure Python loops", "conv", naive.conv),
     Entry("conv float16: float16 throughout", "conv", _conv(order="pairwise"), dtype="float16"),
@@ -511,3 +515,99 @@ BROKEN += [
     Entry("conv_transpose 1-D float64: bias only where a kernel tap lands", "conv_transpose", X.ct_bias_only_where_scattered,
           dims=1, dtype="float64"),
 ]
+
+# --- bugs that hide: tiles in special paths, layouts, subnormals, invalid configurations (tests/broken/hidden.py)
+
+from . import hidden as H  # noqa: E402
+
+BROKEN += [
+    # a remainder tile of each dimension, in a path taken only with (most) features on
+    Entry("conv: C_out tail tile of 16 skips the bias (grouped strided dilated path)", "conv", H.conv_cout_tail_skips_bias,
+          diagnosis="not a rounding problem"),
+    Entry("conv 3-D: C_out tail tile of 16 skips the bias", "conv", H.conv_cout_tail_skips_bias, dims=3),
+    Entry("conv: C_out tail tile of 16 reads the previous tile's weights (grouped path)", "conv",
+          H.conv_cout_tail_previous_weights),
+    Entry("conv: C_in/groups tail block of 8 reads channels one block early", "conv", H.conv_cin_tail_wrong_offset),
+    Entry("conv: second reduction tile of 32 drops its last term", "conv", H.conv_second_reduction_tile_drops_last),
+    Entry("conv 1-D float64: second reduction tile of 32 drops its last term", "conv",
+          H.conv_second_reduction_tile_drops_last, dims=1, dtype="float64"),
+    Entry("conv: batch blocks of 8 forget the remainder (grouped path)", "conv", H.conv_batch_tail_forgotten),
+    Entry("conv: output-row tail tile of 8 repeats the previous rows", "conv", H.conv_row_tail_shifted),
+    Entry("conv 3-D: output-row tail tile of 8 repeats the previous rows", "conv", H.conv_row_tail_shifted, dims=3),
+    Entry("conv: output-column tail tile of 16 gets no bias", "conv", H.conv_col_tail_no_bias),
+    Entry("conv 1-D: output-column tail tile of 16 gets no bias", "conv", H.conv_col_tail_no_bias, dims=1),
+    Entry("conv: depthwise tail block of 16 uses the previous block's bias", "conv", H.conv_depthwise_tail_wrong),
+    Entry("conv_transpose: C_out tail tile of 16 skips the bias", "conv_transpose", H.ct_cout_tail_skips_bias),
+    Entry("conv_transpose: C_in/groups tail block of 8 dropped", "conv_transpose", H.ct_cin_tail_dropped),
+    Entry("conv_transpose 3-D: batch blocks of 8 forget the remainder", "conv_transpose", H.ct_batch_tail_forgotten, dims=3),
+    Entry("conv_transpose 1-D: output-column tail tile of 32 repeats the previous columns", "conv_transpose",
+          H.ct_col_tail_shifted, dims=1),
+    Entry("conv_grad_input: C_in tail tile of 16 left at zero", "conv_grad_input", H.gi_cin_tail_zero),
+    Entry("conv_grad_input: reduction over C_out/groups drops the tail block of 16", "conv_grad_input",
+          H.gi_reduction_tail_dropped),
+    Entry("conv_grad_input 1-D: batch blocks of 8 forget the remainder", "conv_grad_input", H.gi_batch_tail_forgotten, dims=1),
+    Entry("conv_grad_weight: second reduction tile of 64 drops its last term", "conv_grad_weight",
+          H.gw_reduction_second_tile_drops_last),
+    Entry("conv_grad_weight 3-D: C_out tail tile of 16 left at zero", "conv_grad_weight", H.gw_cout_tail_zero, dims=3),
+    Entry("conv_grad_weight: batch blocks of 8 forget the remainder", "conv_grad_weight", H.gw_batch_tail_forgotten),
+    Entry("max_pool: channel tail block of 16 pools the previous block", "max_pool", H.max_pool_channel_tail_previous),
+    Entry("max_pool 1-D: batch blocks of 8 forget the remainder", "max_pool", H.max_pool_batch_tail_forgotten, dims=1),
+    Entry("max_pool: second tile of 32 window taps skips its last tap", "max_pool", H.max_pool_wide_window_tail),
+    Entry("avg_pool: channel tail block of 16 divides by the window area", "avg_pool",
+          H.avg_pool_channel_tail_wrong_divisor),
+    Entry("avg_pool 3-D: batch blocks of 8 forget the remainder", "avg_pool", H.avg_pool_batch_tail_forgotten, dims=3),
+    Entry("avg_pool: output-column tail tile of 16 repeats the previous columns", "avg_pool", H.avg_pool_col_tail_shifted),
+    # memory layouts
+    Entry("conv: reads its inputs in memory order (ravel(order='K'))", "conv", H.conv_reads_memory_order,
+          diagnosis="depends on memory layout"),
+    Entry("conv: wraps its input buffer with np.frombuffer", "conv", H.conv_frombuffer, diagnosis="depends on memory layout"),
+    Entry("conv: clamps its input in place (read-only inputs)", "conv", H.conv_writes_input,
+          diagnosis="depends on memory layout"),
+    Entry("conv: refuses negative strides", "conv", H.conv_rejects_negative_strides, diagnosis="depends on memory layout"),
+    Entry("conv 1-D: needs aligned arrays", "conv", H.conv_aligned_loads, dims=1, diagnosis="depends on memory layout"),
+    Entry("conv_transpose: reads x in memory order", "conv_transpose", H.ct_reads_memory_order,
+          diagnosis="depends on memory layout"),
+    Entry("max_pool 3-D: copies non-C-contiguous inputs in memory order", "max_pool", H.max_pool_strided_view_wrong,
+          dims=3, diagnosis="depends on memory layout"),
+    # subnormals and the ends of the range
+    Entry("conv: denormals-are-zero inputs", "conv", H.conv_daz, diagnosis="flushes subnormals to zero"),
+    Entry("conv: flush-to-zero results", "conv", H.conv_ftz_result, diagnosis="flushes subnormals to zero"),
+    Entry("conv: flush-to-zero products and partial sums", "conv", H.conv_ftz_products, diagnosis="float32-ftz"),
+    Entry("conv float64: denormals-are-zero inputs", "conv", H.conv_daz, dtype="float64", diagnosis="float64-ftz"),
+    Entry("avg_pool: flush-to-zero inputs and results", "avg_pool", H.avg_pool_ftz, diagnosis="flushes subnormals"),
+    Entry("max_pool 1-D: denormals-are-zero inputs", "max_pool", H.max_pool_daz, dims=1, diagnosis="flushes subnormals"),
+    Entry("conv_grad_weight: flush-to-zero results", "conv_grad_weight", H.gw_ftz_result, diagnosis="flushes subnormals"),
+    Entry("max_pool: running maximum started at -1e30", "max_pool", H.max_pool_sentinel),
+    # configurations the definition rejects, accepted
+    Entry("conv: never validates (clipped sizes, floor-divided groups)", "conv", H.conv_accepts_invalid,
+          kind="accepted-invalid"),
+    Entry("conv 3-D: never validates", "conv", H.conv_accepts_invalid, dims=3, kind="accepted-invalid"),
+    Entry("conv_transpose: output_padding not checked", "conv_transpose", H.ct_accepts_large_output_padding,
+          kind="accepted-invalid"),
+    Entry("max_pool: returns the input when the window does not fit", "max_pool", H.max_pool_accepts_large_window,
+          kind="accepted-invalid"),
+    Entry("conv_grad_input 1-D: zeros when the groups do not fit", "conv_grad_input", H.gi_accepts_groups_mismatch, dims=1,
+          kind="accepted-invalid"),
+    # windows of padding only, with groups
+    Entry("conv: NaN where a window reads only padding (grouped path)", "conv", H.conv_nan_on_padding_windows,
+          kind="nonfinite"),
+    Entry("conv 3-D: raises where a window reads only padding (grouped path)", "conv", H.conv_raises_on_padding_windows,
+          dims=3, kind="exception"),
+    Entry("conv_grad_weight 1-D: NaN for taps that read only padding (grouped)", "conv_grad_weight",
+          H.gw_nan_on_padding_windows, dims=1, kind="nonfinite"),
+]
+
+CORRECT += [
+    Entry("conv: blocked over every dimension, remainders handled", "conv", H.conv_blocked),
+    Entry("conv 1-D: blocked over every dimension", "conv", H.conv_blocked, dims=1),
+    Entry("conv 3-D float64: blocked over every dimension", "conv", H.conv_blocked, dims=3, dtype="float64"),
+    Entry("conv_transpose: blocked scatter in float32", "conv_transpose", H.ct_blocked),
+    Entry("max_pool: blocked over channels and samples", "max_pool", H.pool_blocked_max),
+    Entry("avg_pool 3-D: blocked over channels", "avg_pool", H.avg_pool_blocked, dims=3),
+    Entry("conv_grad_input: blocked over samples", "conv_grad_input", H.gi_blocked),
+    Entry("conv_grad_weight: batch blocks summed in float32", "conv_grad_weight", H.gw_blocked_f32),
+    Entry("conv float64: float64 accumulation with gradual underflow", "conv", H.conv_f64, dtype="float64"),
+]
+
+# correct implementations refuse the configurations the definition rejects (as every library does)
+CORRECT = [Entry(**{**e.__dict__, "fn": H.refusing(e.op, e.fn)}) for e in CORRECT]
