@@ -39,8 +39,9 @@ A 32x32x3 input and two 5x5x3 filters give 28x28x2:
 
 Work limit: exact arithmetic is slow (floats become large integers: about
 0.1 to 0.4 us per multiply-add; small integers about 1 ns), so a call whose
-*work* -- its multiply-adds (comparisons and additions for pooling) plus the
-elements of the arrays it builds (padded input, result) -- exceeds
+*work* -- its multiply-adds (comparisons and additions for pooling), plus the
+elements of the arrays it builds (padded input, result), plus
+:data:`STEP_WORK` ``= 100`` per step of its loops over kernel taps -- exceeds
 :data:`DEFAULT_WORK_LIMIT` ``= 10**9`` (minutes of float arithmetic) is refused
 before anything is allocated, with :class:`~refconv.params.OracleSizeError`
 naming the number and the limit.  Raise the limit for a block of code with
@@ -50,7 +51,7 @@ input, has no limit.
 >>> conv(np.ones((1, 1, 4)), np.ones((1, 1, 2)), padding=10**9)
 Traceback (most recent call last):
     ...
-refconv.params.OracleSizeError: oracle.conv: 4,000,000,006 multiply-adds + 4,000,000,007 array elements = 8,000,000,013 operations, over the oracle's work limit of 1,000,000,000; raise it with refconv.oracle.work_limit(n) (None: no limit), or use refconv.fast
+refconv.params.OracleSizeError: oracle.conv: 8,000,000,213 operations (4,000,000,006 multiply-adds, 4,000,000,007 array elements, 2 tap steps x 100), over the oracle's work limit of 1,000,000,000; raise it with refconv.oracle.work_limit(n) (None: no limit), or use refconv.fast
 >>> with work_limit(10**10):
 ...     conv(np.ones((1, 1, 4)), np.ones((1, 1, 2)), padding=2).tolist()
 [[[0.0, 1.0, 2.0, 2.0, 2.0, 1.0, 0.0]]]
@@ -95,6 +96,7 @@ __all__ = [
     "conv_matrix",
     "general_conv",
     "DEFAULT_WORK_LIMIT",
+    "STEP_WORK",
     "OracleSizeError",
     "get_work_limit",
     "work_limit",
@@ -129,14 +131,20 @@ def work_limit(limit: int | None) -> Iterator[int | None]:
         _WORK_LIMIT.reset(token)
 
 
-def _check_work(op: str, terms: int, elements: int, what: str = "multiply-adds") -> None:
-    """Refuse ``op`` when ``terms`` (its arithmetic) plus ``elements`` (of the arrays it builds) exceed the limit."""
+#: work counted for one step of a loop over kernel taps (its Python overhead, about 10 to 40 us)
+STEP_WORK = 100
+
+
+def _check_work(op: str, terms: int, elements: int, steps: int, what: str = "multiply-adds") -> None:
+    """Refuse ``op`` when ``terms`` (its arithmetic) plus ``elements`` (of the arrays it builds) plus
+    :data:`STEP_WORK` per step of its loops over taps exceed the limit."""
     limit = _WORK_LIMIT.get()
-    work = terms + elements
+    work = terms + elements + STEP_WORK * steps
     if limit is not None and work > limit:
         raise OracleSizeError(
-            f"oracle.{op}: {terms:,} {what} + {elements:,} array elements = {work:,} operations, over the oracle's "
-            f"work limit of {limit:,}; raise it with refconv.oracle.work_limit(n) (None: no limit), or use refconv.fast"
+            f"oracle.{op}: {work:,} operations ({terms:,} {what}, {elements:,} array elements, {steps:,} tap steps "
+            f"x {STEP_WORK}), over the oracle's work limit of {limit:,}; raise it with refconv.oracle.work_limit(n) "
+            "(None: no limit), or use refconv.fast"
         )
 
 
@@ -145,10 +153,10 @@ def _prod(values: Sequence[int]) -> int:
 
 
 def _conv_work(op: str, p: ConvParams, padded_elements: int, result_elements: int) -> None:
-    """The general operation's work: ``N * C_out * (C_in / G) * prod(K) * prod(O)`` multiply-adds."""
+    """The general operation's work: ``N * C_out * (C_in / G) * prod(K) * prod(O)`` multiply-adds, ``prod(K) * G`` steps."""
     n, cout, cg = p.input_shape[0], p.weight_shape[0], p.weight_shape[1]
-    macs = n * cout * cg * _prod(p.kernel_spatial) * _prod(p.output_spatial)
-    _check_work(op, macs, padded_elements + result_elements)
+    kp = _prod(p.kernel_spatial)
+    _check_work(op, n * cout * cg * kp * _prod(p.output_spatial), padded_elements + result_elements, kp * p.groups)
 
 
 # --------------------------------------------------------------------------- operands
@@ -473,7 +481,7 @@ def general_conv(
         # _dilate_pad first builds the dilated input with the positive sides of the padding
         grown = [a * (n - 1) + 1 + max(lo, 0) + max(hi, 0) if n > 0 else max(lo, 0) + max(hi, 0)
                  for n, a, (lo, hi) in zip(xa.shape[2:], crop[1], crop[0])]
-        _check_work("general_conv", 0, _prod(xa.shape[:2]) * _prod(grown))
+        _check_work("general_conv", 0, _prod(xa.shape[:2]) * _prod(grown), 0)
         xa = _dilate_pad(xa, crop[1], crop[0])
         padding, input_dilation = 0, 1
     p = conv_params(
@@ -765,7 +773,8 @@ def conv_matrix(
     shp = tuple(input_shape)
     p = conv_params((1, *shp), wa.shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
     # the dense matrix, and one index write per (tap, output channel, input channel, output position)
-    _check_work("conv_matrix", _prod(wa.shape) * _prod(p.output_spatial), _prod(p.output_shape) * _prod(shp), "index writes")
+    _check_work("conv_matrix", _prod(wa.shape) * _prod(p.output_spatial), _prod(p.output_shape) * _prod(shp),
+                _prod(wa.shape), "index writes")
     cin, sp = shp[0], shp[1:]
     cout, cg = wa.shape[:2]
     og = cout // p.groups
@@ -796,20 +805,21 @@ def _pool_windows(x: np.ndarray, pp: Any, fill: Any) -> tuple[np.ndarray, list[t
     sizes = tuple(max(n + lo + hi, nd) for n, (lo, hi), nd in zip(x.shape[2:], pp.padding, need))
     xp = np.full(x.shape[:2] + sizes, fill, dtype=x.dtype if x.dtype != object else object)
     xp[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for (lo, _), n in zip(pp.padding, x.shape[2:]))] = x
-    wins = [(k, _window(k, pp.stride, pp.dilation, out)) for k in np.ndindex(*pp.kernel_size)]
+    wins = ((k, _window(k, pp.stride, pp.dilation, out)) for k in np.ndindex(*pp.kernel_size))  # one pass, lazily
     return xp, wins
 
 
 def _pool_work(op: str, pp: Any, passes: int, padded_arrays: int) -> None:
-    """Pooling's work: ``passes`` sweeps of ``N*C*prod(k)*prod(O)`` window terms, and ``padded_arrays`` padded inputs."""
+    """Pooling's work: ``passes`` sweeps of ``N*C*prod(k)*prod(O)`` window terms (``passes * prod(k)`` tap steps),
+    and ``padded_arrays`` padded inputs."""
     out = pp.output_spatial
     need = (
         (o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(out, pp.stride, pp.dilation, pp.kernel_size)
     )
     padded = _prod(max(n + lo + hi, nd) for n, (lo, hi), nd in zip(pp.input_shape[2:], pp.padding, need))
     nc = _prod(pp.input_shape[:2])
-    terms = passes * nc * _prod(pp.kernel_size) * _prod(out)
-    _check_work(op, terms, padded_arrays * nc * padded + _prod(pp.output_shape), "window terms")
+    kp = _prod(pp.kernel_size)
+    _check_work(op, passes * nc * kp * _prod(out), padded_arrays * nc * padded + _prod(pp.output_shape), passes * kp, "window terms")
 
 
 def _max_fill(x: np.ndarray) -> Any:

@@ -442,9 +442,9 @@ def test_memory_cap_chunks_give_the_same_bits():
     with fast.memory_cap(2 * sample):
         gi = fast.conv_grad_input(dy, w, x.shape, padding=1)
     assert np.array_equal(gi, fast.conv_grad_input(dy, w, x.shape, padding=1))
-    # below one sample: chunks of output rows; integer-valued inputs stay exact
+    # below one sample next to the result (the cap counts it): chunks of output rows; integer-valued inputs stay exact
     xi, wi = np.rint(4 * x), np.rint(4 * w)
-    rows = fast.conv(xi, wi, padding=1, algorithm="direct", max_memory=sample // 3)
+    rows = fast.conv(xi, wi, padding=1, algorithm="direct", max_memory=ref.nbytes + sample // 3)
     assert np.array_equal(rows, oracle.conv(xi, wi, padding=1))
 
 
@@ -453,10 +453,10 @@ def test_gradients_under_a_cap_below_one_sample_use_row_chunks_and_stay_exact():
     x = rng.integers(-3, 4, (2, 3, 24, 24)).astype(np.float64)
     w = rng.integers(-3, 4, (4, 3, 3, 3)).astype(np.float64)
     dy = rng.integers(-3, 4, (2, 4, 24, 24)).astype(np.float64)
-    # 60 kB: less than one sample's col2im / im2col buffer (about 140 kB), so both fall back
-    gi = fast.conv_grad_input(dy, w, x.shape, padding=1, algorithm="direct", max_memory=60_000)
+    # 130 kB: less than one sample's col2im / im2col buffer (over 140 kB) next to the result, so both fall back
+    gi = fast.conv_grad_input(dy, w, x.shape, padding=1, algorithm="direct", max_memory=130_000)
     assert np.array_equal(gi, oracle.conv_grad_input(dy, w, x.shape, padding=1))
-    gw = fast.conv_grad_weight(x, dy, w.shape, padding=1, algorithm="direct", max_memory=60_000)
+    gw = fast.conv_grad_weight(x, dy, w.shape, padding=1, algorithm="direct", max_memory=130_000)
     assert np.array_equal(gw, oracle.conv_grad_weight(x, dy, w.shape, padding=1))
 
 
@@ -467,11 +467,11 @@ def test_fft_under_a_cap_below_one_sample_uses_row_slabs_within_the_bound(kwargs
     w = rng.standard_normal((4, 3, 9, 7))
     want = oracle.conv(x, w, **kwargs)
     bound = tolerance.fft_conv_error_bound(x, w, **kwargs)
-    # 200 kB: less than one sample's spectra (about 250 kB), more than one slab of output rows
-    got = fast.conv(x, w, algorithm="fft", max_memory=200_000, **kwargs)
+    # the result and 400 kB: less than one sample's spectra (640 to 830 kB), more than one slab of output rows
+    got = fast.conv(x, w, algorithm="fft", max_memory=want.nbytes + 400_000, **kwargs)
     assert tolerance.within_bound(got, want, bound).all()
     with pytest.raises(fast.MemoryCapError, match="one output row of one sample of the FFT conv"):
-        fast.conv(x, w, algorithm="fft", max_memory=30_000, **kwargs)
+        fast.conv(x, w, algorithm="fft", max_memory=want.nbytes + 30_000, **kwargs)
 
 
 @pytest.mark.parametrize("tile", [1, 2000, 20000])
@@ -522,7 +522,12 @@ def test_forward_of_large_padded_samples_exact(kwargs):
 def test_memory_cap_error_before_allocating():
     with pytest.raises(fast.MemoryCapError, match="max_memory=1000"):
         fast.conv(np.ones((1, 64, 100, 100), np.float32), np.ones((64, 64, 3, 3), np.float32), max_memory=1000)
-    with fast.memory_cap(1000), pytest.raises(fast.MemoryCapError, match="max_pool needs 48000 bytes"):
+    # the result (2*3*20*20 float64) counts, then one padded sample (3*40*40 float64) next to it
+    with fast.memory_cap(1000), pytest.raises(fast.MemoryCapError, match="the result of max_pool needs 19200 bytes"):
+        fast.max_pool(np.ones((2, 3, 40, 40)), 2)
+    with fast.memory_cap(20000), pytest.raises(
+        fast.MemoryCapError, match="one batch sample of max_pool needs 38400 bytes next to 19200 bytes already held"
+    ):
         fast.max_pool(np.ones((2, 3, 40, 40)), 2)
     with pytest.raises(ConvParamError, match="max_memory=0"):
         fast.conv(np.ones((1, 1, 4)), np.ones((1, 1, 2)), max_memory=0)

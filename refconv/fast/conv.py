@@ -1,9 +1,14 @@
 """Convolution, transposed convolution and their gradients: the public functions.
 
 Each function validates through :mod:`refconv.params` (the same
-:class:`~refconv.params.ConvParamError` as the oracle), picks the compute dtype
-(:mod:`refconv.fast.dtypes`), and runs a kernel of :mod:`refconv.fast.direct`
-or :mod:`refconv.fast.fft`.
+:class:`~refconv.params.ConvParamError` as the oracle) and hands one
+description of its problem to :func:`_execute`, the one execution path of the
+four: the compute dtype (:mod:`refconv.fast.dtypes`) and the exact integer
+path, the memory held for the result and converted inputs
+(:mod:`refconv.fast.memory`), the ``'auto'`` choice of algorithm and its
+fallback from FFT to the direct kernels when the FFT's smallest chunk does not
+fit the cap, and the bias.  The kernels are those of :mod:`refconv.fast.direct`
+and :mod:`refconv.fast.fft`.
 
 Examples
 --------
@@ -14,10 +19,15 @@ Examples
 [[10.0, 18.0], [42.0, 50.0]]
 >>> conv(np.array([[[1, 2, 3, 4]]]), np.array([[[7, 6, 5]]]), padding='full', flip=True)[0, 0].tolist()
 [7, 20, 38, 56, 39, 20]
+>>> conv_transpose(np.ones((1, 1, 1000, 1000), np.float32), np.ones((1, 1, 3, 3), np.float32), stride=100)
+Traceback (most recent call last):
+    ...
+refconv.fast.memory.MemoryCapError: max_memory=268435456: the result of conv_transpose (shape (1, 1, 99903, 99903), float32) needs 39922437636 bytes; raise the cap (max_memory=... or refconv.fast.memory_cap(...))
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -33,12 +43,15 @@ from ..params import (
 )
 from . import direct
 from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
-from .geometry import Geometry, pad_dilate
-from .memory import MemoryCapError, resolve_cap
+from .geometry import Geometry, is_depthwise, pad_dilate, prod
+from .memory import Budget, MemoryCapError, get_memory_cap, nbytes, resolve_cap
 
 __all__ = ["conv", "general_conv", "conv_transpose", "conv_grad_input", "conv_grad_weight", "conv_grad_bias", "ALGORITHMS"]
 
 ALGORITHMS = ("auto", "direct", "fft")
+
+#: stride-1 input gradients of at least this many channels per group run as one forward pass (not col2im)
+WIDE_GROUP_CHANNELS = 32
 
 
 def _algorithm(algorithm: Any) -> str:
@@ -47,8 +60,9 @@ def _algorithm(algorithm: Any) -> str:
     return algorithm
 
 
-def _geometry(p) -> Geometry:
-    return Geometry(p.stride, p.padding, p.dilation, getattr(p, "input_dilation", (1,) * len(p.stride)), p.groups)
+def _geometry(p: ConvParams) -> Geometry:
+    geo = Geometry(p.stride, p.padding, p.dilation, p.input_dilation, p.groups)
+    return geo.bounded(p.input_spatial, p.kernel_spatial)
 
 
 def _flip(w: np.ndarray) -> np.ndarray:
@@ -56,23 +70,113 @@ def _flip(w: np.ndarray) -> np.ndarray:
     return w[(slice(None), slice(None), *([slice(None, None, -1)] * (w.ndim - 2)))]
 
 
-def _check_dy(dy: np.ndarray, expected: tuple) -> None:
-    check_gradient_shape(dy.shape, expected)
+# ----------------------------------------------------------------------------- the one execution path
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """One call of the convolution family, validated.
+
+    ``run(a, b, alg, budget)`` computes the result without bias from the two
+    operands in the compute dtype with algorithm ``alg`` (``'direct'`` or
+    ``'fft'``), next to what ``budget`` holds (the result included);
+    ``prefer_fft(dtype)`` is the ``'auto'`` choice.
+    """
+
+    name: str
+    operands: tuple[tuple[str, np.ndarray], tuple[str, np.ndarray]]
+    bias: np.ndarray | None
+    out_shape: tuple[int, ...]
+    run: Callable[[np.ndarray, np.ndarray, str, Budget], np.ndarray]
+    prefer_fft: Callable[[np.dtype], bool]
+
+
+def _execute(problem: _Problem, algorithm: Any, cap: int | Budget) -> np.ndarray:
+    """Run ``problem``: exact int64, or the chosen float algorithm (FFT falling back to direct) plus bias."""
+    algorithm = _algorithm(algorithm)
+    budget = cap if isinstance(cap, Budget) else Budget(cap)
+    name, ((na, a), (nb, b)), bias = problem.name, problem.operands, problem.bias
+    dt = compute_dtype((na, a), (nb, b), ("b", bias))
+    shape = problem.out_shape
+    if dt.kind in "iu":
+        # float64 result and its int64 copy; float64 copies of the operands and of their absolute values
+        budget = budget.hold(2 * nbytes(shape, np.float64), f"the result of {name} (shape {shape}, int64 computed in float64)")
+        budget = budget.hold(2 * nbytes((a.size + b.size,), np.float64), f"the float64 copies of the integer inputs of {name}")
+        return _exact_int(lambda u, v: problem.run(u, v, "direct", budget), ((na, a), (nb, b)), bias, name)
+    budget = budget.hold(nbytes(shape, dt), f"the result of {name} (shape {shape}, {dt})")
+    copies = sum(arr.size for arr in (a, b) if arr.dtype != dt)
+    budget = budget.hold(nbytes((copies,), dt), f"the {dt} copies of the inputs of {name}")
+    alg = algorithm if algorithm != "auto" else ("fft" if problem.prefer_fft(dt) else "direct")
+    a, b = a.astype(dt, copy=False), b.astype(dt, copy=False)
+    try:
+        y = problem.run(a, b, alg, budget)
+    except MemoryCapError:
+        if algorithm != "auto" or alg == "direct":
+            raise
+        # 'auto' chose the FFT but its smallest chunk exceeds the cap: the direct kernels chunk output rows
+        y = problem.run(a, b, "direct", budget)
+    if bias is not None:
+        y += bias.astype(dt, copy=False).reshape((-1,) + (1,) * (y.ndim - 2))
+    return y
 
 
 def _exact_int(compute: Callable[..., np.ndarray], arrays: tuple, bias, op: str) -> np.ndarray:
-    """Exact int64 result of a bilinear ``compute`` through float64 (see :mod:`refconv.fast.dtypes`)."""
+    """Exact int64 result of a bilinear ``compute`` through float64 (see :mod:`refconv.fast.dtypes`).
+
+    Peak: the float64 operands and their absolute values with the bound, then
+    the operands with the float64 result, then the result and its int64 copy.
+    """
     fl = [check_exact_ints(name, a) for name, a in arrays]
+    fb = None if bias is None else check_exact_ints("b", bias)
     bound = compute(*[np.abs(a) for a in fl])
-    fb = None
-    if bias is not None:
-        fb = check_exact_ints("b", bias)
-        bound = bound + np.abs(fb).reshape((-1,) + (1,) * (bound.ndim - 2))
-    check_exact_bound(bound, op)
-    y = compute(*fl)
     if fb is not None:
-        y = y + fb.reshape((-1,) + (1,) * (y.ndim - 2))
+        bound += np.abs(fb).reshape((-1,) + (1,) * (bound.ndim - 2))
+    check_exact_bound(bound, op)
+    del bound
+    y = compute(*fl)
+    del fl
+    if fb is not None:
+        y += fb.reshape((-1,) + (1,) * (y.ndim - 2))
     return y.astype(np.int64)
+
+
+def _choose_forward(x_shape, w_shape, p: ConvParams) -> Callable[[np.dtype], bool]:
+    def prefer(dt: np.dtype) -> bool:
+        from .fft import prefer_fft
+
+        return prefer_fft(x_shape, w_shape, p, dt)
+
+    return prefer
+
+
+def _choose_grad_input(dy_shape, w_shape, geo: Geometry, input_spatial) -> Callable[[np.dtype], bool]:
+    """The input gradient costs what the forward pass costs: FFT where the forward problem prefers it."""
+
+    def prefer(dt: np.dtype) -> bool:
+        from .fft import prefer_fft
+
+        if any(s != 1 for s in geo.stride):
+            return False
+        shape = (dy_shape[0], w_shape[1] * geo.groups, *input_spatial)
+        p = conv_params(shape, w_shape, padding=geo.padding, dilation=geo.dilation, groups=geo.groups)
+        return prefer_fft(shape, w_shape, p, dt)
+
+    return prefer
+
+
+# ----------------------------------------------------------------------------- the kernels of each problem
+
+
+def _forward_run(geo: Geometry, flip: bool):
+    def run(x: np.ndarray, w: np.ndarray, alg: str, budget: Budget) -> np.ndarray:
+        w = _flip(w) if flip else w
+        if alg == "fft":
+            from .fft import fft_forward
+
+            return fft_forward(x, w, geo, budget)
+        return direct.forward(x, w, geo, budget)
+
+    return run
 
 
 def _grad_input_problem(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial):
@@ -97,6 +201,39 @@ def _grad_input_problem(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spat
     return dy, wt, Geometry((1,) * nsp, tuple(pads), geo.dilation, geo.stride, G)
 
 
+def _grad_input_run(geo: Geometry, input_spatial, flip: bool):
+    """``dx`` (or a transposed convolution's ``y``): col2im, or the forward identity, or the FFT of it."""
+
+    def identity(dy, w, alg: str, budget: Budget) -> np.ndarray:
+        # w' is a transposed copy of w
+        budget = budget.hold(w.nbytes, "the transposed weight of the input gradient")
+        problem = _grad_input_problem(dy, w, geo, input_spatial)
+        if alg == "fft":
+            from .fft import fft_forward
+
+            return fft_forward(*problem, budget)
+        return direct.forward(*problem, budget)
+
+    def run(dy: np.ndarray, w: np.ndarray, alg: str, budget: Budget) -> np.ndarray:
+        w = _flip(w) if flip else w
+        if alg == "fft":
+            return identity(dy, w, "fft", budget)
+        Cg, Mg = w.shape[1], w.shape[0] // geo.groups
+        if all(st == 1 for st in geo.stride) and prod(dy.shape[2:]) >= direct.FLAT_GRAD_BELOW and (
+            Cg >= WIDE_GROUP_CHANNELS or (is_depthwise(Cg, Mg) and Mg == 1)
+        ):
+            # stride 1, large planes, wide (or depthwise, multiplier 1) layers: the forward identity is one
+            # forward pass (depthwise again for depthwise), faster than col2im's scatter
+            return identity(dy, w, "direct", budget)
+        try:
+            return direct.grad_input(dy, w, geo, input_spatial, budget)
+        except MemoryCapError:
+            # one sample's col2im buffer is over the cap: the forward identity chunks output rows
+            return identity(dy, w, "direct", budget)
+
+    return run
+
+
 def _grad_weight_problem(x: np.ndarray, dy: np.ndarray, geo: Geometry, group: int):
     """The weight gradient of one group as a forward problem ``(x', w', geo')``.
 
@@ -115,61 +252,48 @@ def _grad_weight_problem(x: np.ndarray, dy: np.ndarray, geo: Geometry, group: in
     return xt, dyt, Geometry(geo.dilation, ((0, 0),) * nsp, geo.stride, (1,) * nsp, 1)
 
 
-def _grad_input_run(dy, w, geo: Geometry, input_spatial, cap, alg: str) -> np.ndarray:
-    if alg == "fft":
+def _grad_weight_run(geo: Geometry, K, flip: bool):
+    """``dw``: the direct kernel, or per group the forward identity (direct or FFT)."""
+
+    def groups(x, dy, alg: str, budget: Budget) -> np.ndarray:
         from .fft import fft_forward
 
-        return fft_forward(*_grad_input_problem(dy, w, geo, input_spatial), cap)
-    Cg, Mg = w.shape[1], w.shape[0] // geo.groups
-    if all(st == 1 for st in geo.stride) and int(np.prod(dy.shape[2:])) >= direct.FLAT_GRAD_BELOW and (
-        Cg >= 32 or (Cg == 1 and Mg == 1)
-    ):
-        # stride 1, large planes, wide (or depthwise, multiplier 1) layers: the forward identity is one
-        # forward pass (depthwise again for depthwise), faster than col2im's scatter
-        return direct.forward(*_grad_input_problem(dy, w, geo, input_spatial), cap)
-    try:
-        return direct.grad_input(dy, w, geo, input_spatial, cap)
-    except MemoryCapError:
-        # one sample's col2im buffer is over the cap: the forward identity chunks output rows
-        return direct.forward(*_grad_input_problem(dy, w, geo, input_spatial), cap)
+        kernel = fft_forward if alg == "fft" else direct.forward
+        N, C = x.shape[:2]
+        M = dy.shape[1]
+        G = geo.groups
+        Cg, Mg = C // G, M // G
+        it = x.dtype.itemsize
+        P = geo.padded_spatial(x.shape[2:])
+        # the parts of the groups (concatenated into the result)
+        budget = budget.hold(nbytes((M, Cg, *K), x.dtype), "the per-group parts of conv_grad_weight")
+        # one group at a time: its padded input, and its forward result (Cg, Mg, *K') with K' >= K
+        Kf = Geometry(geo.dilation, ((0, 0),) * len(K), geo.stride, (1,) * len(K), 1).output_spatial(P, dy.shape[2:])
+        gb = budget.hold(N * Cg * prod(P) * it, "the padded input of one group of conv_grad_weight")
+        gb = gb.hold(nbytes((Cg, Mg, *Kf), x.dtype), "the forward result of one group of conv_grad_weight")
+        parts = []
+        for g in range(G):
+            xt, dyt, g2 = _grad_weight_problem(x, dy, geo, g)
+            out = kernel(xt, dyt, g2.bounded(xt.shape[2:], dyt.shape[2:]), gb)  # (Cg, Mg, *K')
+            parts.append(np.ascontiguousarray(out[(slice(None), slice(None), *(slice(0, k) for k in K))].swapaxes(0, 1)))
+            del out, xt
+        return np.concatenate(parts, axis=0)
 
+    def run(x: np.ndarray, dy: np.ndarray, alg: str, budget: Budget) -> np.ndarray:
+        if flip:
+            # the flipped copy of dw
+            budget = budget.hold(nbytes((dy.shape[1], x.shape[1] // geo.groups, *K), x.dtype), "the flipped weight gradient")
+        dw = None
+        if alg == "direct":
+            try:
+                dw = direct.grad_weight(x, dy, geo, K, budget)
+            except MemoryCapError:
+                pass  # one sample's im2col buffer is over the cap: the forward identity chunks output rows
+        if dw is None:
+            dw = groups(x, dy, alg, budget)
+        return np.ascontiguousarray(_flip(dw)) if flip else dw
 
-def _grad_weight_run(x, dy, geo: Geometry, K, cap, alg: str) -> np.ndarray:
-    if alg == "direct":
-        try:
-            return direct.grad_weight(x, dy, geo, K, cap)
-        except MemoryCapError:
-            pass
-    from .fft import fft_forward
-
-    kernel = fft_forward if alg == "fft" else direct.forward
-    parts = []
-    for g in range(geo.groups):
-        out = kernel(*_grad_weight_problem(x, dy, geo, g), cap)  # (Cg, Mg, *>=K)
-        parts.append(out[(slice(None), slice(None), *(slice(0, k) for k in K))].swapaxes(0, 1))
-    return np.ascontiguousarray(np.concatenate(parts, axis=0))
-
-
-def _choose(algorithm: str, x_shape, w_shape, p, dt) -> str:
-    if algorithm != "auto":
-        return algorithm
-    from .fft import prefer_fft
-
-    return "fft" if prefer_fft(x_shape, w_shape, p, dt) else "direct"
-
-
-def _choose_grad_input(algorithm: str, dy, w, geo: Geometry, input_spatial) -> str:
-    """The input gradient costs what the forward pass costs: FFT where the forward problem prefers it."""
-    if algorithm != "auto":
-        return algorithm
-    from ..params import conv_params
-    from .fft import prefer_fft
-
-    if any(s != 1 for s in geo.stride):
-        return "direct"
-    shape = (dy.shape[0], w.shape[1] * geo.groups, *input_spatial)
-    p = conv_params(shape, w.shape, stride=geo.stride, padding=geo.padding, dilation=geo.dilation, groups=geo.groups)
-    return "fft" if prefer_fft(shape, w.shape, p, dy.dtype) else "direct"
+    return run
 
 
 def conv(
@@ -224,38 +348,15 @@ def conv(
     b = None if b is None else as_array("b", b)
     p = conv_params(x.shape, w.shape, None if b is None else b.shape, stride=stride, padding=padding,
                     dilation=dilation, groups=groups, flip=flip)
-    return _forward(x, w, b, p, algorithm, max_memory, "conv")
+    return _forward(x, w, b, p, algorithm, resolve_cap(max_memory), "conv")
 
 
-def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams, algorithm: str,
-             max_memory: int | None, name: str) -> np.ndarray:
-    """The general operation on validated operands: exact int64, or the chosen float algorithm plus bias."""
-    algorithm = _algorithm(algorithm)
-    cap = resolve_cap(max_memory)
-    dt = compute_dtype(("x", x), ("w", w), ("b", b))
-    geo = _geometry(p)
-
-    def run(xa, wa, alg="direct"):
-        wa = _flip(wa) if p.flip else wa
-        if alg == "fft":
-            from .fft import fft_forward
-
-            return fft_forward(xa, wa, geo, cap)
-        return direct.forward(xa, wa, geo, cap)
-
-    if dt.kind in "iu":
-        return _exact_int(run, (("x", x), ("w", w)), b, name)
-    alg = _choose(algorithm, x.shape, w.shape, p, dt)
-    try:
-        y = run(x.astype(dt, copy=False), w.astype(dt, copy=False), alg)
-    except MemoryCapError:
-        if algorithm != "auto" or alg == "direct":
-            raise
-        # 'auto' chose FFT but one sample's spectra exceed the cap: the direct kernel chunks rows
-        y = run(x.astype(dt, copy=False), w.astype(dt, copy=False), "direct")
-    if b is not None:
-        y += b.astype(dt, copy=False).reshape((-1,) + (1,) * p.ndim)
-    return y
+def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams, algorithm: Any,
+             cap: int | Budget, name: str) -> np.ndarray:
+    """The general operation on validated operands."""
+    problem = _Problem(name, (("x", x), ("w", w)), b, p.output_shape, _forward_run(_geometry(p), p.flip),
+                       _choose_forward(x.shape, w.shape, p))
+    return _execute(problem, algorithm, cap)
 
 
 def general_conv(
@@ -289,17 +390,22 @@ def general_conv(
     """
     x, w = as_array("x", x), as_array("w", w)
     b = None if b is None else as_array("b", b)
+    cap: int | Budget = resolve_cap(max_memory)
     if params is not None:
         check_params_match(params, x.shape, w.shape)
-        return _forward(x, w, b, params, algorithm, max_memory, "general_conv")
+        return _forward(x, w, b, params, algorithm, cap, "general_conv")
     crop = general_crop(padding, input_dilation, x.ndim - 2)
     if crop is not None:
         # negative sides crop: xp itself (xp[i] = x_dilated[i - lo]), then no padding and no input dilation
-        x = pad_dilate(x, crop[0], crop[1])
+        pairs, a = crop
+        P = [max((ai * (n - 1) + 1 if n > 0 else 0) + lo + hi, 0) for n, ai, (lo, hi) in zip(x.shape[2:], a, pairs)]
+        copied = any(ai != 1 for ai in a) or any(lo > 0 or hi > 0 for lo, hi in pairs)  # else a view
+        cap = Budget(cap).hold(nbytes((*x.shape[:2], *P), x.dtype) if copied else 0, "the cropped input of general_conv")
+        x = pad_dilate(x, pairs, a)
         padding, input_dilation = 0, 1
     p = conv_params(x.shape, w.shape, None if b is None else b.shape, stride=stride, padding=padding,
                     dilation=dilation, groups=groups, flip=flip, input_dilation=input_dilation)
-    return _forward(x, w, b, p, algorithm, max_memory, "general_conv")
+    return _forward(x, w, b, p, algorithm, cap, "general_conv")
 
 
 def conv_transpose(
@@ -329,22 +435,12 @@ def conv_transpose(
     b = None if b is None else as_array("b", b)
     tp = conv_transpose_params(x.shape, w.shape, None if b is None else b.shape, stride=stride, padding=padding,
                                output_padding=output_padding, dilation=dilation, groups=groups)
-    algorithm = _algorithm(algorithm)
-    cap = resolve_cap(max_memory)
-    dt = compute_dtype(("x", x), ("w", w), ("b", b))
-    geo = Geometry(tp.stride, tp.padding, tp.dilation, (1,) * tp.ndim, tp.groups)
     out_sp = tp.output_spatial
-
-    def run(xa, wa, alg="direct"):
-        return _grad_input_run(xa, wa, geo, out_sp, cap, alg)
-
-    if dt.kind in "iu":
-        return _exact_int(run, (("x", x), ("w", w)), b, "conv_transpose")
-    alg = _choose_grad_input(algorithm, x, w, geo, out_sp)
-    y = run(x.astype(dt, copy=False), w.astype(dt, copy=False), alg)
-    if b is not None:
-        y += b.astype(dt, copy=False).reshape((-1,) + (1,) * tp.ndim)
-    return y
+    # the forward convolution of an input of the output's size, whose input gradient this is
+    geo = Geometry(tp.stride, tp.padding, tp.dilation, (1,) * tp.ndim, tp.groups).bounded(out_sp, tp.kernel_spatial)
+    problem = _Problem("conv_transpose", (("x", x), ("w", w)), b, tp.output_shape, _grad_input_run(geo, out_sp, False),
+                       _choose_grad_input(x.shape, w.shape, geo, out_sp))
+    return _execute(problem, algorithm, resolve_cap(max_memory))
 
 
 def conv_grad_input(
@@ -373,19 +469,11 @@ def conv_grad_input(
     """
     dy, w = as_array("dy", dy), as_array("w", w)
     p = conv_params(input_shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
-    _check_dy(dy, p.output_shape)
-    algorithm = _algorithm(algorithm)
-    cap = resolve_cap(max_memory)
-    dt = compute_dtype(("dy", dy), ("w", w))
+    check_gradient_shape(dy.shape, p.output_shape)
     geo = _geometry(p)
-
-    def run(da, wa, alg="direct"):
-        return _grad_input_run(da, _flip(wa) if p.flip else wa, geo, p.input_spatial, cap, alg)
-
-    if dt.kind in "iu":
-        return _exact_int(run, (("dy", dy), ("w", w)), None, "conv_grad_input")
-    alg = _choose_grad_input(algorithm, dy, w, geo, p.input_spatial)
-    return run(dy.astype(dt, copy=False), w.astype(dt, copy=False), alg)
+    problem = _Problem("conv_grad_input", (("dy", dy), ("w", w)), None, p.input_shape,
+                       _grad_input_run(geo, p.input_spatial, p.flip), _choose_grad_input(dy.shape, w.shape, geo, p.input_spatial))
+    return _execute(problem, algorithm, resolve_cap(max_memory))
 
 
 def conv_grad_weight(
@@ -413,21 +501,11 @@ def conv_grad_weight(
     """
     x, dy = as_array("x", x), as_array("dy", dy)
     p = conv_params(x.shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
-    _check_dy(dy, p.output_shape)
-    algorithm = _algorithm(algorithm)
-    cap = resolve_cap(max_memory)
-    dt = compute_dtype(("x", x), ("dy", dy))
-    geo = _geometry(p)
-
-    def run(xa, da, alg="direct"):
-        dw = _grad_weight_run(xa, da, geo, p.kernel_spatial, cap, alg)
-        return np.ascontiguousarray(_flip(dw)) if p.flip else dw
-
-    if dt.kind in "iu":
-        return _exact_int(run, (("x", x), ("dy", dy)), None, "conv_grad_weight")
+    check_gradient_shape(dy.shape, p.output_shape)
     # the weight gradient costs what the forward pass costs: the same choice
-    alg = _choose(algorithm, x.shape, p.weight_shape, p, dt)
-    return run(x.astype(dt, copy=False), dy.astype(dt, copy=False), alg)
+    problem = _Problem("conv_grad_weight", (("x", x), ("dy", dy)), None, p.weight_shape,
+                       _grad_weight_run(_geometry(p), p.kernel_spatial, p.flip), _choose_forward(x.shape, p.weight_shape, p))
+    return _execute(problem, algorithm, resolve_cap(max_memory))
 
 
 def conv_grad_bias(dy: Any) -> np.ndarray:
@@ -444,9 +522,19 @@ def conv_grad_bias(dy: Any) -> np.ndarray:
         raise ConvParamError(f"dy.ndim={dy.ndim}: dy must have shape (N, C_out, *spatial)")
     dt = compute_dtype(("dy", dy))
     axes = (0, *range(2, dy.ndim))
+    C = dy.shape[1]
+    budget = Budget(get_memory_cap())
     if dt.kind in "iu":
+        budget = budget.hold(2 * nbytes(dy.shape, np.float64), "the float64 copy of dy and its absolute values of conv_grad_bias")
         fl = check_exact_ints("dy", dy)
         check_exact_bound(np.abs(fl).sum(axis=axes), "conv_grad_bias")
         return fl.sum(axis=axes).astype(np.int64)
-    # (C, N*P) rows summed by numpy's fixed pairwise order
-    return np.ascontiguousarray(np.moveaxis(dy.astype(dt, copy=False), 1, 0)).reshape(dy.shape[1], -1).sum(axis=1)
+    budget = budget.hold(nbytes((C,), dt), "the result of conv_grad_bias")
+    per_channel = nbytes((dy.size // C if C else 0,), dt)
+    cb = budget.chunks(C, per_channel, what="one channel of conv_grad_bias")
+    out = np.empty(C, dtype=dt)
+    for c0 in range(0, C, cb):
+        c1 = min(C, c0 + cb)
+        # (c, N*P) rows of a block of channels, each summed by numpy's fixed pairwise order
+        out[c0:c1] = np.ascontiguousarray(np.moveaxis(dy[:, c0:c1], 1, 0)).reshape(c1 - c0, -1).sum(axis=1)
+    return out

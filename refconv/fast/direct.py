@@ -18,7 +18,8 @@ Layouts (``G`` groups, ``Cg = C_in / G``, ``Mg = C_out / G``, ``Kp = prod(K)``,
 * weight gradient: ``dw[g, m, (c, k)] = sum_{(n, p)} dy[n, g, m, p] * cols[n, g, (c, k), p]``:
   one GEMM per sample (large planes) or per block of samples (small planes),
   partial sums added in sample and block order.
-* depthwise (``Cg == 1``, up to 4 outputs per group): per-tap accumulation
+* depthwise (:func:`~refconv.fast.geometry.is_depthwise`: ``Cg == 1``, up to 4
+  outputs per group): per-tap accumulation
   ``y[n, g, m, p] += w[g, m, k] * xp[n, g, p*s + k*d]`` in tap order, no im2col
   buffer; with stride 1 on flat taps, in cache-sized channel blocks.
 
@@ -26,7 +27,9 @@ Every GEMM runs single-threaded on operands whose shapes are fixed by the
 problem (:mod:`refconv.fast.parallel`), and every other sum runs in an order
 fixed by the shapes, so results do not depend on the thread count or the run.
 Work is chunked over the batch (then over output rows) to keep temporaries
-under the memory cap.
+under the memory cap: every kernel takes a :class:`~refconv.fast.memory.Budget`
+that already holds its result (the caller's), and holds or plans everything
+else it allocates before allocating it.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ import itertools
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .geometry import Geometry, pad_dilate, prod, windows
-from .memory import plan_chunks
+from .geometry import Geometry, is_depthwise, pad_dilate, prod, windows
+from .memory import Budget, MemoryCapError
 from .parallel import run_tasks, single_threaded_blas, workers
 
 __all__ = ["forward", "grad_input", "grad_weight"]
@@ -54,6 +57,20 @@ FLAT_GRAD_BELOW = 2048
 TILE_BYTES = 4 << 20
 #: bytes of one channel block of the depthwise kernels (large: short ufunc calls from two threads contend)
 DEPTHWISE_BLOCK_BYTES = 4 << 20
+#: bytes of work of one task of the depthwise kernels (samples per task)
+DEPTHWISE_TASK_BYTES = 4 << 20
+#: padded samples at least this large are padded one at a time into a reused buffer
+PAD_ONE_SAMPLE_BYTES = 128 << 10
+
+
+def per_tap(Cg: int, Mg: int, Kp: int) -> bool:
+    """The per-tap depthwise kernels apply: a depthwise layer with more than one tap."""
+    return is_depthwise(Cg, Mg) and Kp > 1
+
+
+def _weight_copy(w: np.ndarray) -> int:
+    """Bytes of the copy ``w.reshape(...)`` makes (a flipped or transposed view is not contiguous)."""
+    return 0 if w.flags.c_contiguous else w.nbytes
 
 
 def _row_span(geo: Geometry, r0: int, r1: int, kernel_spatial) -> tuple[int, int, int]:
@@ -93,8 +110,28 @@ def _ranges(n: int, size: int) -> list[tuple[int, int]]:
     return [(i, min(n, i + size)) for i in range(0, n, max(size, 1))]
 
 
-def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray:
+def _summed(task, tasks, per_task: int, budget: Budget, macs: int) -> np.ndarray:
+    """``sum_r task(r)`` added in task order (the first partial result becomes the sum, the caller's result).
+
+    Tasks run in waves of as many as fit next to what is held (``per_task``
+    bytes each: temporaries and the partial result); each wave's partial
+    results are added before the next starts, so at most one wave is held.
+    """
+    wave = budget.chunks(len(tasks), per_task)
+    total = None
+    for i in range(0, len(tasks), wave):
+        for part in run_tasks(task, tasks[i : i + wave], max_parallel=_par(wave, macs)):
+            if total is None:
+                total = part
+            else:
+                total += part
+    return total
+
+
+def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, budget: Budget) -> np.ndarray:
     """``y`` of the general operation (no bias); ``x`` and ``w`` already of the compute dtype.
+
+    ``budget`` holds ``y`` already.
 
     Tasks are sample ranges.  Per-sample layout: every GEMM is one sample's, so
     the range sizes do not change any bit.  Pixel-major layout: a GEMM covers a
@@ -115,8 +152,12 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray
     if Cg * Kp == 0:
         y[...] = 0
         return y
-    if Cg == 1 and Mg <= 4 and Kp > 1:
-        return _depthwise_forward(x, w, geo, O, y, cap)
+    if per_tap(Cg, Mg, Kp):
+        try:
+            return _depthwise_forward(x, w, geo, O, y, budget)
+        except MemoryCapError:
+            pass  # one sample of the per-tap kernel is over the cap: the im2col kernel chunks output rows
+    budget = budget.hold(_weight_copy(w), "the reshaped weight of conv")
     wg = w.reshape(G, Mg, Cg * Kp)
     P = geo.padded_spatial(x.shape[2:])
     xp_bytes = C * prod(P) * it
@@ -129,11 +170,13 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray
     elif pixel_major:
         per_sample = xp_bytes + col_bytes + M * Op * it
     else:
-        # one im2col tile of whole output rows at a time (see _forward_chunk)
+        # one im2col tile of whole output rows at a time, and its GEMM's output when the tile is not the plane
+        # (see _forward_chunk)
         row_cols = C * Kp * (Op // O[0]) * it
-        per_sample = xp_bytes + min(col_bytes, max(TILE_BYTES // row_cols, 1) * row_cols)
-    if per_sample <= cap:
-        fit = plan_chunks(N, per_sample, cap)
+        tile_rows = max(1, min(O[0], TILE_BYTES // row_cols))
+        per_sample = xp_bytes + tile_rows * row_cols + (M * (Op // O[0]) * it * tile_rows if tile_rows < O[0] else 0)
+    if per_sample <= budget.left:
+        fit = budget.chunks(N, per_sample, what="one batch sample of conv")
         size = min(fit, _block(N, Op)) if pixel_major else min(fit, -(-N // (2 * workers())))
         tasks = _ranges(N, size)
 
@@ -142,7 +185,7 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray
             all(a == 1 for a in geo.input_dilation)
             and all(lo >= 0 and hi >= 0 for lo, hi in geo.padding)
             and any(lo or hi for lo, hi in geo.padding)
-            and xp_bytes >= 128 << 10
+            and xp_bytes >= PAD_ONE_SAMPLE_BYTES
         )
 
         def task(r):
@@ -158,13 +201,14 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray
                 inner[...] = x[n]
                 _forward_chunk(buf, wg, geo, K, O, y[n : n + 1], False)
 
-        run_tasks(task, tasks, max_parallel=_par(cap // (size * per_sample), N * M * Cg * Kp * Op))
+        run_tasks(task, tasks, max_parallel=_par(budget.chunks(len(tasks), size * per_sample), N * M * Cg * Kp * Op))
         return y
-    # one sample is too big: chunk output rows of axis 0 (one sample at a time)
-    row_bytes = (C * Kp * (Op // O[0]) + M * (Op // O[0])) * it
+    # one sample is too big: chunk output rows of axis 0 (one sample at a time); per row: its im2col
+    # columns, the chunk's output and GEMM output, and the xp rows it adds
+    row_bytes = (C * Kp * (Op // O[0]) + 2 * M * (Op // O[0])) * it
     xp_row_bytes = C * prod(P[1:]) * it * max(geo.stride[0], 1)
     fixed = C * prod(P[1:]) * it * geo.dilation[0] * (K[0] - 1) + C * prod(P[1:]) * it
-    rows = plan_chunks(O[0], row_bytes + xp_row_bytes, cap, fixed=fixed, what="one output row of one sample of conv")
+    rows = budget.chunks(O[0], row_bytes + xp_row_bytes, fixed=fixed, what="one output row of one sample of conv")
     with single_threaded_blas():
         for n in range(N):
             for r0 in range(0, O[0], rows):
@@ -244,7 +288,7 @@ def _ext_view(ext: np.ndarray, O, pst) -> np.ndarray:
     return as_strided(ext, shape=(*ext.shape[:-1], *O), strides=(*ext.strides[:-1], *(st * it for st in pst)))
 
 
-def _depthwise_forward(x, w, geo: Geometry, O, y, cap) -> np.ndarray:
+def _depthwise_forward(x, w, geo: Geometry, O, y, budget: Budget) -> np.ndarray:
     """``y[n, g, m, p] = sum_k w[g, m, k] * xp[n, g, p*s + k*d]``, taps added in row-major order.
 
     Stride 1: each tap is one contiguous slice of the flattened padded planes
@@ -258,6 +302,7 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, cap) -> np.ndarray:
     it = x.dtype.itemsize
     P = geo.padded_spatial(x.shape[2:])
     Kp = prod(K)
+    budget = budget.hold(_weight_copy(w), "the reshaped weight of a depthwise conv")
     wk = w.reshape(G, Mg, Kp)
     flat = all(s == 1 for s in geo.stride)
     if flat:
@@ -265,8 +310,8 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, cap) -> np.ndarray:
         per_sample = (C * prod(P) + 2 * M * E) * it
     else:
         per_sample = (C * prod(P) + 2 * M * prod(O)) * it
-    fit = plan_chunks(N, per_sample, cap, what="one batch sample of a depthwise conv")
-    size = max(1, min(fit, (4 << 20) // per_sample + 1))
+    fit = budget.chunks(N, per_sample, what="one batch sample of a depthwise conv")
+    size = max(1, min(fit, DEPTHWISE_TASK_BYTES // per_sample + 1))
     taps = list(itertools.product(*(range(kk) for kk in K)))
 
     def task(r):
@@ -305,11 +350,12 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, cap) -> np.ndarray:
                 np.multiply(tap, wt, out=tmp)
                 np.add(out, tmp, out=out)
 
-    run_tasks(task, _ranges(N, size), max_parallel=_par(cap // (size * per_sample), N * M * Kp * prod(O)))
+    tasks = _ranges(N, size)
+    run_tasks(task, tasks, max_parallel=_par(budget.chunks(len(tasks), size * per_sample), N * M * Kp * prod(O)))
     return y
 
 
-def _depthwise_grad_input(dy, w, geo: Geometry, input_spatial, cap) -> np.ndarray:
+def _depthwise_grad_input(dy, w, geo: Geometry, input_spatial, budget: Budget) -> np.ndarray:
     """Stride 1, ``Cg == 1``: ``dxp_flat[n, g, off_k + l] += sum_m w[g, m, k] * dy_ext[n, g, m, l]``, taps in order."""
     N, M = dy.shape[:2]
     K = w.shape[2:]
@@ -319,10 +365,11 @@ def _depthwise_grad_input(dy, w, geo: Geometry, input_spatial, cap) -> np.ndarra
     P = geo.padded_spatial(input_spatial)
     it = dy.dtype.itemsize
     offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
+    budget = budget.hold(_weight_copy(w), "the reshaped weight of conv_grad_input")
     wk = w.reshape(G, Mg, prod(K))
     per_sample = (G * prod(P) + M * E + 2 * G * E) * it
-    fit = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_input")
-    size = max(1, min(fit, (4 << 20) // per_sample + 1))
+    fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
+    size = max(1, min(fit, DEPTHWISE_TASK_BYTES // per_sample + 1))
     dx = np.empty((N, G, *input_spatial), dtype=dy.dtype)
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, input_spatial)))
 
@@ -342,11 +389,12 @@ def _depthwise_grad_input(dy, w, geo: Geometry, input_spatial, cap) -> np.ndarra
             dxp[:, :, off : off + E] += c
         dx[r[0] : r[1]] = dxp.reshape(b, G, *P)[crop]
 
-    run_tasks(task, _ranges(N, size), max_parallel=_par(cap // (size * per_sample), N * M * prod(K) * prod(O)))
+    tasks = _ranges(N, size)
+    run_tasks(task, tasks, max_parallel=_par(budget.chunks(len(tasks), size * per_sample), N * M * prod(K) * prod(O)))
     return dx
 
 
-def _depthwise_grad_weight(x, dy, geo: Geometry, K, cap) -> np.ndarray:
+def _depthwise_grad_weight(x, dy, geo: Geometry, K, budget: Budget) -> np.ndarray:
     """Stride 1, ``Cg == 1``: ``dw[g, m, k] = sum_{n, l} dy_ext[n, g, m, l] * xp_flat[n, g, off_k + l]``.
 
     Partial sums over fixed blocks of samples (a partition fixed by the shapes), added in block order.
@@ -360,8 +408,9 @@ def _depthwise_grad_weight(x, dy, geo: Geometry, K, cap) -> np.ndarray:
     it = x.dtype.itemsize
     offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
     per_sample = (C * prod(P) + M * E) * it
-    fit = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_weight")
-    size = max(1, min(fit, -(-(1 << 22) // per_sample)))
+    part_bytes = M * len(offs) * it  # one task's partial result
+    fit = budget.chunks(N, per_sample, fixed=part_bytes, what="one batch sample of conv_grad_weight")
+    size = max(1, min(fit, -(-DEPTHWISE_TASK_BYTES // per_sample)))
 
     def task(r):
         b = r[1] - r[0]
@@ -373,15 +422,15 @@ def _depthwise_grad_weight(x, dy, geo: Geometry, K, cap) -> np.ndarray:
             part[:, :, t] = np.einsum("ngml,ngl->gm", ext, xf[:, :, off : off + E])
         return part
 
-    parts = run_tasks(task, _ranges(N, size), max_parallel=_par(cap // (size * per_sample), N * M * len(offs) * E))
-    dw = parts[0]
-    for part in parts[1:]:
-        dw += part
+    dw = _summed(task, _ranges(N, size), size * per_sample + part_bytes, budget, N * M * len(offs) * E)
     return dw.reshape(M, 1, *K)
 
 
-def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap: int) -> np.ndarray:
-    """``dx`` of the general operation with ``input_dilation == 1`` (col2im scatter, one GEMM per sample)."""
+def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budget: Budget) -> np.ndarray:
+    """``dx`` of the general operation with ``input_dilation == 1`` (col2im scatter, one GEMM per sample).
+
+    ``budget`` holds ``dx`` already.
+    """
     N, M = dy.shape[:2]
     K = w.shape[2:]
     G = geo.groups
@@ -392,15 +441,16 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap:
     O = dy.shape[2:]
     Op = prod(O)
     it = dy.dtype.itemsize
-    dx = np.zeros((N, C, *input_spatial), dtype=dy.dtype)
-    if dx.size == 0 or Op == 0:
-        return dx
-    if Cg == 1 and Mg <= 4 and Kp > 1 and all(s == 1 for s in geo.stride):
-        return _depthwise_grad_input(dy, w, geo, input_spatial, cap)
+    if N * C * prod(input_spatial) == 0 or Op == 0:
+        return np.zeros((N, C, *input_spatial), dtype=dy.dtype)
+    if per_tap(Cg, Mg, Kp) and all(s == 1 for s in geo.stride):
+        return _depthwise_grad_input(dy, w, geo, input_spatial, budget)
     P = geo.padded_spatial(input_spatial)
+    budget = budget.hold(_weight_copy(w), "the reshaped weight of conv_grad_input")
     per_sample = (C * prod(P) + C * Kp * Op) * it
-    fit = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_input")
+    fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
     size = min(fit, -(-N // (2 * workers())))
+    dx = np.zeros((N, C, *input_spatial), dtype=dy.dtype)
     wt = w.reshape(G, Mg, Cg * Kp).transpose(0, 2, 1)  # (G, Cg*Kp, Mg)
     taps = list(itertools.product(*(range(kk) for kk in K)))
     slices = [
@@ -411,7 +461,7 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap:
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
 
     if all(st == 1 for st in geo.stride) and Op < FLAT_GRAD_BELOW:
-        return _flat_grad_input(dy, wt, geo, K, P, C, input_spatial, dx, cap)
+        return _flat_grad_input(dy, wt, geo, K, P, C, input_spatial, dx, budget)
     # samples per step: the step's dcols and dxp buffers fit a cache-sized tile and are reused
     sub = max(1, min(size, TILE_BYTES // max((C * Kp * Op + C * prod(P)) * it, 1)))
 
@@ -429,11 +479,12 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, cap:
                 dp[(slice(None), slice(None), *sl)] += dc[:, :, t]
             dx[n0 : n0 + b] = dp[crop]
 
-    run_tasks(task, _ranges(N, size), max_parallel=_par(cap // (size * per_sample), N * M * Cg * Kp * Op))
+    tasks = _ranges(N, size)
+    run_tasks(task, tasks, max_parallel=_par(budget.chunks(len(tasks), size * per_sample), N * M * Cg * Kp * Op))
     return dx
 
 
-def _flat_grad_input(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, cap) -> np.ndarray:
+def _flat_grad_input(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, budget: Budget) -> np.ndarray:
     """Stride 1, small planes: col2im on flat taps (see :func:`_flat_geometry`).
 
     ``dy`` goes to the extended flat layout (zeros at the discarded indices), so
@@ -447,7 +498,7 @@ def _flat_grad_input(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, cap) -> 
     offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
     Pp = prod(P)
     per_sample = (M * E + C * len(offs) * E + C * Pp) * it
-    fit = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_input")
+    fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
     size = min(fit, -(-N // (2 * workers())))
     sub = max(1, min(size, TILE_BYTES // per_sample))
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
@@ -463,17 +514,19 @@ def _flat_grad_input(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, cap) -> 
                 dxp[:, :, off : off + E] += dc[:, :, t]
             dx[n0 : n0 + b] = dxp.reshape(b, C, *P)[crop]
 
-    run_tasks(task, _ranges(N, size), max_parallel=_par(cap // (size * per_sample), N * M * CgKp * E))
+    tasks = _ranges(N, size)
+    run_tasks(task, tasks, max_parallel=_par(budget.chunks(len(tasks), size * per_sample), N * M * CgKp * E))
     return dx
 
 
-def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, cap: int) -> np.ndarray:
+def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, budget: Budget) -> np.ndarray:
     """``dw[g*Mg + m, c, k] = sum_{n, p} dy[n, g*Mg + m, p] * xp[n, g*Cg + c, p*s + k*d]``.
 
     Small planes: one GEMM per block of about ``TARGET_COLUMNS / prod(O)``
     samples; large planes: one GEMM per sample, added in sample order within
     the block.  Block sizes are fixed by the shapes (smaller only when the
     memory cap forces it); the block partial sums are added in block order.
+    ``budget`` holds ``dw`` already (the first block's partial sum becomes it).
     """
     N, C = x.shape[:2]
     M = dy.shape[1]
@@ -486,12 +539,14 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, ca
     it = x.dtype.itemsize
     if M * Cg * Kp == 0 or N == 0 or Op == 0:
         return np.zeros((M, Cg, *K), dtype=x.dtype)
-    if Cg == 1 and Mg <= 4 and Kp > 1 and all(s == 1 for s in geo.stride) and all(a == 1 for a in geo.input_dilation):
-        return _depthwise_grad_weight(x, dy, geo, K, cap)
+    if per_tap(Cg, Mg, Kp) and all(s == 1 for s in geo.stride) and all(a == 1 for a in geo.input_dilation):
+        return _depthwise_grad_weight(x, dy, geo, K, budget)
     P = geo.padded_spatial(x.shape[2:])
     nsp = len(K)
+    # per sample: padded input, im2col columns, dy in (G, Mg, n, Op) order; per task: up to three partial sums
     per_sample = (C * prod(P) + C * Kp * Op + M * Op) * it
-    fit = plan_chunks(N, per_sample, cap, what="one batch sample of conv_grad_weight")
+    part_bytes = 3 * M * Cg * Kp * it
+    fit = budget.chunks(N, per_sample, fixed=part_bytes, what="one batch sample of conv_grad_weight")
     size = min(fit, _block(N, Op))
     sp_o = tuple(range(3, 3 + nsp))
     sp_k = tuple(range(3 + nsp, 3 + 2 * nsp))
@@ -523,8 +578,5 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, ca
         dyt = np.ascontiguousarray(dy[r[0] : r[1]].reshape(b, G, Mg, Op).transpose(1, 2, 0, 3))  # (G, Mg, b, Op)
         return np.matmul(dyt.reshape(G, Mg, b * Op), cols.reshape(G, Cg * Kp, b * Op).transpose(0, 2, 1))
 
-    parts = run_tasks(task, _ranges(N, size), max_parallel=_par(cap // (size * per_sample + M * Cg * Kp * it), N * M * Cg * Kp * Op))
-    dw = parts[0]
-    for part in parts[1:]:
-        dw += part
+    dw = _summed(task, _ranges(N, size), size * per_sample + part_bytes, budget, N * M * Cg * Kp * Op)
     return dw.reshape(M, Cg, *K)

@@ -94,8 +94,9 @@ def compute_dtype(*named: tuple[str, np.ndarray | None], integers: bool = True, 
 
 
 def check_exact_ints(name: str, a: np.ndarray) -> np.ndarray:
-    """``a`` as float64, after checking every value is below ``2**53`` in magnitude."""
-    if a.size and np.max(np.abs(a.astype(np.float64))) >= EXACT_INT_LIMIT:
+    """``a`` as float64 (the one copy), after checking every value is below ``2**53`` in magnitude."""
+    # extremes as Python ints: no temporary array, and no overflow of abs(int64 min)
+    if a.size and max(-int(a.min()), int(a.max())) >= EXACT_INT_LIMIT:
         raise DTypeError(
             f"{name}: integer values of magnitude >= 2**53 are beyond the exact int64 path of the "
             "fast engine; use refconv.oracle (exact for any integer size)"

@@ -17,8 +17,9 @@ Examples
 --------
 >>> import numpy as np
 >>> from refconv.fast.geometry import Geometry
+>>> from refconv.fast.memory import Budget
 >>> g = Geometry((1,), ((2, 2),), (1,), (1,), 1)
->>> y = fft_forward(np.array([[[1., 2., 3., 4.]]]), np.array([[[5., 6., 7.]]])[..., ::-1], g, 1 << 20)
+>>> y = fft_forward(np.array([[[1., 2., 3., 4.]]]), np.array([[[5., 6., 7.]]])[..., ::-1], g, Budget(1 << 20))
 >>> np.round(y, 9).tolist()
 [[[5.0, 16.0, 34.0, 52.0, 45.0, 28.0]]]
 """
@@ -29,8 +30,8 @@ import math
 
 import numpy as np
 
-from .geometry import Geometry, pad_dilate, prod
-from .memory import MemoryCapError, plan_chunks
+from .geometry import Geometry, is_depthwise, pad_dilate, prod
+from .memory import Budget
 from .parallel import workers
 
 __all__ = ["fft_forward", "prefer_fft", "direct_cost", "fft_cost"]
@@ -41,6 +42,8 @@ TAP_RATE = 4e9
 COPY_RATE = 4e9
 FFT_RATE = 4e9
 POINTWISE_RATE = 2e9
+#: ``'auto'`` considers the FFT only for kernels of at least this many taps per axis (geometric mean)
+FFT_MIN_TAPS = 7
 
 
 def _lengths(P) -> tuple[int, ...]:
@@ -61,7 +64,7 @@ def direct_cost(x_shape, w_shape, p) -> float:
     Kp, Op = prod(w_shape[2:]), prod(p.output_spatial)
     flops = 2.0 * N * M * Cg * Kp * Op
     Mg = M // p.groups
-    if Cg == 1 and Mg <= 4:
+    if is_depthwise(Cg, Mg):
         return flops / TAP_RATE
     rate = GEMM_RATE * min(1.0, Mg / 32)
     return flops / rate + 3.0 * N * Cg * p.groups * Kp * Op * 4 / COPY_RATE
@@ -89,7 +92,7 @@ def prefer_fft(x_shape, w_shape, p, dtype) -> bool:
     >>> prefer_fft((8, 64, 56, 56), (64, 64, 3, 3), conv_params((8, 64, 56, 56), (64, 64, 3, 3)), np.float32)
     False
     """
-    if any(s != 1 for s in p.stride) or prod(w_shape[2:]) < 7 ** len(w_shape[2:]):
+    if any(s != 1 for s in p.stride) or prod(w_shape[2:]) < FFT_MIN_TAPS ** len(w_shape[2:]):
         return False
     return fft_cost(x_shape, w_shape, p) < direct_cost(x_shape, w_shape, p)
 
@@ -109,12 +112,13 @@ def _spectrum(a: np.ndarray, L, real: bool, nw: int) -> np.ndarray:
     return out
 
 
-def fft_forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.ndarray:
+def fft_forward(x: np.ndarray, w: np.ndarray, geo: Geometry, budget: Budget) -> np.ndarray:
     """``y`` of the general operation (no bias) through FFTs; ``w`` already flipped if needed.
 
-    Chunks over the batch; when one sample's spectra exceed the cap, over
-    slabs of output rows of axis 0 (overlap-save: each slab reads the rows of
-    ``xp`` its windows cover, all slabs share one transform length).
+    ``budget`` holds ``y`` already.  Chunks over the batch; when one sample's
+    spectra exceed the cap, over slabs of output rows of axis 0 (overlap-save:
+    each slab reads the rows of ``xp`` its windows cover, all slabs share one
+    transform length).
     """
     N, C = x.shape[:2]
     M, Cg = w.shape[:2]
@@ -131,16 +135,23 @@ def fft_forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.nda
     # pocketfft threads over independent 1-D transforms: the same bits for any worker count
     nw = workers() if N * C >= 8 else 1
 
+    # the dilated kernel and its reversed copy, while its spectrum is built
+    wd_bytes = 2 * M * Cg * prod(span) * xit
+
     def plan(Ps):
+        """Transform lengths, spectrum length, bytes per sample, bytes held for the kernel spectrum."""
         L = _lengths(Ps)
         F = prod(L[:-1]) * (L[-1] // 2 + 1 if real else L[-1])
-        per = (C * F + 2 * M * F) * it + (C * prod(Ps) + M * prod(L)) * xit
-        return L, F, per, M * Cg * F * it
+        # per sample: the input spectrum and its previous axis pass, Z, its product buffer and the inverse
+        # transform's complex pass; the padded block and the real inverse
+        per = (2 * C * F + 3 * M * F) * it + (C * prod(Ps) + M * prod(L)) * xit
+        # the kernel spectrum and its previous axis pass, next to the dilated kernel
+        return L, F, per, 2 * M * Cg * F * it + wd_bytes
 
     L, F, per, wbytes = plan(P)
-    if wbytes + per <= cap:
+    if wbytes + per <= budget.left:
         W = _kernel_spectrum(w, geo, L, F, real, nw)
-        nb = plan_chunks(N, per, cap, fixed=wbytes, what="one batch sample of the FFT conv")
+        nb = budget.chunks(N, per, fixed=wbytes, what="one batch sample of the FFT conv")
         for n0 in range(0, N, nb):
             xp = pad_dilate(x[n0 : n0 + nb], geo.padding, geo.input_dilation)
             y[n0 : n0 + nb] = _fft_block(xp, W, L, F, O, span, geo, real, cdt, nw)
@@ -151,14 +162,10 @@ def fft_forward(x: np.ndarray, w: np.ndarray, geo: Geometry, cap: int) -> np.nda
         return plan(((rows - 1) * geo.stride[0] + span[0], *P[1:]))
 
     lo_r, hi_r = 1, O[0]  # the largest slab height that fits
-    if sum(slab(1)[2:]) > cap:
-        raise MemoryCapError(
-            f"max_memory={cap}: one output row of one sample of the FFT conv needs {sum(slab(1)[2:])} bytes of "
-            "temporaries; raise the cap (max_memory=... or refconv.fast.memory_cap(...))"
-        )
+    budget.chunks(1, sum(slab(1)[2:]), what="one output row of one sample of the FFT conv")
     while lo_r < hi_r:
         mid = (lo_r + hi_r + 1) // 2
-        lo_r, hi_r = (mid, hi_r) if sum(slab(mid)[2:]) <= cap else (lo_r, mid - 1)
+        lo_r, hi_r = (mid, hi_r) if sum(slab(mid)[2:]) <= budget.left else (lo_r, mid - 1)
     rows = lo_r
     L, F, _, _ = slab(rows)
     W = _kernel_spectrum(w, geo, L, F, real, nw)

@@ -14,6 +14,10 @@ Examples
 >>> import numpy as np
 >>> pad_dilate(np.arange(1., 4.).reshape(1, 1, 3), ((2, 1),), (2,)).tolist()
 [[[0.0, 0.0, 1.0, 0.0, 2.0, 0.0, 3.0, 0.0]]]
+>>> Geometry((2**62,), ((0, 0),), (1,), (1,), 1).bounded((6,), (3,)).stride   # one output: any stride reads it
+(4,)
+>>> is_depthwise(1, 4), is_depthwise(1, 5), is_depthwise(2, 1)
+(True, False, False)
 """
 
 from __future__ import annotations
@@ -23,7 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["Geometry", "pad_dilate", "windows", "prod"]
+__all__ = ["Geometry", "pad_dilate", "windows", "prod", "is_depthwise", "DEPTHWISE_MAX_MULTIPLIER"]
+
+#: at most this many output channels per group of one input channel: a depthwise convolution
+#: (per-tap kernels in :mod:`refconv.fast.direct`, the per-tap rate in the cost model of :mod:`refconv.fast.fft`)
+DEPTHWISE_MAX_MULTIPLIER = 4
 
 
 def prod(values) -> int:
@@ -31,6 +39,11 @@ def prod(values) -> int:
     for v in values:
         out *= int(v)
     return out
+
+
+def is_depthwise(cg: int, mg: int) -> bool:
+    """One input channel (``cg``) per group and at most :data:`DEPTHWISE_MAX_MULTIPLIER` outputs (``mg``) per group."""
+    return cg == 1 and mg <= DEPTHWISE_MAX_MULTIPLIER
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,21 @@ class Geometry:
             span = P - d * (k - 1) - 1
             out.append(span // s + 1 if span >= 0 else 0)
         return tuple(out)
+
+    def bounded(self, input_spatial, kernel_spatial) -> "Geometry":
+        """The same operation with every stride at most ``P - span + 1`` and dilation 1 on one-tap axes.
+
+        An axis with one output reads one window whatever its stride, and a
+        one-tap kernel axis one position whatever its dilation: the output and
+        every value are unchanged, and no stride of a strided view exceeds the
+        padded length (a stride of ``2**62`` would overflow the byte strides).
+        """
+        P = self.padded_spatial(input_spatial)
+        stride = tuple(
+            min(s, max(Pi - (d * (k - 1) + 1) + 1, 1)) for s, Pi, k, d in zip(self.stride, P, kernel_spatial, self.dilation)
+        )
+        dilation = tuple(d if k > 1 else 1 for d, k in zip(self.dilation, kernel_spatial))
+        return Geometry(stride, self.padding, dilation, self.input_dilation, self.groups)
 
 
 def pad_dilate(x: np.ndarray, padding, input_dilation, *, fill=0) -> np.ndarray:

@@ -11,7 +11,10 @@ every reduction runs tap by tap in row-major window order, so:
   number of window positions inside the padded input (``count_include_pad``)
   or inside the input; a division, so an exactly summed window is correctly
   rounded;
-* gradients scatter with one strided slice add per tap (no ``np.add.at``).
+* gradients scatter with one strided slice add per tap (no ``np.add.at``);
+* memory: the result, converted inputs and per-output helper arrays are held
+  under the cap of :mod:`refconv.fast.memory` before they are allocated, and
+  samples are padded in chunks that fit next to them.
 
 Examples
 --------
@@ -35,14 +38,22 @@ import numpy as np
 from ..params import check_gradient_shape, pool_params
 from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import prod
-from .memory import get_memory_cap, plan_chunks
+from .memory import Budget, get_memory_cap, nbytes
 from .parallel import run_tasks
 
 __all__ = ["max_pool", "avg_pool", "max_pool_grad", "avg_pool_grad"]
 
+#: bytes of padded input per task (samples per task; the partition never changes a result)
+TASK_BYTES = 8 << 20
+
 
 def _taps(kernel):
     return itertools.product(*(range(k) for k in kernel))
+
+
+def _slices(pp):
+    """The ``xp`` slices of every tap in row-major order, lazily (a window may have very many taps)."""
+    return ((slice(None), slice(None), *_tap_slices(k, pp)) for k in _taps(pp.kernel_size))
 
 
 def _padded_extent(pp) -> tuple[tuple[int, int], ...]:
@@ -54,9 +65,17 @@ def _padded_extent(pp) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def _padded_bytes(x: np.ndarray, pads) -> int:
-    """Bytes of one sample of ``x`` after padding."""
-    return x.shape[1] * prod(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads)) * x.dtype.itemsize
+def _padded_bytes(shape, pads, dtype) -> int:
+    """Bytes of one sample of an array of ``shape`` after padding."""
+    return nbytes((shape[1], *(n + lo + hi for n, (lo, hi) in zip(shape[2:], pads))), dtype)
+
+
+def _budget(op: str, held: list[tuple[str, int]]) -> Budget:
+    """The cap in effect, holding ``(what, bytes)`` in order (the result first)."""
+    budget = Budget(get_memory_cap())
+    for what, n in held:
+        budget = budget.hold(n, f"{what} of {op}")
+    return budget
 
 
 def _pad(x: np.ndarray, pads, fill) -> np.ndarray:
@@ -111,19 +130,20 @@ def _fill_min(dt: np.dtype):
 def _exact_float64(name: str, a: np.ndarray, terms: int) -> np.ndarray:
     """Integers as float64, checked so that sums of ``terms`` of them stay exact (below 2**53)."""
     f = check_exact_ints(name, a)
-    check_exact_bound(np.array([float(np.max(np.abs(f))) * terms if f.size else 0.0]), name)
+    big = max(-float(f.min()), float(f.max())) if f.size else 0.0  # max |f| without a temporary
+    check_exact_bound(np.array([big * terms]), name)
     return f
 
 
-def _sample_tasks(n: int, per_sample: int, what: str) -> tuple[list[tuple[int, int]], int]:
-    """Sample ranges of about 8 MiB of work each, within the memory cap (results never depend on the partition).
+def _sample_tasks(n: int, per_sample: int, what: str, budget: Budget) -> tuple[list[tuple[int, int]], int]:
+    """Sample ranges of about :data:`TASK_BYTES` each, next to what ``budget`` holds (results never depend on the partition).
 
     Returns the ranges and how many may run at once under the cap.
     """
-    cap = get_memory_cap()
-    fit = plan_chunks(n, per_sample, cap, what=f"one batch sample of {what}")
-    size = max(1, min(fit, (8 << 20) // max(per_sample, 1)))
-    return [(i, min(n, i + size)) for i in range(0, n, size)], max(1, cap // (size * max(per_sample, 1)))
+    fit = budget.chunks(n, per_sample, what=f"one batch sample of {what}")
+    size = max(1, min(fit, TASK_BYTES // max(per_sample, 1)))
+    tasks = [(i, min(n, i + size)) for i in range(0, n, size)]
+    return tasks, budget.chunks(len(tasks), size * max(per_sample, 1))
 
 
 def max_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1,
@@ -141,21 +161,22 @@ def max_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
     x = as_array("x", x)
     pp = pool_params(x.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
     if _pool_dtype("x", x).kind == "f":
-        x = x.astype(np.result_type(x.dtype, np.float32), copy=False)
+        x = x.astype(np.result_type(x.dtype, np.float32), copy=False)  # float32 and float64: no copy
+    budget = _budget("max_pool", [("the result", nbytes(pp.output_shape, x.dtype))])
     y = np.empty(pp.output_shape, dtype=x.dtype)
     if y.size == 0:
         return y
     pads = _padded_extent(pp)
-    slices = [(slice(None), slice(None), *_tap_slices(k, pp)) for k in _taps(pp.kernel_size)]
 
     def task(r):
         xp = _pad(x[r[0] : r[1]], pads, _fill_min(x.dtype))
         out = y[r[0] : r[1]]
-        np.copyto(out, xp[slices[0]])
-        for sl in slices[1:]:
+        slices = _slices(pp)
+        np.copyto(out, xp[next(slices)])
+        for sl in slices:
             np.maximum(out, xp[sl], out=out)  # NaN propagates
 
-    tasks, par = _sample_tasks(x.shape[0], _padded_bytes(x, pads) + y[:1].nbytes, "max_pool")
+    tasks, par = _sample_tasks(x.shape[0], _padded_bytes(x.shape, pads, x.dtype), "max_pool", budget)
     run_tasks(task, tasks, max_parallel=par)
     return y
 
@@ -183,28 +204,31 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     # the result has the dtype of dy (int64 for integers: exact sums, checked below 2**53)
     dt = _pool_dtype("dy", dy)
     Kp = prod(pp.kernel_size)
+    ft = np.dtype(np.float64) if dt.kind in "iu" else dt  # the dtype dx is summed in
+    held = [("the result", nbytes(x.shape, ft))]
+    if dt.kind in "iu":
+        held += [("the float64 copy of dy", nbytes(dy.shape, ft)), ("the int64 copy of the result", nbytes(x.shape, dt))]
+    budget = _budget("max_pool_grad", held)
     if dt.kind in "iu":
         dy = _exact_float64("dy", dy, Kp)
     else:
         dy = dy.astype(dt, copy=False)
     if x.dtype.kind == "f":
-        x = x.astype(np.result_type(x.dtype, np.float32), copy=False)
+        x = x.astype(np.result_type(x.dtype, np.float32), copy=False)  # float32 and float64: no copy
     pads = _padded_extent(pp)
     dx = np.zeros(x.shape, dtype=dy.dtype)
     if dy.size == 0:
         return dx.astype(dt)
     fill = _fill_min(x.dtype)
-    slices = [(slice(None), slice(None), *_tap_slices(k, pp)) for k in _taps(pp.kernel_size)]
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads)))
-    valid = [_valid_mask(k, pp, pads) for k in _taps(pp.kernel_size)]
     is_float = x.dtype.kind == "f"
 
     def task(r):
         xp = _pad(x[r[0] : r[1]], pads, fill)
-        taps = [xp[sl] for sl in slices]
-        y = taps[0].copy()
-        for tap in taps[1:]:
-            np.maximum(y, tap, out=y)  # the window maximum; NaN propagates
+        slices = _slices(pp)
+        y = xp[next(slices)].copy()
+        for sl in slices:
+            np.maximum(y, xp[sl], out=y)  # the window maximum; NaN propagates
         # the first input (not padding) tap equal to the maximum (or NaN, only where the maximum is NaN)
         # wins: taps in row-major order, `taken` marks the windows already credited
         nan = is_float and bool(np.isnan(y).any())
@@ -215,12 +239,14 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
         zero = np.zeros((), dtype=dy.dtype)
         finite = bool(np.isfinite(d).all())
         share = np.empty(y.shape, dtype=dy.dtype)
-        for t, sl in enumerate(slices):
-            np.equal(taps[t], y, out=hit)
+        for k, sl in zip(_taps(pp.kernel_size), _slices(pp)):
+            tap = xp[sl]
+            np.equal(tap, y, out=hit)
             if nan:
-                hit |= taps[t] != taps[t]
-            if valid[t] is not None:
-                hit &= valid[t]  # padding taps never win
+                hit |= tap != tap
+            valid = _valid_mask(k, pp, pads)
+            if valid is not None:
+                hit &= valid  # padding taps never win
             np.greater(hit, taken, out=hit)  # hit and not yet taken
             taken |= hit
             # dxp[n, c, p*s + k_t*d] += dy[n, c, p] where tap t won: one strided slice per tap
@@ -231,7 +257,12 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
                 dxp[sl] += np.where(hit, d, zero)  # a selection: inf * 0 would be NaN
         dx[r[0] : r[1]] = dxp[crop]
 
-    tasks, par = _sample_tasks(x.shape[0], 2 * _padded_bytes(x, pads) + dy[:1].nbytes * 4, "max_pool_grad")
+    # per sample: the padded input and its gradient; the window maxima, the gradient share and its selection,
+    # and four boolean masks (taken, hit, the NaN test, the padding taps) per output
+    out1 = prod(dy.shape[1:])
+    per_sample = (_padded_bytes(x.shape, pads, x.dtype) + _padded_bytes(x.shape, pads, dy.dtype)
+                  + out1 * (x.dtype.itemsize + 2 * dy.dtype.itemsize + 4))
+    tasks, par = _sample_tasks(x.shape[0], per_sample, "max_pool_grad", budget)
     run_tasks(task, tasks, max_parallel=par)
     return dx.astype(dt, copy=False)
 
@@ -271,24 +302,30 @@ def avg_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
     pp = pool_params(x.shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
                      count_include_pad=count_include_pad)
     # integers: exact float64 sums (checked below 2**53), then one correctly rounded division
-    if _pool_dtype("x", x).kind in "iu":
+    exact_int = _pool_dtype("x", x).kind in "iu"
+    ft = np.dtype(np.float64) if exact_int else np.result_type(x.dtype, np.float32)
+    held = [("the result", nbytes(pp.output_shape, ft)), ("the divisors", 2 * nbytes(pp.output_spatial, ft))]
+    if exact_int:
+        held.append(("the float64 copy of x", nbytes(x.shape, ft)))
+    budget = _budget("avg_pool", held)
+    if exact_int:
         x = _exact_float64("x", x, prod(pp.kernel_size))
-    x = x.astype(np.result_type(x.dtype, np.float32), copy=False)
+    x = x.astype(ft, copy=False)  # float32 and float64: no copy
     y = np.zeros(pp.output_shape, dtype=x.dtype)
     if y.size == 0:
         return y
     pads = _padded_extent(pp)
-    slices = [(slice(None), slice(None), *_tap_slices(k, pp)) for k in _taps(pp.kernel_size)]
 
     def task(r):
         xp = _pad(x[r[0] : r[1]], pads, 0)
         out = y[r[0] : r[1]]
         # the window sum, taps added in row-major order
-        np.copyto(out, xp[slices[0]])
-        for sl in slices[1:]:
+        slices = _slices(pp)
+        np.copyto(out, xp[next(slices)])
+        for sl in slices:
             out += xp[sl]
 
-    tasks, par = _sample_tasks(x.shape[0], _padded_bytes(x, pads) + y[:1].nbytes, "avg_pool")
+    tasks, par = _sample_tasks(x.shape[0], _padded_bytes(x.shape, pads, x.dtype), "avg_pool", budget)
     run_tasks(task, tasks, max_parallel=par)
     y /= _divisor(pp, pads, x.dtype)
     return y
@@ -313,6 +350,11 @@ def avg_pool_grad(dy: Any, input_shape: Any, kernel_size: Any, *, stride: Any = 
     shape = pp.input_shape
     exact_int = dt.kind in "iu"
     dt = np.dtype(np.float64) if exact_int else dt
+    held = [("the result", nbytes(shape, dt)), ("the divisors", 3 * nbytes(pp.output_spatial, np.float64)),
+            ("the gradient shares", nbytes(dy.shape, dt))]
+    if exact_int:
+        held.append(("the float64 copy of dy and its absolute values", 2 * nbytes(dy.shape, np.float64)))
+    budget = _budget("avg_pool_grad", held)
     padded = tuple(n + lo + hi for n, (lo, hi) in zip(shape[2:], pads))
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(shape[2:], pads)))
     dx = np.zeros(shape, dtype=dt)
@@ -327,18 +369,17 @@ def avg_pool_grad(dy: Any, input_shape: Any, kernel_size: Any, *, stride: Any = 
         check_exact_bound(np.abs(g).max(keepdims=True) * prod(pp.kernel_size), "avg_pool_grad")
     else:
         g = dy.astype(dt, copy=False) / div.astype(dt)
-    slices = [(slice(None), slice(None), *_tap_slices(k, pp)) for k in _taps(pp.kernel_size)]
 
     def task(r):
         dxp = np.zeros((r[1] - r[0], shape[1], *padded), dtype=dt)
         gr = g[r[0] : r[1]]
-        for sl in slices:
+        for sl in _slices(pp):
             dxp[sl] += gr  # taps in row-major order
         if exact_int:
             dxp /= lcm
         dx[r[0] : r[1]] = dxp[crop]
 
-    per_sample = shape[1] * prod(padded) * dt.itemsize
-    tasks, par = _sample_tasks(shape[0], per_sample, "avg_pool_grad")
+    per_sample = _padded_bytes(shape, pads, dt)
+    tasks, par = _sample_tasks(shape[0], per_sample, "avg_pool_grad", budget)
     run_tasks(task, tasks, max_parallel=par)
     return dx
