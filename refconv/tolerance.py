@@ -123,8 +123,11 @@ class Format:
 
     @property
     def eta(self) -> float:
-        """``2**(emin - p) = tiny * u``: half the smallest subnormal, the underflow error of one rounding."""
-        return 2.0 ** (self.emin - self.p)
+        """``2**(emin - p) = tiny * u``: half the smallest subnormal, the underflow error of one rounding.
+
+        Rounded up to a float64 (``2**-1075`` is not one: float64's ``eta`` is ``2**-1074``).
+        """
+        return _up(Fraction(1, 2 ** (self.p - self.emin)))
 
     @property
     def tiny(self) -> float:

@@ -159,3 +159,76 @@ def test_avg_pool_bounds():
     g = fast.avg_pool_grad(dy, x.shape, 3, **kw)
     bound = tolerance.avg_pool_grad_error_bound(dy, x.shape, 3, **kw)
     assert tolerance.within_bound(g, oracle.avg_pool_grad(dy, x.shape, 3, **kw), bound).all()
+
+
+# ----------------------------------------------------------------------------- one bound module
+
+
+def test_one_table_of_formats_and_profiles():
+    from refconv.conformance import bounds
+
+    # the conformance judge re-exports refconv.tolerance: one set of formats, profiles and formulas
+    for name in ("FORMATS", "PROFILES", "Format", "Profile", "profile", "elementwise_bound", "normwise_fft_bound",
+                 "round_significand", "round_to"):
+        assert getattr(bounds, name) is getattr(tolerance, name)
+    # eta: half the smallest subnormal (the largest error of one rounding below the smallest normal)
+    for name, p, emin in (("float64", 53, -1022), ("float32", 24, -126), ("tf32", 11, -126), ("bfloat16", 8, -126),
+                          ("float16", 11, -14)):
+        f = tolerance.FORMATS[name]
+        assert (f.p, f.emin, f.u, f.tiny) == (p, emin, 2.0**-p, 2.0**emin)
+        assert tolerance.smallest_subnormal(name) == 2.0 ** (emin - p + 1)
+        # eta = 2**(emin - p), rounded up to a float64 (float64's own 2**-1075 is not one)
+        assert Fraction(f.eta) == (Fraction(2) ** (emin - p) if name != "float64" else Fraction(2) ** -1074)
+    assert tolerance.smallest_subnormal("tf32") == 2.0**-136  # 10 fraction bits below 2**-126
+    z = 3 * 2.0**-150  # halfway between float32 subnormals: rounding loses exactly eta
+    assert abs(float(np.float32(z)) - z) == tolerance.FORMATS["float32"].eta
+    # gamma: an exception for the public helpers, inf for the judge (unjudged elements)
+    assert tolerance.gamma(2**24, 2.0**-24, undefined="inf") == bounds.gamma(2**24, 2.0**-24) == np.inf
+    with pytest.raises(ValueError, match="undefined='nan'"):
+        tolerance.gamma(1, 2.0**-24, undefined="nan")
+
+
+def test_avg_pool_counts_the_reciprocal_and_the_border_rescaling():
+    # k - 1 additions, a reciprocal, its product, a rescaling k / count and its product: gamma_{k+3}, as the judge
+    x = np.ones((1, 1, 4), np.float32)
+    assert tolerance.op_terms("avg_pool", 2) == (5, 1)
+    assert (tolerance.avg_pool_error_bound(x, 2, against="exact") >= tolerance.gamma(5, 2.0**-24)).all()
+
+
+def test_rounded_inputs_need_the_sums_of_their_factors():
+    with pytest.raises(ValueError, match="factor_sums=None: input_format='tf32'"):
+        tolerance.dot_bound(3, 1.0, "float32", input_format="tf32")
+    # TF32 subnormals are multiples of 2**-136: a float32 subnormal input moves by up to 2**-137
+    rng = np.random.default_rng(3)
+    x = (rng.integers(-2**12, 2**12, (1, 1, 12)) * 2.0**-149).astype(np.float32)
+    w = rng.standard_normal((1, 1, 3)).astype(np.float32)
+
+    def tf32(v):
+        v = np.asarray(v, np.float64)
+        return np.where(np.abs(v) < 2.0**-126, np.rint(v / 2.0**-136) * 2.0**-136, tolerance.round_significand(v, 11))
+
+    got = oracle.conv(tf32(x), tf32(w))  # exact products and sums of the rounded inputs, rounded to float64
+    want = oracle.conv(x, w)
+    S = tolerance.abs_sums("conv", x, w, n_terms=3)
+    relative_only = tolerance.elementwise_bound(S, S, 3, tolerance.Profile("tf32", 2.0**-11, 2.0**-24, 2.0**-24,
+                                                                             2.0**-150, 2.0**-150))
+    assert not tolerance.within_bound(got, want, relative_only + 2.0**-150).all()
+    assert tolerance.within_bound(got, want, tolerance.conv_error_bound(x, w, input_format="tf32")).all()
+
+
+def test_fast_algorithm_bounds_on_arrays():
+    from broken import algorithms
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 11, 9)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    want = oracle.conv(x, w, b, padding=1)  # exact, rounded to float32
+    for m in (2, 4):
+        got = algorithms.conv_winograd(x, w, b, stride=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1, m=m)
+        assert tolerance.within_bound(got, want, tolerance.winograd_conv_error_bound(x, w, b, padding=1)).all()
+    kw = dict(stride=(2, 2), padding=((1, 1), (0, 1)), ceil_mode=True, count_include_pad=False)
+    a = (x + np.float32(100)).astype(np.float32)
+    got = algorithms.avg_pool_prefix_sum(a, (3, 2), **kw)
+    ref = oracle.avg_pool(a, (3, 2), **kw)
+    assert tolerance.within_bound(got, ref, tolerance.prefix_sum_avg_pool_error_bound(a, (3, 2), **kw)).all()
