@@ -367,8 +367,8 @@ def _tensorflow(name: str) -> ShapeTarget:
     modes = {op: ("explicit", "valid", "same") for op in ops}
     limits = [
         _limit("explicit padding only in conv2d", ("conv",), ("explicit",), lambda t: np.full(len(t), t.dims != 2)),
-        _limit("explicit padding only in max_pool without dilation", ("max_pool", "avg_pool"), ("explicit",),
-               lambda t: np.full(len(t), t.op == "avg_pool") | _any(t.d > 1)),
+        _limit("explicit padding only in max_pool, 1-D and 2-D, without dilation", ("max_pool", "avg_pool"),
+               ("explicit",), lambda t: np.full(len(t), t.op == "avg_pool" or t.dims == 3) | _any(t.d > 1)),
         NO_CEIL,
         STRIDE_AND_DILATION,
         # tf.nn.pool, the dilated pooling
