@@ -1003,7 +1003,11 @@ def avg_pool_grad_error_bound(dy: Any, input_shape: Any, kernel_size: Any, *, dt
 def _channel_norms(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-(leading two axes) 1-norm and 2-norm over the spatial axes, rounded up."""
     flat = np.abs(a).reshape(a.shape[:2] + (math.prod(a.shape[2:]),)).astype(np.float64)
-    return flat.sum(-1) * _F64_SUMS, np.sqrt((flat**2).sum(-1)) * _F64_SUMS
+    # ||v||_2 = m ||v / m||_2 with m = max |v|: no overflow of the squares
+    m = flat.max(-1, keepdims=True, initial=0.0)
+    with np.errstate(invalid="ignore"):
+        two = np.where(m[..., 0] > 0, m[..., 0] * np.sqrt(((flat / np.where(m > 0, m, 1.0)) ** 2).sum(-1)), 0.0)
+    return flat.sum(-1) * _F64_SUMS, two * _F64_SUMS
 
 
 def fft_conv_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = None, against: str = "rounded",
