@@ -279,7 +279,7 @@ def test_direct_case_bound_is_the_judges_bound():
     """case_bound('direct') = the engine's per-case bound: elementwise bound with the op's term count, dyadic
     elements exact, half an ulp of the float64 expectation (and nothing else for profiles without input rounding)."""
     for op in ("conv", "conv_transpose", "avg_pool", "max_pool", "conv_grad_weight"):
-        for case in catalogue(op, 2)[:12]:
+        for case in [c for c in catalogue(op, 2) if c.is_valid()][:12]:
             a = case.arrays("float32")
             e = ops.expected(case, a)
             S = ops.magnitude(case, a)
