@@ -40,7 +40,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .geometry import Geometry, is_depthwise, pad_dilate, prod, windows
-from .memory import Budget, MemoryCapError
+from .memory import Budget, MemoryCapError, ufunc_buffers
 from .parallel import run_tasks, single_threaded_blas, workers
 
 __all__ = ["forward", "grad_input", "grad_weight"]
@@ -61,6 +61,8 @@ DEPTHWISE_BLOCK_BYTES = 4 << 20
 DEPTHWISE_TASK_BYTES = 4 << 20
 #: padded samples at least this large are padded one at a time into a reused buffer
 PAD_ONE_SAMPLE_BYTES = 128 << 10
+#: bytes per kernel tap of the flat tap offsets (:func:`_flat_geometry`): the int64 array and its construction
+OFFSET_BYTES_PER_TAP = 16
 
 
 def per_tap(Cg: int, Mg: int, Kp: int) -> bool:
@@ -164,9 +166,10 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, budget: Budget) -> np.n
     col_bytes = C * Kp * Op * it
     pixel_major = Op < PIXEL_MAJOR_BELOW
     if pixel_major and all(st == 1 for st in geo.stride):
-        ext = _flat_geometry(P, K, geo.dilation, O)[1]  # flat taps: E >= prod(O) columns per sample
+        ext = _flat_extent(P, O)[0]  # flat taps: E >= prod(O) columns per sample
         col_bytes = C * Kp * ext * it
-        per_sample = xp_bytes + col_bytes + M * ext * it
+        # one task's tap offsets count as one sample's more
+        per_sample = xp_bytes + col_bytes + M * ext * it + OFFSET_BYTES_PER_TAP * Kp
     elif pixel_major:
         per_sample = xp_bytes + col_bytes + M * Op * it
     else:
@@ -274,12 +277,21 @@ def _flat_geometry(P, K, dilation, O):
     ``E = sum (O_i - 1)*Pst_i + 1`` turns each tap into one contiguous slice (the
     extra indices are discarded, or zero where they are scattered).
     """
+    E, pst = _flat_extent(P, O)
+    # offsets in row-major tap order, as one int64 array (a kernel may have very many taps:
+    # OFFSET_BYTES_PER_TAP covers it and its construction)
+    offs = np.zeros(1, dtype=np.int64)
+    for k, d, st in zip(K, dilation, pst):
+        offs = (offs[:, None] + np.arange(k, dtype=np.int64) * (d * st)).reshape(-1)
+    return offs, E, pst
+
+
+def _flat_extent(P, O) -> tuple[int, list[int]]:
+    """``E = sum (O_i - 1)*Pst_i + 1`` and the row-major strides ``Pst`` of a plane of shape ``P``."""
     pst = [1] * len(P)
     for i in range(len(P) - 2, -1, -1):
         pst[i] = pst[i + 1] * P[i + 1]
-    offs = [sum(k * d * st for k, d, st in zip(kk, dilation, pst)) for kk in itertools.product(*(range(k) for k in K))]
-    E = sum((o - 1) * st for o, st in zip(O, pst)) + 1
-    return offs, E, pst
+    return sum((o - 1) * st for o, st in zip(O, pst)) + 1, pst
 
 
 def _ext_view(ext: np.ndarray, O, pst) -> np.ndarray:
@@ -306,13 +318,14 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, budget: Budget) -> np.ndarray:
     wk = w.reshape(G, Mg, Kp)
     flat = all(s == 1 for s in geo.stride)
     if flat:
+        budget = budget.hold(OFFSET_BYTES_PER_TAP * Kp, "the tap offsets of a depthwise conv")
         offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
         per_sample = (C * prod(P) + 2 * M * E) * it
     else:
-        per_sample = (C * prod(P) + 2 * M * prod(O)) * it
+        # strided taps: numpy buffers the ufunc operands (at most this much per sample of the task)
+        per_sample = (C * prod(P) + 2 * M * prod(O)) * it + ufunc_buffers(M * prod(O), it)
     fit = budget.chunks(N, per_sample, what="one batch sample of a depthwise conv")
     size = max(1, min(fit, DEPTHWISE_TASK_BYTES // per_sample + 1))
-    taps = list(itertools.product(*(range(kk) for kk in K)))
 
     def task(r):
         xp = np.ascontiguousarray(_xp_chunk(x[r[0] : r[1]], geo, K))
@@ -341,7 +354,7 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, budget: Budget) -> np.ndarray:
         out = y[r[0] : r[1]].reshape(-1, G, Mg, *O)
         tmp = np.empty_like(out)
         bshape = (1, G, Mg) + (1,) * len(O)
-        for t, k in enumerate(taps):
+        for t, k in enumerate(itertools.product(*(range(kk) for kk in K))):
             tap = v[(Ellipsis, *k)][:, :, None]  # (nb, G, 1, *O)
             wt = wk[:, :, t].reshape(bshape)
             if t == 0:
@@ -364,8 +377,8 @@ def _depthwise_grad_input(dy, w, geo: Geometry, input_spatial, budget: Budget) -
     O = dy.shape[2:]
     P = geo.padded_spatial(input_spatial)
     it = dy.dtype.itemsize
+    budget = budget.hold(_weight_copy(w) + OFFSET_BYTES_PER_TAP * prod(K), "the reshaped weight and tap offsets of conv_grad_input")
     offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
-    budget = budget.hold(_weight_copy(w), "the reshaped weight of conv_grad_input")
     wk = w.reshape(G, Mg, prod(K))
     per_sample = (G * prod(P) + M * E + 2 * G * E) * it
     fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
@@ -406,6 +419,7 @@ def _depthwise_grad_weight(x, dy, geo: Geometry, K, budget: Budget) -> np.ndarra
     O = dy.shape[2:]
     P = geo.padded_spatial(x.shape[2:])
     it = x.dtype.itemsize
+    budget = budget.hold(OFFSET_BYTES_PER_TAP * prod(K), "the tap offsets of conv_grad_weight")
     offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
     per_sample = (C * prod(P) + M * E) * it
     part_bytes = M * len(offs) * it  # one task's partial result
@@ -447,16 +461,19 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budg
         return _depthwise_grad_input(dy, w, geo, input_spatial, budget)
     P = geo.padded_spatial(input_spatial)
     budget = budget.hold(_weight_copy(w), "the reshaped weight of conv_grad_input")
-    per_sample = (C * prod(P) + C * Kp * Op) * it
+    # dxp and dcols; the scatter adds into strided views: numpy buffers the ufunc operands (at most this much
+    # per sample of the step)
+    per_sample = (C * prod(P) + C * Kp * Op) * it + ufunc_buffers(C * Op, it)
     fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
     size = min(fit, -(-N // (2 * workers())))
     dx = np.zeros((N, C, *input_spatial), dtype=dy.dtype)
     wt = w.reshape(G, Mg, Cg * Kp).transpose(0, 2, 1)  # (G, Cg*Kp, Mg)
-    taps = list(itertools.product(*(range(kk) for kk in K)))
-    slices = [
-        tuple(slice(ki * di, ki * di + (o - 1) * s + 1, s) for ki, di, o, s in zip(k, geo.dilation, O, geo.stride))
-        for k in taps
-    ]
+
+    def slices():
+        """The ``xp`` positions ``p*s + k*d`` of each tap, in row-major tap order (lazily)."""
+        for k in itertools.product(*(range(kk) for kk in K)):
+            yield tuple(slice(ki * di, ki * di + (o - 1) * s + 1, s) for ki, di, o, s in zip(k, geo.dilation, O, geo.stride))
+
     # dx[n, c, i] = dxp[n, c, lo + i] (input dilation 1)
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
 
@@ -474,7 +491,7 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budg
             dc = dcols[:b].reshape(b, C, Kp, *O)
             dp = dxp[:b]
             dp.fill(0)
-            for t, sl in enumerate(slices):
+            for t, sl in enumerate(slices()):
                 # dxp[n, c, p*s + k*d] += dcols[n, c, k, p]
                 dp[(slice(None), slice(None), *sl)] += dc[:, :, t]
             dx[n0 : n0 + b] = dp[crop]
@@ -495,6 +512,7 @@ def _flat_grad_input(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, budget: 
     G, CgKp, Mg = wt.shape
     O = dy.shape[2:]
     it = dy.dtype.itemsize
+    budget = budget.hold(OFFSET_BYTES_PER_TAP * prod(K), "the tap offsets of conv_grad_input")
     offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
     Pp = prod(P)
     per_sample = (M * E + C * len(offs) * E + C * Pp) * it

@@ -11,7 +11,9 @@ raises :class:`MemoryCapError` before allocating it.
 
 One function decides: :func:`plan_chunks` (how many items of a chunk fit next
 to the bytes already held), through a :class:`Budget` that the public
-functions open with their result and pass down to the kernels.
+functions open with their result and pass down to the kernels.  numpy's own
+iteration buffers of ufuncs on strided views count too (:func:`ufunc_buffers`);
+Python objects (a few kB per call) do not.
 
 Examples
 --------
@@ -42,9 +44,11 @@ import contextvars
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+import numpy as np
+
 from ..params import ConvParamError
 
-__all__ = ["DEFAULT_MEMORY_CAP", "MemoryCapError", "get_memory_cap", "memory_cap", "resolve_cap", "plan_chunks", "Budget", "nbytes"]
+__all__ = ["DEFAULT_MEMORY_CAP", "MemoryCapError", "get_memory_cap", "memory_cap", "resolve_cap", "plan_chunks", "Budget", "nbytes", "ufunc_buffers"]
 
 #: 256 MiB
 DEFAULT_MEMORY_CAP = 256 * 1024 * 1024
@@ -126,9 +130,17 @@ class Budget:
 
 def nbytes(shape, dtype: Any) -> int:
     """Bytes of an array of ``shape`` and ``dtype`` (Python ints: no overflow for absurd shapes)."""
-    import numpy as np
-
     out = np.dtype(dtype).itemsize
     for n in shape:
         out *= int(n)
     return out
+
+
+def ufunc_buffers(elements: int, itemsize: int) -> int:
+    """Bytes numpy may buffer inside one ufunc call on strided operands of ``elements`` items.
+
+    numpy iterates such operands through buffers of at most
+    ``np.getbufsize()`` items each, for up to three operands (two inputs and
+    the output); a task that runs ufuncs on strided views holds this much more.
+    """
+    return 3 * min(int(elements), np.getbufsize()) * int(itemsize)

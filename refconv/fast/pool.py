@@ -38,7 +38,7 @@ import numpy as np
 from ..params import check_gradient_shape, pool_params
 from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import prod
-from .memory import Budget, get_memory_cap, nbytes
+from .memory import Budget, get_memory_cap, nbytes, ufunc_buffers
 from .parallel import run_tasks
 
 __all__ = ["max_pool", "avg_pool", "max_pool_grad", "avg_pool_grad"]
@@ -135,11 +135,14 @@ def _exact_float64(name: str, a: np.ndarray, terms: int) -> np.ndarray:
     return f
 
 
-def _sample_tasks(n: int, per_sample: int, what: str, budget: Budget) -> tuple[list[tuple[int, int]], int]:
+def _sample_tasks(n: int, per_sample: int, what: str, budget: Budget, out_elements: int, itemsize: int) -> tuple[list[tuple[int, int]], int]:
     """Sample ranges of about :data:`TASK_BYTES` each, next to what ``budget`` holds (results never depend on the partition).
 
-    Returns the ranges and how many may run at once under the cap.
+    Each sample also counts numpy's buffers of ufuncs on its strided tap views
+    (``out_elements`` items of ``itemsize`` bytes per sample at most).  Returns
+    the ranges and how many may run at once under the cap.
     """
+    per_sample += ufunc_buffers(out_elements, itemsize)
     fit = budget.chunks(n, per_sample, what=f"one batch sample of {what}")
     size = max(1, min(fit, TASK_BYTES // max(per_sample, 1)))
     tasks = [(i, min(n, i + size)) for i in range(0, n, size)]
@@ -176,7 +179,7 @@ def max_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
         for sl in slices:
             np.maximum(out, xp[sl], out=out)  # NaN propagates
 
-    tasks, par = _sample_tasks(x.shape[0], _padded_bytes(x.shape, pads, x.dtype), "max_pool", budget)
+    tasks, par = _sample_tasks(x.shape[0], _padded_bytes(x.shape, pads, x.dtype), "max_pool", budget, prod(y.shape[1:]), x.dtype.itemsize)
     run_tasks(task, tasks, max_parallel=par)
     return y
 
@@ -262,7 +265,8 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     out1 = prod(dy.shape[1:])
     per_sample = (_padded_bytes(x.shape, pads, x.dtype) + _padded_bytes(x.shape, pads, dy.dtype)
                   + out1 * (x.dtype.itemsize + 2 * dy.dtype.itemsize + 4))
-    tasks, par = _sample_tasks(x.shape[0], per_sample, "max_pool_grad", budget)
+    itemsize = max(x.dtype.itemsize, dy.dtype.itemsize)
+    tasks, par = _sample_tasks(x.shape[0], per_sample, "max_pool_grad", budget, out1, itemsize)
     run_tasks(task, tasks, max_parallel=par)
     return dx.astype(dt, copy=False)
 
@@ -325,7 +329,7 @@ def avg_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
         for sl in slices:
             out += xp[sl]
 
-    tasks, par = _sample_tasks(x.shape[0], _padded_bytes(x.shape, pads, x.dtype), "avg_pool", budget)
+    tasks, par = _sample_tasks(x.shape[0], _padded_bytes(x.shape, pads, x.dtype), "avg_pool", budget, prod(y.shape[1:]), x.dtype.itemsize)
     run_tasks(task, tasks, max_parallel=par)
     y /= _divisor(pp, pads, x.dtype)
     return y
@@ -380,6 +384,6 @@ def avg_pool_grad(dy: Any, input_shape: Any, kernel_size: Any, *, stride: Any = 
         dx[r[0] : r[1]] = dxp[crop]
 
     per_sample = _padded_bytes(shape, pads, dt)
-    tasks, par = _sample_tasks(shape[0], per_sample, "avg_pool_grad", budget)
+    tasks, par = _sample_tasks(shape[0], per_sample, "avg_pool_grad", budget, prod(dy.shape[1:]), dt.itemsize)
     run_tasks(task, tasks, max_parallel=par)
     return dx
