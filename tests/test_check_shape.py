@@ -282,6 +282,24 @@ def test_onnx_shape_inference_refuses_nothing():
     kinds = {g.counterexample.kind for g in check_shape("onnx", dims=1, padding=("explicit", "valid"),
                                                           box=TINY).groups}
     assert kinds == {"accepts a configuration the definition refuses"}
+    # where its runtime refuses (a single call raises: the shape function's contract)
+    pytest.importorskip("onnxruntime")
+    with pytest.raises(Exception, match="Invalid input shape"):
+        shape_adapters.get("onnxruntime").fn("conv", (2, 3, 1), (4, 3, 3), stride=(2,), padding=((1, 0),),
+                                             dilation=(1,), groups=1)
+
+
+def test_onnxruntime_reproductions_at_the_runtime_level():
+    pytest.importorskip("onnxruntime")
+    from refconv.conformance.adapters.onnx_adapter import run_node
+
+    one = np.ones((1, 1, 1), np.float32)
+    # ConvTranspose SAME_UPPER at stride 2 with a 1-tap kernel: 5 samples, not 3 * 2
+    assert run_node("ConvTranspose", [np.ones((1, 1, 3), np.float32), one], kernel_shape=[1], strides=[2],
+                    auto_pad="SAME_UPPER").shape == (1, 1, 5)
+    # a window longer than the input: an empty axis
+    assert run_node("MaxPool", [np.ones((2, 3, 1), np.float32)], kernel_shape=[2], strides=[1]).shape == (2, 3, 0)
+    assert run_node("AveragePool", [np.ones((2, 3, 1), np.float32)], kernel_shape=[2], strides=[1]).shape == (2, 3, 0)
 
 
 def test_onnxruntime_agrees_on_conv_in_every_mode_and_dimension():

@@ -105,6 +105,13 @@ def get(name: str) -> ShapeTarget:
 # ---- declared limits: vectorized over a table of cases ----------------------------------------
 
 
+def _one(results: list) -> Any:
+    """The answer to a single call: the shape, or the refusal raised."""
+    if isinstance(results[0], BaseException):
+        raise results[0]
+    return results[0]
+
+
 def _limit(reason: str, ops: tuple[str, ...], modes: tuple[str, ...], rule: Callable[[Cases], np.ndarray]) -> Limit:
     def applies(t: Cases) -> np.ndarray:
         if t.op not in ops or t.mode not in modes:
@@ -214,7 +221,7 @@ def _onnx_limits(opset: int) -> list[Limit]:
 
 
 def _onnx(name: str, opset: int) -> ShapeTarget:
-    return ShapeTarget(name, lambda op, x, w, **p: _infer(op, [(x, w, p)], opset)[0], OPS, _onnx_modes(),
+    return ShapeTarget(name, lambda op, x, w, **p: _one(_infer(op, [(x, w, p)], opset)), OPS, _onnx_modes(),
                        _onnx_limits(opset), lambda op, calls, refusals: _infer(op, calls, opset),
                        about=f"onnx.shape_inference.infer_shapes, opset {opset}")
 
@@ -264,7 +271,7 @@ ORT_OUTPUT_PADDING = _limit("ONNX Runtime's ConvTranspose: output_padding below 
 
 
 def _onnxruntime(name: str, opset: int) -> ShapeTarget:
-    return ShapeTarget(name, lambda op, x, w, **p: _ort(op, [(x, w, p)], opset, True)[0], OPS, _onnx_modes(),
+    return ShapeTarget(name, lambda op, x, w, **p: _one(_ort(op, [(x, w, p)], opset, True)), OPS, _onnx_modes(),
                        _onnx_limits(opset) + [ORT_SAME_DILATION, ORT_OUTPUT_PADDING],
                        lambda op, calls, refusals: _ort(op, calls, opset, refusals),
                        about=f"ONNX Runtime, opset {opset}: the shape of the actual output")
@@ -375,7 +382,7 @@ def _tensorflow(name: str) -> ShapeTarget:
         _limit("dilated pooling: no stride > 1, no 'SAME', no stride above the window", ("max_pool",), MODES,
                lambda t: _any(t.d > 1) & (_any(t.s > 1) | (t.mode == "same") | _any(t.s > t.k))),
     ]
-    return ShapeTarget(name, lambda op, x, w, **p: _tf_batch(op, [(x, w, p)], False)[0], ops, modes, limits,
+    return ShapeTarget(name, lambda op, x, w, **p: _one(_tf_batch(op, [(x, w, p)], False)), ops, modes, limits,
                        _tf_batch, about="tf.function(...).get_concrete_function(tf.TensorSpec(...)), channels last")
 
 

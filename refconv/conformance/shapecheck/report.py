@@ -70,6 +70,8 @@ class Group:
 
     def line(self) -> str:
         head = f"{self.op} {self.dims}-D {self.mode}:"
+        if not self.run:
+            return f"{head} nothing run: " + "; ".join(f"{n} cases {r}" for r, n in self.excluded.items())
         if self.failures:
             tail = f"{self.failures} of {self.run} cases disagree"
         else:
