@@ -8,7 +8,9 @@ INCONCLUSIVE verdict; any command: an unexpected exception, printed as one
 line followed by its traceback, for a bug report).
 
 Run as a program (``main()`` without arguments), the command exits once its
-work is done even if code it ran (a checked target) left threads running.
+work is done even if code it ran (a checked target) left threads running or
+was interrupted half-way by a timeout (``os._exit`` after flushing: no
+finalizer runs in a library left in an unknown state).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     code = _main(argv)
     if argv is None:
-        _exit_if_threads_remain(code)
+        _exit_hard_if_needed(code)
     return code
 
 
@@ -108,10 +110,16 @@ def _err(text: str) -> None:
         pass
 
 
-def _exit_if_threads_remain(code: int) -> None:
+def _exit_hard_if_needed(code: int) -> None:
+    """End the process now when threads remain or a checked target was interrupted in this process.
+
+    Finalizers (atexit, library shutdown) would wait for the threads, or run
+    in a library left half-way through a call.
+    """
     others = [t for t in threading.enumerate()
               if t is not threading.main_thread() and t.is_alive() and not t.daemon]
-    if not others:
+    interrupted = getattr(sys.modules.get("refconv.conformance.isolation"), "interrupted", None)
+    if not others and not interrupted:
         return
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -100,7 +100,8 @@ def test_catalogue_is_valid_and_covers_the_edge_cases():
     for op in ("conv", "conv_transpose", "max_pool", "avg_pool", "conv_grad_input", "conv_grad_weight"):
         for dims in (1, 2, 3):
             cat = catalogue(op, dims)
-            assert cat and all(c.is_valid() for c in cat)
+            # valid cases, and the configurations a target must refuse (expect_refusal)
+            assert cat and all(c.is_valid() != getattr(c, "expect_refusal", False) for c in cat)
     labels = {c.label for c in catalogue("conv", 2)}
     for needed in ("empty batch", "asymmetric padding", "depthwise", "kernel as large as the padded input",
                    "stride larger than the kernel", "dilation making the kernel span the input"):
@@ -224,7 +225,8 @@ def test_divergence_onnxruntime_max_pool_window_in_padding():
 
 
 def test_jax_conforms():
-    r = check("jax", op="conv", dims=1, max_examples=3, seed=0)
+    # a generous per-call limit: the first call of each shape compiles (seconds, more on a loaded machine)
+    r = check("jax", op="conv", dims=1, max_examples=3, seed=0, timeout=120)
     assert r.ok, str(r)
 
 
@@ -558,3 +560,18 @@ def test_plugin_takes_the_runner_options(tmp_path):
     out = _pytest_in(tmp_path, "--refconv-target=impl:spin", "--refconv-target=impl:segv", "--refconv-isolate",
                      "--refconv-timeout=1", "--refconv-max-examples=0", "--refconv-dims=1")
     assert "2 failed" in out and "TIMEOUT: the target hung: no result after 1 s" in out and "CRASH" in out
+
+
+def test_an_isolated_target_declares_its_capabilities_from_its_worker(tmp_path):
+    (tmp_path / "ruled.py").write_text(
+        "from refconv import oracle\n"
+        "def _small(case):\n    '''two samples at most'''\n    return case.n <= 2\n"
+        "def conv(x, w, b, *, stride, padding, dilation, groups):\n"
+        "    assert x.shape[0] <= 2 and dilation == (1,)\n"
+        "    return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)\n"
+        "conv.refconv_capabilities = {'rule': _small, 'dilation': False}\n")
+    inside = check(f"{tmp_path}/ruled.py:conv", dims=1, max_examples=0)
+    isolated = check(f"{tmp_path}/ruled.py:conv", dims=1, max_examples=0, isolate=True)
+    assert inside.ok and isolated.ok, str(isolated)
+    assert isolated.skipped == inside.skipped and isolated.cases == inside.cases
+    assert "cases excluded by the target's own rule: _small (two samples at most)" in isolated.skipped

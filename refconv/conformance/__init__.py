@@ -3,8 +3,11 @@
 ``check(target, op=..., dims=..., dtype=..., precision=...)`` runs a
 deterministic catalogue of edge cases, then hypothesis exploration, compares
 every element with the exact result within a rigorous error bound
-(:mod:`refconv.conformance.bounds`), and returns a :class:`Report` with a
-shrunk counterexample, a diagnosis and a reproduction.  Canonical signatures
+(:mod:`refconv.conformance.bounds`), and returns a :class:`Report` whose
+``verdict`` is PASS, FAIL (with a shrunk counterexample, a diagnosis and a
+reproduction), ERROR (refconv itself failed) or INCONCLUSIVE (too few cases
+had an error bound).  How the target is called, in process or in a worker
+process, is in :mod:`refconv.conformance.isolation`.  Canonical signatures
 of the checked callables are in :mod:`refconv.conformance.ops`; built-in
 adapters in :mod:`refconv.conformance.adapters`.
 

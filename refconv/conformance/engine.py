@@ -20,7 +20,6 @@ ERROR, with the traceback (never a PASS, never blamed on the target).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import secrets
 import sys
@@ -35,8 +34,9 @@ from . import bounds, ops
 from .cases import OPS, POOLS, Case, Capabilities, catalogue, cases, dtype_of
 from .isolation import (CallResult, IsolatedTarget, TargetCrashed, TargetFailure, TargetRaised, TargetTimeout,
                         alarm_usable, call_in_process, modified, to_array)
-from .report import Failure, Report
-from .targets import FEATURES, Target, TargetError, bind_worker, declaration, features, fit, infer_op, resolve, restrict
+from .report import Failure, Report, _array_src, _inputs_for_report, repro  # noqa: F401 - repro is engine's too
+from .targets import (FEATURES, Target, TargetError, bind_worker, caps_dict, declaration, excluded, features, fit,
+                      infer_op, missing, resolve, restrict)
 
 __all__ = ["check", "open_target", "DEFAULT_MAX_EXAMPLES", "Outcome", "Runner", "BOUND_MODES", "TargetTimeout",
            "shrink", "repro"]
@@ -182,9 +182,20 @@ class Runner:
         return CallResult(value, modified(arrays, pristine))
 
     def invoke(self, case: Case, arrays: dict[str, np.ndarray]) -> Any:
-        """The target's result on ``arrays``; raises a TargetFailure (TargetRaised, TargetTimeout, TargetCrashed)."""
-        res = self._call(case, arrays, {k: np.array(v, copy=True) for k, v in arrays.items()})
-        self._tampering()
+        """The target's result on ``arrays``.
+
+        Raises what the target raised in this process (an ``Exception``), or a
+        TargetFailure (TargetRaised for ``SystemExit`` and the like or from a
+        worker, TargetTimeout, TargetCrashed).
+        """
+        try:
+            res = self._call(case, arrays, {k: np.array(v, copy=True) for k, v in arrays.items()})
+        except TargetRaised as exc:
+            if isinstance(exc.original, Exception):
+                raise exc.original from None
+            raise
+        finally:
+            self._tampering()
         return res.value
 
     def _tampering(self) -> list[str]:
@@ -395,6 +406,8 @@ def _mutations(c: Case) -> list[Case]:
             out.append(axis(i, spatial=c.spatial[i] - 1))
             if c.kernel[i] > 1:
                 out.append(axis(i, spatial=c.spatial[i] - 1, kernel=c.kernel[i] - 1))
+    if getattr(c, "layout", "contiguous") != "contiguous":
+        out.append(replace(c, layout="contiguous"))
     if c.values != "small":
         out.append(replace(c, values="small"))
     if c.seed != 0:
@@ -438,64 +451,6 @@ def shrink(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, *, 
             if calls >= max_calls or time.perf_counter() - t0 >= max_seconds:
                 break
     return case, outcome, steps
-
-
-# --------------------------------------------------------------------------- repro
-
-
-def _number_src(v: float) -> str:
-    if math.isnan(v):
-        return "np.nan"
-    if math.isinf(v):
-        return "np.inf" if v > 0 else "-np.inf"
-    return repr(v)
-
-
-def _array_src(a: np.ndarray, dtype: str) -> str:
-    """Source that rebuilds ``a`` (any shape, empty included) with its values and dtype."""
-    a = np.asarray(a)
-    dt = f"np.{dtype}" if dtype != "bfloat16" else "ml_dtypes.bfloat16"
-    if a.size == 0:
-        return f"np.zeros({a.shape!r}, dtype={dt})"
-    vals = ", ".join(_number_src(v) for v in a.astype(np.float64).ravel().tolist())
-    return f"np.array([{vals}], dtype={dt}).reshape({a.shape!r})"
-
-
-def repro(target: Target, op: str, case: Case, dtype: str, max_literal: int = 300) -> str:
-    """Python source that calls the target on ``case`` and prints its largest difference from the exact result."""
-    arrays = case.arrays(dtype)
-    lines = ["import numpy as np", "from refconv import oracle"]
-    if dtype == "bfloat16":
-        lines.append("import ml_dtypes")
-    lines.append(target.setup.format(op=op))
-    # inputs in a memory layout other than C order are rebuilt by the case itself
-    literal = getattr(case, "layout", "contiguous") == "contiguous" and sum(a.size for a in arrays.values()) <= max_literal
-    if literal:
-        for k, a in arrays.items():
-            lines.append(f"{k} = {_array_src(a, dtype)}")
-    else:
-        lines.append("from refconv.conformance.cases import Case")
-        lines.append(f"case = {dataclasses.replace(case, label='')!r}")
-        lines.append(f"{', '.join(arrays)} = case.arrays({dtype!r}).values()")
-    lines.append(f"y = {ops.repro_call(case)}")
-    if getattr(case, "expect_refusal", False):
-        lines.append("print(np.shape(y))  # the definition rejects this configuration: the call should have raised")
-        return "\n".join(lines)
-    exp_call = ops.repro_call(case, f"oracle.{op}")
-    for k in arrays:  # the oracle is given the exact values in float64
-        exp_call = exp_call.replace(f"({k},", f"({k}.astype(np.float64),").replace(f" {k},", f" {k}.astype(np.float64),")
-    if op in POOLS:
-        exp_call = exp_call.replace(f"oracle.{op}(x,", f"oracle.{op}(x.astype(np.float64),")
-    lines.append(f"expected = {exp_call}  # exact, correctly rounded to float64")
-    lines.append("print(np.max(np.abs(np.asarray(y, dtype=np.float64) - expected), initial=0.0))")
-    return "\n".join(lines)
-
-
-def _inputs_for_report(case: Case, dtype: str, limit: int = 120) -> dict[str, Any]:
-    arrays = case.arrays(dtype)
-    if sum(a.size for a in arrays.values()) > limit:
-        return {k: f"array of shape {a.shape} (see the reproduction)" for k, a in arrays.items()}
-    return {k: np.asarray(a).astype(np.float64).tolist() for k, a in arrays.items()}
 
 
 # --------------------------------------------------------------------------- check: validate
@@ -714,17 +669,17 @@ def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, 
     try:
         where.now = "while reading the target's declared capabilities"
         caps = restrict(tgt.capabilities(op, dims, dtype), unsupported)
-        report.capabilities = _caps_dict(caps)
+        report.capabilities = caps_dict(caps)
     except (TargetError, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - refconv's own failure (an adapter's declaration)
         return _errored(report, where, t0)
-    missing = _unsupported(caps, op, dims, dtype)
-    if missing:
+    lacking = missing(caps, op, dims, dtype)
+    if lacking:
         from ..params import ConvParamError
 
-        raise ConvParamError(f"target={tgt.name!r} does not support {missing}")
-    report.skipped = _skipped(caps, op)
+        raise ConvParamError(f"target={tgt.name!r} does not support {lacking}")
+    report.skipped = excluded(caps, op)
     pending = _replaced(before) if worker is None else []  # put back before the runner takes its own snapshot
     runner = Runner(tgt, op, dtype, prof, bound=bound, timeout=timeout, worker=worker)
     runner.pending_tampering = pending
@@ -739,7 +694,7 @@ def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, 
         if found is not None:
             report.time_to_failure_s = time.perf_counter() - t0
             where.now = "while reporting the counterexample"
-            report.failure = _failure(runner, caps, found["case"], found["outcome"], diagnose, report)
+            report.failure = _reported(runner, caps, found["case"], found["outcome"], diagnose, report)
     except (TargetError, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - refconv's own failure: ERROR, never a PASS nor the target's fault
@@ -818,6 +773,20 @@ def _explore(runner: Runner, caps: Capabilities, op: str, dims: int, max_example
     return found or None
 
 
+def _reported(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, diagnose: bool,
+              report: Report) -> Failure:
+    """:func:`_failure`; if refconv fails on the way, the counterexample as found (a FAIL is never lost)."""
+    try:
+        return _failure(runner, caps, case, outcome, diagnose, report)
+    except (TargetError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        report.notes.append(f"refconv failed while reporting the counterexample ({type(exc).__name__}: {exc}): it "
+                            f"is shown as found, unshrunk ({BUG})")
+        return Failure(kind=outcome.kind, case=case, message=outcome.message, worst=outcome.worst,
+                       violations=outcome.violations, traceback=outcome.traceback, original=case.describe())
+
+
 def _failure(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, diagnose: bool,
              report: Report) -> Failure:
     """The counterexample, shrunk, explained and reproducible; refconv's failures on the way become notes."""
@@ -881,47 +850,6 @@ def _declare_refused(runner: Runner, caps: Capabilities, case: Case) -> str:
         return (f"the case uses {', '.join(used)}: declare the one the target does not implement, e.g. "
                 f"{declaration(used[0])}")
     return "the case uses no optional feature: the target refuses the plainest call of its op"
-
-
-def _caps_dict(caps: Capabilities) -> dict[str, Any]:
-    d = {f.name: getattr(caps, f.name) for f in dataclasses.fields(caps) if f.name not in ("rule",)}
-    d["padding"] = sorted(d["padding"])
-    return d
-
-
-def _unsupported(caps: Capabilities, op: str, dims: int, dtype: str) -> str:
-    if op not in caps.ops:
-        return f"op={op!r} (supported: {', '.join(caps.ops)})"
-    if dims not in caps.dims:
-        return f"dims={dims} (supported: {', '.join(map(str, caps.dims))})"
-    if dtype not in caps.dtypes:
-        return f"dtype={dtype!r} (supported: {', '.join(caps.dtypes)})"
-    return ""
-
-
-def _skipped(caps: Capabilities, op: str) -> list[str]:
-    """Everything the declared capabilities exclude from the check, in words."""
-    out = []
-    pads = set(caps.padding)
-    if "asymmetric" not in pads:
-        out.append("padding other than " + "/".join(sorted(pads)))
-    for name in ("stride", "dilation", "groups", "bias", "batch", "channels"):
-        if not getattr(caps, name) and (name not in ("groups", "bias") or op not in POOLS):
-            out.append(name)
-    if not caps.empty_batch:
-        out.append("empty batches (N = 0)")
-    if op == "conv_transpose" and not caps.output_padding:
-        out.append("output_padding")
-    if op in POOLS and not caps.ceil_mode:
-        out.append("ceil_mode")
-    if op == "avg_pool" and len(caps.count_include_pad) < 2:
-        out.append(f"count_include_pad={not caps.count_include_pad[0]}")
-    if caps.rule is not None:
-        name = getattr(caps.rule, "__name__", repr(caps.rule))
-        doc = (getattr(caps.rule, "__doc__", None) or "").strip().splitlines()
-        out.append(f"cases excluded by the target's own rule: {name}" + (f" ({doc[0]})" if doc else ""))
-    out += list(caps.notes)
-    return out
 
 
 def _progress(enabled: bool, total: int, desc: str):

@@ -44,7 +44,6 @@ SystemExit: 3
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing as mp
 import os
 import re
@@ -81,9 +80,10 @@ class TargetCrashed(TargetFailure):
 class TargetRaised(TargetFailure):
     """An exception raised by the target (any ``BaseException`` but ``KeyboardInterrupt``), by type name."""
 
-    def __init__(self, type_name: str, message: str, tb: str = "") -> None:
+    def __init__(self, type_name: str, message: str, tb: str = "", original: BaseException | None = None) -> None:
         super().__init__(f"{type_name}: {message}" if message else type_name)
         self.type_name, self.message, self.traceback = type_name, message, tb
+        self.original = original  # the exception object itself, for a call in this process
 
     @property
     def unsupported(self) -> bool:
@@ -119,6 +119,11 @@ def modified(arrays: dict[str, np.ndarray], pristine: dict[str, np.ndarray]) -> 
 
 
 # --------------------------------------------------------------------------- in process
+
+
+#: times at which a call was interrupted in process: the target's library may be left in an inconsistent state
+#: (a program that is about to end should then end without running its finalizers, see refconv.cli)
+interrupted: list[float] = []
 
 
 def alarm_usable() -> bool:
@@ -193,9 +198,10 @@ def call_in_process(fn: Callable[[], Any], timeout: float | None) -> Any:
     except KeyboardInterrupt:
         raise
     except _Alarm:
+        interrupted.append(time.monotonic())
         raise TargetTimeout(f"no result after {timeout:g} s") from None
     except BaseException as exc:  # noqa: BLE001 - SystemExit, GeneratorExit...: all the target's own
-        raise TargetRaised(type(exc).__name__, str(exc), traceback.format_exc()) from None
+        raise TargetRaised(type(exc).__name__, str(exc), traceback.format_exc(), exc) from None
     finally:
         if deadline is not None:
             deadline.disarm()

@@ -35,15 +35,19 @@ False
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .cases import Case
 
-__all__ = ["Failure", "Report"]
+__all__ = ["Failure", "Report", "repro"]
 
 
 @dataclass
@@ -217,9 +221,68 @@ class Report:
             raise
 
 
-def _jsonable(v: Any) -> Any:
-    import numpy as np
+# --------------------------------------------------------------------------- reproduction
 
+
+def _number_src(v: float) -> str:
+    if math.isnan(v):
+        return "np.nan"
+    if math.isinf(v):
+        return "np.inf" if v > 0 else "-np.inf"
+    return repr(v)
+
+
+def _array_src(a: np.ndarray, dtype: str) -> str:
+    """Source that rebuilds ``a`` (any shape, empty included) with its values and dtype."""
+    a = np.asarray(a)
+    dt = f"np.{dtype}" if dtype != "bfloat16" else "ml_dtypes.bfloat16"
+    if a.size == 0:
+        return f"np.zeros({a.shape!r}, dtype={dt})"
+    vals = ", ".join(_number_src(v) for v in a.astype(np.float64).ravel().tolist())
+    return f"np.array([{vals}], dtype={dt}).reshape({a.shape!r})"
+
+
+def repro(target: Any, op: str, case: Case, dtype: str, max_literal: int = 300) -> str:
+    """Python source that calls the target on ``case`` and prints its largest difference from the exact result."""
+    from . import ops
+    from .cases import POOLS
+
+    arrays = case.arrays(dtype)
+    lines = ["import numpy as np", "from refconv import oracle"]
+    if dtype == "bfloat16":
+        lines.append("import ml_dtypes")
+    lines.append(target.setup.format(op=op))
+    # inputs in a memory layout other than C order are rebuilt by the case itself
+    literal = getattr(case, "layout", "contiguous") == "contiguous" and sum(a.size for a in arrays.values()) <= max_literal
+    if literal:
+        for k, a in arrays.items():
+            lines.append(f"{k} = {_array_src(a, dtype)}")
+    else:
+        lines.append("from refconv.conformance.cases import Case")
+        lines.append(f"case = {dataclasses.replace(case, label='')!r}")
+        lines.append(f"{', '.join(arrays)} = case.arrays({dtype!r}).values()")
+    lines.append(f"y = {ops.repro_call(case)}")
+    if getattr(case, "expect_refusal", False):
+        lines.append("print(np.shape(y))  # the definition rejects this configuration: the call should have raised")
+        return "\n".join(lines)
+    exp_call = ops.repro_call(case, f"oracle.{op}")
+    for k in arrays:  # the oracle is given the exact values in float64
+        exp_call = exp_call.replace(f"({k},", f"({k}.astype(np.float64),").replace(f" {k},", f" {k}.astype(np.float64),")
+    if op in POOLS:
+        exp_call = exp_call.replace(f"oracle.{op}(x,", f"oracle.{op}(x.astype(np.float64),")
+    lines.append(f"expected = {exp_call}  # exact, correctly rounded to float64")
+    lines.append("print(np.max(np.abs(np.asarray(y, dtype=np.float64) - expected), initial=0.0))")
+    return "\n".join(lines)
+
+
+def _inputs_for_report(case: Case, dtype: str, limit: int = 120) -> dict[str, Any]:
+    arrays = case.arrays(dtype)
+    if sum(a.size for a in arrays.values()) > limit:
+        return {k: f"array of shape {a.shape} (see the reproduction)" for k, a in arrays.items()}
+    return {k: np.asarray(a).astype(np.float64).tolist() for k, a in arrays.items()}
+
+
+def _jsonable(v: Any) -> Any:
     if isinstance(v, (np.integer,)):
         return int(v)
     if isinstance(v, (np.floating,)):

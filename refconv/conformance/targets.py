@@ -46,11 +46,12 @@ import os
 import sys
 from typing import Any, Callable, Iterable
 
-from .cases import ALL, OPS, Capabilities
+from .cases import ALL, OPS, POOLS, Capabilities
 from .ops import SIGNATURES, accepted_keywords
 
 __all__ = ["Target", "TargetError", "resolve", "load_function", "ADAPTER_NAMES", "FEATURES", "restrict",
-           "declaration", "fit", "infer_op", "signature_of", "supported_ops", "is_adapter"]
+           "declaration", "fit", "infer_op", "signature_of", "supported_ops", "is_adapter", "excluded", "missing",
+           "caps_dict"]
 
 ADAPTER_NAMES = ("torch", "onnxruntime", "jax", "scipy", "numpy", "refconv.fast", "refconv.oracle")
 
@@ -139,6 +140,15 @@ _RESTRICT: dict[str, Callable[[Capabilities], Capabilities]] = {
         c, count_include_pad=tuple(v for v in c.count_include_pad if v) or (True,)),
 }
 
+# declarations of fields that not every version of Capabilities has
+_FIELDS = {f.name for f in dataclasses.fields(Capabilities)}
+if "refuses_invalid" in _FIELDS:
+    FEATURES["validation"] = "refusing the configurations the definition rejects (the target does not validate)"
+    _RESTRICT["validation"] = lambda c: dataclasses.replace(c, refuses_invalid=False)
+if "full_range" in _FIELDS:
+    FEATURES["full-range"] = "values near the overflow threshold of the dtype (a narrower exponent range inside)"
+    _RESTRICT["full-range"] = lambda c: dataclasses.replace(c, full_range=False)
+
 
 def features(names: Any) -> tuple[str, ...]:
     """Feature names from a comma-separated string or a list; ConvParamError naming an unknown one."""
@@ -216,6 +226,54 @@ def _compose(declared: Any, names: set[str] | None, op: str, override: Any) -> C
 
 def _caps_from_callable(fn: Callable, op: str, override: Any) -> Capabilities:
     return _compose(getattr(fn, "refconv_capabilities", None), accepted_keywords(fn)[0], op, override)
+
+
+def caps_dict(caps: Capabilities) -> dict[str, Any]:
+    """The declared capabilities as plain data (the rule left out)."""
+    d = {f.name: getattr(caps, f.name) for f in dataclasses.fields(caps) if f.name not in ("rule",)}
+    d["padding"] = sorted(d["padding"])
+    return d
+
+
+def missing(caps: Capabilities, op: str, dims: int, dtype: str) -> str:
+    """The op, dims or dtype of a check that ``caps`` excludes, in words ('' when none)."""
+    if op not in caps.ops:
+        return f"op={op!r} (supported: {', '.join(caps.ops)})"
+    if dims not in caps.dims:
+        return f"dims={dims} (supported: {', '.join(map(str, caps.dims))})"
+    if dtype not in caps.dtypes:
+        return f"dtype={dtype!r} (supported: {', '.join(caps.dtypes)})"
+    return ""
+
+
+def excluded(caps: Capabilities, op: str) -> list[str]:
+    """Everything the declared capabilities exclude from the check, in words."""
+    out = []
+    pads = set(caps.padding)
+    if "asymmetric" not in pads:
+        out.append("padding other than " + "/".join(sorted(pads)))
+    for name in ("stride", "dilation", "groups", "bias", "batch", "channels"):
+        if not getattr(caps, name) and (name not in ("groups", "bias") or op not in POOLS):
+            out.append(name)
+    if not caps.empty_batch:
+        out.append("empty batches (N = 0)")
+    if op == "conv_transpose" and not caps.output_padding:
+        out.append("output_padding")
+    if op in POOLS and not caps.ceil_mode:
+        out.append("ceil_mode")
+    if op == "avg_pool" and len(caps.count_include_pad) < 2:
+        out.append(f"count_include_pad={not caps.count_include_pad[0]}")
+    if not getattr(caps, "refuses_invalid", True):
+        out.append("configurations the definition rejects (the target does not validate them)")
+    if not getattr(caps, "full_range", True):
+        out.append("values near the overflow threshold")
+    if caps.rule is not None:
+        name = getattr(caps.rule, "__name__", repr(caps.rule))
+        doc = (getattr(caps.rule, "__doc__", None) or "").strip().splitlines()
+        out.append(f"cases excluded by the target's own rule: {name}" + (f" ({doc[0]})" if doc else ""))
+    out += list(caps.notes)
+    return out
+
 
 
 # --------------------------------------------------------------------------- which op a signature fits
