@@ -109,7 +109,11 @@ def test_a_hang_is_interrupted_on_the_calling_thread():
 
 def test_the_alarm_gives_back_the_previous_handler_and_timer():
     fired = []
-    old = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))
+
+    def mine(*args):
+        fired.append(1)
+
+    old = signal.signal(signal.SIGALRM, mine)
     try:
         signal.setitimer(signal.ITIMER_REAL, 30.0)
         assert call_in_process(lambda: 42, 5.0) == 42
@@ -118,7 +122,7 @@ def test_the_alarm_gives_back_the_previous_handler_and_timer():
         with pytest.raises(TargetRaised, match="SystemExit: 2"):
             call_in_process(lambda: sys.exit(2), 5.0)
         assert 20.0 < signal.getitimer(signal.ITIMER_REAL)[0] <= 30.0
-        assert signal.getsignal(signal.SIGALRM) is not old and not fired
+        assert signal.getsignal(signal.SIGALRM) is mine and not fired
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
