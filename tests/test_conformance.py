@@ -577,3 +577,17 @@ def test_an_isolated_target_declares_its_capabilities_from_its_worker(tmp_path):
     assert inside.ok and isolated.ok, str(isolated)
     assert isolated.skipped == inside.skipped and isolated.cases == inside.cases
     assert "cases excluded by the target's own rule: _small (two samples at most)" in isolated.skipped
+
+
+def test_shrinking_drops_a_memory_layout_the_failure_does_not_need():
+    from refconv.conformance.cases import Case
+    from refconv.conformance.engine import Runner, shrink
+
+    def flipped(x, w, b, *, stride, padding, dilation, groups):
+        return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=True)
+
+    runner = Runner(resolve(flipped), "conv", "float32", bounds.profile("float32"))
+    case = Case("conv", n=2, cin=2, cout=2, spatial=(6,), kernel=(3,), layout="fortran")
+    out = runner.evaluate(case)
+    small, out2, steps = shrink(runner, ALL, case, out)
+    assert out2.kind == "value" and steps > 0 and small.layout == "contiguous"
