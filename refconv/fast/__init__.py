@@ -3,7 +3,7 @@
 Same functions, same signatures, same :class:`~refconv.params.ConvParamError`
 for bad parameters (validation is the one shared path of :mod:`refconv.params`),
 plus the keywords ``algorithm='auto' | 'direct' | 'fft'`` (convolutions) and
-``max_memory`` (bytes of temporaries; see :mod:`refconv.fast.memory`).
+``max_memory`` (bytes a call may allocate; see :mod:`refconv.fast.memory`).
 
 * dtypes (:mod:`refconv.fast.dtypes`): float32, float64, complex64,
   complex128 computed in that dtype; integers exactly in int64 (convolution
@@ -13,13 +13,17 @@ plus the keywords ``algorithm='auto' | 'direct' | 'fft'`` (convolutions) and
   give exactly the oracle's result.
 * determinism: every element's summation order is fixed by the shapes (and the
   memory cap), never by the thread count or the run (:mod:`refconv.fast.parallel`).
-* memory: temporaries stay under a cap (default 256 MiB; ``max_memory=`` per
-  call or :func:`memory_cap` for a block), chunked over the batch, then over
-  output rows; :class:`MemoryCapError` before allocating when one chunk cannot fit.
+* memory: everything a call allocates -- its result, converted inputs and the
+  temporaries in flight -- stays under a cap (default 256 MiB; ``max_memory=``
+  per call or :func:`memory_cap` for a block), chunked over the batch, then
+  over output rows; :class:`MemoryCapError` before allocating when the result,
+  or one chunk next to it, cannot fit (a padding of ``10**10`` is refused, not
+  attempted).
 * algorithms (:mod:`refconv.fast.direct`, :mod:`refconv.fast.fft`): im2col +
   single-threaded GEMMs on a fixed partition run by a few threads, per-tap
   kernels for depthwise convolutions, scipy.fft for large kernels
-  (``algorithm='auto'`` follows :func:`refconv.fast.fft.prefer_fft`).
+  (``algorithm='auto'`` follows :func:`refconv.fast.fft.prefer_fft`, and falls
+  back to the direct kernels when the FFT's smallest chunk exceeds the cap).
 
 Also :func:`general_conv` (input dilation, negative padding) as in the oracle.
 

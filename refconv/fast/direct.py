@@ -96,6 +96,12 @@ def _xp_chunk(x: np.ndarray, geo: Geometry, kernel_spatial, r0: int | None = Non
     return pad_dilate(x, (pad0, *geo.padding[1:]), geo.input_dilation)
 
 
+def _xp_copies(x: np.ndarray, geo: Geometry) -> bool:
+    """Whether the padded input of a chunk of samples is a new array (else contiguous samples of ``x`` itself)."""
+    plain = all(a == 1 for a in geo.input_dilation) and all(lo == 0 and hi == 0 for lo, hi in geo.padding)
+    return not (plain and x.flags.c_contiguous)
+
+
 def _block(N: int, Op: int) -> int:
     """Samples per pixel-major block: about TARGET_COLUMNS columns, blocks of equal size (fixed by the shapes)."""
     nblocks = -(-N * Op // TARGET_COLUMNS)
@@ -320,7 +326,8 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, budget: Budget) -> np.ndarray:
     if flat:
         budget = budget.hold(OFFSET_BYTES_PER_TAP * Kp, "the tap offsets of a depthwise conv")
         offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
-        per_sample = (C * prod(P) + 2 * M * E) * it
+        # the ufuncs read channel blocks of strided planes: numpy buffers their operands
+        per_sample = (C * prod(P) + 2 * M * E) * it + ufunc_buffers(M * E, it)
     else:
         # strided taps: numpy buffers the ufunc operands (at most this much per sample of the task)
         per_sample = (C * prod(P) + 2 * M * prod(O)) * it + ufunc_buffers(M * prod(O), it)
@@ -380,7 +387,8 @@ def _depthwise_grad_input(dy, w, geo: Geometry, input_spatial, budget: Budget) -
     budget = budget.hold(_weight_copy(w) + OFFSET_BYTES_PER_TAP * prod(K), "the reshaped weight and tap offsets of conv_grad_input")
     offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
     wk = w.reshape(G, Mg, prod(K))
-    per_sample = (G * prod(P) + M * E + 2 * G * E) * it
+    # ext[:, :, m] is strided: numpy buffers the ufunc operands
+    per_sample = (G * prod(P) + M * E + 2 * G * E) * it + ufunc_buffers(G * E, it)
     fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
     size = max(1, min(fit, DEPTHWISE_TASK_BYTES // per_sample + 1))
     dx = np.empty((N, G, *input_spatial), dtype=dy.dtype)
@@ -421,10 +429,13 @@ def _depthwise_grad_weight(x, dy, geo: Geometry, K, budget: Budget) -> np.ndarra
     it = x.dtype.itemsize
     budget = budget.hold(OFFSET_BYTES_PER_TAP * prod(K), "the tap offsets of conv_grad_weight")
     offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
-    per_sample = (C * prod(P) + M * E) * it
+    # samples per block, fixed by the shapes: about DEPTHWISE_TASK_BYTES of padded input and extended dy
+    block = -(-DEPTHWISE_TASK_BYTES // ((C * prod(P) + M * E) * it))
+    # memory per sample: the padded input (unless it is x itself), the extended dy, and einsum's buffers
+    per_sample = ((C * prod(P) if _xp_copies(x, geo) else 0) + M * E) * it + ufunc_buffers(M * E, it)
     part_bytes = M * len(offs) * it  # one task's partial result
     fit = budget.chunks(N, per_sample, fixed=part_bytes, what="one batch sample of conv_grad_weight")
-    size = max(1, min(fit, -(-DEPTHWISE_TASK_BYTES // per_sample)))
+    size = max(1, min(fit, block))
 
     def task(r):
         b = r[1] - r[0]
@@ -515,7 +526,8 @@ def _flat_grad_input(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, budget: 
     budget = budget.hold(OFFSET_BYTES_PER_TAP * prod(K), "the tap offsets of conv_grad_input")
     offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
     Pp = prod(P)
-    per_sample = (M * E + C * len(offs) * E + C * Pp) * it
+    # the scatter adds into strided runs: numpy buffers the ufunc operands
+    per_sample = (M * E + C * len(offs) * E + C * Pp) * it + ufunc_buffers(C * E, it)
     fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
     size = min(fit, -(-N // (2 * workers())))
     sub = max(1, min(size, TILE_BYTES // per_sample))
