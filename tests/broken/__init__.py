@@ -524,7 +524,7 @@ BROKEN += [
     # a remainder tile of each dimension, in a path taken only with (most) features on
     Entry("conv: C_out tail tile of 16 skips the bias (grouped strided dilated path)", "conv", H.conv_cout_tail_skips_bias,
           diagnosis="not a rounding problem"),
-    Entry("conv 3-D: C_out tail tile of 16 skips the bias", "conv", H.conv_cout_tail_skips_bias, dims=3),
+    Entry("conv 1-D: C_out tail tile of 16 skips the bias", "conv", H.conv_cout_tail_skips_bias, dims=1),
     Entry("conv: C_out tail tile of 16 reads the previous tile's weights (grouped path)", "conv",
           H.conv_cout_tail_previous_weights),
     Entry("conv: C_in/groups tail block of 8 reads channels one block early", "conv", H.conv_cin_tail_wrong_offset),
@@ -581,7 +581,6 @@ BROKEN += [
     # configurations the definition rejects, accepted
     Entry("conv: never validates (clipped sizes, floor-divided groups)", "conv", H.conv_accepts_invalid,
           kind="accepted-invalid"),
-    Entry("conv 3-D: never validates", "conv", H.conv_accepts_invalid, dims=3, kind="accepted-invalid"),
     Entry("conv_transpose: output_padding not checked", "conv_transpose", H.ct_accepts_large_output_padding,
           kind="accepted-invalid"),
     Entry("max_pool: returns the input when the window does not fit", "max_pool", H.max_pool_accepts_large_window,
@@ -600,7 +599,8 @@ BROKEN += [
 CORRECT += [
     Entry("conv: blocked over every dimension, remainders handled", "conv", H.conv_blocked),
     Entry("conv 1-D: blocked over every dimension", "conv", H.conv_blocked, dims=1),
-    Entry("conv 3-D float64: blocked over every dimension", "conv", H.conv_blocked, dims=3, dtype="float64"),
+    Entry("conv 3-D: blocked over every dimension", "conv", H.conv_blocked, dims=3),
+    Entry("conv float64: blocked over every dimension", "conv", H.conv_blocked, dtype="float64"),
     Entry("conv_transpose: blocked scatter in float32", "conv_transpose", H.ct_blocked),
     Entry("max_pool: blocked over channels and samples", "max_pool", H.pool_blocked_max),
     Entry("avg_pool 3-D: blocked over channels", "avg_pool", H.avg_pool_blocked, dims=3),
@@ -608,6 +608,13 @@ CORRECT += [
     Entry("conv_grad_weight: batch blocks summed in float32", "conv_grad_weight", H.gw_blocked_f32),
     Entry("conv float64: float64 accumulation with gradual underflow", "conv", H.conv_f64, dtype="float64"),
 ]
+
+# --- fast algorithms judged by the bound of their algorithm (tests/broken/algorithms.py)
+
+from .algorithms import ALGORITHM_BROKEN, ALGORITHM_CORRECT  # noqa: E402
+
+BROKEN += [Entry(**d) for d in ALGORITHM_BROKEN]
+CORRECT += [Entry(**d) for d in ALGORITHM_CORRECT]
 
 # correct implementations refuse the configurations the definition rejects (as every library does)
 CORRECT = [Entry(**{**e.__dict__, "fn": H.refusing(e.op, e.fn)}) for e in CORRECT]

@@ -584,9 +584,10 @@ def gw_ftz_result(x, dy, weight_shape, *, stride, padding, dilation, groups):
 
 
 def max_pool_sentinel(x, kernel_size, *, stride, padding, dilation, ceil_mode):
-    """Running maximum started at -1e30 instead of -inf (wrong for values below it)."""
+    """Running maximum started at -1e30 instead of -inf (wrong for values below it); a window with no input
+    sample is special-cased to -inf."""
     y = pool_f64(x, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
-    return np.maximum(y, np.asarray(-1e30, dtype=y.dtype))
+    return np.where(y == -np.inf, y, np.maximum(y, np.asarray(-1e30, dtype=y.dtype)))
 
 
 # --------------------------------------------------------------------------- invalid configurations accepted
