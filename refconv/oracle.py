@@ -105,7 +105,7 @@ __all__ = [
 
 # --------------------------------------------------------------------------- work limit
 
-#: multiply-adds (or pooling comparisons and additions) plus array elements built, per call
+#: per call: multiply-adds (or pooling comparisons and additions), plus array elements built, plus STEP_WORK per tap step
 DEFAULT_WORK_LIMIT = 10**9
 
 _WORK_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar("refconv_oracle_work_limit", default=DEFAULT_WORK_LIMIT)

@@ -431,8 +431,8 @@ def _depthwise_grad_weight(x, dy, geo: Geometry, K, budget: Budget) -> np.ndarra
     offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
     # samples per block, fixed by the shapes: about DEPTHWISE_TASK_BYTES of padded input and extended dy
     block = -(-DEPTHWISE_TASK_BYTES // ((C * prod(P) + M * E) * it))
-    # memory per sample: the padded input (unless it is x itself), the extended dy, and einsum's buffers
-    per_sample = ((C * prod(P) if _xp_copies(x, geo) else 0) + M * E) * it + ufunc_buffers(M * E, it)
+    # memory per sample: the padded input (unless it is x itself) and the extended dy (einsum does not buffer)
+    per_sample = ((C * prod(P) if _xp_copies(x, geo) else 0) + M * E) * it
     part_bytes = M * len(offs) * it  # one task's partial result
     fit = budget.chunks(N, per_sample, fixed=part_bytes, what="one batch sample of conv_grad_weight")
     size = max(1, min(fit, block))
