@@ -533,7 +533,6 @@ BROKEN += [
           H.conv_second_reduction_tile_drops_last, dims=1, dtype="float64"),
     Entry("conv: batch blocks of 8 forget the remainder (grouped path)", "conv", H.conv_batch_tail_forgotten),
     Entry("conv: output-row tail tile of 8 repeats the previous rows", "conv", H.conv_row_tail_shifted),
-    Entry("conv 3-D: output-row tail tile of 8 repeats the previous rows", "conv", H.conv_row_tail_shifted, dims=3),
     Entry("conv: output-column tail tile of 16 gets no bias", "conv", H.conv_col_tail_no_bias),
     Entry("conv 1-D: output-column tail tile of 16 gets no bias", "conv", H.conv_col_tail_no_bias, dims=1),
     Entry("conv: depthwise tail block of 16 uses the previous block's bias", "conv", H.conv_depthwise_tail_wrong),

@@ -596,14 +596,12 @@ def max_pool_sentinel(x, kernel_size, *, stride, padding, dilation, ceil_mode):
 def conv_accepts_invalid(x, w, b, *, stride, padding, dilation, groups):
     """Never validates: output sizes clipped to 1, channels per group by floor division, zeros where a
     window does not fit."""
-    cin, cout, cg = x.shape[1], w.shape[0], w.shape[1]
     sizes = [max(1, (n + lo + hi - d * (k - 1) - 1) // s + 1) for n, k, s, d, (lo, hi) in
              zip(x.shape[2:], w.shape[2:], stride, dilation, padding)]
     try:
         return conv_f64(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
     except ValueError:
-        del cin, cg
-        return np.zeros((x.shape[0], cout, *sizes), dtype=x.dtype)
+        return np.zeros((x.shape[0], w.shape[0], *sizes), dtype=x.dtype)
 
 
 def ct_accepts_large_output_padding(x, w, b, *, stride, padding, output_padding, dilation, groups):
