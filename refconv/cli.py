@@ -1,6 +1,6 @@
 """The ``refconv`` command: one front end over the whole library.
 
-Each subcommand lives in ``refconv/commands/<name>.py`` and provides
+Each subcommand lives in ``refconv/commands/<name>.py`` (``check-shape``: ``check_shape.py``) and provides
 ``add_arguments(parser)`` and ``run(args) -> int``.  Exit status: 0 success or
 conformance, 1 a found nonconformance or a failed job, 2 a usage error (one
 line naming the bad argument), 3 refconv itself failed (``check``: an ERROR or
@@ -25,12 +25,13 @@ from typing import Sequence
 
 from .params import ConvParamError
 
-#: subcommand -> one-line help; the module is refconv.commands.<name>
+#: subcommand -> one-line help; the module is refconv.commands.<name> (dashes as underscores)
 COMMANDS: dict[str, str] = {
     "shape": "output shape of one layer, with the formula and the numbers substituted",
     "summary": "layer table of a network: shapes, parameters, multiply-adds, memory",
     "derive": "symbolic derivation of outputs, gradients and shape formulas",
     "check": "conformance check of an implementation against the oracle",
+    "check-shape": "verify another tool's output-shape function for every size",
     "identify": "fingerprint the conventions of an unknown implementation",
     "train": "train the small CNN on handwritten digits",
     "predict": "classify digit images with a trained checkpoint",
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"refconv {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, help_text in COMMANDS.items():
-        mod = importlib.import_module(f"refconv.commands.{name}")
+        mod = importlib.import_module(f"refconv.commands.{name.replace('-', '_')}")
         p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip().splitlines()[0])
         mod.add_arguments(p)
         p.set_defaults(_module=mod)

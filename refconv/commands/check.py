@@ -10,7 +10,11 @@ Examples::
 TARGET is a built-in adapter (torch, onnxruntime, jax, scipy, numpy,
 refconv.fast) or ``module:function`` / ``path/to/file.py:function`` with the
 canonical signature of the op (see ``refconv.conformance.ops``); a function's
-op is read from its signature unless ``--op`` says it.  Exit status 0 PASS,
+op is read from its signature unless ``--op`` says it.  An adapter without
+``--op`` is checked on every op and dims it declares (``--dims`` narrows the
+dims); ``refconv check --list-adapters`` lists the adapters and their named
+variants.  A failure that a recorded known divergence explains is marked
+"known divergence: <id>"; ``--allow-known`` accepts those.  Exit status 0 PASS,
 1 FAIL (the target is wrong), 2 usage error, 3 ERROR (refconv itself failed)
 or INCONCLUSIVE (too few cases could be judged).  With ``--op all``: 1 if any
 op fails, else 3 if any is ERROR or INCONCLUSIVE, else 0.
@@ -28,7 +32,10 @@ import math
 import os
 import sys
 
-OPS = ("conv", "conv_transpose", "max_pool", "avg_pool", "conv_grad_input", "conv_grad_weight")
+from ..conformance.bounds import BOUND_ALIASES, BOUND_MODES
+from ..conformance.cases import OPS
+
+BOUND_CHOICES = tuple(BOUND_MODES) + tuple(BOUND_ALIASES)
 
 #: exit status of each verdict
 STATUS = {"PASS": 0, "FAIL": 1, "ERROR": 3, "INCONCLUSIVE": 3}
@@ -37,19 +44,23 @@ STATUS = {"PASS": 0, "FAIL": 1, "ERROR": 3, "INCONCLUSIVE": 3}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..conformance.targets import FEATURES
 
-    parser.add_argument("target", help="adapter name, module:function or path/to/file.py:function")
+    parser.add_argument("target", nargs="?", default=None,
+                        help="adapter name (--list-adapters), module:function or path/to/file.py:function")
+    parser.add_argument("--list-adapters", action="store_true", help="list the built-in adapters and their variants")
     parser.add_argument("--op", default=None, choices=OPS + ("all",),
                         help="operation to check (default: a function's own op, read from its signature; conv for "
                              "an adapter; all: every op the target declares)")
-    parser.add_argument("--dims", type=int, default=2, choices=(1, 2, 3), help="spatial axes (default 2)")
+    parser.add_argument("--dims", type=int, default=None, choices=(1, 2, 3),
+                        help="spatial axes (default: for an adapter without --op, every dims it supports; else 2)")
     parser.add_argument("--dtype", default="float32", help="input dtype: float64, float32, float16, bfloat16")
     parser.add_argument("--precision", default=None,
                         help="claimed precision profile: float64, float32, tf32, bfloat16, float16 (default: the dtype)")
     parser.add_argument("--max-examples", type=int, default=None, metavar="N",
                         help="hypothesis examples after the catalogue (default 100; 0: catalogue only)")
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="exploration seed (default: random, printed)")
-    parser.add_argument("--bound", default="elementwise", choices=("elementwise", "normwise"),
-                        help="normwise: allowance for FFT-based algorithms (conv only)")
+    parser.add_argument("--bound", default="direct", choices=BOUND_CHOICES,
+                        help="the algorithm whose error bound the target claims (specs/tolerance.md): direct "
+                             "(default; alias elementwise), fft (alias normwise), winograd, prefix_sum")
     parser.add_argument("--unsupported", default=None, metavar="FEATURES",
                         help="comma-separated features the target does not implement (their cases are not run): "
                              + ", ".join(FEATURES))
@@ -61,6 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "cannot take the check down)")
     parser.add_argument("--load-timeout", type=float, default=None, metavar="SECONDS",
                         help="with --isolate: seconds to import the target (default max(timeout, 60))")
+    parser.add_argument("--allow-known", action="store_true",
+                        help="accept failures explained by a recorded known divergence (listed, not held against "
+                             "the target); without it they fail, marked 'known divergence: <id>'")
+    parser.add_argument("--divergences", default=None, metavar="FILE",
+                        help="JSON file of further known divergences (refconv.conformance.divergences)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the report as JSON (atomically)")
     parser.add_argument("--specials", action="store_true",
                         help="also report NaN / infinity / signed-zero handling (separately; never changes the exit status)")
@@ -85,6 +101,13 @@ def run(args: argparse.Namespace) -> int:
     from ..params import ConvParamError
     from ._paths import output_file
 
+    if args.list_adapters:
+        from ..conformance.adapters import ADAPTERS
+
+        print("\n".join(ADAPTERS))
+        return 0
+    if args.target is None:
+        raise UsageError("TARGET: missing (an adapter name, module:function or path/to/file.py:function)")
     # every argument is checked before any work starts
     n = DEFAULT_MAX_EXAMPLES if args.max_examples is None else args.max_examples
     if n < 0:
@@ -99,11 +122,12 @@ def run(args: argparse.Namespace) -> int:
     out = _Stdout()
     try:
         try:
-            ops = _ops(args, timeout, load_timeout)
-            reports = [check(args.target, op=op, dims=args.dims, dtype=args.dtype, precision=args.precision,
+            plan, skipped = _plan(args, timeout, load_timeout)
+            reports = [check(args.target, op=op, dims=dims, dtype=args.dtype, precision=args.precision,
                              max_examples=n, seed=args.seed, bound=args.bound, timeout=timeout, isolate=args.isolate,
-                             load_timeout=load_timeout, unsupported=unsupported, progress=not args.quiet)
-                       for op in ops]
+                             load_timeout=load_timeout, unsupported=unsupported, progress=not args.quiet,
+                             allow_known=args.allow_known, divergences=args.divergences)
+                       for op, dims in plan]
         except TargetError as exc:
             raise UsageError(str(exc)) from None
         if json_path:
@@ -111,12 +135,14 @@ def run(args: argparse.Namespace) -> int:
         stream = out.stream()
         for report in reports:
             print(report, file=stream)
+        for line in skipped:
+            print(line, file=stream)
         stream.flush()
         if args.specials:
             from ..conformance.specials import check_specials
 
             for report in reports:
-                print(check_specials(args.target, op=report.op, dims=args.dims, dtype=args.dtype), file=stream)
+                print(check_specials(args.target, op=report.op, dims=report.dims, dtype=args.dtype), file=stream)
     finally:
         out.close()
     return status(reports)
@@ -130,16 +156,33 @@ def status(reports: list) -> int:
     return max((STATUS[v] for v in verdicts), default=0)
 
 
-def _ops(args: argparse.Namespace, timeout: float | None, load_timeout: float | None) -> list:
-    """The ops to check: ``--op`` (None: the check reads it from the target), or all that the target declares."""
-    if args.op != "all":
-        return [args.op]
+def _plan(args: argparse.Namespace, timeout: float | None, load_timeout: float | None) -> tuple[list, list]:
+    """The (op, dims) checks to run, and a line for each op the family leaves out.
+
+    ``--op OP``: that op (``--dims``, default 2).  A function without ``--op``: the op its signature names.
+    ``--op all``, or an adapter without ``--op``: every op the target declares, in every dims it declares
+    (or the one ``--dims`` names) and the dtype asked for.
+    """
+    from ..conformance.targets import is_adapter
+
+    if args.op not in (None, "all") or (args.op is None and not is_adapter(args.target)):
+        return [(args.op, args.dims or 2)], []
     from ..conformance.engine import open_target
     from ..conformance.targets import supported_ops
 
     tgt, worker = open_target(args.target, isolate=args.isolate, timeout=timeout, load_timeout=load_timeout)
     try:
-        return supported_ops(tgt, args.dims, args.dtype)
+        if tgt.is_function:
+            return [(op, args.dims or 2) for op in supported_ops(tgt, args.dims or 2, args.dtype)], []
+        plan, left_out = [], []
+        for op in supported_ops(tgt, 2, args.dtype):
+            for dims in ([args.dims] if args.dims else [1, 2, 3]):
+                caps = tgt.capabilities(op, dims, args.dtype)
+                if dims in caps.dims and args.dtype in caps.dtypes:
+                    plan.append((op, dims))
+                elif args.dtype not in caps.dtypes:
+                    left_out.append(f"not checked: {op} {dims}-D {args.dtype} (declared dtypes: {', '.join(caps.dtypes)})")
+        return plan, list(dict.fromkeys(left_out))
     finally:
         if worker is not None:
             worker.close()

@@ -36,11 +36,11 @@ def run(args: argparse.Namespace) -> int:
 
     from ..cli import UsageError
     from ..conformance.identify import identify, missing_ops, table, to_json
-    from ..conformance.targets import ADAPTER_NAMES, TargetError
+    from ..conformance.targets import TargetError, is_adapter
     from ._paths import output_file
 
     out = None if args.json is None else output_file("--json", args.json)
-    ops = tuple(dict.fromkeys(args.op)) if args.op else (OPS if args.target in ADAPTER_NAMES else ("conv",))
+    ops = tuple(dict.fromkeys(args.op)) if args.op else (OPS if is_adapter(args.target) else ("conv",))
     try:
         fp = identify(args.target, ops=ops, dims=args.dims)
         missing = missing_ops(args.target, ops)

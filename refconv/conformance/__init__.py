@@ -23,10 +23,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["check", "Report", "Failure", "Capabilities", "Case", "SIGNATURES", "identify", "check_specials"]
+__all__ = ["check", "check_shape", "Report", "Failure", "Capabilities", "Case", "SIGNATURES", "identify", "check_specials"]
 
 _LAZY = {
     "check": ("engine", "check"),
+    "check_shape": ("shapecheck", "check_shape"),
     "Report": ("report", "Report"),
     "Failure": ("report", "Failure"),
     "Capabilities": ("cases", "Capabilities"),

@@ -74,11 +74,26 @@ def _window_in_padding(target: str, case: Case) -> bool:
     return False
 
 
+def _window_beyond_input(target: str, case: Case) -> bool:
+    """A configuration the definition rejects because a (dilated) window is longer than the padded input."""
+    if not getattr(case, "expect_refusal", False):
+        return False
+    return any(d * (k - 1) + 1 > n + lo + hi
+               for n, k, (lo, hi), d in zip(case.spatial, case.kernel, case.padding, case.dilation))
+
+
+def _subnormal_values(target: str, case: Case) -> bool:
+    """The inputs (and so the products) lie in the subnormal range of the dtype."""
+    return case.values == "subnormal"
+
+
 #: name -> predicate(target_name, case): the cases an entry explains
 PREDICATES: dict[str, Callable[[str, Case], bool]] = {
     "ort_same_negative_total": _ort_same_negative_total,
     "ort_same_with_dilation": _ort_same_with_dilation,
     "window_in_padding": _window_in_padding,
+    "window_beyond_input": _window_beyond_input,
+    "subnormal_values": _subnormal_values,
 }
 
 

@@ -21,6 +21,7 @@ ERROR, with the traceback (never a PASS, never blamed on the target).
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import sys
 import time
@@ -43,7 +44,8 @@ __all__ = ["check", "open_target", "DEFAULT_MAX_EXAMPLES", "Outcome", "Runner", 
 
 #: hypothesis examples after the catalogue, by default
 DEFAULT_MAX_EXAMPLES = 100
-BOUND_MODES = ("elementwise", "normwise")
+#: every ``bound=`` value: the algorithms of :data:`refconv.conformance.bounds.BOUND_MODES` and their aliases
+BOUND_MODES = tuple(bounds.BOUND_MODES) + tuple(bounds.BOUND_ALIASES)
 #: the text that ends every report of refconv's own failure
 BUG = "a bug in refconv, not in the target: please report it with this output and the seed"
 
@@ -109,23 +111,6 @@ def _timeout(value: Any, name: str = "timeout") -> float | None:
     return None if math.isinf(v) else v
 
 
-def _exact_in(case: Case, S: np.ndarray, prof: bounds.Profile, dtype: str) -> np.ndarray:
-    """Where every summation order is exact: ``dyadic`` values, products exact, partial sums in the format.
-
-    Products of a multiple of ``2**-12`` (12 significant bits) and ``{-1, 0, 1}`` are exact; any partial sum
-    is a multiple of ``2**-12`` of magnitude at most ``S``, hence exact in a format of ``p`` bits when
-    ``S * 2**12 < 2**p``.  That needs the inputs themselves exact (no input rounding, a dtype of at least
-    13 bits) and the accumulation and output formats both wide enough.
-    """
-    p_acc = round(-math.log2(prof.u_acc))
-    p_out = round(-math.log2(prof.u_out))
-    p_dt = bounds.FORMATS[dtype].p if dtype in bounds.FORMATS else 0
-    if prof.u_in != 0 or p_dt < 13:
-        return np.zeros(np.shape(S), dtype=bool)
-    limit = 2.0 ** (min(p_acc, p_out) - 12)
-    return np.isfinite(S) & (S < limit)
-
-
 class Runner:
     """Runs cases of one op against one target and judges them.
 
@@ -136,7 +121,7 @@ class Runner:
     without a timeout, and :attr:`notes` says so.
     """
 
-    def __init__(self, target: Target, op: str, dtype: str, prof: bounds.Profile, *, bound: str = "elementwise",
+    def __init__(self, target: Target, op: str, dtype: str, prof: bounds.Profile, *, bound: str = "direct",
                  timeout: float | None = 10.0, isolate: bool = False, worker: IsolatedTarget | None = None,
                  load_timeout: float | None = None) -> None:
         self.target, self.op, self.dtype, self.prof = target, op, dtype, prof
@@ -221,22 +206,8 @@ class Runner:
 
     # ---------------------------------------------------------------- judging
     def bound(self, case: Case, arrays: dict[str, np.ndarray], exp: np.ndarray, prof: bounds.Profile | None = None) -> np.ndarray:
-        prof = prof or self.prof
-        S = ops.magnitude(case, arrays)
-        if case.op == "max_pool":
-            b = bounds.elementwise_bound(S, exp, 0, prof, input_factors=1)
-        elif case.op == "avg_pool":
-            # k - 1 additions, then up to four roundings on each term's path: a reciprocal 1/k, the products
-            # x_i * (1/k) or the division, and a rescaling k/count at the borders (and its product)
-            b = bounds.elementwise_bound(S, exp, case.terms() + 3, prof, input_factors=1)
-        else:
-            b = bounds.elementwise_bound(S, exp, case.terms(), prof, input_factors=2)
-        if self.bound_mode == "normwise" and case.op == "conv":
-            b = np.maximum(b, _normwise(case, arrays, prof) + b)
-        elif case.values == "dyadic" and case.op not in POOLS:
-            b = np.where(_exact_in(case, S, prof, self.dtype), 0.0, b)
-        # the expectation is the exact value correctly rounded to float64: allow its half ulp
-        return b + np.abs(exp) * 2.0**-52
+        """Per-element bound of the claimed algorithm (:func:`refconv.conformance.bounds.case_bound`)."""
+        return bounds.case_bound(case, arrays, exp, prof or self.prof, algorithm=self.bound_mode, dtype=self.dtype)
 
     def evaluate(self, case: Case) -> Outcome:
         return self.evaluate_arrays(case, case.arrays(self.dtype))
@@ -335,26 +306,6 @@ class Runner:
                "disagree on infinity or NaN")
         return Outcome(False, kind, msg, actual=act, expected=exp, bound=bnd, worst=worst, violations=n,
                        unjudged=unjudged)
-
-
-def _normwise(case: Case, arrays: dict[str, np.ndarray], prof: bounds.Profile) -> np.ndarray:
-    """FFT-style norm-wise bound per (n, o) slice, broadcast over the output positions."""
-    x = np.asarray(arrays["x"], dtype=np.float64)
-    w = np.asarray(arrays["w"], dtype=np.float64)
-    n, cin = x.shape[:2]
-    cout = w.shape[0]
-    g, cg = case.groups, cin // case.groups
-    og = cout // g
-    xn = np.sqrt((x.reshape(n, cin, -1) ** 2).sum(-1)) if x.size else np.zeros((n, cin))  # ||x[n, c]||_2
-    wn = np.abs(w.reshape(cout, cg, -1)).sum(-1)  # ||w[o, c]||_1
-    out = np.zeros((n, cout))
-    for o in range(cout):
-        grp = o // og
-        out[:, o] = xn[:, grp * cg:(grp + 1) * cg] @ wn[o]
-    padded = [s + lo + hi for s, (lo, hi) in zip(case.spatial, case.padding)]
-    length = 2 ** math.ceil(math.log2(max(2, 2 * math.prod(padded))))
-    b = bounds.normwise_fft_bound(out, 1.0, length, cg, prof)
-    return b.reshape(n, cout, *([1] * case.dims)) * np.ones(case.output_shape)
 
 
 # --------------------------------------------------------------------------- shrinking
@@ -474,7 +425,7 @@ def _validate(op: str | None, dims: Any, dtype: str, precision: str | None, max_
     if not isinstance(max_examples, int) or isinstance(max_examples, bool) or max_examples < 0:
         raise ConvParamError(f"max_examples={max_examples!r}: must be an integer >= 0")
     if bound not in BOUND_MODES:
-        raise ConvParamError(f"bound={bound!r}: bound modes are " + ", ".join(repr(b) for b in BOUND_MODES))
+        raise ConvParamError(f"bound={bound!r}: bounds are " + ", ".join(repr(b) for b in BOUND_MODES))
     return _timeout(timeout), _timeout(load_timeout, "load_timeout"), features(unsupported)
 
 
@@ -523,7 +474,7 @@ def check(
     precision: str | None = None,
     max_examples: int = DEFAULT_MAX_EXAMPLES,
     seed: int | None = None,
-    bound: str = "elementwise",
+    bound: str = "direct",
     timeout: float | None = 10.0,
     isolate: bool = False,
     capabilities: Any = None,
@@ -531,6 +482,8 @@ def check(
     diagnose: bool = True,
     unsupported: Any = (),
     load_timeout: float | None = None,
+    allow_known: bool = False,
+    divergences: Any = None,
 ) -> Report:
     """Check ``target`` against the oracle: catalogue first, then ``max_examples`` explored cases.
 
@@ -559,8 +512,13 @@ def check(
     seed : int, optional
         Seed of the exploration (random when None; the report names it).
     bound : str
-        ``'elementwise'`` (direct summation in any order) or ``'normwise'``
-        (adds the norm-wise allowance of FFT-based algorithms, conv only).
+        The algorithm whose error bound the target claims
+        (``specs/tolerance.md``): ``'direct'`` (summation in any order; alias
+        ``'elementwise'``), ``'fft'`` (FFT-based, every linear op; alias
+        ``'normwise'``), ``'winograd'`` (F(2, 3) / F(4, 3) minimal filtering;
+        conv, conv_transpose, conv_grad_input) or ``'prefix_sum'`` (average
+        pooling by summed-area tables).  A bound that does not apply to the op
+        is a ``ConvParamError``.
     timeout : float or None
         Seconds one call may take before the target counts as hung (None or
         ``inf``: no limit).  In process the call is interrupted by a
@@ -583,6 +541,15 @@ def check(
     load_timeout : float, optional
         Seconds the worker may take to import the target (``isolate``;
         default ``max(timeout, 60)``, no limit when ``timeout`` is None).
+    allow_known : bool
+        Accept failures that a recorded known divergence explains (its
+        predicate holds for the failing case): they are counted and listed,
+        and the check goes on.  Without it such a failure is a FAIL marked
+        "known divergence: <id>".
+    divergences : path or list of Divergence, optional
+        The known divergences (default: the packaged
+        ``refconv/conformance/known_divergences.json``; a path adds a file's
+        entries to them; :func:`refconv.conformance.divergences.load`).
 
     Returns
     -------
@@ -636,6 +603,7 @@ def check(
     """
     timeout, load_timeout, unsupported = _validate(op, dims, dtype, precision, max_examples, bound, timeout,
                                                     load_timeout, unsupported)
+    known = _Known(divergences, allow_known, dtype)
     t0 = time.perf_counter()
     before = _snapshot()  # a target that replaces refconv's functions when it is imported fails its first case
     tgt, worker = open_target(target, capabilities=capabilities, isolate=isolate, timeout=timeout,
@@ -643,10 +611,40 @@ def check(
     try:
         return _check(tgt, worker, before, t0, op=op, dims=dims, dtype=dtype, precision=precision,
                       max_examples=max_examples, seed=seed, bound=bound, timeout=timeout, progress=progress,
-                      diagnose=diagnose, unsupported=unsupported)
+                      diagnose=diagnose, unsupported=unsupported, known=known)
     finally:
         if worker is not None:
             worker.close()
+
+
+class _Known:
+    """The recorded known divergences (:mod:`refconv.conformance.divergences`) and whether they are accepted."""
+
+    def __init__(self, entries: Any, allow: bool, dtype: str) -> None:
+        from . import divergences as dv
+
+        if entries is None or isinstance(entries, (str, os.PathLike)):
+            self.entries = dv.load(entries)
+        else:
+            self.entries = list(entries)
+        self.allow, self.dtype = bool(allow), dtype
+
+    def explain(self, target: str, case: Case) -> list[str]:
+        from . import divergences as dv
+
+        return [f"{d.id}: {d.reason}" for d in dv.find(target, case, self.entries, self.dtype)]
+
+    def accept(self, target: str, case: Case, report: Report) -> bool:
+        """With ``allow_known``: record a failure that a known divergence explains, and go on."""
+        if not self.allow:
+            return False
+        from . import divergences as dv
+
+        found = dv.find(target, case, self.entries, self.dtype)
+        for d in found[:1]:
+            rec = report.accepted_known.setdefault(d.id, {"reason": d.reason, "cases": 0, "example": case.describe()})
+            rec["cases"] += 1
+        return bool(found)
 
 
 class _Where:
@@ -657,8 +655,10 @@ class _Where:
 
 def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, *, op: str | None, dims: int,
            dtype: str, precision: str | None, max_examples: int, seed: int | None, bound: str,
-           timeout: float | None, progress: bool, diagnose: bool, unsupported: tuple[str, ...]) -> Report:
+           timeout: float | None, progress: bool, diagnose: bool, unsupported: tuple[str, ...],
+           known: _Known) -> Report:
     op = _choose_op(tgt, op)
+    bounds.validate_bound(op, bound)  # an algorithm whose bound does not apply to the op is a usage error
     prec = precision or dtype
     prof = bounds.profile(prec, dtype)
     if seed is None:
@@ -688,13 +688,17 @@ def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, 
         where.now = "while building the catalogue"
         cat = catalogue(op, dims, caps)
         bar = _progress(progress, len(cat) + max_examples, f"{tgt.name} {op}")
-        found = _run_catalogue(runner, cat, report, bar, where)
+        found = _run_catalogue(runner, cat, report, bar, where, known)
         if found is None and max_examples > 0 and not runner.hung:
-            found = _explore(runner, caps, op, dims, max_examples, seed, report, bar, where)
+            found = _explore(runner, caps, op, dims, max_examples, seed, report, bar, where, known)
         if found is not None:
             report.time_to_failure_s = time.perf_counter() - t0
             where.now = "while reporting the counterexample"
             report.failure = _reported(runner, caps, found["case"], found["outcome"], diagnose, report)
+            where.now = "while matching the failure against the known divergences"
+            # the shrunk case, else the case as found: a known divergence explains it only if its predicate holds
+            report.failure.known = (known.explain(tgt.name, report.failure.case)
+                                    or known.explain(tgt.name, found["case"]))
     except (TargetError, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - refconv's own failure: ERROR, never a PASS nor the target's fault
@@ -722,20 +726,23 @@ def _count(report: Report, out: Outcome, runner: Runner) -> None:
         report.unjudged_reason = f"no {runner.prof.name} bound for reductions this long"
 
 
-def _run_catalogue(runner: Runner, cat: list[Case], report: Report, bar: Any, where: _Where) -> dict | None:
+def _run_catalogue(runner: Runner, cat: list[Case], report: Report, bar: Any, where: _Where,
+                   known: _Known) -> dict | None:
     for i, c in enumerate(cat):
         where.now = f"while judging catalogue case {i + 1} ({c.label or c.describe()})"
         out = runner.evaluate(c)
         report.catalogue_cases += 1
         _count(report, out, runner)
         _tick(bar)
+        if not out.ok and not runner.hung and known.accept(runner.target.name, c, report):
+            continue
         if not out.ok:
             return {"case": c, "outcome": out}
     return None
 
 
 def _explore(runner: Runner, caps: Capabilities, op: str, dims: int, max_examples: int, seed: int, report: Report,
-             bar: Any, where: _Where) -> dict | None:
+             bar: Any, where: _Where, known: _Known) -> dict | None:
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hseed
 
@@ -757,6 +764,8 @@ def _explore(runner: Runner, caps: Capabilities, op: str, dims: int, max_example
         report.explored_cases += 1
         _count(report, out, runner)
         _tick(bar)
+        if not out.ok and not runner.hung and known.accept(runner.target.name, case, report):
+            return
         if not out.ok:
             found.update(case=case, outcome=out)
             raise _Found

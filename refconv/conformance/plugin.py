@@ -5,8 +5,11 @@ when ``--refconv-target`` is given, one test item per (op, dims, dtype) with
 an id that reads as the call, e.g.
 ``check(mypkg:conv2d, op='conv', dims=2, dtype='float32')``.  Known, explained
 divergences (``refconv/conformance/known_divergences.json`` and any file given
-with ``--refconv-divergences``) turn the matching items into expected failures
-with their reason.  The runner options are those of ``refconv check``:
+with ``--refconv-divergences``; :mod:`refconv.conformance.divergences`) are
+accepted: an entry with a predicate (``when``) accepts exactly the failing
+cases it explains (the check goes on past them, and any other failure still
+fails the item); an entry without one turns the whole matching item into an
+expected failure with its reason.  The runner options are those of ``refconv check``:
 ``--refconv-isolate`` (import and run the target in a worker process),
 ``--refconv-timeout`` (seconds per call; ``inf``: no limit), and
 ``--refconv-unsupported`` (features the target does not implement).  An item
@@ -17,8 +20,6 @@ plugin does nothing.
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import pytest
@@ -49,22 +50,15 @@ def _split(v: str) -> list[str]:
     return [p.strip() for p in str(v).split(",") if p.strip()]
 
 
-def load_divergences(path: str | None = None) -> list[dict[str, Any]]:
-    """Known divergences: the packaged list plus the entries of ``path``."""
-    here = os.path.join(os.path.dirname(__file__), "known_divergences.json")
-    out: list[dict[str, Any]] = []
-    for p in [here] + ([path] if path else []):
-        if os.path.exists(p):
-            with open(p) as f:
-                out += json.load(f)["divergences"]
-        elif p is path:
-            raise pytest.UsageError(f"--refconv-divergences={path!r}: no such file")
-    return out
+def load_divergences(path: str | None = None) -> list:
+    """Known divergences: the packaged entries plus those of ``path`` (pytest.UsageError if it is unreadable)."""
+    from ..params import ConvParamError
+    from .divergences import load
 
-
-def _match(entry: dict[str, Any], target: str, op: str, dims: int, dtype: str) -> bool:
-    return (entry.get("target") == target and entry.get("op", op) == op and entry.get("dims", dims) == dims
-            and entry.get("dtype", dtype) == dtype)
+    try:
+        return load(path)
+    except ConvParamError as exc:
+        raise pytest.UsageError(f"--refconv-divergences: {exc}") from None
 
 
 def _default_op(target: str, opts: dict[str, Any]) -> str:
@@ -109,9 +103,11 @@ class RefconvFailure(Exception):
 
 
 class RefconvItem(pytest.Item):
-    def __init__(self, *, target: str, op: str, dims: int, dtype: str, opts: dict[str, Any], **kw: Any) -> None:
+    def __init__(self, *, target: str, op: str, dims: int, dtype: str, opts: dict[str, Any], divergences: list,
+                 **kw: Any) -> None:
         super().__init__(**kw)
         self.target, self.op, self.dims, self.dtype, self.opts = target, op, dims, dtype, opts
+        self.divergences = divergences
 
     def runtest(self) -> None:
         from .engine import DEFAULT_MAX_EXAMPLES, check
@@ -120,7 +116,7 @@ class RefconvItem(pytest.Item):
         report = check(self.target, op=self.op, dims=self.dims, dtype=self.dtype, precision=self.opts["precision"],
                        max_examples=DEFAULT_MAX_EXAMPLES if n is None else n, seed=self.opts["seed"],
                        timeout=self.opts["timeout"], isolate=self.opts["isolate"],
-                       unsupported=self.opts["unsupported"])
+                       unsupported=self.opts["unsupported"], allow_known=True, divergences=self.divergences)
         self.user_properties.append(("refconv_report", report.to_json()))
         if not report.ok:
             raise RefconvFailure(str(report))
@@ -158,8 +154,9 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list) -> Non
             for dims in dims_list:
                 for dtype in _split(config.getoption("--refconv-dtype")):
                     name = f"check({target}, op={op!r}, dims={dims}, dtype={dtype!r})"
-                    item = RefconvItem.from_parent(session, name=name, target=target, op=op, dims=dims, dtype=dtype, opts=opts)
+                    item = RefconvItem.from_parent(session, name=name, target=target, op=op, dims=dims, dtype=dtype,
+                                                   opts=opts, divergences=divergences)
                     for entry in divergences:
-                        if _match(entry, target, op, dims, dtype):
-                            item.add_marker(pytest.mark.xfail(reason=entry["reason"], strict=False))
+                        if entry.when is None and entry.applies(target, op, dims, dtype):
+                            item.add_marker(pytest.mark.xfail(reason=entry.reason, strict=False))
                     items.append(item)

@@ -4,17 +4,21 @@
 
 ``PASS``
     every case ran and was judged within its bound (and at least half of the
-    cases had a bound: see INCONCLUSIVE);
+    cases had a bound: see INCONCLUSIVE); with ``allow_known``, cases that
+    failed with a recorded known divergence are listed and not held against
+    the target;
 ``FAIL``
     the target is wrong on a case: ``report.failure`` holds it, shrunk, with a
-    reproduction;
+    reproduction (and the known divergence that explains it, if one is
+    recorded);
 ``ERROR``
     refconv itself failed (``report.error`` holds the traceback): a bug in
     refconv, not in the target;
 ``INCONCLUSIVE``
     no case was run, or more than half of the cases could not be judged (no
-    error bound exists in the claimed precision for reductions that long):
-    claim the precision the implementation accumulates in.
+    error bound exists in the claimed precision for reductions that long) or
+    were accepted known divergences: claim the precision the implementation
+    accumulates in.
 
 ``report.ok`` is True for PASS only.
 
@@ -70,6 +74,8 @@ class Failure:
     traceback: str = ""
     original: str = ""  # the case before shrinking
     shrink_steps: int = 0
+    #: "id: reason" of each recorded known divergence that explains this case (refconv.conformance.divergences)
+    known: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -79,6 +85,8 @@ class Failure:
 
     def text(self) -> list[str]:
         lines = [f"  {self.kind.upper()}: {self.message}"]
+        for k in self.known:
+            lines.append(f"  known divergence: {k} (accept known divergences with --allow-known)")
         lines.append(f"  case: {self.case.describe()}")
         if self.original and self.shrink_steps:
             lines.append(f"  (shrunk in {self.shrink_steps} steps from: {self.original})")
@@ -130,6 +138,8 @@ class Report:
     #: refconv's own failure: the traceback, and what refconv was doing
     error: str = ""
     error_stage: str = ""
+    #: known divergences accepted (``allow_known``): id -> {"reason", "cases", "example"}
+    accepted_known: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cases(self) -> int:
@@ -142,9 +152,14 @@ class Report:
             return "ERROR"
         if self.failure is not None:
             return "FAIL"
-        if self.cases == 0 or 2 * self.unjudged_cases > self.cases:
+        if self.cases == 0 or 2 * (self.unjudged_cases + self.known_cases) > self.cases:
             return "INCONCLUSIVE"
         return "PASS"
+
+    @property
+    def known_cases(self) -> int:
+        """Cases that failed with an accepted known divergence (``allow_known``): run, judged, not counted."""
+        return sum(v["cases"] for v in self.accepted_known.values())
 
     @property
     def ok(self) -> bool:
@@ -159,13 +174,17 @@ class Report:
         n = self.cases
         what = f"{self.target}  {self.op} {self.dims}-D {self.dtype} (precision {self.precision}, {self.bound} bound)"
         unjudged = f", {self.unjudged_cases} not judged ({self.unjudged_reason})" if self.unjudged_cases else ""
+        if self.accepted_known:
+            unjudged += (f", {self.known_cases} failed with accepted known divergences "
+                         f"({', '.join(sorted(self.accepted_known))})")
         if head == "ERROR":
             last = (self.error.strip().splitlines() or ["unknown error"])[-1]
             last = last if len(last) <= 240 else last[:237] + "..."  # the whole text follows the headline
             return (f"{head}  {what}: refconv failed {self.error_stage or 'during the check'} after {n} cases: {last} "
                     "(this is a bug in refconv, not in the target: please report it with this output and the seed)")
         if head == "FAIL":
-            return f"{head}  {what}: {self.failure.kind} after {n} cases"
+            known = f" (known divergence: {', '.join(k.split(':')[0] for k in self.failure.known)})" if self.failure.known else ""
+            return f"{head}  {what}: {self.failure.kind} after {n} cases{known}"
         if head == "INCONCLUSIVE":
             if n == 0:
                 return (f"{head}  {what}: no case was run (the declared capabilities exclude every case of the "
@@ -184,6 +203,8 @@ class Report:
             lines += ["    " + t for t in self.error.rstrip().splitlines()]
         if self.notes:
             lines += [f"  note: {n}" for n in self.notes]
+        for k, v in sorted(self.accepted_known.items()):
+            lines.append(f"  accepted known divergence {k} in {v['cases']} case(s), e.g. {v['example']}: {v['reason']}")
         if self.skipped:
             lines.append(f"  not checked (declared unsupported): {', '.join(self.skipped)}")
         extra = f"  {self.catalogue_cases} catalogue + {self.explored_cases} explored cases in {self.elapsed_s:.2f} s"

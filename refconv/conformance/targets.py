@@ -33,7 +33,7 @@ frozenset({'symmetric'})
 >>> resolve('nonexistent')
 Traceback (most recent call last):
     ...
-refconv.conformance.targets.TargetError: target='nonexistent': not a built-in adapter (torch, onnxruntime, jax, scipy, numpy, refconv.fast, refconv.oracle) nor 'module:function' or 'path/to/file.py:function'
+refconv.conformance.targets.TargetError: target='nonexistent': not a built-in adapter (torch, onnxruntime, jax, scipy, numpy, refconv.fast, refconv.oracle, and their variants: refconv check --list-adapters) nor 'module:function' or 'path/to/file.py:function'
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ __all__ = ["Target", "TargetError", "resolve", "load_function", "ADAPTER_NAMES",
            "declaration", "fit", "infer_op", "signature_of", "supported_ops", "is_adapter", "excluded", "missing",
            "caps_dict"]
 
+#: the built-in adapter families (each may have named variants: refconv.conformance.adapters.ADAPTERS)
 ADAPTER_NAMES = ("torch", "onnxruntime", "jax", "scipy", "numpy", "refconv.fast", "refconv.oracle")
 
 
@@ -496,8 +497,8 @@ def resolve(target: Any, *, capabilities: Any = None, load: bool = True) -> Targ
                               is_function=True)
             return _from_callable(load_function(target), target, _setup_of(target), target, capabilities)
         raise TargetError(
-            f"target={target!r}: not a built-in adapter ({', '.join(ADAPTER_NAMES)}) nor 'module:function' or "
-            "'path/to/file.py:function'"
+            f"target={target!r}: not a built-in adapter ({', '.join(ADAPTER_NAMES)}, and their variants: "
+            "refconv check --list-adapters) nor 'module:function' or 'path/to/file.py:function'"
         )
     if callable(target):
         mod = getattr(target, "__module__", None)

@@ -5,8 +5,13 @@ when a function is first requested, so listing adapters costs nothing.  An
 adapter whose library is not installed is refused when it is requested, with
 the extra that installs it.
 
->>> sorted(ADAPTERS)
-['jax', 'numpy', 'onnxruntime', 'refconv.fast', 'refconv.oracle', 'scipy', 'torch']
+Named variants of an adapter (``torch.channels_last``, ``onnxruntime.opset11``
+...) exercise other API paths of the same library; each is a target of its own.
+
+>>> FAMILIES
+('torch', 'onnxruntime', 'jax', 'scipy', 'numpy', 'refconv.fast', 'refconv.oracle')
+>>> [name for name in ADAPTERS if name.startswith('torch')]
+['torch', 'torch.strings', 'torch.channels_last']
 >>> LIBRARIES['onnxruntime']
 (('onnxruntime', 'onnx'), 'onnx')
 """
@@ -18,7 +23,8 @@ import importlib.util
 
 from ..targets import Target, TargetError
 
-ADAPTERS = {
+#: adapter family -> its module (in this package)
+_MODULES = {
     "torch": "torch_adapter",
     "onnxruntime": "onnx_adapter",
     "jax": "jax_adapter",
@@ -27,6 +33,18 @@ ADAPTERS = {
     "refconv.fast": "refconv_adapter",
     "refconv.oracle": "refconv_adapter",
 }
+FAMILIES = tuple(_MODULES)
+
+
+def _variants(family: str) -> tuple[str, ...]:
+    # an adapter module lists its named variants in VARIANTS (its family name first); importing it is cheap:
+    # the library itself is imported only when a function is called
+    mod = importlib.import_module(f".{_MODULES[family]}", __name__)
+    return tuple(getattr(mod, "VARIANTS", (family,))) if family != "refconv.oracle" else (family,)
+
+
+#: every adapter name (variants included) -> its module
+ADAPTERS = {name: _MODULES[family] for family in FAMILIES for name in _variants(family)}
 
 #: adapter family -> (modules it imports, the refconv extra that installs them)
 LIBRARIES = {
@@ -40,12 +58,7 @@ _cache: dict[str, Target] = {}
 
 def module_of(name: str) -> str | None:
     """The adapter module for ``name`` (variants such as ``onnxruntime.explicit`` included), or None."""
-    if name in ADAPTERS:
-        return ADAPTERS[name]
-    family, _, _ = name.partition(".")
-    if family == "onnxruntime":
-        return ADAPTERS[family]
-    return None
+    return ADAPTERS.get(name)
 
 
 def _installed(module: str) -> bool:
@@ -55,9 +68,18 @@ def _installed(module: str) -> bool:
         return False
 
 
+def family_of(name: str) -> str:
+    """The adapter family of a name: ``'onnxruntime'`` for ``'onnxruntime.opset11'``.
+
+    >>> family_of('onnxruntime.opset11'), family_of('refconv.fast')
+    ('onnxruntime', 'refconv.fast')
+    """
+    return name if name in _MODULES else name.rpartition(".")[0]
+
+
 def require(name: str) -> None:
     """TargetError naming the install command when the library of adapter ``name`` is not installed."""
-    family = name.partition(".")[0]
+    family = family_of(name)
     if family not in LIBRARIES:
         return
     modules, extra = LIBRARIES[family]
