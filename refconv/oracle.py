@@ -267,7 +267,9 @@ def _combine(parts: Sequence[tuple[np.ndarray, Fraction]]) -> tuple[np.ndarray, 
         m = s / g  # an integer
         assert m.denominator == 1
         bound = (int(np.abs(ints).max()) if ints.size else 0) * int(m) * len(parts)
-        term = ints if m == 1 else (ints.astype(object) if bound >= exact.INT64_SAFE and ints.dtype != object else ints) * int(m)
+        # Python integers where the product (or the factor m itself: an all-zero bias) would leave int64
+        wide = bound >= exact.INT64_SAFE or int(m) >= exact.INT64_SAFE
+        term = ints if m == 1 else (ints.astype(object) if wide and ints.dtype != object else ints) * int(m)
         if total is None:
             total = term
         else:

@@ -364,3 +364,10 @@ def pool_params_floor(case):
 
     kw = {k: v for k, v in case.kwargs.items() if k != "ceil_mode"}
     return pool_params(case.x_shape, **kw).output_spatial
+
+
+def test_exact_sum_with_a_zero_bias_and_a_subnormal_input():
+    # the common scale of 2**-149 and a zero bias makes the bias factor exceed int64: exact all the same
+    x = np.array([[[2.0**-149, 1.0, 3.0]]])
+    y = oracle.conv(x, np.ones((1, 1, 2)), np.zeros(1), exact=True)
+    assert y.tolist() == [[[Fraction(1) + Fraction(1, 2**149), Fraction(4)]]]
