@@ -991,8 +991,8 @@ def _invalid(op: str, dims: int) -> list[Case]:
     else:
         add(Case(op, 1, 2, 2, S(3, 3, 2), S(5, 4, 3), padding=S((0, 1), (0, 0), (0, 0)), seed=90, expect_refusal=True,
                  label="window larger than the padded input"))
-        add(Case(op, 1, 2, 2, S(5, 4, 4), S(2, 2, 2), padding=S((2, 0), (0, 0), (0, 0)), seed=91, expect_refusal=True,
-                 label="padding larger than half the window"))
+        # (a padding side over half the window is not sent: only PyTorch's pooling limits it; reduce_window and
+        # explicit-pad runtimes define it, with windows that hold only padding)
         if op == "max_pool":
             add(Case(op, 1, 2, 2, S(4, 3, 2), S(3, 2, 2), dilation=S(3, 4, 3), seed=92, expect_refusal=True,
                      label="dilated window wider than the padded input"))

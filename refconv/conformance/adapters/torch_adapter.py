@@ -71,7 +71,8 @@ def _functions(channels_last: bool, strings: bool) -> dict[str, Callable]:
         a = np.asarray(a)
         if a.dtype.name == "bfloat16":
             return fmt(torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16))
-        return fmt(torch.from_numpy(np.ascontiguousarray(a)))
+        # a tensor owns its memory (as a PyTorch user's does): a copy, also of read-only or misaligned arrays
+        return fmt(torch.from_numpy(np.array(a, copy=True, order="C")))
 
     def pad_arg(padding: tuple, stride: tuple, kernel: tuple, dilation: tuple) -> Any:
         if strings:
