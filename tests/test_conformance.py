@@ -612,3 +612,12 @@ def test_shrinking_drops_a_memory_layout_the_failure_does_not_need():
     out = runner.evaluate(case)
     small, out2, steps = shrink(runner, ALL, case, out)
     assert out2.kind == "value" and steps > 0 and small.layout == "contiguous"
+
+
+def test_report_says_what_the_cases_covered():
+    r = check("refconv.fast", op="conv", dims=1, max_examples=5, seed=0)
+    cov = r.coverage
+    assert cov["cases"] == r.cases and cov["invalid"] >= 1
+    assert cov["sizes"]["C_out"]["past"][-1] >= 64 and cov["features"]["all at once"] >= 1
+    assert set(cov["layouts"]) >= {"contiguous", "fortran", "channels_last", "negative", "readonly"}
+    assert "covered: sizes N<=" in str(r) and json.loads(r.to_json())["coverage"]["cases"] == r.cases

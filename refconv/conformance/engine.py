@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import bounds, ops
-from .cases import OPS, POOLS, Case, Capabilities, catalogue, cases, dtype_of
+from .cases import OPS, POOLS, Case, Capabilities, catalogue, cases, coverage, dtype_of
 from .isolation import (CallResult, IsolatedTarget, TargetCrashed, TargetFailure, TargetRaised, TargetTimeout,
                         alarm_usable, call_in_process, modified, to_array)
 from .report import Failure, Report, _array_src, _inputs_for_report, repro  # noqa: F401 - repro is engine's too
@@ -130,6 +130,8 @@ class Runner:
         self.unbounded = 0
         self.hung = False
         self.notes: list[str] = []
+        #: the catalogue and explored cases run (not the shrinker's): what the report says was covered
+        self.judged: list[Case] = []
         self._isolated = worker
         self._own_worker = False
         if worker is None and not isolate and self.timeout is not None and not alarm_usable():
@@ -708,6 +710,10 @@ def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, 
         runner.close()
         _close(bar)
     report.notes += runner.notes
+    try:
+        report.coverage = coverage(runner.judged)
+    except Exception:  # noqa: BLE001 - a summary only: its failure is said, the verdict stands
+        report.notes.append(f"refconv could not summarize the coverage ({BUG})")
     report.elapsed_s = time.perf_counter() - t0
     return report
 
@@ -719,8 +725,9 @@ def _errored(report: Report, where: _Where, t0: float) -> Report:
     return report
 
 
-def _count(report: Report, out: Outcome, runner: Runner) -> None:
-    """Count a case whose values were not all judged (elements without an error bound)."""
+def _count(report: Report, out: Outcome, runner: Runner, case: Case) -> None:
+    """Record a case run; count it if its values were not all judged (elements without an error bound)."""
+    runner.judged.append(case)
     if out.ok and out.unjudged:
         report.unjudged_cases += 1
         report.unjudged_reason = f"no {runner.prof.name} bound for reductions this long"
@@ -732,7 +739,7 @@ def _run_catalogue(runner: Runner, cat: list[Case], report: Report, bar: Any, wh
         where.now = f"while judging catalogue case {i + 1} ({c.label or c.describe()})"
         out = runner.evaluate(c)
         report.catalogue_cases += 1
-        _count(report, out, runner)
+        _count(report, out, runner, c)
         _tick(bar)
         if not out.ok and not runner.hung and known.accept(runner.target.name, c, report):
             continue
@@ -762,7 +769,7 @@ def _explore(runner: Runner, caps: Capabilities, op: str, dims: int, max_example
             found["error"] = exc
             raise _Found from None
         report.explored_cases += 1
-        _count(report, out, runner)
+        _count(report, out, runner, case)
         _tick(bar)
         if not out.ok and not runner.hung and known.accept(runner.target.name, case, report):
             return

@@ -140,6 +140,8 @@ class Report:
     error_stage: str = ""
     #: known divergences accepted (``allow_known``): id -> {"reason", "cases", "example"}
     accepted_known: dict[str, Any] = field(default_factory=dict)
+    #: what the cases run reached (refconv.conformance.cases.coverage): sizes, features, layouts, value classes
+    coverage: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cases(self) -> int:
@@ -207,6 +209,8 @@ class Report:
             lines.append(f"  accepted known divergence {k} in {v['cases']} case(s), e.g. {v['example']}: {v['reason']}")
         if self.skipped:
             lines.append(f"  not checked (declared unsupported): {', '.join(self.skipped)}")
+        if self.coverage.get("cases"):
+            lines.append("  covered: " + coverage_text(self.coverage))
         extra = f"  {self.catalogue_cases} catalogue + {self.explored_cases} explored cases in {self.elapsed_s:.2f} s"
         if self.time_to_failure_s is not None:
             extra += f" (first counterexample after {self.time_to_failure_s:.2f} s)"
@@ -240,6 +244,22 @@ class Report:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+
+def coverage_text(cov: dict[str, Any]) -> str:
+    """One line from :func:`refconv.conformance.cases.coverage`: largest sizes, features, layouts, value classes.
+
+    >>> coverage_text({'cases': 3, 'sizes': {'N': {'max': 9, 'past': [8]}}, 'features': {'bias': 2, 'groups > 1': 0},
+    ...                'layouts': {'contiguous': 3}, 'values': {'normal': 2, 'dyadic': 1}, 'invalid': 1})
+    'sizes N<=9; features bias 2; layouts contiguous 3; values normal 2, dyadic 1; 1 invalid configuration(s)'
+    """
+    sizes = ", ".join(f"{k}<={v['max']}" for k, v in cov.get("sizes", {}).items())
+    feats = ", ".join(f"{k} {n}" for k, n in cov.get("features", {}).items() if n)
+    lays = ", ".join(f"{k} {n}" for k, n in cov.get("layouts", {}).items())
+    vals = ", ".join(f"{k} {n}" for k, n in cov.get("values", {}).items())
+    parts = [f"sizes {sizes}" if sizes else "", f"features {feats}" if feats else "", f"layouts {lays}" if lays else "",
+             f"values {vals}" if vals else "", f"{cov['invalid']} invalid configuration(s)" if cov.get("invalid") else ""]
+    return "; ".join(p for p in parts if p)
 
 
 # --------------------------------------------------------------------------- reproduction
