@@ -621,3 +621,21 @@ def test_report_says_what_the_cases_covered():
     assert cov["sizes"]["C_out"]["past"][-1] >= 64 and cov["features"]["all at once"] >= 1
     assert set(cov["layouts"]) >= {"contiguous", "fortran", "channels_last", "negative", "readonly"}
     assert "covered: sizes N<=" in str(r) and json.loads(r.to_json())["coverage"]["cases"] == r.cases
+
+
+def test_a_diagnosis_candidate_that_crashes_is_said_not_hidden(monkeypatch):
+    from refconv import oracle
+    from refconv.conformance import diagnose as dg
+
+    def broken(arrays, approximate):
+        raise RuntimeError("candidate exploded")
+
+    real = dg.candidates
+    monkeypatch.setattr(dg, "candidates", lambda case: real(case) + [dg.Candidate("boom", "", case, compute=broken)])
+
+    def flipped(x, w, b, *, stride, padding, dilation, groups):
+        return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=True)
+
+    r = check(flipped, dims=1, max_examples=0, seed=0)
+    assert r.verdict == "FAIL" and any("flip" in d for d in r.failure.diagnosis)
+    assert any("refconv's diagnosis is incomplete" in d and "candidate exploded" in d for d in r.failure.diagnosis)

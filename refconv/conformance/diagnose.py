@@ -398,8 +398,13 @@ def _far(case: Case, arrays: dict[str, np.ndarray], a: np.ndarray, y: np.ndarray
 
 
 def matches(runner: Any, case: Case, arrays: dict[str, np.ndarray], actual: np.ndarray, cand: Candidate) -> bool:
-    """Whether ``actual`` equals the candidate's result within the error bound (or exactly, where the bound is 0)."""
-    n = case.terms() + (2 if case.op == "avg_pool" else 0)
+    """Whether ``actual`` equals the candidate's result within the error bound (or exactly, where the bound is 0).
+
+    A candidate that makes the case invalid, or that refconv declines for size, matches nothing; any other
+    exception of a candidate is refconv's own failure: it is recorded in ``runner.diagnosis_errors`` (the
+    report says so) and the candidate counts as no match.
+    """
+    n, factors = bounds.op_terms(case.op, case.terms())  # the judge's rounding count (one bound module)
     prof = runner.prof
     a = np.asarray(actual, dtype=np.float64)
     try:
@@ -422,10 +427,15 @@ def matches(runner: Any, case: Case, arrays: dict[str, np.ndarray], actual: np.n
                 return False
             else:
                 s = np.abs(cand.evaluate({k: np.abs(np.asarray(v, dtype=np.float64)) for k, v in arrays.items()}))
-    except Exception:  # noqa: BLE001 - a candidate that does not apply to this case
+    except (ConvParamError, MemoryError):  # not applicable to this case, or too large to evaluate
+        return False
+    except Exception as exc:  # noqa: BLE001 - refconv's own failure: said in the report, never silent
+        errors = getattr(runner, "diagnosis_errors", None)
+        if isinstance(errors, list):
+            errors.append(f"candidate {cand.name!r} failed: {type(exc).__name__}: {exc}")
         return False
     b = bounds.elementwise_bound(np.where(np.isfinite(s), s, 0), np.where(np.isfinite(y), y, 0), n, prof,
-                                 input_factors=1 if case.op in POOLS else 2) + np.abs(np.where(np.isfinite(y), y, 0)) * 2.0**-52
+                                 input_factors=factors) + np.abs(np.where(np.isfinite(y), y, 0)) * 2.0**-52
     same_special = (np.isnan(a) & np.isnan(y)) | (np.isinf(a) & (a == y))
     with np.errstate(invalid="ignore"):
         ok = same_special | (np.abs(a - y) <= b)
@@ -561,6 +571,8 @@ def diagnose(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list[str
     cands = candidates(case)
     # a candidate explains the output only if the oracle with that change reproduces its shape and its values
     hits = [cand for cand in cands if matches(runner, case, arrays, actual, cand)]
+    for err in getattr(runner, "diagnosis_errors", [])[:3]:
+        findings.append(f"(refconv's diagnosis is incomplete: {err}; a bug in refconv, please report it)")
     if outcome.kind == "shape":
         exp_shape = case.output_shape
         if actual.ndim == len(exp_shape):

@@ -132,6 +132,8 @@ class Runner:
         self.notes: list[str] = []
         #: the catalogue and explored cases run (not the shrinker's): what the report says was covered
         self.judged: list[Case] = []
+        #: refconv's own failures inside the diagnosis (a candidate that crashed): said in the report
+        self.diagnosis_errors: list[str] = []
         self._isolated = worker
         self._own_worker = False
         if worker is None and not isolate and self.timeout is not None and not alarm_usable():
