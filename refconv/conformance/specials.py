@@ -112,5 +112,5 @@ def check_specials(target: Any, *, op: str = "conv", dims: int = 2, dtype: str =
         rep.notes.append(f"all inputs -0.0: {neg} of {y.size} outputs are -0.0 (IEEE sums of -0.0 give -0.0; "
                          "the definition does not fix the sign of zero)")
     except Exception as exc:  # noqa: BLE001
-        rep.notes.append(f"all inputs -0.0: the target raised {type(exc).__name__}")
+        rep.notes.append(f"all inputs -0.0: the target raised {getattr(exc, 'type_name', type(exc).__name__)}")
     return rep
