@@ -6,9 +6,9 @@ description of its problem to :func:`_execute`, the one execution path of the
 four: the compute dtype (:mod:`refconv.fast.dtypes`) and the exact integer
 path, the memory held for the result and converted inputs
 (:mod:`refconv.fast.memory`), the ``'auto'`` choice of algorithm and its
-fallback from FFT to the direct kernels when the FFT's smallest chunk does not
-fit the cap, and the bias.  The kernels are those of :mod:`refconv.fast.direct`
-and :mod:`refconv.fast.fft`.
+fallback from FFT or Winograd to the direct kernels when their smallest chunk
+does not fit the cap, and the bias.  The kernels are those of
+:mod:`refconv.fast.direct`, :mod:`refconv.fast.fft` and :mod:`refconv.fast.winograd`.
 
 Examples
 --------
@@ -48,7 +48,14 @@ from .memory import Budget, MemoryCapError, get_memory_cap, nbytes, resolve_cap
 
 __all__ = ["conv", "general_conv", "conv_transpose", "conv_grad_input", "conv_grad_weight", "conv_grad_bias", "ALGORITHMS"]
 
-ALGORITHMS = ("auto", "direct", "fft")
+ALGORITHMS = ("auto", "direct", "fft", "winograd")
+
+#: Winograd F(m, 3) output tile of ``algorithm='winograd'`` and of the ``'auto'`` choice
+WINOGRAD_TILE = 4
+#: ``'auto'`` picks Winograd for real float layers with at least this many input and output channels ...
+WINOGRAD_MIN_CHANNELS = 16
+#: ... and at least this many output pixels per sample (smaller planes: transforms cost more than they save)
+WINOGRAD_MIN_PIXELS = 256
 
 #: stride-1 input gradients of at least this many channels per group run as one forward pass (not col2im)
 WIDE_GROUP_CHANNELS = 32
@@ -78,9 +85,9 @@ class _Problem:
     """One call of the convolution family, validated.
 
     ``run(a, b, alg, budget)`` computes the result without bias from the two
-    operands in the compute dtype with algorithm ``alg`` (``'direct'`` or
-    ``'fft'``), next to what ``budget`` holds (the result included);
-    ``prefer_fft(dtype)`` is the ``'auto'`` choice.
+    operands in the compute dtype with algorithm ``alg`` (``'direct'``,
+    ``'fft'`` or ``'winograd'``), next to what ``budget`` holds (the result
+    included); ``choose(dtype)`` is the ``'auto'`` choice among them.
     """
 
     name: str
@@ -88,7 +95,7 @@ class _Problem:
     bias: np.ndarray | None
     out_shape: tuple[int, ...]
     run: Callable[[np.ndarray, np.ndarray, str, Budget], np.ndarray]
-    prefer_fft: Callable[[np.dtype], bool]
+    choose: Callable[[np.dtype], str]
 
 
 def _execute(problem: _Problem, algorithm: Any, cap: int | Budget) -> np.ndarray:
@@ -106,14 +113,14 @@ def _execute(problem: _Problem, algorithm: Any, cap: int | Budget) -> np.ndarray
     budget = budget.hold(nbytes(shape, dt), f"the result of {name} (shape {shape}, {dt})")
     copies = sum(arr.size for arr in (a, b) if arr.dtype != dt)
     budget = budget.hold(nbytes((copies,), dt), f"the {dt} copies of the inputs of {name}")
-    alg = algorithm if algorithm != "auto" else ("fft" if problem.prefer_fft(dt) else "direct")
+    alg = algorithm if algorithm != "auto" else problem.choose(dt)
     a, b = a.astype(dt, copy=False), b.astype(dt, copy=False)
     try:
         y = problem.run(a, b, alg, budget)
     except MemoryCapError:
         if algorithm != "auto" or alg == "direct":
             raise
-        # 'auto' chose the FFT but its smallest chunk exceeds the cap: the direct kernels chunk output rows
+        # 'auto' chose the FFT or Winograd but its smallest chunk exceeds the cap: the direct kernels chunk output rows
         y = problem.run(a, b, "direct", budget)
     if bias is not None:
         y += bias.astype(dt, copy=False).reshape((-1,) + (1,) * (y.ndim - 2))
@@ -140,28 +147,70 @@ def _exact_int(compute: Callable[..., np.ndarray], arrays: tuple, bias, op: str)
     return y.astype(np.int64)
 
 
-def _choose_forward(x_shape, w_shape, p: ConvParams) -> Callable[[np.dtype], bool]:
-    def prefer(dt: np.dtype) -> bool:
+def prefer_winograd(x_shape, w_shape, geo: Geometry, out_spatial, dt: np.dtype) -> bool:
+    """The ``'auto'`` choice of Winograd: its domain (:func:`refconv.fast.winograd.applies`), a real float
+    dtype, at least :data:`WINOGRAD_MIN_CHANNELS` channels in and out, :data:`WINOGRAD_MIN_PIXELS` outputs per sample.
+
+    >>> g = Geometry((1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)
+    >>> prefer_winograd((8, 64, 56, 56), (64, 64, 3, 3), g, (56, 56), np.dtype(np.float32))
+    True
+    >>> prefer_winograd((64, 3, 32, 32), (32, 3, 3, 3), g, (32, 32), np.dtype(np.float32))
+    False
+    """
+    from . import winograd
+
+    return (dt.kind == "f" and winograd.applies(geo, w_shape) and x_shape[1] >= WINOGRAD_MIN_CHANNELS
+            and w_shape[0] >= WINOGRAD_MIN_CHANNELS and prod(out_spatial) >= WINOGRAD_MIN_PIXELS)
+
+
+def _choose_forward(x_shape, w_shape, p: ConvParams, winograd: bool = True) -> Callable[[np.dtype], str]:
+    def choose(dt: np.dtype) -> str:
         from .fft import prefer_fft
 
-        return prefer_fft(x_shape, w_shape, p, dt)
+        if prefer_fft(x_shape, w_shape, p, dt):
+            return "fft"
+        if winograd and prefer_winograd(x_shape, w_shape, _geometry(p), p.output_spatial, dt):
+            return "winograd"
+        return "direct"
 
-    return prefer
+    return choose
 
 
-def _choose_grad_input(dy_shape, w_shape, geo: Geometry, input_spatial) -> Callable[[np.dtype], bool]:
-    """The input gradient costs what the forward pass costs: FFT where the forward problem prefers it."""
+def _choose_grad_input(dy_shape, w_shape, geo: Geometry, input_spatial) -> Callable[[np.dtype], str]:
+    """The input gradient costs what the forward pass costs: FFT (or Winograd) where the forward problem prefers it."""
 
-    def prefer(dt: np.dtype) -> bool:
-        from .fft import prefer_fft
-
+    def choose(dt: np.dtype) -> str:
         if any(s != 1 for s in geo.stride):
-            return False
+            return "direct"
         shape = (dy_shape[0], w_shape[1] * geo.groups, *input_spatial)
         p = conv_params(shape, w_shape, padding=geo.padding, dilation=geo.dilation, groups=geo.groups)
-        return prefer_fft(shape, w_shape, p, dt)
+        return _choose_forward(shape, w_shape, p)(dt)
 
-    return prefer
+    return choose
+
+
+def _winograd_domain(name: str, geo: Geometry, w_shape) -> None:
+    """``algorithm='winograd'`` outside its domain: a clear error naming the argument."""
+    from . import winograd
+
+    if not winograd.applies(geo, w_shape):
+        raise ConvParamError(
+            f"algorithm='winograd': {name} needs stride 1, dilation 1, groups=1 and a 3-tap kernel on every "
+            f"axis (got kernel {tuple(w_shape[2:])}, stride {geo.stride}, dilation {geo.dilation}, groups={geo.groups})"
+        )
+
+
+def _forward_kernel(alg: str):
+    """The forward kernel of ``alg`` (``x, w, geo, budget -> y``)."""
+    if alg == "fft":
+        from .fft import fft_forward
+
+        return fft_forward
+    if alg == "winograd":
+        from . import winograd
+
+        return lambda x, w, geo, budget: winograd.forward(x, w, geo, budget, m=WINOGRAD_TILE)
+    return direct.forward
 
 
 # ----------------------------------------------------------------------------- the kernels of each problem
@@ -170,11 +219,7 @@ def _choose_grad_input(dy_shape, w_shape, geo: Geometry, input_spatial) -> Calla
 def _forward_run(geo: Geometry, flip: bool):
     def run(x: np.ndarray, w: np.ndarray, alg: str, budget: Budget) -> np.ndarray:
         w = _flip(w) if flip else w
-        if alg == "fft":
-            from .fft import fft_forward
-
-            return fft_forward(x, w, geo, budget)
-        return direct.forward(x, w, geo, budget)
+        return _forward_kernel(alg)(x, w, geo, budget)
 
     return run
 
@@ -208,16 +253,12 @@ def _grad_input_run(geo: Geometry, input_spatial, flip: bool):
         # w' is a transposed copy of w
         budget = budget.hold(w.nbytes, "the transposed weight of the input gradient")
         problem = _grad_input_problem(dy, w, geo, input_spatial)
-        if alg == "fft":
-            from .fft import fft_forward
-
-            return fft_forward(*problem, budget)
-        return direct.forward(*problem, budget)
+        return _forward_kernel(alg)(*problem, budget)
 
     def run(dy: np.ndarray, w: np.ndarray, alg: str, budget: Budget) -> np.ndarray:
         w = _flip(w) if flip else w
-        if alg == "fft":
-            return identity(dy, w, "fft", budget)
+        if alg in ("fft", "winograd"):
+            return identity(dy, w, alg, budget)
         Cg, Mg = w.shape[1], w.shape[0] // geo.groups
         if all(st == 1 for st in geo.stride) and prod(dy.shape[2:]) >= direct.FLAT_GRAD_BELOW and (
             Cg >= WIDE_GROUP_CHANNELS or (is_depthwise(Cg, Mg) and Mg == 1)
@@ -322,12 +363,17 @@ def conv(
     stride, padding, dilation, groups, flip
         As :func:`refconv.oracle.conv`; ``padding`` also takes ``'valid'``,
         ``'same'``, ``'same_lower'``, ``'full'`` and ``(lo, hi)`` pairs.
-    algorithm : {'auto', 'direct', 'fft'}
+    algorithm : {'auto', 'direct', 'fft', 'winograd'}
         ``'direct'``: im2col + GEMM (or per-tap sums for depthwise), within the
         per-element bound of :mod:`refconv.tolerance`.  ``'fft'``: scipy.fft
         (normwise bound :func:`refconv.tolerance.fft_conv_error_bound`).
+        ``'winograd'``: ``F(4x4, 3x3)`` minimal filtering (:mod:`refconv.fast.winograd`;
+        stride 1, dilation 1, one group, 3-tap kernels only; bound
+        :func:`refconv.tolerance.winograd_conv_error_bound`).
         ``'auto'``: FFT when :func:`refconv.fast.fft.prefer_fft`'s cost model
-        says so (large kernels), else direct; integer inputs are always direct.
+        says so (large kernels), Winograd where :func:`prefer_winograd` says
+        so (wide 3x3 layers on large planes), else direct; integer inputs are
+        always computed exactly (direct).
     max_memory : int, optional
         Cap in bytes for temporaries (default :func:`refconv.fast.get_memory_cap`).
 
@@ -354,6 +400,8 @@ def conv(
 def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams, algorithm: Any,
              cap: int | Budget, name: str) -> np.ndarray:
     """The general operation on validated operands."""
+    if _algorithm(algorithm) == "winograd":
+        _winograd_domain(name, _geometry(p), w.shape)
     problem = _Problem(name, (("x", x), ("w", w)), b, p.output_shape, _forward_run(_geometry(p), p.flip),
                        _choose_forward(x.shape, w.shape, p))
     return _execute(problem, algorithm, cap)
@@ -438,6 +486,8 @@ def conv_transpose(
     out_sp = tp.output_spatial
     # the forward convolution of an input of the output's size, whose input gradient this is
     geo = Geometry(tp.stride, tp.padding, tp.dilation, (1,) * tp.ndim, tp.groups).bounded(out_sp, tp.kernel_spatial)
+    if _algorithm(algorithm) == "winograd":
+        _winograd_domain("conv_transpose", geo, w.shape)
     problem = _Problem("conv_transpose", (("x", x), ("w", w)), b, tp.output_shape, _grad_input_run(geo, out_sp, False),
                        _choose_grad_input(x.shape, w.shape, geo, out_sp))
     return _execute(problem, algorithm, resolve_cap(max_memory))
@@ -471,6 +521,8 @@ def conv_grad_input(
     p = conv_params(input_shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
     check_gradient_shape(dy.shape, p.output_shape)
     geo = _geometry(p)
+    if _algorithm(algorithm) == "winograd":
+        _winograd_domain("conv_grad_input", geo, w.shape)
     problem = _Problem("conv_grad_input", (("dy", dy), ("w", w)), None, p.input_shape,
                        _grad_input_run(geo, p.input_spatial, p.flip), _choose_grad_input(dy.shape, w.shape, geo, p.input_spatial))
     return _execute(problem, algorithm, resolve_cap(max_memory))
@@ -502,9 +554,12 @@ def conv_grad_weight(
     x, dy = as_array("x", x), as_array("dy", dy)
     p = conv_params(x.shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
     check_gradient_shape(dy.shape, p.output_shape)
-    # the weight gradient costs what the forward pass costs: the same choice
+    if _algorithm(algorithm) == "winograd":
+        raise ConvParamError("algorithm='winograd': conv_grad_weight has no Winograd form here; use 'auto', 'direct' or 'fft'")
+    # the weight gradient costs what the forward pass costs: the same choice between FFT and direct
     problem = _Problem("conv_grad_weight", (("x", x), ("dy", dy)), None, p.weight_shape,
-                       _grad_weight_run(_geometry(p), p.kernel_spatial, p.flip), _choose_forward(x.shape, p.weight_shape, p))
+                       _grad_weight_run(_geometry(p), p.kernel_spatial, p.flip),
+                       _choose_forward(x.shape, p.weight_shape, p, winograd=False))
     return _execute(problem, algorithm, resolve_cap(max_memory))
 
 
