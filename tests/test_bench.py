@@ -62,7 +62,12 @@ def test_quick_run_writes_a_complete_json(tmp_path, capsys):
         return
     summary = data["summary"]
     assert summary["float32 forward"]["n"] == 10 and summary["float64 all"]["n"] == 20
-    assert set(summary["targets"]) >= {"float32 forward geomean <= 2.0", "float64 geomean <= 1.0"}
+    assert set(summary["targets"]) >= {
+        "float32 forward a-g geomean <= 1.0", "float32 forward a-g max <= 2.0",
+        "float32 forward+gradients a-g geomean <= 1.0", "float32 forward+gradients a-g max <= 2.0",
+        "float64 geomean <= 0.5", "training step <= 1.5",
+    }
+    assert summary["float32 forward a-g"]["n"] == 7 and summary["float32 forward+gradients a-g"]["n"] == 7
     train = [r for r in rows if r["case"] == "train"]
     assert len(train) == 1 and train[0]["ratio_torch"] > 0
 
@@ -101,3 +106,20 @@ def test_write_json_is_atomic(tmp_path):
 def test_geomean():
     assert bench.geomean([2.0, 8.0]) == pytest.approx(4.0)
     assert np.isnan(bench.geomean([]))
+
+
+def test_targets_are_judged_on_the_classic_layers_and_the_training_step():
+    def row(case, dtype, mode, ratio):
+        return {"case": case, "dtype": dtype, "mode": mode, "ratio_torch": ratio, "ratio_scipy": {}}
+
+    rows = [row(c, "float32", m, 0.9) for c in "abcdefg" for m in ("forward", "forward+gradients")]
+    rows += [row("h", "float32", "forward", 50.0), row("d", "float64", "forward", 0.4), row("train", "float32", "training step", 1.4)]
+    checks = bench.summarize(rows)["targets"]
+    # case h is not a classic layer: its ratio does not count against the a-g targets
+    assert checks["float32 forward a-g geomean <= 1.0"] and checks["float32 forward a-g max <= 2.0"]
+    assert checks["float64 geomean <= 0.5"] and checks["training step <= 1.5"]
+    rows[0]["ratio_torch"] = 2.5
+    rows[-1]["ratio_torch"] = 1.6
+    checks = bench.summarize(rows)["targets"]
+    assert not checks["float32 forward a-g max <= 2.0"] and checks["float32 forward+gradients a-g max <= 2.0"]
+    assert not checks["training step <= 1.5"]
