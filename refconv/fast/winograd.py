@@ -47,7 +47,7 @@ __all__ = ["applies", "forward", "matrices", "TILES", "block"]
 #: output samples per tile and axis that the engine implements (the variants the Winograd bound covers)
 TILES = (2, 4)
 #: about this many tiles per GEMM of one block of samples (the block size is fixed by the shapes)
-TARGET_TILES = 2048
+TARGET_TILES = 512
 #: below this many multiply-adds of the direct algorithm a call runs its tasks on the calling thread
 SERIAL_BELOW_MACS = 20_000_000
 
