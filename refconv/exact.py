@@ -33,6 +33,8 @@ __all__ = [
     "round_rational",
     "round_scaled",
     "to_fractions",
+    "iroot",
+    "round_root",
     "INT64_SAFE",
 ]
 
@@ -248,3 +250,53 @@ def to_fractions(ints: np.ndarray, scale: Fraction) -> np.ndarray:
     out = np.empty(ints.shape, dtype=object)
     out.flat[:] = [Fraction(int(v)) * scale for v in ints.flat]
     return out
+
+
+def iroot(a: int, p: int) -> int:
+    """``floor(a ** (1/p))`` for an integer ``a >= 0`` and ``p >= 1``, exactly (Newton's iteration from above).
+
+    >>> iroot(26, 3), iroot(27, 3), iroot(10**40, 2) == 10**20
+    (2, 3, True)
+    """
+    if a < 0 or p < 1:
+        raise ValueError(f"a={a}, p={p}: need a >= 0 and p >= 1")
+    if a < 2 or p == 1:
+        return a
+    x = 1 << -(-a.bit_length() // p)  # 2**ceil(bits/p) > a**(1/p)
+    while True:
+        # x_{k+1} = ((p-1) x_k + a / x_k**(p-1)) / p decreases monotonically to the floor of the root
+        y = ((p - 1) * x + a // x ** (p - 1)) // p
+        if y >= x:
+            return x
+        x = y
+
+
+def round_root(num: int, den: int, p: int, fmt: FloatFormat) -> float:
+    """``(num / den) ** (1/p)`` (``num >= 0``, ``den > 0``) rounded to nearest, ties to even, in ``fmt``.
+
+    With ``m = floor(r * 2**e)`` of at least ``fmt.p + 2`` bits, the root ``r``
+    is ``m * 2**-e`` when that is exact, else strictly inside
+    ``(m, m + 1) * 2**-e``, an interval no rounding boundary of ``fmt`` cuts:
+    rounding its midpoint rounds ``r``.
+
+    >>> round_root(2, 1, 2, FORMATS['float64']) == 2 ** 0.5
+    True
+    >>> round_root(27, 8, 3, FORMATS['float64'])
+    1.5
+    """
+    if num < 0 or den <= 0:
+        raise ValueError(f"num={num}, den={den}: need num >= 0 and den > 0")
+    if num == 0:
+        return 0.0
+    # log2 r >= (bits(num) - 1 - bits(den)) / p: choose e with r * 2**e >= 2**(fmt.p + 2)
+    e = fmt.p + 3 - (num.bit_length() - 1 - den.bit_length()) // p
+    while True:
+        a, b = (num << (e * p), den) if e >= 0 else (num, den << (-e * p))
+        m = iroot(a // b, p)
+        if m.bit_length() >= fmt.p + 2:
+            break
+        e += fmt.p + 2 - m.bit_length() + 1
+    if m**p * b == a:
+        return round_rational(m, 1 << e, fmt) if e >= 0 else round_rational(m << -e, 1, fmt)
+    # the midpoint of (m, m + 1) * 2**-e
+    return round_rational(2 * m + 1, 1 << (e + 1), fmt) if e + 1 >= 0 else round_rational((2 * m + 1) << -(e + 1), 1, fmt)

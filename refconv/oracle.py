@@ -91,6 +91,12 @@ __all__ = [
     "conv_grad_bias",
     "max_pool_grad",
     "avg_pool_grad",
+    "lp_pool",
+    "max_unpool",
+    "adaptive_avg_pool",
+    "adaptive_max_pool",
+    "global_avg_pool",
+    "global_max_pool",
     "convolve",
     "correlate",
     "conv_matrix",
@@ -459,7 +465,7 @@ def general_conv(
     flip: bool = False,
     exact: bool = False,
 ) -> np.ndarray:
-    """The general operation of DESIGN.md, with input dilation; padding pairs may be negative (cropping).
+    """The general operation of ``specs/convolution.md``, with input dilation; padding pairs may be negative (cropping).
 
     Either pass a :class:`~refconv.params.ConvParams` built by
     :func:`refconv.params.conv_params` (with ``input_dilation``), or the
@@ -797,247 +803,19 @@ def conv_matrix(
     return m
 
 
-# --------------------------------------------------------------------------- pooling
+# --------------------------------------------------------------------------- pooling (refconv.pooling)
+
+# the pooling operations live in refconv.pooling, which uses the operands and windows above; they are
+# attributes of this module too, resolved on first use (an import here would be circular)
+_POOLING = frozenset(
+    ("_divisors", "adaptive_avg_pool", "adaptive_max_pool", "avg_pool", "avg_pool_grad", "global_avg_pool",
+     "global_max_pool", "lp_pool", "max_pool", "max_pool_grad", "max_unpool")
+)
 
 
-def _pool_windows(x: np.ndarray, pp: Any, fill: Any) -> tuple[np.ndarray, list[tuple[tuple[int, ...], tuple[slice, ...]]]]:
-    """Padded input (``fill`` in the padding and past it for ceil_mode) and each tap's window."""
-    out = pp.output_spatial
-    need = tuple((o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(out, pp.stride, pp.dilation, pp.kernel_size))
-    sizes = tuple(max(n + lo + hi, nd) for n, (lo, hi), nd in zip(x.shape[2:], pp.padding, need))
-    xp = np.full(x.shape[:2] + sizes, fill, dtype=x.dtype if x.dtype != object else object)
-    xp[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for (lo, _), n in zip(pp.padding, x.shape[2:]))] = x
-    wins = ((k, _window(k, pp.stride, pp.dilation, out)) for k in np.ndindex(*pp.kernel_size))  # one pass, lazily
-    return xp, wins
+def __getattr__(name: str) -> Any:
+    if name in _POOLING:
+        from . import pooling
 
-
-def _pool_work(op: str, pp: Any, passes: int, padded_arrays: int) -> None:
-    """Pooling's work: ``passes`` sweeps of ``N*C*prod(k)*prod(O)`` window terms (``passes * prod(k)`` tap steps),
-    and ``padded_arrays`` padded inputs."""
-    out = pp.output_spatial
-    need = (
-        (o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(out, pp.stride, pp.dilation, pp.kernel_size)
-    )
-    padded = _prod(max(n + lo + hi, nd) for n, (lo, hi), nd in zip(pp.input_shape[2:], pp.padding, need))
-    nc = _prod(pp.input_shape[:2])
-    kp = _prod(pp.kernel_size)
-    _check_work(op, passes * nc * kp * _prod(out), padded_arrays * nc * padded + _prod(pp.output_shape), passes * kp, "window terms")
-
-
-def _max_fill(x: np.ndarray) -> Any:
-    if x.dtype.kind == "f":
-        return -np.inf
-    if x.dtype.kind in "iu":
-        return np.iinfo(x.dtype).min
-    if any(exact._is_sympy(v) for v in x.flat):
-        raise ConvParamError("x: max pooling of sympy expressions is not defined (use numbers)")
-    return -float("inf")
-
-
-def _argmax_taps(x: np.ndarray, pp: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Window maxima and the first maximal tap (row-major) among the window's input elements.
-
-    A NaN is maximal and the first NaN wins; padding taps never win (a window
-    of padding only keeps ``-inf`` and credits no input).
-    """
-    xp, wins = _pool_windows(x, pp, _max_fill(x))
-    inside, _ = _pool_windows(np.ones(x.shape, dtype=bool), pp, False)
-    best = idx = have = None
-    for t, (_, win) in enumerate(wins):
-        v = xp[(slice(None), slice(None)) + win]
-        ok = inside[(slice(None), slice(None)) + win]
-        if best is None:
-            best, idx, have = v.copy(), np.where(ok, 0, -1), ok.copy()
-            continue
-        if v.dtype.kind == "f":
-            larger = (v > best) | (np.isnan(v) & ~np.isnan(best))
-        else:
-            larger = v > best
-        better = ok & (~have | larger)
-        best = np.where(better, v, best)
-        idx = np.where(better, t, idx)
-        have |= ok
-    return best, idx
-
-
-def max_pool(
-    x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False
-) -> np.ndarray:
-    """Max pooling: the largest element of each window (padding is ``-inf``); exact in any dtype.
-
-    A dilated window can hold only padding (PyTorch allows padding up to half
-    the dilated window); its maximum is ``-inf`` (an error for integer inputs).
-
-    With ``ceil_mode`` the output has one more window on an axis when the
-    remainder is non-zero, unless that window would start in the right padding.
-
-    Examples
-    --------
-    >>> x = np.array([[[1, 3, 2, 5, 4]]])
-    >>> max_pool(x, 2).tolist(), max_pool(x, 2, ceil_mode=True).tolist()
-    ([[[3, 5]]], [[[3, 5, 4]]])
-    >>> max_pool(x, 3, stride=1, padding=1).tolist()
-    [[[3, 3, 5, 5, 5]]]
-    """
-    xa = _asarray("x", x)
-    pp = pool_params(xa.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
-    _pool_work("max_pool", pp, 1, 2)  # the padded input and its mask of input positions
-    best = _argmax_taps(xa, pp)[0]
-    if xa.dtype.kind in "iu" and xa.size and not _window_has_input(pp).all():
-        raise ConvParamError(
-            f"kernel_size={pp.kernel_size}, dilation={pp.dilation}, padding={pp.padding}: some dilated windows hold "
-            "only padding, whose maximum is -inf; integer inputs cannot represent it (pass floats)"
-        )
-    return best
-
-
-def _window_has_input(pp: Any) -> np.ndarray:
-    """Per output position: whether any tap of the (dilated) window lands inside the input."""
-    hits = []
-    for n, k, s, d, (lo, _), o in zip(pp.input_shape[2:], pp.kernel_size, pp.stride, pp.dilation, pp.padding, pp.output_spatial):
-        taps = np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - lo  # input index of each tap
-        hits.append(((taps >= 0) & (taps < n)).any(axis=1))
-    return functools.reduce(np.logical_and.outer, hits)
-
-
-def max_pool_grad(
-    dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-    ceil_mode: bool = False, exact: bool = False,
-) -> np.ndarray:
-    """Gradient of :func:`max_pool`: each ``dy`` goes to its window's first maximal element.
-
-    Tie rule: the first maximal input element in row-major order of the
-    window's taps (PyTorch's CPU kernels pick the same among numbers); a NaN
-    counts as maximal and the first NaN wins (PyTorch credits the last NaN);
-    padding never receives the gradient.  Overlapping windows add their
-    gradients, exactly.
-
-    Examples
-    --------
-    >>> max_pool_grad(np.array([[[10, 20]]]), np.array([[[1, 7, 7, 2]]]), 2, stride=1, padding=0)
-    Traceback (most recent call last):
-        ...
-    refconv.params.ConvParamError: dy.shape=(1, 1, 2): must be the pooling output shape (1, 1, 3)
-    >>> max_pool_grad(np.array([[[10, 20, 30]]]), np.array([[[1, 7, 7, 2]]]), 2, stride=1).tolist()
-    [[[0, 30, 30, 0]]]
-    """
-    xa, dya = _asarray("x", x), _asarray("dy", dy)
-    pp = pool_params(xa.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
-    check_gradient_shape(dya.shape, pp.output_shape, "pooling")
-    _pool_work("max_pool_grad", pp, 2, 3)  # the argmax sweep and the scatter; two padded inputs and the result
-    _, idx = _argmax_taps(xa, pp)
-    ops = _Operands(dy=dya)
-    ops.widen("dy", terms=max(1, int(np.prod(pp.kernel_size))))
-
-    def run(dy: np.ndarray) -> np.ndarray:
-        xp, wins = _pool_windows(np.zeros(xa.shape, dtype=dy.dtype), pp, 0)
-        for t, (_, win) in enumerate(wins):
-            xp[(slice(None), slice(None)) + win] += np.where(idx == t, dy, 0)
-        keep = tuple(slice(lo, lo + n) for (lo, _), n in zip(pp.padding, xa.shape[2:]))
-        return xp[(slice(None), slice(None)) + keep]
-
-    if ops.kind == "symbolic":
-        return run(ops.ints["dy"])
-    return ops.finish(run(ops.ints["dy"]), ops.scale["dy"], exact_out=exact, replay=run)
-
-
-def _divisors(pp: Any, count_include_pad: bool) -> np.ndarray:
-    """Per output position: window elements inside the input (or inside input + padding)."""
-    counts = []
-    for n, k, s, (lo, hi), o in zip(pp.input_shape[2:], pp.kernel_size, pp.stride, pp.padding, pp.output_spatial):
-        start = np.arange(o) * s - lo  # window [start, start + k) in input coordinates
-        if count_include_pad:
-            c = np.minimum(start + k, n + hi) - start
-        else:
-            c = np.minimum(start + k, n) - np.maximum(start, 0)
-        counts.append(c)
-    # divisor = product of per-axis counts: an outer product over the output grid
-    return functools.reduce(np.multiply.outer, [c.astype(object) for c in counts])
-
-
-def avg_pool(
-    x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-    count_include_pad: bool = True, exact: bool = False,
-) -> np.ndarray:
-    """Average pooling: the exact window sum divided by the divisor, correctly rounded.
-
-    Divisor (PyTorch's rule): with ``count_include_pad`` the window positions
-    inside input plus padding (positions past the padding, reachable only with
-    ``ceil_mode``, never count); without it, the positions inside the input.
-    Integer inputs give correctly rounded float64 (exact Fractions with
-    ``exact=True``).
-
-    Examples
-    --------
-    >>> x = np.array([[[1, 2, 3, 4, 6]]])
-    >>> avg_pool(x, 2).tolist()
-    [[[1.5, 3.5]]]
-    >>> avg_pool(x, 2, ceil_mode=True).tolist()          # the last window holds one element
-    [[[1.5, 3.5, 6.0]]]
-    >>> avg_pool(x, 3, stride=1, padding=1).tolist()     # zeros of the padding count
-    [[[1.0, 2.0, 3.0, 4.333333333333333, 3.3333333333333335]]]
-    >>> avg_pool(x, 3, stride=1, padding=1, count_include_pad=False, exact=True)[0, 0, 0]
-    Fraction(3, 2)
-    """
-    xa = _asarray("x", x)
-    pp = pool_params(xa.shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
-    _pool_work("avg_pool", pp, 1, 1)
-    div = _divisors(pp, count_include_pad)
-    ops = _Operands(x=xa)
-    if ops.kind == "symbolic":
-        raise ConvParamError("x: avg_pool of sympy expressions: use conv with a constant kernel instead")
-    ops.widen("x", terms=max(1, int(np.prod(pp.kernel_size))))
-
-    def run(x: np.ndarray) -> np.ndarray:
-        xp, wins = _pool_windows(x, pp, 0)
-        total = np.zeros(pp.output_shape, dtype=xp.dtype)
-        for _, win in wins:
-            total = total + xp[(slice(None), slice(None)) + win]
-        return total
-
-    total = run(ops.ints["x"])
-    lcm = int(np.lcm.reduce(np.array(div, dtype=np.int64).reshape(-1))) if div.size else 1
-    # sum/div = (sum * (lcm/div)) / lcm: one integer array over the common denominator
-    mult = (lcm // np.array(div, dtype=object)).astype(object)
-    ints = total.astype(object) * mult
-    if ops.kind == "int" and not exact:
-        ops.kind, ops.dtype = "float", np.dtype(np.float64)
-    return ops.finish(ints, ops.scale["x"] / lcm, exact_out=exact, replay=run)
-
-
-def avg_pool_grad(
-    dy: Any, input_shape: Sequence[int], kernel_size: Any, *, stride: Any = None, padding: Any = 0,
-    ceil_mode: bool = False, count_include_pad: bool = True, exact: bool = False,
-) -> np.ndarray:
-    """Gradient of :func:`avg_pool`: ``dx[i] = sum over windows containing i of dy / divisor``.
-
-    Padding positions receive nothing (they are not inputs).
-
-    Examples
-    --------
-    >>> avg_pool_grad(np.array([[[2, 4]]]), (1, 1, 4), 2).tolist()
-    [[[1.0, 1.0, 2.0, 2.0]]]
-    """
-    dya = _asarray("dy", dy)
-    pp = pool_params(input_shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
-    check_gradient_shape(dya.shape, pp.output_shape, "pooling")
-    _pool_work("avg_pool_grad", pp, 1, 2)  # the padded gradient and the result
-    div = _divisors(pp, count_include_pad)
-    ops = _Operands(dy=dya)
-    if ops.kind == "symbolic":
-        raise ConvParamError("dy: avg_pool_grad of sympy expressions: use conv_grad_input with a constant kernel instead")
-    lcm = int(np.lcm.reduce(np.array(div, dtype=np.int64).reshape(-1))) if div.size else 1
-    mult = (lcm // np.array(div, dtype=object)).astype(object)
-
-    def run(dy: np.ndarray) -> np.ndarray:
-        share = dy.astype(object) * mult if dy.dtype != np.float64 else dy / np.array(div, dtype=np.float64)
-        xp, wins = _pool_windows(np.zeros(tuple(pp.input_shape), dtype=share.dtype), pp, 0)
-        for _, win in wins:
-            xp[(slice(None), slice(None)) + win] += share
-        keep = tuple(slice(lo, lo + n) for (lo, _), n in zip(pp.padding, pp.input_shape[2:]))
-        return xp[(slice(None), slice(None)) + keep]
-
-    ints = run(ops.ints["dy"])
-    if ops.kind == "int" and not exact:
-        ops.kind, ops.dtype = "float", np.dtype(np.float64)
-    return ops.finish(ints, ops.scale["dy"] / lcm, exact_out=exact, replay=run)
+        return getattr(pooling, name)
+    raise AttributeError(f"module 'refconv.oracle' has no attribute {name!r}")

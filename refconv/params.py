@@ -69,11 +69,27 @@ __all__ = [
     "check_params_match",
     "check_gradient_shape",
     "PADDING_STRINGS",
+    "PADDING_MODES",
+    "SIGNAL_MODES",
     "MAX_INDEX",
+    "AdaptivePoolParams",
+    "UnpoolParams",
+    "adaptive_pool_params",
+    "unpool_params",
+    "lp_norm",
+    "padding_mode",
+    "signal_mode",
+    "check_divisor_override",
     "OracleSizeError",
 ]
 
 PADDING_STRINGS = ("valid", "same", "same_lower", "full")
+
+#: how a convolution fills its padding (PyTorch's ``padding_mode``; ONNX ``Pad`` modes constant/reflect/edge/wrap)
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+#: modes of the signal-style ``convolve`` and ``correlate``
+SIGNAL_MODES = ("full", "valid", "same")
 
 Padding = tuple[tuple[int, int], ...]
 
@@ -239,7 +255,7 @@ def _operands(input_shape: Any, weight_shape: Any, groups: Any, weight_doc: str)
 
 @dataclass(frozen=True)
 class ConvParams:
-    """The general operation of DESIGN.md on an input of ``input_shape``.
+    """The general operation of ``specs/convolution.md`` on an input of ``input_shape``.
 
     ``y[n, o, p] = b[o] + sum_{c, k} xp[n, g(o)*Cg + c, p*s + k*d] * w[o, c, k']``
     where ``xp`` is the input with ``input_dilation - 1`` zeros between samples
@@ -557,6 +573,7 @@ class PoolParams:
     dilation: tuple[int, ...]
     ceil_mode: bool
     count_include_pad: bool
+    divisor_override: int | None = None
 
     @property
     def ndim(self) -> int:
@@ -574,6 +591,29 @@ class PoolParams:
         return (*self.input_shape[:2], *self.output_spatial)
 
 
+def check_divisor_override(value: Any) -> int | None:
+    """``None``, or the non-zero integer every window sum of average pooling is divided by (PyTorch's rule).
+
+    >>> check_divisor_override(0)
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: divisor_override=0: must be None or a non-zero integer
+    """
+    if value is None:
+        return None
+    if not _is_int(value) or value == 0:
+        raise ConvParamError(f"{_fmt('divisor_override', value)}: must be None or a non-zero integer")
+    _bounded("divisor_override", value, (int(value),))
+    return int(value)
+
+
+def _pool_input(input_shape: Any) -> tuple[int, ...]:
+    xs = _check_shape("x.shape", input_shape)
+    if len(xs) < 3:
+        raise ConvParamError(f"x.ndim={len(xs)}: x must have shape (N, C, *spatial) with at least one spatial axis")
+    return xs
+
+
 def pool_params(
     input_shape: Any,
     kernel_size: Any,
@@ -583,23 +623,26 @@ def pool_params(
     dilation: Any = 1,
     ceil_mode: Any = False,
     count_include_pad: Any = True,
+    divisor_override: Any = None,
 ) -> PoolParams:
     """Validate pooling arguments (``stride=None`` means ``stride = kernel_size``).
 
-    Each padding side must be at most half the dilated window, ``(d*(k-1)+1) // 2``.
-    PyTorch's rule is stricter (half the undilated ``k``); with dilation a
-    window may then hold only padding (see :func:`refconv.oracle.max_pool`).
+    Any padding is defined, also wider than half the window: a window of
+    padding only has maximum ``-inf`` and the divisor rule of average pooling
+    (``specs/pooling.md``).  PyTorch refuses a padding side over half of ``k``;
+    that is a limit of PyTorch, not of the definition.  The window must fit
+    in the padded input (at least one output per axis).
 
     >>> pool_params((1, 1, 5, 5), 2, ceil_mode=True).output_spatial
     (3, 3)
-    >>> pool_params((1, 1, 5, 5), 2, padding=2)
+    >>> pool_params((1, 1, 5, 5), 2, padding=2).output_spatial
+    (4, 4)
+    >>> pool_params((1, 1, 1), 3, dilation=2)
     Traceback (most recent call last):
         ...
-    refconv.params.ConvParamError: padding=2: each pooling padding side must be at most half the window, here (2 - 1)*1 + 1 = 2 // 2 = 1 on axis 0
+    refconv.params.ConvParamError: kernel_size=3 with dilation=(2,): the window spans 5 on axis 0, larger than the padded input 1
     """
-    xs = _check_shape("x.shape", input_shape)
-    if len(xs) < 3:
-        raise ConvParamError(f"x.ndim={len(xs)}: x must have shape (N, C, *spatial) with at least one spatial axis")
+    xs = _pool_input(input_shape)
     ndim = len(xs) - 2
     k = per_axis("kernel_size", kernel_size, ndim, minimum=1)
     s = k if stride is None else per_axis("stride", stride, ndim, minimum=1)
@@ -607,17 +650,152 @@ def pool_params(
     for name, flag in (("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad)):
         if not isinstance(flag, bool):
             raise ConvParamError(f"{_fmt(name, flag)}: must be True or False")
+    div = check_divisor_override(divisor_override)
     pad = normalize_padding(padding, xs[2:], k, s, d)
     for i, (ki, di, (lo, hi)) in enumerate(zip(k, d, pad)):
         span = di * (ki - 1) + 1
-        if max(lo, hi) > span // 2:
-            raise ConvParamError(
-                f"{_fmt('padding', padding)}: each pooling padding side must be at most half the window, "
-                f"here ({ki} - 1)*{di} + 1 = {span} // 2 = {span // 2} on axis {i}"
-            )
         if shapes.pool_output_size(xs[2 + i], ki, s[i], (lo, hi), di, ceil_mode) < 1:
             raise ConvParamError(
                 f"{_fmt('kernel_size', kernel_size)} with dilation={d}: the window spans {span} on axis {i}, "
                 f"larger than the padded input {xs[2 + i] + lo + hi}"
             )
-    return PoolParams(xs, k, s, pad, d, ceil_mode, count_include_pad)
+    return PoolParams(xs, k, s, pad, d, ceil_mode, count_include_pad, div)
+
+
+@dataclass(frozen=True)
+class AdaptivePoolParams:
+    """Adaptive pooling: output position ``i`` of an axis of length ``n`` pools ``[floor(i*n/o), ceil((i+1)*n/o))``."""
+
+    input_shape: tuple[int, ...]
+    output_spatial: tuple[int, ...]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (*self.input_shape[:2], *self.output_spatial)
+
+    @property
+    def bins(self) -> tuple[list[tuple[int, int]], ...]:
+        """Per axis, each output position's ``(start, end)`` (:func:`refconv.shapes.adaptive_bins`)."""
+        return tuple(shapes.adaptive_bins(n, o) for n, o in zip(self.input_shape[2:], self.output_spatial))
+
+
+def adaptive_pool_params(input_shape: Any, output_size: Any) -> AdaptivePoolParams:
+    """Validate adaptive pooling: ``output_size`` is one int, or one int (or ``None``: keep the size) per axis.
+
+    >>> adaptive_pool_params((1, 1, 5, 4), (3, None)).output_shape
+    (1, 1, 3, 4)
+    >>> adaptive_pool_params((1, 1, 0), 2)
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: x.shape=(1, 1, 0): adaptive pooling needs every spatial size >= 1
+    """
+    xs = _pool_input(input_shape)
+    if any(n < 1 for n in xs[2:]):
+        raise ConvParamError(f"x.shape={xs}: adaptive pooling needs every spatial size >= 1")
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != len(xs) - 2:
+            raise ConvParamError(f"{_fmt('output_size', output_size)}: expected one int or {len(xs) - 2} entries")
+        filled = [n if o is None else o for n, o in zip(xs[2:], output_size)]
+        out = per_axis("output_size", filled, len(xs) - 2, minimum=1)
+    else:
+        out = per_axis("output_size", output_size, len(xs) - 2, minimum=1)
+    return AdaptivePoolParams(xs, out)
+
+
+@dataclass(frozen=True)
+class UnpoolParams:
+    """Max unpooling: ``out[n, c].flat[indices[n, c, p]] = y[n, c, p]`` on a zero array of ``output_shape``."""
+
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+
+
+def unpool_params(
+    input_shape: Any, indices_shape: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, output_size: Any = None
+) -> UnpoolParams:
+    """Validate max unpooling; the default output is ``(n - 1)*s - lo - hi + k`` per axis.
+
+    ``output_size`` (spatial sizes, or the whole shape as PyTorch accepts) must
+    lie within one stride of the default on every axis, as PyTorch requires.
+
+    >>> unpool_params((1, 1, 2), (1, 1, 2), 2).output_shape
+    (1, 1, 4)
+    >>> unpool_params((1, 1, 2), (1, 1, 2), 2, output_size=5).output_shape
+    (1, 1, 5)
+    >>> unpool_params((1, 1, 2), (1, 1, 2), 2, output_size=7)
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: output_size=7: must lie in [3, 5] on axis 0 (default size 4, stride 2)
+    """
+    ys = _pool_input(input_shape)
+    ist = _check_shape("indices.shape", indices_shape)
+    if ist != ys:
+        raise ConvParamError(f"indices.shape={ist}: must equal y.shape={ys}")
+    ndim = len(ys) - 2
+    k = per_axis("kernel_size", kernel_size, ndim, minimum=1)
+    s = k if stride is None else per_axis("stride", stride, ndim, minimum=1)
+    pad = normalize_padding(padding, ys[2:], k, s, (1,) * ndim)
+    default = tuple(shapes.max_unpool_output_size(n, ki, si, p) for n, ki, si, p in zip(ys[2:], k, s, pad))
+    if output_size is None:
+        out = default
+    else:
+        osz = list(output_size) if isinstance(output_size, (tuple, list)) else output_size
+        if isinstance(osz, list) and len(osz) == ndim + 2:
+            osz = osz[2:]
+        out = per_axis("output_size", osz, ndim, minimum=0)
+        for i, (o, dflt, si) in enumerate(zip(out, default, s)):
+            if not dflt - si < o < dflt + si:
+                raise ConvParamError(
+                    f"{_fmt('output_size', output_size)}: must lie in [{dflt - si + 1}, {dflt + si - 1}] on axis {i} "
+                    f"(default size {dflt}, stride {si})"
+                )
+    if any(o < 0 for o in out):
+        raise ConvParamError(f"padding={pad}: crops the whole unpooled output {out}")
+    return UnpoolParams(ys, (*ys[:2], *out))
+
+
+def lp_norm(p: Any) -> int:
+    """The exponent of L_p pooling: an integer >= 1 (a float or Fraction with an integer value is accepted).
+
+    >>> lp_norm(2.0)
+    2
+    >>> lp_norm(1.5)
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: p=1.5: the oracle's lp_pool is exact for integer p >= 1 only
+    """
+    ok = isinstance(p, numbers.Real) and not isinstance(p, bool) and p == p and abs(p) != float("inf")
+    if not ok or p != int(p) or p < 1:
+        raise ConvParamError(f"{_fmt('p', p)}: the oracle's lp_pool is exact for integer p >= 1 only")
+    _bounded("p", p, (int(p),))
+    return int(p)
+
+
+def padding_mode(mode: Any) -> str:
+    """One of :data:`PADDING_MODES`.
+
+    >>> padding_mode('mirror')
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: padding_mode='mirror': padding modes are 'zeros', 'reflect', 'replicate', 'circular'
+    """
+    if mode not in PADDING_MODES:
+        raise ConvParamError(f"{_fmt('padding_mode', mode)}: padding modes are " + ", ".join(repr(m) for m in PADDING_MODES))
+    return str(mode)
+
+
+def signal_mode(mode: Any, odd_zero: Any, name: str) -> tuple[str, str]:
+    """The checked ``mode`` and ``odd_zero`` of the signal-style ``convolve``/``correlate`` called ``name``.
+
+    >>> signal_mode('same', 'end', 'convolve')
+    ('same', 'end')
+    >>> signal_mode('circular', 'start', 'correlate')
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: mode='circular': correlate modes are 'full', 'valid', 'same'
+    """
+    if mode not in SIGNAL_MODES:
+        raise ConvParamError(f"mode={mode!r}: {name} modes are 'full', 'valid', 'same'")
+    if odd_zero not in ("start", "end"):
+        raise ConvParamError(f"odd_zero={odd_zero!r}: must be 'start' (numpy/scipy) or 'end' (TF SAME)")
+    return str(mode), str(odd_zero)

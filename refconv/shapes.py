@@ -23,6 +23,8 @@ __all__ = [
     "conv_output_size",
     "pool_output_size",
     "conv_transpose_output_size",
+    "adaptive_bins",
+    "max_unpool_output_size",
     "same_padding",
     "full_padding",
     "output_padding_for",
@@ -143,6 +145,37 @@ def conv_transpose_output_size(
     op = _int("output_padding", output_padding, 0)
     lo, hi = _pair(padding)
     return (n - 1) * s - lo - hi + d * (k - 1) + op + 1
+
+
+def adaptive_bins(n: int, o: int) -> list[tuple[int, int]]:
+    """Adaptive pooling's windows on an axis of ``n`` samples pooled to ``o``: PyTorch's bins.
+
+    Output ``i`` pools ``[floor(i*n/o), ceil((i+1)*n/o))``; bins of uneven
+    lengths overlap by at most one sample, and every sample is in some bin.
+
+    Examples
+    --------
+    >>> adaptive_bins(5, 3)
+    [(0, 2), (1, 4), (3, 5)]
+    >>> adaptive_bins(2, 4)                        # o > n: bins repeat samples
+    [(0, 1), (0, 1), (1, 2), (1, 2)]
+    """
+    n, o = _int("n", n, 1), _int("o", o, 1)
+    return [((i * n) // o, -(-((i + 1) * n) // o)) for i in range(o)]
+
+
+def max_unpool_output_size(n: int, k: int, stride: int, padding: Any = 0) -> int:
+    """Default output length of max unpooling: ``(n - 1)*s - lo - hi + k`` (the pooled input's length).
+
+    Examples
+    --------
+    >>> max_unpool_output_size(2, 2, 2), max_unpool_output_size(3, 3, 2, padding=1)
+    (4, 5)
+    """
+    n, k = _int("n", n, 0), _int("k", k, 1)
+    s = _int("stride", stride, 1)
+    lo, hi = _pair(padding)
+    return (n - 1) * s - lo - hi + k
 
 
 def same_padding(n: int, k: int, stride: int = 1, dilation: int = 1, lower: bool = False) -> tuple[int, int]:
