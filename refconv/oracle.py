@@ -78,7 +78,7 @@ from .params import (
     conv_params,
     conv_transpose_params,
     general_crop,
-    pool_params,
+    signal_mode,
 )
 
 __all__ = [
@@ -664,15 +664,9 @@ def conv_transpose(
 # --------------------------------------------------------------------------- signal style
 
 
-_MODES = ("full", "valid", "same")
-
-
 def _signal(a: Any, v: Any, mode: str, odd_zero: str, flip: bool, name: str) -> np.ndarray:
     aa, va = _asarray("a", a), _asarray("v", v)
-    if mode not in _MODES:
-        raise ConvParamError(f"mode={mode!r}: {name} modes are 'full', 'valid', 'same'")
-    if odd_zero not in ("start", "end"):
-        raise ConvParamError(f"odd_zero={odd_zero!r}: must be 'start' (numpy/scipy) or 'end' (TF SAME)")
+    mode, odd_zero = signal_mode(mode, odd_zero, name)
     if aa.ndim != va.ndim or aa.ndim == 0:
         raise ConvParamError(f"a.ndim={aa.ndim}, v.ndim={va.ndim}: a and v must have the same number (>= 1) of axes")
     if aa.size == 0 or va.size == 0:

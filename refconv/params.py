@@ -80,6 +80,8 @@ __all__ = [
     "padding_mode",
     "signal_mode",
     "check_divisor_override",
+    "padding_form",
+    "PADDING_FORM_RULE",
     "OracleSizeError",
 ]
 
@@ -225,6 +227,49 @@ def normalize_padding(
             raise ConvParamError(f"{_fmt('padding', padding)}: {rule}")
         _bounded("padding", padding, pair)
         out.append(pair)
+    return tuple(out)
+
+
+#: the accepted forms of ``padding`` before the sizes are known
+PADDING_FORM_RULE = (
+    "must be an int >= 0, one of " + ", ".join(map(repr, PADDING_STRINGS))
+    + ", or per spatial axis an int or a (lo, hi) pair of ints >= 0"
+)
+
+
+def padding_form(padding: Any) -> int | str | tuple[int | tuple[int, int], ...]:
+    """Check the form of ``padding`` where the sizes are not known yet; lists become tuples.
+
+    :func:`normalize_padding` turns the result into pairs once the sizes are known.
+
+    >>> padding_form([1, [0, 2]])
+    (1, (0, 2))
+    >>> padding_form(-1)
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: padding=-1: must be an int >= 0, one of 'valid', 'same', 'same_lower', 'full', or per spatial axis an int or a (lo, hi) pair of ints >= 0
+    """
+    bad = ConvParamError(f"{_fmt('padding', padding)}: {PADDING_FORM_RULE}")
+    if isinstance(padding, str):
+        if padding not in PADDING_STRINGS:
+            raise bad
+        return padding
+    if _is_int(padding):
+        if padding < 0:
+            raise bad
+        _bounded("padding", padding, (int(padding),))
+        return int(padding)
+    if not isinstance(padding, (tuple, list)) or not padding:
+        raise bad
+    out: list[int | tuple[int, int]] = []
+    for p in padding:
+        if isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(v) and v >= 0 for v in p):
+            out.append((int(p[0]), int(p[1])))
+        elif _is_int(p) and p >= 0:
+            out.append(int(p))
+        else:
+            raise bad
+    _bounded("padding", padding, [v for q in out for v in (q if isinstance(q, tuple) else (q,))])
     return tuple(out)
 
 

@@ -3,7 +3,7 @@
 Layouts: ``x`` is ``(N, C_in, *S)``, the convolution weight ``(C_out,
 C_in // groups, *K)`` and the bias ``(C_out,)``; any number of spatial axes.
 The forward pass is ``fast.conv`` (cross-correlation, as in DL frameworks);
-the backward pass is the general operation again (DESIGN.md):
+the backward pass is the general operation again (specs/backprop.md):
 
     dx = conv_grad_input(dy, w, x.shape)     (input dilation = stride, kernel flipped and transposed)
     dw = conv_grad_weight(x, dy, w.shape)    (x correlated with dy; stride and dilation trade places)

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator, Optional
 
 from .. import shapes
-from ..params import PADDING_STRINGS, ConvParamError, normalize_padding, per_axis, pool_params
+from ..params import PADDING_FORM_RULE, ConvParamError, normalize_padding, padding_form, per_axis, pool_params
 
 __all__ = [
     "Layer",
@@ -131,32 +131,11 @@ def _check_ints(obj: Any, name: str, minimum: int) -> None:
 
 
 def _check_padding(obj: Any) -> None:
-    """An int, a string, or per axis an int or a ``(lo, hi)`` pair; lists become tuples."""
-    v = obj.padding
-    rule = (
-        "must be an int >= 0, one of " + ", ".join(map(repr, PADDING_STRINGS))
-        + ", or per spatial axis an int or a (lo, hi) pair of ints >= 0"
-    )
-    if isinstance(v, str):
-        if v not in PADDING_STRINGS:
-            raise _bad(obj, "padding", v, rule)
-        return
-    if not is_symbolic(v):
-        if v < 0:
-            raise _bad(obj, "padding", v, rule)
-        object.__setattr__(obj, "padding", int(v))
-        return
-    if not isinstance(v, (tuple, list)) or not v:
-        raise _bad(obj, "padding", v, rule)
-    out = []
-    for p in v:
-        if isinstance(p, (tuple, list)) and len(p) == 2 and not any(is_symbolic(x) or x < 0 for x in p):
-            out.append((int(p[0]), int(p[1])))
-        elif not is_symbolic(p) and p >= 0:
-            out.append(int(p))
-        else:
-            raise _bad(obj, "padding", v, rule)
-    object.__setattr__(obj, "padding", tuple(out))
+    """An int, a string, or per axis an int or a ``(lo, hi)`` pair (:func:`refconv.params.padding_form`)."""
+    try:
+        object.__setattr__(obj, "padding", padding_form(obj.padding))
+    except ConvParamError:
+        raise _bad(obj, "padding", obj.padding, PADDING_FORM_RULE) from None
 
 
 def _check_bool(obj: Any, name: str) -> None:
@@ -290,7 +269,7 @@ def _check_fits(layer: "Layer", spatial: list[Any], k: tuple[int, ...], d: tuple
 
 @dataclass(frozen=True)
 class Conv(Layer):
-    """Convolution (cross-correlation, as in DL frameworks) with every parameter of DESIGN.md.
+    """Convolution (cross-correlation, as in DL frameworks) with every parameter of ``specs/convolution.md``.
 
     ``padding`` is an int, a string (``'valid'``, ``'same'``, ``'same_lower'``,
     ``'full'``), or per spatial axis an int or a ``(lo, hi)`` pair.
