@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import argparse
 
-OPS = ("conv", "max_pool", "avg_pool", "conv_transpose")
+from ..conformance.registry import probed
+
+#: the ops identify has probes for (from the registry)
+OPS = probed()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -39,6 +39,7 @@ import numpy as np
 
 from .. import params as P
 from .. import shapes
+from . import registry
 
 __all__ = [
     "OPS",
@@ -54,9 +55,10 @@ __all__ = [
     "dtype_of",
 ]
 
-OPS = ("conv", "conv_transpose", "max_pool", "avg_pool", "conv_grad_input", "conv_grad_weight")
-CONV_LIKE = ("conv", "conv_transpose", "conv_grad_input", "conv_grad_weight")
-POOLS = ("max_pool", "avg_pool")
+#: every checked op (the registry's names, in registration order)
+OPS = registry.names()
+#: the window reductions among them
+POOLS = tuple(r.name for r in registry.records() if r.window)
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 #: how a case fills its inputs (see :meth:`Case.arrays`)
@@ -204,7 +206,7 @@ def _fill(case: "Case", rng: np.random.Generator, index: int, name: str, shape: 
         return a
     if v in ("subnormal", "subnormal_products", "overflow"):
         p, emin, emax = _format(dt)
-        if v == "subnormal" or (v == "subnormal_products" and case.op in POOLS):
+        if v == "subnormal" or (v == "subnormal_products" and case.record.window):
             if not lead:
                 return _signs(rng, shape)
             # m * 2**(emin - p + 1) with |m| < 2**(p - 1): every nonzero value subnormal
@@ -225,7 +227,7 @@ def _fill(case: "Case", rng: np.random.Generator, index: int, name: str, shape: 
         headroom = 3 if emax < 100 else 10
         e = emax + 1 - headroom - math.ceil(math.log2(case.terms() + 2))
         a = _dyadic(rng, shape) * 2.0**e
-        if case.op == "max_pool":
+        if case.record.bound == "max":
             a = -np.abs(a) - 2.0**e  # all negative, near -max: a finite sentinel (-1e30, -65504) shows
         return a
     return rng.standard_normal(size=shape)
@@ -238,21 +240,14 @@ def _cancel_pairs(case: "Case", a: dict[str, np.ndarray]) -> None:
     channels of a group for conv, the input channels for the transposed op, the output channels of a group
     for the input gradient, the batch for the weight gradient); pooling pairs neighbours on the last axis.
     """
-    if case.op in POOLS:
+    spec = case.record.cancel(case)
+    if spec is None:
+        # a window reduction: neighbours on the last axis cancel
         x = a["x"]
         n = x.shape[-1] // 2 * 2
         x[..., 1:n:2] = -x[..., 0:n:2]
         return
-    g = case.groups
     first, second = list(a)[:2]
-    if case.op == "conv":
-        spec = ((1, case.cin // g, g), (1, case.cin // g, 1))
-    elif case.op == "conv_transpose":
-        spec = ((1, case.cin // g, g), (0, case.cin // g, g))
-    elif case.op == "conv_grad_input":
-        spec = ((1, case.cout // g, g), (0, case.cout // g, g))
-    else:
-        spec = ((0, case.n, 1), (0, case.n, 1))
     for (axis, m, blocks), name, sign in zip(spec, (first, second), (1.0, -1.0)):
         arr = np.moveaxis(a[name], axis, 0)  # a view: writes go to a[name]
         half = m // 2
@@ -303,8 +298,8 @@ class Case:
                 object.__setattr__(self, name, (default,) * d)
         if self.padding is None:
             object.__setattr__(self, "padding", ((0, 0),) * d)
-        if self.op in POOLS:
-            object.__setattr__(self, "cout", self.cin)
+        if registry.get(self.op).window:
+            object.__setattr__(self, "cout", self.cin)  # pooling keeps the channels
         if self.values not in VALUES:
             raise P.ConvParamError(f"values={self.values!r}: value classes are " + ", ".join(repr(v) for v in VALUES))
         if self.layout not in LAYOUTS:
@@ -315,29 +310,14 @@ class Case:
     def dims(self) -> int:
         return len(self.spatial)
 
+    @property
+    def record(self) -> Any:
+        """The :class:`~refconv.conformance.registry.OpRecord` of ``op``."""
+        return registry.get(self.op)
+
     def validate(self) -> Any:
         """The normalized parameters from :mod:`refconv.params` (raises ``ConvParamError`` if invalid)."""
-        if self.op in ("conv", "conv_grad_input", "conv_grad_weight"):
-            return P.conv_params(
-                (self.n, self.cin, *self.spatial), self.weight_shape, (self.cout,) if self.bias else None,
-                stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
-            )
-        if self.op == "conv_transpose":
-            if self.cout % self.groups:
-                raise P.ConvParamError(f"groups={self.groups}: groups must divide C_out={self.cout}")
-            return P.conv_transpose_params(
-                (self.n, self.cin, *self.spatial), self.weight_shape, (self.cout,) if self.bias else None,
-                stride=self.stride, padding=self.padding, output_padding=self.output_padding,
-                dilation=self.dilation, groups=self.groups,
-            )
-        if self.op in POOLS:
-            if self.op == "avg_pool" and any(d != 1 for d in self.dilation):
-                raise P.ConvParamError(f"dilation={self.dilation}: average pooling has no dilation")
-            return P.pool_params(
-                (self.n, self.cin, *self.spatial), self.kernel, stride=self.stride, padding=self.padding,
-                dilation=self.dilation, ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
-            )
-        raise P.ConvParamError(f"op={self.op!r}: ops are " + ", ".join(repr(o) for o in OPS))
+        return self.record.normalize(self)
 
     def is_valid(self) -> bool:
         try:
@@ -348,9 +328,7 @@ class Case:
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
-        if self.op == "conv_transpose":
-            return (self.cin, self.cout // self.groups, *self.kernel)
-        return (self.cout, self.cin // self.groups, *self.kernel)
+        return self.record.weight(self)
 
     @property
     def forward_output_shape(self) -> tuple[int, ...]:
@@ -369,36 +347,15 @@ class Case:
         """The shape the target must return (None for a case the definition rejects)."""
         if self.expect_refusal and not self.is_valid():
             return None
-        if self.op == "conv_grad_input":
-            return (self.n, self.cin, *self.spatial)
-        if self.op == "conv_grad_weight":
-            return self.weight_shape
-        return tuple(self.validate().output_shape)
+        return tuple(self.record.output(self))
 
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
         """Array arguments in call order, with their shapes."""
-        x = (self.n, self.cin, *self.spatial)
-        if self.op in ("conv", "conv_transpose"):
-            out = {"x": x, "w": self.weight_shape}
-            if self.bias:
-                out["b"] = (self.cout,)
-            return out
-        if self.op == "conv_grad_input":
-            return {"dy": self.forward_output_shape, "w": self.weight_shape}
-        if self.op == "conv_grad_weight":
-            return {"x": x, "dy": self.forward_output_shape}
-        return {"x": x}
+        return self.record.arrays(self)
 
     def terms(self) -> int:
         """Products summed per output element, at most (the ``n`` of ``gamma_n``)."""
-        k = math.prod(self.kernel)
-        if self.op in ("conv", "conv_transpose"):
-            return (self.cin // self.groups) * k + int(self.bias)
-        if self.op == "conv_grad_input":
-            return (self.cout // self.groups) * k
-        if self.op == "conv_grad_weight":
-            return max(1, self.n * math.prod(self.forward_output_shape[2:]))
-        return k
+        return self.record.terms(self)
 
     # ------------------------------------------------------------ data
     def arrays(self, dtype: str | np.dtype = "float32") -> dict[str, np.ndarray]:
@@ -415,18 +372,7 @@ class Case:
     # ------------------------------------------------------------ text
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments of the canonical call (see :mod:`refconv.conformance.ops`)."""
-        if self.op in POOLS:
-            kw: dict[str, Any] = {"kernel_size": self.kernel, "stride": self.stride, "padding": self.padding}
-            if self.op == "max_pool":
-                kw.update(dilation=self.dilation, ceil_mode=self.ceil_mode)
-            else:
-                kw.update(ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
-            return kw
-        kw = {"stride": self.stride, "padding": self.padding}
-        if self.op == "conv_transpose":
-            kw["output_padding"] = self.output_padding
-        kw.update(dilation=self.dilation, groups=self.groups)
-        return kw
+        return self.record.keywords(self)
 
     def describe(self) -> str:
         """One line: shapes, every non-default parameter, the value class and any non-default layout."""
@@ -454,12 +400,13 @@ def padding_kinds(case: Case) -> set[str]:
         kinds.add("symmetric")
     if all(lo == hi == 0 for lo, hi in pads):
         kinds.add("valid")
-    if case.op not in POOLS and case.op != "conv_transpose":
+    modes = case.record.padding_modes
+    if "full" in modes:
         if all((lo, hi) == shapes.full_padding(k, d) for (lo, hi), k, d in zip(pads, case.kernel, case.dilation)):
             kinds.add("full")
     n_in = case.spatial
     for name, lower in (("same", False), ("same_lower", True)):
-        if case.op == "conv_transpose":
+        if name not in modes:
             continue
         if all(
             (lo, hi) == shapes.same_padding(n, k, s, d, lower=lower)
@@ -528,7 +475,7 @@ class Capabilities:
             return False
         if not self.ceil_mode and case.ceil_mode:
             return False
-        if case.op == "avg_pool" and case.count_include_pad not in self.count_include_pad:
+        if case.record.takes("count_include_pad") and case.count_include_pad not in self.count_include_pad:
             return False
         if not self.full_range and case.values == "overflow":
             return False
@@ -574,7 +521,7 @@ class Capabilities:
             c = replace(c, output_padding=(0,) * d)
         if not self.ceil_mode:
             c = replace(c, ceil_mode=False)
-        if c.op == "avg_pool" and c.count_include_pad not in self.count_include_pad:
+        if c.record.takes("count_include_pad") and c.count_include_pad not in self.count_include_pad:
             c = replace(c, count_include_pad=self.count_include_pad[0])
         if not (padding_kinds(c) & set(self.padding)):
             alts = []
@@ -740,6 +687,7 @@ def _grad_catalogue(op: str, dims: int) -> list[Case]:
 
 def _pool_catalogue(op: str, dims: int) -> list[Case]:
     S = lambda *v: _ax(v, dims)  # noqa: E731
+    mx = registry.get(op).has_dilation  # max pooling: dilation, and no count_include_pad to vary
     c = []
     add = c.append
     add(Case(op, 1, 1, 1, S(6, 4, 4), S(2, 2, 2), label="plain"))
@@ -761,13 +709,13 @@ def _pool_catalogue(op: str, dims: int) -> list[Case]:
     add(Case(op, 0, 2, 2, S(5, 4, 4), S(2, 2, 2), seed=10, label="empty batch"))
     add(Case(op, 1, 2, 2, S(3, 2, 2), S(3, 2, 2), stride=S(1, 1, 1), seed=11, label="window as large as the input"))
     add(Case(op, 2, 3, 3, {1: (101,), 2: (37, 29), 3: (13, 11, 9)}[dims], S(3, 2, 3), stride=S(2, 2, 2), padding=S((1, 1), (1, 1), (1, 1)), ceil_mode=True,
-             count_include_pad=op == "max_pool", seed=15, label="large odd sizes (tiling remainders)"))
+             count_include_pad=mx, seed=15, label="large odd sizes (tiling remainders)"))
     # SIMD blocks over channels and chunks over the batch, with remainders; row tiles on a long last axis
     add(Case(op, 5, 19, 19, S(7, 6, 5), S(3, 2, 2), stride=S(2, 2, 2), padding=S((1, 1), (1, 0), (1, 1)), ceil_mode=True,
-             count_include_pad=op == "max_pool", seed=16, label="many channels and samples (block remainders)"))
+             count_include_pad=mx, seed=16, label="many channels and samples (block remainders)"))
     add(Case(op, 1, 2, 2, {1: (70,), 2: (5, 53), 3: (3, 4, 37)}[dims], S(3, 3, 3), stride=S(1, 2, 1),
              padding=S((1, 1), (1, 1), (1, 1)), seed=17, label="long last axis (row tiles)"))
-    if op == "max_pool":
+    if mx:
         add(Case(op, 1, 2, 2, S(8, 7, 5), S(3, 2, 2), stride=S(2, 1, 1), dilation=S(2, 3, 2), padding=S((1, 1), (1, 1), (1, 1)),
                  values="negative", seed=12, label="dilation"))
         add(Case(op, 1, 2, 2, S(9, 7, 6), S(2, 3, 2), stride=S(3, 2, 2), dilation=S(3, 2, 2), padding=S((1, 1), (1, 1), (1, 1)),
@@ -841,16 +789,17 @@ def _tile_case(op: str, dims: int, what: str, o: dict, seed: int, *, fast: bool 
     d = (1 if fast else 2,) * dims
     pads = ((1, 1),) * dims if fast else _TPAD[:dims]
     label = f"past a tile: {what}, every feature on" if not fast else f"past a tile: {what}, stride-1 3x3 fast path"
-    if op in POOLS:
-        d = (1,) * dims if op == "avg_pool" else d
-        if op == "avg_pool" and not fast:
+    rec = registry.get(op)
+    if rec.window:
+        d = d if rec.has_dilation else (1,) * dims
+        if not rec.has_dilation and not fast:
             pads = ((1, 0), (0, 1), (1, 0))[:dims]  # at most half the (undilated) window
         spans = [di * (ki - 1) + 1 for di, ki in zip(d, k)]
         # one sample past an exact fit: with ceil_mode a partial last window
         sp = tuple((oo - 1) * si + sn - lo - hi + 1 for oo, si, sn, (lo, hi) in zip(out, s, spans, pads))
         return Case(op, n, cg, cg, sp, k, stride=s, padding=pads, dilation=d, ceil_mode=not fast,
                     count_include_pad=bool(seed % 2), values="dyadic", seed=seed, label=label)
-    if op == "conv_transpose":
+    if rec.transposed:
         opad = (0,) * dims if fast else (1,) * dims
         # (n - 1)*s - lo - hi + d*(k - 1) + op + 1 >= out
         sp = tuple(max(1, -(-(oo - 1 + lo + hi - di * (ki - 1) - op_) // si) + 1)
@@ -861,16 +810,17 @@ def _tile_case(op: str, dims: int, what: str, o: dict, seed: int, *, fast: bool 
     # (o - 1)*s + span - lo - hi, plus an unread tail of s - 1 samples
     sp = tuple(max(1, (oo - 1) * si + sn - lo - hi + si - 1) for oo, si, sn, (lo, hi) in zip(out, s, spans, pads))
     return Case(op, n, g * cg, g * og, sp, k, stride=s, padding=pads, dilation=d, groups=g,
-                bias=op in ("conv", "conv_transpose"), values="dyadic", seed=seed, label=label)
+                bias=rec.has_bias, values="dyadic", seed=seed, label=label)
 
 
 def _tiles(op: str, dims: int) -> list[Case]:
     """The covering array, then the stride-1 fast-path shapes past a tile."""
-    base = "conv" if op in ("conv_grad_input", "conv_grad_weight") else op
-    rows = _tile_rows(dims, pool=op in POOLS)
+    rec = registry.get(op)
+    base = rec.grad_of or op  # a gradient tiles the geometry of its forward op
+    rows = _tile_rows(dims, pool=rec.window)
     out = [_tile_case(base, dims, what, o, 100 + i) for i, (what, o) in enumerate(rows)]
     fast = [("N = 17", dict(n=17)), ("last output axis = 35", dict(out=(dims - 1, 35)))]
-    fast += [("C = 33", dict(cg=33))] if op in POOLS else [
+    fast += [("C = 33", dict(cg=33))] if rec.window else [
         ("C_out = 66 (33 per group)", dict(og=33)), ("C_in/groups = 17", dict(cg=17))]
     out += [_tile_case(base, dims, what, o, 150 + i, fast=True) for i, (what, o) in enumerate(fast)]
     if base != op:
@@ -881,76 +831,92 @@ def _tiles(op: str, dims: int) -> list[Case]:
 # --------------------------------------------------------------------------- degenerate geometry
 
 
-def _degenerate(op: str, dims: int) -> list[Case]:
+def _conv_degenerate(op: str, dims: int) -> list[Case]:
     """Windows of padding only, outputs of size one, dilated kernels as wide as the padded input, strides
-    larger than the window: each with groups > 1 where the op has groups."""
+    larger than the window, each with groups > 1 (a convolution or its gradients)."""
+    S = lambda *v: _ax(v, dims)  # noqa: E731
+    b = registry.get(op).has_bias
+    return [
+        Case(op, 2, 4, 6, S(2, 2, 2), S(2, 2, 2), stride=S(2, 1, 2), padding=S((3, 4), (4, 3), (3, 3)), groups=2, bias=b,
+             seed=60, label="windows entirely in the padding, groups"),
+        Case(op, 2, 4, 4, S(3, 2, 2), S(4, 3, 3), stride=S(2, 3, 2), padding=S((0, 1), (1, 0), (0, 1)), groups=2, bias=b,
+             seed=61, label="output of size one on every axis, groups"),
+        Case(op, 1, 6, 3, S(4, 3, 2), S(3, 2, 2), stride=S(2, 3, 2), dilation=S(3, 4, 3), padding=S((2, 1), (1, 1), (1, 1)),
+             groups=3, bias=b, seed=62, label="dilated kernel exactly as wide as the padded input, groups"),
+        Case(op, 2, 4, 4, S(11, 10, 7), S(2, 2, 2), stride=S(4, 5, 3), dilation=S(1, 2, 1), padding=S((1, 0), (0, 1), (1, 1)),
+             groups=2, bias=b, seed=63, label="stride larger than the window, groups"),
+    ]
+
+
+def _transpose_degenerate(op: str, dims: int) -> list[Case]:
+    """Outputs no tap reaches, outputs of size one, a dilated kernel as wide as the output, with groups."""
+    S = lambda *v: _ax(v, dims)  # noqa: E731
+    return [
+        Case(op, 2, 4, 4, S(3, 3, 2), S(2, 2, 2), stride=S(4, 3, 5), dilation=S(2, 1, 2), padding=S((1, 0), (0, 1), (0, 0)),
+             output_padding=S(1, 2, 1), groups=2, bias=True, seed=60,
+             label="stride larger than the window (outputs no tap reaches), groups"),
+        Case(op, 2, 4, 4, S(2, 1, 1), S(2, 3, 2), stride=S(2, 2, 2), padding=S((2, 1), (1, 1), (0, 1)), groups=2, bias=True,
+             seed=61, label="output of size one on every axis, groups"),
+        Case(op, 1, 6, 3, S(1, 1, 1), S(3, 2, 3), dilation=S(2, 3, 2), padding=S((2, 2), (2, 1), (1, 3)), groups=3, bias=True,
+             seed=62, label="dilated kernel exactly as wide as the output, groups"),
+    ]
+
+
+def _pool_degenerate(op: str, dims: int) -> list[Case]:
+    """Windows of padding only (dilated), outputs of size one, strides larger than the window."""
     S = lambda *v: _ax(v, dims)  # noqa: E731
     c: list[Case] = []
-    add = c.append
-    if op in ("conv", "conv_grad_input", "conv_grad_weight"):
-        b = op == "conv"
-        add(Case(op, 2, 4, 6, S(2, 2, 2), S(2, 2, 2), stride=S(2, 1, 2), padding=S((3, 4), (4, 3), (3, 3)), groups=2, bias=b,
-                 seed=60, label="windows entirely in the padding, groups"))
-        add(Case(op, 2, 4, 4, S(3, 2, 2), S(4, 3, 3), stride=S(2, 3, 2), padding=S((0, 1), (1, 0), (0, 1)), groups=2, bias=b,
-                 seed=61, label="output of size one on every axis, groups"))
-        add(Case(op, 1, 6, 3, S(4, 3, 2), S(3, 2, 2), stride=S(2, 3, 2), dilation=S(3, 4, 3), padding=S((2, 1), (1, 1), (1, 1)),
-                 groups=3, bias=b, seed=62, label="dilated kernel exactly as wide as the padded input, groups"))
-        add(Case(op, 2, 4, 4, S(11, 10, 7), S(2, 2, 2), stride=S(4, 5, 3), dilation=S(1, 2, 1), padding=S((1, 0), (0, 1), (1, 1)),
-                 groups=2, bias=b, seed=63, label="stride larger than the window, groups"))
-    elif op == "conv_transpose":
-        add(Case(op, 2, 4, 4, S(3, 3, 2), S(2, 2, 2), stride=S(4, 3, 5), dilation=S(2, 1, 2), padding=S((1, 0), (0, 1), (0, 0)),
-                 output_padding=S(1, 2, 1), groups=2, bias=True, seed=60,
-                 label="stride larger than the window (outputs no tap reaches), groups"))
-        add(Case(op, 2, 4, 4, S(2, 1, 1), S(2, 3, 2), stride=S(2, 2, 2), padding=S((2, 1), (1, 1), (0, 1)), groups=2, bias=True,
-                 seed=61, label="output of size one on every axis, groups"))
-        add(Case(op, 1, 6, 3, S(1, 1, 1), S(3, 2, 3), dilation=S(2, 3, 2), padding=S((2, 2), (2, 1), (1, 3)), groups=3, bias=True,
-                 seed=62, label="dilated kernel exactly as wide as the output, groups"))
-    else:
-        if op == "max_pool":
-            add(Case(op, 2, 3, 3, S(2, 2, 2), S(2, 2, 2), stride=S(1, 1, 1), dilation=S(3, 3, 3), padding=S((2, 2), (2, 2), (2, 2)),
-                     seed=60, label="windows entirely in the padding next to windows that are not (-inf)"))
-            add(Case(op, 2, 3, 3, S(2, 2, 2), S(2, 2, 2), dilation=S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)),
-                     values="negative", seed=62, label="dilated window exactly as wide as the padded input"))
-        add(Case(op, 2, 3, 3, S(2, 2, 1), S(3, 3, 2), stride=S(2, 2, 2), padding=S((1, 0), (0, 1), (1, 0)), values="negative",
-                 seed=61, label="output of size one on every axis, padding"))
-        add(Case(op, 2, 3, 3, S(11, 10, 7), S(2, 2, 2), stride=S(3, 4, 3), padding=S((1, 0), (0, 1), (1, 1)), ceil_mode=True,
-                 count_include_pad=False, seed=63, label="stride larger than the window, padding and ceil_mode"))
+    if registry.get(op).has_dilation:
+        c.append(Case(op, 2, 3, 3, S(2, 2, 2), S(2, 2, 2), stride=S(1, 1, 1), dilation=S(3, 3, 3),
+                      padding=S((2, 2), (2, 2), (2, 2)), seed=60,
+                      label="windows entirely in the padding next to windows that are not (-inf)"))
+        c.append(Case(op, 2, 3, 3, S(2, 2, 2), S(2, 2, 2), dilation=S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)),
+                      values="negative", seed=62, label="dilated window exactly as wide as the padded input"))
+    c.append(Case(op, 2, 3, 3, S(2, 2, 1), S(3, 3, 2), stride=S(2, 2, 2), padding=S((1, 0), (0, 1), (1, 0)), values="negative",
+                  seed=61, label="output of size one on every axis, padding"))
+    c.append(Case(op, 2, 3, 3, S(11, 10, 7), S(2, 2, 2), stride=S(3, 4, 3), padding=S((1, 0), (0, 1), (1, 1)), ceil_mode=True,
+                  count_include_pad=False, seed=63, label="stride larger than the window, padding and ceil_mode"))
     return c
 
 
 # --------------------------------------------------------------------------- ends of the range, layouts
 
 
-def _everything(op: str, dims: int) -> Case:
-    """A small case with every feature of ``op`` on (the geometry of 'everything at once')."""
+def _conv_everything(op: str, dims: int) -> Case:
+    """A small case with every feature of a convolution (or its gradients) on: 'everything at once'."""
     S = lambda *v: _ax(v, dims)  # noqa: E731
-    if op == "conv_transpose":
-        return Case(op, 2, 4, 6, S(4, 3, 2), S(3, 2, 2), stride=S(2, 3, 1), padding=S((1, 2), (0, 1), (1, 0)),
-                    output_padding=S(1, 0, 0), dilation=S(1, 2, 2), groups=2, bias=True)
-    if op in POOLS:
-        return Case(op, 2, 3, 3, S(7, 6, 5), S(3, 3, 2), stride=S(2, 2, 2), padding=S((1, 0), (0, 1), (1, 0)),
-                    dilation=S(2, 1, 2) if op == "max_pool" else None, ceil_mode=True, count_include_pad=False)
     return Case(op, 2, 4, 4, S(9, 7, 5), S(3, 2, 2), stride=S(2, 3, 1), padding=S((1, 2), (0, 1), (1, 0)),
-                dilation=S(2, 1, 2), groups=2, bias=op == "conv")
+                dilation=S(2, 1, 2), groups=2, bias=registry.get(op).has_bias)
 
 
-def _range(op: str, dims: int) -> list[Case]:
-    """Subnormal inputs and products, values near the overflow threshold, exact cancellation."""
-    e = _everything(op, dims)
+def _transpose_everything(op: str, dims: int) -> Case:
+    S = lambda *v: _ax(v, dims)  # noqa: E731
+    return Case(op, 2, 4, 6, S(4, 3, 2), S(3, 2, 2), stride=S(2, 3, 1), padding=S((1, 2), (0, 1), (1, 0)),
+                output_padding=S(1, 0, 0), dilation=S(1, 2, 2), groups=2, bias=True)
+
+
+def _pool_everything(op: str, dims: int) -> Case:
+    S = lambda *v: _ax(v, dims)  # noqa: E731
+    return Case(op, 2, 3, 3, S(7, 6, 5), S(3, 3, 2), stride=S(2, 2, 2), padding=S((1, 0), (0, 1), (1, 0)),
+                dilation=S(2, 1, 2) if registry.get(op).has_dilation else None, ceil_mode=True, count_include_pad=False)
+
+
+def _range(e: Case) -> list[Case]:
+    """Subnormal inputs and products, values near the overflow threshold, exact cancellation (on ``e``)."""
+    skip = e.record.values
     out = [replace(e, values="subnormal", seed=70, label="subnormal inputs (gradual underflow, no flushing)")]
-    if op not in POOLS:
+    if "subnormal_products" not in skip:
         out.append(replace(e, values="subnormal_products", seed=71,
                            label="normal inputs with subnormal products (gradual underflow, no flushing)"))
     out.append(replace(e, values="overflow", seed=72, label="values near the overflow threshold, finite exact sums"))
-    if op != "max_pool":
+    if "cancel" not in skip:
         out.append(replace(e, values="cancel", seed=73, label="terms that cancel exactly (large partial sums)"))
     return out
 
 
-def _layouts(op: str, dims: int, tiles: list[Case]) -> list[Case]:
+def _layouts(e: Case, tiles: list[Case]) -> list[Case]:
     """Every non-contiguous layout on the small everything-on case; the layouts a blocked kernel is most
     likely to handle in its own code (column-major, channels-last, strided views) on tiled cases too."""
-    e = _everything(op, dims)
     out = []
     for i, layout in enumerate(LAYOUTS[1:]):
         out.append(replace(e, layout=layout, seed=80 + i, label=f"{layout} inputs"))
@@ -963,40 +929,76 @@ def _layouts(op: str, dims: int, tiles: list[Case]) -> list[Case]:
 # --------------------------------------------------------------------------- invalid configurations
 
 
-def _invalid(op: str, dims: int) -> list[Case]:
+def _conv_invalid(op: str, dims: int) -> list[Case]:
     """Configurations the definition rejects and the canonical signature can still carry: a correct target
-    raises on each (``expect_refusal``); the oracle itself refuses them."""
+    raises on each (``expect_refusal``); the oracle itself refuses them.  A convolution or its gradients."""
     S = lambda *v: _ax(v, dims)  # noqa: E731
-    c: list[Case] = []
-    add = c.append
-    if op in ("conv", "conv_grad_input", "conv_grad_weight"):
-        b = op == "conv"
-        add(Case(op, 1, 2, 2, S(3, 3, 2), S(5, 4, 3), padding=S((0, 1), (0, 0), (0, 0)), bias=b, seed=90,
-                 expect_refusal=True, label="kernel wider than the padded input"))
-        add(Case(op, 1, 2, 2, S(5, 4, 3), S(3, 2, 2), dilation=S(3, 4, 3), padding=S((1, 0), (0, 0), (0, 0)), bias=b, seed=91,
-                 expect_refusal=True, label="dilated kernel wider than the padded input"))
-        add(Case(op, 1, 5, 4, S(5, 4, 3), S(2, 2, 2), groups=2, bias=b, seed=92, expect_refusal=True,
-                 label="groups do not divide C_in (the weight cannot fit)"))
-        add(Case(op, 1, 4, 3, S(5, 4, 3), S(2, 2, 2), groups=2, bias=b, seed=93, expect_refusal=True,
-                 label="groups do not divide C_out"))
-    elif op == "conv_transpose":
-        add(Case(op, 1, 2, 2, S(3, 3, 2), S(2, 2, 2), stride=S(2, 2, 2), output_padding=S(2, 0, 0), bias=True, seed=90,
-                 expect_refusal=True, label="output_padding not smaller than the stride or the dilation"))
-        add(Case(op, 1, 2, 2, S(2, 2, 1), S(2, 2, 2), padding=S((2, 2), (1, 1), (0, 0)), bias=True, seed=91,
-                 expect_refusal=True, label="crop larger than the output"))
-        add(Case(op, 1, 5, 4, S(3, 3, 2), S(2, 2, 2), groups=2, bias=True, seed=92, expect_refusal=True,
-                 label="groups do not divide C_in"))
-        add(Case(op, 1, 4, 3, S(3, 3, 2), S(2, 2, 2), groups=2, bias=True, seed=93, expect_refusal=True,
-                 label="groups do not divide C_out (the bias does not fit)"))
-    else:
-        add(Case(op, 1, 2, 2, S(3, 3, 2), S(5, 4, 3), padding=S((0, 1), (0, 0), (0, 0)), seed=90, expect_refusal=True,
-                 label="window larger than the padded input"))
-        # (a padding side over half the window is not sent: only PyTorch's pooling limits it; reduce_window and
-        # explicit-pad runtimes define it, with windows that hold only padding)
-        if op == "max_pool":
-            add(Case(op, 1, 2, 2, S(4, 3, 2), S(3, 2, 2), dilation=S(3, 4, 3), seed=92, expect_refusal=True,
-                     label="dilated window wider than the padded input"))
+    b = registry.get(op).has_bias
+    return [
+        Case(op, 1, 2, 2, S(3, 3, 2), S(5, 4, 3), padding=S((0, 1), (0, 0), (0, 0)), bias=b, seed=90,
+             expect_refusal=True, label="kernel wider than the padded input"),
+        Case(op, 1, 2, 2, S(5, 4, 3), S(3, 2, 2), dilation=S(3, 4, 3), padding=S((1, 0), (0, 0), (0, 0)), bias=b, seed=91,
+             expect_refusal=True, label="dilated kernel wider than the padded input"),
+        Case(op, 1, 5, 4, S(5, 4, 3), S(2, 2, 2), groups=2, bias=b, seed=92, expect_refusal=True,
+             label="groups do not divide C_in (the weight cannot fit)"),
+        Case(op, 1, 4, 3, S(5, 4, 3), S(2, 2, 2), groups=2, bias=b, seed=93, expect_refusal=True,
+             label="groups do not divide C_out"),
+    ]
+
+
+def _transpose_invalid(op: str, dims: int) -> list[Case]:
+    """The configurations a transposed convolution rejects (see :func:`_conv_invalid`)."""
+    S = lambda *v: _ax(v, dims)  # noqa: E731
+    return [
+        Case(op, 1, 2, 2, S(3, 3, 2), S(2, 2, 2), stride=S(2, 2, 2), output_padding=S(2, 0, 0), bias=True, seed=90,
+             expect_refusal=True, label="output_padding not smaller than the stride or the dilation"),
+        Case(op, 1, 2, 2, S(2, 2, 1), S(2, 2, 2), padding=S((2, 2), (1, 1), (0, 0)), bias=True, seed=91,
+             expect_refusal=True, label="crop larger than the output"),
+        Case(op, 1, 5, 4, S(3, 3, 2), S(2, 2, 2), groups=2, bias=True, seed=92, expect_refusal=True,
+             label="groups do not divide C_in"),
+        Case(op, 1, 4, 3, S(3, 3, 2), S(2, 2, 2), groups=2, bias=True, seed=93, expect_refusal=True,
+             label="groups do not divide C_out (the bias does not fit)"),
+    ]
+
+
+def _pool_invalid(op: str, dims: int) -> list[Case]:
+    """The configurations a pooling op rejects (see :func:`_conv_invalid`)."""
+    S = lambda *v: _ax(v, dims)  # noqa: E731
+    c = [Case(op, 1, 2, 2, S(3, 3, 2), S(5, 4, 3), padding=S((0, 1), (0, 0), (0, 0)), seed=90, expect_refusal=True,
+              label="window larger than the padded input")]
+    # (a padding side over half the window is not sent: only PyTorch's pooling limits it; reduce_window and
+    # explicit-pad runtimes define it, with windows that hold only padding)
+    if registry.get(op).has_dilation:
+        c.append(Case(op, 1, 2, 2, S(4, 3, 2), S(3, 2, 2), dilation=S(3, 4, 3), seed=92, expect_refusal=True,
+                      label="dilated window wider than the padded input"))
     return c
+
+
+@dataclass(frozen=True)
+class Parts:
+    """An op's own catalogue cases, as its record's catalogue builder returns them."""
+
+    conventions: list[Case]
+    everything: Case            # every feature on: the base of the range and layout cases
+    degenerate: list[Case]
+    invalid: list[Case]
+
+
+def conv_catalogue(op: str, dims: int) -> Parts:
+    return Parts(_conv_catalogue(dims), _conv_everything(op, dims), _conv_degenerate(op, dims), _conv_invalid(op, dims))
+
+
+def grad_catalogue(op: str, dims: int) -> Parts:
+    return Parts(_grad_catalogue(op, dims), _conv_everything(op, dims), _conv_degenerate(op, dims), _conv_invalid(op, dims))
+
+
+def transpose_catalogue(op: str, dims: int) -> Parts:
+    return Parts(_transpose_catalogue(dims), _transpose_everything(op, dims), _transpose_degenerate(op, dims),
+                 _transpose_invalid(op, dims))
+
+
+def pool_catalogue(op: str, dims: int) -> Parts:
+    return Parts(_pool_catalogue(op, dims), _pool_everything(op, dims), _pool_degenerate(op, dims), _pool_invalid(op, dims))
 
 
 def catalogue(op: str, dims: int, caps: Capabilities = ALL) -> list[Case]:
@@ -1008,18 +1010,10 @@ def catalogue(op: str, dims: int, caps: Capabilities = ALL) -> list[Case]:
     and the features they use are supported).  Every other case is valid;
     duplicates created by the projection are dropped.
     """
-    if op == "conv":
-        raw = _conv_catalogue(dims)
-    elif op == "conv_transpose":
-        raw = _transpose_catalogue(dims)
-    elif op in ("conv_grad_input", "conv_grad_weight"):
-        raw = _grad_catalogue(op, dims)
-    elif op in POOLS:
-        raw = _pool_catalogue(op, dims)
-    else:
-        raise P.ConvParamError(f"op={op!r}: ops are " + ", ".join(repr(o) for o in OPS))
+    parts = registry.get(op).build_catalogue(dims)
     tiles = _tiles(op, dims)
-    raw = raw + _range(op, dims) + _degenerate(op, dims) + _layouts(op, dims, tiles) + tiles + _invalid(op, dims)
+    raw = (parts.conventions + _range(parts.everything) + parts.degenerate + _layouts(parts.everything, tiles)
+           + tiles + parts.invalid)
     seen, out = set(), []
     for c in raw:
         if not c.expect_refusal and not c.is_valid():
@@ -1042,9 +1036,8 @@ TILES = (8, 16, 32, 64, 128)
 
 
 def _reduction(c: Case) -> int:
-    if c.op in POOLS:
-        return math.prod(c.kernel)
-    return c.terms() - int(c.bias and c.op in ("conv", "conv_transpose"))
+    # the terms of the reduction, the bias left out
+    return c.terms() - int(c.bias and c.record.has_bias)
 
 
 def coverage(cases: Iterable[Case]) -> dict[str, Any]:
@@ -1081,7 +1074,7 @@ def coverage(cases: Iterable[Case]) -> dict[str, Any]:
         grow("C_out/groups", c.cout // c.groups)
         grow("groups", c.groups)
         grow("input spatial", max(c.spatial))
-        out = c.output_shape if c.op not in ("conv_grad_input", "conv_grad_weight") else c.forward_output_shape
+        out = c.forward_output_shape if c.record.grad_of else c.output_shape
         for i, o in enumerate(out[2:]):
             grow(f"output axis {i}", o)
         grow("reduction", _reduction(c))
@@ -1094,16 +1087,15 @@ def coverage(cases: Iterable[Case]) -> dict[str, Any]:
             "groups > 1": c.groups > 1,
             "output_padding": any(c.output_padding),
             "ceil_mode": c.ceil_mode,
-            "count_include_pad=False": c.op == "avg_pool" and not c.count_include_pad,
+            "count_include_pad=False": c.record.takes("count_include_pad") and not c.count_include_pad,
             "empty batch": c.n == 0,
         }
         for k, v in on.items():
             feats[k] += bool(v)
         need = ["kernel > 1", "asymmetric padding", "stride > 1"]
-        if c.op in POOLS:
-            need += ["dilation > 1"] if c.op == "max_pool" else []
-        else:
-            need += ["dilation > 1", "groups > 1"] + (["bias"] if c.op in ("conv", "conv_transpose") else [])
+        rec = c.record
+        need += [k for k, on_ in (("dilation > 1", rec.has_dilation), ("groups > 1", rec.has_groups),
+                                  ("bias", rec.has_bias)) if on_]
         feats["all at once"] += all(on[k] for k in need)
     return {
         "cases": total,

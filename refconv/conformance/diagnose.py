@@ -36,7 +36,7 @@ import numpy as np
 from .. import shapes
 from ..params import ConvParamError
 from . import bounds, ops
-from .cases import POOLS, Case
+from .cases import Case
 
 __all__ = ["Candidate", "candidates", "diagnose", "matches", "axis_formula"]
 
@@ -65,15 +65,31 @@ class Candidate:
         return self.output(y) if self.output is not None else y
 
 
+def _forward(case: Case) -> bool:
+    """A forward convolution: a sum of products, neither transposed nor a gradient."""
+    rec = case.record
+    return rec.family == "conv" and not rec.transposed and rec.grad_of is None
+
+
+def _is_max(case: Case) -> bool:
+    """A maximum over windows: the magnitude of its bound is ``|y|``."""
+    return case.record.bound == "max"
+
+
+def _weight_result(case: Case) -> bool:
+    """An op whose result is a weight (the weight gradient)."""
+    return case.record.second == "weight_shape"
+
+
 def axis_formula(case: Case, i: int) -> str:
     """Output size of axis ``i`` as the formula with the numbers substituted."""
     n, k, s, d = case.spatial[i], case.kernel[i], case.stride[i], case.dilation[i]
     lo, hi = case.padding[i]
-    if case.op == "conv_transpose":
+    if case.record.transposed:
         op_ = case.output_padding[i]
         o = shapes.conv_transpose_output_size(n, k, s, (lo, hi), op_, d)
         return f"({n} - 1)*{s} - {lo} - {hi} + {d}*({k} - 1) + {op_} + 1 = {o}"
-    if case.op in POOLS:
+    if case.record.window:
         o = shapes.pool_output_size(n, k, s, (lo, hi), d, case.ceil_mode)
         f = "ceil" if case.ceil_mode else "floor"
         rule = " (minus one if the last window starts in the right padding)" if case.ceil_mode else ""
@@ -130,7 +146,7 @@ def _stride_phase(case: Case, phases: tuple[int, ...]) -> Candidate:
 
 
 def _bias_variants(case: Case) -> list[Candidate]:
-    if not case.bias or case.op not in ("conv", "conv_transpose"):
+    if not case.bias or not case.record.has_bias:
         return []
     nb = replace(case, bias=False)
     out = [Candidate("bias ignored", "the bias is not added", nb, inputs=lambda a: {k: v for k, v in a.items() if k != "b"})]
@@ -170,10 +186,10 @@ def _dilation_from_zero(case: Case) -> Candidate:
     mod = replace(case, dilation=tuple(max(1, dd - 1) for dd in case.dilation),
                   kernel=tuple(1 if i in zero else k for i, k in enumerate(case.kernel)))
     why = "dilation counted from 0: d used as d - 1 (dilation 1 reads one sample K times)"
-    if case.op == "conv":
+    if _forward(case):
         return Candidate("dilation off by one (d - 1)", why, mod,
                          inputs=lambda a: {**a, "w": a["w"].sum(axis=tuple(2 + i for i in zero), keepdims=True)} if zero else a)
-    if case.op == "max_pool":
+    if _is_max(case):
         cand = _explicit_pool(mod, case.padding, -np.inf, "pytorch" if case.ceil_mode else "floor", "padded")
         if cand is not None:
             cand.name, cand.explanation = "dilation off by one (d - 1)", why
@@ -181,14 +197,14 @@ def _dilation_from_zero(case: Case) -> Candidate:
     return Candidate("dilation off by one (d - 1)", why, mod)
 
 
-def _conv_candidates(case: Case) -> list[Candidate]:
+def conv_candidates(case: Case) -> list[Candidate]:
     c: list[Candidate] = []
     d = case.dims
     allax = tuple(range(d))
-    if case.op == "conv_grad_weight":
+    if _weight_result(case):
         c.append(Candidate("kernel flipped", "the weight gradient is returned flipped (convolution instead of cross-correlation)",
                            case, output=lambda y: np.flip(y, axis=tuple(range(2, 2 + d)))))
-    elif case.op == "conv_transpose":
+    elif case.record.transposed:
         c.append(Candidate("kernel not flipped", "the kernel is not flipped when scattering (or flipped twice)", case,
                            inputs=_flip_axes(allax)))
     else:
@@ -199,12 +215,12 @@ def _conv_candidates(case: Case) -> list[Candidate]:
             if case.kernel[i] > 1:
                 c.append(Candidate(f"kernel flipped on axis {i}", f"the kernel is reversed along spatial axis {i} only", case,
                                    inputs=_flip_axes((i,))))
-    if case.op == "conv":
+    if _forward(case):
         for shift in (1, -1):
             shifted = tuple((lo - shift, hi + shift) for lo, hi in case.padding)
             c.append(Candidate(f"window offset {shift:+d}", f"every window starts {abs(shift)} sample(s) "
                                f"{'later' if shift > 0 else 'earlier'} (p*s + {shift})", case, compute=_general(case, shifted)))
-    if case.op == "conv_transpose" and any(case.output_padding):
+    if case.record.transposed and any(case.output_padding):
         c.append(Candidate("output_padding ignored", "output_padding is not applied", replace(case, output_padding=(0,) * d)))
         p2 = tuple((l - o, h) for (l, h), o in zip(case.padding, case.output_padding))
         if all(l >= 0 for l, _ in p2):
@@ -220,7 +236,7 @@ def _conv_candidates(case: Case) -> list[Candidate]:
         ("all padding at the end", "the total padding is put after the input", tuple((0, l + h) for l, h in pads)),
         ("all padding at the start", "the total padding is put before the input", tuple((l + h, 0) for l, h in pads)),
     ]
-    if case.op == "conv_transpose":
+    if case.record.transposed:
         mods = [(n.replace("padding", "crop"), e.replace("padding", "crop"), p) for n, e, p in mods]
     seen = {pads}
     for name, why, p in mods:
@@ -242,26 +258,26 @@ def _conv_candidates(case: Case) -> list[Candidate]:
     if case.stride != case.dilation and any(s > 1 for s in case.stride + case.dilation):
         c.append(Candidate("stride and dilation swapped", "the stride is used as dilation and vice versa",
                            replace(case, stride=case.dilation, dilation=case.stride)))
-    if case.op in ("conv", "conv_grad_input", "conv_grad_weight", "conv_transpose") and any(s > 1 for s in case.stride):
-        if case.op == "conv":
+    if case.record.family == "conv" and any(s > 1 for s in case.stride):
+        if _forward(case):
             phases = list(itertools.islice(itertools.product(*[range(s) for s in case.stride]), 1, 28))
             for ph in dict.fromkeys(phases):
                 if any(ph):
                     c.append(_stride_phase(case, ph))
         c.append(Candidate("stride ignored", "stride treated as 1", replace(case, stride=(1,) * d, output_padding=(0,) * d)))
-    if case.groups > 1 and case.op != "conv_transpose":
+    if case.groups > 1 and not case.record.transposed:
         for which, why in (("output", "output channel o uses group o % groups instead of o // (C_out / groups)"),
                            ("input", "group g reads input channels g, g + groups, ... instead of a contiguous block"),
                            ("both", "both channel mappings interleaved")):
-            if case.op == "conv":
+            if _forward(case):
                 c.append(Candidate(f"group mapping interleaved ({which})", why, case, compute=_interleave(case, which)))
-    if case.op == "conv_transpose" and case.groups == 1 and case.cin == case.cout:
+    if case.record.transposed and case.groups == 1 and case.cin == case.cout:
         c.append(Candidate("weight layout swapped", "the weight is read as (C_out, C_in/groups, *K) instead of (C_in, C_out/groups, *K)",
                            case, inputs=lambda a: {**a, "w": np.swapaxes(a["w"], 0, 1)}))
-    if case.op == "conv" and case.groups == 1 and case.cin == case.cout and case.cin > 1:
+    if _forward(case) and case.groups == 1 and case.cin == case.cout and case.cin > 1:
         c.append(Candidate("weight channel axes swapped", "the weight is read as (C_in, C_out, *K)", case,
                            inputs=lambda a: {**a, "w": np.swapaxes(a["w"], 0, 1)}))
-    if d == 2 and case.kernel[0] == case.kernel[1] and case.op != "conv_grad_weight":
+    if d == 2 and case.kernel[0] == case.kernel[1] and not _weight_result(case):
         c.append(Candidate("kernel spatial axes transposed", "the kernel's two spatial axes are exchanged", case,
                            inputs=lambda a: {**a, "w": np.swapaxes(a["w"], -1, -2)}))
     c += _bias_variants(case)
@@ -291,7 +307,7 @@ def _explicit_pool(case: Case, pads: tuple, fill: float, ceil_rule: str, divisor
         xp = np.full(x.shape[:2] + tuple(ext), fill, dtype=np.float64)
         inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, case.spatial))
         xp[(slice(None), slice(None)) + inner] = x
-        if case.op == "max_pool":
+        if _is_max(case):
             flat = replace(case, spatial=tuple(ext), padding=((0, 0),) * d, ceil_mode=False)
             y = ops.expected(flat, {"x": xp}, approximate=approximate)
             return y[(slice(None), slice(None)) + tuple(slice(0, o) for o in outs)]
@@ -316,7 +332,7 @@ def _explicit_pool(case: Case, pads: tuple, fill: float, ceil_rule: str, divisor
     return Candidate("", "", case, compute=compute)
 
 
-def _pool_candidates(case: Case) -> list[Candidate]:
+def pool_candidates(case: Case) -> list[Candidate]:
     c: list[Candidate] = []
     d = case.dims
     truth_rule = "pytorch" if case.ceil_mode else "floor"
@@ -325,10 +341,10 @@ def _pool_candidates(case: Case) -> list[Candidate]:
              "plain": "plain ceil (a last window may start in the right padding)"}
     divs = {"padded": "window positions inside input plus padding", "input": "window positions inside the input",
             "kernel": "the full kernel size, even for windows cut short by ceil_mode"}
-    fill = -np.inf if case.op == "max_pool" else 0.0
+    fill = -np.inf if _is_max(case) else 0.0
     for rule in ("floor", "pytorch", "plain"):
-        for div in (("padded", "input", "kernel") if case.op == "avg_pool" else ("padded",)):
-            if (rule, div) == (truth_rule, truth_div) or (rule == truth_rule and case.op == "max_pool"):
+        for div in (("padded", "input", "kernel") if case.record.takes("count_include_pad") else ("padded",)):
+            if (rule, div) == (truth_rule, truth_div) or (rule == truth_rule and _is_max(case)):
                 continue
             cand = _explicit_pool(case, case.padding, fill, rule, div)
             if cand is None:
@@ -336,13 +352,13 @@ def _pool_candidates(case: Case) -> list[Candidate]:
             parts = []
             if rule != truth_rule:
                 parts.append(f"output size by {rules[rule]}")
-            if div != truth_div and case.op == "avg_pool":
+            if div != truth_div and case.record.takes("count_include_pad"):
                 parts.append(f"divisor = {divs[div]}")
             cand.name = ("ceil rule" if rule != truth_rule else "") + (" and " if rule != truth_rule and div != truth_div else "") + (
                 "divisor rule" if div != truth_div else "")
             cand.explanation = "; ".join(parts)
             c.append(cand)
-    if case.op == "max_pool" and any(lo or hi for lo, hi in case.padding):
+    if _is_max(case) and any(lo or hi for lo, hi in case.padding):
         z = _explicit_pool(case, case.padding, 0.0, truth_rule, "padded")
         if z is not None:
             z.name, z.explanation = "zero padding in max pooling", "the padding holds zeros instead of -inf"
@@ -358,7 +374,7 @@ def _pool_candidates(case: Case) -> list[Candidate]:
             if cand is not None:
                 cand.name, cand.explanation = name, why
                 c.append(cand)
-    if case.op == "max_pool":
+    if _is_max(case):
         c.append(_dilation_from_zero(case))
         c.append(Candidate("dilation off by one (d + 1)", "dilation d used as d + 1", replace(case, dilation=tuple(x + 1 for x in case.dilation))))
     if any(s > 1 for s in case.stride):
@@ -370,7 +386,7 @@ def _pool_candidates(case: Case) -> list[Candidate]:
 
 def candidates(case: Case) -> list[Candidate]:
     """All alternative conventions for ``case`` (only those that differ from it)."""
-    return _pool_candidates(case) if case.op in POOLS else _conv_candidates(case)
+    return case.record.build_candidates(case)
 
 
 def _far(case: Case, arrays: dict[str, np.ndarray], a: np.ndarray, y: np.ndarray, cand: Candidate, n: int,
@@ -385,12 +401,12 @@ def _far(case: Case, arrays: dict[str, np.ndarray], a: np.ndarray, y: np.ndarray
         v = {k: np.abs(t) for k, t in cand.inputs(v).items()}
     tops = {k: float(np.max(np.where(np.isfinite(t), t, 0.0))) if t.size else 0.0 for k, t in v.items()}
     first = list(tops.values())
-    if case.op in POOLS or len(first) < 2:
+    if case.record.window or len(first) < 2:
         smax = n * first[0]
     else:
         smax = n * first[0] * first[1] + tops.get("b", 0.0)
     bmax = float(bounds.elementwise_bound(np.array([smax]), np.array([0.0]), n, prof,
-                                          input_factors=1 if case.op in POOLS else 2)[0])
+                                          input_factors=1 if case.record.window else 2)[0])
     both = np.isfinite(a) & np.isfinite(y)
     err = np.abs(a[both] - y[both])
     allowed = slack * (2 * bmax + np.abs(y[both]) * (4 * prof.u_out + 2.0**-50))
@@ -421,7 +437,7 @@ def matches(runner: Any, case: Case, arrays: dict[str, np.ndarray], actual: np.n
             y = cand.evaluate(arrays)
             if y.shape != actual.shape or y.size == 0:
                 return False  # an empty output reproduces nothing: no value was compared
-            if case.op == "max_pool":
+            if _is_max(case):
                 s = np.abs(y)
             elif _far(case, arrays, a, y, cand, n, prof):
                 return False
@@ -491,7 +507,7 @@ def _ftz_findings(runner: Any, case: Case, arrays: dict[str, np.ndarray], outcom
 
     names = list(a64)
     products_sub = False
-    if case.op not in POOLS and len(names) >= 2 and a64[names[0]].size and a64[names[1]].size:
+    if not case.record.window and len(names) >= 2 and a64[names[0]].size and a64[names[1]].size:
         # every nonzero product below the smallest normal: flushing the products zeroes all of them
         products_sub = float(np.abs(a64[names[0]]).max()) * float(np.abs(a64[names[1]]).max()) < tiny
     if not (any(sub(v) for v in a64.values()) or sub(exp) or products_sub):
@@ -596,7 +612,7 @@ def diagnose(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list[str
         w = outcome.worst
         exp_v, act_v = w["expected"], w["actual"]
         if not np.isfinite(exp_v):
-            why = ("a window with no input element (its maximum is -inf)" if case.op == "max_pool" and exp_v == -np.inf
+            why = ("a window with no input element (its maximum is -inf)" if _is_max(case) and exp_v == -np.inf
                    else "an IEEE special of the definition")
             findings.append(f"the exact result is {exp_v!r} ({why}) but the target returns {act_v!r}")
         else:
@@ -608,7 +624,7 @@ def diagnose(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list[str
                   "bfloat16 inputs": "bfloat16 inputs with float32 accumulation"}
         claimed = runner.prof.name
         rounding_only = True
-        if case.op in ("conv", "conv_transpose", "conv_grad_input", "conv_grad_weight"):
+        if case.record.family == "conv":
             # with inputs in {-1, 0, 1} every format computes exactly (up to 256 terms; sparse ones past that,
             # partial sums at most ~128): a rounding problem disappears, a logic bug stays
             exact = "unit" if case.terms() <= 256 else "sparse"

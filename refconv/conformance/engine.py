@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from . import bounds, ops
-from .cases import OPS, POOLS, Case, Capabilities, catalogue, cases, coverage, dtype_of
+from . import registry
+from .cases import OPS, Case, Capabilities, catalogue, cases, coverage, dtype_of
 from .isolation import (CallResult, IsolatedTarget, TargetCrashed, TargetFailure, TargetRaised, TargetTimeout,
                         alarm_usable, call_in_process, modified, to_array)
 from .report import Failure, Report, _array_src, _inputs_for_report, repro  # noqa: F401 - repro is engine's too
@@ -331,8 +332,8 @@ def _mutations(c: Case) -> list[Case]:
     if c.bias:
         out.append(replace(c, bias=False))
     if c.cin // c.groups > 1:
-        out.append(replace(c, cin=c.cin - c.groups, cout=c.cout if c.op not in POOLS else c.cin - c.groups))
-    if c.op not in POOLS and c.cout // c.groups > 1:
+        out.append(replace(c, cin=c.cin - c.groups, cout=c.cout if not c.record.window else c.cin - c.groups))
+    if not c.record.window and c.cout // c.groups > 1:
         out.append(replace(c, cout=c.cout - c.groups))
     if c.ceil_mode:
         out.append(replace(c, ceil_mode=False))
@@ -416,8 +417,8 @@ def _validate(op: str | None, dims: Any, dtype: str, precision: str | None, max_
     """ConvParamError naming the first bad argument; the timeouts (None: no limit) and feature names."""
     from ..params import ConvParamError
 
-    if op is not None and op not in OPS:
-        raise ConvParamError(f"op={op!r}: ops are " + ", ".join(repr(o) for o in OPS))
+    if op is not None:
+        registry.get(op)  # ConvParamError naming op= and the registered ops
     if not isinstance(dims, int) or isinstance(dims, bool) or dims not in (1, 2, 3):
         raise ConvParamError(f"dims={dims!r}: dims must be 1, 2 or 3")
     try:

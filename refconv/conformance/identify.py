@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import ops
+from . import ops, registry
 from .cases import Case, padding_kinds
 from .diagnose import Candidate, _explicit_pool, _interleave
 from .targets import Target, resolve
@@ -66,7 +66,7 @@ def _why_not(caps: Any, case: Case) -> str:
         (not getattr(caps, "groups", True) and case.groups != 1, "the target declares no groups > 1"),
         (not getattr(caps, "channels", True) and (case.cin > 1 or case.cout > 1), "the target declares one channel only"),
         (not getattr(caps, "ceil_mode", True) and case.ceil_mode, "the target declares no ceil_mode"),
-        (case.op == "avg_pool" and case.count_include_pad not in getattr(caps, "count_include_pad", (case.count_include_pad,)),
+        (case.record.takes("count_include_pad") and case.count_include_pad not in getattr(caps, "count_include_pad", (case.count_include_pad,)),
          f"the target declares no count_include_pad={case.count_include_pad}"),
     )
     for applies, why in reasons:
@@ -286,7 +286,7 @@ def _native_same(name: str) -> dict[str, Callable]:
 
 
 def identify(
-    target: Any, *, ops: tuple[str, ...] = ("conv", "max_pool", "avg_pool", "conv_transpose"), dims: int | None = None
+    target: Any, *, ops: tuple[str, ...] | None = None, dims: int | None = None
 ) -> dict[str, str]:
     """Fingerprint of ``target``'s conventions: ``{property: finding}`` (see :data:`PROPERTIES`).
 
@@ -294,8 +294,10 @@ def identify(
     axes of the probes (each 1-D probe repeated on every axis); by default 1,
     or the fewest the target declares for the first op when it declares no 1-D.
     A row that cannot be decided says why (``'not offered: ...'``,
-    ``'raises ...: message'``, ``'none matched: ...'``).
+    ``'raises ...: message'``, ``'none matched: ...'``).  ``ops`` defaults to
+    every op the registry has probes for.
     """
+    ops = registry.probed() if ops is None else ops
     tgt = resolve(target)
     if dims is None:
         dims = default_dims(tgt, ops)
@@ -351,8 +353,9 @@ def _identify(tgt: Target, ops: tuple[str, ...], out: dict[str, str], dims: int 
             same = native_same_side(tgt)
             if same != "no 'same' mode":
                 out["same.odd_zero"] = same
-    if "max_pool" in ops or "avg_pool" in ops:
-        out.update(_pool_probes(tgt, caps, tuple(op for op in ops if op in ("max_pool", "avg_pool")), dims))
+    pools = tuple(op for op in ops if registry.get(op).window)
+    if pools:
+        out.update(_pool_probes(tgt, caps, pools, dims))
     if "conv_transpose" in ops:
         caps("conv_transpose")
         out.update(_transpose_probes(tgt, dims))

@@ -46,20 +46,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .cases import POOLS, Case
+from . import registry
+from .cases import Case
 
 __all__ = ["SIGNATURES", "call", "accepted_keywords", "expected", "general_expected", "magnitude", "repro_call"]
 
-SIGNATURES: dict[str, str] = {
-    "conv": "fn(x, w, b, *, stride, padding, dilation, groups)",
-    "conv_transpose": "fn(x, w, b, *, stride, padding, output_padding, dilation, groups)",
-    "max_pool": "fn(x, kernel_size, *, stride, padding, dilation, ceil_mode)",
-    "avg_pool": "fn(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad)",
-    "conv_grad_input": "fn(dy, w, input_shape, *, stride, padding, dilation, groups)",
-    "conv_grad_weight": "fn(x, dy, weight_shape, *, stride, padding, dilation, groups)",
-}
-
-_THIRD = {"conv_grad_input": "input_shape", "conv_grad_weight": "weight_shape"}
+#: op name -> its canonical signature (from the registry)
+SIGNATURES: dict[str, str] = {r.name: r.signature for r in registry.records()}
 
 
 def accepted_keywords(fn: Callable) -> tuple[set[str] | None, set[str]]:
@@ -80,15 +73,11 @@ def accepted_keywords(fn: Callable) -> tuple[set[str] | None, set[str]]:
 
 
 def _args(case: Case, arrays: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, Any]]:
-    kw = case.kwargs()
-    if case.op in ("conv", "conv_transpose"):
-        return [arrays["x"], arrays["w"], arrays.get("b")], kw
-    if case.op == "conv_grad_input":
-        return [arrays["dy"], arrays["w"], (case.n, case.cin, *case.spatial)], kw
-    if case.op == "conv_grad_weight":
-        return [arrays["x"], arrays["dy"], case.weight_shape], kw
-    kernel = kw.pop("kernel_size")
-    return [arrays["x"], kernel], kw
+    # the record's positional arguments; the keywords without the ones passed positionally (kernel_size)
+    rec = case.record
+    args = rec.positional(case, arrays)
+    kw = {k: v for k, v in case.kwargs().items() if k != rec.second}
+    return args, kw
 
 
 def call(fn: Callable, case: Case, arrays: dict[str, np.ndarray], keywords: Any = "inspect") -> Any:
@@ -105,7 +94,7 @@ def call(fn: Callable, case: Case, arrays: dict[str, np.ndarray], keywords: Any 
     if keywords is not None:
         kw = {k: v for k, v in kw.items() if k in keywords}
     # the pooling kernel size / gradient shape may be declared keyword-only
-    second = "kernel_size" if case.op in POOLS else _THIRD.get(case.op)
+    second = case.record.second
     if second is not None and second in kwonly:
         kw[second] = args.pop()
     return fn(*args, **kw)
@@ -141,23 +130,12 @@ def expected(case: Case, arrays: dict[str, np.ndarray], *, approximate: bool = F
     direct summation instead (error at most ``gamma_n(2**-53) * S``), for a
     quick screen of many candidates whose survivors are then computed exactly.
     """
-    o = _engine(approximate)
-    a = _f64(arrays)
-    kw = case.kwargs()
-    if approximate and case.op not in POOLS:
-        kw["algorithm"] = "direct"
-    if case.op == "conv":
-        return o.conv(a["x"], a["w"], a.get("b"), **kw)
-    if case.op == "conv_transpose":
-        return o.conv_transpose(a["x"], a["w"], a.get("b"), **kw)
-    if case.op == "conv_grad_input":
-        return o.conv_grad_input(a["dy"], a["w"], (case.n, case.cin, *case.spatial), **kw)
-    if case.op == "conv_grad_weight":
-        return o.conv_grad_weight(a["x"], a["dy"], case.weight_shape, **kw)
-    k = kw.pop("kernel_size")
-    if case.op == "max_pool":
-        return o.max_pool(a["x"], k, **kw)
-    return o.avg_pool(a["x"], k, **kw)
+    rec = case.record
+    fn = rec.fast_function() if approximate else rec.oracle_function()
+    args, kw = _args(case, _f64(arrays))
+    if approximate and rec.family == "conv":
+        kw["algorithm"] = "direct"  # direct summation: the error bound gamma_n(2**-53) * S holds
+    return fn(*args, **kw)
 
 
 def general_expected(case: Case, arrays: dict[str, np.ndarray], padding: Any, *, approximate: bool = False) -> np.ndarray:
@@ -174,21 +152,26 @@ def magnitude(case: Case, arrays: dict[str, np.ndarray]) -> np.ndarray:
     For the bilinear ops this is ``|b| + sum |x_i w_i|`` (correctly rounded);
     for average pooling ``sum |x_i| / divisor``; for max pooling ``|y|``.
     """
-    if case.op == "max_pool":
+    if case.record.bound == "max":
         return np.abs(expected(case, arrays))
     return expected(case, _abs(_f64(arrays)))
 
 
+class _Name:
+    """A placeholder argument standing for the array named ``name`` in a reproduction."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 def repro_call(case: Case, target_expr: str = "target") -> str:
     """The canonical call of ``case`` as Python source (arrays named as in :meth:`Case.input_shapes`)."""
-    kw = case.kwargs()
-    if case.op in ("conv", "conv_transpose"):
-        pos = "x, w, " + ("b" if case.bias else "None")
-    elif case.op == "conv_grad_input":
-        pos = f"dy, w, {(case.n, case.cin, *case.spatial)!r}"
-    elif case.op == "conv_grad_weight":
-        pos = f"x, dy, {case.weight_shape!r}"
-    else:
-        pos = f"x, {kw.pop('kernel_size')!r}"
+    names = case.input_shapes()
+    # array arguments by name, any other positional argument (a shape, the kernel size) by value
+    fake = {k: _Name(k) for k in names}
+    if case.record.has_bias and "b" not in fake:
+        fake["b"] = _Name("None")
+    args, kw = _args(case, fake)  # type: ignore[arg-type]
+    pos = ", ".join(a.name if isinstance(a, _Name) else ("None" if a is None else repr(a)) for a in args)
     kws = ", ".join(f"{k}={v!r}" for k, v in kw.items())
     return f"{target_expr}({pos}, {kws})"

@@ -286,7 +286,7 @@ def _array_src(a: np.ndarray, dtype: str) -> str:
 def repro(target: Any, op: str, case: Case, dtype: str, max_literal: int = 300) -> str:
     """Python source that calls the target on ``case`` and prints its largest difference from the exact result."""
     from . import ops
-    from .cases import POOLS
+    from . import registry
 
     arrays = case.arrays(dtype)
     lines = ["import numpy as np", "from refconv import oracle"]
@@ -309,7 +309,7 @@ def repro(target: Any, op: str, case: Case, dtype: str, max_literal: int = 300) 
     exp_call = ops.repro_call(case, f"oracle.{op}")
     for k in arrays:  # the oracle is given the exact values in float64
         exp_call = exp_call.replace(f"({k},", f"({k}.astype(np.float64),").replace(f" {k},", f" {k}.astype(np.float64),")
-    if op in POOLS:
+    if registry.get(op).window:
         exp_call = exp_call.replace(f"oracle.{op}(x,", f"oracle.{op}(x.astype(np.float64),")
     lines.append(f"expected = {exp_call}  # exact, correctly rounded to float64")
     lines.append("print(np.max(np.abs(np.asarray(y, dtype=np.float64) - expected), initial=0.0))")

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from . import bounds
-from .cases import POOLS, Case
+from . import registry
+from .cases import Case
 from .engine import Runner
 from .targets import resolve
 
@@ -51,9 +52,10 @@ class SpecialsReport:
 
 def _base(op: str, dims: int) -> Case:
     sp = (5, 4, 3)[:dims]
-    if op in POOLS:
+    rec = registry.get(op)
+    if rec.window:
         return Case(op, 1, 1, 1, sp, (2,) * dims, stride=(1,) * dims, padding=((1, 1),) + ((0, 0),) * (dims - 1))
-    if op == "conv_transpose":
+    if rec.transposed:
         return Case(op, 1, 1, 1, (3, 3, 2)[:dims], (2,) * dims)
     return Case(op, 1, 1, 1, sp, (2,) * dims, padding=((1, 1),) + ((0, 0),) * (dims - 1))
 
@@ -72,7 +74,7 @@ def _scenarios(case: Case, arrays: dict[str, np.ndarray]) -> list[tuple[str, dic
     put(f"NaN in {first}", np.nan)
     put(f"+inf in {first}", np.inf)
     put(f"-inf in {first}", -np.inf)
-    if case.op not in POOLS:
+    if not case.record.window:
         second = list(arrays)[1]
         put(f"inf in {second}", np.inf, second)
         a = {k: v.copy() for k, v in arrays.items()}

@@ -46,7 +46,8 @@ import os
 import sys
 from typing import Any, Callable, Iterable
 
-from .cases import ALL, OPS, POOLS, Capabilities
+from . import registry
+from .cases import ALL, OPS, Capabilities
 from .ops import SIGNATURES, accepted_keywords
 
 __all__ = ["Target", "TargetError", "resolve", "load_function", "ADAPTER_NAMES", "FEATURES", "restrict",
@@ -220,7 +221,7 @@ def _compose(declared: Any, names: set[str] | None, op: str, override: Any) -> C
                 caps = dataclasses.replace(caps, **{fld: False})
         if "padding" not in names:
             caps = dataclasses.replace(caps, padding=frozenset({"valid"}))
-        if op == "avg_pool" and "count_include_pad" not in names:
+        if registry.get(op).takes("count_include_pad") and "count_include_pad" not in names:
             caps = dataclasses.replace(caps, count_include_pad=(True,))
     return caps
 
@@ -250,19 +251,20 @@ def missing(caps: Capabilities, op: str, dims: int, dtype: str) -> str:
 def excluded(caps: Capabilities, op: str) -> list[str]:
     """Everything the declared capabilities exclude from the check, in words."""
     out = []
+    rec = registry.get(op)
     pads = set(caps.padding)
     if "asymmetric" not in pads:
         out.append("padding other than " + "/".join(sorted(pads)))
     for name in ("stride", "dilation", "groups", "bias", "batch", "channels"):
-        if not getattr(caps, name) and (name not in ("groups", "bias") or op not in POOLS):
+        if not getattr(caps, name) and (name not in ("groups", "bias") or not rec.window):
             out.append(name)
     if not caps.empty_batch:
         out.append("empty batches (N = 0)")
-    if op == "conv_transpose" and not caps.output_padding:
+    if rec.takes("output_padding") and not caps.output_padding:
         out.append("output_padding")
-    if op in POOLS and not caps.ceil_mode:
+    if rec.takes("ceil_mode") and not caps.ceil_mode:
         out.append("ceil_mode")
-    if op == "avg_pool" and len(caps.count_include_pad) < 2:
+    if rec.takes("count_include_pad") and len(caps.count_include_pad) < 2:
         out.append(f"count_include_pad={not caps.count_include_pad[0]}")
     if not getattr(caps, "refuses_invalid", True):
         out.append("configurations the definition rejects (the target does not validate them)")
@@ -353,8 +355,7 @@ def infer_op(target: Target, *, required: bool = False) -> str | None:
     fits = fitting_ops(target)
     if len(fits) == 1:
         return fits[0]
-    if "conv" in fits and len(fits) < len(OPS) and set(fits) <= {"conv", "conv_transpose", "conv_grad_input",
-                                                                   "conv_grad_weight"}:
+    if "conv" in fits and len(fits) < len(OPS) and all(registry.get(o).family == "conv" for o in fits):
         return "conv"
     if not fits:
         why = "; ".join(f"{op}: {fit(target.signature, op)}" for op in OPS)

@@ -1,0 +1,302 @@
+"""One record per checked operation: everything the conformance suite knows about it.
+
+A :class:`OpRecord` holds, for one op name, its canonical signature, how a
+:class:`~refconv.conformance.cases.Case` of it is normalized, which arrays it
+takes and their shapes, the keyword arguments of the canonical call, the exact
+oracle function and the fast implementation, its gradient ops, the error-bound
+policy, the builders of its catalogue and of its diagnosis candidates, and the
+adapter families that offer it.  The case model, the engine, the diagnosis,
+the plugin, ``identify``, the command's ``--op`` choices and the table in
+``specs/conformance.md`` read this registry; adding an operation is one
+:func:`register` call plus its oracle function.
+
+Callables that live in other modules (oracle, fast engine, catalogue,
+diagnosis) are named ``'module:attribute'`` and imported on first use, so the
+registry imports nothing heavy and the case model can import it.
+
+Examples
+--------
+>>> rec = get('avg_pool')
+>>> rec.signature
+'fn(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad)'
+>>> rec.oracle_function().__name__, rec.fast_function().__name__
+('avg_pool', 'avg_pool')
+>>> get('conv').grad_ops
+('conv_grad_input', 'conv_grad_weight')
+>>> get('deconv')
+Traceback (most recent call last):
+    ...
+refconv.params.ConvParamError: op='deconv': ops are 'conv', 'conv_transpose', 'max_pool', 'avg_pool', 'conv_grad_input', 'conv_grad_weight'
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .. import params as P
+
+__all__ = ["OpRecord", "register", "get", "records", "names", "probed", "docs_table", "write_docs_table", "DOCS_BEGIN",
+           "DOCS_END"]
+
+
+def _resolve(ref: str) -> Callable:
+    """The callable named ``'module:attribute'`` (a relative module is taken under ``refconv``)."""
+    mod, _, attr = ref.partition(":")
+    module = importlib.import_module(mod if not mod.startswith(".") else "refconv" + mod)
+    return getattr(module, attr)
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    """Everything the suite knows about one operation (see the module docstring).
+
+    ``arrays(case)`` gives the array arguments in call order with their
+    shapes; ``positional(case, arrays)`` the positional arguments of the
+    canonical call (``second`` names the one a target may declare
+    keyword-only); ``keywords(case)`` its keyword arguments; ``normalize(case)``
+    the normalized parameters from :mod:`refconv.params` (raising
+    ``ConvParamError``); ``output(case)`` the result's shape; ``terms(case)``
+    the ``n`` of ``gamma_n``; ``cancel(case)`` the ``(axis, m, blocks)`` per
+    factor along which terms cancel in pairs (None: pairs on the last axis).
+    ``bound`` is the magnitude policy of the error bound: ``'abs'`` (the op on
+    absolute values) or ``'max'`` (``|y|``).
+    """
+
+    name: str
+    signature: str
+    family: str                 # 'conv' (a sum of products) or 'pool' (a window reduction)
+    oracle: str                 # 'module:function' of the exact result
+    fast: str                   # 'module:function' of the fast implementation
+    catalogue: str              # 'module:function' (op, dims) -> list of cases
+    candidates: str             # 'module:function' case -> list of diagnosis candidates
+    arrays: Callable[[Any], dict[str, tuple[int, ...]]]
+    positional: Callable[[Any, dict], list]
+    keywords: Callable[[Any], dict[str, Any]]
+    normalize: Callable[[Any], Any]
+    output: Callable[[Any], tuple[int, ...]]
+    terms: Callable[[Any], int]
+    adapters: tuple[str, ...]
+    second: str | None = None
+    cancel: Callable[[Any], Any] | None = None
+    weight: Callable[[Any], tuple[int, ...]] = lambda c: (c.cout, c.cin // c.groups, *c.kernel)
+    bound: str = "abs"
+    grad_ops: tuple[str, ...] = ()
+    has_bias: bool = False      # a bias argument
+    has_groups: bool = False    # grouped channels
+    has_dilation: bool = True
+    transposed: bool = False    # the output size grows with the stride (the transposed formula)
+    grad_of: str | None = None  # the forward op whose parameters a gradient op takes
+    probed: bool = False        # ``identify`` has convention probes for it
+    padding_modes: tuple[str, ...] = ()  # padding strings beyond 'valid' that express its (lo, hi) pairs
+    values: tuple[str, ...] = ()  # value classes its catalogue leaves out
+    doc: str = field(default="", compare=False)
+
+    def takes(self, keyword: str) -> bool:
+        """Whether the canonical signature has the parameter ``keyword``."""
+        inner = self.signature[self.signature.index("(") + 1:-1]
+        return keyword in {p.strip(" *") for p in inner.split(",")}
+
+    @property
+    def window(self) -> bool:
+        """A pooling op: one channel count, a window instead of a weight."""
+        return self.family == "pool"
+
+    def oracle_function(self) -> Callable:
+        return _resolve(self.oracle)
+
+    def fast_function(self) -> Callable:
+        return _resolve(self.fast)
+
+    def build_catalogue(self, dims: int) -> list:
+        return _resolve(self.catalogue)(self.name, dims)
+
+    def build_candidates(self, case: Any) -> list:
+        return _resolve(self.candidates)(case)
+
+    def bound_modes(self) -> tuple[str, ...]:
+        from .bounds import bound_modes
+
+        return bound_modes(self.name)
+
+
+_REGISTRY: dict[str, OpRecord] = {}
+
+
+def register(record: OpRecord) -> OpRecord:
+    """Add ``record`` (replacing one of the same name) and return it."""
+    _REGISTRY[record.name] = record
+    return record
+
+
+def names() -> tuple[str, ...]:
+    """Every registered op name, in registration order."""
+    return tuple(_REGISTRY)
+
+
+def probed() -> tuple[str, ...]:
+    """The ops ``identify`` has convention probes for."""
+    return tuple(r.name for r in _REGISTRY.values() if r.probed)
+
+
+def records() -> tuple[OpRecord, ...]:
+    return tuple(_REGISTRY.values())
+
+
+def get(op: str) -> OpRecord:
+    """The record of ``op``; ``ConvParamError`` naming ``op=`` when there is none."""
+    try:
+        return _REGISTRY[op]
+    except (KeyError, TypeError):
+        raise P.ConvParamError(f"op={op!r}: ops are " + ", ".join(repr(o) for o in _REGISTRY)) from None
+
+
+# --------------------------------------------------------------------------- the built-in operations
+
+
+def _x(c: Any) -> tuple[int, ...]:
+    return (c.n, c.cin, *c.spatial)
+
+
+def _bias(c: Any) -> tuple[int, ...] | None:
+    return (c.cout,) if c.bias else None
+
+
+def _conv_normalize(c: Any) -> Any:
+    return P.conv_params(_x(c), c.weight_shape, _bias(c), stride=c.stride, padding=c.padding,
+                         dilation=c.dilation, groups=c.groups)
+
+
+def _transpose_normalize(c: Any) -> Any:
+    if c.cout % c.groups:
+        raise P.ConvParamError(f"groups={c.groups}: groups must divide C_out={c.cout}")
+    return P.conv_transpose_params(_x(c), c.weight_shape, _bias(c), stride=c.stride, padding=c.padding,
+                                   output_padding=c.output_padding, dilation=c.dilation, groups=c.groups)
+
+
+def _pool_normalize(c: Any) -> Any:
+    if not c.record.has_dilation and any(d != 1 for d in c.dilation):
+        raise P.ConvParamError(f"dilation={c.dilation}: {c.op} has no dilation")
+    return P.pool_params(_x(c), c.kernel, stride=c.stride, padding=c.padding, dilation=c.dilation,
+                         ceil_mode=c.ceil_mode, count_include_pad=c.count_include_pad)
+
+
+def _xwb_arrays(c: Any) -> dict[str, tuple[int, ...]]:
+    return {"x": _x(c), "w": c.weight_shape, **({"b": (c.cout,)} if c.bias else {})}
+
+
+def _conv_keywords(c: Any) -> dict[str, Any]:
+    return {"stride": c.stride, "padding": c.padding, "dilation": c.dilation, "groups": c.groups}
+
+
+def _transpose_keywords(c: Any) -> dict[str, Any]:
+    return {"stride": c.stride, "padding": c.padding, "output_padding": c.output_padding,
+            "dilation": c.dilation, "groups": c.groups}
+
+
+def _forward_output(c: Any) -> tuple[int, ...]:
+    return tuple(c.validate().output_shape)
+
+
+def _bilinear_terms(c: Any) -> int:
+    # (C_in / groups) * prod(K) products per output, plus the bias
+    return (c.cin // c.groups) * math.prod(c.kernel) + int(c.bias)
+
+
+_CONV_ADAPTERS = ("torch", "onnxruntime", "jax", "scipy", "numpy", "refconv.fast", "refconv.oracle")
+_GRAD_ADAPTERS = ("torch", "jax", "refconv.fast", "refconv.oracle")
+_CONV = dict(family="conv", candidates=".conformance.diagnose:conv_candidates", has_groups=True)
+_CONV_MODES = ("full", "same", "same_lower")
+_POOL = dict(family="pool", catalogue=".conformance.cases:pool_catalogue",
+             candidates=".conformance.diagnose:pool_candidates", second="kernel_size",
+             positional=lambda c, a: [a["x"], c.kernel], arrays=lambda c: {"x": _x(c)}, normalize=_pool_normalize,
+             output=_forward_output, terms=lambda c: math.prod(c.kernel), cancel=lambda c: None,
+             padding_modes=("same", "same_lower"), probed=True)
+
+register(OpRecord(
+    "conv", "fn(x, w, b, *, stride, padding, dilation, groups)", oracle=".oracle:conv", fast=".fast:conv",
+    arrays=_xwb_arrays, positional=lambda c, a: [a["x"], a["w"], a.get("b")], keywords=_conv_keywords,
+    normalize=_conv_normalize, output=_forward_output, terms=_bilinear_terms,
+    # reduction: the input channels of a group (axis 1 of x and of w)
+    cancel=lambda c: ((1, c.cin // c.groups, c.groups), (1, c.cin // c.groups, 1)),
+    grad_ops=("conv_grad_input", "conv_grad_weight"), has_bias=True, probed=True, adapters=_CONV_ADAPTERS, padding_modes=_CONV_MODES,
+    catalogue=".conformance.cases:conv_catalogue",
+    doc="cross-correlation; w is (C_out, C_in // groups, *K)", **_CONV))
+register(OpRecord(
+    "conv_transpose", "fn(x, w, b, *, stride, padding, output_padding, dilation, groups)",
+    oracle=".oracle:conv_transpose", fast=".fast:conv_transpose",
+    arrays=_xwb_arrays, positional=lambda c, a: [a["x"], a["w"], a.get("b")], keywords=_transpose_keywords,
+    normalize=_transpose_normalize, output=_forward_output, terms=_bilinear_terms,
+    # reduction: the input channels (axis 1 of x, axis 0 of w) of each group
+    cancel=lambda c: ((1, c.cin // c.groups, c.groups), (0, c.cin // c.groups, c.groups)),
+    has_bias=True, adapters=_CONV_ADAPTERS, catalogue=".conformance.cases:transpose_catalogue",
+    weight=lambda c: (c.cin, c.cout // c.groups, *c.kernel), transposed=True, probed=True,
+    doc="w is (C_in, C_out // groups, *K); padding crops lo/hi rows of the full output", **_CONV))
+register(OpRecord(
+    "max_pool", "fn(x, kernel_size, *, stride, padding, dilation, ceil_mode)",
+    oracle=".oracle:max_pool", fast=".fast:max_pool", bound="max",
+    keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "dilation": c.dilation,
+                        "ceil_mode": c.ceil_mode},
+    adapters=("torch", "onnxruntime", "jax", "numpy", "refconv.fast", "refconv.oracle"),
+    values=("subnormal_products", "cancel"), doc="windows entirely in the padding give -inf", **_POOL))
+register(OpRecord(
+    "avg_pool", "fn(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad)",
+    oracle=".oracle:avg_pool", fast=".fast:avg_pool", has_dilation=False,
+    keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "ceil_mode": c.ceil_mode,
+                        "count_include_pad": c.count_include_pad},
+    adapters=("torch", "onnxruntime", "jax", "numpy", "refconv.fast", "refconv.oracle"),
+    values=("subnormal_products",), doc="divisor per count_include_pad", **_POOL))
+register(OpRecord(
+    "conv_grad_input", "fn(dy, w, input_shape, *, stride, padding, dilation, groups)",
+    oracle=".oracle:conv_grad_input", fast=".fast:conv_grad_input", second="input_shape",
+    arrays=lambda c: {"dy": c.forward_output_shape, "w": c.weight_shape},
+    positional=lambda c, a: [a["dy"], a["w"], _x(c)], keywords=_conv_keywords, normalize=_conv_normalize,
+    output=_x, terms=lambda c: (c.cout // c.groups) * math.prod(c.kernel),
+    # reduction: the output channels of a group (axis 1 of dy, axis 0 of w)
+    cancel=lambda c: ((1, c.cout // c.groups, c.groups), (0, c.cout // c.groups, c.groups)),
+    adapters=_GRAD_ADAPTERS, grad_of="conv", padding_modes=_CONV_MODES, catalogue=".conformance.cases:grad_catalogue", doc="the parameters are those of the forward convolution", **_CONV))
+register(OpRecord(
+    "conv_grad_weight", "fn(x, dy, weight_shape, *, stride, padding, dilation, groups)",
+    oracle=".oracle:conv_grad_weight", fast=".fast:conv_grad_weight", second="weight_shape",
+    arrays=lambda c: {"x": _x(c), "dy": c.forward_output_shape},
+    positional=lambda c, a: [a["x"], a["dy"], c.weight_shape], keywords=_conv_keywords, normalize=_conv_normalize,
+    output=lambda c: c.weight_shape, terms=lambda c: max(1, c.n * math.prod(c.forward_output_shape[2:])),
+    # reduction: the batch (axis 0 of x and of dy)
+    cancel=lambda c: ((0, c.n, 1), (0, c.n, 1)),
+    adapters=_GRAD_ADAPTERS, grad_of="conv", padding_modes=_CONV_MODES, catalogue=".conformance.cases:grad_catalogue", doc="the parameters are those of the forward convolution", **_CONV))
+
+
+# --------------------------------------------------------------------------- the docs table
+
+DOCS_BEGIN = "<!-- registry table: generated by refconv.conformance.registry.write_docs_table; do not edit -->"
+DOCS_END = "<!-- end of registry table -->"
+
+
+def docs_table() -> str:
+    """The markdown table of every registered op and its fields (as in ``specs/conformance.md``)."""
+    head = ["op", "canonical signature", "oracle", "fast", "gradient ops", "bound", "algorithms", "adapters"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in records():
+        cells = [f"`{r.name}`", f"`{r.signature}`", f"`{r.oracle.lstrip('.').replace(':', '.')}`",
+                 f"`{r.fast.lstrip('.').replace(':', '.')}`", ", ".join(f"`{g}`" for g in r.grad_ops) or "-",
+                 r.bound, ", ".join(r.bound_modes()), ", ".join(r.adapters)]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def write_docs_table(path: str) -> bool:
+    """Replace the table between :data:`DOCS_BEGIN` and :data:`DOCS_END` in ``path``; True if it changed."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    start, end = text.index(DOCS_BEGIN) + len(DOCS_BEGIN), text.index(DOCS_END)
+    new = text[:start] + "\n" + docs_table() + "\n" + text[end:]
+    if new == text:
+        return False
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(new)
+    os.replace(tmp, path)  # never half-written
+    return True
