@@ -105,9 +105,10 @@ def run(args: argparse.Namespace) -> int:
     from ._paths import output_file
 
     if args.list_adapters:
-        from ..conformance.adapters import ADAPTERS
+        from ..conformance.adapters import ADAPTERS, plugins
 
-        print("\n".join(ADAPTERS))
+        # the built-in adapters, then those other packages register (entry points of refconv.adapters)
+        print("\n".join([*ADAPTERS, *(f"{n}  (registered by {ep.value})" for n, ep in plugins().items())]))
         return 0
     if args.target is None:
         raise UsageError("TARGET: missing (an adapter name, module:function or path/to/file.py:function)")

@@ -208,6 +208,7 @@ def _bilinear_terms(c: Any) -> int:
 
 _CONV_ADAPTERS = ("torch", "onnxruntime", "jax", "scipy", "numpy", "refconv.fast", "refconv.oracle")
 _GRAD_ADAPTERS = ("torch", "jax", "refconv.fast", "refconv.oracle")
+_MOST_ADAPTERS = ("torch", "onnxruntime", "jax", "refconv.fast", "refconv.oracle")
 _CONV = dict(family="conv", candidates=".conformance.diagnose:conv_candidates", has_groups=True)
 _CONV_MODES = ("full", "same", "same_lower")
 _POOL = dict(family="pool", catalogue=".conformance.cases:pool_catalogue",
@@ -232,7 +233,7 @@ register(OpRecord(
     normalize=_transpose_normalize, output=_forward_output, terms=_bilinear_terms,
     # reduction: the input channels (axis 1 of x, axis 0 of w) of each group
     cancel=lambda c: ((1, c.cin // c.groups, c.groups), (0, c.cin // c.groups, c.groups)),
-    has_bias=True, adapters=_CONV_ADAPTERS, catalogue=".conformance.cases:transpose_catalogue",
+    has_bias=True, adapters=_MOST_ADAPTERS, catalogue=".conformance.cases:transpose_catalogue",
     weight=lambda c: (c.cin, c.cout // c.groups, *c.kernel), transposed=True, probed=True,
     doc="w is (C_in, C_out // groups, *K); padding crops lo/hi rows of the full output", **_CONV))
 register(OpRecord(
@@ -240,14 +241,14 @@ register(OpRecord(
     oracle=".oracle:max_pool", fast=".fast:max_pool", bound="max",
     keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "dilation": c.dilation,
                         "ceil_mode": c.ceil_mode},
-    adapters=("torch", "onnxruntime", "jax", "numpy", "refconv.fast", "refconv.oracle"),
+    adapters=_MOST_ADAPTERS,
     values=("subnormal_products", "cancel"), doc="windows entirely in the padding give -inf", **_POOL))
 register(OpRecord(
     "avg_pool", "fn(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad)",
     oracle=".oracle:avg_pool", fast=".fast:avg_pool", has_dilation=False,
     keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "ceil_mode": c.ceil_mode,
                         "count_include_pad": c.count_include_pad},
-    adapters=("torch", "onnxruntime", "jax", "numpy", "refconv.fast", "refconv.oracle"),
+    adapters=_MOST_ADAPTERS,
     values=("subnormal_products",), doc="divisor per count_include_pad", **_POOL))
 register(OpRecord(
     "conv_grad_input", "fn(dy, w, input_shape, *, stride, padding, dilation, groups)",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from typing import Any
 
 from ..targets import Target, TargetError
 
@@ -56,9 +57,48 @@ LIBRARIES = {
 _cache: dict[str, Target] = {}
 
 
+#: the entry-point group through which other packages register adapters
+ENTRY_POINT_GROUP = "refconv.adapters"
+
+
+def plugins() -> dict[str, Any]:
+    """Adapters other packages register: entry points of :data:`ENTRY_POINT_GROUP`, name -> entry point.
+
+    An entry point's name is the target name (``refconv check <name>``); its
+    value is ``'module:make'`` (a function ``make(name) -> Target``) or
+    ``'module:object'`` for an object with such a ``make`` method.  A built-in
+    name is never replaced.
+    """
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in ADAPTERS}
+
+
 def module_of(name: str) -> str | None:
-    """The adapter module for ``name`` (variants such as ``onnxruntime.explicit`` included), or None."""
-    return ADAPTERS.get(name)
+    """The adapter module for ``name`` (variants such as ``onnxruntime.explicit`` included), or None.
+
+    For an adapter another package registers, the entry point's value (``'module:make'``).
+    """
+    if name in ADAPTERS:
+        return ADAPTERS[name]
+    ep = plugins().get(name)
+    return None if ep is None else ep.value
+
+
+def _plugin(name: str) -> Target:
+    """The registered adapter ``name``: its entry point loaded and made (TargetError naming it on failure)."""
+    ep = plugins()[name]
+    try:
+        obj = ep.load()
+        make = obj if not hasattr(obj, "make") else obj.make
+        target = make(name)
+    except Exception as exc:  # noqa: BLE001 - a third-party adapter failing to load is named, not a traceback
+        raise TargetError(f"target={name!r}: the adapter registered as {ep.value!r} failed to load: "
+                          f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(target, Target):
+        raise TargetError(f"target={name!r}: the adapter registered as {ep.value!r} returned {type(target).__name__}, "
+                          "not a Target")
+    return target
 
 
 def _installed(module: str) -> bool:
@@ -94,6 +134,10 @@ def get(name: str) -> Target:
     module = module_of(name)
     if module is None:
         raise TargetError(f"target={name!r}: not a built-in adapter ({', '.join(ADAPTERS)})")
+    if name not in ADAPTERS:
+        if name not in _cache:
+            _cache[name] = _plugin(name)
+        return _cache[name]
     require(name)
     if name not in _cache:
         mod = importlib.import_module(f".{module}", __name__)
