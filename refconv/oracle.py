@@ -69,6 +69,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from . import exact
+from .padding_modes import pad_mode, pad_mode_adjoint
 from .params import (
     ConvParamError,
     ConvParams,
@@ -89,6 +90,8 @@ __all__ = [
     "conv_grad_input",
     "conv_grad_weight",
     "conv_grad_bias",
+    "conv_transpose_grad_input",
+    "conv_transpose_grad_weight",
     "max_pool_grad",
     "avg_pool_grad",
     "lp_pool",
@@ -373,6 +376,16 @@ def _weight_corr(xp: np.ndarray, dy: np.ndarray, p: ConvParams, flip: bool, kern
 # --------------------------------------------------------------------------- convolution
 
 
+def _round_fractions(out: np.ndarray, *operands: np.ndarray) -> np.ndarray:
+    """Exact Fractions as the operands' result would be returned: int64 for integers, else correctly rounded floats."""
+    ops = _Operands(**{f"a{i}": a for i, a in enumerate(operands)})
+    if ops.kind == "symbolic":
+        return out
+    den = math.lcm(1, *[int(v.denominator) for v in out.flat]) if out.size else 1
+    ints = np.array([int(v * den) for v in out.flat], dtype=object).reshape(out.shape)
+    return ops.finish(ints, Fraction(1, den), exact_out=False)
+
+
 def _conv_params_from(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, kw: dict[str, Any]) -> ConvParams:
     return conv_params(x.shape, w.shape, None if b is None else b.shape, **kw)
 
@@ -412,6 +425,7 @@ def conv(
     groups: int = 1,
     flip: bool = False,
     exact: bool = False,
+    padding_mode: str = "zeros",
 ) -> np.ndarray:
     """N-D convolution layer: cross-correlation by default, convolution with ``flip=True``.
 
@@ -428,6 +442,8 @@ def conv(
         Flip the kernel (``k' = K - 1 - k``): mathematical convolution.
     exact : bool
         Return exact ``Fraction`` entries instead of correctly rounded floats.
+    padding_mode : ``'zeros' | 'reflect' | 'replicate' | 'circular'``
+        What the padding holds (PyTorch's modules; :mod:`refconv.padding_modes`).
 
     Returns
     -------
@@ -444,10 +460,16 @@ def conv(
     [[[3, 5, 7, 9, 5]]]
     >>> conv(np.array([[[0.1, 0.2]]], dtype=np.float32), np.array([[[1.0, 1.0]]], dtype=np.float32), exact=True)[0, 0, 0]
     Fraction(40265319, 134217728)
+    >>> conv(x, np.array([[[1, 1]]]), padding=1, padding_mode='circular').tolist()   # x[-1] = x[4]
+    [[[6, 3, 5, 7, 9, 6]]]
     """
     xa, wa = _asarray("x", x), _asarray("w", w)
     ba = None if b is None else _asarray("b", b)
     p = _conv_params_from(xa, wa, ba, dict(stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip))
+    if padding_mode != "zeros":
+        # the padded input itself, then no padding
+        xa = pad_mode(xa, p.padding, padding_mode)
+        p = _conv_params_from(xa, wa, ba, dict(stride=stride, padding=0, dilation=dilation, groups=groups, flip=flip))
     return _forward(xa, wa, ba, p, exact, "conv")
 
 
@@ -510,6 +532,7 @@ def conv_grad_input(
     groups: int = 1,
     flip: bool = False,
     exact: bool = False,
+    padding_mode: str = "zeros",
 ) -> np.ndarray:
     """Gradient of :func:`conv` with respect to ``x``: the literal adjoint (scatter) of the forward sum.
 
@@ -520,11 +543,25 @@ def conv_grad_input(
     --------
     >>> conv_grad_input(np.array([[[1, 1]]]), np.array([[[1, 2]]]), (1, 1, 5), stride=2).tolist()
     [[[1, 2, 1, 2, 0]]]
+
+    With a ``padding_mode`` other than ``'zeros'`` the gradient of the padded
+    input is folded back: a reflected, replicated or wrapped sample
+    accumulates the gradients of its copies.
+
+    >>> conv_grad_input(np.array([[[1, 1, 1]]]), np.array([[[1, 1]]]), (1, 1, 2), padding=1, padding_mode='replicate').tolist()
+    [[[3, 3]]]
     """
     dya, wa = _asarray("dy", dy), _asarray("w", w)
     p = conv_params(input_shape, wa.shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
     check_gradient_shape(dya.shape, p.output_shape)
-    return _grad_input(dya, wa, p, exact)
+    if padding_mode == "zeros":
+        return _grad_input(dya, wa, p, exact)
+    padded = (*p.input_shape[:2], *p.padded_spatial)
+    pad_mode(np.zeros((0, 0, *p.input_spatial)), p.padding, padding_mode)  # the mode and its padding limits
+    q = conv_params(padded, wa.shape, stride=stride, padding=0, dilation=dilation, groups=groups, flip=flip)
+    dxp = _grad_input(dya, wa, q, True)
+    out = pad_mode_adjoint(dxp, p.padding, padding_mode, p.input_shape)
+    return out if exact else _round_fractions(out, dya, wa)
 
 
 def _grad_input(dy: np.ndarray, w: np.ndarray, p: ConvParams, exact_out: bool) -> np.ndarray:
@@ -557,6 +594,7 @@ def conv_grad_weight(
     groups: int = 1,
     flip: bool = False,
     exact: bool = False,
+    padding_mode: str = "zeros",
 ) -> np.ndarray:
     """Gradient of :func:`conv` with respect to ``w``: correlation of ``x`` with ``dy``.
 
@@ -571,6 +609,10 @@ def conv_grad_weight(
     xa, dya = _asarray("x", x), _asarray("dy", dy)
     p = conv_params(xa.shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
     check_gradient_shape(dya.shape, p.output_shape)
+    if padding_mode != "zeros":
+        # correlation of the padded input (its padding filled as the mode says) with dy
+        xa = pad_mode(xa, p.padding, padding_mode)
+        p = conv_params(xa.shape, weight_shape, stride=stride, padding=0, dilation=dilation, groups=groups, flip=flip)
     # arrays built: the padded input and the weight gradient
     _conv_work("conv_grad_weight", p, p.input_shape[0] * p.input_shape[1] * _prod(p.padded_spatial), _prod(p.weight_shape))
     ops = _Operands(x=xa, dy=dya)
@@ -617,6 +659,7 @@ def conv_transpose(
     dilation: Any = 1,
     groups: int = 1,
     exact: bool = False,
+    output_size: Any = None,
 ) -> np.ndarray:
     """Transposed convolution: the input gradient of the forward convolution, plus bias.
 
@@ -630,12 +673,21 @@ def conv_transpose(
     [[[1, 1, 3, 2, 5, 3, 3]]]
     >>> conv_transpose(np.array([[[1, 2, 3]]]), np.array([[[1, 1, 1]]]), stride=2, padding=1, output_padding=1).tolist()
     [[[1, 3, 2, 5, 3, 3]]]
+
+    ``output_size`` picks ``output_padding`` (PyTorch); with ``padding='same'``
+    or ``'same_lower'`` it is ONNX's ``output_shape``: the total padding
+    ``full - output_size`` split with the odd one at the end (start):
+
+    >>> conv_transpose(np.array([[[1, 2, 3]]]), np.array([[[1, 1, 1]]]), stride=2, padding=1, output_size=6).tolist()
+    [[[1, 3, 2, 5, 3, 3]]]
+    >>> conv_transpose(np.array([[[1, 2, 3]]]), np.array([[[1, 1, 1]]]), stride=2, padding='same', output_size=4).tolist()
+    [[[1, 3, 2, 5]]]
     """
     xa, wa = _asarray("x", x), _asarray("w", w)
     ba = None if b is None else _asarray("b", b)
     ct = conv_transpose_params(
         xa.shape, wa.shape, None if ba is None else ba.shape, stride=stride, padding=padding,
-        output_padding=output_padding, dilation=dilation, groups=groups,
+        output_padding=output_padding, dilation=dilation, groups=groups, output_size=output_size,
     )
     # the forward convolution this is the adjoint of (output_padding rows are never read by it)
     fwd = ConvParams(ct.output_shape, wa.shape, ct.stride, ct.padding, ct.dilation, (1,) * ct.ndim, ct.groups, False)
@@ -659,6 +711,38 @@ def conv_transpose(
         parts.append((np.broadcast_to(ops.ints["b"].reshape((1, -1) + (1,) * nsp), core.shape), ops.scale["b"]))
     ints, scale = _combine(parts)
     return ops.finish(ints, scale, exact_out=exact, replay=run)
+
+
+def conv_transpose_grad_input(
+    dy: Any, w: Any, *, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1, exact: bool = False,
+) -> np.ndarray:
+    """Gradient of :func:`conv_transpose` with respect to ``x``: the forward convolution of ``dy`` with ``w``.
+
+    ``y = conv_transpose(x, w)`` is ``conv_grad_input(x, w)``, so its adjoint
+    is ``conv(dy, w)`` with the same stride, padding, dilation and groups
+    (``output_padding`` only adds rows this convolution never reads).
+
+    >>> conv_transpose_grad_input(np.array([[[1, 1, 1, 1, 1, 1, 1]]]), np.array([[[1, 2, 3]]]), stride=2).tolist()
+    [[[6, 6, 6]]]
+    """
+    return conv(dy, w, stride=stride, padding=padding, dilation=dilation, groups=groups, exact=exact)
+
+
+def conv_transpose_grad_weight(
+    x: Any, dy: Any, weight_shape: Sequence[int], *, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+    groups: int = 1, exact: bool = False,
+) -> np.ndarray:
+    """Gradient of :func:`conv_transpose` with respect to ``w`` ``(C_in, C_out/groups, *K)``.
+
+    ``dw[i, c, k] = sum_{n, p} dy[n, g*Cg + c, p*s + k*d - lo] * x[n, i, p]``: the
+    weight gradient of the forward convolution with ``dy`` as its input and
+    ``x`` as its output gradient.
+
+    >>> conv_transpose_grad_weight(np.array([[[1, 2]]]), np.array([[[1, 1, 1, 1]]]), (1, 1, 3), stride=1).tolist()
+    [[[3, 3, 3]]]
+    """
+    return conv_grad_weight(dy, x, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                            exact=exact)
 
 
 # --------------------------------------------------------------------------- signal style

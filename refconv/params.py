@@ -543,6 +543,7 @@ def conv_transpose_params(
     output_padding: Any = 0,
     dilation: Any = 1,
     groups: Any = 1,
+    output_size: Any = None,
 ) -> ConvTransposeParams:
     """Validate transposed-convolution arguments.
 
@@ -575,6 +576,32 @@ def conv_transpose_params(
             raise ConvParamError(f"b.shape={bs}: the bias must have shape (C_out,) = ({ws[1] * groups},)")
     s = per_axis("stride", stride, ndim, minimum=1)
     d = per_axis("dilation", dilation, ndim, minimum=1)
+    if output_size is not None:
+        want = _transpose_output_size(output_size, ndim)
+        if isinstance(padding, str) and padding in ("same", "same_lower"):
+            # ONNX ConvTranspose output_shape with auto_pad: total padding = full length - wanted, split by the preset
+            op = per_axis("output_padding", output_padding, ndim, minimum=0)
+            pads = []
+            for i, (n, k, si, di, o, w) in enumerate(zip(xs[2:], ws[2:], s, d, op, want)):
+                total = (n - 1) * si + di * (k - 1) + 1 + o - w
+                if total < 0:
+                    raise ConvParamError(
+                        f"{_fmt('output_size', output_size)}: longer than the full transposed output "
+                        f"{(n - 1) * si + di * (k - 1) + 1 + o} on axis {i}"
+                    )
+                small, big = total // 2, total - total // 2
+                pads.append((small, big) if padding == "same" else (big, small))
+            return conv_transpose_params(xs, ws, bias_shape, stride=s, padding=tuple(pads), output_padding=op,
+                                         dilation=d, groups=groups)
+        if output_padding not in (0, None):
+            raise ConvParamError(f"{_fmt('output_padding', output_padding)}: output_size chooses the output_padding")
+        # PyTorch: output_padding = wanted - the length without it, within [0, max(stride, dilation))
+        pad = normalize_padding(padding, xs[2:], ws[2:], s, d)
+        try:
+            op = tuple(shapes.output_padding_for(n, w, k, si, p, di) for n, w, k, si, p, di in zip(xs[2:], want, ws[2:], s, pad, d))
+        except ConvParamError as exc:
+            raise ConvParamError(f"{_fmt('output_size', output_size)}: {exc}") from None
+        return conv_transpose_params(xs, ws, bias_shape, stride=s, padding=pad, output_padding=op, dilation=d, groups=groups)
     if isinstance(padding, str) and padding in ("same", "same_lower"):
         if output_padding not in (0, None):
             raise ConvParamError(
@@ -601,6 +628,14 @@ def conv_transpose_params(
                 f"{(xs[2 + i] - 1) * s[i] + d[i] * (ws[2 + i] - 1) + 1}, output {o})"
             )
     return params
+
+
+def _transpose_output_size(output_size: Any, ndim: int) -> tuple[int, ...]:
+    """``output_size`` of a transposed convolution: spatial sizes, or a whole shape (PyTorch accepts both)."""
+    osz = list(output_size) if isinstance(output_size, (tuple, list)) else output_size
+    if isinstance(osz, list) and len(osz) == ndim + 2:
+        osz = osz[2:]
+    return per_axis("output_size", osz, ndim, minimum=1)
 
 
 @dataclass(frozen=True)

@@ -210,3 +210,67 @@ def test_lp_pool_equals_onnx_runtime_with_pads():
     (o,) = _run_onnx("LpPool", [x], dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], p=2), [np.float32])
     # ONNX Runtime sums in float32 and takes a float32 root: two roundings (the sums are exact small integers)
     assert np.all(np.abs(y - o) <= np.abs(y) * 2 * 2.0**-24)
+
+
+# --------------------------------------------------------------------------- convolution variants
+
+
+@SETTINGS
+@given(st.integers(1, 2), st.sampled_from(["zeros", "reflect", "replicate", "circular"]), st.integers(0, 2**31),
+       st.integers(1, 2), st.integers(1, 2))
+def test_padding_modes_and_their_gradients_equal_pytorch(nd, mode, seed, stride, dilation):
+    rng = np.random.default_rng(seed)
+    n, k, pad = 5, 3, int(rng.integers(0, 3))
+    x = rng.integers(-3, 4, size=(2, 2, *[n] * nd)).astype(np.float64)
+    w = rng.integers(-3, 4, size=(3, 2, *[k] * nd)).astype(np.float64)
+    mod = getattr(torch.nn, f"Conv{nd}d")(2, 3, k, stride=stride, padding=pad, dilation=dilation, padding_mode=mode,
+                                          bias=False).double()
+    mod.weight.data = torch.from_numpy(w)
+    tx = torch.from_numpy(x).requires_grad_()
+    ty = mod(tx)
+    dy = rng.integers(-3, 4, size=ty.shape).astype(np.float64)
+    ty.backward(torch.from_numpy(dy))
+    kw = dict(stride=stride, padding=pad, dilation=dilation, padding_mode=mode)
+    assert np.array_equal(oracle.conv(x, w, **kw), ty.detach().numpy())
+    assert np.array_equal(oracle.conv_grad_input(dy, w, x.shape, **kw), tx.grad.numpy())
+    assert np.array_equal(oracle.conv_grad_weight(x, dy, w.shape, **kw), mod.weight.grad.numpy())
+
+
+def test_padding_mode_limits_are_named():
+    with pytest.raises(ConvParamError, match="padding_mode='reflect' allows at most 1"):
+        oracle.conv(np.ones((1, 1, 2)), np.ones((1, 1, 1)), padding=2, padding_mode="reflect")
+    with pytest.raises(ConvParamError, match="padding_mode='mirror'"):
+        oracle.conv(np.ones((1, 1, 2)), np.ones((1, 1, 1)), padding=1, padding_mode="mirror")
+
+
+@SETTINGS
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(0, 2), st.integers(0, 2), st.integers(0, 2**31))
+def test_conv_transpose_output_size_and_gradients_equal_pytorch(stride, dilation, pad, extra, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-3, 4, size=(2, 2, 4)).astype(np.float64)
+    w = rng.integers(-3, 4, size=(2, 3, 3)).astype(np.float64)
+    base = shapes.conv_transpose_output_size(4, 3, stride, pad, 0, dilation)
+    # PyTorch's modules accept base + [0, stride); the oracle also output_padding < dilation, as F.conv_transpose1d
+    size = base + extra % stride
+    if base < 1:
+        return
+    tx, tw = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    mod = torch.nn.ConvTranspose1d(2, 3, 3, stride=stride, padding=pad, dilation=dilation, bias=False).double()
+    mod.weight = torch.nn.Parameter(tw)
+    ty = mod(tx, output_size=[size])
+    y = oracle.conv_transpose(x, w, stride=stride, padding=pad, dilation=dilation, output_size=size)
+    assert np.array_equal(y, ty.detach().numpy())
+    dy = rng.integers(-3, 4, size=ty.shape).astype(np.float64)
+    ty.backward(torch.from_numpy(dy))
+    kw = dict(stride=stride, padding=pad, dilation=dilation)
+    assert np.array_equal(oracle.conv_transpose_grad_input(dy, w, **kw), tx.grad.numpy())
+    assert np.array_equal(oracle.conv_transpose_grad_weight(x, dy, w.shape, **kw), mod.weight.grad.numpy())
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
+def test_conv_transpose_output_shape_equals_onnx_runtime(auto_pad):
+    x = np.random.default_rng(5).integers(-3, 4, size=(1, 2, 4)).astype(np.float32)
+    w = np.random.default_rng(6).integers(-3, 4, size=(2, 3, 3)).astype(np.float32)
+    (o,) = _run_onnx("ConvTranspose", [x, w], dict(strides=[2], output_shape=[6], auto_pad=auto_pad), [np.float32])
+    preset = "same" if auto_pad == "SAME_UPPER" else "same_lower"
+    assert np.array_equal(oracle.conv_transpose(x, w, stride=2, padding=preset, output_size=6), o)
