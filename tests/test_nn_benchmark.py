@@ -64,3 +64,51 @@ def test_torch_twin_refuses_what_it_cannot_express():
     model = Model(S.Sequential([S.Conv(2, 2, padding=((0, 1), (1, 0)))]), (1, 4, 4), rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="only symmetric int padding"):
         to_torch(model)
+
+
+@pytest.mark.parametrize("shape, k, kwargs", [
+    ((4, 3, 8, 8), 2, {}), ((2, 3, 9, 7), 2, {}), ((2, 2, 9, 9), 3, {}), ((2, 2, 10), 2, {}), ((2, 2, 6, 6, 6), 2, {}),
+    ((2, 3, 8, 8), 2, {"stride": 1}), ((2, 3, 8, 8), 2, {"padding": 1}),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_layer_keeps_the_first_maximum_and_matches_the_engine(shape, k, kwargs, dtype):
+    """The layer's argmax path (tiling windows) and its fallback: the values and signs of the oracle's
+    maxima, and exactly ``fast.max_pool_grad``'s gradient (ties, NaN, -inf, signed zeros, infinite dy)."""
+    from refconv import fast, oracle
+    from refconv.nn.conv import MaxPool
+
+    rng = np.random.default_rng(sum(shape))
+    x = rng.integers(-2, 3, shape).astype(dtype)
+    x.flat[::7] = np.nan
+    x.flat[3::11] = -np.inf
+    x.flat[5::13] = -0.0
+    layer = MaxPool(k, **kwargs)
+    y = layer.forward(x, training=True)
+    want = oracle.max_pool(x, k, **kwargs)
+    assert y.dtype == dtype and np.array_equal(y, want, equal_nan=True)
+    assert np.array_equal(np.signbit(y[~np.isnan(y)]), np.signbit(want[~np.isnan(want)]))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dy.flat[::5] = np.inf
+    assert np.array_equal(layer.backward(dy), fast.max_pool_grad(dy, x, k, **kwargs), equal_nan=True)
+
+
+def test_engine_max_pool_keeps_the_sign_of_the_first_zero():
+    from refconv import fast, oracle
+
+    x = np.array([[[-0.0, 0.0, 0.0, -0.0]]] * 3, dtype=np.float32).reshape(1, 3, 4)
+    for kw in ({}, {"stride": 1}):
+        got, want = fast.max_pool(x, 2, **kw), oracle.max_pool(x, 2, **kw)
+        assert np.array_equal(np.signbit(got), np.signbit(want)), kw
+
+
+def test_a_training_step_skips_the_input_gradient_of_the_first_convolution():
+    rng = np.random.default_rng(0)
+    model = Model(lenet(8), (1, 8, 8), rng=rng, dtype=np.float64)
+    x = rng.standard_normal((4, 1, 8, 8))
+    dy = rng.standard_normal((4, 10))
+    model.forward(x, training=True, rng=np.random.default_rng(1))
+    dx = model.backward(dy)
+    full = {k: v.copy() for k, v in model.gradients().items()}
+    model.forward(x, training=True, rng=np.random.default_rng(1))
+    assert dx.shape == x.shape and model.backward(dy, input_grad=False) is None
+    assert all(np.array_equal(full[k], v) for k, v in model.gradients().items())

@@ -177,7 +177,9 @@ def max_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
         slices = _slices(pp)
         np.copyto(out, xp[next(slices)])
         for sl in slices:
-            np.maximum(out, xp[sl], out=out)  # NaN propagates
+            # NaN propagates; between equal values (-0.0 and 0.0) np.maximum returns its second argument,
+            # the running maximum: the first maximal element of the window wins, as in the oracle
+            np.maximum(xp[sl], out, out=out)
 
     tasks, par = _sample_tasks(x.shape[0], _padded_bytes(x.shape, pads, x.dtype), "max_pool", budget, prod(y.shape[1:]), x.dtype.itemsize)
     run_tasks(task, tasks, max_parallel=par)

@@ -163,9 +163,20 @@ class Model:
             out.append((desc.label(), x))
         return out
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        """Back-propagate ``dL/d(output)``; fills every layer's ``grads``; returns ``dL/dx``."""
-        for layer in reversed(self.layers):
+    def backward(self, dy: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        """Back-propagate ``dL/d(output)``; fills every layer's ``grads``; returns ``dL/dx``.
+
+        ``input_grad=False`` (a training step, which needs the parameter
+        gradients only): a first convolution layer skips its input gradient
+        and ``None`` is returned.
+        """
+        from .conv import Conv
+
+        last = len(self.layers) - 1
+        for i, layer in enumerate(reversed(self.layers)):
+            if i == last and not input_grad and isinstance(layer, Conv):
+                layer.backward(dy, input_grad=False)
+                return None
             dy = layer.backward(dy)
         return dy
 

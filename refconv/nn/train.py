@@ -315,7 +315,7 @@ def _train(
         for idx in batches(len(x_tr), config.batch_size, rng):
             out = model.forward(x_tr[idx], training=True, rng=rng)
             loss, dout = loss_fn(out, y_tr[idx])
-            model.backward(dout)
+            model.backward(dout, input_grad=False)
             grads = model.gradients()
             if config.clip_norm is not None:
                 clip_grad_norm(grads, config.clip_norm)
