@@ -71,9 +71,9 @@ def test_torch_twin_refuses_what_it_cannot_express():
     ((2, 3, 8, 8), 2, {"stride": 1}), ((2, 3, 8, 8), 2, {"padding": 1}),
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_max_pool_layer_keeps_the_first_maximum_and_matches_the_engine(shape, k, kwargs, dtype):
-    """The layer's argmax path (tiling windows) and its fallback: the values and signs of the oracle's
-    maxima, and exactly ``fast.max_pool_grad``'s gradient (ties, NaN, -inf, signed zeros, infinite dy)."""
+def test_max_pool_layer_keeps_the_first_maximum(shape, k, kwargs, dtype):
+    """The values and signs of the oracle's maxima, and exactly ``fast.max_pool_grad``'s gradient
+    (ties, NaN, -inf, signed zeros, infinite dy)."""
     from refconv import fast, oracle
     from refconv.nn.conv import MaxPool
 

@@ -95,69 +95,19 @@ class Conv(Layer):
 
 
 class MaxPool(Layer):
-    """Max pooling (``fast.max_pool`` keywords; ``stride=None`` means the kernel size).
-
-    Windows that tile the input (stride = kernel size, no padding, dilation 1,
-    floor mode), float inputs: the forward pass keeps the index of each
-    window's first maximum (``argmax``: row-major order, the first NaN wins, as
-    ``fast.max_pool_grad``), and the backward pass puts ``dy`` there, the
-    same values as ``fast.max_pool_grad`` without recomputing the maxima.
-
-    >>> pool = MaxPool(2)
-    >>> x = np.array([[[[1.0, 3.0], [3.0, 0.0]]]])
-    >>> pool.forward(x).tolist(), pool.backward(np.array([[[[5.0]]]])).tolist()
-    ([[[[3.0]]]], [[[[0.0, 5.0], [0.0, 0.0]]]])
-    """
+    """Max pooling (``fast.max_pool`` keywords; ``stride=None`` means the kernel size)."""
 
     def __init__(self, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         self.kwargs = dict(stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
 
-    def _tiling(self, x: np.ndarray) -> tuple[int, ...] | None:
-        """The kernel size per axis when the windows tile ``x`` (see the class docstring), else None."""
-        from ..params import pool_params
-
-        if x.dtype.kind != "f" or x.ndim < 3:
-            return None
-        pp = pool_params(x.shape, self.kernel_size, **self.kwargs)
-        k = tuple(pp.kernel_size)
-        tiles = (tuple(pp.stride) == k and all(d == 1 for d in pp.dilation) and not pp.ceil_mode
-                 and all(lo == 0 and hi == 0 for lo, hi in pp.padding) and all(o > 0 for o in pp.output_spatial))
-        return k if tiles and x.shape[0] * x.shape[1] > 0 else None
-
     def forward(self, x: np.ndarray, *, training: bool = False, rng: np.random.Generator | None = None) -> np.ndarray:
-        k = self._tiling(x)
-        if k is None:
-            self._cache = x
-            return fast.max_pool(x, self.kernel_size, **self.kwargs)
-        nsp = len(k)
-        O = tuple(n // kk for n, kk in zip(x.shape[2:], k))
-        # win[n, c, *o, (k...)] = x[n, c, *(o*k + kk)] (the rows past the last whole window dropped)
-        crop = x[(slice(None), slice(None), *(slice(0, o * kk) for o, kk in zip(O, k)))]
-        split = crop.reshape(*x.shape[:2], *(v for o, kk in zip(O, k) for v in (o, kk)))
-        perm = (0, 1, *range(2, 2 + 2 * nsp, 2), *range(3, 3 + 2 * nsp, 2))
-        win = np.ascontiguousarray(split.transpose(perm)).reshape(*x.shape[:2], *O, -1)
-        idx = np.argmax(win, axis=-1)[..., None]  # the first maximum (or the first NaN) of each window
-        self._cache = (x.shape, k, idx)
-        return np.take_along_axis(win, idx, axis=-1)[..., 0]
+        self._cache = x
+        return fast.max_pool(x, self.kernel_size, **self.kwargs)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        cache = self._cached()
-        if isinstance(cache, np.ndarray):
-            return fast.max_pool_grad(dy, cache, self.kernel_size, **self.kwargs)
-        shape, k, idx = cache
-        nsp = len(k)
-        O = dy.shape[2:]
-        # each window credits dy to its first maximum; windows do not overlap, so no element gets two
-        win = np.zeros((*dy.shape, idx.shape[-1] * 0 + int(np.prod(k))), dtype=dy.dtype)
-        np.put_along_axis(win, idx, dy[..., None], axis=-1)
-        dx = np.zeros(shape, dtype=dy.dtype)
-        inner = dx[(slice(None), slice(None), *(slice(0, o * kk) for o, kk in zip(O, k)))]
-        # win[n, c, *o, *kk] -> dx[n, c, *(o*k + kk)]
-        parts = win.reshape(*dy.shape, *k).transpose(0, 1, *(v for ax in range(nsp) for v in (2 + ax, 2 + nsp + ax)))
-        inner[...] = parts.reshape(inner.shape)
-        return dx
+        return fast.max_pool_grad(dy, self._cached(), self.kernel_size, **self.kwargs)
 
     def __repr__(self) -> str:
         return f"MaxPool({self.kernel_size}, {self.kwargs})"
