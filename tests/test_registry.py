@@ -157,3 +157,22 @@ def test_the_example_package_declares_its_entry_point():
     text = (EXAMPLE / "pyproject.toml").read_text()
     assert '[project.entry-points."refconv.adapters"]' in text
     assert 'example-direct = "refconv_example_adapter:make"' in text
+
+
+# --------------------------------------------------------------------------- one case model
+
+
+def test_the_engine_explores_with_the_exported_strategy():
+    from refconv.conformance import engine, strategies
+
+    assert engine.cases is strategies.cases
+
+
+def test_hypothesis_shrinks_an_explored_case():
+    from hypothesis import find, settings
+
+    from refconv.conformance.strategies import cases
+
+    c = find(cases("conv", 1), lambda c: c.stride[0] > 1, settings=settings(database=None, max_examples=500))
+    # every other choice shrinks to its simplest: no padding, kernel 1, one sample and channel, contiguous
+    assert (c.stride, c.kernel, c.padding, c.n, c.cin, c.cout, c.layout) == ((2,), (1,), ((0, 0),), 1, 1, 1, "contiguous")

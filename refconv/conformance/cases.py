@@ -1121,56 +1121,48 @@ def _long_tail(rng: Any, small: bool) -> int:
     return 2**k + rng.choice((-1, 1, 1, 3))
 
 
-def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
-    """One case drawn with ``rng`` (a :class:`random.Random`), every parameter within ``caps``.
+def _axis(rng: Any, rec: Any, caps: Capabilities, kind: str, small: bool, big: bool) -> tuple:
+    """``(k, s, d, (lo, hi), n, output_padding)`` of one spatial axis; ``big``: an output size past a tile."""
+    k = _pick(rng, {1: 2, 2: 3, 3: 3, 4: 2} if not small else {1: 2, 2: 3, 3: 2})
+    s = _pick(rng, {1: 3, 2: 3, 3: 2}) if caps.stride else 1
+    d = _pick(rng, {1: 4, 2: 2, 3: 2}) if caps.dilation and rec.has_dilation else 1
+    span = d * (k - 1) + 1
+    if rec.window:
+        half = span // 2  # PyTorch's limit: at most half the window on a side
+        lo = rng.randint(0, half) if kind != "valid" else 0
+        hi = lo if kind != "asymmetric" else rng.randint(0, half)
+    elif kind == "asymmetric":
+        lo, hi = rng.randint(0, 3), rng.randint(0, 3)
+    elif kind == "symmetric":
+        lo = hi = rng.randint(0, 2)
+    else:
+        lo = hi = 0
+    out = rng.randint(1, 3 if small else 5) if not big else _long_tail(rng, small)
+    if rec.transposed:
+        n = out if not big else max(1, out // s)
+        opad = rng.randint(0, max(s, d) - 1) if caps.output_padding else 0
+    else:
+        # (out - 1)*s + span - lo - hi input samples, plus an unread tail of up to s - 1
+        n = max(1, (out - 1) * s + span - lo - hi + rng.randint(0, s - 1))
+        opad = 0
+    return k, s, d, (lo, hi), n, opad
 
-    Weights favour the interesting values evenly (several groups and channels
-    per group, strides and dilations up to 3, every padding form) instead of
-    the smallest ones, so that combinations appear within a small budget.
-    Sizes have a long tail: about one case in five makes one dimension (the
-    batch, the channels of a group, the groups or an output axis) large, from
-    9 to 131, with dyadic values (exact to judge, cheap for the oracle); one in
-    eight passes its inputs in a non-contiguous layout.
-    """
-    small = dims >= 3
-    kinds = sorted(set(caps.padding))
-    if "asymmetric" in kinds:
-        # arbitrary pairs express every mode; draw the modes' own pairs too, they meet special code paths
-        kinds += ["asymmetric", "asymmetric", "same", "same_lower", "valid"] + (["full"] if op not in POOLS else [])
-    kind = rng.choice(kinds)
+
+def _big(rng: Any, rec: Any, caps: Capabilities) -> str | None:
+    """Which dimension is large (None: none): the batch, channels per group, outputs per group, groups, an axis."""
     big = _pick(rng, {None: 16, "n": 1, "cg": 1, "og": 1, "groups": 1, "out": 1})
     if big == "n" and not caps.batch or big in ("cg", "og", "groups") and not caps.channels:
         big = None
-    if big in ("og", "groups") and op in POOLS or big == "groups" and not caps.groups:
+    if big in ("og", "groups") and rec.window or big == "groups" and not caps.groups:
         big = None
-    big_axis = rng.randrange(dims) if big == "out" else -1
-    ks, ss, ds, lohi, ns, opads = [], [], [], [], [], []
-    for axis in range(dims):
-        k = _pick(rng, {1: 2, 2: 3, 3: 3, 4: 2} if not small else {1: 2, 2: 3, 3: 2})
-        s = _pick(rng, {1: 3, 2: 3, 3: 2}) if caps.stride else 1
-        d = _pick(rng, {1: 4, 2: 2, 3: 2}) if caps.dilation and op != "avg_pool" else 1
-        span = d * (k - 1) + 1
-        if op in POOLS:
-            half = span // 2
-            lo = rng.randint(0, half) if kind != "valid" else 0
-            hi = lo if kind != "asymmetric" else rng.randint(0, half)
-        elif kind == "asymmetric":
-            lo, hi = rng.randint(0, 3), rng.randint(0, 3)
-        elif kind == "symmetric":
-            lo = hi = rng.randint(0, 2)
-        else:
-            lo = hi = 0
-        out = rng.randint(1, 3 if small else 5) if axis != big_axis else _long_tail(rng, small)
-        if op == "conv_transpose":
-            n = out if axis != big_axis else max(1, out // s)
-            opad = rng.randint(0, max(s, d) - 1) if caps.output_padding else 0
-        else:
-            n = max(1, (out - 1) * s + span - lo - hi + rng.randint(0, s - 1))
-            opad = 0
-        ks.append(k), ss.append(s), ds.append(d), lohi.append((lo, hi)), ns.append(n), opads.append(opad)
-    groups = _pick(rng, {1: 4, 2: 3, 3: 2, 4: 1}) if caps.groups and op not in POOLS else 1
+    return big
+
+
+def _channels(rng: Any, rec: Any, caps: Capabilities, small: bool, big: str | None) -> tuple[int, int, int, int]:
+    """``(N, groups, C_in per group, C_out per group)``."""
+    groups = _pick(rng, {1: 4, 2: 3, 3: 2, 4: 1}) if caps.groups and rec.has_groups else 1
     cg = rng.randint(1, 3) if caps.channels else 1
-    og = rng.randint(1, 3) if caps.channels and op not in POOLS else 1
+    og = rng.randint(1, 3) if caps.channels and not rec.window else 1
     batch = {1: 5, 2: 3, 3: 1} if caps.batch else {1: 1}
     if caps.empty_batch:
         batch[0] = 0.5
@@ -1183,20 +1175,49 @@ def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
         og = _long_tail(rng, small)
     elif big == "groups":
         groups = _long_tail(rng, True)
-    values = {"normal": 3, "small": 2, "negative": 1} if op == "max_pool" else {"normal": 3, "small": 2}
+    return nb, groups, cg, og
+
+
+def _value_class(rng: Any, rec: Any, caps: Capabilities, big: str | None, nb: int) -> str:
+    values = {"normal": 3, "small": 2, "negative": 1} if rec.bound == "max" else {"normal": 3, "small": 2}
     values.update({"dyadic": 1, "subnormal": 0.3, "overflow": 0.2} if caps.full_range else {"dyadic": 1, "subnormal": 0.3})
-    if op not in POOLS:
+    if rec.family == "conv":
         values.update({"subnormal_products": 0.3, "cancel": 0.2})
     val = _pick(rng, values) if big is None else "dyadic"
-    if nb == 0:
-        val = "normal"  # an empty batch has no values to speak of
+    return "normal" if nb == 0 else val  # an empty batch has no values to speak of
+
+
+def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
+    """One case drawn with ``rng`` (a :class:`random.Random`, or :class:`Draws` inside a hypothesis strategy),
+    every parameter within ``caps``.
+
+    Weights favour the interesting values evenly (several groups and channels
+    per group, strides and dilations up to 3, every padding form) instead of
+    the smallest ones, so that combinations appear within a small budget.
+    Sizes have a long tail: about one case in five makes one dimension (the
+    batch, the channels of a group, the groups or an output axis) large, from
+    9 to 131, with dyadic values (exact to judge, cheap for the oracle); one in
+    eight passes its inputs in a non-contiguous layout.
+    """
+    rec = registry.get(op)
+    small = dims >= 3
+    kinds = sorted(set(caps.padding))
+    if "asymmetric" in kinds:
+        # arbitrary pairs express every mode; draw the modes' own pairs too, they meet special code paths
+        kinds += ["asymmetric", "asymmetric", "same", "same_lower", "valid"] + (["full"] if rec.family == "conv" else [])
+    kind = rng.choice(kinds)
+    big = _big(rng, rec, caps)
+    big_axis = rng.randrange(dims) if big == "out" else -1
+    axes = [_axis(rng, rec, caps, kind, small, axis == big_axis) for axis in range(dims)]
+    ks, ss, ds, lohi, ns, opads = (tuple(v) for v in zip(*axes))
+    nb, groups, cg, og = _channels(rng, rec, caps, small, big)
+    val = _value_class(rng, rec, caps, big, nb)
     layout = _pick(rng, {"contiguous": 14, **{k: 2 / 6 for k in LAYOUTS[1:]}})
     c = Case(
-        op, n=nb, cin=cg * groups, cout=og * groups, spatial=tuple(ns), kernel=tuple(ks), stride=tuple(ss),
-        padding=tuple(lohi), dilation=tuple(ds), groups=groups,
-        bias=caps.bias and op in ("conv", "conv_transpose") and rng.random() < 0.5, output_padding=tuple(opads),
-        ceil_mode=caps.ceil_mode and op in POOLS and rng.random() < 0.5,
-        count_include_pad=rng.choice(caps.count_include_pad) if op == "avg_pool" else True,
+        op, n=nb, cin=cg * groups, cout=og * groups, spatial=ns, kernel=ks, stride=ss, padding=lohi, dilation=ds,
+        groups=groups, bias=caps.bias and rec.has_bias and rng.random() < 0.5, output_padding=opads,
+        ceil_mode=caps.ceil_mode and rec.takes("ceil_mode") and rng.random() < 0.5,
+        count_include_pad=rng.choice(caps.count_include_pad) if rec.takes("count_include_pad") else True,
         values=val, seed=rng.randint(0, 2**16), layout=layout, label="explored",
     )
     if kind in ("same", "same_lower", "full"):
@@ -1207,20 +1228,60 @@ def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
     return c
 
 
+class Draws:
+    """The :class:`random.Random` methods :func:`random_case` uses, each choice drawn through hypothesis.
+
+    Every choice shrinks towards the first option of a pick (the smallest
+    integer, no large dimension, contiguous memory), and a coin towards False.
+    """
+
+    _SCALE = 2**16
+
+    def __init__(self, draw: Any) -> None:
+        from hypothesis import strategies as st
+
+        self._draw, self._st = draw, st
+
+    def randint(self, a: int, b: int) -> int:
+        return self._draw(self._st.integers(a, b))
+
+    def randrange(self, n: int) -> int:
+        return self._draw(self._st.integers(0, n - 1))
+
+    def choice(self, seq: Any) -> Any:
+        return self._draw(self._st.sampled_from(list(seq)))
+
+    def random(self) -> float:
+        # 1 - k / 2**16 for k drawn from [1, 2**16]: shrinks (k -> 1) to just below 1, a coin 'random() < p' to False
+        return 1.0 - self._draw(self._st.integers(1, self._SCALE)) / self._SCALE
+
+    def choices(self, keys: list, weights: list) -> list:
+        # a point of [0, total) by 2**16 steps, the key whose cumulative weight passes it; shrinks to the first key
+        u = self._draw(self._st.integers(0, self._SCALE - 1)) * sum(weights) / self._SCALE
+        acc = 0.0
+        for key, w in zip(keys, weights):
+            acc += w
+            if u < acc:
+                return [key]
+        return [keys[-1]]
+
+
 def cases(op: str, dims: int, caps: Capabilities = ALL):
     """Strategy of valid, supported cases of ``op`` (see :func:`random_case`).
 
-    Every choice of :func:`random_case` is drawn through hypothesis
-    (``st.randoms``), so a case is a function of hypothesis' choice sequence:
-    hypothesis can replay and shrink it.  (The engine shrinks failures
-    itself, towards one of everything, no padding and small integer inputs.)
+    Every choice of :func:`random_case` is a hypothesis draw (:class:`Draws`),
+    so hypothesis replays and shrinks a case choice by choice: a failing case
+    shrinks towards no large dimension, kernel 1, stride 1, no padding.  (The
+    engine, which explores without hypothesis' shrink phase, shrinks failures
+    itself, towards one of everything and small integer inputs.)  This is the
+    strategy :mod:`refconv.conformance.strategies` exports.
     """
     from hypothesis import assume
     from hypothesis import strategies as st
 
     @st.composite
     def draw_case(draw):
-        rng = draw(st.randoms(use_true_random=False))
+        rng = Draws(draw)
         for _ in range(25):  # restrictive targets: draw again rather than discard the example
             c = random_case(op, dims, caps, rng)
             if caps.supports(c):

@@ -1,5 +1,11 @@
 """Hypothesis strategies for convolution, transposed-convolution and pooling cases.
 
+:func:`cases` is the strategy the conformance engine explores with: whole
+:class:`~refconv.conformance.cases.Case` objects of any registered op, every
+choice a hypothesis draw (so hypothesis shrinks them), inside a target's
+capabilities.  The composites below draw the arguments as a user passes them
+(padding strings, keyword forms) for properties of the library's own functions.
+
 Each strategy draws a whole case (shapes plus keyword arguments in the form a
 user would pass them) that is valid by construction, covering: any number of
 spatial axes, asymmetric ``(lo, hi)`` padding and the padding strings, stride
@@ -24,9 +30,12 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from .cases import Draws, cases
 from ..params import ConvParams, ConvTransposeParams, PoolParams, conv_params, conv_transpose_params, pool_params
 
 __all__ = [
+    "cases",
+    "Draws",
     "ConvCase",
     "ConvTransposeCase",
     "PoolCase",
