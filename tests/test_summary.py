@@ -209,7 +209,7 @@ def test_field_errors(make, needle):
     [
         (Sequential([Conv(4, 3), Linear(10)]), (1, 8, 8), "layer '1' (linear): input shape (4, 6, 6): Linear needs a flat input"),
         (Sequential([Conv(4, 7, name="big")]), (1, 5, 5), "layer 'big' (conv): Conv.kernel_size=7"),
-        (Sequential([MaxPool(2, padding=2)]), (1, 5, 5), "layer '0' (maxpool): padding="),
+        (Sequential([MaxPool(7)]), (1, 5, 5), "layer '0' (maxpool): "),
         (Sequential([Residual(Conv(8, 3, padding=1), name="r")]), (4, 5, 5), "layer 'r' (residual)"),
         (Sequential([Concat([Conv(2, 1), Conv(2, 3)], name="c")]), (1, 5, 5), "layer 'c' (concat): Concat.branches[1]"),
         (Sequential([Conv(4, 3, groups=2)]), (3, 5, 5), "layer '0' (conv): groups=2"),
@@ -292,6 +292,8 @@ def test_global_pool_and_adaptive():
     assert [r.receptive_field for r in uneven.rows] == [(3, 3), None, None]
 
 
-def test_symbolic_pool_padding_rule():
-    with pytest.raises(ConvParamError, match="at most half the window"):
-        MaxPool(2, padding=2).output_shape((1, H, W))
+def test_symbolic_pool_padding_over_half_the_window_is_defined():
+    # windows entirely in the padding exist (specs/pooling.md): the shape is the pooling formula all the same
+    assert MaxPool(2, padding=2).output_shape((1, H, W)) == (1, sympy.floor(H / 2) + 2, sympy.floor(W / 2) + 2)
+    with pytest.raises(ConvParamError):
+        MaxPool(2, padding=-1).output_shape((1, H, W))

@@ -377,7 +377,7 @@ class _Pool(Layer):
         d = per_axis("dilation", self._dil(), nd, minimum=1)
         pad = _padding_pairs(self.padding, sp, k, s, d)
         if all(not is_symbolic(n) for n in sp):
-            # the shared validation path: padding at most half the window, window fits
+            # the shared validation path: the window fits the padded input
             pool_params((1, 1, *sp), k, stride=s, padding=pad, dilation=d, ceil_mode=self.ceil_mode)
         else:
             _check_fits(self, sp, k, d, pad, "window")
