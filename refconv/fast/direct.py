@@ -40,7 +40,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .geometry import Geometry, is_depthwise, pad_dilate, prod, windows
-from .memory import Budget, MemoryCapError, ufunc_buffers
+from .memory import Budget, MemoryCapError, nbytes, ufunc_buffers
 from .parallel import run_tasks, single_threaded_blas, workers
 
 __all__ = ["forward", "grad_input", "grad_weight"]
@@ -63,6 +63,16 @@ DEPTHWISE_TASK_BYTES = 4 << 20
 PAD_ONE_SAMPLE_BYTES = 128 << 10
 #: bytes per kernel tap of the flat tap offsets (:func:`_flat_geometry`): the int64 array and its construction
 OFFSET_BYTES_PER_TAP = 16
+#: small planes of one group whose last kernel axis times the channels is at least this long: channels-last
+#: im2col (each window row of ``K[-1] * C`` elements is one contiguous run; see :func:`channels_last`)
+CHANNELS_LAST_RUN = 16
+
+
+def channels_last(geo: Geometry, C: int, K, Op: int) -> bool:
+    """Whether the forward pass takes the channels-last layout: small planes (pixel-major), one group,
+    dilation 1 on the last axis, no input dilation, padding >= 0, runs of ``K[-1] * C >= CHANNELS_LAST_RUN``."""
+    return (Op < PIXEL_MAJOR_BELOW and geo.groups == 1 and geo.dilation[-1] == 1 and K[-1] * C >= CHANNELS_LAST_RUN
+            and all(a == 1 for a in geo.input_dilation) and all(lo >= 0 and hi >= 0 for lo, hi in geo.padding))
 
 
 def per_tap(Cg: int, Mg: int, Kp: int) -> bool:
@@ -165,9 +175,12 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, budget: Budget) -> np.n
             return _depthwise_forward(x, w, geo, O, y, budget)
         except MemoryCapError:
             pass  # one sample of the per-tap kernel is over the cap: the im2col kernel chunks output rows
+    P = geo.padded_spatial(x.shape[2:])
+    if channels_last(geo, C, K, Op) and (C * prod(P) + Op * Kp * C + Op * M + Kp * C * M) * it <= budget.left:
+        # (one sample of it fits next to the weight copy: else the kernels below chunk output rows)
+        return _forward_channels_last(x, w, geo, P, O, y, budget)
     budget = budget.hold(_weight_copy(w), "the reshaped weight of conv")
     wg = w.reshape(G, Mg, Cg * Kp)
-    P = geo.padded_spatial(x.shape[2:])
     xp_bytes = C * prod(P) * it
     col_bytes = C * Kp * Op * it
     pixel_major = Op < PIXEL_MAJOR_BELOW
@@ -226,6 +239,46 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, budget: Budget) -> np.n
                 tmp = np.empty((1, M, r1 - r0, *O[1:]), dtype=x.dtype)
                 _forward_chunk(xp, wg, geo, K, (r1 - r0, *O[1:]), tmp, False)
                 y[n : n + 1, :, r0:r1] = tmp
+    return y
+
+
+def _forward_channels_last(x, w, geo: Geometry, P, O, y, budget: Budget) -> np.ndarray:
+    """Small planes, one group: ``cols[(n, p), (k, c)] = xp[n, p*s + k*d, c]`` from a channels-last padded
+    copy (rows of ``K[-1] * C`` contiguous elements), ``y[(n, p), m] = cols @ w2`` with
+    ``w2[(k, c), m] = w[m, c, k]``, one GEMM per block of samples (:func:`_block`), then ``(n, p, m) -> (n, m, p)``.
+    """
+    N, C = x.shape[:2]
+    M = w.shape[0]
+    K = w.shape[2:]
+    nsp = len(K)
+    Kp, Op = prod(K), prod(O)
+    it = x.dtype.itemsize
+    budget = budget.hold(nbytes((Kp * C, M), x.dtype), "the channels-last weight of conv")
+    # w2[(k..., c), m] = w[m, c, k...]
+    w2 = np.ascontiguousarray(np.moveaxis(w, (0, 1), (-1, -2))).reshape(Kp * C, M)
+    # per sample: the channels-last padded input, its im2col rows, the GEMM's output
+    per_sample = (C * prod(P) + Op * Kp * C + Op * M) * it
+    fit = budget.chunks(N, per_sample, what="one batch sample of conv")
+    size = min(fit, _block(N, Op))
+    inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, x.shape[2:]))
+
+    def task(r):
+        b = r[1] - r[0]
+        xp = np.zeros((b, *P, C), dtype=x.dtype)
+        xp[(slice(None), *inner, slice(None))] = np.moveaxis(x[r[0] : r[1]], 1, -1)
+        st = xp.strides
+        sp = st[1 : 1 + nsp]
+        # v[n, *p, *k[:-1], (k[-1], c)] = xp[n, *(p*s + k*d), c]; the last kernel axis and c are one run
+        shape = (b, *O, *K[:-1], K[-1] * C)
+        strides = (st[0], *(t * s for t, s in zip(sp, geo.stride)), *(t * d for t, d in zip(sp[:-1], geo.dilation[:-1])), st[-1])
+        cols = np.empty(shape, dtype=x.dtype)
+        np.copyto(cols, as_strided(xp, shape, strides, writeable=False))
+        del xp
+        out = np.matmul(cols.reshape(b * Op, Kp * C), w2)  # one GEMM per block: (b*Op, M)
+        y[r[0] : r[1]].reshape(b, M, Op)[...] = out.reshape(b, Op, M).transpose(0, 2, 1)
+
+    tasks = _ranges(N, size)
+    run_tasks(task, tasks, max_parallel=_par(budget.chunks(len(tasks), size * per_sample), N * M * C * Kp * Op))
     return y
 
 
