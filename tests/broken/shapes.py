@@ -76,8 +76,6 @@ def _axis(op: str, n: int, k: int, s: int, d: int, pad, op_pad: int, ceil_mode: 
             raise ValueError(f"padding values must be non-negative, got {(lo, hi)}")
     else:
         lo, hi = (0, 0) if mode == "valid" else pad
-    if op != "conv" and max(lo, hi) > span // 2:
-        raise ValueError("pooling padding over half the window")
     if form == "expanded" and not holes:
         last = n + lo + hi - d * k + d - 1
     else:
@@ -178,8 +176,6 @@ def float_ceil(op, input_shape, weight_shape, **params):
         for n, k, s, d, (lo, hi) in zip(input_shape[2:], weight_shape, params["stride"],
                                         params.get("dilation", (1,) * len(weight_shape)), params["padding"]):
             span = d * (k - 1) + 1
-            if max(lo, hi) > span // 2:
-                raise ValueError("pooling padding over half the window")
             out = math.ceil((n + lo + hi - span) / s) + 1
             out -= (out - 1) * s >= n + lo
             if out < 1:
