@@ -636,16 +636,19 @@ def test_auto_picks_fft_for_large_kernels_and_agrees():
     ((3, 8, 5, 6), (5, 8, 3, 2), {"stride": (2, 1), "dilation": (2, 1), "padding": ((1, 0), (2, 1))}),
     ((2, 6, 14, 14), (16, 6, 5, 5), {}),
     ((4, 32, 4, 4), (8, 32, 3, 3), {"padding": 1, "flip": True}),
+    ((4, 8, 5, 5), (32, 8, 3, 3), {"padding": 1}),
     ((2, 5, 9), (3, 5, 4), {"padding": ((2, 3),), "stride": 2}),
     ((2, 4, 4, 5, 6), (3, 4, 2, 3, 4), {"padding": 1, "dilation": (2, 1, 1)}),
 ])
 def test_channels_last_small_planes_exact(monkeypatch, x_shape, w_shape, kwargs):
-    """Small planes of one group with long window rows take the channels-last im2col (one GEMM per block)."""
+    """Small planes of one group with long window rows take the channels-last im2col (one GEMM per block):
+    the forward pass, the weight gradient, and (stride 1, wide) the input gradient as its forward identity."""
     from refconv.fast import direct
 
-    taken = []
-    real = direct._forward_channels_last
+    taken, weights = [], []
+    real, real_w = direct._forward_channels_last, direct._grad_weight_channels_last
     monkeypatch.setattr(direct, "_forward_channels_last", lambda *a: taken.append(1) or real(*a))
+    monkeypatch.setattr(direct, "_grad_weight_channels_last", lambda *a: weights.append(1) or real_w(*a))
     rng = _rng(12)
     for dtype in (np.float32, np.float64):
         x = rng.integers(-4, 5, x_shape).astype(dtype)
@@ -653,8 +656,15 @@ def test_channels_last_small_planes_exact(monkeypatch, x_shape, w_shape, kwargs)
         b = rng.integers(-4, 5, w_shape[0]).astype(dtype)
         got = fast.conv(x, w, b, algorithm="direct", **kwargs)
         assert got.dtype == dtype and np.array_equal(got, oracle.conv(x, w, b, **kwargs))
-    assert taken
+        dy = rng.integers(-4, 5, got.shape).astype(dtype)
+        gw = fast.conv_grad_weight(x, dy, w_shape, algorithm="direct", **kwargs)
+        assert np.array_equal(gw, oracle.conv_grad_weight(x, dy, w_shape, **kwargs))
+        gi = fast.conv_grad_input(dy, w, x_shape, algorithm="direct", **kwargs)
+        assert np.array_equal(gi, oracle.conv_grad_input(dy, w, x_shape, **kwargs))
+    assert taken and weights
     # blocks of one sample each: still exact
     taken.clear()
     monkeypatch.setattr(direct, "_block", lambda N, Op: 1)
     assert np.array_equal(fast.conv(x, w, b, algorithm="direct", **kwargs), oracle.conv(x, w, b, **kwargs)) and taken
+    assert np.array_equal(fast.conv_grad_weight(x, dy, w_shape, algorithm="direct", **kwargs),
+                          oracle.conv_grad_weight(x, dy, w_shape, **kwargs))

@@ -59,6 +59,9 @@ WINOGRAD_MIN_PIXELS = 256
 
 #: stride-1 input gradients of at least this many channels per group run as one forward pass (not col2im)
 WIDE_GROUP_CHANNELS = 32
+#: stride-1 input gradients of small planes with at least this many input channels run as one channels-last
+#: forward pass (narrower ones: col2im, the identity's GEMM would have too few columns)
+NARROW_CHANNELS = 16
 
 
 def _algorithm(algorithm: Any) -> str:
@@ -266,6 +269,12 @@ def _grad_input_run(geo: Geometry, input_spatial, flip: bool):
             # stride 1, large planes, wide (or depthwise, multiplier 1) layers: the forward identity is one
             # forward pass (depthwise again for depthwise), faster than col2im's scatter
             return identity(dy, w, "direct", budget)
+        if all(st == 1 for st in geo.stride):
+            _, wt, g2 = _grad_input_problem(dy, w, geo, input_spatial)
+            if wt.shape[0] >= NARROW_CHANNELS and direct.channels_last(g2, wt.shape[1], wt.shape[2:], prod(input_spatial)):
+                # stride 1, small planes, at least NARROW_CHANNELS input channels: the forward identity takes
+                # the channels-last im2col, one GEMM per block of samples (col2im would scatter short rows)
+                return identity(dy, w, "direct", budget)
         try:
             return direct.grad_input(dy, w, geo, input_spatial, budget)
         except MemoryCapError:

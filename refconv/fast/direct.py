@@ -8,7 +8,12 @@ Layouts (``G`` groups, ``Cg = C_in / G``, ``Mg = C_out / G``, ``Kp = prod(K)``,
   ``cols[g, (c, k), p] = xp[n, g*Cg + c, p*s + k*d]`` and
   ``y[n, g, m, p] = sum_{(c, k)} w[g, m, (c, k)] * cols[g, (c, k), p]``, one GEMM
   per group writing NCHW directly; the tile buffer is reused (cache-resident).
-* forward, small planes: pixel-major ``cols[g, (c, k), (n, p)]`` over a block of
+* small planes of one group whose window rows are long (:func:`channels_last`):
+  channels-last ``cols[(n, p), (k, c)] = xp[n, p*s + k*d, c]`` (each window row
+  is one contiguous run of ``K[-1] * C``) over a block of samples,
+  ``y[(n, p), m] = cols @ w2`` and ``dw2[m, (k, c)] = dy^T @ cols``, one GEMM per
+  block; stride-1 input gradients of such layers are their forward identity.
+* forward, other small planes: pixel-major ``cols[g, (c, k), (n, p)]`` over a block of
   about ``TARGET_COLUMNS / Op`` samples (equal blocks), one GEMM per group, then
   ``(g, m, n, p) -> (n, g, m, p)``; with stride 1 the taps are flat
   (:func:`_flat_geometry`): each is one contiguous run of the flattened planes.
@@ -250,7 +255,6 @@ def _forward_channels_last(x, w, geo: Geometry, P, O, y, budget: Budget) -> np.n
     N, C = x.shape[:2]
     M = w.shape[0]
     K = w.shape[2:]
-    nsp = len(K)
     Kp, Op = prod(K), prod(O)
     it = x.dtype.itemsize
     budget = budget.hold(nbytes((Kp * C, M), x.dtype), "the channels-last weight of conv")
@@ -260,26 +264,58 @@ def _forward_channels_last(x, w, geo: Geometry, P, O, y, budget: Budget) -> np.n
     per_sample = (C * prod(P) + Op * Kp * C + Op * M) * it
     fit = budget.chunks(N, per_sample, what="one batch sample of conv")
     size = min(fit, _block(N, Op))
-    inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, x.shape[2:]))
 
     def task(r):
         b = r[1] - r[0]
-        xp = np.zeros((b, *P, C), dtype=x.dtype)
-        xp[(slice(None), *inner, slice(None))] = np.moveaxis(x[r[0] : r[1]], 1, -1)
-        st = xp.strides
-        sp = st[1 : 1 + nsp]
-        # v[n, *p, *k[:-1], (k[-1], c)] = xp[n, *(p*s + k*d), c]; the last kernel axis and c are one run
-        shape = (b, *O, *K[:-1], K[-1] * C)
-        strides = (st[0], *(t * s for t, s in zip(sp, geo.stride)), *(t * d for t, d in zip(sp[:-1], geo.dilation[:-1])), st[-1])
-        cols = np.empty(shape, dtype=x.dtype)
-        np.copyto(cols, as_strided(xp, shape, strides, writeable=False))
-        del xp
+        cols = _channels_last_cols(x[r[0] : r[1]], geo, K, P, O)
         out = np.matmul(cols.reshape(b * Op, Kp * C), w2)  # one GEMM per block: (b*Op, M)
         y[r[0] : r[1]].reshape(b, M, Op)[...] = out.reshape(b, Op, M).transpose(0, 2, 1)
 
     tasks = _ranges(N, size)
     run_tasks(task, tasks, max_parallel=_par(budget.chunks(len(tasks), size * per_sample), N * M * C * Kp * Op))
     return y
+
+
+def _channels_last_cols(x, geo: Geometry, K, P, O) -> np.ndarray:
+    """``cols[n, *p, *k[:-1], (k[-1], c)] = xp[n, *(p*s + k*d), c]`` of a chunk ``x`` (a new array)."""
+    b, C = x.shape[:2]
+    nsp = len(K)
+    inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, x.shape[2:]))
+    xp = np.zeros((b, *P, C), dtype=x.dtype)
+    xp[(slice(None), *inner, slice(None))] = np.moveaxis(x, 1, -1)
+    st = xp.strides
+    sp = st[1 : 1 + nsp]
+    # the last kernel axis and the channels are one contiguous run of K[-1]*C elements
+    shape = (b, *O, *K[:-1], K[-1] * C)
+    strides = (st[0], *(t * s for t, s in zip(sp, geo.stride)), *(t * d for t, d in zip(sp[:-1], geo.dilation[:-1])), st[-1])
+    cols = np.empty(shape, dtype=x.dtype)
+    np.copyto(cols, as_strided(xp, shape, strides, writeable=False))
+    return cols
+
+
+def _grad_weight_channels_last(x, dy, geo: Geometry, K, P, budget: Budget) -> np.ndarray:
+    """Small planes, one group: ``dw2[m, (k, c)] = sum_{(n, p)} dy[n, m, p] * cols[(n, p), (k, c)]``
+    (:func:`_channels_last_cols`), one GEMM per block of samples (:func:`_block`), partial sums added in
+    block order; then ``dw[m, c, k] = dw2[m, (k, c)]``."""
+    N, C = x.shape[:2]
+    M = dy.shape[1]
+    O = dy.shape[2:]
+    Kp, Op = prod(K), prod(O)
+    it = x.dtype.itemsize
+    # per sample: the padded input, its im2col rows, dy in (n, p, m) order; per task: two partial sums
+    per_sample = (C * prod(P) + Op * Kp * C + Op * M) * it
+    part_bytes = 2 * M * Kp * C * it
+    fit = budget.chunks(N, per_sample, fixed=part_bytes, what="one batch sample of conv_grad_weight")
+    size = min(fit, _block(N, Op))
+
+    def task(r):
+        b = r[1] - r[0]
+        cols = _channels_last_cols(x[r[0] : r[1]], geo, K, P, O).reshape(b * Op, Kp * C)
+        dyt = np.ascontiguousarray(dy[r[0] : r[1]].reshape(b, M, Op).transpose(0, 2, 1)).reshape(b * Op, M)
+        return np.matmul(dyt.T, cols)  # (M, Kp*C)
+
+    dw2 = _summed(task, _ranges(N, size), size * per_sample + part_bytes, budget, N * M * C * Kp * Op)
+    return np.ascontiguousarray(np.moveaxis(dw2.reshape(M, *K, C), -1, 1))
 
 
 def _forward_chunk(xp, wg, geo: Geometry, K, O, out, pixel_major: bool) -> None:
@@ -625,6 +661,9 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, bu
     if per_tap(Cg, Mg, Kp) and all(s == 1 for s in geo.stride) and all(a == 1 for a in geo.input_dilation):
         return _depthwise_grad_weight(x, dy, geo, K, budget)
     P = geo.padded_spatial(x.shape[2:])
+    if channels_last(geo, C, K, Op) and (C * prod(P) + Op * Kp * C + 2 * Op * M + 2 * Kp * C * M) * it <= budget.left:
+        # (one sample of it fits next to two partial sums: else the per-sample kernels below)
+        return _grad_weight_channels_last(x, dy, geo, K, P, budget)
     nsp = len(K)
     # per sample: padded input, im2col columns, dy in (G, Mg, n, Op) order; per task: up to three partial sums
     per_sample = (C * prod(P) + C * Kp * Op + M * Op) * it
