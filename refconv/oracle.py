@@ -62,6 +62,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import inspect
 import math
 from fractions import Fraction
 from typing import Any, Callable, Iterator, Sequence
@@ -80,6 +81,8 @@ from .params import (
     conv_transpose_params,
     general_crop,
     signal_mode,
+    spatial_rank,
+    unbatched,
 )
 
 __all__ = [
@@ -100,6 +103,8 @@ __all__ = [
     "adaptive_max_pool",
     "global_avg_pool",
     "global_max_pool",
+    "fractional_max_pool",
+    "deform_conv",
     "convolve",
     "correlate",
     "conv_matrix",
@@ -290,6 +295,47 @@ def _combine(parts: Sequence[tuple[np.ndarray, Fraction]]) -> tuple[np.ndarray, 
     return total, g
 
 
+def _accepts_unbatched(arrays: Sequence[str], spatial: Callable[[dict[str, Any]], int | None]) -> Callable[[Any], Any]:
+    """Decorate an operation so that it also takes PyTorch's unbatched inputs ``(C, *spatial)``.
+
+    ``spatial(arguments)`` gives the number of spatial axes from the bound
+    arguments; when the first of ``arrays`` is unbatched (:func:`refconv.params.unbatched`),
+    every array in ``arrays`` gains ``N = 1`` and the result (or each result) loses it.
+    """
+
+    def deco(f: Any) -> Any:
+        sig = inspect.signature(f)
+
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                bound = sig.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{f.__name__}(): {exc}") from None
+            first = _asarray(arrays[0], bound.arguments.get(arrays[0]))
+            if not unbatched(arrays[0], first.shape, spatial(bound.arguments)):
+                return f(*args, **kwargs)
+            for name in arrays:
+                if bound.arguments.get(name) is not None:
+                    bound.arguments[name] = np.asarray(bound.arguments[name])[None]  # N = 1
+            out = f(*bound.args, **bound.kwargs)
+            return tuple(r[0] for r in out) if isinstance(out, tuple) else out[0]
+
+        return wrapper
+
+    return deco
+
+
+def _per_axis_rank(*names: str) -> Callable[[dict[str, Any]], int | None]:
+    """The spatial rank named by the first tuple among these per-axis arguments (:func:`refconv.params.spatial_rank`)."""
+    return lambda a: spatial_rank(*(a.get(n) for n in names))
+
+
+def _weight_rank(a: dict[str, Any]) -> int | None:
+    """The spatial rank of a convolution: the weight's rank minus two."""
+    return max(_asarray("w", a.get("w")).ndim - 2, 0)
+
+
 # --------------------------------------------------------------------------- index maps
 
 
@@ -414,6 +460,7 @@ def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams, 
     return ops.finish(ints, scale, exact_out=exact_out, replay=run)
 
 
+@_accepts_unbatched(("x",), _weight_rank)
 def conv(
     x: Any,
     w: Any,
@@ -648,6 +695,7 @@ def conv_grad_bias(dy: Any, *, exact: bool = False) -> np.ndarray:
     return ops.finish(run(ops.ints["dy"]), ops.scale["dy"], exact_out=exact, replay=run)
 
 
+@_accepts_unbatched(("x",), _weight_rank)
 def conv_transpose(
     x: Any,
     w: Any,
@@ -887,7 +935,7 @@ def conv_matrix(
 # attributes of this module too, resolved on first use (an import here would be circular)
 _POOLING = frozenset(
     ("_divisors", "adaptive_avg_pool", "adaptive_max_pool", "avg_pool", "avg_pool_grad", "global_avg_pool",
-     "global_max_pool", "lp_pool", "max_pool", "max_pool_grad", "max_unpool")
+     "global_max_pool", "lp_pool", "max_pool", "max_pool_grad", "max_unpool", "fractional_max_pool")
 )
 
 

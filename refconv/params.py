@@ -50,6 +50,7 @@ refconv.params.ConvParamError: padding=9223372036854775808: larger than any arra
 from __future__ import annotations
 
 import numbers
+from fractions import Fraction
 import operator
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -83,6 +84,10 @@ __all__ = [
     "padding_form",
     "PADDING_FORM_RULE",
     "OracleSizeError",
+    "spatial_rank",
+    "unbatched",
+    "FractionalPoolParams",
+    "fractional_pool_params",
 ]
 
 PADDING_STRINGS = ("valid", "same", "same_lower", "full")
@@ -879,3 +884,107 @@ def signal_mode(mode: Any, odd_zero: Any, name: str) -> tuple[str, str]:
     if odd_zero not in ("start", "end"):
         raise ConvParamError(f"odd_zero={odd_zero!r}: must be 'start' (numpy/scipy) or 'end' (TF SAME)")
     return str(mode), str(odd_zero)
+
+
+def spatial_rank(*per_axis_values: Any) -> int | None:
+    """The number of spatial axes named by per-axis arguments: the length of the first tuple or list, else ``None``.
+
+    >>> spatial_rank(2, (3, 3), 1), spatial_rank(2, None)
+    (2, None)
+    """
+    for v in per_axis_values:
+        if isinstance(v, (tuple, list)):
+            return len(v)
+    return None
+
+
+def unbatched(name: str, shape: Any, spatial: int | None) -> bool:
+    """Whether the input ``name`` of ``shape`` lacks the batch axis: ``(C, *spatial)`` instead of ``(N, C, *spatial)``.
+
+    PyTorch accepts such unbatched inputs for convolution and pooling; the
+    oracle adds ``N = 1`` and drops it from the result.  ``spatial`` is the
+    number of spatial axes (from the weight's rank, or a per-axis tuple
+    argument: :func:`spatial_rank`); ``None`` (only ints given) means batched.
+
+    >>> unbatched('x', (3, 8, 8), 2), unbatched('x', (1, 3, 8, 8), 2), unbatched('x', (3, 8), None)
+    (True, False, False)
+    >>> unbatched('x', (8,), 2)
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: x.ndim=1: expected 4 axes (N, C, *spatial) or 3 (C, *spatial) for 2 spatial axes (x.shape=(8,))
+    """
+    shp = _check_shape(f"{name}.shape", shape)
+    if spatial is None or len(shp) == spatial + 2:
+        return False
+    if len(shp) == spatial + 1 and spatial >= 1:
+        return True
+    raise ConvParamError(
+        f"{name}.ndim={len(shp)}: expected {spatial + 2} axes (N, C, *spatial) or {spatial + 1} (C, *spatial) "
+        f"for {spatial} spatial axes ({name}.shape={shp})"
+    )
+
+
+@dataclass(frozen=True)
+class FractionalPoolParams:
+    """Fractional max pooling: per ``(n, c)`` plane and axis ``i``, ``o_i`` windows of ``k_i`` starting at ``starts``.
+
+    ``starts[i]`` has shape ``(N*C, o_i)`` (:func:`refconv.shapes.fractional_starts`
+    of that plane's sample for axis ``i``).
+    """
+
+    input_shape: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    output_spatial: tuple[int, ...]
+    starts: tuple[Any, ...]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (*self.input_shape[:2], *self.output_spatial)
+
+
+def fractional_pool_params(input_shape: Any, kernel_size: Any, output_size: Any, samples: Any) -> FractionalPoolParams:
+    """Validate fractional max pooling; ``samples[n, c, i]`` in ``[0, 1)`` is plane ``(n, c)``'s sample for axis ``i``.
+
+    Each axis needs ``o + k - 1 <= n`` (PyTorch's rule).  PyTorch's
+    ``_random_samples`` list the axes in reverse order for 2-D inputs
+    (``samples = torch_samples[..., ::-1]``) and in order for 3-D.
+
+    >>> fractional_pool_params((1, 1, 10), 2, 4, [[[0.5]]]).starts[0].tolist()
+    [[0, 3, 5, 8]]
+    >>> fractional_pool_params((1, 1, 10), 2, 4, [[[1.0]]])
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: samples[0, 0, 0]=1.0: every sample must lie in [0, 1)
+    """
+    import numpy as np
+
+    xs = _pool_input(input_shape)
+    ndim = len(xs) - 2
+    k = per_axis("kernel_size", kernel_size, ndim, minimum=1)
+    out = per_axis("output_size", output_size, ndim, minimum=1)
+    for i, (n, ki, oi) in enumerate(zip(xs[2:], k, out)):
+        if oi + ki - 1 > n:
+            raise ConvParamError(
+                f"{_fmt('output_size', output_size)} with kernel_size={k}: output_size + kernel_size - 1 must be at "
+                f"most the input size {n} on axis {i}"
+            )
+    try:
+        u = np.asarray(samples)
+    except Exception as exc:  # ragged lists and the like
+        raise ConvParamError(f"samples: cannot be read as an array ({exc})") from None
+    if u.shape != (*xs[:2], ndim):
+        raise ConvParamError(f"samples.shape={u.shape}: must be (N, C, spatial axes) = {(*xs[:2], ndim)}")
+    if u.dtype.kind not in "iuf" and not (u.dtype == object and all(isinstance(v, (numbers.Rational, float)) for v in u.flat)):
+        raise ConvParamError(f"samples.dtype={u.dtype}: samples must be real numbers (floats or Fractions)")
+    flat = u.reshape(-1).tolist()
+    fr = [Fraction(v) if v == v and abs(v) != float("inf") else None for v in flat]
+    for j, v in enumerate(fr):
+        if v is None or not 0 <= v < 1:
+            where = ", ".join(map(str, np.unravel_index(j, u.shape)))
+            raise ConvParamError(f"samples[{where}]={flat[j]!r}: every sample must lie in [0, 1)")
+    planes = np.array(fr, dtype=object).reshape(-1, ndim)
+    starts = tuple(
+        np.array([shapes.fractional_starts(n, ki, oi, v) for v in planes[:, i]], dtype=np.int64).reshape(-1, oi)
+        for i, (n, ki, oi) in enumerate(zip(xs[2:], k, out))
+    )
+    return FractionalPoolParams(xs, k, out, starts)

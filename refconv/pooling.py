@@ -24,11 +24,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import exact as _exact
-from .oracle import _asarray, _check_work, _Operands, _prod, _window
+from .oracle import _accepts_unbatched, _asarray, _check_work, _Operands, _per_axis_rank, _prod, _window
 from .params import (
     ConvParamError,
     adaptive_pool_params,
     check_gradient_shape,
+    fractional_pool_params,
     lp_norm,
     pool_params,
     unpool_params,
@@ -45,6 +46,7 @@ __all__ = [
     "adaptive_max_pool",
     "global_avg_pool",
     "global_max_pool",
+    "fractional_max_pool",
 ]
 
 
@@ -149,6 +151,7 @@ def onnx_indices(indices: Any, input_shape: Sequence[int], storage_order: int = 
 # --------------------------------------------------------------------------- max pooling
 
 
+@_accepts_unbatched(("x",), _per_axis_rank("kernel_size", "stride", "dilation"))
 def max_pool(
     x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False,
     return_indices: bool = False,
@@ -198,6 +201,7 @@ def _window_has_input(pp: Any) -> np.ndarray:
     return functools.reduce(np.logical_and.outer, hits)
 
 
+@_accepts_unbatched(("x", "dy"), _per_axis_rank("kernel_size", "stride", "dilation"))
 def max_pool_grad(
     dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1,
     ceil_mode: bool = False, exact: bool = False,
@@ -239,6 +243,7 @@ def max_pool_grad(
     return ops.finish(run(ops.ints["dy"]), ops.scale["dy"], exact_out=exact, replay=run)
 
 
+@_accepts_unbatched(("y", "indices"), _per_axis_rank("kernel_size", "stride"))
 def max_unpool(
     y: Any, indices: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, output_size: Any = None
 ) -> np.ndarray:
@@ -300,6 +305,7 @@ def _over_divisors(total: np.ndarray, div: np.ndarray) -> tuple[np.ndarray, int]
     return total.astype(object) * (lcm // safe), lcm
 
 
+@_accepts_unbatched(("x",), _per_axis_rank("kernel_size", "stride", "dilation"))
 def avg_pool(
     x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False,
     count_include_pad: bool = True, divisor_override: Any = None, exact: bool = False,
@@ -404,6 +410,7 @@ def avg_pool_grad(
     return ops.finish(ints, ops.scale["dy"] / lcm, exact_out=exact, replay=run)
 
 
+@_accepts_unbatched(("x",), _per_axis_rank("kernel_size", "stride", "dilation"))
 def lp_pool(
     x: Any, p: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1,
     ceil_mode: bool = False,
@@ -469,6 +476,7 @@ def _adaptive(x: np.ndarray, ap: Any, reduce: Any) -> list[Any]:
     return out
 
 
+@_accepts_unbatched(("x",), _per_axis_rank("output_size"))
 def adaptive_avg_pool(x: Any, output_size: Any, *, exact: bool = False) -> np.ndarray:
     """Adaptive average pooling: output ``i`` averages ``[floor(i*n/o), ceil((i+1)*n/o))`` on each axis.
 
@@ -508,6 +516,7 @@ def adaptive_avg_pool(x: Any, output_size: Any, *, exact: bool = False) -> np.nd
     return out
 
 
+@_accepts_unbatched(("x",), _per_axis_rank("output_size"))
 def adaptive_max_pool(x: Any, output_size: Any, *, return_indices: bool = False) -> Any:
     """Adaptive max pooling over PyTorch's bins (see :func:`adaptive_avg_pool`); indices as :func:`max_pool`.
 
@@ -564,3 +573,67 @@ def global_max_pool(x: Any) -> np.ndarray:
     [[[[7]]]]
     """
     return adaptive_max_pool(_asarray("x", x), 1)
+
+
+# --------------------------------------------------------------------------- fractional max pooling
+
+
+@_accepts_unbatched(("x",), _per_axis_rank("kernel_size", "output_size"))
+def fractional_max_pool(x: Any, kernel_size: Any, output_size: Any, samples: Any, *, return_indices: bool = False) -> Any:
+    """Fractional max pooling with the pseudo-random windows fixed by ``samples``; exact in any dtype.
+
+    Plane ``(n, c)`` pools, on axis ``i``, the ``o_i`` windows of ``k_i``
+    samples starting at :func:`refconv.shapes.fractional_starts`
+    ``(n_i, k_i, o_i, samples[n, c, i])``: ``floor((j + u) * alpha) - floor(u * alpha)``
+    with ``alpha = (n_i - k_i) / (o_i - 1)``, the last window at ``n_i - k_i``
+    (PyTorch's intervals in exact arithmetic; ``specs/pooling.md``).  PyTorch's
+    ``_random_samples`` list the axes in reverse order for 2-D inputs: pass
+    ``torch_samples[..., ::-1]``.  Indices and ties as in :func:`max_pool`
+    (first maximum in row-major tap order; PyTorch credits the last NaN).
+    An unbatched ``x`` of shape ``(C, *spatial)`` takes ``samples`` of shape ``(1, C, D)``.
+
+    Examples
+    --------
+    >>> x = np.array([[[5, 1, 2, 7, 3, 0, 4, 6, 9, 8]]])
+    >>> fractional_max_pool(x, 2, 4, [[[0.5]]], return_indices=True)   # windows start at 0, 3, 5, 8
+    (array([[[5, 7, 4, 9]]]), array([[[0, 3, 6, 8]]]))
+    """
+    if not isinstance(return_indices, bool):
+        raise ConvParamError(f"return_indices={return_indices!r}: must be True or False")
+    xa = _asarray("x", x)
+    fp = fractional_pool_params(xa.shape, kernel_size, output_size, samples)
+    nc, kp, ndim = _prod(fp.input_shape[:2]), _prod(fp.kernel_size), len(fp.kernel_size)
+    _check_work("fractional_max_pool", nc * kp * _prod(fp.output_spatial), 2 * _prod(fp.output_shape), kp, "window terms")
+    if xa.dtype == object and any(_exact._is_sympy(v) for v in xa.flat):
+        raise ConvParamError("x: max pooling of sympy expressions is not defined (use numbers)")
+    planes = xa.reshape(nc, *fp.input_shape[2:])
+    shape = (nc, *fp.output_spatial)
+    plane = np.arange(nc).reshape((nc,) + (1,) * ndim)
+
+    def axis_view(i: int, a: np.ndarray) -> np.ndarray:
+        # per-plane starts (NC, o_i) placed on output axis i of (NC, *O)
+        return a.reshape((nc,) + (1,) * i + (fp.output_spatial[i],) + (1,) * (ndim - 1 - i))
+
+    starts = [axis_view(i, st) for i, st in enumerate(fp.starts)]
+    best = flat = None
+    for tap in np.ndindex(*fp.kernel_size):
+        coords = [st + t for st, t in zip(starts, tap)]  # input coordinate of this tap on each axis
+        v = np.broadcast_to(planes[(plane, *coords)], shape)
+        # C-order index within the (n, c) plane: sum_i coord_i * prod(n_{i+1:})
+        f = np.broadcast_to(_flat_of(coords, fp.input_shape[2:]), shape)
+        if best is None:
+            best, flat = v.copy(), f.copy()
+            continue
+        larger = (v > best) | (np.isnan(v) & ~np.isnan(best)) if v.dtype.kind == "f" else np.asarray(v > best, dtype=bool)
+        best = np.where(larger, v, best)
+        flat = np.where(larger, f, flat)
+    y = best.reshape(fp.output_shape)
+    return (y, flat.astype(np.int64).reshape(fp.output_shape)) if return_indices else y
+
+
+def _flat_of(coords: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
+    """C-order flat index of ``coords`` in an array of spatial ``sizes``: ``sum_i c_i * prod(sizes[i+1:])``."""
+    flat = np.zeros((), dtype=np.int64)
+    for c, n in zip(coords, sizes):
+        flat = flat * n + c
+    return flat

@@ -14,9 +14,11 @@ or a ``(lo, hi)`` pair.  The seed examples:
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Iterable, Sequence
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "pool_output_size",
     "conv_transpose_output_size",
     "adaptive_bins",
+    "fractional_starts",
     "max_unpool_output_size",
     "same_padding",
     "full_padding",
@@ -162,6 +165,36 @@ def adaptive_bins(n: int, o: int) -> list[tuple[int, int]]:
     """
     n, o = _int("n", n, 1), _int("o", o, 1)
     return [((i * n) // o, -(-((i + 1) * n) // o)) for i in range(o)]
+
+
+def fractional_starts(n: int, k: int, o: int, u: Any) -> list[int]:
+    """Window starts of fractional max pooling on an axis of ``n`` samples: ``o`` windows of ``k``, sample ``u``.
+
+    PyTorch's interval sequence in exact arithmetic: with
+    ``alpha = (n - k) / (o - 1)``, window ``i < o - 1`` starts at
+    ``floor((i + u) * alpha) - floor(u * alpha)`` and the last at ``n - k``.
+    ``u`` (in ``[0, 1)``) is read exactly: a float is the dyadic rational it stores.
+
+    Examples
+    --------
+    >>> fractional_starts(10, 2, 4, 0.5)            # alpha = 8/3
+    [0, 3, 5, 8]
+    >>> fractional_starts(5, 2, 1, 0.25)
+    [3]
+    """
+    n, k, o = _int("n", n, 1), _int("k", k, 1), _int("o", o, 1)
+    if o + k - 1 > n:
+        raise _err(f"o={o}, k={k}: o + k - 1 must be at most n={n}")
+    if isinstance(u, bool) or not isinstance(u, numbers.Real) or u != u or abs(u) == float("inf"):
+        raise _err(f"u={u!r}: must be a real number in [0, 1)")
+    u = Fraction(u) if isinstance(u, numbers.Rational) else Fraction(float(u))  # a float's exact value
+    if not 0 <= u < 1:
+        raise _err(f"u={float(u)!r}: must lie in [0, 1)")
+    if o == 1:
+        return [n - k]
+    alpha = Fraction(n - k, o - 1)
+    # floor((i + u) * alpha) - floor(u * alpha): the window starts relative to the first
+    return [math.floor((i + u) * alpha) - math.floor(u * alpha) for i in range(o - 1)] + [n - k]
 
 
 def max_unpool_output_size(n: int, k: int, stride: int, padding: Any = 0) -> int:

@@ -274,3 +274,110 @@ def test_conv_transpose_output_shape_equals_onnx_runtime(auto_pad):
     (o,) = _run_onnx("ConvTranspose", [x, w], dict(strides=[2], output_shape=[6], auto_pad=auto_pad), [np.float32])
     preset = "same" if auto_pad == "SAME_UPPER" else "same_lower"
     assert np.array_equal(oracle.conv_transpose(x, w, stride=2, padding=preset, output_size=6), o)
+
+
+# --------------------------------------------------------------------------- unbatched inputs
+
+
+def test_unbatched_inputs_equal_pytorch():
+    rng = np.random.default_rng(11)
+    x2 = rng.integers(-3, 4, size=(2, 5, 6)).astype(np.float64)  # (C, H, W)
+    t2 = torch.from_numpy(x2)
+    w = rng.integers(-3, 4, size=(3, 2, 2, 2)).astype(np.float64)
+    b = rng.integers(-3, 4, size=3).astype(np.float64)
+    assert np.array_equal(oracle.conv(x2, w, b, padding=1), F.conv2d(t2, torch.from_numpy(w), torch.from_numpy(b), padding=1).numpy())
+    x1 = x2[0]  # (C, L) with a 1-D kernel
+    w1 = w[:, :, 0]
+    assert np.array_equal(oracle.conv(x2[:, 0], w1, stride=2), F.conv1d(t2[:, 0], torch.from_numpy(w1), stride=2).numpy())
+    assert np.array_equal(oracle.conv(x2, w, padding=1, padding_mode="circular"),
+                          F.conv2d(F.pad(t2[None], (1, 1, 1, 1), mode="circular")[0], torch.from_numpy(w)).numpy())
+    wt = rng.integers(-3, 4, size=(2, 3, 2, 2)).astype(np.float64)
+    assert np.array_equal(oracle.conv_transpose(x2, wt, stride=2), F.conv_transpose2d(t2, torch.from_numpy(wt), stride=2).numpy())
+    y, i = oracle.max_pool(x2, (2, 2), return_indices=True)
+    ty, ti = F.max_pool2d(t2, 2, return_indices=True)
+    assert y.shape == (2, 2, 3) and np.array_equal(y, ty.numpy()) and np.array_equal(i, ti.numpy())
+    assert np.array_equal(oracle.max_unpool(y, i, (2, 2)), F.max_unpool2d(ty, ti, 2).numpy())
+    assert np.array_equal(oracle.avg_pool(x2, (2, 3), stride=1), F.avg_pool2d(t2, (2, 3), stride=1).numpy())
+    xa = np.abs(x1)  # PyTorch's p = 1 sums without |.| (a stated difference); equal on non-negative input
+    assert np.array_equal(oracle.lp_pool(xa, 1, (2,)), F.lp_pool1d(torch.from_numpy(xa), 1, 2).numpy())
+    ay, ai = oracle.adaptive_max_pool(x2, (2, 4), return_indices=True)
+    tay, tai = F.adaptive_max_pool2d(t2, (2, 4), return_indices=True)
+    assert np.array_equal(ay, tay.numpy()) and np.array_equal(ai, tai.numpy())
+    assert np.array_equal(oracle.adaptive_avg_pool(x2, (2, 4)), F.adaptive_avg_pool2d(t2, (2, 4)).numpy())
+    dy = rng.integers(-3, 4, size=y.shape).astype(np.float64)
+    tx = t2.clone().requires_grad_()
+    F.max_pool2d(tx, 2).backward(torch.from_numpy(dy))
+    assert np.array_equal(oracle.max_pool_grad(dy, x2, (2, 2)), tx.grad.numpy())
+
+
+def test_unbatched_needs_a_tuple_and_names_a_wrong_rank():
+    x = np.arange(12.0).reshape(1, 3, 4)
+    # only ints: (N, C, L) as before
+    assert oracle.max_pool(x, 2).shape == (1, 3, 2)
+    # a 2-tuple names two spatial axes: (C, H, W)
+    assert oracle.max_pool(x, (1, 2)).shape == (1, 3, 2)
+    with pytest.raises(ConvParamError, match=r"x.ndim=1: expected 4 axes .* \(x.shape=\(12,\)\)"):
+        oracle.max_pool(x.reshape(12), (1, 2))
+    with pytest.raises(ConvParamError, match=r"x.ndim=2: expected 5 axes"):
+        oracle.conv(x[0], np.ones((1, 3, 1, 1, 1)))
+
+
+# --------------------------------------------------------------------------- fractional max pooling
+
+
+@st.composite
+def fractional_case(draw):
+    nd = draw(st.integers(2, 3))
+    k = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    # PyTorch's 3-D kernel needs o + k - 1 < n on each axis (2-D: <=, as the oracle)
+    strict = int(nd == 3)
+    n = tuple(draw(st.integers(ki + strict, 9)) for ki in k)
+    o = tuple(draw(st.integers(1, ni - ki + 1 - strict)) for ni, ki in zip(n, k))
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-4, 5, size=(2, 2, *n)).astype(np.float64)  # ties happen
+    u = rng.random((2, 2, nd))
+    return x, k, o, u
+
+
+@SETTINGS
+@given(fractional_case())
+def test_fractional_max_pool_equals_pytorch(case):
+    x, k, o, u = case
+    nd = x.ndim - 2
+    fn = getattr(F, f"fractional_max_pool{nd}d")
+    ty, ti = fn(torch.from_numpy(x), k, output_size=o, _random_samples=torch.from_numpy(u), return_indices=True)
+    # PyTorch's 2-D samples list the axes last first (W, H); its 3-D samples are in axis order
+    ours = u[..., ::-1] if nd == 2 else u
+    y, i = oracle.fractional_max_pool(x, k, o, ours, return_indices=True)
+    assert np.array_equal(y, ty.numpy()) and np.array_equal(i, ti.numpy()) and i.dtype == np.int64
+    # unbatched: (C, *spatial) with samples (1, C, D)
+    ty1 = fn(torch.from_numpy(x[0]), k, output_size=o, _random_samples=torch.from_numpy(u[:1]))
+    assert np.array_equal(oracle.fractional_max_pool(x[0], k, o, ours[:1]), ty1.numpy())
+
+
+def test_fractional_windows_are_the_exact_interval_formula():
+    # alpha = 8/3, u = 1/2: starts floor((i + 1/2) * 8/3) - 1 = 0, 3, 5 and the last at n - k = 8
+    assert shapes.fractional_starts(10, 2, 4, exact.Fraction(1, 2)) == [0, 3, 5, 8]
+    x = np.arange(10).reshape(1, 1, 10)
+    assert oracle.fractional_max_pool(x, 2, 4, [[[0.5]]]).tolist() == [[[1, 4, 6, 9]]]
+    # integers and Fractions stay exact
+    xf = np.array([[[exact.Fraction(1, 3), exact.Fraction(1, 2), 0]]], dtype=object)
+    assert oracle.fractional_max_pool(xf, 2, 1, [[[0]]]).tolist() == [[[exact.Fraction(1, 2)]]]
+    # o + k - 1 = n is defined (one window per position of a stride-1 pooling); PyTorch's 3-D kernel refuses it
+    x3 = np.arange(8.0).reshape(1, 1, 2, 2, 2)
+    assert oracle.fractional_max_pool(x3, 2, 1, [[[0.5, 0.5, 0.5]]]).tolist() == [[[[[7.0]]]]]
+    with pytest.raises(RuntimeError, match="too large relative to input"):
+        F.fractional_max_pool3d(torch.from_numpy(x3), 2, output_size=1, _random_samples=torch.full((1, 1, 3), 0.5, dtype=torch.float64))
+
+
+def test_fractional_max_pool_refuses_bad_arguments():
+    x = np.zeros((1, 1, 5))
+    with pytest.raises(ConvParamError, match=r"samples\[0, 0, 0\]=1.5: every sample must lie in \[0, 1\)"):
+        oracle.fractional_max_pool(x, 2, 3, [[[1.5]]])
+    with pytest.raises(ConvParamError, match=r"samples.shape=\(1, 1\)"):
+        oracle.fractional_max_pool(x, 2, 3, [[0.5]])
+    with pytest.raises(ConvParamError, match="output_size=5 with kernel_size=\\(2,\\)"):
+        oracle.fractional_max_pool(x, 2, 5, [[[0.5]]])
+    with pytest.raises(ConvParamError, match=r"samples\[0, 0, 0\]=nan"):
+        oracle.fractional_max_pool(x, 2, 3, [[[float("nan")]]])
