@@ -944,4 +944,8 @@ def __getattr__(name: str) -> Any:
         from . import pooling
 
         return getattr(pooling, name)
+    if name == "deform_conv":
+        from . import deform
+
+        return deform.deform_conv
     raise AttributeError(f"module 'refconv.oracle' has no attribute {name!r}")

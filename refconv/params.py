@@ -88,6 +88,8 @@ __all__ = [
     "unbatched",
     "FractionalPoolParams",
     "fractional_pool_params",
+    "DeformParams",
+    "deform_params",
 ]
 
 PADDING_STRINGS = ("valid", "same", "same_lower", "full")
@@ -988,3 +990,59 @@ def fractional_pool_params(input_shape: Any, kernel_size: Any, output_size: Any,
         for i, (n, ki, oi) in enumerate(zip(xs[2:], k, out))
     )
     return FractionalPoolParams(xs, k, out, starts)
+
+
+@dataclass(frozen=True)
+class DeformParams:
+    """Deformable convolution: the windows of ``conv`` (``conv_params``), each tap moved by its own offset.
+
+    ``offset`` has shape ``(N, offset_groups * prod(K) * D, *O)`` with channel
+    ``(g * prod(K) + t) * D + i`` holding the axis-``i`` offset of tap ``t``
+    (row-major) for offset group ``g``; ``mask`` has ``(N, offset_groups * prod(K), *O)``.
+    """
+
+    conv: ConvParams
+    offset_groups: int
+
+    @property
+    def taps(self) -> int:
+        return _prod_int(self.conv.kernel_spatial)
+
+
+def _prod_int(values: Sequence[int]) -> int:
+    out = 1
+    for v in values:
+        out *= v
+    return out
+
+
+def deform_params(
+    input_shape: Any, offset_shape: Any, weight_shape: Any, bias_shape: Any = None, mask_shape: Any = None, *,
+    stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: Any = 1, offset_groups: Any = 1,
+) -> DeformParams:
+    """Validate deformable convolution (torchvision's ``deform_conv2d`` layout, for any number of axes).
+
+    >>> deform_params((1, 2, 4, 4), (1, 18, 2, 2), (1, 2, 3, 3)).conv.output_shape
+    (1, 1, 2, 2)
+    >>> deform_params((1, 2, 4, 4), (1, 9, 2, 2), (1, 2, 3, 3))
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: offset.shape=(1, 9, 2, 2): must be (N, 2 * offset_groups * prod(K), *out) = (1, 18, 2, 2)
+    """
+    p = conv_params(input_shape, weight_shape, bias_shape, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if not _is_int(offset_groups) or offset_groups < 1 or p.input_shape[1] % offset_groups:
+        raise ConvParamError(
+            f"{_fmt('offset_groups', offset_groups)}: must be an integer >= 1 dividing C_in={p.input_shape[1]}"
+        )
+    dp = DeformParams(p, int(offset_groups))
+    n, out, d = p.input_shape[0], p.output_spatial, p.ndim
+    want = (n, d * dp.offset_groups * dp.taps, *out)
+    if _check_shape("offset.shape", offset_shape) != want:
+        raise ConvParamError(
+            f"offset.shape={tuple(offset_shape)}: must be (N, {d} * offset_groups * prod(K), *out) = {want}"
+        )
+    if mask_shape is not None:
+        want_m = (n, dp.offset_groups * dp.taps, *out)
+        if _check_shape("mask.shape", mask_shape) != want_m:
+            raise ConvParamError(f"mask.shape={tuple(mask_shape)}: must be (N, offset_groups * prod(K), *out) = {want_m}")
+    return dp

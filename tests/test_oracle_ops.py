@@ -381,3 +381,95 @@ def test_fractional_max_pool_refuses_bad_arguments():
         oracle.fractional_max_pool(x, 2, 5, [[[0.5]]])
     with pytest.raises(ConvParamError, match=r"samples\[0, 0, 0\]=nan"):
         oracle.fractional_max_pool(x, 2, 3, [[[float("nan")]]])
+
+
+# --------------------------------------------------------------------------- deformable convolution
+
+
+def _bilinear(plane, h, w):
+    """torchvision's bilinear_interpolate, line by line, in Fractions."""
+    H, W = plane.shape
+    if h <= -1 or H <= h or w <= -1 or W <= w:
+        return 0
+    hl, wl = int(np.floor(h)), int(np.floor(w))
+    lh, lw = h - hl, w - wl
+    hh, hw = 1 - lh, 1 - lw
+
+    def at(i, j):
+        return exact.Fraction(plane[i, j]) if 0 <= i < H and 0 <= j < W else 0
+
+    return hh * hw * at(hl, wl) + hh * lw * at(hl, wl + 1) + lh * hw * at(hl + 1, wl) + lh * lw * at(hl + 1, wl + 1)
+
+
+def _deform_loop(x, off, w, b, mask, s, pad, dil, groups, ogroups):
+    """deform_conv2d as torchvision's im2col writes it, one output element at a time."""
+    n, cin, _, _ = x.shape
+    cout, gin, kh, kw = w.shape
+    oh, ow = off.shape[2:]
+    y = np.empty((n, cout, oh, ow), dtype=object)
+    for b_, o, i, j in np.ndindex(n, cout, oh, ow):
+        acc = exact.Fraction(b[o]) if b is not None else exact.Fraction(0)
+        for cl in range(gin):
+            c = (o // (cout // groups)) * gin + cl
+            g = c // (cin // ogroups)
+            for ki, kj in np.ndindex(kh, kw):
+                t = ki * kw + kj
+                dh, dw = (exact.Fraction(off[b_, 2 * (g * kh * kw + t) + e, i, j]) for e in (0, 1))
+                h = i * s[0] - pad[0] + ki * dil[0] + dh
+                ww = j * s[1] - pad[1] + kj * dil[1] + dw
+                m = exact.Fraction(mask[b_, g * kh * kw + t, i, j]) if mask is not None else 1
+                acc += exact.Fraction(w[o, cl, ki, kj]) * m * _bilinear(x[b_, c], h, ww)
+        y[b_, o, i, j] = acc
+    return y
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(st.integers(1, 2), st.integers(1, 2), st.integers(1, 2), st.integers(0, 1), st.integers(1, 2), st.booleans(),
+       st.booleans(), st.integers(0, 2**31))
+def test_deform_conv_equals_torchvisions_definition(stride, dil, groups, pad, ogroups, use_mask, use_bias, seed):
+    rng = np.random.default_rng(seed)
+    cin, cout, k = 2 * groups * ogroups // min(groups, ogroups), 2 * groups, (2, 2)
+    x = rng.integers(-4, 5, size=(2, cin, 4, 5)).astype(np.float64)
+    w = rng.integers(-3, 4, size=(cout, cin // groups, *k)).astype(np.float64)
+    oh, ow = ((4 + 2 * pad - dil * (k[0] - 1) - 1) // stride + 1, (5 + 2 * pad - dil * (k[1] - 1) - 1) // stride + 1)
+    # dyadic offsets in quarter samples, reaching past every border: exact in float64
+    off = rng.integers(-12, 13, size=(2, 2 * ogroups * 4, oh, ow)) / 4.0
+    mask = rng.integers(-4, 5, size=(2, ogroups * 4, oh, ow)) / 4.0 if use_mask else None
+    b = rng.integers(-3, 4, size=cout).astype(np.float64) if use_bias else None
+    kw = dict(stride=stride, padding=pad, dilation=dil, groups=groups, offset_groups=ogroups)
+    want = _deform_loop(x, off, w, b, mask, (stride,) * 2, (pad,) * 2, (dil,) * 2, groups, ogroups)
+    got = oracle.deform_conv(x, off, w, b, mask, **kw, exact=True)
+    assert got.shape == want.shape and all(a == e for a, e in zip(got.flat, want.flat))
+    rounded = oracle.deform_conv(x, off, w, b, mask, **kw)
+    assert rounded.dtype == np.float64 and np.array_equal(rounded, np.vectorize(float)(want))
+
+
+def test_deform_conv_with_zero_or_integer_offsets_is_a_convolution():
+    rng = np.random.default_rng(3)
+    x = rng.integers(-4, 5, size=(1, 2, 5, 5))
+    w = rng.integers(-3, 4, size=(3, 2, 3, 3))
+    zero = np.zeros((1, 18, 3, 3), dtype=np.int64)
+    assert np.array_equal(oracle.deform_conv(x, zero, w), oracle.conv(x, w))
+    # every tap moved one row down: the convolution of the input shifted up, zero in the last row
+    down = zero.copy()
+    down[:, 0::2] = 1  # channel 2t: the row offset of tap t
+    shifted = np.concatenate([x[:, :, 1:], np.zeros_like(x[:, :, :1])], axis=2)
+    assert np.array_equal(oracle.deform_conv(x, down, w), oracle.conv(shifted, w))
+    # 1-D and 3-D follow the same definition; unbatched input drops N
+    x1 = np.array([[2, 4, 8]])
+    assert oracle.deform_conv(x1, np.full((1, 3), 0.5), np.array([[[1]]])).tolist() == [[3.0, 6.0, 4.0]]
+    x3 = rng.integers(-4, 5, size=(1, 1, 3, 3, 3))
+    assert np.array_equal(oracle.deform_conv(x3, np.zeros((1, 3 * 8, 2, 2, 2)), np.ones((1, 1, 2, 2, 2))),
+                          oracle.conv(x3, np.ones((1, 1, 2, 2, 2))))
+
+
+def test_deform_conv_refuses_bad_arguments():
+    x, w = np.zeros((1, 2, 4, 4)), np.zeros((1, 2, 3, 3))
+    with pytest.raises(ConvParamError, match=r"offset.shape=\(1, 9, 2, 2\)"):
+        oracle.deform_conv(x, np.zeros((1, 9, 2, 2)), w)
+    with pytest.raises(ConvParamError, match="offset_groups=3"):
+        oracle.deform_conv(x, np.zeros((1, 54, 2, 2)), w, offset_groups=3)
+    with pytest.raises(ConvParamError, match=r"mask.shape=\(1, 18, 2, 2\)"):
+        oracle.deform_conv(x, np.zeros((1, 18, 2, 2)), w, mask=np.zeros((1, 18, 2, 2)))
+    with pytest.raises(ConvParamError, match="offset: deform_conv needs finite values"):
+        oracle.deform_conv(x, np.full((1, 18, 2, 2), np.nan), w)
