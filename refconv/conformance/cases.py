@@ -289,6 +289,9 @@ class Case:
     seed: int = 0
     layout: str = "contiguous"
     expect_refusal: bool = False
+    divisor_override: int | None = None           # average pooling: the divisor of every window (PyTorch)
+    output_size: tuple[int, ...] | None = None     # adaptive pooling: the output's spatial sizes
+    norm: int = 2                                  # L_p pooling: p
     label: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -298,8 +301,13 @@ class Case:
                 object.__setattr__(self, name, (default,) * d)
         if self.padding is None:
             object.__setattr__(self, "padding", ((0, 0),) * d)
-        if registry.get(self.op).window:
+        rec = registry.get(self.op)
+        if rec.window:
             object.__setattr__(self, "cout", self.cin)  # pooling keeps the channels
+        if rec.adaptive and self.output_size is None:
+            object.__setattr__(self, "output_size", (1,) * d)  # global pooling
+        if not rec.takes("count_include_pad"):
+            object.__setattr__(self, "count_include_pad", True)  # not a parameter of the op: one canonical case
         if self.values not in VALUES:
             raise P.ConvParamError(f"values={self.values!r}: value classes are " + ", ".join(repr(v) for v in VALUES))
         if self.layout not in LAYOUTS:
@@ -377,7 +385,10 @@ class Case:
     def describe(self) -> str:
         """One line: shapes, every non-default parameter, the value class and any non-default layout."""
         shp = ", ".join(f"{k}{v}" for k, v in self.input_shapes().items())
-        kw = self.kwargs()
+        rec = self.record
+        # optional keywords (registry.OpRecord.optional) at their default are not named
+        kw = {k: v for k, v in self.kwargs().items()
+              if k not in rec.optional or not (v is None or k == "dilation" and all(d == 1 for d in v))}
         parts = [f"{k}={v}" for k, v in kw.items()]
         text = f"{self.op}({shp}; {', '.join(parts)}) values={self.values}"
         if self.layout != "contiguous":
@@ -444,6 +455,7 @@ class Capabilities:
     output_padding: bool = True
     ceil_mode: bool = True
     count_include_pad: tuple[bool, ...] = (True, False)
+    divisor_override: bool = True  # average pooling with divisor_override
     refuses_invalid: bool = True  # raises on configurations the definition rejects
     full_range: bool = True       # values near the dtype's overflow threshold
     #: extra rule: a function (case) -> True when supported
@@ -476,6 +488,8 @@ class Capabilities:
         if not self.ceil_mode and case.ceil_mode:
             return False
         if case.record.takes("count_include_pad") and case.count_include_pad not in self.count_include_pad:
+            return False
+        if not self.divisor_override and case.divisor_override is not None:
             return False
         if not self.full_range and case.values == "overflow":
             return False
@@ -523,6 +537,8 @@ class Capabilities:
             c = replace(c, ceil_mode=False)
         if c.record.takes("count_include_pad") and c.count_include_pad not in self.count_include_pad:
             c = replace(c, count_include_pad=self.count_include_pad[0])
+        if not self.divisor_override:
+            c = replace(c, divisor_override=None)
         if not (padding_kinds(c) & set(self.padding)):
             alts = []
             if "symmetric" in self.padding:
@@ -687,7 +703,8 @@ def _grad_catalogue(op: str, dims: int) -> list[Case]:
 
 def _pool_catalogue(op: str, dims: int) -> list[Case]:
     S = lambda *v: _ax(v, dims)  # noqa: E731
-    mx = registry.get(op).has_dilation  # max pooling: dilation, and no count_include_pad to vary
+    rec = registry.get(op)
+    mx = rec.bound == "max"  # max pooling: no count_include_pad to vary
     c = []
     add = c.append
     add(Case(op, 1, 1, 1, S(6, 4, 4), S(2, 2, 2), label="plain"))
@@ -715,20 +732,40 @@ def _pool_catalogue(op: str, dims: int) -> list[Case]:
              count_include_pad=mx, seed=16, label="many channels and samples (block remainders)"))
     add(Case(op, 1, 2, 2, {1: (70,), 2: (5, 53), 3: (3, 4, 37)}[dims], S(3, 3, 3), stride=S(1, 2, 1),
              padding=S((1, 1), (1, 1), (1, 1)), seed=17, label="long last axis (row tiles)"))
-    if mx:
+    if rec.has_dilation:
         add(Case(op, 1, 2, 2, S(8, 7, 5), S(3, 2, 2), stride=S(2, 1, 1), dilation=S(2, 3, 2), padding=S((1, 1), (1, 1), (1, 1)),
                  values="negative", seed=12, label="dilation"))
         add(Case(op, 1, 2, 2, S(9, 7, 6), S(2, 3, 2), stride=S(3, 2, 2), dilation=S(3, 2, 2), padding=S((1, 1), (1, 1), (1, 1)),
                  ceil_mode=True, seed=13, label="dilation and ceil_mode"))
         add(Case(op, 1, 2, 2, S(2, 2, 2), S(2, 2, 2), stride=S(1, 1, 1), dilation=S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)),
                  seed=14, label="a dilated window lying entirely in the padding (-inf)"))
-    else:
+    if not mx and rec.takes("count_include_pad"):
         add(Case(op, 1, 2, 2, S(7, 6, 5), S(3, 3, 3), stride=S(2, 2, 2), padding=S((1, 1), (1, 1), (1, 1)),
                  count_include_pad=False, seed=12, label="count_include_pad=False"))
         add(Case(op, 1, 2, 2, S(6, 5, 5), S(3, 2, 3), stride=S(2, 2, 2), padding=S((1, 1), (1, 1), (1, 1)), ceil_mode=True,
                  count_include_pad=False, seed=13, label="count_include_pad=False with ceil_mode"))
         add(Case(op, 2, 3, 3, S(9, 8, 6), S(4, 4, 3), stride=S(2, 2, 2), padding=S((2, 2), (1, 1), (1, 1)), ceil_mode=True,
                  seed=14, label="long windows (precision)"))
+    return c + _pool_extras(op, dims)
+
+
+def _pool_extras(op: str, dims: int) -> list[Case]:
+    """Cases of the optional parameters: divisor_override, padding over half the window, ties of the maximum."""
+    S = lambda *v: _ax(v, dims)  # noqa: E731
+    rec = registry.get(op)
+    c = [Case(op, 1, 2, 2, S(6, 5, 4), S(2, 3, 2), stride=S(1, 2, 1), padding=S((1, 2), (2, 2), (1, 1)), values="negative",
+              seed=18, label="padding over half the window (windows of padding only)")]
+    if rec.takes("divisor_override"):
+        c.append(Case(op, 1, 2, 2, S(7, 6, 5), S(3, 3, 2), stride=S(2, 2, 2), padding=S((1, 1), (1, 1), (1, 1)),
+                      divisor_override=5, seed=19, label="divisor_override"))
+        c.append(Case(op, 2, 2, 2, S(7, 6, 5), S(3, 2, 2), stride=S(2, 2, 1), padding=S((1, 1), (1, 0), (0, 1)),
+                      ceil_mode=True, divisor_override=1, values="small", seed=20, label="divisor_override=1 (window sums)"))
+        c.append(Case(op, 1, 2, 2, S(9, 7, 6), S(2, 3, 2), stride=S(3, 2, 2), dilation=S(3, 2, 2),
+                      padding=S((1, 1), (1, 1), (1, 1)), ceil_mode=True, count_include_pad=False, divisor_override=3,
+                      seed=21, label="dilation with divisor_override and ceil_mode"))
+    if len(rec.outputs) > 1:
+        c.append(Case(op, 2, 2, 2, S(7, 6, 5), S(3, 2, 2), stride=S(1, 1, 1), padding=S((1, 1), (1, 0), (1, 1)),
+                      values="unit", seed=22, label="ties: the first maximum in window order"))
     return c
 
 
@@ -904,11 +941,14 @@ def _pool_everything(op: str, dims: int) -> Case:
 def _range(e: Case) -> list[Case]:
     """Subnormal inputs and products, values near the overflow threshold, exact cancellation (on ``e``)."""
     skip = e.record.values
-    out = [replace(e, values="subnormal", seed=70, label="subnormal inputs (gradual underflow, no flushing)")]
+    out = []
+    if "subnormal" not in skip:
+        out.append(replace(e, values="subnormal", seed=70, label="subnormal inputs (gradual underflow, no flushing)"))
     if "subnormal_products" not in skip:
         out.append(replace(e, values="subnormal_products", seed=71,
                            label="normal inputs with subnormal products (gradual underflow, no flushing)"))
-    out.append(replace(e, values="overflow", seed=72, label="values near the overflow threshold, finite exact sums"))
+    if "overflow" not in skip:
+        out.append(replace(e, values="overflow", seed=72, label="values near the overflow threshold, finite exact sums"))
     if "cancel" not in skip:
         out.append(replace(e, values="cancel", seed=73, label="terms that cancel exactly (large partial sums)"))
     return out
@@ -998,7 +1038,39 @@ def transpose_catalogue(op: str, dims: int) -> Parts:
 
 
 def pool_catalogue(op: str, dims: int) -> Parts:
-    return Parts(_pool_catalogue(op, dims), _pool_everything(op, dims), _pool_degenerate(op, dims), _pool_invalid(op, dims))
+    parts = Parts(_pool_catalogue(op, dims), _pool_everything(op, dims), _pool_degenerate(op, dims), _pool_invalid(op, dims))
+    if op == "lp_pool":
+        # p = 1, 2 and 4 in turn (1/p exact: the root's exponent is not rounded), p = 4 on the everything case
+        norms = lambda cs: [replace(k, norm=(1, 2, 4)[i % 3]) for i, k in enumerate(cs)]  # noqa: E731
+        parts = Parts(norms(parts.conventions), replace(parts.everything, norm=4), norms(parts.degenerate),
+                      norms(parts.invalid) + [replace(parts.conventions[0], norm=0, expect_refusal=True, label="p = 0")])
+    return parts
+
+
+#: the adaptive ops whose exact oracle takes an empty batch (N = 0)
+EMPTY_BATCH = ("adaptive_avg_pool",)
+
+
+def adaptive_catalogue(op: str, dims: int) -> Parts:
+    """Adaptive pooling: even and uneven bins, overlapping bins, outputs larger than the input, global pooling."""
+    S = lambda *v: _ax(v, dims)  # noqa: E731
+    conv = [
+        Case(op, 1, 1, 1, S(6, 4, 4), output_size=S(3, 2, 2), label="even bins"),
+        Case(op, 2, 3, 3, S(7, 5, 4), output_size=S(3, 2, 3), seed=1, label="uneven, overlapping bins"),
+        Case(op, 1, 2, 2, S(5, 4, 3), output_size=S(5, 4, 3), seed=2, label="output as large as the input (identity)"),
+        Case(op, 1, 2, 2, S(3, 2, 2), output_size=S(5, 3, 3), seed=3, label="output larger than the input (repeated samples)"),
+        Case(op, 2, 3, 3, S(7, 6, 5), seed=4, label="global pooling (output 1)"),
+        Case(op, 1, 2, 2, S(7, 6, 5), output_size=S(2, 4, 3), values="unit", seed=5, label="ties"),
+        Case(op, 5, 19, 19, {1: (101,), 2: (37, 29), 3: (13, 11, 9)}[dims], output_size=S(7, 6, 4), seed=7,
+             label="large odd sizes, many channels and samples"),
+        Case(op, 1, 2, 2, S(9, 8, 7), output_size=S(4, 3, 5), values="negative", seed=8, label="negative values"),
+    ]
+    if op in EMPTY_BATCH:
+        conv.append(Case(op, 0, 2, 2, S(5, 4, 4), output_size=S(2, 2, 2), seed=6, label="empty batch"))
+    every = Case(op, 2, 3, 3, S(9, 7, 6), output_size=S(4, 3, 4))
+    invalid = [Case(op, 1, 2, 2, S(4, 3, 3), output_size=S(0, 2, 2), seed=90, expect_refusal=True, label="output size 0")]
+    return Parts(conv, every, [Case(op, 2, 3, 3, S(1, 1, 1), output_size=S(3, 2, 2), seed=60, label="input of size one")],
+                 invalid)
 
 
 def catalogue(op: str, dims: int, caps: Capabilities = ALL) -> list[Case]:
@@ -1128,7 +1200,9 @@ def _axis(rng: Any, rec: Any, caps: Capabilities, kind: str, small: bool, big: b
     d = _pick(rng, {1: 4, 2: 2, 3: 2}) if caps.dilation and rec.has_dilation else 1
     span = d * (k - 1) + 1
     if rec.window:
-        half = span // 2  # PyTorch's limit: at most half the window on a side
+        # mostly at most half the window on a side (PyTorch's limit); padding over it is defined (up to span - 1:
+        # the first and last windows still reach the input)
+        half = span // 2 if rng.random() < 0.8 else span - 1
         lo = rng.randint(0, half) if kind != "valid" else 0
         hi = lo if kind != "asymmetric" else rng.randint(0, half)
     elif kind == "asymmetric":
@@ -1183,6 +1257,7 @@ def _value_class(rng: Any, rec: Any, caps: Capabilities, big: str | None, nb: in
     values.update({"dyadic": 1, "subnormal": 0.3, "overflow": 0.2} if caps.full_range else {"dyadic": 1, "subnormal": 0.3})
     if rec.family == "conv":
         values.update({"subnormal_products": 0.3, "cancel": 0.2})
+    values = {k: v for k, v in values.items() if k not in rec.values}  # the classes the op's bound leaves out
     val = _pick(rng, values) if big is None else "dyadic"
     return "normal" if nb == 0 else val  # an empty batch has no values to speak of
 
@@ -1220,11 +1295,24 @@ def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
         count_include_pad=rng.choice(caps.count_include_pad) if rec.takes("count_include_pad") else True,
         values=val, seed=rng.randint(0, 2**16), layout=layout, label="explored",
     )
+    c = _draw_extras(c, rec, caps, rng)
     if kind in ("same", "same_lower", "full"):
         try:
             c = replace(c, padding=tuple(P.normalize_padding(kind, c.spatial, c.kernel, c.stride, c.dilation)))
         except P.ConvParamError:
             pass
+    return c
+
+
+def _draw_extras(c: Case, rec: Any, caps: Capabilities, rng: Any) -> Case:
+    """The parameters only some ops have: divisor_override, the norm p, adaptive output sizes."""
+    if rec.takes("divisor_override") and caps.divisor_override and rng.random() < 0.2:
+        c = replace(c, divisor_override=rng.randint(1, 9))
+    if rec.takes("p"):
+        c = replace(c, norm=rng.choice((1, 2, 4)))  # 1/p exact
+    if rec.adaptive:
+        # from global pooling to more outputs than inputs (repeated samples)
+        c = replace(c, output_size=tuple(rng.randint(1, n + 1) for n in c.spatial), n=c.n or int(c.op not in EMPTY_BATCH))
     return c
 
 

@@ -52,6 +52,8 @@ class Candidate:
     output: Callable[[np.ndarray], np.ndarray] | None = None
     #: ``compute(arrays, approximate)``: the result, exact or (``approximate=True``) in float64 arithmetic
     compute: Callable[[dict[str, np.ndarray], bool], np.ndarray] | None = None
+    #: the candidate gives the indices beside the values (an op with indices): compared exactly
+    indices: bool = False
 
     def evaluate(self, arrays: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
         """The candidate's result: exact (the oracle), or a quick float64 one (:func:`ops.expected`)."""
@@ -420,8 +422,13 @@ def matches(runner: Any, case: Case, arrays: dict[str, np.ndarray], actual: np.n
     exception of a candidate is refconv's own failure: it is recorded in ``runner.diagnosis_errors`` (the
     report says so) and the candidate counts as no match.
     """
-    n, factors = bounds.op_terms(case.op, case.terms())  # the judge's rounding count (one bound module)
+    n, factors = bounds.op_terms(case.record.bound_as or case.op, case.terms())  # the judge's rounding count
     prof = runner.prof
+    if cand.indices:
+        try:
+            return bool(np.array_equal(cand.evaluate(arrays), actual))
+        except ConvParamError:
+            return False
     a = np.asarray(actual, dtype=np.float64)
     try:
         with np.errstate(all="ignore"):
@@ -584,7 +591,8 @@ def diagnose(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list[str
     ftz = _ftz_findings(runner, case, arrays, outcome)
     if ftz:
         return ftz, formulas
-    cands = candidates(case)
+    # indices that fail beside right values: the index conventions; otherwise the conventions of the values
+    cands = [c for c in candidates(case) if c.indices == (outcome.kind == "indices")]
     # a candidate explains the output only if the oracle with that change reproduces its shape and its values
     hits = [cand for cand in cands if matches(runner, case, arrays, actual, cand)]
     for err in getattr(runner, "diagnosis_errors", [])[:3]:
@@ -653,3 +661,93 @@ def diagnose(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list[str
                 findings.append(f"no single convention change explains it; worst error {err:.3g} is "
                                 f"{err / bnd if bnd else float('inf'):.3g} times the bound (relative {rel:.2g})")
     return findings, formulas
+
+
+# --------------------------------------------------------------------------- the pooling ops added to the six
+
+
+def indices_candidates(case: Case) -> list[Candidate]:
+    """Max pooling with indices: the conventions of max pooling's values, then of the indices (compared exactly)."""
+    from ..pooling import onnx_indices
+
+    plain = replace(case, op="max_pool")
+    exact = lambda a: ops.expected(case, a)[1]  # noqa: E731 - the exact indices (the oracle)
+    shape = (case.n, case.cin, *case.spatial)
+    c = pool_candidates(plain)
+    c.append(Candidate("indices counted over the whole tensor", "indices count across N and C (ONNX Indices, "
+                       "storage_order=0) instead of within each (n, c) plane", case, indices=True,
+                       compute=lambda a, approximate=False: onnx_indices(exact(a), shape, 0)))
+    c.append(Candidate("column-major indices", "indices over the whole tensor with the spatial axes column-major "
+                       "(ONNX storage_order=1)", case, indices=True,
+                       compute=lambda a, approximate=False: onnx_indices(exact(a), shape, 1)))
+    c.append(Candidate("the last maximum on ties", "ties take the last maximum in window order, not the first", case,
+                       indices=True, compute=lambda a, approximate=False: _last_max_indices(case, a["x"])))
+    return c
+
+
+def _last_max_indices(case: Case, x: np.ndarray) -> np.ndarray:
+    """The index of the last maximal input element of each window (a tie rule other than the definition's)."""
+    from ..fast import pool_extra as pe
+
+    pp = case.validate()
+    xp = pe._padded(np.asarray(x, dtype=np.float64), pp, -np.inf)
+    best = idx = None
+    for k, sl in pe._taps(pp):
+        v = xp[sl]
+        flat, ok = pe._tap_flat(pp, k)
+        if best is None:
+            best, idx = np.where(ok, v, -np.inf), np.broadcast_to(np.where(ok, flat, -1), v.shape).copy()
+            continue
+        later = ok & (v >= best)  # a tie goes to the later tap
+        best, idx = np.where(later, v, best), np.where(later, flat, idx)
+    return idx
+
+
+def _adaptive_with(case: Case, bins: Callable[[int, int], list[tuple[int, int]]], name: str, why: str) -> Candidate:
+    """Adaptive pooling over other bins (mean or maximum per bin, in float64)."""
+    def compute(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
+        y = np.asarray(a["x"], dtype=np.float64)
+        for ax in range(y.ndim - 1, 1, -1):
+            parts = [y.take(range(s, max(e, s + 1)), axis=ax) for s, e in bins(case.spatial[ax - 2], case.output_size[ax - 2])]
+            red = [p.max(axis=ax) if _is_max(case) else p.mean(axis=ax) for p in parts]
+            y = np.stack(red, axis=ax)
+        return y
+
+    return Candidate(name, why, case, compute=compute)
+
+
+def adaptive_candidates(case: Case) -> list[Candidate]:
+    """Adaptive pooling: bins by other rounding rules."""
+    return [
+        _adaptive_with(case, lambda n, o: [(i * n // o, (i + 1) * n // o) for i in range(o)], "bins floor/floor",
+                       "bin i ends at floor((i+1)*n/o) instead of ceil((i+1)*n/o)"),
+        _adaptive_with(case, lambda n, o: [(i * (n // o), (i + 1) * (n // o)) for i in range(o)], "equal bins n // o",
+                       "every bin n // o samples long, stepping by n // o (the remainder dropped)"),
+        _adaptive_with(case, lambda n, o: [(-(-i * n // o), -(-(i + 1) * n // o)) for i in range(o)], "bins ceil/ceil",
+                       "bin i starts at ceil(i*n/o) instead of floor(i*n/o)"),
+    ]
+
+
+def lp_candidates(case: Case) -> list[Candidate]:
+    """L_p pooling: signed powers (PyTorch's average-pooling route), the mean instead of the sum."""
+    k = math.prod(case.kernel)
+
+    def through(f: Callable[[np.ndarray], np.ndarray], post: Callable[[np.ndarray], np.ndarray]) -> Callable:
+        def compute(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
+            ones = np.ones((a["x"].shape[1], 1, *case.kernel))
+            conv = replace(case, op="conv", cout=case.cin, groups=case.cin, bias=False, ceil_mode=False)
+            pads = case.padding
+            s = ops.general_expected(conv, {"x": f(np.asarray(a["x"], dtype=np.float64)), "w": ones}, pads,
+                                     approximate=approximate)
+            with np.errstate(invalid="ignore"):
+                return post(s)
+        return compute
+
+    p = case.norm
+    signed = through(lambda x: x ** p, lambda s: np.sign(s) * np.abs(s) ** (1.0 / p))
+    mean = through(lambda x: np.abs(x) ** p, lambda s: (s / k) ** (1.0 / p))
+    return [Candidate("signed powers", "x**p summed with its sign (the window sum of x**p, as PyTorch's lp_pool "
+                      "computes it), not |x|**p", case, compute=signed),
+            Candidate("mean instead of sum", "(mean of |x|**p) ** (1/p): the window sum divided by the window size",
+                      case, compute=mean)]
+

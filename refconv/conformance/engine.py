@@ -212,7 +212,8 @@ class Runner:
     # ---------------------------------------------------------------- judging
     def bound(self, case: Case, arrays: dict[str, np.ndarray], exp: np.ndarray, prof: bounds.Profile | None = None) -> np.ndarray:
         """Per-element bound of the claimed algorithm (:func:`refconv.conformance.bounds.case_bound`)."""
-        return bounds.case_bound(case, arrays, exp, prof or self.prof, algorithm=self.bound_mode, dtype=self.dtype)
+        return bounds.case_bound(_Bounded.of(case), arrays, exp, prof or self.prof, algorithm=self.bound_mode,
+                                 dtype=self.dtype)
 
     def evaluate(self, case: Case) -> Outcome:
         return self.evaluate_arrays(case, case.arrays(self.dtype))
@@ -223,7 +224,7 @@ class Runner:
             return self._refusal(case, arrays)
         pristine = {k: np.array(v, copy=True) for k, v in arrays.items()}
         # the judgement is fixed before the target runs: it cannot change what judges this call
-        exp = ops.expected(case, pristine)
+        exp, indices = _split(case, ops.expected(case, pristine))
         bnd = self.bound(case, pristine, exp)
         failure: TargetFailure | None = None
         try:
@@ -238,15 +239,16 @@ class Runner:
         if res.not_array:
             return Outcome(False, "type", f"the result is not an array of numbers: {res.not_array}")
         try:
-            act = to_array(res.value)
+            act, act_indices = _results(case, res.value)
         except Exception as exc:  # noqa: BLE001 - whatever the target returned
-            return Outcome(False, "type", f"the result is not an array of numbers: {type(res.value).__name__} ({exc})")
+            return Outcome(False, "type", f"the result is not {_wanted(case)}: {type(res.value).__name__} ({exc})")
         if res.mutated:
             return Outcome(False, "mutation", f"the target modified its input(s) {', '.join(res.mutated)} in place",
                            actual=act)
         if act.shape != exp.shape:
             return Outcome(False, "shape", f"output shape {act.shape}, expected {exp.shape}", actual=act, expected=exp)
-        return self._judge(act, exp, bnd, count=True)
+        out = self._judge(act, exp, bnd, count=True)
+        return out if not out.ok or indices is None else _judge_indices(out, act_indices, indices)
 
     def _refusal(self, case: Case, arrays: dict[str, np.ndarray]) -> Outcome:
         """A configuration the definition rejects: raising is right, returning a result is a finding."""
@@ -311,6 +313,62 @@ class Runner:
                "disagree on infinity or NaN")
         return Outcome(False, kind, msg, actual=act, expected=exp, bound=bnd, worst=worst, violations=n,
                        unjudged=unjudged)
+
+
+class _Bounded:
+    """``case`` seen by :mod:`refconv.conformance.bounds` as the op whose bound applies (its record's ``bound_as``).
+
+    Everything but ``op`` is the case's own: the magnitudes and the expectation come from its own oracle.
+    """
+
+    def __init__(self, case: Case, op: str) -> None:
+        self._case, self.op = case, op
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._case, name)
+
+    @staticmethod
+    def of(case: Case) -> Any:
+        rec = case.record
+        return case if rec.bound_as is None else _Bounded(case, rec.bound_as)
+
+
+def _split(case: Case, result: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(values, indices)`` of an op with indices (``OpRecord.outputs``), else ``(result, None)``."""
+    if len(case.record.outputs) > 1:
+        return result[0], result[1]
+    return result, None
+
+
+def _wanted(case: Case) -> str:
+    outs = case.record.outputs
+    return "an array of numbers" if len(outs) == 1 else f"a pair ({', '.join(outs)}) of arrays"
+
+
+def _results(case: Case, value: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """The target's result as arrays: ``(values, indices)`` for an op with indices; TypeError/ValueError otherwise."""
+    if len(case.record.outputs) == 1:
+        return to_array(value), None
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"expected a pair ({', '.join(case.record.outputs)})")
+    idx = to_array(value[1])
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"indices of dtype {idx.dtype}, expected integers")
+    return to_array(value[0]), idx
+
+
+def _judge_indices(out: Outcome, act: np.ndarray, exp: np.ndarray) -> Outcome:
+    """The indices beside values within the bound: equal, element for element (they select, nothing rounds)."""
+    if act.shape != exp.shape:
+        return Outcome(False, "shape", f"indices shape {act.shape}, expected {exp.shape}", actual=act, expected=exp)
+    wrong = act.astype(np.int64) != exp
+    if not wrong.any():
+        return out
+    idx = tuple(int(i) for i in np.argwhere(wrong)[0])
+    worst = {"index": list(idx), "expected": int(exp[idx]), "actual": int(act[idx]), "error": float("inf"), "bound": 0.0}
+    return Outcome(False, "indices", f"{int(wrong.sum())} of {exp.size} indices differ from the exact ones (the first "
+                   "maximum in window order, flat within each (n, c) plane)", actual=act, expected=exp,
+                   bound=np.zeros(exp.shape), worst=worst, violations=int(wrong.sum()))
 
 
 # --------------------------------------------------------------------------- shrinking
@@ -663,7 +721,7 @@ def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, 
            timeout: float | None, progress: bool, diagnose: bool, unsupported: tuple[str, ...],
            known: _Known) -> Report:
     op = _choose_op(tgt, op)
-    bounds.validate_bound(op, bound)  # an algorithm whose bound does not apply to the op is a usage error
+    _validate_bound(op, bound)  # an algorithm whose bound does not apply to the op is a usage error
     prec = precision or dtype
     prof = bounds.profile(prec, dtype)
     if seed is None:
@@ -673,7 +731,7 @@ def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, 
     where = _Where()
     try:
         where.now = "while reading the target's declared capabilities"
-        caps = restrict(tgt.capabilities(op, dims, dtype), unsupported)
+        caps = _optional_keywords(tgt, op, restrict(tgt.capabilities(op, dims, dtype), unsupported))
         report.capabilities = caps_dict(caps)
     except (TargetError, KeyboardInterrupt):
         raise
@@ -719,6 +777,43 @@ def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, 
         report.notes.append(f"refconv could not summarize the coverage ({BUG})")
     report.elapsed_s = time.perf_counter() - t0
     return report
+
+
+def _validate_bound(op: str, bound: str) -> str:
+    """:func:`bounds.validate_bound` for ``op``, or for the op whose bound it borrows (only ``'direct'`` then)."""
+    from ..params import ConvParamError
+
+    rec = registry.get(op)
+    mode = bounds.validate_bound(rec.bound_as or op, bound)
+    if mode not in rec.bound_modes():
+        raise ConvParamError(f"bound={bound!r} does not apply to op={op!r} (applicable: "
+                             + ", ".join(repr(m) for m in rec.bound_modes()) + ")")
+    return mode
+
+
+def _optional_keywords(tgt: Target, op: str, caps: Capabilities) -> Capabilities:
+    """``caps`` without the optional parameters (``OpRecord.optional``) that the target's function does not take.
+
+    A Capabilities field of the same name says whether the parameter is supported (``dilation``,
+    ``divisor_override``); a function called without the keyword is checked at its default only.
+    """
+    wanted = [k for k in registry.get(op).optional if getattr(caps, k, False)]
+    if not wanted:
+        return caps
+    names: set[str] | None = None
+    if tgt.signature is not None:
+        kinds = {k for _, k, _ in tgt.signature}
+        names = None if "VAR_KEYWORD" in kinds else {n for n, k, _ in tgt.signature if k != "VAR_POSITIONAL"}
+    elif tgt.keywords == "inspect":
+        try:
+            names = ops.accepted_keywords(tgt.function(op))[0]
+        except Exception:  # noqa: BLE001 - a function that cannot be had here: its declaration stands
+            names = None
+    elif tgt.keywords is not None:
+        names = set(tgt.keywords)
+    if names is None:
+        return caps
+    return caps.replace(**{k: False for k in wanted if k not in names})
 
 
 def _errored(report: Report, where: _Where, t0: float) -> Report:

@@ -49,7 +49,8 @@ import numpy as np
 from . import registry
 from .cases import Case
 
-__all__ = ["SIGNATURES", "call", "accepted_keywords", "expected", "general_expected", "magnitude", "repro_call"]
+__all__ = ["SIGNATURES", "call", "accepted_keywords", "expected", "general_expected", "magnitude", "repro_call",
+           "max_pool_indices", "values_of"]
 
 #: op name -> its canonical signature (from the registry)
 SIGNATURES: dict[str, str] = {r.name: r.signature for r in registry.records()}
@@ -70,6 +71,11 @@ def accepted_keywords(fn: Callable) -> tuple[set[str] | None, set[str]]:
         if p.kind is p.KEYWORD_ONLY:
             kwonly.add(p.name)
     return names, kwonly
+
+
+def _default(case: Case, k: str, v: Any) -> bool:
+    """Whether ``k=v`` is an optional keyword of the op (registry.OpRecord.optional) at its default."""
+    return k in case.record.optional and (v is None or k == "dilation" and all(d == 1 for d in v))
 
 
 def _args(case: Case, arrays: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, Any]]:
@@ -106,6 +112,23 @@ def _oracle():
     return oracle
 
 
+def max_pool_indices(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                     ceil_mode: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The exact ``max_pool(..., return_indices=True)``: values and int64 indices flat within each ``(n, c)`` plane.
+
+    >>> y, i = max_pool_indices(np.array([[[1., 3., 3., 2.]]]), (2,), stride=(1,), padding=((0, 0),))
+    >>> y.tolist(), i.tolist()
+    ([[[3.0, 3.0, 3.0]]], [[[1, 1, 2]]])
+    """
+    return _oracle().max_pool(x, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode,
+                              return_indices=True)
+
+
+def values_of(case: Case, result: Any) -> Any:
+    """The first result of an op with several (the values beside their indices); ``result`` itself otherwise."""
+    return result[0] if len(case.record.outputs) > 1 else result
+
+
 def _abs(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: np.abs(v) for k, v in arrays.items()}
 
@@ -133,6 +156,12 @@ def expected(case: Case, arrays: dict[str, np.ndarray], *, approximate: bool = F
     rec = case.record
     fn = rec.fast_function() if approximate else rec.oracle_function()
     args, kw = _args(case, _f64(arrays))
+    if approximate:
+        names, _ = accepted_keywords(fn)
+        if names is not None and any(k not in names and not _default(case, k, v) for k, v in kw.items()):
+            fn, approximate = rec.oracle_function(), False  # the fast engine lacks the keyword: the oracle computes it
+        elif names is not None:
+            kw = {k: v for k, v in kw.items() if k in names}
     if approximate and rec.family == "conv":
         kw["algorithm"] = "direct"  # direct summation: the error bound gamma_n(2**-53) * S holds
     return fn(*args, **kw)
@@ -153,8 +182,8 @@ def magnitude(case: Case, arrays: dict[str, np.ndarray]) -> np.ndarray:
     for average pooling ``sum |x_i| / divisor``; for max pooling ``|y|``.
     """
     if case.record.bound == "max":
-        return np.abs(expected(case, arrays))
-    return expected(case, _abs(_f64(arrays)))
+        return np.abs(values_of(case, expected(case, arrays)))
+    return values_of(case, expected(case, _abs(_f64(arrays))))
 
 
 class _Name:
@@ -172,6 +201,7 @@ def repro_call(case: Case, target_expr: str = "target") -> str:
     if case.record.has_bias and "b" not in fake:
         fake["b"] = _Name("None")
     args, kw = _args(case, fake)  # type: ignore[arg-type]
+    kw = {k: v for k, v in kw.items() if not _default(case, k, v)}
     pos = ", ".join(a.name if isinstance(a, _Name) else ("None" if a is None else repr(a)) for a in args)
     kws = ", ".join(f"{k}={v!r}" for k, v in kw.items())
     return f"{target_expr}({pos}, {kws})"

@@ -26,7 +26,7 @@ Examples
 >>> get('deconv')
 Traceback (most recent call last):
     ...
-refconv.params.ConvParamError: op='deconv': ops are 'conv', 'conv_transpose', 'max_pool', 'avg_pool', 'conv_grad_input', 'conv_grad_weight'
+refconv.params.ConvParamError: op='deconv': ops are 'conv', 'conv_transpose', 'max_pool', 'avg_pool', 'conv_grad_input', 'conv_grad_weight', 'max_pool_indices', 'lp_pool', 'adaptive_avg_pool', 'adaptive_max_pool'
 """
 
 from __future__ import annotations
@@ -92,13 +92,17 @@ class OpRecord:
     grad_of: str | None = None  # the forward op whose parameters a gradient op takes
     probed: bool = False        # ``identify`` has convention probes for it
     padding_modes: tuple[str, ...] = ()  # padding strings beyond 'valid' that express its (lo, hi) pairs
-    values: tuple[str, ...] = ()  # value classes its catalogue leaves out
+    values: tuple[str, ...] = ()  # value classes its catalogue and strategies leave out
+    optional: tuple[str, ...] = ()  # keywords passed only at a non-default value (a target may lack them)
+    outputs: tuple[str, ...] = ("y",)  # the results; every one after the first is int64 indices, judged exactly
+    bound_as: str | None = None  # the op of refconv.conformance.bounds whose error bound applies (default: itself)
+    adaptive: bool = False      # adaptive pooling: output_size instead of a window
     doc: str = field(default="", compare=False)
 
     def takes(self, keyword: str) -> bool:
-        """Whether the canonical signature has the parameter ``keyword``."""
+        """Whether the canonical signature (or an optional keyword) has the parameter ``keyword``."""
         inner = self.signature[self.signature.index("(") + 1:-1]
-        return keyword in {p.strip(" *") for p in inner.split(",")}
+        return keyword in {p.strip(" *") for p in inner.split(",")} | set(self.optional)
 
     @property
     def window(self) -> bool:
@@ -118,9 +122,12 @@ class OpRecord:
         return _resolve(self.candidates)(case)
 
     def bound_modes(self) -> tuple[str, ...]:
+        """The ``bound=`` algorithms that apply: those of :attr:`bound_as` ('direct' only when borrowed)."""
         from .bounds import bound_modes
 
-        return bound_modes(self.name)
+        if self.bound_as is None:
+            return bound_modes(self.name)
+        return tuple(m for m in bound_modes(self.bound_as) if m == "direct")
 
 
 _REGISTRY: dict[str, OpRecord] = {}
@@ -180,8 +187,22 @@ def _transpose_normalize(c: Any) -> Any:
 def _pool_normalize(c: Any) -> Any:
     if not c.record.has_dilation and any(d != 1 for d in c.dilation):
         raise P.ConvParamError(f"dilation={c.dilation}: {c.op} has no dilation")
+    if c.divisor_override is not None and not c.record.takes("divisor_override"):
+        raise P.ConvParamError(f"divisor_override={c.divisor_override}: {c.op} has no divisor_override")
+    if c.op == "lp_pool":
+        P.lp_norm(c.norm)
     return P.pool_params(_x(c), c.kernel, stride=c.stride, padding=c.padding, dilation=c.dilation,
-                         ceil_mode=c.ceil_mode, count_include_pad=c.count_include_pad)
+                         ceil_mode=c.ceil_mode, count_include_pad=c.count_include_pad,
+                         divisor_override=c.divisor_override)
+
+
+def _adaptive_normalize(c: Any) -> Any:
+    return P.adaptive_pool_params(_x(c), c.output_size)
+
+
+def _bin_terms(c: Any) -> int:
+    # the largest bin: ceil((i+1)*n/o) - floor(i*n/o) <= ceil(n/o) + 1 samples per axis
+    return math.prod(min(n, -(-n // o) + 1) for n, o in zip(c.spatial, c.output_size))
 
 
 def _xwb_arrays(c: Any) -> dict[str, tuple[int, ...]]:
@@ -245,11 +266,12 @@ register(OpRecord(
     values=("subnormal_products", "cancel"), doc="windows entirely in the padding give -inf", **_POOL))
 register(OpRecord(
     "avg_pool", "fn(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad)",
-    oracle=".oracle:avg_pool", fast=".fast:avg_pool", has_dilation=False,
+    oracle=".oracle:avg_pool", fast=".fast:avg_pool", optional=("dilation", "divisor_override"),
     keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "ceil_mode": c.ceil_mode,
-                        "count_include_pad": c.count_include_pad},
+                        "count_include_pad": c.count_include_pad, "dilation": c.dilation,
+                        "divisor_override": c.divisor_override},
     adapters=_MOST_ADAPTERS,
-    values=("subnormal_products",), doc="divisor per count_include_pad", **_POOL))
+    values=("subnormal_products",), doc="divisor per count_include_pad, or divisor_override", **_POOL))
 register(OpRecord(
     "conv_grad_input", "fn(dy, w, input_shape, *, stride, padding, dilation, groups)",
     oracle=".oracle:conv_grad_input", fast=".fast:conv_grad_input", second="input_shape",
@@ -270,6 +292,43 @@ register(OpRecord(
     adapters=_GRAD_ADAPTERS, grad_of="conv", padding_modes=_CONV_MODES, catalogue=".conformance.cases:grad_catalogue", doc="the parameters are those of the forward convolution", **_CONV))
 
 
+# the operations added to the six: each reuses the bound of the op named by bound_as
+register(OpRecord(
+    "max_pool_indices", "fn(x, kernel_size, *, stride, padding, dilation, ceil_mode)",
+    oracle=".conformance.ops:max_pool_indices", fast=".fast:max_pool_indices", bound="max", bound_as="max_pool",
+    outputs=("y", "indices"),
+    keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "dilation": c.dilation,
+                        "ceil_mode": c.ceil_mode},
+    adapters=("torch", "onnxruntime", "refconv.fast", "refconv.oracle"), values=("subnormal_products", "cancel"),
+    doc="(values, int64 indices flat within each (n, c) plane); ties: the first maximum in window order",
+    **{**_POOL, "probed": False, "candidates": ".conformance.diagnose:indices_candidates"}))
+register(OpRecord(
+    "lp_pool", "fn(x, p, kernel_size, *, stride, padding, dilation, ceil_mode)",
+    oracle=".oracle:lp_pool", fast=".fast:lp_pool", bound_as="avg_pool",
+    keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "dilation": c.dilation,
+                        "ceil_mode": c.ceil_mode},
+    adapters=("torch", "onnxruntime", "refconv.fast", "refconv.oracle"),
+    values=("subnormal", "subnormal_products", "overflow", "cancel"),
+    doc="(sum |x|**p) ** (1/p); the bound counts the power and the root as two roundings each",
+    **{**_POOL, "positional": lambda c, a: [a["x"], c.norm, c.kernel], "probed": False,
+       "candidates": ".conformance.diagnose:lp_candidates",
+       # the avg_pool bound with k + 4 terms: pow and root (each within 1 ulp: 2 roundings) on top of the mean's
+       "terms": lambda c: math.prod(c.kernel) + 4}))
+_ADAPTIVE = dict(family="pool", catalogue=".conformance.cases:adaptive_catalogue",
+                 candidates=".conformance.diagnose:adaptive_candidates", second="output_size", adaptive=True,
+                 arrays=lambda c: {"x": _x(c)}, positional=lambda c, a: [a["x"], c.output_size],
+                 keywords=lambda c: {"output_size": c.output_size}, normalize=_adaptive_normalize,
+                 output=_forward_output, terms=_bin_terms, cancel=lambda c: None, has_dilation=False,
+                 adapters=("torch", "onnxruntime", "refconv.fast", "refconv.oracle"))
+register(OpRecord(
+    "adaptive_avg_pool", "fn(x, output_size, *)", oracle=".oracle:adaptive_avg_pool", fast=".fast:adaptive_avg_pool",
+    bound_as="avg_pool", values=("subnormal_products",),
+    doc="bins [floor(i*n/o), ceil((i+1)*n/o)); ONNX: the global case", **_ADAPTIVE))
+register(OpRecord(
+    "adaptive_max_pool", "fn(x, output_size, *)", oracle=".oracle:adaptive_max_pool", fast=".fast:adaptive_max_pool",
+    bound="max", bound_as="max_pool", values=("subnormal_products", "cancel"),
+    doc="bins as adaptive_avg_pool; ONNX: the global case", **_ADAPTIVE))
+
 # --------------------------------------------------------------------------- the docs table
 
 DOCS_BEGIN = "<!-- registry table: generated by refconv.conformance.registry.write_docs_table; do not edit -->"
@@ -281,9 +340,12 @@ def docs_table() -> str:
     head = ["op", "canonical signature", "oracle", "fast", "gradient ops", "bound", "algorithms", "adapters"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in records():
-        cells = [f"`{r.name}`", f"`{r.signature}`", f"`{r.oracle.lstrip('.').replace(':', '.')}`",
+        # optional keywords in brackets before the closing parenthesis; a borrowed bound names its op
+        sig = r.signature if not r.optional else r.signature[:-1] + "[, " + ", ".join(r.optional) + "])"
+        bound = r.bound if r.bound_as is None else f"{r.bound} (as `{r.bound_as}`)"
+        cells = [f"`{r.name}`", f"`{sig}`", f"`{r.oracle.lstrip('.').replace(':', '.')}`",
                  f"`{r.fast.lstrip('.').replace(':', '.')}`", ", ".join(f"`{g}`" for g in r.grad_ops) or "-",
-                 r.bound, ", ".join(r.bound_modes()), ", ".join(r.adapters)]
+                 bound, ", ".join(r.bound_modes()), ", ".join(r.adapters)]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 

@@ -92,7 +92,7 @@ FUNCTIONS = {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, c
 
 
 def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
-    base = ALL.replace(dtypes=("float32", "float64"))
+    base = ALL.replace(dtypes=("float32", "float64"), ops=tuple(FUNCTIONS), divisor_override=False)
     if op == "conv_transpose":
         # as the adjoint of a forward convolution, output_padding must stay below the stride
         return base.replace(rule=lambda c: all(o < st for o, st in zip(c.output_padding, c.stride)),

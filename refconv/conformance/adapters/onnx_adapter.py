@@ -1,4 +1,5 @@
-"""ONNX Runtime adapter: one-node models (Conv, ConvTranspose, MaxPool, AveragePool) built with ``onnx``.
+"""ONNX Runtime adapter: one-node models (Conv, ConvTranspose, MaxPool, AveragePool, LpPool,
+GlobalAveragePool, GlobalMaxPool) built with ``onnx``.
 
 The case's padding pairs reach ONNX Runtime through the library's own modes
 wherever the case is what a mode computes: ``auto_pad='SAME_UPPER'`` /
@@ -21,7 +22,13 @@ Named variants (``refconv check onnxruntime.opset11`` ...):
   that opset (MaxPool gained ``ceil_mode`` and ``dilations`` in opset 10,
   AveragePool ``ceil_mode`` in 10).
 
-Sessions are cached per node and input shapes.  Gradients are not offered.
+Average pooling's ``dilation`` is ``AveragePool``'s ``dilations`` (opset 19
+on); ONNX has no ``divisor_override``.  ``max_pool_indices`` reads MaxPool's
+second output ``Indices`` (``storage_order=0``, counted across the whole
+tensor) and brings it back to the canonical count within each ``(n, c)``
+plane.  Adaptive pooling is offered where it is global pooling (output size 1
+on every axis).  Sessions are cached per node and input shapes.  Gradients
+are not offered.
 """
 
 from __future__ import annotations
@@ -41,16 +48,19 @@ VARIANTS = ("onnxruntime", "onnxruntime.explicit") + tuple(f"onnxruntime.opset{v
 
 
 @functools.lru_cache(maxsize=256)
-def _session(op_type: str, attrs: tuple, shapes: tuple, dtype: str, opset: int = DEFAULT_OPSET):
+def _session(op_type: str, attrs: tuple, shapes: tuple, dtype: str, opset: int = DEFAULT_OPSET, outputs: int = 1):
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
     elem = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE, "float16": TensorProto.FLOAT16}[dtype]
     names = [f"in{i}" for i in range(len(shapes))]
-    node = helper.make_node(op_type, names, ["out"], **dict(attrs))
+    outs = ["out", "indices"][:outputs]
+    node = helper.make_node(op_type, names, outs, **dict(attrs))
     inputs = [helper.make_tensor_value_info(n, elem, list(s)) for n, s in zip(names, shapes)]
-    out = helper.make_tensor_value_info("out", elem, None)
-    graph = helper.make_graph([node], "one_node", inputs, [out])
+    out = [helper.make_tensor_value_info("out", elem, None)]
+    if outputs > 1:
+        out.append(helper.make_tensor_value_info("indices", TensorProto.INT64, None))
+    graph = helper.make_graph([node], "one_node", inputs, out)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = min(model.ir_version, 9)
     # (no onnx.checker: the output shape is left for the runtime to infer)
@@ -61,14 +71,30 @@ def _session(op_type: str, attrs: tuple, shapes: tuple, dtype: str, opset: int =
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
-def run_node(op_type: str, arrays: list, *, opset: int = DEFAULT_OPSET, **attrs: Any) -> np.ndarray:
-    """Run one ONNX node on numpy arrays (None inputs are left out)."""
+def run_node(op_type: str, arrays: list, *, opset: int = DEFAULT_OPSET, outputs: int = 1, **attrs: Any) -> Any:
+    """Run one ONNX node on numpy arrays (None inputs are left out); ``outputs=2``: its first two outputs."""
     arrays = [np.ascontiguousarray(a) for a in arrays if a is not None]
     dtype = arrays[0].dtype.name
     key = tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in attrs.items()))
-    sess = _session(op_type, key, tuple(a.shape for a in arrays), dtype, opset)
+    sess = _session(op_type, key, tuple(a.shape for a in arrays), dtype, opset, outputs)
     feeds = {f"in{i}": a for i, a in enumerate(arrays)}
-    return sess.run(None, feeds)[0]
+    res = sess.run(None, feeds)
+    return res[0] if outputs == 1 else tuple(res[:outputs])
+
+
+def plane_indices(indices: np.ndarray, input_shape: tuple, storage_order: int = 0) -> np.ndarray:
+    """ONNX ``MaxPool`` ``Indices`` (counted across the whole tensor) as indices within each ``(n, c)`` plane.
+
+    The inverse of :func:`refconv.pooling.onnx_indices`.
+
+    >>> plane_indices(np.array([[[[3]], [[5]]]]), (1, 2, 2, 2), 1).tolist()
+    [[[[3]], [[2]]]]
+    """
+    spatial = tuple(input_shape[2:])
+    pos = np.asarray(indices, dtype=np.int64) % int(np.prod(spatial))  # the position within the plane
+    if storage_order == 1 and pos.size:
+        pos = np.ravel_multi_index(np.unravel_index(pos, spatial, order="F"), spatial)
+    return pos
 
 
 def _pads(padding) -> list[int]:
@@ -145,14 +171,33 @@ def _functions(opset: int, explicit: bool) -> dict[str, Callable]:
         extra = {"ceil_mode": int(ceil_mode), "dilations": list(dilation)} if opset >= 10 else {}
         return run_node("MaxPool", [x], opset=opset, kernel_shape=list(kernel_size), strides=list(stride), **extra, **pad)
 
-    def avg_pool(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
-        ones = (1,) * len(stride)
-        pad = {"pads": _pads(padding)} if ceil_mode else mode(padding, x.shape[2:], kernel_size, stride, ones)
+    def avg_pool(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad, dilation=None):
+        dil = tuple(dilation) if dilation is not None else (1,) * len(stride)
+        pad = {"pads": _pads(padding)} if ceil_mode else mode(padding, x.shape[2:], kernel_size, stride, dil)
         extra = {"ceil_mode": int(ceil_mode)} if opset >= 10 else {}
+        if opset >= 19 and any(d != 1 for d in dil):
+            extra["dilations"] = list(dil)  # AveragePool's dilations: opset 19 on (the undilated kernel otherwise)
         return run_node("AveragePool", [x], opset=opset, kernel_shape=list(kernel_size), strides=list(stride),
                         count_include_pad=int(count_include_pad), **extra, **pad)
 
-    return {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool)}
+    def max_pool_indices(x, kernel_size, *, stride, padding, dilation, ceil_mode):
+        y, i = run_node("MaxPool", [x], opset=opset, outputs=2, kernel_shape=list(kernel_size), strides=list(stride),
+                        ceil_mode=int(ceil_mode), dilations=list(dilation), storage_order=0, pads=_pads(padding))
+        return y, plane_indices(i, x.shape)
+
+    def lp_pool(x, p, kernel_size, *, stride, padding, dilation, ceil_mode):
+        extra = {"ceil_mode": int(ceil_mode), "dilations": list(dilation)} if opset >= 18 else {}
+        return run_node("LpPool", [x], opset=opset, kernel_shape=list(kernel_size), strides=list(stride), p=int(p),
+                        pads=_pads(padding), **extra)
+
+    def adaptive_avg_pool(x, output_size):
+        return run_node("GlobalAveragePool", [x], opset=opset)
+
+    def adaptive_max_pool(x, output_size):
+        return run_node("GlobalMaxPool", [x], opset=opset)
+
+    return {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, max_pool_indices, lp_pool,
+                                    adaptive_avg_pool, adaptive_max_pool)}
 
 
 def _op_below_stride(case) -> bool:
@@ -165,22 +210,40 @@ def _pad_below_kernel(case) -> bool:
     return all(lo < k and hi < k for (lo, hi), k in zip(case.padding, case.kernel))
 
 
+def _global(case) -> bool:
+    # GlobalAveragePool / GlobalMaxPool: output size 1 on every axis
+    return all(o == 1 for o in case.output_size)
+
+
+def _pool_capabilities(op: str, opset: int, base: Capabilities) -> Capabilities:
+    """MaxPool (with or without Indices), AveragePool and LpPool in ``opset``."""
+    notes = ("pooling padding >= kernel size", "divisor_override (ONNX has none)")
+    if opset < 10 or op == "lp_pool" and opset < 18:
+        base = base.replace(ceil_mode=False)
+        notes += (f"ceil_mode (not in opset {opset})",)
+    if opset < 10 or op == "avg_pool" and opset < 19 or op == "lp_pool" and opset < 18:
+        base = base.replace(dilation=False)
+        notes += (f"dilation (not in opset {opset})",)
+    if op == "max_pool_indices" and opset < 10:
+        base = base.replace(ops=tuple(o for o in base.ops if o != op))
+    return base.replace(rule=_pad_below_kernel, notes=notes)
+
+
 def _capabilities(opset: int) -> Callable[[str, int, str], Capabilities]:
     def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
-        base = ALL.replace(dtypes=("float32", "float64"), ops=("conv", "conv_transpose", "max_pool", "avg_pool"))
+        base = ALL.replace(dtypes=("float32", "float64"), divisor_override=False,
+                           ops=("conv", "conv_transpose", "max_pool", "avg_pool", "max_pool_indices", "lp_pool",
+                                "adaptive_avg_pool", "adaptive_max_pool"))
         if op in ("conv", "conv_transpose", "avg_pool"):
             # the CPU provider has no double-precision Conv / ConvTranspose / AveragePool kernels
             base = base.replace(dtypes=("float32",))
         if op == "conv_transpose":
             return base.replace(rule=_op_below_stride, notes=("output_padding >= stride (ONNX Runtime rejects it)",))
-        if op in ("max_pool", "avg_pool"):
-            notes = ("pooling padding >= kernel size",)
-            if opset < 10:
-                base = base.replace(ceil_mode=False)
-                notes += (f"ceil_mode (not in opset {opset})",)
-            if op == "avg_pool" or opset < 10:
-                base = base.replace(dilation=False)
-            return base.replace(rule=_pad_below_kernel, notes=notes)
+        if op in ("max_pool", "avg_pool", "max_pool_indices", "lp_pool"):
+            return _pool_capabilities(op, opset, base)
+        if op in ("adaptive_avg_pool", "adaptive_max_pool"):
+            return base.replace(dtypes=("float32",), rule=_global,
+                                notes=("adaptive pooling other than global (ONNX has GlobalAveragePool / GlobalMaxPool only)",))
         return base
 
     return capabilities

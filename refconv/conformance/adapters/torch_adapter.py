@@ -1,10 +1,16 @@
-"""PyTorch adapter: ``torch.nn.functional`` conv/conv_transpose/max_pool/avg_pool, gradients by autograd.
+"""PyTorch adapter: ``torch.nn.functional`` convolution and pooling, gradients by autograd.
 
 Declared restrictions (PyTorch's own): padding is one int per axis (both
 sides), or ``'same'`` only with stride 1 (the odd zero goes at the end);
 transposed convolution and pooling take symmetric padding only; pooling
-padding is at most half the (dilated) window; average pooling has no
-dilation.  dtypes float32, float64 and bfloat16 on CPU.
+padding is at most half the kernel size; average pooling has no dilation,
+and ``divisor_override`` only in 2-D and 3-D.  ``lp_pool`` has no padding
+and no dilation, and computes ``avg_pool(x**p) * prod(k)``: with an odd
+``p`` it sums the signed powers, and with ``ceil_mode`` it scales a window
+cut short to the full window, so both are declared unsupported.  Adaptive
+pooling is ``adaptive_{avg,max}_poolNd``; max pooling with indices is
+``max_poolNd(..., return_indices=True)``.  dtypes float32, float64 and
+bfloat16 on CPU.
 
 Named variants, each a separate target (``refconv check torch.channels_last``):
 
@@ -104,9 +110,26 @@ def _functions(channels_last: bool, strings: bool) -> dict[str, Callable]:
         pad = tuple(lo for lo, _ in padding)
         return _np(_fn("max_pool", len(stride))(tensor(x), kernel_size, stride, pad, dilation, ceil_mode))
 
-    def avg_pool(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
+    def avg_pool(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad, divisor_override=None):
         pad = tuple(lo for lo, _ in padding)
-        return _np(_fn("avg_pool", len(stride))(tensor(x), kernel_size, stride, pad, ceil_mode, count_include_pad))
+        extra = () if divisor_override is None else (divisor_override,)  # avg_pool1d has no divisor_override
+        return _np(_fn("avg_pool", len(stride))(tensor(x), kernel_size, stride, pad, ceil_mode, count_include_pad, *extra))
+
+    def max_pool_indices(x, kernel_size, *, stride, padding, dilation, ceil_mode):
+        pad = tuple(lo for lo, _ in padding)
+        y, i = _fn("max_pool", len(stride))(tensor(x), kernel_size, stride, pad, dilation, ceil_mode, return_indices=True)
+        return _np(y), i.numpy()
+
+    def lp_pool(x, p, kernel_size, *, stride, ceil_mode):
+        # lp_pool1d multiplies by kernel_size itself: plain ints in 1-D
+        k, s = (kernel_size[0], stride[0]) if len(stride) == 1 else (kernel_size, stride)
+        return _np(_fn("lp_pool", len(stride))(tensor(x), float(p), k, s, ceil_mode))
+
+    def adaptive_avg_pool(x, output_size):
+        return _np(_fn("adaptive_avg_pool", len(output_size))(tensor(x), output_size))
+
+    def adaptive_max_pool(x, output_size):
+        return _np(_fn("adaptive_max_pool", len(output_size))(tensor(x), output_size))
 
     def conv_grad_input(dy, w, input_shape, *, stride, padding, dilation, groups):
         torch, _ = _torch()
@@ -130,7 +153,8 @@ def _functions(channels_last: bool, strings: bool) -> dict[str, Callable]:
         (gw,) = torch.autograd.grad(y, w, grad_outputs=tensor(dy))
         return _np(gw)
 
-    return {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, conv_grad_input, conv_grad_weight)}
+    return {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, conv_grad_input, conv_grad_weight,
+                                    max_pool_indices, lp_pool, adaptive_avg_pool, adaptive_max_pool)}
 
 
 def _same_needs_stride1(case: Case) -> bool:
@@ -156,14 +180,37 @@ def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
                             notes=("padding='same' with stride > 1 (PyTorch allows it only with stride 1)",))
     if op == "conv_transpose":
         return base.replace(padding=frozenset({"symmetric"}))
-    if op == "max_pool":
+    if op in ("max_pool", "max_pool_indices"):
         return base.replace(padding=frozenset({"symmetric"}), rule=_pool_pad_half_kernel,
                             notes=("max_pool padding above half the kernel size (PyTorch limits it by kernel_size, not the dilated window)",))
     if op == "avg_pool":
-        return base.replace(padding=frozenset({"symmetric"}), dilation=False,
-                            rule=_avg3d_input_not_smaller if dims == 3 else None,
-                            notes=("avg_pool3d inputs smaller than the kernel (rejected even when padded)",) if dims == 3 else ())
+        return base.replace(padding=frozenset({"symmetric"}), dilation=False, divisor_override=dims > 1,
+                            rule=_avg_rule(dims),
+                            notes=("avg_pool padding above half the kernel size",)
+                            + (("avg_pool3d inputs smaller than the kernel (rejected even when padded)",) if dims == 3 else ())
+                            + (("divisor_override in 1-D (avg_pool1d has none)",) if dims == 1 else ()))
+    if op == "lp_pool":
+        return base.replace(padding=frozenset({"valid"}), dilation=False, ceil_mode=False, rule=_even_norm,
+                            notes=("lp_pool padding and dilation (PyTorch's lp_pool has neither)",
+                                   "lp_pool with odd p (PyTorch sums the signed powers x**p)",
+                                   "lp_pool ceil_mode (PyTorch scales a window cut short to the full window)"))
+    if op in ("adaptive_avg_pool", "adaptive_max_pool"):
+        return base.replace(refuses_invalid=False,
+                            notes=("adaptive pooling to an output size of 0 (PyTorch returns an empty result)",))
     return base.replace(ops=())
+
+
+def _avg_rule(dims: int) -> Callable[[Case], bool]:
+    def rule(case: Case) -> bool:
+        # PyTorch: padding at most half the kernel size; avg_pool3d also needs the input at least the kernel
+        return _pool_pad_half_kernel(case) and (dims != 3 or _avg3d_input_not_smaller(case))
+
+    return rule
+
+
+def _even_norm(case: Case) -> bool:
+    # PyTorch's lp_pool sums x**p with its sign: the definition's sum of |x|**p only for an even p
+    return case.norm % 2 == 0
 
 
 def _channels_last_capabilities(op: str, dims: int, dtype: str) -> Capabilities:
