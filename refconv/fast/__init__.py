@@ -64,3 +64,8 @@ __all__ = [
     "get_memory_cap",
     "memory_cap",
 ]
+
+# max pooling with indices, L_p and adaptive pooling (refconv.fast.pool_extra)
+from .pool_extra import adaptive_avg_pool, adaptive_max_pool, lp_pool, max_pool_indices  # noqa: E402
+
+__all__ += ["max_pool_indices", "lp_pool", "adaptive_avg_pool", "adaptive_max_pool"]
