@@ -426,3 +426,44 @@ def test_two_axis_formula_equals_oracle_shape(a, b):
     y = oracle.conv(np.zeros((1, 1, a["n"], b["n"]), dtype=int), np.zeros((1, 1, a["k"], b["k"]), dtype=int),
                     stride=(a["s"], b["s"]), padding=[(a["lo"], a["hi"]), (b["lo"], b["hi"])], dilation=(a["d"], b["d"]))
     assert y.shape[2:] == (formula[0].subs(H, a["n"]), formula[1].subs(W, b["n"]))
+
+
+# --------------------------------------------------------------------------- pooling variants and output_size
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.integers(1, 30), st.integers(1, 30))
+def test_adaptive_bin_twin_equals_the_integer_bins(n, o):
+    i = sp.Symbol("i", integer=True, nonnegative=True)
+    lo, hi = S.adaptive_bin(i, n, o)
+    assert [(int(lo.subs(i, j)), int(hi.subs(i, j))) for j in range(o)] == shapes.adaptive_bins(n, o)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.integers(1, 9), st.integers(1, 5), st.integers(1, 4), st.integers(0, 2), st.integers(0, 2))
+def test_unpool_and_output_padding_twins_equal_the_integer_formulas(n, k, s, lo, hi):
+    sym = S.max_unpool_output_size(N, K, STRIDE, (LO, HI))
+    assert _subs(sym, n=n, k=k, s=s, lo=lo, hi=hi, d=1) == shapes.max_unpool_output_size(n, k, s, (lo, hi))
+    reach = shapes.conv_transpose_reachable_sizes(n, k, s, (lo, hi), 1)
+    W = sp.Symbol("W", integer=True)
+    op = S.output_padding_for(N, W, K, STRIDE, (LO, HI), DIL)
+    for wanted in reach:
+        got = op.subs({N: n, W: wanted, K: k, STRIDE: s, LO: lo, HI: hi, DIL: 1})
+        assert got == shapes.output_padding_for(n, wanted, k, s, (lo, hi), 1)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.integers(2, 12), st.integers(1, 4), st.integers(0, 63))
+def test_fractional_start_twin_equals_the_exact_starts(n, k, u64):
+    if n - k + 1 < 2:
+        return
+    for o in range(2, n - k + 2):
+        u = u64 / 64
+        starts = shapes.fractional_starts(n, k, o, u)
+        assert [int(S.fractional_start(i, n, k, o, u)) for i in range(o - 1)] == starts[:-1]
+
+
+def test_fractional_start_reads_a_float_exactly():
+    # alpha = 10/3; the float 0.3 lies below 3/10, so floor(0.3 * alpha) = 0 (it would be 1 for 3/10)
+    assert S.fractional_start(1, 11, 1, 4, 0.3) == 4 == shapes.fractional_starts(11, 1, 4, 0.3)[1]
+    assert S.fractional_start(1, 11, 1, 4, sp.Rational(3, 10)) == 3

@@ -23,6 +23,10 @@ from typing import Any
 
 from .formulas import (
     SymbolicRF,
+    adaptive_bin,
+    fractional_start,
+    max_unpool_output_size,
+    output_padding_for,
     conv_input_size_range,
     conv_output_size,
     conv_transpose_output_size,
@@ -41,6 +45,10 @@ from .formulas import (
 
 __all__ = [
     "SymbolicRF",
+    "adaptive_bin",
+    "fractional_start",
+    "max_unpool_output_size",
+    "output_padding_for",
     "conv_input_size_range",
     "conv_output_size",
     "conv_transpose_output_size",

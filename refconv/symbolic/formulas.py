@@ -27,6 +27,7 @@ argument these functions return 0 too.
 from __future__ import annotations
 
 import numbers
+from fractions import Fraction
 from typing import Any, NamedTuple, Sequence
 
 import sympy as sp
@@ -49,6 +50,10 @@ __all__ = [
     "conv_transpose_reachable_range",
     "same_alignment_gap",
     "half_padding_agrees_with_same",
+    "adaptive_bin",
+    "max_unpool_output_size",
+    "output_padding_for",
+    "fractional_start",
 ]
 
 Expr = Any
@@ -583,3 +588,73 @@ def half_padding_agrees_with_same(n: Any, k: Any, stride: Any = 1) -> Any:
     """
     n, k, s = _arg("n", n, 1), _arg("k", k, 1), _arg("stride", stride, 1)
     return sp.Or(sp.Eq(k, 1), sp.And(sp.Eq(sp.Mod(k, 2), 1), sp.Eq(sp.Mod(n - 1, s), 0)))
+
+
+def adaptive_bin(i: Any, n: Any, o: Any) -> tuple[Expr, Expr]:
+    """Bin ``i`` of adaptive pooling of ``n`` samples to ``o``: ``(floor(i*n/o), ceiling((i + 1)*n/o))``.
+
+    The twin of :func:`refconv.shapes.adaptive_bins`.  When ``o`` divides
+    ``n`` the bins are the windows of a pooling with ``k = s = n/o``:
+
+    >>> i, m, o = size_symbols('i m o')
+    >>> adaptive_bin(i, m * o, o)
+    (i*m, m*(i + 1))
+    >>> adaptive_bin(1, 5, 3)
+    (1, 4)
+    """
+    i, n, o = _arg("i", i, 0), _arg("n", n, 1), _arg("o", o, 1)
+    return sp.floor(i * n / o), sp.ceiling((i + 1) * n / o)
+
+
+def max_unpool_output_size(n: Any, k: Any, stride: Any, padding: Any = 0) -> Expr:
+    """``(n - 1)*s - lo - hi + k``: the default output length of max unpooling (:func:`refconv.shapes.max_unpool_output_size`).
+
+    It inverts pooling when the windows tile the input (``n_in = k + s*m``):
+
+    >>> k, s, m = size_symbols('k s m')
+    >>> max_unpool_output_size(pool_output_size(k + s * m, k, s), k, s)
+    k + m*s
+    """
+    n, k, s = _arg("n", n, 0), _arg("k", k, 1), _arg("stride", stride, 1)
+    lo, hi = _pair(padding)
+    return (n - 1) * s - lo - hi + k
+
+
+def output_padding_for(n: Any, wanted: Any, k: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Expr:
+    """``wanted - ((n - 1)*s - lo - hi + d*(k - 1) + 1)``: the ``output_padding`` a requested size needs.
+
+    The twin of :func:`refconv.shapes.output_padding_for` (which also checks
+    that the result lies in ``[0, max(s, d))``).  PyTorch's ``output_size=2n``
+    after a stride-2, ``k = 3``, padding-1 layer needs ``output_padding = 1``:
+
+    >>> n = size_symbols('n')
+    >>> output_padding_for(n, 2 * n, 3, stride=2, padding=1)
+    1
+    """
+    out = _arg("wanted", wanted, 0)
+    return sp.expand(out - conv_transpose_output_size(n, k, stride, padding, 0, dilation))
+
+
+def fractional_start(i: Any, n: Any, k: Any, o: Any, u: Any) -> Expr:
+    """Start of window ``i < o - 1`` of fractional max pooling: ``floor((i + u)*a) - floor(u*a)``, ``a = (n - k)/(o - 1)``.
+
+    The twin of :func:`refconv.shapes.fractional_starts` (whose last window
+    starts at ``n - k``).  With ``u = 0`` and ``o - 1`` dividing ``n - k`` the
+    windows are those of a pooling with stride ``a``:
+
+    >>> i, k, a, o = size_symbols('i k a o')
+    >>> fractional_start(i, k + a * (o - 1), k, o, 0)
+    a*i
+    >>> fractional_start(1, 10, 2, 4, sp.Rational(1, 2))
+    3
+    """
+    i, n, k, o = _arg("i", i, 0), _arg("n", n, 1), _arg("k", k, 1), _arg("o", o, 2)
+    if isinstance(u, (float, numbers.Rational)) and not isinstance(u, bool):
+        q = Fraction(u) if isinstance(u, numbers.Rational) else Fraction(float(u))  # a float's exact value
+        u = sp.Rational(q.numerator, q.denominator)
+    else:
+        u = sp.sympify(u)
+    if u.is_number and not (0 <= u < 1):
+        raise ConvParamError(f"u={u}: must lie in [0, 1)")
+    a = (n - k) / (o - 1)
+    return sp.simplify(sp.floor((i + u) * a) - sp.floor(u * a))
