@@ -82,9 +82,11 @@ def test_correct_forms_are_proved_for_every_size(name):
 
 
 EXPECTED = {
-    # a window of 1 at stride 2 over 2 samples: the ceiling adds a window starting at 2, past the input
-    "ceil_no_last_window": ("wrong shape", "max_pool", "explicit", (2, 3, 2), (1,),
-                            {"stride": (2,), "padding": ((0, 0),), "dilation": (1,), "ceil_mode": True},
+    # a window of 1 at stride 1 over 1 sample, right padding 1: L = 1, the ceiling gives 1 + 1 = 2 windows, the
+    # second starting at 1 = n + lo, in the right padding, which the rule drops (total size 4; the one case of
+    # size 3 with ceil_mode, n = K = s = 1 unpadded, has a single window)
+    "ceil_no_last_window": ("wrong shape", "max_pool", "explicit", (2, 3, 1), (1,),
+                            {"stride": (1,), "padding": ((0, 1),), "dilation": (1,), "ceil_mode": True},
                             (2, 3, 1), (2, 3, 2)),
     # n = 2, s = 2, k = 1: the unclamped total is (1 - 1)*2 + 1 - 2 = -1
     "same_not_clamped": ("refuses a valid configuration", "conv", "same", (2, 3, 2), (4, 3, 1),
@@ -246,8 +248,10 @@ def test_onnx_shape_inference_every_opset(opset):
     if opset < 10:  # no ceil_mode yet: the floor rule agrees
         assert pools.ok, str(pools)
         assert "no ceil_mode" in pools.groups[0].excluded
-    elif opset < 22:  # ceil_mode without the last-window rule
-        assert brief(pools.counterexample)[:5] == ("wrong shape", "max_pool", "explicit", (2, 3, 2), (1,))
+    elif opset < 22:  # ceil_mode without the last-window rule: a second window entirely in the right padding
+        assert brief(pools.counterexample) == ("wrong shape", "max_pool", "explicit", (2, 3, 1), (1,),
+                                               {"stride": (1,), "padding": ((0, 1),), "dilation": (1,),
+                                                "ceil_mode": True}, (2, 3, 1), (2, 3, 2))
     else:  # MaxPool-22 and AveragePool-22 infer the last-window rule
         assert pools.ok, str(pools)
 
@@ -319,6 +323,27 @@ def test_onnxruntime_every_opset(opset):
     box = Box(max_size=4, max_kernel=2, max_stride=2, max_dilation=2, max_padding=1)
     report = check_shape(f"onnxruntime.opset{opset}", dims=1, padding=("explicit", "valid"), box=box, refusals=False)
     assert report.ok, str(report)
+    pools = [g for g in report.groups if g.op in ("max_pool", "avg_pool") and g.mode == "explicit"]
+    assert len(pools) == 2 and all(g.excluded[shape_adapters.ORT_POOL_PADDING.reason] > 0 for g in pools)
+
+
+def test_onnxruntime_pooling_padding_below_the_kernel_is_a_declared_limit():
+    pytest.importorskip("onnxruntime")
+    # a right padding of 1 for a window of 1: the second window lies entirely in the padding (-inf for max)
+    call = ("max_pool", (2, 3, 1), (1,))
+    params = {"stride": (1,), "padding": ((0, 1),), "dilation": (1,), "ceil_mode": False}
+    assert definition_message(*call, params)[0] == (2, 3, 2)
+    assert shape_adapters.get("onnx").fn(*call, **params) == (2, 3, 2)  # shape inference agrees
+    limit = shape_adapters.ORT_POOL_PADDING.applies
+    for opset in shape_adapters.ORT_OPSETS:  # every opset's kernels: each side below kernel_shape
+        with pytest.raises(Exception, match="Pad should be smaller than kernel"):
+            shape_adapters.get(f"onnxruntime.opset{opset}").fn(*call, **params)
+    # the kernel size, not the dilated window: side 1 < K = 2 runs although the window (d = 2) spans 3
+    wide = {"stride": (1,), "padding": ((1, 1),), "dilation": (2,), "ceil_mode": False}
+    assert shape_adapters.get("onnxruntime").fn("max_pool", (2, 3, 1), (2,), **wide) == (2, 3, 1)
+    t = cases(TINY, "avg_pool", 1, "explicit")
+    assert np.array_equal(limit(t), (np.maximum(t.lo, t.hi) >= t.k)[:, 0])
+    assert not limit(cases(TINY, "avg_pool", 1, "valid")).any()
 
 
 def test_onnxruntime_pooling_gives_empty_outputs_and_ignores_dilation_under_same():
@@ -350,10 +375,12 @@ def test_tensorflow_traced_shapes():
     report = check_shape("tensorflow", box=box, refusals=False)
     assert report.ok, str(report)
     assert report.not_offered == ["conv_transpose"]
-    c = check_shape("tensorflow", op="max_pool", padding="explicit", dims=1, box=box).counterexample
-    # a padding side over half the window: a second window lying entirely in the padding
-    assert brief(c) == ("accepts a configuration the definition refuses", "max_pool", "explicit", (2, 3, 1), (1,),
-                        {"stride": (1,), "padding": ((0, 1),), "dilation": (1,), "ceil_mode": False}, None, (2, 3, 2))
+    # explicit max_pool padding, refusals checked too: a side over half the window agrees with the definition
+    pools = check_shape("tensorflow", op="max_pool", padding="explicit", dims=1, box=box)
+    assert pools.ok and proved_everywhere(pools), str(pools)
+    params = {"stride": (1,), "padding": ((0, 1),), "dilation": (1,), "ceil_mode": False}
+    assert shape_adapters.get("tensorflow").fn("max_pool", (2, 3, 1), (1,), **params) == (2, 3, 2)
+    assert definition_message("max_pool", (2, 3, 1), (1,), params)[0] == (2, 3, 2)
 
 
 def test_a_missing_library_names_the_install_command(monkeypatch):

@@ -268,11 +268,15 @@ ORT_SAME_DILATION = _limit("ONNX Runtime's Conv has no SAME_UPPER / SAME_LOWER w
                            ("same", "same_lower"), lambda t: _any(t.d > 1))
 ORT_OUTPUT_PADDING = _limit("ONNX Runtime's ConvTranspose: output_padding below the stride", ("conv_transpose",),
                             ("explicit", "valid"), lambda t: _any(t.op_pad >= t.s))
+# "Pad should be smaller than kernel" (every opset): each side below kernel_shape, not the dilated window
+ORT_POOL_PADDING = _limit("ONNX Runtime's MaxPool and AveragePool: each padding side below the kernel size (not of "
+                          "the dilated window)", ("max_pool", "avg_pool"), ("explicit",),
+                          lambda t: _any(np.maximum(t.lo, t.hi) >= t.k))
 
 
 def _onnxruntime(name: str, opset: int) -> ShapeTarget:
     return ShapeTarget(name, lambda op, x, w, **p: _one(_ort(op, [(x, w, p)], opset, True)), OPS, _onnx_modes(),
-                       _onnx_limits(opset) + [ORT_SAME_DILATION, ORT_OUTPUT_PADDING],
+                       _onnx_limits(opset) + [ORT_SAME_DILATION, ORT_OUTPUT_PADDING, ORT_POOL_PADDING],
                        lambda op, calls, refusals: _ort(op, calls, opset, refusals),
                        about=f"ONNX Runtime, opset {opset}: the shape of the actual output")
 
