@@ -473,3 +473,22 @@ def test_deform_conv_refuses_bad_arguments():
         oracle.deform_conv(x, np.zeros((1, 18, 2, 2)), w, mask=np.zeros((1, 18, 2, 2)))
     with pytest.raises(ConvParamError, match="offset: deform_conv needs finite values"):
         oracle.deform_conv(x, np.full((1, 18, 2, 2), np.nan), w)
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_deform_conv_equals_onnx_runtime(with_mask):
+    rng = np.random.default_rng(8)
+    # small integers and quarter-sample offsets: every product and sum exact in float32
+    x = rng.integers(-4, 5, size=(2, 4, 4, 5)).astype(np.float32)
+    w = rng.integers(-3, 4, size=(4, 2, 2, 2)).astype(np.float32)
+    off = (rng.integers(-8, 9, size=(2, 2 * 2 * 4, 4, 5)) / 4).astype(np.float32)
+    b = rng.integers(-3, 4, size=4).astype(np.float32)
+    inputs = [x, w, off, b]
+    mask = None
+    if with_mask:
+        mask = (rng.integers(-4, 5, size=(2, 2 * 4, 4, 5)) / 4).astype(np.float32)
+        inputs.append(mask)
+    attrs = dict(kernel_shape=[2, 2], pads=[1, 0, 0, 1], strides=[1, 1], group=2, offset_group=2)
+    (o,) = _run_onnx("DeformConv", inputs, attrs, [np.float32], opset=19)
+    y = oracle.deform_conv(x, off, w, b, mask, padding=((1, 0), (0, 1)), groups=2, offset_groups=2)
+    assert y.dtype == np.float32 and np.array_equal(y, o)
