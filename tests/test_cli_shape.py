@@ -85,7 +85,7 @@ def test_conv_transpose_reachable_sizes(capsys):
         (["conv", "--input", "1x1x5", "--kernel", "1x1x7"], "larger than the padded input"),
         (["conv", "--input", "1x1x5", "--kernel", "1x1x3", "--padding", "SAME"], "--padding='SAME'"),
         (["conv", "--input", "5", "--kernel", "3"], "--input='5'"),
-        (["pool", "--input", "1x1x5x5", "--kernel", "2", "--padding", "2"], "at most half the window"),
+        (["pool", "--input", "1x1x2x2", "--kernel", "5"], "larger than the padded input"),
         (["conv_transpose", "--input", "1x1x4", "--kernel", "1x1x3", "--stride", "2", "--output-padding", "2"],
          "output_padding"),
         (["conv", "--input", "1x4x5", "--kernel", "2x4x3", "--groups", "3"], "groups=3"),
