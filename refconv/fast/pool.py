@@ -31,6 +31,7 @@ Examples
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,14 @@ def _padded_extent(pp) -> tuple[tuple[int, int], ...]:
         need = (o - 1) * s + d * (k - 1) + 1 if o > 0 else 0
         out.append((lo, max(hi, need - n - lo)))
     return tuple(out)
+
+
+def _plan(pp) -> SimpleNamespace:
+    """The fields of a validated :class:`~refconv.params.PoolParams`, each computed once (the output
+    size is a property that the per-tap helpers would recompute)."""
+    names = ("input_shape", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "count_include_pad",
+             "output_spatial", "output_shape")
+    return SimpleNamespace(**{name: getattr(pp, name) for name in names})
 
 
 def _padded_bytes(shape, pads, dtype) -> int:
@@ -162,7 +171,7 @@ def max_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
     [[5.0, 7.0], [13.0, 15.0]]
     """
     x = as_array("x", x)
-    pp = pool_params(x.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+    pp = _plan(pool_params(x.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode))
     if _pool_dtype("x", x).kind == "f":
         x = x.astype(np.result_type(x.dtype, np.float32), copy=False)  # float32 and float64: no copy
     budget = _budget("max_pool", [("the result", nbytes(pp.output_shape, x.dtype))])
@@ -203,7 +212,7 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     [[[0.0, 10.0, 0.0]]]
     """
     x, dy = as_array("x", x), as_array("dy", dy)
-    pp = pool_params(x.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+    pp = _plan(pool_params(x.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode))
     check_gradient_shape(dy.shape, pp.output_shape, "pooling")
     _pool_dtype("x", x)
     # the result has the dtype of dy (int64 for integers: exact sums, checked below 2**53)
@@ -227,6 +236,9 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     fill = _fill_min(x.dtype)
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads)))
     is_float = x.dtype.kind == "f"
+    unpadded = all(lo == 0 and hi == 0 for lo, hi in pads)
+    # windows that never share an element (stride >= span on every axis): each tap's share is assigned, not added
+    disjoint = all(s >= d * (k - 1) + 1 for s, d, k in zip(pp.stride, pp.dilation, pp.kernel_size))
 
     def task(r):
         xp = _pad(x[r[0] : r[1]], pads, fill)
@@ -239,7 +251,8 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
         nan = is_float and bool(np.isnan(y).any())
         taken = np.zeros(y.shape, dtype=bool)
         hit = np.empty(y.shape, dtype=bool)
-        dxp = np.zeros(xp.shape, dtype=dy.dtype)
+        # no padding: the gradient of the chunk is dx itself (zeros already)
+        dxp = dx[r[0] : r[1]] if unpadded else np.zeros(xp.shape, dtype=dy.dtype)
         d = dy[r[0] : r[1]]
         zero = np.zeros((), dtype=dy.dtype)
         finite = bool(np.isfinite(d).all())
@@ -249,18 +262,25 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
             np.equal(tap, y, out=hit)
             if nan:
                 hit |= tap != tap
-            valid = _valid_mask(k, pp, pads)
+            valid = None if unpadded else _valid_mask(k, pp, pads)
             if valid is not None:
                 hit &= valid  # padding taps never win
             np.greater(hit, taken, out=hit)  # hit and not yet taken
             taken |= hit
             # dxp[n, c, p*s + k_t*d] += dy[n, c, p] where tap t won: one strided slice per tap
-            if finite:
+            if disjoint and finite:
+                # no other window reaches these elements: an assignment of dy * [tap t won] (exact, dy finite)
+                np.multiply(d, hit, out=share)
+                dxp[sl] = share
+            elif disjoint:
+                dxp[sl] = np.where(hit, d, zero)  # a selection: inf * 0 would be NaN
+            elif finite:
                 np.multiply(d, hit, out=share)  # dy * [tap t won]: exact, dy finite
                 dxp[sl] += share
             else:
                 dxp[sl] += np.where(hit, d, zero)  # a selection: inf * 0 would be NaN
-        dx[r[0] : r[1]] = dxp[crop]
+        if not unpadded:
+            dx[r[0] : r[1]] = dxp[crop]
 
     # per sample: the padded input and its gradient; the window maxima, the gradient share and its selection,
     # and four boolean masks (taken, hit, the NaN test, the padding taps) per output
@@ -305,8 +325,8 @@ def avg_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
     [[2.5, 4.5], [10.5, 12.5]]
     """
     x = as_array("x", x)
-    pp = pool_params(x.shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
-                     count_include_pad=count_include_pad)
+    pp = _plan(pool_params(x.shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                     count_include_pad=count_include_pad))
     # integers: exact float64 sums (checked below 2**53), then one correctly rounded division
     exact_int = _pool_dtype("x", x).kind in "iu"
     ft = np.dtype(np.float64) if exact_int else np.result_type(x.dtype, np.float32)
@@ -348,8 +368,8 @@ def avg_pool_grad(dy: Any, input_shape: Any, kernel_size: Any, *, stride: Any = 
     [[[2.0, 2.0, 4.0, 4.0]]]
     """
     dy = as_array("dy", dy)
-    pp = pool_params(input_shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
-                     count_include_pad=count_include_pad)
+    pp = _plan(pool_params(input_shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                     count_include_pad=count_include_pad))
     check_gradient_shape(dy.shape, pp.output_shape, "pooling")
     dt = _pool_dtype("dy", dy)
     pads = _padded_extent(pp)
