@@ -48,10 +48,29 @@ def test_generator_exit_and_keyboard_interrupt():
     assert r.verdict == "FAIL" and r.failure.kind == "exception" and "GeneratorExit" in r.failure.message
 
     def interrupted(x, w, b, *, stride, padding, dilation, groups):
-        raise KeyboardInterrupt  # a Ctrl-C reaches the person running the check
+        raise KeyboardInterrupt  # raised by the target itself: no Ctrl-C reached the checker
+
+    r = check(interrupted, dims=1, max_examples=0)
+    assert r.verdict == "FAIL" and r.failure.kind == "exception" and "KeyboardInterrupt" in r.failure.message
+
+    def pressed(x, w, b, *, stride, padding, dilation, groups):
+        os.kill(os.getpid(), signal.SIGINT)  # a real SIGINT: the person running the check pressed Ctrl-C
+        time.sleep(1)
 
     with pytest.raises(KeyboardInterrupt):
-        check(interrupted, dims=1, max_examples=0)
+        check(pressed, dims=1, max_examples=0)
+
+
+def test_a_target_that_disables_the_alarm_is_still_stopped():
+    def no_alarm(x, w, b, *, stride, padding, dilation, groups):
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        while True:
+            time.sleep(0.01)
+
+    r = check(no_alarm, dims=1, max_examples=0, timeout=0.5)
+    assert r.verdict == "FAIL" and r.failure.kind == "timeout" and "watchdog" in r.failure.message
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
 
 
 @pytest.mark.parametrize("target,said", [("exits.py:os_exit", "exited with code 7"),

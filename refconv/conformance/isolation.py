@@ -47,6 +47,7 @@ import json
 import multiprocessing as mp
 import os
 import re
+import _thread
 import signal
 import subprocess
 import sys
@@ -137,17 +138,29 @@ class _Alarm(BaseException):
 
 
 class _Deadline:
-    """An ``ITIMER_REAL`` alarm that raises :class:`_Alarm` every second past ``seconds`` until disarmed."""
+    """An ``ITIMER_REAL`` alarm that raises :class:`_Alarm` every second past ``seconds`` until disarmed.
+
+    A watchdog thread backs it up: a target that ignores ``SIGALRM`` or stops
+    the timer is interrupted ``WATCHDOG_GRACE`` seconds later through the
+    main thread's ``SIGINT`` handler (``_thread.interrupt_main``), which the
+    :class:`_Interrupts` guard of the call turns into the same timeout.
+    """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.expired = False
         self._armed = False
+        self._watchdog: threading.Timer | None = None
 
     def _handler(self, signum: int, frame: Any) -> None:
         if self._armed:
             self.expired = True
             raise _Alarm()
+
+    def _bark(self) -> None:
+        if self._armed:
+            self.expired = True
+            _thread.interrupt_main()
 
     def arm(self) -> None:
         self._t0 = time.monotonic()
@@ -156,17 +169,50 @@ class _Deadline:
         self._armed = True
         # first alarm at the deadline, then one per second: a target that swallows one still gets the next
         self._prev_timer = signal.setitimer(signal.ITIMER_REAL, self.seconds, min(self.seconds, 1.0))
+        self._watchdog = threading.Timer(self.seconds + WATCHDOG_GRACE, self._bark)
+        self._watchdog.daemon = True
+        self._watchdog.start()
 
     def disarm(self) -> None:
         if not self._armed:
             return
         self._armed = False
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, self._prev_handler)
         delay, interval = self._prev_timer
         if delay > 0:  # someone else's timer was running: give it back what is left of it
             left = delay - (time.monotonic() - self._t0)
             signal.setitimer(signal.ITIMER_REAL, max(left, 1e-6), interval)
+
+
+#: seconds past the deadline before the watchdog interrupts a target that disabled the alarm
+WATCHDOG_GRACE = 2.0
+
+
+class _Interrupts:
+    """Tells a real Ctrl-C of the checker (``SIGINT`` delivered) from a ``KeyboardInterrupt`` the target raised."""
+
+    def __init__(self) -> None:
+        self.real = False
+        self._prev: Any = None
+        self._on = threading.current_thread() is threading.main_thread()
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.real = True  # (the watchdog's interrupt_main arrives here too: the deadline says which)
+        if callable(self._prev):
+            self._prev(signum, frame)
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> "_Interrupts":
+        if self._on:
+            self._prev = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._on:
+            signal.signal(signal.SIGINT, self._prev if self._prev is not None else signal.default_int_handler)
 
 
 def _getcwd() -> str | None:
@@ -180,23 +226,33 @@ def call_in_process(fn: Callable[[], Any], timeout: float | None) -> Any:
     """Call ``fn()`` (the target) on this thread: its value, or a :class:`TargetFailure`.
 
     ``timeout`` seconds (None: no limit) need :func:`alarm_usable`.  Every
-    exception of the call but ``KeyboardInterrupt`` becomes
-    :class:`TargetRaised`; a call past its deadline becomes
-    :class:`TargetTimeout` even when the target swallowed the alarm.  The
-    working directory is restored afterwards.
+    exception of the call becomes :class:`TargetRaised`, ``KeyboardInterrupt``
+    too unless a real ``SIGINT`` reached the checker (then it propagates: the
+    user pressed Ctrl-C); a call past its deadline becomes
+    :class:`TargetTimeout` even when the target swallowed the alarm or
+    disabled it (a watchdog interrupts it).  The working directory is
+    restored afterwards.
     """
     cwd = _getcwd()
     deadline = _Deadline(timeout) if timeout is not None else None
+    guard = _Interrupts()
     try:
-        try:
-            if deadline is not None:
-                deadline.arm()
-            value = fn()
-        finally:
-            if deadline is not None:
-                deadline.disarm()
-    except KeyboardInterrupt:
-        raise
+        with guard:
+            try:
+                if deadline is not None:
+                    deadline.arm()
+                value = fn()
+            finally:
+                if deadline is not None:
+                    deadline.disarm()
+    except KeyboardInterrupt as exc:
+        if deadline is not None and deadline.expired:
+            interrupted.append(time.monotonic())
+            raise TargetTimeout(f"no result after {timeout:g} s (the target disabled the alarm; the watchdog "
+                                "interrupted it)") from None
+        if guard.real:
+            raise
+        raise TargetRaised(type(exc).__name__, str(exc), traceback.format_exc(), exc) from None
     except _Alarm:
         interrupted.append(time.monotonic())
         raise TargetTimeout(f"no result after {timeout:g} s") from None
