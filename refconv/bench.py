@@ -4,7 +4,9 @@ One process, one run: every implementation of every configuration is timed
 once per round, rounds repeat, and the median of the rounds is reported, so
 that the machine's noise hits all implementations alike (interleaved).  Each
 row gives time, GFLOP/s, the ratio to PyTorch, and the percentage of the
-machine's float GEMM speed (numpy ``matmul`` measured at the start).
+machine's float GEMM speed (numpy ``matmul`` measured at the start).  GFLOP/s
+count the direct algorithm's operations (:meth:`Case.flop`): rows that run
+Winograd or FFT do fewer, so they may exceed 100% of the GEMM speed.
 
 The suite (NCHW, forward and forward plus both gradients; float32 and float64):
 

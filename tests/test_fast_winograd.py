@@ -143,3 +143,24 @@ def test_outside_its_domain_winograd_is_refused(call):
 def test_unknown_algorithm_lists_winograd():
     with pytest.raises(ConvParamError, match="'winograd'"):
         fast.conv(np.ones((1, 1, 5)), np.ones((1, 1, 3)), algorithm="strassen")
+
+
+def test_everything_a_winograd_call_allocates_stays_under_the_cap():
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 16, 40, 40))
+    w = rng.standard_normal((16, 16, 3, 3))
+    want = fast.conv(x, w, padding=1, algorithm="winograd")
+    one = winograd.per_sample_bytes(16, 16, (42, 42), 4, 8)
+    for cap in (want.nbytes + 16 * 16 * 36 * 8 + one, 4 << 20):  # one sample at a time; a few at a time
+        tracemalloc.start()
+        try:
+            got = fast.conv(x, w, padding=1, algorithm="winograd", max_memory=cap)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak <= cap, (peak, cap)
+        # blocks of other sizes: still within the bound
+        bound = tolerance.winograd_conv_error_bound(x, w, padding=1)
+        assert tolerance.within_bound(got, oracle.conv(x, w, padding=1), bound).all()
