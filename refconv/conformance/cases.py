@@ -304,8 +304,12 @@ class Case:
         rec = registry.get(self.op)
         if rec.window:
             object.__setattr__(self, "cout", self.cin)  # pooling keeps the channels
-        if rec.adaptive and self.output_size is None:
-            object.__setattr__(self, "output_size", (1,) * d)  # global pooling
+        if rec.adaptive:
+            if self.output_size is None:
+                object.__setattr__(self, "output_size", (1,) * d)  # global pooling
+            # no window: a unit kernel, stride and no padding on every axis (what the geometry helpers read)
+            for name, v in (("kernel", (1,) * d), ("stride", (1,) * d), ("dilation", (1,) * d), ("padding", ((0, 0),) * d)):
+                object.__setattr__(self, name, v)
         if not rec.takes("count_include_pad"):
             object.__setattr__(self, "count_include_pad", True)  # not a parameter of the op: one canonical case
         if self.values not in VALUES:
@@ -828,8 +832,10 @@ def _tile_case(op: str, dims: int, what: str, o: dict, seed: int, *, fast: bool 
     label = f"past a tile: {what}, every feature on" if not fast else f"past a tile: {what}, stride-1 3x3 fast path"
     rec = registry.get(op)
     if rec.window:
-        d = d if rec.has_dilation else (1,) * dims
-        if not rec.has_dilation and not fast:
+        # a dilation the op always takes; an optional one (avg_pool's) is left to the other cases
+        dilated = rec.has_dilation and "dilation" not in rec.optional
+        d = d if dilated else (1,) * dims
+        if not dilated and not fast:
             pads = ((1, 0), (0, 1), (1, 0))[:dims]  # at most half the (undilated) window
         spans = [di * (ki - 1) + 1 for di, ki in zip(d, k)]
         # one sample past an exact fit: with ceil_mode a partial last window

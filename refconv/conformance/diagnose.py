@@ -723,7 +723,8 @@ def adaptive_candidates(case: Case) -> list[Candidate]:
                        "bin i ends at floor((i+1)*n/o) instead of ceil((i+1)*n/o)"),
         _adaptive_with(case, lambda n, o: [(i * (n // o), (i + 1) * (n // o)) for i in range(o)], "equal bins n // o",
                        "every bin n // o samples long, stepping by n // o (the remainder dropped)"),
-        _adaptive_with(case, lambda n, o: [(-(-i * n // o), -(-(i + 1) * n // o)) for i in range(o)], "bins ceil/ceil",
+        _adaptive_with(case, lambda n, o: [(min(n - 1, -(-i * n // o)), -(-(i + 1) * n // o)) for i in range(o)],
+                       "bins ceil/ceil",
                        "bin i starts at ceil(i*n/o) instead of floor(i*n/o)"),
     ]
 

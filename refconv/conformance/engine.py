@@ -928,7 +928,7 @@ def _failure(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, d
     )
     f.inputs = _inputs_for_report(case, runner.dtype)
     f.repro = repro(runner.target, runner.op, case, runner.dtype)
-    if diagnose and outcome.kind in ("value", "shape", "nonfinite", "exception"):
+    if diagnose and outcome.kind in ("value", "shape", "nonfinite", "exception", "indices"):
         from . import diagnose as dg
 
         try:

@@ -617,3 +617,56 @@ CORRECT += [Entry(**d) for d in ALGORITHM_CORRECT]
 
 # correct implementations refuse the configurations the definition rejects (as every library does)
 CORRECT = [Entry(**{**e.__dict__, "fn": H.refusing(e.op, e.fn)}) for e in CORRECT]
+
+# the max_pool and avg_pool implementations above stop at PyTorch's pooling limit (padding at most half the
+# window; hidden.check_pool refuses more): they declare it, as the torch adapter does.  Padding over half the
+# window is checked on the implementations below.
+
+
+def _half_window(case):
+    """At most half the (dilated) window of padding on a side."""
+    return all(max(lo, hi) <= (d * (k - 1) + 1) // 2 for (lo, hi), k, d in zip(case.padding, case.kernel, case.dilation))
+
+
+def _declare_half_window(e: Entry) -> Entry:
+    if e.op not in ("max_pool", "avg_pool"):
+        return e
+    caps = {**e.extra.get("capabilities", {}), "rule": _half_window}
+    return Entry(**{**e.__dict__, "extra": {**e.extra, "capabilities": caps}})
+
+
+BROKEN = [_declare_half_window(e) for e in BROKEN]
+CORRECT = [_declare_half_window(e) for e in CORRECT]
+
+# --- max pooling with indices, L_p, adaptive pooling, avg_pool's dilation and divisor_override (tests/broken/new_ops.py)
+# (after the wrapping above: these refuse the configurations the definition rejects themselves)
+
+from . import new_ops as NO  # noqa: E402
+
+BROKEN += [
+    Entry("max_pool_indices: indices counted over the whole tensor", "max_pool_indices", NO.max_pool_indices_whole_tensor,
+          kind="indices", diagnosis="whole tensor"),
+    Entry("max_pool_indices: the last maximum on ties", "max_pool_indices", NO.max_pool_indices_last_tie, kind="indices",
+          diagnosis="last maximum"),
+    Entry("max_pool_indices 1-D: the tap within the window as the index", "max_pool_indices", NO.max_pool_indices_in_window,
+          dims=1, kind="indices"),
+    Entry("avg_pool: dilation ignored", "avg_pool", NO.avg_pool_dilation_ignored),
+    Entry("avg_pool 3-D: divisor_override ignored", "avg_pool", NO.avg_pool_override_ignored, dims=3),
+    Entry("lp_pool: signed powers (x**p, not |x|**p)", "lp_pool", NO.lp_pool_signed, diagnosis="signed powers"),
+    Entry("lp_pool 1-D: the mean under the root", "lp_pool", NO.lp_pool_mean, dims=1, diagnosis="mean instead of sum"),
+    Entry("adaptive_avg_pool: bins floor/floor", "adaptive_avg_pool", NO.adaptive_avg_pool_floor_bins,
+          diagnosis="floor/floor"),
+    Entry("adaptive_max_pool 3-D: equal bins n // o", "adaptive_max_pool", NO.adaptive_max_pool_equal_bins, dims=3),
+]
+
+CORRECT += [
+    Entry("max_pool_indices: the first maximum of the input elements", "max_pool_indices", NO.max_pool_indices),
+    Entry("max_pool_indices 3-D float64", "max_pool_indices", NO.max_pool_indices, dims=3, dtype="float64"),
+    Entry("avg_pool: dilation and divisor_override", "avg_pool", NO.avg_pool_dilated),
+    Entry("avg_pool 1-D float64: dilation and divisor_override", "avg_pool", NO.avg_pool_dilated, dims=1, dtype="float64"),
+    Entry("lp_pool: float64 sums of |x|**p", "lp_pool", NO.lp_pool),
+    Entry("lp_pool 3-D", "lp_pool", NO.lp_pool, dims=3),
+    Entry("adaptive_avg_pool: float64 means", "adaptive_avg_pool", NO.adaptive_avg_pool),
+    Entry("adaptive_avg_pool 1-D float64", "adaptive_avg_pool", NO.adaptive_avg_pool, dims=1, dtype="float64"),
+    Entry("adaptive_max_pool: bin maxima", "adaptive_max_pool", NO.adaptive_max_pool),
+]

@@ -1,0 +1,210 @@
+"""Max pooling with indices, L_p, adaptive pooling, average pooling with dilation and divisor_override:
+correct implementations (float64, rounded once) and classic mistakes.  Plain numpy, no refconv.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+# --------------------------------------------------------------------------- windows (correct building blocks)
+
+
+def _outputs(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Output sizes; ValueError for a window longer than the padded input (as every library does)."""
+    outs = []
+    for n, k, s, d, (lo, hi) in zip(x.shape[2:], kernel_size, stride, dilation, padding):
+        span = d * (k - 1) + 1
+        if span > n + lo + hi:
+            raise ValueError("window larger than the padded input")
+        room = n + lo + hi - span
+        o = (-(-room // s) if ceil_mode else room // s) + 1
+        if ceil_mode and (o - 1) * s >= n + lo:
+            o -= 1  # the last window may not start in the right padding
+        outs.append(o)
+    return outs
+
+
+def _taps(x, kernel_size, stride, padding, dilation, outs, fill):
+    """``(tap, values, inside, flat)`` per window tap in row-major order: the tap's value for every output, whether it
+    reads the input, and its input position flat within the (n, c) plane."""
+    ext = [(lo, max(hi, (o - 1) * s + d * (k - 1) + 1 - n - lo))
+           for n, k, s, d, (lo, hi), o in zip(x.shape[2:], kernel_size, stride, dilation, padding, outs)]
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + ext, constant_values=fill)
+    for k in np.ndindex(*kernel_size):
+        sl = tuple(slice(t * d, t * d + s * (o - 1) + 1, s) for t, d, s, o in zip(k, dilation, stride, outs))
+        inside, flat = np.ones((1,) * len(k), bool), np.zeros((1,) * len(k), np.int64)
+        for i, (n, t, s, d, (lo, _), o) in enumerate(zip(x.shape[2:], k, stride, dilation, padding, outs)):
+            coord = (np.arange(o) * s + t * d - lo).reshape([o if j == i else 1 for j in range(len(k))])
+            inside = inside & (coord >= 0) & (coord < n)
+            flat = flat * n + coord
+        yield k, xp[(slice(None), slice(None)) + sl], inside, flat
+
+
+def _argmax(x, kernel_size, stride, padding, dilation, ceil_mode, *, ties="first", fill=-np.inf):
+    outs = _outputs(x, kernel_size, stride, padding, dilation, ceil_mode)
+    best = np.full(x.shape[:2] + tuple(outs), -np.inf)
+    idx = np.full(best.shape, -1, np.int64)
+    have = np.zeros(best.shape, bool)
+    for _, v, inside, flat in _taps(x, kernel_size, stride, padding, dilation, outs, fill):
+        better = (v >= best) if ties == "last" else (v > best) | (np.isnan(v) & ~np.isnan(best))
+        better = inside & (~have | better)
+        best, idx, have = np.where(better, v, best), np.where(better, flat, idx), have | inside
+    return best.astype(x.dtype), idx
+
+
+# --------------------------------------------------------------------------- max pooling with indices
+
+
+def max_pool_indices(x, kernel_size, *, stride, padding, dilation, ceil_mode):
+    """Correct: the first maximum of each window's input elements (-inf and -1 for a window of padding only)."""
+    return _argmax(x, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool_indices_whole_tensor(x, kernel_size, *, stride, padding, dilation, ceil_mode):
+    """Indices counted across N and C (ONNX's Indices) where PyTorch counts within each plane."""
+    y, i = _argmax(x, kernel_size, stride, padding, dilation, ceil_mode)
+    plane = int(np.prod(x.shape[2:]))
+    nc = np.arange(x.shape[0] * x.shape[1]).reshape(x.shape[:2] + (1,) * (x.ndim - 2))
+    return y, np.where(i >= 0, i + nc * plane, -1)
+
+
+def max_pool_indices_last_tie(x, kernel_size, *, stride, padding, dilation, ceil_mode):
+    """Ties take the last maximum (a '>=' comparison)."""
+    return _argmax(x, kernel_size, stride, padding, dilation, ceil_mode, ties="last")
+
+
+def max_pool_indices_in_window(x, kernel_size, *, stride, padding, dilation, ceil_mode):
+    """The index of the winning tap within its window instead of its input position."""
+    outs = _outputs(x, kernel_size, stride, padding, dilation, ceil_mode)
+    y, _ = _argmax(x, kernel_size, stride, padding, dilation, ceil_mode)
+    tap = np.full(y.shape, -1, np.int64)
+    for t, (_, v, inside, _) in enumerate(_taps(x, kernel_size, stride, padding, dilation, outs, -np.inf)):
+        tap = np.where((tap < 0) & inside & (v == y), t, tap)
+    return y, tap
+
+
+# --------------------------------------------------------------------------- average pooling
+
+
+def _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, dilation, divisor_override, *, use_dilation=True,
+         use_override=True):
+    dilation = dilation or (1,) * len(kernel_size)
+    dil = dilation if use_dilation else (1,) * len(kernel_size)
+    outs = _outputs(x, kernel_size, stride, padding, dilation, ceil_mode)
+    total = np.zeros(x.shape[:2] + tuple(outs))
+    count = np.zeros(tuple(outs))
+    for k, v, inside, _ in _taps(x, kernel_size, stride, padding, dil, outs, 0.0):
+        total = total + v
+        counted = inside
+        if count_include_pad:
+            # taps inside the input or its padding (not past it, where ceil_mode windows reach)
+            counted = np.ones((1,) * len(k), bool)
+            for i, (n, t, s, d, (lo, hi), o) in enumerate(zip(x.shape[2:], k, stride, dil, padding, outs)):
+                c = (np.arange(o) * s + t * d - lo).reshape([o if j == i else 1 for j in range(len(k))])
+                counted = counted & (c >= -lo) & (c < n + hi)
+        count = count + np.broadcast_to(counted, count.shape)
+    div = np.full(count.shape, float(divisor_override)) if (divisor_override is not None and use_override) else count
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (total / div).astype(x.dtype)
+
+
+def avg_pool_dilated(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad, dilation=None,
+                     divisor_override=None):
+    """Correct: dilated windows, divisor_override when given, float64 sums divided once."""
+    return _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, dilation, divisor_override)
+
+
+def avg_pool_dilation_ignored(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad, dilation=None,
+                              divisor_override=None):
+    """Contiguous windows at the dilated window's output positions."""
+    return _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, dilation, divisor_override,
+                use_dilation=False)
+
+
+def avg_pool_override_ignored(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad, dilation=None,
+                              divisor_override=None):
+    """divisor_override accepted and dropped."""
+    return _avg(x, kernel_size, stride, padding, ceil_mode, count_include_pad, dilation, divisor_override,
+                use_override=False)
+
+
+# --------------------------------------------------------------------------- L_p pooling
+
+
+def _check_p(p):
+    if p != int(p) or p < 1:
+        raise ValueError(f"p={p}: an integer >= 1")
+
+
+def _lp(x, p, kernel_size, stride, padding, dilation, ceil_mode, power, finish):
+    _check_p(p)
+    outs = _outputs(x, kernel_size, stride, padding, dilation, ceil_mode)
+    total = np.zeros(x.shape[:2] + tuple(outs))
+    for _, v, _, _ in _taps(x, kernel_size, stride, padding, dilation, outs, 0.0):
+        total = total + power(v, p)
+    with np.errstate(invalid="ignore"):
+        return finish(total, p, int(np.prod(kernel_size))).astype(x.dtype)
+
+
+def lp_pool(x, p, kernel_size, *, stride, padding, dilation, ceil_mode):
+    """Correct: float64 sums of |x|**p, one root."""
+    return _lp(x, p, kernel_size, stride, padding, dilation, ceil_mode, lambda v, q: np.abs(v) ** q,
+               lambda s, q, k: s ** (1.0 / q))
+
+
+def lp_pool_signed(x, p, kernel_size, *, stride, padding, dilation, ceil_mode):
+    """x**p summed with its sign (PyTorch's route through average pooling), not |x|**p."""
+    return _lp(x, p, kernel_size, stride, padding, dilation, ceil_mode, lambda v, q: v ** q,
+               lambda s, q, k: np.sign(s) * np.abs(s) ** (1.0 / q))
+
+
+def lp_pool_mean(x, p, kernel_size, *, stride, padding, dilation, ceil_mode):
+    """The mean of |x|**p under the root instead of the sum."""
+    return _lp(x, p, kernel_size, stride, padding, dilation, ceil_mode, lambda v, q: np.abs(v) ** q,
+               lambda s, q, k: (s / k) ** (1.0 / q))
+
+
+# --------------------------------------------------------------------------- adaptive pooling
+
+
+def _bins_ceil(n, o):
+    return [(i * n // o, -(-(i + 1) * n // o)) for i in range(o)]
+
+
+def _bins_floor(n, o):
+    return [(i * n // o, max(i * n // o + 1, (i + 1) * n // o)) for i in range(o)]
+
+
+def _bins_equal(n, o):
+    w = max(1, n // o)
+    return [(min(i * w, n - w), min(i * w, n - w) + w) for i in range(o)]
+
+
+def _adaptive(x, output_size, reduce, bins):
+    if any(o < 1 for o in output_size):
+        raise ValueError(f"output_size={output_size}: every size must be >= 1")
+    y = x.astype(np.float64)
+    for ax in range(x.ndim - 1, 1, -1):
+        y = np.stack([reduce(y.take(range(s, e), axis=ax), ax) for s, e in bins(x.shape[ax], output_size[ax - 2])], axis=ax)
+    return y.astype(x.dtype)
+
+
+def adaptive_avg_pool(x, output_size):
+    """Correct: PyTorch's bins [floor(i*n/o), ceil((i+1)*n/o)), float64 means."""
+    return _adaptive(x, output_size, lambda b, ax: b.mean(axis=ax), _bins_ceil)
+
+
+def adaptive_avg_pool_floor_bins(x, output_size):
+    """Bins end at floor((i+1)*n/o): uneven bins lose their last sample."""
+    return _adaptive(x, output_size, lambda b, ax: b.mean(axis=ax), _bins_floor)
+
+
+def adaptive_max_pool(x, output_size):
+    """Correct: the maximum of each bin (NaN propagates)."""
+    return _adaptive(x, output_size, lambda b, ax: b.max(axis=ax), _bins_ceil)
+
+
+def adaptive_max_pool_equal_bins(x, output_size):
+    """Every bin n // o samples long: the remainder is dropped."""
+    return _adaptive(x, output_size, lambda b, ax: b.max(axis=ax), _bins_equal)
