@@ -284,9 +284,42 @@ def run_suite(
     torch: bool = True,
     training: bool = True,
     memory: bool = True,
+    threads: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the suite; returns a JSON-ready dict with ``rows``, ``summary``, ``machine`` and ``memory``."""
+    """Run the suite; returns a JSON-ready dict with ``rows``, ``summary``, ``machine`` and ``memory``.
+
+    ``threads``: run on that many of the CPUs this process may use (the fast
+    engine's workers follow the CPU affinity) with as many PyTorch intra-op
+    threads; both are restored afterwards.  On a machine shared with other
+    work, ``threads=1`` compares single cores and spares PyTorch's threads
+    from waiting on each other.
+    """
+    if threads is None:
+        return _run_suite(quick, repeats, dtypes, modes, cases, torch, training, memory, progress)
+    cpus = sorted(os.sched_getaffinity(0))
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= len(cpus):
+        raise ValueError(f"threads={threads!r}: must be an integer from 1 to {len(cpus)} (the CPUs this process may use)")
+    torch_threads = None
+    try:
+        import torch as _torch
+
+        torch_threads = _torch.get_num_threads()
+        _torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    os.sched_setaffinity(0, cpus[:threads])
+    try:
+        result = _run_suite(quick, repeats, dtypes, modes, cases, torch, training, memory, progress)
+        result["machine"]["threads"] = threads
+        return result
+    finally:
+        os.sched_setaffinity(0, cpus)
+        if torch_threads is not None:
+            _torch.set_num_threads(torch_threads)
+
+
+def _run_suite(quick, repeats, dtypes, modes, cases, torch, training, memory, progress) -> dict[str, Any]:
     say = progress or (lambda s: None)
     rng = np.random.default_rng(0)
     chosen = [c for c in suite(quick) if cases is None or c.name in cases]
@@ -466,6 +499,8 @@ def format_report(result: dict[str, Any]) -> str:
     lines.append("GEMM: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in m["gemm_gflops"].items()))
     if m.get("torch"):
         lines.append(f"torch {m['torch']['version']}, {m['torch']['threads']} threads")
+    if m.get("threads") is not None:
+        lines.append(f"--threads {m['threads']}: refconv and torch on {m['threads']} CPU(s)")
     lines.append(f"median of {result['repeats']} interleaved rounds" + (" (quick sizes: not for figures)" if result["quick"] else ""))
     hdr = f"{'case':5} {'dtype':8} {'mode':18} {'refconv ms':>10} {'GFLOP/s':>8} {'%GEMM':>6} {'torch ms':>9} {'ratio':>6}  others"
     lines.append(hdr)

@@ -86,6 +86,28 @@ def test_usage_errors():
         bench_cmd.run(_args("--cases", "a,z"))
     with pytest.raises(UsageError, match="--repeats=0"):
         bench_cmd.run(_args("--repeats", "0"))
+    with pytest.raises(UsageError, match="--threads=0"):
+        bench_cmd.run(_args("--threads", "0"))
+    with pytest.raises(UsageError, match="--threads=9999"):
+        bench_cmd.run(_args("--threads", "9999"))
+
+
+def test_threads_pins_the_run_and_restores_the_process(capsys):
+    before = os.sched_getaffinity(0)
+    try:
+        import torch
+
+        torch_before = torch.get_num_threads()
+    except ImportError:
+        torch_before = None
+    result = bench.run_suite(quick=True, repeats=1, dtypes=("float32",), modes=("forward",), cases=("a",),
+                             training=False, memory=False, threads=1)
+    assert result["machine"]["threads"] == 1 and os.sched_getaffinity(0) == before
+    if torch_before is not None:
+        assert result["machine"]["torch"]["threads"] == 1 and torch.get_num_threads() == torch_before
+    assert "--threads 1" in bench.format_report(result)
+    with pytest.raises(ValueError, match="threads=0"):
+        bench.run_suite(quick=True, threads=0)
 
 
 def test_write_json_is_atomic(tmp_path):

@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when installed")
     parser.add_argument("--no-training", action="store_true", help="leave out the training-step comparison")
     parser.add_argument("--no-memory", action="store_true", help="leave out the peak-memory check of case d")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="run refconv and torch on N of this process's CPUs (default: all; torch's own setting)")
     parser.add_argument("--json", metavar="FILE", default=None, help="write all results to FILE (atomically)")
 
 
@@ -43,11 +45,13 @@ def run(args: argparse.Namespace) -> int:
         bad = [c for c in cases if c not in known]
         if bad:
             raise UsageError(f"--cases={args.cases}: unknown case(s) {bad}; the suite has {sorted(known)}")
+    if args.threads is not None and not 1 <= args.threads <= len(os.sched_getaffinity(0)):
+        raise UsageError(f"--threads={args.threads}: must be from 1 to {len(os.sched_getaffinity(0))} (the CPUs this process may use)")
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
     modes = ("forward", "forward+gradients") if args.mode == "both" else (args.mode,)
     result = run_suite(
         quick=args.quick, repeats=repeats, dtypes=dtypes, modes=modes, cases=cases, torch=not args.no_torch,
-        training=not args.no_training, memory=not args.no_memory,
+        training=not args.no_training, memory=not args.no_memory, threads=args.threads,
         progress=lambda s: print(f"... {s}", file=sys.stderr, flush=True),
     )
     print(format_report(result))
