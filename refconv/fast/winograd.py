@@ -170,6 +170,10 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, budget: Budget, m: int 
         # out[*i, o, n, *t] -> y[n, o, *(t*m + i)], cropped to O
         out = out.reshape(*(m,) * nsp, M, b, *T)
         perm = (nsp + 1, nsp, *(v for ax in range(nsp) for v in (nsp + 2 + ax, ax)))
+        if all(t * m == o for t, o in zip(T, O)):
+            # whole tiles: straight into y, split as (b, M, T0, m, T1, m, ...)
+            np.copyto(y[r[0] : r[1]].reshape(b, M, *(v for t in T for v in (t, m))), out.transpose(perm))
+            return
         full = out.transpose(perm).reshape(b, M, *(t * m for t in T))
         y[r[0] : r[1]] = full[(slice(None), slice(None), *(slice(0, o) for o in O))]
 
