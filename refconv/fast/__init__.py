@@ -2,15 +2,15 @@
 
 Same functions, same signatures, same :class:`~refconv.params.ConvParamError`
 for bad parameters (validation is the one shared path of :mod:`refconv.params`),
-plus the keywords ``algorithm='auto' | 'direct' | 'fft'`` (convolutions) and
+plus the keywords ``algorithm='auto' | 'direct' | 'fft' | 'winograd'`` (convolutions) and
 ``max_memory`` (bytes a call may allocate; see :mod:`refconv.fast.memory`).
 
 * dtypes (:mod:`refconv.fast.dtypes`): float32, float64, complex64,
   complex128 computed in that dtype; integers exactly in int64 (convolution
   family) or a :class:`DTypeError`.
 * accuracy: the direct path meets the per-element bound of
-  :mod:`refconv.tolerance`; integer-valued floats whose partial sums are exact
-  give exactly the oracle's result.
+  :mod:`refconv.tolerance`; with ``algorithm='direct'``, integer-valued floats
+  whose partial sums are exact give exactly the oracle's result.
 * determinism: every element's summation order is fixed by the shapes (and the
   memory cap), never by the thread count or the run (:mod:`refconv.fast.parallel`).
 * memory: everything a call allocates -- its result, converted inputs and the
@@ -19,11 +19,16 @@ plus the keywords ``algorithm='auto' | 'direct' | 'fft'`` (convolutions) and
   over output rows; :class:`MemoryCapError` before allocating when the result,
   or one chunk next to it, cannot fit (a padding of ``10**10`` is refused, not
   attempted).
-* algorithms (:mod:`refconv.fast.direct`, :mod:`refconv.fast.fft`): im2col +
+* algorithms (:mod:`refconv.fast.direct`, :mod:`refconv.fast.fft`,
+  :mod:`refconv.fast.winograd`): im2col (channels-last for small planes) +
   single-threaded GEMMs on a fixed partition run by a few threads, per-tap
-  kernels for depthwise convolutions, scipy.fft for large kernels
-  (``algorithm='auto'`` follows :func:`refconv.fast.fft.prefer_fft`, and falls
-  back to the direct kernels when the FFT's smallest chunk exceeds the cap).
+  kernels for depthwise convolutions, scipy.fft for large kernels, Winograd
+  ``F(4x4, 3x3)`` for stride-1 3x3 layers (within
+  :func:`refconv.tolerance.winograd_conv_error_bound`, not exact on integer-valued
+  floats); ``algorithm='auto'`` follows :func:`refconv.fast.fft.prefer_fft` and
+  :func:`refconv.fast.conv.prefer_winograd` (wide 3x3 layers on large planes;
+  integer inputs always exact), and falls back to the direct kernels when the
+  chosen algorithm's smallest chunk exceeds the cap.
 
 Also :func:`general_conv` (input dilation, negative padding) as in the oracle.
 
