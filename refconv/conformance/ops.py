@@ -15,16 +15,21 @@ op                  canonical signature
                     ``w`` is ``(C_in, C_out // groups, *K)`` as in PyTorch; ``padding``
                     crops ``lo``/``hi`` rows of the full output
 ``max_pool``        ``fn(x, kernel_size, *, stride, padding, dilation, ceil_mode)``
-``avg_pool``        ``fn(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad)``
+``avg_pool``        ``fn(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad)``;
+                    optional ``dilation`` and ``divisor_override``
 ``conv_grad_input`` ``fn(dy, w, input_shape, *, stride, padding, dilation, groups)``
 ``conv_grad_weight`` ``fn(x, dy, weight_shape, *, stride, padding, dilation, groups)``
+``max_pool_indices`` ``fn(x, kernel_size, *, stride, padding, dilation, ceil_mode)`` returning
+                    ``(values, indices)``, indices int64 flat within each ``(n, c)`` plane
+``lp_pool``         ``fn(x, p, kernel_size, *, stride, padding, dilation, ceil_mode)``
+``adaptive_*_pool`` ``fn(x, output_size)`` (``adaptive_avg_pool``, ``adaptive_max_pool``)
 ==================  ==========================================================================
 
 These are the signatures of :mod:`refconv.oracle` with the parameters in
 normalized form.  A callable that lacks one of the keywords (say ``dilation``)
 is called without it and checked only at its default value; the second
-positional argument of the pooling ops and the third of the gradients may
-also be keyword-only parameters of the same name.
+positional argument of the pooling ops (the last for ``lp_pool``) and the
+third of the gradients may also be keyword-only parameters of the same name.
 
 Examples
 --------
