@@ -461,4 +461,24 @@ def test_cli_refconv_failure_is_exit_3(cli, monkeypatch):
     monkeypatch.setattr(shapecheck, "check_shape", fail)
     code, _, err = cli("refconv.summary")
     assert code == 3
-    assert "refconv failed: RuntimeError: internal" in err
+    assert "internal error: RuntimeError: internal (a bug in refconv, not in the target; please report it" in err
+    assert "Traceback" in err
+
+
+def test_a_shape_function_that_exits_or_hangs_is_a_counterexample_not_a_pass():
+    import sys
+    import time
+
+    def exits(op, input_shape, weight_shape, **params):
+        sys.exit(0)
+
+    def hangs(op, input_shape, weight_shape, **params):
+        while True:
+            time.sleep(0.01)
+
+    r = check_shape(exits, op="conv", dims=1)
+    assert not r.ok and "raised SystemExit" in str(r)
+    r = check_shape(hangs, op="all", dims=(1, 2), timeout=0.2)
+    assert not r.ok and "hung: no result after 0.2 s" in str(r)
+    with pytest.raises(ConvParamError, match="timeout=nan"):
+        check_shape(exits, op="conv", dims=1, timeout=float("nan"))

@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run the cases the target declares it does not offer")
     parser.add_argument("--no-refusals", action="store_true",
                         help="run only configurations the definition accepts (do not check refusals)")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="seconds one call of a function target may take (default 10; inf: no limit)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the report as JSON (atomically)")
 
 
@@ -62,11 +64,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         box = Box(args.max_size, args.max_kernel, args.max_stride, args.max_dilation, args.max_padding)
         report = check_shape(args.target, op=args.op, dims=args.dims, padding=args.padding, box=box,
-                             declared=not args.all_cases, refusals=not args.no_refusals)
+                             declared=not args.all_cases, refusals=not args.no_refusals, timeout=args.timeout)
     except (TargetError, ConvParamError) as exc:
         raise UsageError(_option_names(str(exc))) from None
-    except Exception as exc:  # noqa: BLE001 - refconv itself failed: exit 3, named
-        print(f"refconv check-shape: error: refconv failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - refconv itself failed: exit 3, named, with the traceback to report
+        import traceback
+
+        print(f"refconv check-shape: internal error: {type(exc).__name__}: {exc} (a bug in refconv, not in the "
+              "target; please report it with this output)", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
         return 3
     if args.json:
         report.save_json(args.json)
@@ -76,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _option_names(message: str) -> str:
     """A message naming a Python argument names the command-line option instead."""
-    for py, cli in (("max_size=", "--max-size="), ("max_kernel=", "--max-kernel="), ("max_stride=", "--max-stride="),
+    for py, cli in (("timeout=", "--timeout="), ("max_size=", "--max-size="), ("max_kernel=", "--max-kernel="), ("max_stride=", "--max-stride="),
                     ("max_dilation=", "--max-dilation="), ("max_padding=", "--max-padding-side="),
                     ("dims=", "--dims="), ("padding=", "--padding=")):
         if message.startswith(py):

@@ -10,7 +10,7 @@ from ...params import ConvParamError
 from .box import MODES, OPS, Box, Cases, cases, order_key
 from .definition import call_arguments, definition_message, expected, period
 from .report import Counterexample, Group, ShapeReport
-from .target import ShapeTarget, check_modes, resolve
+from .target import Misbehaved, ShapeTarget, check_modes, resolve
 
 __all__ = ["check_shape"]
 
@@ -62,6 +62,8 @@ def _normalize(answer: Any, width: int) -> tuple[int, tuple[int, ...] | None, st
     """``(status, shape, error)`` of one answer of the target."""
     if isinstance(answer, BaseException):
         return _REFUSED, None, f"{type(answer).__name__}: {answer}".strip()
+    if isinstance(answer, Misbehaved):
+        return _BAD, None, str(answer)
     try:
         shape = tuple(answer)
         if len(shape) != width or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in shape):
@@ -179,7 +181,8 @@ def _counterexample(t: Cases, i: int, shapes: np.ndarray, ok: np.ndarray, status
     if exp is not None and tuple(exp) != tuple(int(v) for v in shapes[i]):  # the two forms of the definition
         raise RuntimeError(f"vectorized definition {tuple(shapes[i])} != {exp} for {t.op} {x} {w} {params}")
     if status[i] == _BAD:
-        kind, answer = "not a shape", answers.get(i)
+        answer = answers.get(i)
+        kind = str(answer) if isinstance(answer, Misbehaved) else "not a shape"
     elif status[i] == _REFUSED:
         kind, answer = "refuses a valid configuration", None
     elif not ok[i]:
@@ -195,7 +198,7 @@ def _counterexample(t: Cases, i: int, shapes: np.ndarray, ok: np.ndarray, status
 
 
 def check_shape(target: Any, op: Any = "all", dims: Any = (1, 2, 3), padding: Any = None, box: Any = None, *,
-                declared: bool = True, refusals: bool = True) -> ShapeReport:
+                declared: bool = True, refusals: bool = True, timeout: Any = 10.0) -> ShapeReport:
     """Check a shape function against the definition on every case of a box.
 
     Parameters
@@ -222,6 +225,11 @@ def check_shape(target: Any, op: Any = "all", dims: Any = (1, 2, 3), padding: An
     refusals : bool
         Also check that the target refuses what the definition refuses
         (default); False runs only the configurations the definition accepts.
+    timeout : float or None
+        Seconds one call of a plain function may take (None or ``inf``: no
+        limit).  A call that hangs, or that raises ``SystemExit`` (any
+        ``BaseException`` but a real Ctrl-C), is a counterexample, not a
+        refusal.
 
     Returns
     -------
@@ -244,7 +252,12 @@ def check_shape(target: Any, op: Any = "all", dims: Any = (1, 2, 3), padding: An
     >>> report.claim()
     'agrees on the whole box (1152 cases); for rules of that form, for all n >= 1 in every configuration run that the definition accepts at some size (144)'
     """
+    from dataclasses import replace as _replace
+
+    from ..engine import _timeout
+
     t = resolve(target)
+    t = _replace(t, timeout=_timeout(timeout))  # ConvParamError naming timeout= for nan, <= 0 or not a number
     b = _box(box)
     for name, flag in (("declared", declared), ("refusals", refusals)):
         if not isinstance(flag, bool):

@@ -46,7 +46,12 @@ class Counterexample:
 
     def __str__(self) -> str:
         exp = f"{self.expected}" if self.expected is not None else f"refused ({self.refusal})"
-        got = f"{self.got}" if self.error == "" else f"refused ({self.error})"
+        if self.error == "":
+            got = f"{self.got}"
+        elif self.kind == self.error:  # the call raised SystemExit or hung: not a refusal
+            got = self.error
+        else:
+            got = f"refused ({self.error})"
         return f"{self.kind}: {self.call()}\n    definition: {exp}\n    target:     {got}"
 
 

@@ -45,6 +45,16 @@ class Limit:
     applies: Callable[[Cases], np.ndarray]
 
 
+@dataclass(frozen=True)
+class Misbehaved:
+    """An answer that is neither a shape nor a refusal: the call exited the interpreter or hung."""
+
+    what: str  # "raised SystemExit: 0", "hung: no result after 10 s"
+
+    def __str__(self) -> str:
+        return self.what
+
+
 @dataclass
 class ShapeTarget:
     """A shape function with its declarations.
@@ -63,6 +73,8 @@ class ShapeTarget:
     batch: Callable[[str, list, bool], list] | None = None
     setup: str = "shape_fn = ...  # the checked function"
     about: str = ""
+    #: seconds one call of a plain function may take (None: no limit); an in-process alarm as in ``refconv check``
+    timeout: float | None = 10.0
 
     def modes(self, op: str) -> tuple[str, ...]:
         """The padding modes offered for ``op`` (explicit pairs only for a plain function)."""
@@ -72,12 +84,27 @@ class ShapeTarget:
         """Output shapes or exceptions, one per call."""
         if self.batch is not None:
             return self.batch(op, calls, refusals_expected)
+        from ..isolation import TargetRaised, TargetTimeout, alarm_usable, call_in_process
+
+        timeout = self.timeout if alarm_usable() else None
         out: list = []
+        hung = getattr(self, "_hung", "")  # across the groups of one check too
         for x, w, params in calls:
+            if hung:  # one hang is enough: the rest are not called (each would wait out its timeout)
+                out.append(Misbehaved(f"not called: the target hung on an earlier call, {hung}"))
+                continue
             try:
-                out.append(self.fn(op, x, w, **params))
-            except Exception as exc:  # noqa: BLE001 - any exception is the target refusing the call
-                out.append(exc)
+                # the target's own call: an Exception is a refusal; SystemExit and the like, or a hang, are not
+                out.append(call_in_process(lambda: self.fn(op, x, w, **params), timeout))
+            except TargetRaised as exc:
+                if isinstance(exc.original, Exception):
+                    out.append(exc.original)
+                else:
+                    out.append(Misbehaved(f"raised {exc}"))
+            except TargetTimeout as exc:
+                out.append(Misbehaved(f"hung: {exc}"))
+                hung = f"shape_fn({op!r}, {x}, {w}, {', '.join(f'{k}={v!r}' for k, v in params.items())})"
+                self._hung = hung
         return out
 
 
