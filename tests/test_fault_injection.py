@@ -198,3 +198,14 @@ def test_a_target_that_replaces_the_oracle_fails(monkeypatch):
 def test_load_errors_name_the_target():
     with pytest.raises(TargetError, match="SystemExit: 3"):
         check(fault("raise_exit_at_import.py:conv"), dims=1, max_examples=0)
+
+
+def test_identify_survives_a_target_that_exits_or_hangs():
+    from refconv.conformance.identify import identify
+
+    fp = identify(fault("exits.py:sys_exit"), ops=("conv",), dims=1)
+    assert fp and all(v.startswith("raises SystemExit") or v.startswith("not offered") for v in fp.values())
+    fp = identify(fault("hangs.py:sleeps"), ops=("conv",), dims=1, timeout=0.3)
+    rows = list(fp.values())
+    assert rows[0].startswith("hangs: no result after 0.3 s")
+    assert all(v.startswith("not probed: the target hung") for v in rows[1:])

@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="op(s) to probe (repeatable; default: all for an adapter, conv for a function)")
     parser.add_argument("--dims", type=int, choices=(1, 2, 3), default=None,
                         help="spatial axes of the probes (default: 1, or the fewest the target declares)")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="seconds one probe call may take (default 10; inf: no limit)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the findings as JSON (atomically)")
 
 
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     out = None if args.json is None else output_file("--json", args.json)
     ops = tuple(dict.fromkeys(args.op)) if args.op else (OPS if is_adapter(args.target) else ("conv",))
     try:
-        fp = identify(args.target, ops=ops, dims=args.dims)
+        fp = identify(args.target, ops=ops, dims=args.dims, timeout=args.timeout)
         missing = missing_ops(args.target, ops)
     except TargetError as exc:
         raise UsageError(str(exc)) from None

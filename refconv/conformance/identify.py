@@ -50,6 +50,8 @@ PROPERTIES = {
 
 
 _CAPS: list = []  # capabilities of the target being probed (set by identify)
+#: the probe call's guard (set by identify): the timeout, and the first probe that hung (the rest are not run)
+_GUARD: dict = {"timeout": 10.0, "hung": ""}
 
 
 def _why_not(caps: Any, case: Case) -> str:
@@ -86,11 +88,20 @@ def _probe(fn: Callable, case: Case, arrays: dict[str, np.ndarray], truth: str, 
         return f"not offered: {_why_not(caps, case)}"
     # small integers: exact in float32, which every adapter accepts
     call_arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
+    from .isolation import TargetRaised, TargetTimeout, alarm_usable, call_in_process
+
+    if _GUARD["hung"]:
+        return f"not probed: the target hung on an earlier probe ({_GUARD['hung']})"
     try:
-        y = np.asarray(ops.call(fn, case, call_arrays), dtype=np.float64)
-    except Exception as exc:  # noqa: BLE001 - an unsupported probe is a finding, not a crash
-        msg = _clip(str(exc))
-        return f"raises {type(exc).__name__}" + (f": {msg}" if msg else "")
+        # the target's call, guarded as in `refconv check`: SystemExit and hangs are findings, not the end of identify
+        y = call_in_process(lambda: np.asarray(ops.call(fn, case, call_arrays), dtype=np.float64),
+                            _GUARD["timeout"] if alarm_usable() else None)
+    except TargetTimeout as exc:
+        _GUARD["hung"] = case.describe()
+        return f"hangs: {exc}"
+    except TargetRaised as exc:  # an unsupported probe is a finding, not a crash
+        msg = _clip(exc.message)
+        return f"raises {exc.type_name}" + (f": {msg}" if msg else "")
     exp = ops.expected(case, arrays)
     if y.shape == exp.shape and np.array_equal(y, exp):
         return truth
@@ -286,7 +297,7 @@ def _native_same(name: str) -> dict[str, Callable]:
 
 
 def identify(
-    target: Any, *, ops: tuple[str, ...] | None = None, dims: int | None = None
+    target: Any, *, ops: tuple[str, ...] | None = None, dims: int | None = None, timeout: float | None = 10.0
 ) -> dict[str, str]:
     """Fingerprint of ``target``'s conventions: ``{property: finding}`` (see :data:`PROPERTIES`).
 
@@ -294,8 +305,11 @@ def identify(
     axes of the probes (each 1-D probe repeated on every axis); by default 1,
     or the fewest the target declares for the first op when it declares no 1-D.
     A row that cannot be decided says why (``'not offered: ...'``,
-    ``'raises ...: message'``, ``'none matched: ...'``).  ``ops`` defaults to
-    every op the registry has probes for.
+    ``'raises ...: message'``, ``'hangs: ...'``, ``'none matched: ...'``).
+    ``ops`` defaults to every op the registry has probes for.  Each probe
+    call is guarded as in :func:`refconv.conformance.check`: ``timeout``
+    seconds (None: no limit); a target that raises ``SystemExit`` or hangs
+    gets that row, and after a hang the remaining rows are not probed.
     """
     ops = registry.probed() if ops is None else ops
     tgt = resolve(target)
@@ -303,11 +317,15 @@ def identify(
         dims = default_dims(tgt, ops)
     if dims not in (1, 2, 3):
         raise ValueError(f"dims={dims!r}: expected 1, 2 or 3")
+    from .engine import _timeout
+
     out: dict[str, str] = {}
+    _GUARD.update(timeout=_timeout(timeout), hung="")
     try:
         return _identify(tgt, ops, out, dims)
     finally:
         _CAPS.clear()
+        _GUARD.update(timeout=10.0, hung="")
 
 
 def default_dims(target: Target, ops: tuple[str, ...]) -> int:
