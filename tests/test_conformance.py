@@ -639,3 +639,18 @@ def test_a_diagnosis_candidate_that_crashes_is_said_not_hidden(monkeypatch):
     r = check(flipped, dims=1, max_examples=0, seed=0)
     assert r.verdict == "FAIL" and any("flip" in d for d in r.failure.diagnosis)
     assert any("refconv's diagnosis is incomplete" in d and "candidate exploded" in d for d in r.failure.diagnosis)
+
+
+def test_the_reproduction_of_a_shape_failure_fails_on_the_shape():
+    from refconv import oracle
+
+    def drops_the_batch(x, w, b, *, stride, padding, dilation, groups):
+        y = oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+        return y.reshape(-1) if x.shape[0] == 0 else y  # an empty batch comes back flat
+
+    r = check(drops_the_batch, dims=1, max_examples=0, seed=0)
+    assert r.verdict == "FAIL" and r.failure.kind == "shape"
+    env = {"drops_the_batch": drops_the_batch}
+    snippet = r.failure.repro.replace("target = ...  # the checked callable", "target = drops_the_batch")
+    with pytest.raises(AssertionError, match="shape"):
+        exec(snippet, env)

@@ -312,6 +312,8 @@ def repro(target: Any, op: str, case: Case, dtype: str, max_literal: int = 300) 
     if registry.get(op).window:
         exp_call = exp_call.replace(f"oracle.{op}(x,", f"oracle.{op}(x.astype(np.float64),")
     lines.append(f"expected = {exp_call}  # exact, correctly rounded to float64")
+    # the shapes first: broadcasting must not hide a wrong shape behind a zero difference
+    lines.append("assert np.shape(y) == expected.shape, ('shape', np.shape(y), expected.shape)")
     lines.append("print(np.max(np.abs(np.asarray(y, dtype=np.float64) - expected), initial=0.0))")
     return "\n".join(lines)
 
