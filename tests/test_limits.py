@@ -315,3 +315,15 @@ def test_fast_engine_thresholds_are_named():
         # byte sizes are module constants, written once each
         lines = [ln for ln in src.splitlines() if ("<< 20" in ln or "<< 22" in ln or "<< 10" in ln) and ">>>" not in ln]
         assert all(ln.split("=")[0].strip().isupper() for ln in lines), lines
+
+
+@pytest.mark.parametrize("engine", ["fast", "oracle"])
+def test_depthwise_with_huge_dilation_and_padding_is_a_size_error(engine):
+    # one channel: the depthwise path, whose flat tap offsets into the padded plane would exceed int64
+    from refconv import fast, oracle
+    from refconv.fast.memory import MemoryCapError
+    from refconv.params import OracleSizeError
+
+    e = fast if engine == "fast" else oracle
+    with pytest.raises(MemoryCapError if engine == "fast" else OracleSizeError):
+        e.conv(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), dilation=10**10, padding=10**10)

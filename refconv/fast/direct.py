@@ -411,6 +411,8 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, budget: Budget) -> np.ndarray:
     Kp = prod(K)
     budget = budget.hold(_weight_copy(w), "the reshaped weight of a depthwise conv")
     wk = w.reshape(G, Mg, Kp)
+    # one sample's padded planes must fit before any offset into them is computed (they may exceed int64)
+    budget.chunks(N, C * prod(P) * it, what="the padded planes of one batch sample of a depthwise conv")
     flat = all(s == 1 for s in geo.stride)
     if flat:
         budget = budget.hold(OFFSET_BYTES_PER_TAP * Kp, "the tap offsets of a depthwise conv")
