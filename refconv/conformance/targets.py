@@ -353,6 +353,10 @@ def infer_op(target: Target, *, required: bool = False) -> str | None:
     from ..params import ConvParamError
 
     fits = fitting_ops(target)
+    single = [o for o in fits if len(registry.get(o).outputs) == 1]
+    if len(fits) > 1 and len(single) == 1 and len(fits) < len(OPS):
+        # the same signature with one result or with (values, indices): a signature cannot say, the plain op it is
+        return single[0]
     if len(fits) == 1:
         return fits[0]
     if "conv" in fits and len(fits) < len(OPS) and all(registry.get(o).family == "conv" for o in fits):
