@@ -47,12 +47,13 @@ import math
 import os
 import platform
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+
+from .atomic import atomic_write
 
 __all__ = ["Case", "suite", "run_suite", "geomean", "gemm_gflops", "blas_info", "env_warnings", "write_json",
            "peak_memory_check", "TARGETS"]
@@ -474,17 +475,7 @@ def peak_memory_check(quick: bool = False) -> dict[str, Any]:
 
 def write_json(path: str, data: Any) -> None:
     """Write ``data`` as JSON atomically: a temporary file in the same folder, then a rename."""
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def format_report(result: dict[str, Any]) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
@@ -24,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import oracle
+from .atomic import atomic_write
 from .params import conv_params, conv_transpose_params, pool_params
 
 __all__ = ["conv_cases", "conv_transpose_cases", "pool_cases", "signal_cases", "all_files", "write_cases", "check_cases", "SCHEMA"]
@@ -198,15 +198,7 @@ def write_cases(out: str | os.PathLike) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, doc in all_files().items():
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(_dump(doc))
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, out / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(out / name, _dump(doc))
         written.append(out / name)
     return written
 

@@ -238,14 +238,6 @@ def _save(path: str, reports: list) -> None:
     if len(reports) == 1:
         reports[0].save_json(path)
         return
-    import tempfile
+    from ..atomic import atomic_write
 
-    fd, tmp = tempfile.mkstemp(prefix=".refconv-", suffix=".json", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write("[" + ",\n".join(r.to_json(indent=2) for r in reports) + "]")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, "[" + ",\n".join(r.to_json(indent=2) for r in reports) + "]")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -15,6 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import atomic_write
     from ..cli import UsageError
     from ..golden import SCHEMA, check_cases, write_cases
     from ._paths import output_dir
@@ -31,16 +31,6 @@ def run(args: argparse.Namespace) -> int:
     out = Path(output_dir("--out", args.out))
     for path in write_cases(out):
         print(f"wrote {path}")
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".schema.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(SCHEMA, fh, indent=1)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out / "schema.json")
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(out / "schema.json", json.dumps(SCHEMA, indent=1) + "\n")
     print(f"wrote {out / 'schema.json'}")
     return 0

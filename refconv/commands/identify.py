@@ -36,9 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-    import tempfile
-
+    from ..atomic import atomic_write
     from ..cli import UsageError
     from ..conformance.identify import identify, missing_ops, table, to_json
     from ..conformance.targets import TargetError, is_adapter
@@ -52,16 +50,7 @@ def run(args: argparse.Namespace) -> int:
     except TargetError as exc:
         raise UsageError(str(exc)) from None
     if out is not None:
-        d = os.path.dirname(os.path.abspath(out))
-        fd, tmp = tempfile.mkstemp(prefix=".refconv-", suffix=".json", dir=d)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(to_json({args.target: fp}))
-            os.replace(tmp, out)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(out, to_json({args.target: fp}))
     print(table({args.target: fp}))
     for op, why in missing.items():
         print(f"{op}: no rows, {why}")

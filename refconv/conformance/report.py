@@ -43,12 +43,12 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_write
 from .cases import Case
 
 __all__ = ["Failure", "Report", "repro"]
@@ -233,17 +233,7 @@ class Report:
 
     def save_json(self, path: str | os.PathLike) -> None:
         """Write the JSON report atomically (temporary file, then rename)."""
-        path = os.fspath(path)
-        d = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".refconv-", suffix=".json", dir=d)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(self.to_json(indent=2))
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, self.to_json(indent=2))
 
 
 def coverage_text(cov: dict[str, Any]) -> str:

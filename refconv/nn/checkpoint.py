@@ -36,12 +36,13 @@ import json
 import math
 import os
 import re
-import tempfile
 import zipfile
 import zlib
 from typing import IO, Any, Mapping
 
 import numpy as np
+
+from ..atomic import atomic_open
 
 __all__ = ["CheckpointError", "save_npz", "load_npz", "remove_stale_temporaries", "read_npy_header", "FORMAT",
            "MAX_ARRAY_BYTES"]
@@ -67,17 +68,9 @@ def save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], met
         raise ValueError("arrays: the key 'meta' is reserved")
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, meta=np.array(json.dumps(dict(meta), sort_keys=True)), **{k: np.asarray(v) for k, v in arrays.items()})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # atomic_open's temporary file is ``.<name>.XXXXXXXX.tmp``: the pattern remove_stale_temporaries looks for
+    with atomic_open(path, "wb") as f:
+        np.savez(f, meta=np.array(json.dumps(dict(meta), sort_keys=True)), **{k: np.asarray(v) for k, v in arrays.items()})
 
 
 def remove_stale_temporaries(path: str | os.PathLike[str], *, before: float) -> list[str]:

@@ -31,10 +31,11 @@ True
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
+
+from ..atomic import atomic_open
 
 __all__ = ["available", "plot_curves", "plot_filters", "plot_feature_maps", "plot_all"]
 
@@ -63,15 +64,8 @@ def _figure(width: float, height: float) -> Any:
 def _save(fig: Any, path: str) -> str:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png")
     return path
 
 

@@ -42,10 +42,10 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Union
 
+from ..atomic import atomic_write
 from ..params import ConvParamError
 from .layers import LAYER_TYPES, Layer, Sequential
 from .zoo import Network
@@ -295,13 +295,4 @@ def network_to_json(net: Network) -> str:
 
 def save(net: Network, path: Union[str, os.PathLike]) -> None:
     """Write ``net`` as JSON, atomically (a temporary file in the same folder, then a rename)."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(network_to_json(net))
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, network_to_json(net))

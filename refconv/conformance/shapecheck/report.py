@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ...atomic import atomic_write
 from .box import Box
 
 __all__ = ["ShapeReport", "Group", "Counterexample", "ASSUMPTION"]
@@ -176,11 +176,4 @@ class ShapeReport:
 
     def save_json(self, path: str) -> None:
         """Write :meth:`to_dict` as JSON, atomically (temporary file, then ``os.replace``)."""
-        fd, tmp = tempfile.mkstemp(prefix=".refconv-", suffix=".json", dir=os.path.dirname(os.path.abspath(path)))
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.to_dict(), f, indent=2, default=str)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        atomic_write(path, json.dumps(self.to_dict(), indent=2, default=str))
