@@ -757,7 +757,10 @@ def prefix_sum_error(a: np.ndarray, kernel_size: Any, prof: Profile, **pool_kwar
     d = a.ndim - 2
     out = pp.output_spatial
     # the padded (and ceil-mode extended) extent, zeros outside the input
-    need = [(o - 1) * s + k for o, s, k in zip(out, pp.stride, pp.kernel_size)]
+    # a dilated window (one prefix-sum grid per phase) lies inside its hull of d*(k-1) + 1 samples: the hull's
+    # corner prefix sums bound the magnitudes of every phase's
+    spans = [dd * (k - 1) + 1 for k, dd in zip(pp.kernel_size, pp.dilation)]
+    need = [(o - 1) * s + k for o, s, k in zip(out, pp.stride, spans)]
     sizes = [max(n + lo + hi, nd) for n, (lo, hi), nd in zip(a.shape[2:], pp.padding, need)]
     k = sum(P + 2 * math.ceil(math.log2(P + 1)) for P in sizes) + 2**d + 3
     gk = gamma(k, prof.u_acc, undefined="inf")
@@ -775,7 +778,7 @@ def prefix_sum_error(a: np.ndarray, kernel_size: Any, prof: Profile, **pool_kwar
     total = 0.0
     for corner in itertools.product((0, 1), repeat=d):
         sl = []
-        for c, o, s, kk, size in zip(corner, out, pp.stride, pp.kernel_size, sizes):
+        for c, o, s, kk, size in zip(corner, out, pp.stride, spans, sizes):
             start = np.arange(o) * s
             sl.append(np.minimum(start + kk, size) if c else start)
         total = total + P[(slice(None), slice(None)) + np.ix_(*sl)]
