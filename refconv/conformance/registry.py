@@ -358,8 +358,7 @@ def write_docs_table(path: str) -> bool:
     new = text[:start] + "\n" + docs_table() + "\n" + text[end:]
     if new == text:
         return False
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(new)
-    os.replace(tmp, path)  # never half-written
+    from ..atomic import atomic_write
+
+    atomic_write(path, new)  # never half-written
     return True

@@ -142,15 +142,9 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
     body = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     body += np.ascontiguousarray(array, dtype=np.dtype(_IDX_TYPES[code])).tobytes()
     path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with (gzip.open if path.endswith(".gz") else open)(tmp, "wb") as f:
-            f.write(body)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from ..atomic import atomic_write
+
+    atomic_write(path, gzip.compress(body) if path.endswith(".gz") else body)
 
 
 def _find(directory: str, stem: str) -> str:
