@@ -539,15 +539,16 @@ def adaptive_max_pool(x: Any, output_size: Any, *, return_indices: bool = False)
     vals, idxs = [], []
     for pos in np.ndindex(*ap.output_spatial):
         sl = tuple(slice(*ap.bins[i][pi]) for i, pi in enumerate(pos))
-        blk = xa[(slice(None), slice(None)) + sl].reshape(xa.shape[:2] + (-1,))
+        # (N, C, bin size): the size named, so an empty batch or no channels reshapes too (bins are never empty)
+        blk = xa[(slice(None), slice(None)) + sl].reshape(xa.shape[:2] + (_prod(s.stop - s.start for s in sl),))
         if blk.dtype.kind == "f":
             nan = np.isnan(blk)
             # the first NaN, else the first maximum (argmax returns the first occurrence)
             arg = np.where(nan.any(axis=-1), np.argmax(nan, axis=-1), np.argmax(np.where(nan, -np.inf, blk), axis=-1))
         else:
             arg = np.argmax(blk, axis=-1) if blk.dtype != object else np.array(
-                [max(range(blk.shape[-1]), key=lambda j, r=r: (r[j], -j)) for r in blk.reshape(-1, blk.shape[-1])]
-            ).reshape(blk.shape[:2])
+                [max(range(blk.shape[-1]), key=lambda j, r=r: (r[j], -j)) for r in blk.reshape(-1, blk.shape[-1])],
+                dtype=np.intp).reshape(blk.shape[:2])
         vals.append(np.take_along_axis(blk, arg[..., None], axis=-1)[..., 0])
         local = np.unravel_index(arg, tuple(s.stop - s.start for s in sl))
         idxs.append(np.ravel_multi_index(tuple(li + s.start for li, s in zip(local, sl)), xa.shape[2:]))

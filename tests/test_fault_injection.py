@@ -209,3 +209,66 @@ def test_identify_survives_a_target_that_exits_or_hangs():
     rows = list(fp.values())
     assert rows[0].startswith("hangs: no result after 0.3 s")
     assert all(v.startswith("not probed: the target hung") for v in rows[1:])
+
+
+# ----------------------------------------------------------------------------- results of several arrays
+
+
+_MAX_POOL_INDICES = '''
+import numpy as np
+from refconv import oracle
+
+
+def exact(x, kernel_size, *, stride, padding, dilation, ceil_mode):
+    y, i = oracle.max_pool(x, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode,
+                           return_indices=True)
+    return y.astype(x.dtype), i
+
+
+def as_list(x, kernel_size, **kw):
+    return list(exact(x, kernel_size, **kw))
+
+
+def shifted(x, kernel_size, **kw):
+    y, i = exact(x, kernel_size, **kw)
+    return y, np.where(i > 0, i - 1, i)  # values right, indices one to the left
+
+
+def values_only(x, kernel_size, **kw):
+    return exact(x, kernel_size, **kw)[0]
+'''
+
+
+@pytest.mark.parametrize("isolate", [False, True])
+def test_values_and_indices_come_back_from_a_worker_as_from_the_process(tmp_path, isolate):
+    """max_pool_indices returns (values, indices): both travel across the worker's pipe and are judged."""
+    path = tmp_path / "max_pool_indices_target.py"
+    path.write_text(_MAX_POOL_INDICES)
+    spec = lambda name: f"{path}:{name}"  # noqa: E731
+    for name in ("exact", "as_list"):
+        r = check(spec(name), op="max_pool_indices", dims=1, max_examples=3, seed=0, isolate=isolate)
+        assert r.verdict == "PASS" and r.cases > 0, str(r)
+    r = check(spec("shifted"), op="max_pool_indices", dims=1, max_examples=0, seed=0, isolate=isolate)
+    assert r.verdict == "FAIL" and r.failure.kind == "indices", str(r)
+    r = check(spec("values_only"), op="max_pool_indices", dims=1, max_examples=0, seed=0, isolate=isolate)
+    assert r.verdict == "FAIL" and r.failure.kind == "type" and "pair (y, indices)" in r.failure.message, str(r)
+
+
+def test_a_reply_whose_bytes_disagree_with_its_header_is_refused():
+    import numpy as np
+
+    from refconv.conformance.isolation import _results
+
+    y, i = np.arange(6, dtype=np.float32).reshape(1, 2, 3), np.arange(6, dtype=np.int64).reshape(1, 2, 3)
+    head = {"sequence": "tuple", "results": [{"dtype": "float32", "shape": [1, 2, 3], "nbytes": 24},
+                                             {"dtype": "int64", "shape": [1, 2, 3], "nbytes": 48}]}
+    got = _results(head, y.tobytes() + i.tobytes())
+    assert type(got) is tuple and np.array_equal(got[0], y) and np.array_equal(got[1], i)
+    assert got[1].dtype == np.int64 and got[0].flags.writeable
+    for bad in (y.tobytes() + i.tobytes()[:-8], y.tobytes() + i.tobytes() + b"\0"):
+        with pytest.raises(ValueError):
+            _results(head, bad)
+    with pytest.raises(ValueError):
+        _results({**head, "sequence": None}, y.tobytes() + i.tobytes())  # two results need a sequence
+    with pytest.raises(ValueError):
+        _results({"sequence": None, "results": [{"dtype": "object", "shape": [1], "nbytes": 8}]}, b"\0" * 8)

@@ -1054,7 +1054,7 @@ def pool_catalogue(op: str, dims: int) -> Parts:
 
 
 #: the adaptive ops whose exact oracle takes an empty batch (N = 0)
-EMPTY_BATCH = ("adaptive_avg_pool",)
+EMPTY_BATCH = ("adaptive_avg_pool", "adaptive_max_pool")
 
 
 def adaptive_catalogue(op: str, dims: int) -> Parts:

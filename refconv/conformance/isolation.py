@@ -25,8 +25,9 @@ the import has its own time limit (``load_timeout``, by default
 ``max(timeout, 60)`` seconds; none when ``timeout`` is None).  Inputs keep
 their memory layout (strides, alignment, read-only flag) in the child; the
 child compares them after each call with copies and reports the ones the
-target modified.  Replies travel as a JSON header and raw array bytes (nothing
-the target's process sends is unpickled), and the child ends with
+target modified.  Replies travel as a JSON header and raw array bytes (the
+results of an op with several, such as values and indices, one after another
+in the same form; nothing the target's process sends is unpickled), and the child ends with
 ``os._exit`` so that threads the target left running cannot keep it alive.
 A call that outlives the timeout kills the worker; the next call starts a
 fresh one.
@@ -185,6 +186,10 @@ class _Deadline:
         if delay > 0:  # someone else's timer was running: give it back what is left of it
             left = delay - (time.monotonic() - self._t0)
             signal.setitimer(signal.ITIMER_REAL, max(left, 1e-6), interval)
+        if self._watchdog is not None:
+            # the cancelled timer's thread ends at once: wait for it (last, the signals already given back), so
+            # that no thread of the call outlives the call
+            self._watchdog.join(1.0)
 
 
 #: seconds past the deadline before the watchdog interrupts a target that disabled the alarm
@@ -420,7 +425,7 @@ def _launch(spec: str) -> tuple[Any, Any]:
 
 
 def _serve(spec: str, conn: Any) -> None:  # pragma: no cover - runs in the child process
-    from . import ops
+    from . import ops, registry
     from .targets import resolve, signature_of
 
     _send(conn, {"status": "started"})
@@ -464,13 +469,16 @@ def _serve(spec: str, conn: Any) -> None:  # pragma: no cover - runs in the chil
             _send(conn, {"status": "raised", "type": type(exc).__name__, "message": str(exc),
                          "traceback": traceback.format_exc()})
             continue
+        # an op with several results (values, indices): a tuple or list travels element by element
+        several = isinstance(y, (tuple, list)) and len(registry.get(op).outputs) > 1
         try:
-            a = np.ascontiguousarray(to_array(y))
+            parts = [np.ascontiguousarray(to_array(v)) for v in (y if several else (y,))]
         except Exception as exc:  # noqa: BLE001
             _send(conn, {"status": "not-array", "message": f"{type(y).__name__} ({exc})"})
             continue
-        _send(conn, {"status": "ok", "dtype": a.dtype.name, "shape": list(a.shape),
-                     "mutated": modified(arrays, pristine)}, a.tobytes())
+        _send(conn, {"status": "ok", "sequence": type(y).__name__ if several else None,
+                     "results": [{"dtype": a.dtype.name, "shape": list(a.shape), "nbytes": a.nbytes} for a in parts],
+                     "mutated": modified(arrays, pristine)}, b"".join(a.tobytes() for a in parts))
 
 
 def _dtype(name: Any) -> np.dtype:
@@ -483,6 +491,31 @@ def _dtype(name: Any) -> np.dtype:
     if dt.kind not in "fiu":
         raise ValueError(f"dtype {name!r}")
     return dt
+
+
+def _results(header: dict[str, Any], data: bytes) -> Any:
+    """The result of a reply: one array, or a tuple (list) of arrays when ``sequence`` names one.
+
+    ``data`` is the results' C-order bytes one after another, ``nbytes`` each; KeyError, TypeError or
+    ValueError when the header and the bytes disagree.
+    """
+    out, at = [], 0
+    for meta in header["results"]:
+        dt, shape, n = _dtype(meta["dtype"]), tuple(int(s) for s in meta["shape"]), int(meta["nbytes"])
+        if n != dt.itemsize * int(np.prod(shape, dtype=np.int64)) or at + n > len(data):
+            raise ValueError(f"{n} bytes for shape {shape} of dtype {dt.name} at byte {at} of {len(data)}")
+        out.append(np.frombuffer(data[at:at + n], dt).reshape(shape).copy())
+        at += n
+    if at != len(data):
+        raise ValueError(f"{len(data) - at} bytes past the results")
+    kind = header.get("sequence")
+    if kind is None:
+        if len(out) != 1:
+            raise ValueError(f"{len(out)} results without a sequence")
+        return out[0]
+    if kind not in ("tuple", "list"):
+        raise ValueError(f"sequence {kind!r}")
+    return tuple(out) if kind == "tuple" else out
 
 
 class _Gone(Exception):
@@ -593,9 +626,7 @@ class IsolatedTarget:
         if status != "ok":
             raise TargetCrashed(f"the target's process sent an unexpected reply {status!r}")
         try:
-            dt = _dtype(header["dtype"])
-            shape = tuple(int(s) for s in header["shape"])
-            value = np.frombuffer(data, dt).reshape(shape).copy()
+            value = _results(header, data)
             mutated = [str(m) for m in header.get("mutated", [])]
         except (KeyError, TypeError, ValueError) as exc:
             raise TargetCrashed(f"the target's process sent a malformed result ({exc})") from None
