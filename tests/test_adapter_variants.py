@@ -116,3 +116,10 @@ def test_torch_variants_conform_on_every_op(name):
     for op in ("conv", "conv_transpose", "max_pool", "avg_pool", "conv_grad_input", "conv_grad_weight"):
         r = check(torch_adapter.make(name), op=op, dims=2, seed=0, max_examples=10)
         assert r.ok, str(r)
+
+
+@pytest.mark.parametrize("op", ["conv", "avg_pool", "max_pool"])
+def test_the_catalogue_reaches_onnx_same_with_a_negative_total(op):
+    # the catalogue alone (no exploration) sends a case that is 'same' by the definition with stride > window
+    r = check("onnxruntime", op=op, dims=1, seed=0, max_examples=0, allow_known=True)
+    assert r.verdict == "PASS" and "ort-same-negative-total" in r.accepted_known, str(r)

@@ -581,6 +581,9 @@ def _conv_catalogue(dims: int) -> list[Case]:
     add(Case("conv", 1, 1, 2, S(5, 5, 3), S(2, 4, 2), padding=S((1, 0), (2, 1), (1, 0)), seed=5, label="odd same padding, extra zero at the start"))
     add(Case("conv", 1, 2, 2, S(8, 7, 5), S(3, 2, 2), stride=S(2, 2, 2), seed=6, label="stride 2 with an unread tail"))
     add(Case("conv", 1, 1, 2, S(9, 8, 5), S(2, 1, 2), stride=S(3, 4, 3), seed=7, label="stride larger than the kernel"))
+    # ceil(8/4) windows and no padding: 'same' by the definition while ONNX's unclamped formula is negative
+    add(Case("conv", 1, 1, 2, S(8, 8, 8), S(1, 1, 1), stride=S(4, 4, 4), seed=11,
+             label="stride beyond the window, no padding: also 'same'"))
     add(Case("conv", 1, 2, 2, S(7, 7, 5), S(3, 2, 2), dilation=S(2, 3, 2), seed=8, label="dilation"))
     add(Case("conv", 1, 1, 2, S(7, 3, 3), S(3, 2, 2), dilation=S(3, 2, 2), seed=9, label="dilation making the kernel span the input"))
     add(Case("conv", 1, 2, 2, S(3, 2, 2), S(5, 4, 3), padding=S((1, 1), (1, 1), (0, 1)), seed=10, label="kernel as large as the padded input"))
@@ -723,6 +726,8 @@ def _pool_catalogue(op: str, dims: int) -> list[Case]:
     add(Case(op, 1, 2, 2, S(7, 7, 5), S(3, 3, 3), stride=S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)), ceil_mode=True,
              values="positive", seed=6, label="ceil_mode, padding and partial windows"))
     add(Case(op, 1, 1, 1, S(7, 6, 4), S(2, 3, 2), stride=S(3, 1, 2), seed=7, label="stride larger than the window"))
+    add(Case(op, 1, 1, 1, S(8, 8, 8), S(1, 1, 1), stride=S(4, 4, 4), seed=9,
+             label="stride beyond the window, no padding: also 'same'"))
     add(Case(op, 1, 2, 2, S(7, 8, 5), S(4, 2, 2), stride=S(1, 3, 2), padding=S((2, 2), (1, 1), (1, 1)), values="negative",
              seed=8, label="even window with padding"))
     add(Case(op, 1, 2, 2, S(5, 4, 3), S(3, 2, 2), stride=S(1, 1, 1), padding=S((0, 1), (1, 0), (1, 0)), values="negative",
@@ -956,7 +961,11 @@ def _range(e: Case) -> list[Case]:
     if "overflow" not in skip:
         out.append(replace(e, values="overflow", seed=72, label="values near the overflow threshold, finite exact sums"))
     if "cancel" not in skip:
-        out.append(replace(e, values="cancel", seed=73, label="terms that cancel exactly (large partial sums)"))
+        c = e
+        if e.record.adaptive:
+            # bins [2i, 2i + 2) on the last axis: each holds one cancelling pair
+            c = replace(e, spatial=e.spatial[:-1] + (2 * e.output_size[-1],))
+        out.append(replace(c, values="cancel", seed=73, label="terms that cancel exactly (large partial sums)"))
     return out
 
 
