@@ -1,4 +1,4 @@
-"""Every worked example of the seed documents (../shared/seeds/), reproduced with refconv."""
+"""Every worked example of the documents the project started from, reproduced with refconv."""
 
 import numpy as np
 

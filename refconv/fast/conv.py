@@ -431,7 +431,7 @@ def general_conv(
     algorithm: str = "auto",
     max_memory: int | None = None,
 ) -> np.ndarray:
-    """The general operation of DESIGN.md with input dilation; ``(lo, hi)`` pairs may be negative (a crop).
+    """The general operation (specs/convolution.md) with input dilation; ``(lo, hi)`` pairs may be negative (a crop).
 
     Either a :class:`~refconv.params.ConvParams` from :func:`refconv.params.conv_params`
     or the keywords, as :func:`refconv.oracle.general_conv`.

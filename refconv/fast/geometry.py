@@ -1,6 +1,6 @@
 """Internal geometry of the general operation, and the padded/dilated input buffer.
 
-:class:`Geometry` is the already-validated general operation of DESIGN.md with
+:class:`Geometry` is the already-validated general operation of specs/convolution.md with
 one relaxation used inside the engine: padding may be negative (a crop), which
 expresses the input gradient of a convolution whose padding exceeds the kernel
 span.  Public functions validate with :mod:`refconv.params` first; nothing here
