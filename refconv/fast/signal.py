@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..params import ConvParamError
+from ..params import ConvParamError, signal_mode
 from .conv import conv
 from .dtypes import as_array
 
@@ -59,10 +59,7 @@ def _pads(mode: str, odd_zero: str, m_shape) -> tuple[tuple[int, int], ...]:
 def _signal(a: Any, v: Any, mode: Any, odd_zero: Any, name: str, algorithm: str, max_memory) -> tuple:
     """Validate (the oracle's messages) and return ``a, v, padding``; ``valid`` swaps when ``v`` is larger."""
     a, v = as_array("a", a), as_array("v", v)
-    if mode not in MODES:
-        raise ConvParamError(f"mode={mode!r}: {name} modes are 'full', 'valid', 'same'")
-    if odd_zero not in ("start", "end"):
-        raise ConvParamError(f"odd_zero={odd_zero!r}: must be 'start' (numpy/scipy) or 'end' (TF SAME)")
+    mode, odd_zero = signal_mode(mode, odd_zero, name)  # the one check, shared with the oracle
     if a.ndim != v.ndim or a.ndim == 0:
         raise ConvParamError(f"a.ndim={a.ndim}, v.ndim={v.ndim}: a and v must have the same number (>= 1) of axes")
     if a.size == 0 or v.size == 0:
