@@ -36,13 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from ..params import ConvParamError, signal_mode
+from ..params import SIGNAL_MODES, ConvParamError, signal_mode
 from .conv import conv
 from .dtypes import as_array
 
 __all__ = ["convolve", "correlate", "MODES"]
 
-MODES = ("full", "valid", "same")
+MODES = SIGNAL_MODES  # the one list, in params
 
 
 def _pads(mode: str, odd_zero: str, m_shape) -> tuple[tuple[int, int], ...]:
