@@ -45,7 +45,7 @@ def _ort_auto_pad(target: str, case: Case) -> str:
         return ""
     from .adapters.onnx_adapter import padding_attrs
 
-    dil = case.dilation if case.op == "max_pool" else (1,) * case.dims
+    dil = case.dilation if case.op in ("max_pool", "avg_pool") else (1,) * case.dims
     return padding_attrs(case.padding, case.spatial, case.kernel, case.stride, dil).get("auto_pad", "")
 
 
@@ -53,7 +53,7 @@ def _ort_same_negative_total(target: str, case: Case) -> bool:
     # the ONNX formula (ceil(n/s) - 1)*s + d*(k-1) + 1 - n, unclamped, is negative on some axis
     if not _ort_auto_pad(target, case).startswith("SAME"):
         return False
-    dil = case.dilation if case.op == "max_pool" else (1,) * case.dims
+    dil = case.dilation if case.op in ("max_pool", "avg_pool") else (1,) * case.dims
     return any((-(-n // s) - 1) * s + d * (k - 1) + 1 - n < 0
                for n, k, s, d in zip(case.spatial, case.kernel, case.stride, dil))
 
