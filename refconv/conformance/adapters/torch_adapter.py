@@ -131,27 +131,24 @@ def _functions(channels_last: bool, strings: bool) -> dict[str, Callable]:
     def adaptive_max_pool(x, output_size):
         return _np(_fn("adaptive_max_pool", len(output_size))(tensor(x), output_size))
 
-    def conv_grad_input(dy, w, input_shape, *, stride, padding, dilation, groups):
+    def conv_grad(x, w, dy, wrt, *, stride, padding, dilation, groups):
+        """Autograd of the forward conv with respect to ``wrt`` ('x' or 'w', given as a shape), as users compute it."""
         torch, _ = _torch()
-        tw = tensor(w)
-        x = fmt(torch.zeros(tuple(input_shape), dtype=tw.dtype)).requires_grad_(True)
+        given = tensor(w if wrt == "x" else x)
+        leaf = fmt(torch.zeros(tuple(x if wrt == "x" else w), dtype=given.dtype)).requires_grad_(True)
+        tx, tw = (leaf, given) if wrt == "x" else (given, leaf)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            y = _fn("conv", len(stride))(x, tw, None, stride, pad_arg(padding, stride, w.shape[2:], dilation),
+            y = _fn("conv", len(stride))(tx, tw, None, stride, pad_arg(padding, stride, tuple(tw.shape)[2:], dilation),
                                          dilation, groups)
-        (gx,) = torch.autograd.grad(y, x, grad_outputs=tensor(dy))
-        return _np(gx)
+        (g,) = torch.autograd.grad(y, leaf, grad_outputs=tensor(dy))
+        return _np(g)
+
+    def conv_grad_input(dy, w, input_shape, *, stride, padding, dilation, groups):
+        return conv_grad(input_shape, w, dy, "x", stride=stride, padding=padding, dilation=dilation, groups=groups)
 
     def conv_grad_weight(x, dy, weight_shape, *, stride, padding, dilation, groups):
-        torch, _ = _torch()
-        tx = tensor(x)
-        w = fmt(torch.zeros(tuple(weight_shape), dtype=tx.dtype)).requires_grad_(True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            y = _fn("conv", len(stride))(tx, w, None, stride,
-                                         pad_arg(padding, stride, tuple(weight_shape)[2:], dilation), dilation, groups)
-        (gw,) = torch.autograd.grad(y, w, grad_outputs=tensor(dy))
-        return _np(gw)
+        return conv_grad(x, weight_shape, dy, "w", stride=stride, padding=padding, dilation=dilation, groups=groups)
 
     return {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, conv_grad_input, conv_grad_weight,
                                     max_pool_indices, lp_pool, adaptive_avg_pool, adaptive_max_pool)}
