@@ -837,13 +837,18 @@ def _run_catalogue(runner: Runner, cat: list[Case], report: Report, bar: Any, wh
         where.now = f"while judging catalogue case {i + 1} ({c.label or c.describe()})"
         out = runner.evaluate(c)
         report.catalogue_cases += 1
-        _count(report, out, runner, c)
-        _tick(bar)
-        if not out.ok and not runner.hung and known.accept(runner.target.name, c, report):
-            continue
-        if not out.ok:
+        if _stops(runner, c, out, report, bar, known):
             return {"case": c, "outcome": out}
     return None
+
+
+def _stops(runner: Runner, case: Case, out: Outcome, report: Report, bar: Any, known: _Known) -> bool:
+    """Record a judged case; True when it is a failure the check stops on (not an accepted known divergence)."""
+    _count(report, out, runner, case)
+    _tick(bar)
+    if out.ok:
+        return False
+    return runner.hung or not known.accept(runner.target.name, case, report)
 
 
 def _explore(runner: Runner, caps: Capabilities, op: str, dims: int, max_examples: int, seed: int, report: Report,
@@ -867,11 +872,7 @@ def _explore(runner: Runner, caps: Capabilities, op: str, dims: int, max_example
             found["error"] = exc
             raise _Found from None
         report.explored_cases += 1
-        _count(report, out, runner, case)
-        _tick(bar)
-        if not out.ok and not runner.hung and known.accept(runner.target.name, case, report):
-            return
-        if not out.ok:
+        if _stops(runner, case, out, report, bar, known):
             found.update(case=case, outcome=out)
             raise _Found
         if runner.hung:

@@ -547,16 +547,20 @@ def conv_ftz_result(x, w, b, *, stride, padding, dilation, groups):
     return _flush(conv_f64(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups))
 
 
-def conv_ftz_products(x, w, b, *, stride, padding, dilation, groups):
-    """Flush-to-zero on every float32 product and partial sum (the FTZ bit of the FPU)."""
+def _im2col(x, w, b, stride, padding, dilation, groups):
+    """Checked arguments, then ``(K, outs, N, C_out, C_in/g, C_out/g, col)``, ``col`` of shape (N, C_in, prod K, *O)."""
     check_conv(x, w, b, stride, padding, dilation, groups)
     xp = np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in padding])
     K = w.shape[2:]
     outs = _outs(xp.shape[2:], K, stride, dilation)
-    N = x.shape[0]
     cout, cg = w.shape[:2]
-    og = cout // groups
-    col = _cols(xp, K, stride, dilation, outs).reshape(N, groups, 1, cg * math.prod(K), *outs)
+    return K, outs, x.shape[0], cout, cg, cout // groups, _cols(xp, K, stride, dilation, outs)
+
+
+def conv_ftz_products(x, w, b, *, stride, padding, dilation, groups):
+    """Flush-to-zero on every float32 product and partial sum (the FTZ bit of the FPU)."""
+    K, outs, N, cout, cg, og, col = _im2col(x, w, b, stride, padding, dilation, groups)
+    col = col.reshape(N, groups, 1, cg * math.prod(K), *outs)
     wg = w.reshape(groups, og, -1).reshape((1, groups, og, cg * math.prod(K)) + (1,) * len(K))
     s = np.zeros((N, groups, og, *outs), dtype=x.dtype)
     for t in range(cg * math.prod(K)):
@@ -680,15 +684,8 @@ def conv_blocked(x, w, b, *, stride, padding, dilation, groups):
     """Correct: blocked over the batch (8), output channels (16), output rows (8) and columns (16) and the
     reduction (tiles of 32 terms, each summed in float32 in chunks of 8, tiles added in float32), every
     remainder handled."""
-    check_conv(x, w, b, stride, padding, dilation, groups)
-    xp = np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in padding])
-    K = w.shape[2:]
-    outs = _outs(xp.shape[2:], K, stride, dilation)
-    N = x.shape[0]
-    cout, cg = w.shape[:2]
-    og = cout // groups
-    T = cg * math.prod(K)
-    col = _cols(xp, K, stride, dilation, outs)  # (N, C_in, prod K, *O)
+    K, outs, N, cout, cg, og, col = _im2col(x, w, b, stride, padding, dilation, groups)
+    T = cg * math.prod(K)  # col: (N, C_in, prod K, *O)
     y = np.empty((N, cout, *outs), dtype=x.dtype)
     rows = outs[0] if len(outs) > 1 else 1
     for n0 in range(0, N, 8):
