@@ -763,33 +763,57 @@ def conv_transpose(
 
 def conv_transpose_grad_input(
     dy: Any, w: Any, *, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1, exact: bool = False,
+    output_padding: Any = 0,
 ) -> np.ndarray:
     """Gradient of :func:`conv_transpose` with respect to ``x``: the forward convolution of ``dy`` with ``w``.
 
     ``y = conv_transpose(x, w)`` is ``conv_grad_input(x, w)``, so its adjoint
-    is ``conv(dy, w)`` with the same stride, padding, dilation and groups
-    (``output_padding`` only adds rows this convolution never reads).
+    is ``conv(dy, w)`` with the same stride, padding, dilation and groups.
+    ``output_padding`` adds ``op`` rows at the end of ``y``; where ``op`` is at
+    least the stride (allowed below the dilation) that convolution has
+    ``floor(op / s)`` outputs past ``x``'s last sample, which are cut off.
 
     >>> conv_transpose_grad_input(np.array([[[1, 1, 1, 1, 1, 1, 1]]]), np.array([[[1, 2, 3]]]), stride=2).tolist()
     [[[6, 6, 6]]]
+    >>> conv_transpose_grad_input(np.ones((1, 1, 6)), np.ones((1, 1, 2)), dilation=2, output_padding=1).shape
+    (1, 1, 3)
     """
-    return conv(dy, w, stride=stride, padding=padding, dilation=dilation, groups=groups, exact=exact)
+    out = conv(dy, w, stride=stride, padding=padding, dilation=dilation, groups=groups, exact=exact)
+    extra = _transpose_extra(out.ndim - 2, stride, output_padding)
+    # x's samples are the first o - floor(op/s) outputs of each axis
+    return out[(slice(None), slice(None)) + tuple(slice(0, n - e) for n, e in zip(out.shape[2:], extra))]
+
+
+def _transpose_extra(d: int, stride: Any, output_padding: Any) -> tuple[int, ...]:
+    """``floor(op / s)`` per axis: outputs of the adjoint convolution past the transposed op's input."""
+    from .params import per_axis
+
+    s, op = per_axis("stride", stride, d, minimum=1), per_axis("output_padding", output_padding, d, minimum=0)
+    return tuple(o // si for o, si in zip(op, s))
 
 
 def conv_transpose_grad_weight(
     x: Any, dy: Any, weight_shape: Sequence[int], *, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-    groups: int = 1, exact: bool = False,
+    groups: int = 1, exact: bool = False, output_padding: Any = 0,
 ) -> np.ndarray:
     """Gradient of :func:`conv_transpose` with respect to ``w`` ``(C_in, C_out/groups, *K)``.
 
     ``dw[i, c, k] = sum_{n, p} dy[n, g*Cg + c, p*s + k*d - lo] * x[n, i, p]``: the
     weight gradient of the forward convolution with ``dy`` as its input and
-    ``x`` as its output gradient.
+    ``x`` as its output gradient (``x`` extended by ``floor(op / s)`` zeros per
+    axis where ``output_padding`` is at least the stride).
 
     >>> conv_transpose_grad_weight(np.array([[[1, 2]]]), np.array([[[1, 1, 1, 1]]]), (1, 1, 3), stride=1).tolist()
     [[[3, 3, 3]]]
+    >>> conv_transpose_grad_weight(np.ones((1, 1, 3)), np.ones((1, 1, 6)), (1, 1, 2), dilation=2, output_padding=1).tolist()
+    [[[3.0, 3.0]]]
     """
-    return conv_grad_weight(dy, x, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+    xa = _asarray("x", x)
+    extra = _transpose_extra(xa.ndim - 2, stride, output_padding)
+    if any(extra):
+        # positions p >= n of the adjoint convolution read dy but hold no input: zero output gradient there
+        xa = np.pad(xa, [(0, 0), (0, 0)] + [(0, e) for e in extra])
+    return conv_grad_weight(dy, xa, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
                             exact=exact)
 
 
