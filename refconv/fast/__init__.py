@@ -74,3 +74,8 @@ __all__ = [
 from .pool_extra import adaptive_avg_pool, adaptive_max_pool, lp_pool, max_pool_indices  # noqa: E402
 
 __all__ += ["max_pool_indices", "lp_pool", "adaptive_avg_pool", "adaptive_max_pool"]
+
+# the transposed convolution's gradients and max unpooling (refconv.fast.ops_extra)
+from .ops_extra import conv_transpose_grad_input, conv_transpose_grad_weight, max_unpool  # noqa: E402
+
+__all__ += ["conv_transpose_grad_input", "conv_transpose_grad_weight", "max_unpool"]
