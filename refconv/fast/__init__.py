@@ -79,3 +79,8 @@ __all__ += ["max_pool_indices", "lp_pool", "adaptive_avg_pool", "adaptive_max_po
 from .ops_extra import conv_transpose_grad_input, conv_transpose_grad_weight, max_unpool  # noqa: E402
 
 __all__ += ["conv_transpose_grad_input", "conv_transpose_grad_weight", "max_unpool"]
+
+# quantized convolution: ConvInteger, QLinearConv and the requantization, exact (refconv.fast.quantized)
+from .quantized import conv_integer, qlinear_conv, requantize  # noqa: E402
+
+__all__ += ["conv_integer", "qlinear_conv", "requantize"]
