@@ -826,6 +826,7 @@ def _errored(report: Report, where: _Where, t0: float) -> Report:
 def _count(report: Report, out: Outcome, runner: Runner, case: Case) -> None:
     """Record a case run; count it if its values were not all judged (elements without an error bound)."""
     runner.judged.append(case)
+    report.note_case(case, out.actual, out.expected, out.bound)  # its (error, bound) point for the reports' plots
     if out.ok and out.unjudged:
         report.unjudged_cases += 1
         report.unjudged_reason = f"no {runner.prof.name} bound for reductions this long"

@@ -51,7 +51,12 @@ import numpy as np
 from ..atomic import atomic_write
 from .cases import Case
 
-__all__ = ["Failure", "Report", "repro"]
+__all__ = ["Failure", "Report", "repro", "SCHEMA_VERSION", "case_error"]
+
+#: the version of the JSON form of every report (specs/report.schema.json); raised when a field changes meaning
+SCHEMA_VERSION = 1
+#: per-case (error, bound) points kept in a report at most (the plots of the HTML report read them)
+MAX_CASE_ERRORS = 2000
 
 
 @dataclass
@@ -142,6 +147,8 @@ class Report:
     accepted_known: dict[str, Any] = field(default_factory=dict)
     #: what the cases run reached (refconv.conformance.cases.coverage): sizes, features, layouts, value classes
     coverage: dict[str, Any] = field(default_factory=dict)
+    #: per judged case: {"case", "error", "bound", "ratio"} of its element closest to (or furthest past) the bound
+    case_errors: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def cases(self) -> int:
@@ -221,8 +228,18 @@ class Report:
         lines.append(extra)
         return "\n".join(lines)
 
+    def note_case(self, case: Case, actual: Any, expected: Any, bound: Any) -> None:
+        """Keep the (error, bound) point of one judged case (:func:`case_error`), up to :data:`MAX_CASE_ERRORS`."""
+        if len(self.case_errors) >= MAX_CASE_ERRORS:
+            return
+        point = case_error(actual, expected, bound)
+        if point is not None:
+            self.case_errors.append({"case": case.describe(), **point})
+
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "failure"}
+        d["schema_version"] = SCHEMA_VERSION
+        d["kind"] = "check"
         d["verdict"] = self.verdict
         d["ok"] = self.ok
         d["failure"] = None if self.failure is None else self.failure.to_dict()
@@ -234,6 +251,39 @@ class Report:
     def save_json(self, path: str | os.PathLike) -> None:
         """Write the JSON report atomically (temporary file, then rename)."""
         atomic_write(path, self.to_json(indent=2))
+
+
+def case_error(actual: Any, expected: Any, bound: Any) -> dict[str, float] | None:
+    """The element of largest ``error / bound`` of one case: its ``error``, ``bound`` and ``ratio``; None if nothing to compare.
+
+    Elements with an infinite or NaN expectation (compared exactly) and with no
+    bound (infinite) are left out; an exact element has error 0.
+
+    >>> case_error(np.array([1.0, 2.5]), np.array([1.0, 2.0]), np.array([0.1, 1.0]))
+    {'error': 0.5, 'bound': 1.0, 'ratio': 0.5}
+    >>> case_error(np.array([]), np.array([]), np.array([])) is None
+    True
+    """
+    if actual is None or expected is None or bound is None:
+        return None
+    try:
+        a = np.asarray(actual, dtype=np.float64)
+        e = np.asarray(expected, dtype=np.float64)
+        b = np.asarray(bound, dtype=np.float64)
+        if a.shape != e.shape:
+            return None
+        b = np.broadcast_to(b, e.shape)
+    except (TypeError, ValueError):
+        return None
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        err = np.abs(a - e)
+        keep = np.isfinite(e) & np.isfinite(b) & np.isfinite(err)
+        if not keep.any():
+            return None
+        err, b = err[keep], b[keep]
+        ratio = np.where(err == 0, 0.0, err / np.where(b > 0, b, np.finfo(float).tiny))
+    i = int(np.argmax(ratio))
+    return {"error": float(err[i]), "bound": float(b[i]), "ratio": float(ratio[i])}
 
 
 def coverage_text(cov: dict[str, Any]) -> str:
