@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import exact as _exact
+from .layouts import accepts_layouts  # layout= and weight_layout=
 from .oracle import _accepts_unbatched, _asarray, _check_work, _combine, _Operands, _weight_rank
 from .params import ConvParamError, deform_params
 
@@ -75,6 +76,7 @@ def _sample(xg: np.ndarray, pos: list[np.ndarray], den: int) -> np.ndarray:
     return total
 
 
+@accepts_layouts(x="activation", offset="activation", w="weight", mask="activation")
 @_accepts_unbatched(("x", "offset", "mask"), _weight_rank)
 def deform_conv(
     x: Any, offset: Any, w: Any, b: Any = None, mask: Any = None, *, stride: Any = 1, padding: Any = 0,

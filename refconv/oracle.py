@@ -71,6 +71,7 @@ import numpy as np
 
 from . import exact
 from .padding_modes import pad_mode, pad_mode_adjoint
+from .layouts import accepts_layouts  # layout= and weight_layout= on every operation
 from .params import (
     ConvParamError,
     ConvParams,
@@ -460,6 +461,7 @@ def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams, 
     return ops.finish(ints, scale, exact_out=exact_out, replay=run)
 
 
+@accepts_layouts(x="activation", w="weight")
 @_accepts_unbatched(("x",), _weight_rank)
 def conv(
     x: Any,
@@ -520,6 +522,7 @@ def conv(
     return _forward(xa, wa, ba, p, exact, "conv")
 
 
+@accepts_layouts(x="activation", w="weight")
 def general_conv(
     x: Any,
     w: Any,
@@ -568,6 +571,7 @@ def general_conv(
     return _forward(xa, wa, ba, p, exact, "general_conv")
 
 
+@accepts_layouts(dy="activation", w="weight", input_shape="activation_shape")
 def conv_grad_input(
     dy: Any,
     w: Any,
@@ -630,6 +634,7 @@ def _grad_input(dy: np.ndarray, w: np.ndarray, p: ConvParams, exact_out: bool) -
     return ops.finish(ints, ops.scale["dy"] * ops.scale["w"], exact_out=exact_out, replay=run)
 
 
+@accepts_layouts("weight", x="activation", dy="activation", weight_shape="weight_shape")
 def conv_grad_weight(
     x: Any,
     dy: Any,
@@ -674,6 +679,7 @@ def conv_grad_weight(
     return ops.finish(ints, ops.scale["x"] * ops.scale["dy"], exact_out=exact, replay=run)
 
 
+@accepts_layouts(None, dy="activation")
 def conv_grad_bias(dy: Any, *, exact: bool = False) -> np.ndarray:
     """Gradient of :func:`conv` with respect to ``b``: ``db[o] = sum_{n, p} dy[n, o, p]``.
 
@@ -695,6 +701,7 @@ def conv_grad_bias(dy: Any, *, exact: bool = False) -> np.ndarray:
     return ops.finish(run(ops.ints["dy"]), ops.scale["dy"], exact_out=exact, replay=run)
 
 
+@accepts_layouts(x="activation", w="transposed_weight", output_size="size")
 @_accepts_unbatched(("x",), _weight_rank)
 def conv_transpose(
     x: Any,
@@ -761,6 +768,7 @@ def conv_transpose(
     return ops.finish(ints, scale, exact_out=exact, replay=run)
 
 
+@accepts_layouts(dy="activation", w="transposed_weight")
 def conv_transpose_grad_input(
     dy: Any, w: Any, *, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1, exact: bool = False,
     output_padding: Any = 0,
@@ -792,6 +800,7 @@ def _transpose_extra(d: int, stride: Any, output_padding: Any) -> tuple[int, ...
     return tuple(o // si for o, si in zip(op, s))
 
 
+@accepts_layouts("transposed_weight", x="activation", dy="activation", weight_shape="transposed_weight_shape")
 def conv_transpose_grad_weight(
     x: Any, dy: Any, weight_shape: Sequence[int], *, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
     groups: int = 1, exact: bool = False, output_padding: Any = 0,

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .params import ConvParamError, padding_mode
+from .layouts import accepts_layouts  # layout= on the padding and its adjoint
 
 __all__ = ["pad_mode", "pad_mode_adjoint", "source_indices", "check_mode_padding"]
 
@@ -61,6 +62,7 @@ def source_indices(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
     return np.where(m < n, m, 2 * (n - 1) - m)
 
 
+@accepts_layouts(x="activation")
 def pad_mode(x: np.ndarray, padding: Sequence[tuple[int, int]], mode: Any) -> np.ndarray:
     """``x`` padded on its spatial axes (after ``N, C``) with ``(lo, hi)`` per axis, filled as ``mode`` says."""
     mode = padding_mode(mode)
@@ -77,6 +79,7 @@ def pad_mode(x: np.ndarray, padding: Sequence[tuple[int, int]], mode: Any) -> np
     return out
 
 
+@accepts_layouts(dxp="activation", shape="activation_shape")
 def pad_mode_adjoint(dxp: np.ndarray, padding: Sequence[tuple[int, int]], mode: Any, shape: Sequence[int]) -> np.ndarray:
     """The adjoint of :func:`pad_mode`: each padded position's gradient added to the input sample it copies."""
     mode = padding_mode(mode)

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import exact as _exact
+from .layouts import accepts_layouts  # layout= on every operation
 from .oracle import _accepts_unbatched, _asarray, _check_work, _Operands, _per_axis_rank, _prod, _window
 from .params import (
     ConvParamError,
@@ -151,6 +152,7 @@ def onnx_indices(indices: Any, input_shape: Sequence[int], storage_order: int = 
 # --------------------------------------------------------------------------- max pooling
 
 
+@accepts_layouts(x="activation")
 @_accepts_unbatched(("x",), _per_axis_rank("kernel_size", "stride", "dilation"))
 def max_pool(
     x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False,
@@ -201,6 +203,7 @@ def _window_has_input(pp: Any) -> np.ndarray:
     return functools.reduce(np.logical_and.outer, hits)
 
 
+@accepts_layouts(dy="activation", x="activation")
 @_accepts_unbatched(("x", "dy"), _per_axis_rank("kernel_size", "stride", "dilation"))
 def max_pool_grad(
     dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1,
@@ -243,6 +246,7 @@ def max_pool_grad(
     return ops.finish(run(ops.ints["dy"]), ops.scale["dy"], exact_out=exact, replay=run)
 
 
+@accepts_layouts(y="activation", indices="activation", output_size="size")
 @_accepts_unbatched(("y", "indices"), _per_axis_rank("kernel_size", "stride"))
 def max_unpool(
     y: Any, indices: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, output_size: Any = None
@@ -305,6 +309,7 @@ def _over_divisors(total: np.ndarray, div: np.ndarray) -> tuple[np.ndarray, int]
     return total.astype(object) * (lcm // safe), lcm
 
 
+@accepts_layouts(x="activation")
 @_accepts_unbatched(("x",), _per_axis_rank("kernel_size", "stride", "dilation"))
 def avg_pool(
     x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False,
@@ -368,6 +373,7 @@ def avg_pool(
     return out
 
 
+@accepts_layouts(dy="activation", input_shape="activation_shape")
 def avg_pool_grad(
     dy: Any, input_shape: Sequence[int], kernel_size: Any, *, stride: Any = None, padding: Any = 0,
     dilation: Any = 1, ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: Any = None,
@@ -410,6 +416,7 @@ def avg_pool_grad(
     return ops.finish(ints, ops.scale["dy"] / lcm, exact_out=exact, replay=run)
 
 
+@accepts_layouts(x="activation")
 @_accepts_unbatched(("x",), _per_axis_rank("kernel_size", "stride", "dilation"))
 def lp_pool(
     x: Any, p: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, dilation: Any = 1,
@@ -476,6 +483,7 @@ def _adaptive(x: np.ndarray, ap: Any, reduce: Any) -> list[Any]:
     return out
 
 
+@accepts_layouts(x="activation")
 @_accepts_unbatched(("x",), _per_axis_rank("output_size"))
 def adaptive_avg_pool(x: Any, output_size: Any, *, exact: bool = False) -> np.ndarray:
     """Adaptive average pooling: output ``i`` averages ``[floor(i*n/o), ceil((i+1)*n/o))`` on each axis.
@@ -516,6 +524,7 @@ def adaptive_avg_pool(x: Any, output_size: Any, *, exact: bool = False) -> np.nd
     return out
 
 
+@accepts_layouts(x="activation")
 @_accepts_unbatched(("x",), _per_axis_rank("output_size"))
 def adaptive_max_pool(x: Any, output_size: Any, *, return_indices: bool = False) -> Any:
     """Adaptive max pooling over PyTorch's bins (see :func:`adaptive_avg_pool`); indices as :func:`max_pool`.
@@ -557,6 +566,7 @@ def adaptive_max_pool(x: Any, output_size: Any, *, return_indices: bool = False)
     return (y, i) if return_indices else y
 
 
+@accepts_layouts(x="activation")
 def global_avg_pool(x: Any, *, exact: bool = False) -> np.ndarray:
     """Global average pooling: the mean of each ``(n, c)`` plane, shape ``(N, C, 1, ..., 1)`` (ONNX ``GlobalAveragePool``).
 
@@ -567,6 +577,7 @@ def global_avg_pool(x: Any, *, exact: bool = False) -> np.ndarray:
     return adaptive_avg_pool(xa, 1, exact=exact)
 
 
+@accepts_layouts(x="activation")
 def global_max_pool(x: Any) -> np.ndarray:
     """Global max pooling: the maximum of each ``(n, c)`` plane, shape ``(N, C, 1, ..., 1)`` (ONNX ``GlobalMaxPool``).
 
@@ -579,6 +590,7 @@ def global_max_pool(x: Any) -> np.ndarray:
 # --------------------------------------------------------------------------- fractional max pooling
 
 
+@accepts_layouts(x="activation")
 @_accepts_unbatched(("x",), _per_axis_rank("kernel_size", "output_size"))
 def fractional_max_pool(x: Any, kernel_size: Any, output_size: Any, samples: Any, *, return_indices: bool = False) -> Any:
     """Fractional max pooling with the pseudo-random windows fixed by ``samples``; exact in any dtype.

@@ -84,3 +84,22 @@ __all__ += ["conv_transpose_grad_input", "conv_transpose_grad_weight", "max_unpo
 from .quantized import conv_integer, qlinear_conv, requantize  # noqa: E402
 
 __all__ += ["conv_integer", "qlinear_conv", "requantize"]
+
+# layout= and weight_layout= on every public function (refconv.layouts): arguments converted to the
+# canonical layouts (N, C, *S) and (C_out, C_in/g, *K), results returned in the caller's layouts
+from ..layouts import accepts_layouts as _layouts  # noqa: E402
+
+conv = _layouts(x="activation", w="weight")(conv)
+general_conv = _layouts(x="activation", w="weight")(general_conv)
+conv_transpose = _layouts(x="activation", w="transposed_weight")(conv_transpose)
+conv_grad_input = _layouts(dy="activation", w="weight", input_shape="activation_shape")(conv_grad_input)
+conv_grad_weight = _layouts("weight", x="activation", dy="activation", weight_shape="weight_shape")(conv_grad_weight)
+conv_grad_bias = _layouts(None, dy="activation")(conv_grad_bias)
+max_pool = _layouts(x="activation")(max_pool)
+avg_pool = _layouts(x="activation")(avg_pool)
+max_pool_grad = _layouts(dy="activation", x="activation")(max_pool_grad)
+avg_pool_grad = _layouts(dy="activation", input_shape="activation_shape")(avg_pool_grad)
+max_pool_indices = _layouts(x="activation")(max_pool_indices)
+lp_pool = _layouts(x="activation")(lp_pool)
+adaptive_avg_pool = _layouts(x="activation")(adaptive_avg_pool)
+adaptive_max_pool = _layouts(x="activation")(adaptive_max_pool)
