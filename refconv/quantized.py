@@ -80,7 +80,7 @@ def _ints(name: str, a: Any) -> np.ndarray:
         return arr.astype(object)
     flat = arr.ravel()
     out = np.empty(flat.shape, dtype=object)
-    for i, v in enumerate(flat):
+    for i, v in enumerate(flat.tolist() if arr.dtype != object else flat):
         integral = isinstance(v, numbers.Integral) or isinstance(v, numbers.Real) and math.isfinite(float(v)) and \
             Fraction(v).denominator == 1
         if isinstance(v, bool) or not integral:
