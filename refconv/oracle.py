@@ -787,16 +787,24 @@ def conv_transpose_grad_input(
     (1, 1, 3)
     """
     out = conv(dy, w, stride=stride, padding=padding, dilation=dilation, groups=groups, exact=exact)
-    extra = _transpose_extra(out.ndim - 2, stride, output_padding)
+    extra = _transpose_extra(out.ndim - 2, stride, output_padding, dilation)
     # x's samples are the first o - floor(op/s) outputs of each axis
     return out[(slice(None), slice(None)) + tuple(slice(0, n - e) for n, e in zip(out.shape[2:], extra))]
 
 
-def _transpose_extra(d: int, stride: Any, output_padding: Any) -> tuple[int, ...]:
-    """``floor(op / s)`` per axis: outputs of the adjoint convolution past the transposed op's input."""
+def _transpose_extra(d: int, stride: Any, output_padding: Any, dilation: Any) -> tuple[int, ...]:
+    """``floor(op / s)`` per axis: outputs of the adjoint convolution past the transposed op's input.
+
+    ``output_padding`` must be below the stride or the dilation, as for :func:`conv_transpose`.
+    """
     from .params import per_axis
 
     s, op = per_axis("stride", stride, d, minimum=1), per_axis("output_padding", output_padding, d, minimum=0)
+    dl = per_axis("dilation", dilation, d, minimum=1)
+    for o, si, di in zip(op, s, dl):
+        if o >= max(si, di):
+            raise ConvParamError(f"output_padding={tuple(op)}: must be smaller than the stride {tuple(s)} or the "
+                                 f"dilation {tuple(dl)} on each axis")
     return tuple(o // si for o, si in zip(op, s))
 
 
@@ -818,7 +826,7 @@ def conv_transpose_grad_weight(
     [[[3.0, 3.0]]]
     """
     xa = _asarray("x", x)
-    extra = _transpose_extra(xa.ndim - 2, stride, output_padding)
+    extra = _transpose_extra(xa.ndim - 2, stride, output_padding, dilation)
     if any(extra):
         # positions p >= n of the adjoint convolution read dy but hold no input: zero output gradient there
         xa = np.pad(xa, [(0, 0), (0, 0)] + [(0, e) for e in extra])

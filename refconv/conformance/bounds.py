@@ -84,15 +84,25 @@ __all__ = [
     "case_bound",
 ]
 
-_LINEAR = ("conv", "conv_transpose", "conv_grad_input", "conv_grad_weight")
-_ALL = ("conv", "conv_transpose", "max_pool", "avg_pool", "conv_grad_input", "conv_grad_weight")
+def _own() -> tuple[Any, ...]:
+    """The registered ops with a bound of their own (the others borrow one: ``OpRecord.bound_as``)."""
+    from . import registry
+
+    return tuple(r for r in registry.records() if r.bound_as is None)
+
+
+#: every op with its own bound; the sums of products (the convolution family) among them
+_ALL = tuple(r.name for r in _own())
+_LINEAR = tuple(r.name for r in _own() if r.family == "conv")
 
 #: algorithm -> the ops whose results it may compute
 BOUND_MODES: dict[str, tuple[str, ...]] = {
     "direct": _ALL,
     "fft": _LINEAR,
-    "winograd": ("conv", "conv_transpose", "conv_grad_input"),
-    "prefix_sum": ("avg_pool",),
+    # Winograd transforms a correlation with a small weight: not the weight gradient (its "weight" is dy)
+    "winograd": tuple(r.name for r in _own() if r.family == "conv" and r.second != "weight_shape"),
+    # summed-area tables compute window sums: the averaging window reductions
+    "prefix_sum": tuple(r.name for r in _own() if r.window and r.bound == "abs"),
 }
 #: earlier names: 'elementwise' is 'direct', 'normwise' is 'fft'
 BOUND_ALIASES = {"elementwise": "direct", "normwise": "fft"}
@@ -188,7 +198,9 @@ def op_bound(op: str, S: Any, y: Any, terms: int, prof: Profile) -> np.ndarray:
 
 
 def _operands(case: Any) -> tuple[str, str]:
-    return {"conv_grad_input": ("dy", "w"), "conv_grad_weight": ("x", "dy")}.get(case.op, ("x", "w"))
+    """The two factors of each term: the op's first two arrays (``(x, w)``, ``(dy, w)``, ``(x, dy)``)."""
+    first, second = list(case.input_shapes())[:2]
+    return first, second
 
 
 def _grown(a: np.ndarray, prof: Profile) -> np.ndarray:
@@ -202,10 +214,15 @@ def _factor_sums(case: Any, arrays: dict[str, np.ndarray]) -> np.ndarray:
 
     if case.op == "max_pool":
         return np.ones(case.output_shape)
-    ones = {k: np.ones(np.shape(v)) for k, v in arrays.items()}
+    keep = case.record.selectors  # indices and the max-pooled x choose; they are not factors
+    ones = {k: v if k in keep else np.ones(np.shape(v)) for k, v in arrays.items()}
     if case.op == "avg_pool":
-        return ops.expected(case, ones)  # count / divisor
-    k1, k2 = _operands(case)
+        return ops.values_of(case, ops.expected(case, ones))  # count / divisor
+    factors = [k for k in arrays if k != "b" and k not in keep][:2]
+    if len(factors) == 1:
+        # a plain sum (the bias gradient): one factor per term
+        return ops.expected(case, {**ones, factors[0]: np.abs(np.asarray(arrays[factors[0]], dtype=np.float64))})
+    k1, k2 = factors
     f1 = {**ones, k1: np.abs(np.asarray(arrays[k1], dtype=np.float64))}
     f2 = {**ones, k2: np.abs(np.asarray(arrays[k2], dtype=np.float64))}
     f1.pop("b", None)  # the bias counts once, as 1 in f2 (a rounded bias: theta)

@@ -247,8 +247,9 @@ def _cancel_pairs(case: "Case", a: dict[str, np.ndarray]) -> None:
         n = x.shape[-1] // 2 * 2
         x[..., 1:n:2] = -x[..., 0:n:2]
         return
-    first, second = list(a)[:2]
-    for (axis, m, blocks), name, sign in zip(spec, (first, second), (1.0, -1.0)):
+    names = list(a)[:len(spec)]  # the factors of each term (one for a plain sum)
+    first = names[0]
+    for (axis, m, blocks), name, sign in zip(spec, names, (1.0, -1.0)):
         arr = np.moveaxis(a[name], axis, 0)  # a view: writes go to a[name]
         half = m // 2
         for blk in range(blocks):
@@ -312,6 +313,8 @@ class Case:
                 object.__setattr__(self, name, v)
         if not rec.takes("count_include_pad"):
             object.__setattr__(self, "count_include_pad", True)  # not a parameter of the op: one canonical case
+        if rec.window and not rec.takes("ceil_mode"):
+            object.__setattr__(self, "ceil_mode", False)  # likewise
         if self.values not in VALUES:
             raise P.ConvParamError(f"values={self.values!r}: value classes are " + ", ".join(repr(v) for v in VALUES))
         if self.layout not in LAYOUTS:
@@ -379,7 +382,9 @@ class Case:
             out[name] = _fill(self, rng, i, name, shape, dt)
         if self.values == "cancel":
             _cancel_pairs(self, out)
-        return {k: in_layout(v.astype(dt), self.layout) for k, v in out.items()}
+        out = self.record.derive(self, {k: v.astype(dt) for k, v in out.items()})
+        # integer arrays (indices) keep their int64
+        return {k: in_layout(v if v.dtype.kind in "iu" else v.astype(dt), self.layout) for k, v in out.items()}
 
     # ------------------------------------------------------------ text
     def kwargs(self) -> dict[str, Any]:
@@ -1060,6 +1065,68 @@ def pool_catalogue(op: str, dims: int) -> Parts:
         parts = Parts(norms(parts.conventions), replace(parts.everything, norm=4), norms(parts.degenerate),
                       norms(parts.invalid) + [replace(parts.conventions[0], norm=0, expect_refusal=True, label="p = 0")])
     return parts
+
+
+def bias_grad_catalogue(op: str, dims: int) -> Parts:
+    """The bias gradient: the forward convolution's geometry (dy's shape); nothing to refuse in dy alone."""
+    g = grad_catalogue(op, dims)
+    return Parts(g.conventions, g.everything, g.degenerate, [])
+
+
+def transpose_grad_catalogue(op: str, dims: int) -> Parts:
+    """The transposed convolution's gradients: its catalogue, plus output_padding at least the stride."""
+    S = lambda *v: _ax(v, dims)  # noqa: E731
+    t = transpose_catalogue("conv_transpose", dims)
+    move = lambda cs: [replace(c, op=op, bias=False) for c in cs]  # noqa: E731
+    conv = move(t.conventions) + [
+        Case(op, 2, 2, 3, S(4, 3, 3), S(2, 3, 2), stride=S(1, 2, 1), dilation=S(2, 3, 3), output_padding=S(1, 2, 2),
+             seed=30, label="output_padding at least the stride (below the dilation): trailing outputs")]
+    # dy alone cannot show a crop larger than the output (only its shape would): the other rejections remain
+    invalid = [c for c in t.invalid if not c.label.startswith("crop larger")]
+    return Parts(conv, replace(t.everything, op=op, bias=False), move(t.degenerate), move(invalid))
+
+
+def unpool_catalogue(op: str, dims: int) -> Parts:
+    """Max unpooling of max-pooled values and their indices: overlapping windows, padding, output_size."""
+    S = lambda *v: _ax(v, dims)  # noqa: E731
+    conv = [
+        Case(op, 1, 1, 1, S(6, 4, 4), S(2, 2, 2), label="plain"),
+        Case(op, 2, 3, 3, S(7, 5, 4), S(3, 2, 2), stride=S(2, 1, 2), seed=1, label="overlapping windows"),
+        Case(op, 1, 2, 2, S(7, 6, 5), S(3, 3, 3), stride=S(2, 2, 2), padding=S((1, 1), (1, 1), (1, 1)), seed=2,
+             label="padding"),
+        Case(op, 1, 2, 2, S(7, 6, 5), S(2, 3, 2), stride=S(2, 2, 2), seed=3,
+             label="an unread tail: output_size past the default size"),
+        Case(op, 2, 2, 2, S(7, 6, 5), S(3, 2, 2), stride=S(1, 1, 1), values="unit", seed=4,
+             label="ties: one index written by several windows"),
+        Case(op, 1, 1, 1, S(7, 6, 4), S(2, 3, 2), stride=S(3, 1, 2), seed=5, label="stride larger than the window"),
+        Case(op, 0, 2, 2, S(5, 4, 4), S(2, 2, 2), seed=6, label="empty batch"),
+        Case(op, 5, 19, 19, {1: (101,), 2: (37, 29), 3: (13, 11, 9)}[dims], S(3, 2, 3), stride=S(2, 2, 2),
+             padding=S((1, 1), (1, 1), (1, 1)), seed=7, label="large odd sizes, many channels and samples"),
+        Case(op, 1, 2, 2, S(8, 7, 5), S(3, 2, 2), stride=S(2, 3, 2), padding=S((1, 1), (1, 0), (0, 1)), values="negative",
+             seed=8, label="asymmetric padding, negative values"),
+    ]
+    every = Case(op, 2, 3, 3, S(9, 7, 6), S(3, 2, 2), stride=S(2, 2, 1), padding=S((1, 1), (1, 1), (0, 1)))
+    invalid = [
+        Case(op, 1, 2, 2, S(6, 4, 4), S(2, 2, 2), output_size=S(9, 7, 7), seed=90, expect_refusal=True,
+             label="output_size more than a stride past the default size"),
+        Case(op, 1, 2, 2, S(6, 4, 4), S(2, 2, 2), output_size=S(3, 2, 2), seed=91, expect_refusal=True,
+             label="output_size smaller than the indices' windows"),
+    ]
+    return Parts(conv, every, [Case(op, 2, 3, 3, S(1, 1, 1), S(1, 1, 1), seed=60, label="input of size one")], invalid)
+
+
+def unpool_inputs(case: Case, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``y`` and ``indices`` of max-pooling an ``x`` of the case's value class: indices a library returns.
+
+    Where windows overlap an index repeats, always with the same value, so no write order matters.
+    """
+    from .. import fast
+
+    dt = next(iter(arrays.values())).dtype
+    rng = np.random.default_rng([case.seed, len(case.values), 7])
+    x = _fill(case, rng, 0, "x", (case.n, case.cin, *case.spatial), dt).astype(dt).astype(np.float64)
+    y, idx = fast.max_pool_indices(x, case.kernel, stride=case.stride, padding=case.padding)
+    return {"y": y.astype(dt), "indices": idx.astype(np.int64)}
 
 
 #: the adaptive ops whose exact oracle takes an empty batch (N = 0)

@@ -57,7 +57,8 @@ class Candidate:
 
     def evaluate(self, arrays: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
         """The candidate's result: exact (the oracle), or a quick float64 one (:func:`ops.expected`)."""
-        a = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+        # integer arrays (indices) stay integers
+        a = {k: np.asarray(v, dtype=np.int64 if np.asarray(v).dtype.kind in "iu" else np.float64) for k, v in arrays.items()}
         if self.inputs is not None:
             a = self.inputs(a)
         if self.compute is not None:
@@ -752,3 +753,100 @@ def lp_candidates(case: Case) -> list[Candidate]:
             Candidate("mean instead of sum", "(mean of |x|**p) ** (1/p): the window sum divided by the window size",
                       case, compute=mean)]
 
+
+
+# --------------------------------------------------------------------------- gradients and unpooling
+
+
+def bias_grad_candidates(case: Case) -> list[Candidate]:
+    """The bias gradient: the mean instead of the sum, one sample instead of the batch."""
+    count = max(1, case.n * math.prod(case.forward_output_shape[2:]))
+    total = lambda a: np.asarray(a["dy"], dtype=np.float64).sum(axis=(0, *range(2, a["dy"].ndim)))  # noqa: E731
+    return [
+        Candidate("mean instead of sum", "dy averaged over the batch and the positions instead of summed", case,
+                  compute=lambda a, approximate=False: total(a) / count),
+        Candidate("the first sample only", "the sum over the positions of sample 0, the rest of the batch left out",
+                  case, compute=lambda a, approximate=False: total({"dy": np.asarray(a["dy"])[:1]})),
+    ]
+
+
+def transpose_grad_candidates(case: Case) -> list[Candidate]:
+    """The transposed convolution's gradients: the kernel flipped, output_padding's extra outputs kept."""
+    axes = tuple(range(2, 2 + case.dims))
+    out = [Candidate("kernel flipped", "the spatial axes of w reversed (convolution instead of correlation)", case,
+                     inputs=_flip_axes(axes))] if case.op.endswith("input") else []
+    extra = [o // s for o, s in zip(case.output_padding, case.stride)]
+    if case.op.endswith("input") and any(extra):
+        from .. import oracle
+
+        kw = {k: getattr(case, k) for k in ("stride", "padding", "dilation", "groups")}
+        out.append(Candidate("output_padding's trailing outputs kept", "conv(dy, w) without cutting the "
+                             "floor(output_padding / stride) outputs past the input's last sample", case,
+                             compute=lambda a, approximate=False: oracle.conv(a["dy"], a["w"], **kw)))
+    return out
+
+
+def _scatter_planes(shape: tuple[int, ...], flat: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Zeros of ``shape`` with ``values`` added at the flat indices of each (n, c) plane (repeats add)."""
+    nc, plane = shape[0] * shape[1], math.prod(shape[2:])
+    out = np.zeros((nc, plane))
+    rows = np.repeat(np.arange(nc), flat.size // max(1, nc))
+    np.add.at(out, (rows, flat.reshape(-1)), np.asarray(values, dtype=np.float64).reshape(-1))
+    return out.reshape(shape)
+
+
+def max_grad_candidates(case: Case) -> list[Candidate]:
+    """Max pooling's gradient: ties credited to the last maximum, or to every maximum of the window."""
+    idx_case = replace(case, op="max_pool_indices")
+
+    def last(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
+        return _scatter_planes(np.shape(a["x"]), _last_max_indices(idx_case, a["x"]), a["dy"])
+
+    def every(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
+        first = np.asarray(ops.expected(idx_case, {"x": a["x"]})[1])
+        later = _last_max_indices(idx_case, a["x"])
+        # the first maximum's gradient, plus the last one's where it is another element
+        dy = np.asarray(a["dy"], dtype=np.float64)
+        return (_scatter_planes(np.shape(a["x"]), first, dy)
+                + _scatter_planes(np.shape(a["x"]), later, np.where(later != first, dy, 0.0)))
+
+    return [Candidate("the last maximum on ties", "dy credited to the last maximal element of its window, not the "
+                      "first", case, compute=last),
+            Candidate("every maximum on ties", "dy credited to the first and the last maximal element of its window",
+                      case, compute=every)]
+
+
+def avg_grad_candidates(case: Case) -> list[Candidate]:
+    """Average pooling's gradient: the other count_include_pad, the full window as divisor."""
+    c = [Candidate("count_include_pad inverted", f"the divisor as with count_include_pad={not case.count_include_pad}",
+                   replace(case, count_include_pad=not case.count_include_pad))]
+    if case.divisor_override is None:
+        c.append(Candidate("full-window divisor", "every window divided by prod(kernel_size), also where it is cut "
+                           "short", replace(case, divisor_override=math.prod(case.kernel))))
+    return c
+
+
+def unpool_candidates(case: Case) -> list[Candidate]:
+    """Max unpooling: indices read over the whole tensor, or column-major within the plane."""
+    shape = case.output_shape or (case.n, case.cin, *case.spatial)
+
+    def whole(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
+        out = np.zeros(math.prod(shape))
+        flat = np.asarray(a["indices"]).reshape(-1)
+        ok = (flat >= 0) & (flat < out.size)
+        out[flat[ok]] = np.asarray(a["y"], dtype=np.float64).reshape(-1)[ok]
+        return out.reshape(shape)
+
+    def column_major(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
+        sp = shape[2:]
+        coords = np.unravel_index(np.asarray(a["indices"]).reshape(-1), sp)
+        flat = np.ravel_multi_index(coords, sp, order="F").reshape(np.shape(a["indices"]))
+        out = np.zeros((shape[0] * shape[1], math.prod(sp)))
+        rows = np.repeat(np.arange(out.shape[0]), flat.size // max(1, out.shape[0]))
+        out[rows, flat.reshape(-1)] = np.asarray(a["y"], dtype=np.float64).reshape(-1)
+        return out.reshape(shape)
+
+    return [Candidate("indices over the whole tensor", "an index counts across N and C (ONNX storage_order=0), "
+                      "not within its (n, c) plane", case, compute=whole),
+            Candidate("column-major indices", "an index read column-major within its plane", case,
+                      compute=column_major)]

@@ -22,6 +22,13 @@ op                  canonical signature
 ``max_pool_indices`` ``fn(x, kernel_size, *, stride, padding, dilation, ceil_mode)`` returning
                     ``(values, indices)``, indices int64 flat within each ``(n, c)`` plane
 ``lp_pool``         ``fn(x, p, kernel_size, *, stride, padding, dilation, ceil_mode)``
+``conv_grad_bias``  ``fn(dy, *)``
+``conv_transpose_grad_input`` ``fn(dy, w, *, stride, padding, output_padding, dilation, groups)``
+``conv_transpose_grad_weight`` ``fn(x, dy, weight_shape, *, stride, padding, output_padding, dilation, groups)``
+``max_pool_grad``   ``fn(dy, x, kernel_size, *, stride, padding, dilation, ceil_mode)``
+``avg_pool_grad``   ``fn(dy, input_shape, kernel_size, *, stride, padding, ceil_mode, count_include_pad)``;
+                    optional ``dilation`` and ``divisor_override``
+``max_unpool``      ``fn(y, indices, kernel_size, *, stride, padding, output_size)``; ``indices`` int64
 ``adaptive_*_pool`` ``fn(x, output_size)`` (``adaptive_avg_pool``, ``adaptive_max_pool``)
 ==================  ==========================================================================
 
@@ -134,12 +141,15 @@ def values_of(case: Case, result: Any) -> Any:
     return result[0] if len(case.record.outputs) > 1 else result
 
 
-def _abs(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k: np.abs(v) for k, v in arrays.items()}
+def _abs(arrays: dict[str, np.ndarray], keep: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Absolute values of the magnitudes; the arrays in ``keep`` (selectors: indices, a max-pooled ``x``) as they are."""
+    return {k: v if k in keep else np.abs(v) for k, v in arrays.items()}
 
 
 def _f64(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k: np.asarray(v).astype(np.float64) for k, v in arrays.items()}
+    """Every array as float64 (exactly), integer arrays (indices) as int64."""
+    return {k: np.asarray(v).astype(np.int64 if np.asarray(v).dtype.kind in "iu" else np.float64)
+            for k, v in arrays.items()}
 
 
 def _engine(approximate: bool) -> Any:
@@ -188,7 +198,7 @@ def magnitude(case: Case, arrays: dict[str, np.ndarray]) -> np.ndarray:
     """
     if case.record.bound == "max":
         return np.abs(values_of(case, expected(case, arrays)))
-    return values_of(case, expected(case, _abs(_f64(arrays))))
+    return values_of(case, expected(case, _abs(_f64(arrays), case.record.selectors)))
 
 
 class _Name:

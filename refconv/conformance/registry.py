@@ -22,11 +22,11 @@ Examples
 >>> rec.oracle_function().__name__, rec.fast_function().__name__
 ('avg_pool', 'avg_pool')
 >>> get('conv').grad_ops
-('conv_grad_input', 'conv_grad_weight')
+('conv_grad_input', 'conv_grad_weight', 'conv_grad_bias')
 >>> get('deconv')
 Traceback (most recent call last):
     ...
-refconv.params.ConvParamError: op='deconv': ops are 'conv', 'conv_transpose', 'max_pool', 'avg_pool', 'conv_grad_input', 'conv_grad_weight', 'max_pool_indices', 'lp_pool', 'adaptive_avg_pool', 'adaptive_max_pool'
+refconv.params.ConvParamError: op='deconv': ops are 'conv', 'conv_transpose', 'max_pool', 'avg_pool', 'conv_grad_input', 'conv_grad_weight', 'max_pool_indices', 'lp_pool', 'adaptive_avg_pool', 'adaptive_max_pool', 'conv_grad_bias', 'conv_transpose_grad_input', 'conv_transpose_grad_weight', 'max_pool_grad', 'avg_pool_grad', 'max_unpool'
 """
 
 from __future__ import annotations
@@ -97,6 +97,9 @@ class OpRecord:
     outputs: tuple[str, ...] = ("y",)  # the results; every one after the first is int64 indices, judged exactly
     bound_as: str | None = None  # the op of refconv.conformance.bounds whose error bound applies (default: itself)
     adaptive: bool = False      # adaptive pooling: output_size instead of a window
+    selectors: tuple[str, ...] = ()  # arrays that choose (indices, the max-pooled x) and are not magnitudes: kept in |.|
+    refuses: bool = True        # its canonical call can carry a configuration the definition rejects
+    fill: str | None = None     # 'module:function' (case, arrays) -> arrays: inputs derived from the drawn ones
     doc: str = field(default="", compare=False)
 
     def takes(self, keyword: str) -> bool:
@@ -120,6 +123,10 @@ class OpRecord:
 
     def build_candidates(self, case: Any) -> list:
         return _resolve(self.candidates)(case)
+
+    def derive(self, case: Any, arrays: dict) -> dict:
+        """The inputs after :attr:`fill` (indices made consistent with the values); ``arrays`` when none."""
+        return arrays if self.fill is None else _resolve(self.fill)(case, arrays)
 
     def bound_modes(self) -> tuple[str, ...]:
         """The ``bound=`` algorithms that apply: those of :attr:`bound_as` ('direct' only when borrowed)."""
@@ -244,7 +251,7 @@ register(OpRecord(
     normalize=_conv_normalize, output=_forward_output, terms=_bilinear_terms,
     # reduction: the input channels of a group (axis 1 of x and of w)
     cancel=lambda c: ((1, c.cin // c.groups, c.groups), (1, c.cin // c.groups, 1)),
-    grad_ops=("conv_grad_input", "conv_grad_weight"), has_bias=True, probed=True, adapters=_CONV_ADAPTERS, padding_modes=_CONV_MODES,
+    grad_ops=("conv_grad_input", "conv_grad_weight", "conv_grad_bias"), has_bias=True, probed=True, adapters=_CONV_ADAPTERS, padding_modes=_CONV_MODES,
     catalogue=".conformance.cases:conv_catalogue",
     doc="cross-correlation; w is (C_out, C_in // groups, *K)", **_CONV))
 register(OpRecord(
@@ -255,6 +262,7 @@ register(OpRecord(
     # reduction: the input channels (axis 1 of x, axis 0 of w) of each group
     cancel=lambda c: ((1, c.cin // c.groups, c.groups), (0, c.cin // c.groups, c.groups)),
     has_bias=True, adapters=_MOST_ADAPTERS, catalogue=".conformance.cases:transpose_catalogue",
+    grad_ops=("conv_transpose_grad_input", "conv_transpose_grad_weight"),
     weight=lambda c: (c.cin, c.cout // c.groups, *c.kernel), transposed=True, probed=True,
     doc="w is (C_in, C_out // groups, *K); padding crops lo/hi rows of the full output", **_CONV))
 register(OpRecord(
@@ -262,7 +270,7 @@ register(OpRecord(
     oracle=".oracle:max_pool", fast=".fast:max_pool", bound="max",
     keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "dilation": c.dilation,
                         "ceil_mode": c.ceil_mode},
-    adapters=_MOST_ADAPTERS,
+    adapters=_MOST_ADAPTERS, grad_ops=("max_pool_grad",),
     values=("subnormal_products", "cancel"), doc="windows entirely in the padding give -inf", **_POOL))
 register(OpRecord(
     "avg_pool", "fn(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad)",
@@ -270,7 +278,7 @@ register(OpRecord(
     keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "ceil_mode": c.ceil_mode,
                         "count_include_pad": c.count_include_pad, "dilation": c.dilation,
                         "divisor_override": c.divisor_override},
-    adapters=_MOST_ADAPTERS,
+    adapters=_MOST_ADAPTERS, grad_ops=("avg_pool_grad",),
     values=("subnormal_products",), doc="divisor per count_include_pad, or divisor_override", **_POOL))
 register(OpRecord(
     "conv_grad_input", "fn(dy, w, input_shape, *, stride, padding, dilation, groups)",
@@ -328,6 +336,102 @@ register(OpRecord(
     "adaptive_max_pool", "fn(x, output_size, *)", oracle=".oracle:adaptive_max_pool", fast=".fast:adaptive_max_pool",
     bound="max", bound_as="max_pool", values=("subnormal_products", "cancel"),
     doc="bins as adaptive_avg_pool; ONNX: the global case", **_ADAPTIVE))
+
+# --------------------------------------------------------------------------- gradients and unpooling as checked ops
+
+
+def _pool_keywords(c: Any) -> dict[str, Any]:
+    return {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "dilation": c.dilation,
+            "ceil_mode": c.ceil_mode}
+
+
+def _windows_per_input(c: Any) -> int:
+    # an input sample lies in at most min(k, ceil(span / s)) windows per axis (one per tap, one per stride step)
+    return max(1, math.prod(min(k, -(-(d * (k - 1) + 1) // s)) for k, s, d in zip(c.kernel, c.stride, c.dilation)))
+
+
+def _pooled(c: Any) -> tuple[int, ...]:
+    """The shape of the max-pooled ``y`` that a max_unpool case unpools."""
+    return tuple(_pool_normalize(c).output_shape)
+
+
+def _unpool_normalize(c: Any) -> Any:
+    pp = _pool_normalize(c)
+    if any(max(lo, hi) >= k for (lo, hi), k in zip(c.padding, c.kernel)):
+        raise P.ConvParamError(f"padding={c.padding}: max_unpool takes the indices of windows that hold input "
+                               f"samples (padding below kernel_size={c.kernel})")
+    return P.unpool_params(pp.output_shape, pp.output_shape, c.kernel, stride=c.stride, padding=c.padding,
+                           output_size=c.output_size or c.spatial)
+
+
+register(OpRecord(
+    "conv_grad_bias", "fn(dy, *)", oracle=".oracle:conv_grad_bias", fast=".fast:conv_grad_bias",
+    arrays=lambda c: {"dy": c.forward_output_shape}, positional=lambda c, a: [a["dy"]], keywords=lambda c: {},
+    normalize=_conv_normalize, output=lambda c: (c.cout,),
+    terms=lambda c: max(1, c.n * math.prod(c.forward_output_shape[2:])),
+    cancel=lambda c: ((0, c.n, 1),),  # reduction: the batch (axis 0 of dy)
+    adapters=("torch", "jax", "refconv.fast", "refconv.oracle"), grad_of="conv", bound_as="conv_grad_weight",
+    refuses=False, padding_modes=_CONV_MODES, catalogue=".conformance.cases:bias_grad_catalogue",
+    doc="db[o] = sum over the batch and the positions of dy[n, o, p]",
+    **{**_CONV, "candidates": ".conformance.diagnose:bias_grad_candidates", "has_groups": False}))
+register(OpRecord(
+    "conv_transpose_grad_input", "fn(dy, w, *, stride, padding, output_padding, dilation, groups)",
+    oracle=".oracle:conv_transpose_grad_input", fast=".fast:conv_transpose_grad_input", bound_as="conv",
+    arrays=lambda c: {"dy": c.forward_output_shape, "w": c.weight_shape},
+    positional=lambda c, a: [a["dy"], a["w"]], keywords=_transpose_keywords, normalize=_transpose_normalize,
+    output=_x, terms=lambda c: (c.cout // c.groups) * math.prod(c.kernel),
+    # reduction: the output channels of the transposed op within a group (axis 1 of dy, axis 1 of w)
+    cancel=lambda c: ((1, c.cout // c.groups, c.groups), (1, c.cout // c.groups, 1)),
+    weight=lambda c: (c.cin, c.cout // c.groups, *c.kernel), transposed=True, grad_of="conv_transpose",
+    adapters=_GRAD_ADAPTERS, catalogue=".conformance.cases:transpose_grad_catalogue",
+    doc="conv(dy, w) with the transposed op's parameters; floor(output_padding / stride) trailing outputs cut",
+    **{**_CONV, "candidates": ".conformance.diagnose:transpose_grad_candidates"}))
+register(OpRecord(
+    "conv_transpose_grad_weight", "fn(x, dy, weight_shape, *, stride, padding, output_padding, dilation, groups)",
+    oracle=".oracle:conv_transpose_grad_weight", fast=".fast:conv_transpose_grad_weight", second="weight_shape",
+    bound_as="conv_grad_weight", arrays=lambda c: {"x": _x(c), "dy": c.forward_output_shape},
+    positional=lambda c, a: [a["x"], a["dy"], c.weight_shape], keywords=_transpose_keywords,
+    normalize=_transpose_normalize, output=lambda c: c.weight_shape,
+    terms=lambda c: max(1, c.n * math.prod(c.spatial)),
+    cancel=lambda c: ((0, c.n, 1), (0, c.n, 1)),  # reduction: the batch (axis 0 of x and of dy)
+    weight=lambda c: (c.cin, c.cout // c.groups, *c.kernel), transposed=True, grad_of="conv_transpose",
+    adapters=_GRAD_ADAPTERS, catalogue=".conformance.cases:transpose_grad_catalogue",
+    doc="the weight gradient of conv(dy, .) with x as its output gradient",
+    **{**_CONV, "candidates": ".conformance.diagnose:transpose_grad_candidates"}))
+register(OpRecord(
+    "max_pool_grad", "fn(dy, x, kernel_size, *, stride, padding, dilation, ceil_mode)",
+    oracle=".oracle:max_pool_grad", fast=".fast:max_pool_grad", bound_as="avg_pool", selectors=("x",),
+    keywords=_pool_keywords, adapters=("torch", "jax", "refconv.fast", "refconv.oracle"), grad_of="max_pool",
+    values=("subnormal_products", "cancel"),
+    doc="dy to the first maximum of each window (ties in window order); overlapping windows add",
+    **{**_POOL, "arrays": lambda c: {"dy": c.forward_output_shape, "x": _x(c)},
+       "positional": lambda c, a: [a["dy"], a["x"], c.kernel], "output": _x, "terms": _windows_per_input,
+       "probed": False, "candidates": ".conformance.diagnose:max_grad_candidates"}))
+register(OpRecord(
+    "avg_pool_grad", "fn(dy, input_shape, kernel_size, *, stride, padding, ceil_mode, count_include_pad)",
+    oracle=".oracle:avg_pool_grad", fast=".fast:avg_pool_grad", bound_as="avg_pool",
+    optional=("dilation", "divisor_override"),
+    keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "ceil_mode": c.ceil_mode,
+                        "count_include_pad": c.count_include_pad, "dilation": c.dilation,
+                        "divisor_override": c.divisor_override},
+    adapters=("torch", "jax", "refconv.fast", "refconv.oracle"), grad_of="avg_pool",
+    values=("subnormal_products", "cancel"), doc="dx[i] = sum over the windows holding i of dy / divisor",
+    **{**_POOL, "arrays": lambda c: {"dy": c.forward_output_shape},
+       "positional": lambda c, a: [a["dy"], _x(c), c.kernel], "output": _x, "terms": _windows_per_input,
+       "probed": False, "candidates": ".conformance.diagnose:avg_grad_candidates"}))
+register(OpRecord(
+    "max_unpool", "fn(y, indices, kernel_size, *, stride, padding, output_size)",
+    oracle=".oracle:max_unpool", fast=".fast:max_unpool", bound="max", bound_as="max_pool", selectors=("indices",),
+    keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding,
+                        "output_size": c.output_size or c.spatial},
+    adapters=("torch", "onnxruntime", "refconv.fast", "refconv.oracle"), has_dilation=False,
+    values=("subnormal_products", "cancel"), fill=".conformance.cases:unpool_inputs",
+    doc="zeros, y[n, c, p] written at flat index indices[n, c, p] of its (n, c) plane; indices from max_pool",
+    **{**_POOL, "arrays": lambda c: {"y": _pooled(c), "indices": _pooled(c)},
+       "positional": lambda c, a: [a["y"], a["indices"], c.kernel], "normalize": _unpool_normalize,
+       "output": lambda c: (c.n, c.cin, *(c.output_size or c.spatial)), "terms": lambda c: 1,
+       "padding_modes": (), "probed": False, "catalogue": ".conformance.cases:unpool_catalogue",
+       "candidates": ".conformance.diagnose:unpool_candidates"}))
 
 # --------------------------------------------------------------------------- the docs table
 

@@ -34,9 +34,14 @@ from .dtypes import as_array
 __all__ = ["conv_transpose_grad_input", "conv_transpose_grad_weight", "max_unpool"]
 
 
-def _extra(d: int, stride: Any, output_padding: Any) -> tuple[int, ...]:
-    """``floor(op / s)`` per axis: outputs of the adjoint convolution past the transposed op's input."""
+def _extra(d: int, stride: Any, output_padding: Any, dilation: Any) -> tuple[int, ...]:
+    """``floor(op / s)`` per axis: outputs of the adjoint convolution past the transposed op's input
+    (``output_padding`` below the stride or the dilation, as the transposed convolution requires)."""
     s, op = per_axis("stride", stride, d, minimum=1), per_axis("output_padding", output_padding, d, minimum=0)
+    dl = per_axis("dilation", dilation, d, minimum=1)
+    if any(o >= max(si, di) for o, si, di in zip(op, s, dl)):
+        raise ConvParamError(f"output_padding={tuple(op)}: must be smaller than the stride {tuple(s)} or the "
+                             f"dilation {tuple(dl)} on each axis")
     return tuple(o // si for o, si in zip(op, s))
 
 
@@ -44,7 +49,7 @@ def conv_transpose_grad_input(dy: Any, w: Any, *, stride: Any = 1, padding: Any 
                               dilation: Any = 1, groups: int = 1, **kw: Any) -> np.ndarray:
     """Gradient of ``conv_transpose`` with respect to ``x``; ``kw``: :func:`refconv.fast.conv`'s engine keywords."""
     out = conv(dy, w, stride=stride, padding=padding, dilation=dilation, groups=groups, **kw)
-    extra = _extra(out.ndim - 2, stride, output_padding)
+    extra = _extra(out.ndim - 2, stride, output_padding, dilation)
     return out[(slice(None), slice(None)) + tuple(slice(0, n - e) for n, e in zip(out.shape[2:], extra))]
 
 
@@ -54,7 +59,7 @@ def conv_transpose_grad_weight(x: Any, dy: Any, weight_shape: Any, *, stride: An
     xa = np.asarray(x)
     if xa.ndim < 3:
         raise ConvParamError(f"x.ndim={xa.ndim}: x must have shape (N, C_in, *spatial)")
-    extra = _extra(xa.ndim - 2, stride, output_padding)
+    extra = _extra(xa.ndim - 2, stride, output_padding, dilation)
     if any(extra):
         # positions past the input's last sample: zero output gradient of the adjoint convolution
         xa = np.pad(xa, [(0, 0), (0, 0)] + [(0, e) for e in extra])
@@ -70,12 +75,13 @@ def max_unpool(y: Any, indices: Any, kernel_size: Any, *, stride: Any = None, pa
     up = unpool_params(ya.shape, ia.shape, kernel_size, stride=stride, padding=padding, output_size=output_size)
     plane = int(np.prod(up.output_shape[2:], dtype=np.int64))
     nc = up.output_shape[0] * up.output_shape[1]
-    flat = ia.reshape(nc, -1).astype(np.int64)
+    taps = int(np.prod(ia.shape[2:], dtype=np.int64))
+    flat = ia.reshape(nc, taps).astype(np.int64)
     if flat.size and (flat.min() < 0 or flat.max() >= plane):
         where = tuple(int(v) for v in np.argwhere((ia < 0) | (ia >= plane))[0])
         raise ConvParamError(f"indices[{', '.join(map(str, where))}]={int(ia[where])}: outside the unpooled plane of "
                              f"{plane} elements (output shape {up.output_shape})")
     out = np.zeros((nc, plane), dtype=ya.dtype)
     # row r of the planes, column the flat index; repeated indices: the last in C order wins (numpy assignment)
-    out[np.arange(nc)[:, None], flat] = ya.reshape(nc, -1)
+    out[np.arange(nc)[:, None], flat] = ya.reshape(nc, taps)
     return out.reshape(up.output_shape)
