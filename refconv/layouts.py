@@ -435,6 +435,7 @@ def accepts_layouts(result: str | None = "activation", **roles: str) -> Callable
         new = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in ("layout", "weight_layout")]
         wrapper.__signature__ = sig.replace(parameters=params[:at] + new + params[at:])  # type: ignore[attr-defined]
         wrapper.__doc__ = (f.__doc__ or "").rstrip() + _note(f, wkind)
+        wrapper.layout_roles = (dict(roles), result)  # type: ignore[attr-defined]  # what the keywords convert
         return wrapper
 
     return deco
