@@ -7,9 +7,12 @@ the extra that installs it.
 
 Named variants of an adapter (``torch.channels_last``, ``onnxruntime.opset11``
 ...) exercise other API paths of the same library; each is a target of its own.
+The torch, jax, tensorflow and openvino adapters also run on another device
+named after a colon (``torch:cuda``, ``jax:gpu``, ``tensorflow:gpu``,
+``openvino:gpu``); the plain name is the CPU.
 
 >>> FAMILIES
-('torch', 'onnxruntime', 'jax', 'scipy', 'numpy', 'refconv.fast', 'refconv.oracle')
+('torch', 'onnxruntime', 'jax', 'scipy', 'numpy', 'refconv.fast', 'refconv.oracle', 'tensorflow', 'tinygrad', 'openvino')
 >>> [name for name in ADAPTERS if name.startswith('torch')]
 ['torch', 'torch.strings', 'torch.channels_last']
 >>> LIBRARIES['onnxruntime']
@@ -33,6 +36,9 @@ _MODULES = {
     "numpy": "numpy_adapter",
     "refconv.fast": "refconv_adapter",
     "refconv.oracle": "refconv_adapter",
+    "tensorflow": "tensorflow_adapter",
+    "tinygrad": "tinygrad_adapter",
+    "openvino": "openvino_adapter",
 }
 FAMILIES = tuple(_MODULES)
 
@@ -52,7 +58,30 @@ LIBRARIES = {
     "torch": (("torch",), "torch"),
     "onnxruntime": (("onnxruntime", "onnx"), "onnx"),
     "jax": (("jax", "jaxlib"), "jax"),
+    "tensorflow": (("tensorflow",), "tensorflow"),
+    "tinygrad": (("tinygrad",), "tinygrad"),
+    "openvino": (("openvino",), "openvino"),
 }
+
+#: adapter family -> the devices its name may carry after a colon (``torch:cuda``); the first is the default
+DEVICES = {
+    "torch": ("cpu", "cuda"),
+    "jax": ("cpu", "gpu"),
+    "tensorflow": ("cpu", "gpu"),
+    "openvino": ("cpu", "gpu"),
+}
+
+
+def split_device(name: str) -> tuple[str, str | None]:
+    """``('torch', 'cuda')`` for ``'torch:cuda'``; ``(name, None)`` for a name without a device suffix.
+
+    >>> split_device('jax:gpu'), split_device('torch'), split_device('mypkg.mod:conv')
+    (('jax', 'gpu'), ('torch', None), ('mypkg.mod:conv', None))
+    """
+    base, sep, device = name.partition(":")
+    if sep and base in _MODULES and family_of(base) in DEVICES:
+        return base, device
+    return name, None
 
 _cache: dict[str, Target] = {}
 
@@ -81,6 +110,9 @@ def module_of(name: str) -> str | None:
     """
     if name in ADAPTERS:
         return ADAPTERS[name]
+    base, device = split_device(name)
+    if device is not None:
+        return ADAPTERS[base]
     ep = plugins().get(name)
     return None if ep is None else ep.value
 
@@ -114,6 +146,7 @@ def family_of(name: str) -> str:
     >>> family_of('onnxruntime.opset11'), family_of('refconv.fast')
     ('onnxruntime', 'refconv.fast')
     """
+    name = name.partition(":")[0]
     return name if name in _MODULES else name.rpartition(".")[0]
 
 
@@ -139,6 +172,10 @@ def get(name: str) -> Target:
             _cache[name] = _plugin(name)
         return _cache[name]
     require(name)
+    base, device = split_device(name)
+    if device is not None and device not in DEVICES[family_of(base)]:
+        raise TargetError(f"target={name!r}: device {device!r} is not one of "
+                          f"{', '.join(repr(d) for d in DEVICES[family_of(base)])} for {family_of(base)}")
     if name not in _cache:
         mod = importlib.import_module(f".{module}", __name__)
         try:
