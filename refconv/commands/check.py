@@ -84,6 +84,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--specials", action="store_true",
                         help="also report NaN / infinity / signed-zero handling (separately; never changes the exit status)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    # a real network, every distinct convolution and pooling layer at its real size (specs/networks.md)
+    net = parser.add_argument_group("networks")
+    net.add_argument("--network", default=None, metavar="NAME|FILE",
+                     help="check every distinct convolution and pooling layer of a zoo network or a .toml/.json "
+                          "network file at its real size (--op narrows the layers)")
+    net.add_argument("--input", default=None, metavar="CxHxW", help="with --network: input shape per image "
+                     "(default: the network's own)")
+    net.add_argument("--batch", type=int, default=1, metavar="N", help="with --network: images per call (default 1)")
+    net.add_argument("--random-positions", type=int, default=None, metavar="N",
+                     help="with --network: random interior positions judged exactly per convolution, besides "
+                          "corners, borders and tile remainders (default 64)")
 
 
 def _seconds(option: str, value: float | None) -> float | None:
@@ -112,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.target is None:
         raise UsageError("TARGET: missing (an adapter name, module:function or path/to/file.py:function)")
+    if args.network is not None or args.input is not None or args.random_positions is not None or args.batch != 1:
+        return run_network(args)
     # every argument is checked before any work starts
     n = DEFAULT_MAX_EXAMPLES if args.max_examples is None else args.max_examples
     if n < 0:
@@ -241,3 +254,51 @@ def _save(path: str, reports: list) -> None:
     from ..atomic import atomic_write
 
     atomic_write(path, "[" + ",\n".join(r.to_json(indent=2) for r in reports) + "]")
+
+
+def run_network(args: argparse.Namespace) -> int:
+    """``--network``: :func:`refconv.conformance.network.check_network`, its table, and the verdict's exit status."""
+    from ..cli import UsageError
+    from ..conformance.network import DEFAULT_RANDOM, check_network
+    from ..conformance.targets import TargetError
+    from ._paths import output_file
+    from .summary import parse_input
+
+    if args.network is None:
+        raise UsageError("--input, --batch and --random-positions apply with --network only")
+    for flag, value, default in (("--max-examples", args.max_examples, None), ("--dims", args.dims, None),
+                                 ("--unsupported", args.unsupported, None), ("--allow-known", args.allow_known, False),
+                                 ("--specials", args.specials, False), ("--bound", args.bound, "direct"),
+                                 ("--divergences", args.divergences, None)):
+        if value != default:
+            raise UsageError(f"{flag}={value!r}: does not apply with --network (each layer is one case at its real "
+                             "size, judged with the direct bound)")
+    shape = parse_input(args.input) if args.input is not None else None
+    if shape is not None and not all(isinstance(v, int) for v in shape):
+        raise UsageError(f"--input={args.input!r}: a network is checked at numeric sizes")
+    if args.batch < 1:
+        raise UsageError(f"--batch={args.batch}: must be an integer >= 1")
+    random = DEFAULT_RANDOM if args.random_positions is None else args.random_positions
+    if random < 0:
+        raise UsageError(f"--random-positions={random}: must be >= 0")
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed={args.seed}: must be >= 0")
+    json_path = os.path.abspath(output_file("--json", args.json)) if args.json else None
+    ops = None if args.op in (None, "all") else [args.op]
+    try:
+        report = check_network(args.target, args.network, input_shape=shape, batch=args.batch, dtype=args.dtype,
+                               precision=args.precision, random=random, seed=args.seed or 0, ops=ops,
+                               timeout=_seconds("--timeout", args.timeout), isolate=args.isolate,
+                               load_timeout=_seconds("--load-timeout", args.load_timeout), progress=not args.quiet)
+    except TargetError as exc:
+        raise UsageError(str(exc)) from None
+    if json_path:
+        report.save_json(json_path)
+    out = _Stdout()
+    try:
+        stream = out.stream()
+        print(report, file=stream)
+        stream.flush()
+    finally:
+        out.close()
+    return STATUS[report.verdict]
