@@ -43,9 +43,13 @@ import importlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 from typing import Any, Callable, Iterable
 
+import numpy as np
+
+from .. import layouts as _layouts
 from . import registry
 from .cases import ALL, OPS, Capabilities
 from .ops import SIGNATURES, accepted_keywords
@@ -478,6 +482,9 @@ def resolve(target: Any, *, capabilities: Any = None, load: bool = True) -> Targ
     """
     if isinstance(target, Target):
         return target
+    if isinstance(target, str) and _LAYOUT_SPEC.match(target):
+        base, layout, weight_layout = split_layout_spec(target)
+        return with_layouts(resolve(base, capabilities=capabilities, load=load), layout, weight_layout)
     if isinstance(target, str):
         if is_adapter(target):
             from . import adapters
@@ -556,4 +563,227 @@ def bind_worker(target: Target, worker: Any, capabilities: Any = None) -> Target
     names = None if info.get("keywords") is None else set(info["keywords"])
     target._caps = lambda op, dims, dtype: _compose(declared, names, op, capabilities)
     target.signature = info["signature"]
+    lays = getattr(target, "layouts", None)
+    if lays is not None:  # the declaration read in the worker, restricted by the layouts again
+        base = Target(split_layout_spec(target.name)[0], target._functions, target._caps, target.setup,
+                      split_layout_spec(target.spec or "")[0] or None, target.keywords, signature=target.signature,
+                      is_function=True)
+        target._caps = with_layouts(base, *lays)._caps
     return target
+
+
+# --------------------------------------------------------------------------- a function in its own layouts
+
+# a function target whose arrays are in other layouts: 'module:function[layout=NHWC, weight_layout=HWIO]'
+_LAYOUT_SPEC = re.compile(r"^(?P<base>.+)\[layout=(?P<layout>\w*), weight_layout=(?P<weight>\w*)\]$")
+
+
+def layout_spec(target: str, layout: str | None = None, weight_layout: str | None = None) -> str:
+    """The target string of ``target`` checked with its arrays in ``layout`` and ``weight_layout``.
+
+    >>> layout_spec('mypkg:conv2d', 'NHWC', 'HWIO')
+    'mypkg:conv2d[layout=NHWC, weight_layout=HWIO]'
+    """
+    return f"{target}[layout={layout or ''}, weight_layout={weight_layout or ''}]"
+
+
+def split_layout_spec(target: str) -> tuple[str, str | None, str | None]:
+    """``(target, layout, weight_layout)`` of a string made by :func:`layout_spec` (None: not given)."""
+    m = _LAYOUT_SPEC.match(target)
+    if m is None:
+        return target, None, None
+    return m["base"], m["layout"] or None, m["weight"] or None
+
+
+def _weight_kind(op: str) -> str | None:
+    """The kind of ``op``'s weight layout (:mod:`refconv.layouts`), None when it takes no weight."""
+    names = _POSITIONAL.get(op, ())
+    if not any(_layouts.ARGUMENT_ROLES.get(n) in ("weight", "weight_shape") for n in names):
+        return None
+    return "transposed_weight" if _layouts.transposed(op) else "weight"
+
+
+def check_layouts(op: str, dims: int | None, layout: Any, weight_layout: Any) -> tuple[Any, Any]:
+    """The :class:`~refconv.layouts.Layout` pair a check of ``op`` in ``dims`` takes; ConvParamError naming the bad one.
+
+    >>> check_layouts('conv', 2, 'NHWC', 'HWIO')[1].canonical
+    'OIHW'
+    >>> check_layouts('max_pool', 2, 'NHWC', 'HWIO')
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: weight_layout='HWIO': op 'max_pool' takes no weight
+    >>> check_layouts('conv', 1, 'NHWC', None)
+    Traceback (most recent call last):
+        ...
+    refconv.params.ConvParamError: layout='NHWC': 2 spatial axes, not 1 (dims=1)
+    """
+    from ..params import ConvParamError
+
+    unknown = [n for n in _POSITIONAL.get(op, ()) if n not in _layouts.ARGUMENT_ROLES]
+    if unknown and (layout is not None or weight_layout is not None):
+        raise ConvParamError(f"op={op!r}: no layout translation for its argument(s) {', '.join(unknown)}")
+    act = None if layout is None else _layouts.layout(layout, kind="activation")
+    wl = None
+    if weight_layout is not None:
+        kind = _weight_kind(op)
+        if kind is None:
+            raise ConvParamError(f"weight_layout={weight_layout!r}: op {op!r} takes no weight")
+        wl = _layouts.layout(weight_layout, kind=kind, argument="weight_layout")
+    for name, lay in (("layout", act), ("weight_layout", wl)):
+        if lay is not None and dims is not None and lay.dims != dims:
+            raise ConvParamError(f"{name}={lay.name!r}: {lay.dims} spatial axes, not {dims} (dims={dims})")
+    if act is not None and wl is not None and act.dims != wl.dims:
+        raise ConvParamError(f"layout={act.name!r}, weight_layout={wl.name!r}: {act.dims} and {wl.dims} spatial axes")
+    return act, wl
+
+
+def _memory_kind(a: np.ndarray) -> str:
+    """Which of the case memory layouts (:data:`refconv.conformance.cases.LAYOUTS`) ``a`` is in."""
+    if not a.flags.writeable:
+        return "readonly"
+    if not a.flags.aligned:
+        return "misaligned"
+    if any(s < 0 for s in a.strides):
+        return "negative"
+    if a.flags.c_contiguous:
+        return "contiguous"
+    if a.flags.f_contiguous:
+        return "fortran"
+    if a.ndim > 2 and np.moveaxis(a, 1, -1).flags.c_contiguous:
+        return "channels_last"
+    return "strided"
+
+
+def _user_array(a: Any, lay: Any, in_channels: int | None = None) -> Any:
+    """A canonical input in the user's layout, in the same kind of memory layout as the case gave it."""
+    from .cases import in_layout
+
+    if a is None or lay is None:
+        return a
+    arr = np.asarray(a)
+    user = np.ascontiguousarray(_layouts.to_layout(arr, lay, in_channels=in_channels))
+    return in_layout(user, _memory_kind(arr))
+
+
+def in_layouts(fn: Callable, op: str, layout: Any = None, weight_layout: Any = None) -> Callable:
+    """``fn``, whose arrays are in ``layout`` / ``weight_layout``, as a callable with ``op``'s canonical signature.
+
+    The canonical arrays are converted to the function's layouts (in the same
+    kind of memory layout: contiguous, strided, read-only...), the shapes
+    ``input_shape`` / ``weight_shape`` too, and its results back to the
+    canonical layouts.  A result whose rank does not fit the layout is
+    returned as it is (the check reports its shape).  A depthwise ``HWIM``
+    weight needs ``groups = C_in`` (the check offers only such cases).
+
+    >>> def nwc_sum(x, kernel_size, *, stride, padding, dilation, ceil_mode):   # max pooling on (N, W, C)
+    ...     from refconv import oracle
+    ...     return oracle.max_pool(x, kernel_size, stride=stride, padding=padding, layout='NWC')
+    >>> f = in_layouts(nwc_sum, 'max_pool', 'NWC')
+    >>> f(np.array([[[1., 3., 2., 5.]]]), (2,), stride=(2,), padding=((0, 0),), dilation=(1,), ceil_mode=False).tolist()
+    [[[3.0, 5.0]]]
+    """
+    from .isolation import to_array
+
+    act, wl = check_layouts(op, None, layout, weight_layout)
+    names = _POSITIONAL[op]
+    result_role = _layouts.result_role(op)
+
+    def channels_in(named: dict[str, Any]) -> int | None:
+        if "x" in named and named["x"] is not None and op not in ("conv_transpose",):
+            return int(np.shape(named["x"])[1])
+        if "input_shape" in named:
+            return int(tuple(named["input_shape"])[1])
+        return None
+
+    def to_user(name: str, v: Any, cin: int | None) -> Any:
+        role = _layouts.ARGUMENT_ROLES.get(name)
+        if role == "activation":
+            return _user_array(v, act)
+        if role == "weight":
+            return _user_array(v, wl, cin)
+        if role == "activation_shape" and act is not None:
+            return _layouts.shape_to_layout(v, act)
+        if role == "weight_shape" and wl is not None:
+            return _layouts.shape_to_layout(v, wl, in_channels=cin)
+        return v
+
+    def from_user(y: Any) -> Any:
+        if isinstance(y, (tuple, list)):
+            return type(y)(from_user(v) for v in y)
+        lay = act if result_role == "activation" else wl
+        if lay is None:
+            return y
+        try:
+            a = to_array(y)
+        except TypeError:
+            return y
+        if a.ndim != len(lay.name):
+            return y  # not in the layout: the check says what shape came back
+        return np.ascontiguousarray(_layouts.from_layout(a, lay, argument="result"))
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        named = dict(zip(names, args), **kwargs)
+        cin = channels_in(named) if wl is not None and wl.depthwise else None
+        args2 = [to_user(n, a, cin) for n, a in zip(names, args)]
+        kw2 = {k: to_user(k, v, cin) for k, v in kwargs.items()}
+        return from_user(fn(*args2, **kw2))
+
+    try:
+        wrapped.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]  # the keywords it accepts
+    except (TypeError, ValueError):
+        pass
+    wrapped.__name__ = getattr(fn, "__name__", "target")
+    wrapped.__doc__ = getattr(fn, "__doc__", None)
+    return wrapped
+
+
+def _depthwise(case: Any) -> bool:
+    """Depthwise: every group one input channel (``groups = C_in``), what a ``HWIM`` weight can hold."""
+    return case.groups == case.cin
+
+
+def with_layouts(target: Target, layout: Any = None, weight_layout: Any = None) -> Target:
+    """``target`` (a function) called with its arrays in ``layout`` / ``weight_layout`` (:func:`in_layouts`).
+
+    Its declared dims become the layouts' rank; a depthwise ``HWIM`` weight
+    limits the cases to ``groups = C_in``.  Built-in adapters take canonical
+    arrays: a TargetError.
+    """
+    if layout is None and weight_layout is None:
+        return target
+    if not target.is_function:
+        raise TargetError(f"layout={layout!r}, weight_layout={weight_layout!r}: target {target.name!r} is a built-in "
+                          "adapter, which takes canonical arrays; layouts apply to a function target")
+    act = None if layout is None else _layouts.layout(layout, kind="activation")
+    wl = None if weight_layout is None else _layouts.layout(weight_layout, argument="weight_layout")
+    if wl is not None and wl.kind == "activation":
+        _layouts.layout(weight_layout, kind="weight", argument="weight_layout")  # the error naming the kinds
+    rank = (act or wl).dims
+    spec = None if target.spec is None else layout_spec(split_layout_spec(target.spec)[0], layout, weight_layout)
+    name = layout_spec(split_layout_spec(target.name)[0], layout, weight_layout)
+    base_functions, base_caps = target._functions, target._caps
+    words = ", ".join(f"{k} {v}" for k, v in (("layout", layout), ("weight layout", weight_layout)) if v)
+
+    def functions(op: str) -> Callable:
+        return in_layouts(base_functions(op), op, layout, weight_layout)
+
+    def caps(op: str, dims: int, dtype: str) -> Capabilities:
+        c = base_caps(op, dims, dtype)
+        c = dataclasses.replace(c, dims=tuple(d for d in c.dims if d == rank) or (rank,),
+                                notes=tuple(c.notes) + (f"the target takes its arrays in {words} (refconv.layouts)",))
+        if wl is not None and wl.depthwise and _weight_kind(op) == "weight":
+            rule = c.rule
+
+            def depthwise(case: Any, _rule: Any = rule) -> bool:
+                return _depthwise(case) and (_rule is None or bool(_rule(case)))
+
+            depthwise.__doc__ = "a depthwise HWIM weight holds groups = C_in only"
+            c = dataclasses.replace(c, groups=True, rule=depthwise)
+        return c
+
+    setup = (target.setup + "\nfrom refconv.conformance.targets import in_layouts\n"
+             f"target = in_layouts(target, '{{op}}', {layout!r}, {weight_layout!r})")
+    out = Target(name, functions, caps, setup, spec, target.keywords, signature=target.signature,
+                 callable=target.callable, is_function=True)
+    out.layouts = (layout, weight_layout)  # type: ignore[attr-defined]
+    return out
