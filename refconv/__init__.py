@@ -18,7 +18,8 @@ from .params import ConvParamError
 
 __version__ = "0.1.0"
 _SUBMODULES = ("oracle", "params", "shapes", "fast", "symbolic", "summary", "conformance", "nn", "cli")
-__all__ = ["ConvParamError", "__version__", *_SUBMODULES]
+__all__ = ["ConvParamError", "__version__", "oracle", "params", "shapes", "fast", "symbolic", "summary", "conformance",
+           "nn", "cli"]
 
 
 def __getattr__(name: str) -> Any:

@@ -533,7 +533,6 @@ class ConvTransposeParams:
         ((1, 5, 6), (2, 5, 3), (1, 2, 3))
         """
         out = self.output_shape
-        cin, cog = self.weight_shape[0], self.weight_shape[1]
         # forward weight (C_out_fwd = C_in_t, C_in_fwd/groups = C_out_t/groups, *K): the same array
         return conv_params(
             out, self.weight_shape, stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups

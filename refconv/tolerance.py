@@ -696,7 +696,6 @@ def winograd_error(a: np.ndarray, bw: np.ndarray, b_abs: Any, prof: Profile, *, 
         theta = prof.eta_acc * (2 if prof.ftz else 1)
         phi = theta * (1 + gk) ** 2 / gk * _F64_SUMS if gk > 0 else 0.0
         rhoG, rhoB, sigA = G.sum(1), BT.sum(1), AT.sum(1)
-        one = np.ones(al)
         # per-entry floors: 2b nodes per entry and 1-D stage (b inputs), grown by the later stages' row sums
         cU = 2 * r * d * _kron_axes([np.maximum(1.0, rhoG)] * d)
         cV = 2 * al * d * _kron_axes([np.maximum(1.0, rhoB)] * d)
@@ -935,7 +934,7 @@ def conv_grad_input_error_bound(dy: Any, w: Any, input_shape: Any, *, dtype: Any
                                 **conv_kwargs: Any) -> np.ndarray:
     """Per-element bound for :func:`refconv.oracle.conv_grad_input`: ``n <= C_out/groups * prod(K)`` terms."""
     kw = _split_bias(conv_kwargs)
-    dy_arr, w_arr = np.asarray(dy), np.asarray(w)
+    w_arr = np.asarray(w)
     groups = kw.get("groups", 1)
     n = max(int(w_arr.shape[0] // groups * np.prod(w_arr.shape[2:])), 1)
     S = abs_sums("conv_grad_input", dy, w, tuple(input_shape), n_terms=n, **kw)

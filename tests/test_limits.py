@@ -206,7 +206,7 @@ def test_every_allocation_of_a_call_stays_under_the_cap(name):
     caps = [free_peak * f // 8 for f in (1, 2, 3, 4, 5, 6, 7)] + [2 * free_peak]
     below = 0
     for cap in caps:
-        peak, err = _peak(lambda: fn(cap))
+        peak, err = _peak(lambda cap=cap: fn(cap))
         # a refusal happens before the allocation that would pass the cap, and a result stays under it
         assert peak <= cap + PYTHON_SLACK, (cap, peak, err)
         below += err is None and cap < free_peak

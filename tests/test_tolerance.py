@@ -124,7 +124,6 @@ def test_bfloat16_profile_is_wider_than_float32():
 @given(case=conv_cases(flip=None), seed=st.integers(0, 2**16))
 def test_gradient_bounds_hold_for_numpy_float32(case, seed):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(case.x_shape).astype(np.float32)
     w = rng.standard_normal(case.w_shape).astype(np.float32)
     dy = rng.standard_normal(case.output_shape).astype(np.float32)
     gi = fast.conv_grad_input(dy, w, case.x_shape, **case.kwargs)

@@ -293,7 +293,7 @@ def _shape_section(pr: _Printer, op: str, p: Any) -> None:
     if op == "conv":
         pr.eq(O, F.conv_output_size(n, k, s, (lo, hi), d))
         rows = zip(p.input_spatial, p.kernel_spatial, p.stride, p.padding, p.dilation, p.output_spatial)
-        for i, (ni, ki, si, (l, h), di, oi) in enumerate(rows):
+        for i, (ni, ki, si, (l, h), di, _o) in enumerate(rows):
             pr.text(f"axis {i}: n={ni}, k={ki}, s={si}, lo={l}, hi={h}, d={di}: O = {F.conv_output_size(ni, ki, si, (l, h), di)}"
                     f"   (unread rows r = {p.unread[i]})")
     elif op == "conv_transpose":

@@ -95,7 +95,7 @@ class ShapeTarget:
                 continue
             try:
                 # the target's own call: an Exception is a refusal; SystemExit and the like, or a hang, are not
-                out.append(call_in_process(lambda: self.fn(op, x, w, **params), timeout))
+                out.append(call_in_process(lambda x=x, w=w, params=params: self.fn(op, x, w, **params), timeout))
             except TargetRaised as exc:
                 if isinstance(exc.original, Exception):
                     out.append(exc.original)
