@@ -182,6 +182,10 @@ def conv_integer(x: Any, w: Any, x_zero_point: Any = 0, w_zero_point: Any = 0, *
     # the zero points subtracted first: the padding (zeros) then dequantizes to 0, as the zero point does
     xs = xa - zx
     ws = wa - zw.reshape((cout,) + (1,) * (wa.ndim - 1))
+    top = max([abs(v) for v in xs.ravel().tolist()], default=0) * max([abs(v) for v in ws.ravel().tolist()], default=0)
+    if top * max(1, math.prod(wa.shape[1:])) < 2**62:
+        # |acc| <= max|x - zx| * max|w - zw| * C_in/groups * prod(K) < 2**62: int64 arithmetic is exact
+        xs, ws = xs.astype(np.int64), ws.astype(np.int64)
     from . import oracle  # here, not at the top: refconv.fast.quantized shares this module's checks, never the oracle
 
     y = oracle.conv(xs, ws, stride=stride, padding=padding, dilation=dilation, groups=groups)

@@ -293,6 +293,7 @@ class Case:
     divisor_override: int | None = None           # average pooling: the divisor of every window (PyTorch)
     output_size: tuple[int, ...] | None = None     # adaptive pooling: the output's spatial sizes
     norm: int = 2                                  # L_p pooling: p
+    quant: Any = None                              # quantized ops: a refconv.conformance.quantized_ops.Quant (None: drawn)
     label: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -375,6 +376,10 @@ class Case:
     # ------------------------------------------------------------ data
     def arrays(self, dtype: str | np.dtype = "float32") -> dict[str, np.ndarray]:
         """The inputs in ``layout``, deterministic in (case, dtype): a fresh generator seeded by ``seed``."""
+        if self.record.family == "quantized":  # integer inputs whatever the dtype (refconv.conformance.quantized_ops)
+            from .quantized_ops import case_arrays, in_int_layout
+
+            return {k: in_int_layout(v, self.layout) for k, v in case_arrays(self).items()}
         dt = dtype_of(dtype) if isinstance(dtype, str) else np.dtype(dtype)
         rng = np.random.default_rng([self.seed, len(self.values)])
         out: dict[str, np.ndarray] = {}
@@ -402,6 +407,8 @@ class Case:
         text = f"{self.op}({shp}; {', '.join(parts)}) values={self.values}"
         if self.layout != "contiguous":
             text += f" layout={self.layout}"
+        if self.quant is not None:
+            text += f" quant=({self.quant.describe()})"
         if self.expect_refusal:
             text += " (invalid: must be refused)"
         return text

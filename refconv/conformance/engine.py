@@ -212,6 +212,8 @@ class Runner:
     # ---------------------------------------------------------------- judging
     def bound(self, case: Case, arrays: dict[str, np.ndarray], exp: np.ndarray, prof: bounds.Profile | None = None) -> np.ndarray:
         """Per-element bound of the claimed algorithm (:func:`refconv.conformance.bounds.case_bound`)."""
+        if case.record.family == "quantized":
+            return np.zeros(np.shape(exp))  # integer results are judged bit for bit
         return bounds.case_bound(_Bounded.of(case), arrays, exp, prof or self.prof, algorithm=self.bound_mode,
                                  dtype=self.dtype)
 
@@ -929,9 +931,16 @@ def _failure(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, d
         actual_shape=None if outcome.actual is None else tuple(np.shape(outcome.actual)),
     )
     f.inputs = _inputs_for_report(case, runner.dtype)
-    f.repro = repro(runner.target, runner.op, case, runner.dtype)
+    quantized = case.record.family == "quantized"  # integer ops: their own reproduction and exact diagnosis
+    if quantized:
+        from . import quantized_ops
+    f.repro = repro(runner.target, runner.op, case, runner.dtype) if not quantized else quantized_ops.repro(
+        runner.target, runner.op, case)
     if diagnose and outcome.kind in ("value", "shape", "nonfinite", "exception", "indices"):
         from . import diagnose as dg
+
+        if quantized:
+            dg = quantized_ops  # noqa: F811
 
         try:
             f.diagnosis, f.shape_formulas = dg.diagnose(runner, case, outcome)

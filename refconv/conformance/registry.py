@@ -466,3 +466,6 @@ def write_docs_table(path: str) -> bool:
 
     atomic_write(path, new)  # never half-written
     return True
+
+# the quantized ops (conv_integer, qlinear_conv) register themselves: refconv.conformance.quantized_ops
+from . import quantized_ops  # noqa: E402,F401
