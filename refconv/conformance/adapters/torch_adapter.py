@@ -47,7 +47,7 @@ def _torch():
 
 def _np(t: Any) -> np.ndarray:
     torch, _ = _torch()
-    t = t.detach()
+    t = t.detach().cpu()  # a result on another device comes back to the host
     if t.dtype == torch.bfloat16:
         import ml_dtypes
 
@@ -60,12 +60,13 @@ def _fn(name: str, dims: int):
     return getattr(F, f"{name}{dims}d")
 
 
-def _functions(channels_last: bool, strings: bool) -> dict[str, Callable]:
+def _functions(channels_last: bool, strings: bool, device: str = "cpu") -> dict[str, Callable]:
     """The six canonical functions for one variant: memory format and padding style fixed here."""
 
     def fmt(t: Any) -> Any:
-        # channels-last strides, same shape and values
+        # channels-last strides, same shape and values, on the adapter's device
         torch, _ = _torch()
+        t = t if device == "cpu" else t.to(device)
         if channels_last and t.dim() in (4, 5):
             return t.contiguous(memory_format=torch.channels_last if t.dim() == 4 else torch.channels_last_3d)
         return t
@@ -118,7 +119,7 @@ def _functions(channels_last: bool, strings: bool) -> dict[str, Callable]:
     def max_pool_indices(x, kernel_size, *, stride, padding, dilation, ceil_mode):
         pad = tuple(lo for lo, _ in padding)
         y, i = _fn("max_pool", len(stride))(tensor(x), kernel_size, stride, pad, dilation, ceil_mode, return_indices=True)
-        return _np(y), i.numpy()
+        return _np(y), i.cpu().numpy()
 
     def lp_pool(x, p, kernel_size, *, stride, ceil_mode):
         # lp_pool1d multiplies by kernel_size itself: plain ints in 1-D
@@ -150,8 +151,60 @@ def _functions(channels_last: bool, strings: bool) -> dict[str, Callable]:
     def conv_grad_weight(x, dy, weight_shape, *, stride, padding, dilation, groups):
         return conv_grad(x, weight_shape, dy, "w", stride=stride, padding=padding, dilation=dilation, groups=groups)
 
+    def leaf_grad(shape: Any, like: Any, forward: Callable, dy: Any) -> np.ndarray:
+        """Autograd of ``forward(leaf)`` with respect to a zero leaf of ``shape`` (dtype of ``like``) at ``dy``."""
+        torch, _ = _torch()
+        leaf = fmt(torch.zeros(tuple(shape), dtype=tensor(like).dtype)).requires_grad_(True)
+        (g,) = torch.autograd.grad(forward(leaf), leaf, grad_outputs=tensor(dy))
+        return _np(g)
+
+    def conv_grad_bias(dy):
+        # the bias gradient of a 1x1 convolution whose output has dy's shape: PyTorch's reduction of dy
+        torch, _ = _torch()
+        d = np.ndim(dy) - 2
+        x = torch.zeros((np.shape(dy)[0], 1, *np.shape(dy)[2:]), dtype=tensor(dy).dtype)
+        w = torch.zeros((np.shape(dy)[1], 1) + (1,) * d, dtype=x.dtype)
+        return leaf_grad((np.shape(dy)[1],), dy, lambda b: _fn("conv", d)(x, w, b), dy)
+
+    def conv_transpose_grad_input(dy, w, *, stride, padding, output_padding, dilation, groups):
+        pad = tuple(lo for lo, _ in padding)
+        # x's shape: the transposed op's input, from dy by the adjoint convolution's size
+        shape = (np.shape(dy)[0], np.shape(w)[0], *[
+            (m + 2 * p - di * (k - 1) - 1 - op) // s + 1
+            for m, p, di, k, op, s in zip(np.shape(dy)[2:], pad, dilation, np.shape(w)[2:], output_padding, stride)])
+        return leaf_grad(shape, dy, lambda x: _fn("conv_transpose", len(stride))(
+            x, tensor(w), None, stride, pad, output_padding, groups, dilation), dy)
+
+    def conv_transpose_grad_weight(x, dy, weight_shape, *, stride, padding, output_padding, dilation, groups):
+        pad = tuple(lo for lo, _ in padding)
+        return leaf_grad(weight_shape, x, lambda w: _fn("conv_transpose", len(stride))(
+            tensor(x), w, None, stride, pad, output_padding, groups, dilation), dy)
+
+    def max_pool_grad(dy, x, kernel_size, *, stride, padding, dilation, ceil_mode):
+        torch, _ = _torch()
+        pad = tuple(lo for lo, _ in padding)
+        tx = tensor(x).requires_grad_(True)
+        y = _fn("max_pool", len(stride))(tx, kernel_size, stride, pad, dilation, ceil_mode)
+        (g,) = torch.autograd.grad(y, tx, grad_outputs=tensor(dy))
+        return _np(g)
+
+    def avg_pool_grad(dy, input_shape, kernel_size, *, stride, padding, ceil_mode, count_include_pad,
+                      divisor_override=None):
+        pad = tuple(lo for lo, _ in padding)
+        extra = () if divisor_override is None else (divisor_override,)
+        return leaf_grad(input_shape, dy, lambda x: _fn("avg_pool", len(stride))(
+            x, kernel_size, stride, pad, ceil_mode, count_include_pad, *extra), dy)
+
+    def max_unpool(y, indices, kernel_size, *, stride, padding, output_size):
+        torch, _ = _torch()
+        pad = tuple(lo for lo, _ in padding)
+        idx = torch.from_numpy(np.array(indices, dtype=np.int64, copy=True, order="C"))
+        return _np(_fn("max_unpool", len(stride))(tensor(y), idx, kernel_size, stride, pad, output_size))
+
     return {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, conv_grad_input, conv_grad_weight,
-                                    max_pool_indices, lp_pool, adaptive_avg_pool, adaptive_max_pool)}
+                                    max_pool_indices, lp_pool, adaptive_avg_pool, adaptive_max_pool, conv_grad_bias,
+                                    conv_transpose_grad_input, conv_transpose_grad_weight, max_pool_grad,
+                                    avg_pool_grad, max_unpool)}
 
 
 def _same_needs_stride1(case: Case) -> bool:
@@ -191,10 +244,31 @@ def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
                             notes=("lp_pool padding and dilation (PyTorch's lp_pool has neither)",
                                    "lp_pool with odd p (PyTorch sums the signed powers x**p)",
                                    "lp_pool ceil_mode (PyTorch scales a window cut short to the full window)"))
+    if op == "conv_grad_bias":
+        return base
+    if op in ("conv_transpose_grad_input", "conv_transpose_grad_weight"):
+        return capabilities("conv_transpose", dims, dtype).replace(ops=(op,))
+    if op == "max_pool_grad":
+        # a window of padding only sends its gradient past its plane (memory corruption on the last plane):
+        # recorded in specs/conventions.md, never run in the process that checks
+        caps = capabilities("max_pool", dims, dtype)
+        return caps.replace(ops=(op,), rule=lambda c: caps.rule(c) and not _padding_only_window(c),
+                            notes=caps.notes + ("max_pool_grad with a window entirely in the padding (PyTorch writes "
+                                                "its gradient past the (n, c) plane)",))
+    if op == "avg_pool_grad":
+        return capabilities("avg_pool", dims, dtype).replace(ops=(op,))
+    if op == "max_unpool":
+        return base.replace(padding=frozenset({"symmetric"}))
     if op in ("adaptive_avg_pool", "adaptive_max_pool"):
         return base.replace(refuses_invalid=False,
                             notes=("adaptive pooling to an output size of 0 (PyTorch returns an empty result)",))
     return base.replace(ops=())
+
+
+def _padding_only_window(case: Case) -> bool:
+    from ..divergences import _window_in_padding
+
+    return _window_in_padding("torch", case)
 
 
 def _avg_rule(dims: int) -> Callable[[Case], bool]:
@@ -217,11 +291,30 @@ def _channels_last_capabilities(op: str, dims: int, dtype: str) -> Capabilities:
 FUNCTIONS = _functions(channels_last=False, strings=False)
 
 
+def environment(device: str = "cpu") -> list[str]:
+    """The math modes in force on ``device`` (on CUDA: TF32 for cuDNN convolutions, PyTorch's default there)."""
+    torch, _ = _torch()
+    if device == "cpu":
+        return [f"torch {torch.__version__} on the CPU"]
+    return [f"torch {torch.__version__} on {device} ({torch.cuda.get_device_name(0)}): "
+            f"torch.backends.cudnn.allow_tf32={torch.backends.cudnn.allow_tf32} (TF32 inputs to cuDNN convolutions), "
+            f"torch.backends.cuda.matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32}"]
+
+
 def make(name: str = "torch") -> Target:
-    """The adapter ``name``: ``torch``, ``torch.strings`` or ``torch.channels_last``."""
-    if name not in VARIANTS:
-        raise ValueError(f"name={name!r}: PyTorch variants are {', '.join(VARIANTS)}")
-    functions = _functions(channels_last=name == "torch.channels_last", strings=name == "torch.strings")
+    """The adapter ``name``: ``torch``, ``torch.strings`` or ``torch.channels_last``, optionally ``:cuda``."""
+    name, _, device = name.partition(":")
+    if name not in VARIANTS or device not in ("", "cpu", "cuda"):
+        raise ValueError(f"name={name!r}: PyTorch variants are {', '.join(VARIANTS)} (with :cuda for the GPU)")
+    device = device or "cpu"
+    if device == "cuda" and not _torch()[0].cuda.is_available():
+        from ..targets import TargetError
+
+        raise TargetError(f"target={name}:cuda: PyTorch sees no CUDA device (torch.cuda.is_available() is False)")
+    functions = _functions(channels_last=name == "torch.channels_last", strings=name == "torch.strings", device=device)
     caps = _channels_last_capabilities if name == "torch.channels_last" else capabilities
-    setup = f"from refconv.conformance import adapters\ntarget = adapters.get({name!r}).function({{op!r}})"
-    return Target(name, lambda op: functions[op], caps, setup, spec=name)
+    full = name if device == "cpu" else f"{name}:{device}"
+    setup = f"from refconv.conformance import adapters\ntarget = adapters.get({full!r}).function({{op!r}})"
+    target = Target(full, lambda op: functions[op], caps, setup, spec=full)
+    target.environment = lambda: environment(device)
+    return target
