@@ -208,3 +208,127 @@ def adaptive_max_pool(x, output_size):
 def adaptive_max_pool_equal_bins(x, output_size):
     """Every bin n // o samples long: the remainder is dropped."""
     return _adaptive(x, output_size, lambda b, ax: b.max(axis=ax), _bins_equal)
+
+
+# --------------------------------------------------------------------------- gradients and unpooling
+
+
+def _scatter(shape, flat, values):
+    """Zeros of ``shape`` (float64), ``values`` added at the flat indices of each (n, c) plane (repeats add)."""
+    nc, plane, taps = shape[0] * shape[1], int(np.prod(shape[2:])), int(np.prod(flat.shape[2:]))
+    out = np.zeros((nc, plane))
+    idx = flat.reshape(nc, taps)
+    rows = np.broadcast_to(np.arange(nc)[:, None], idx.shape)
+    ok = idx >= 0
+    np.add.at(out, (rows[ok], idx[ok]), values.astype(np.float64).reshape(nc, taps)[ok])
+    return out.reshape(shape)
+
+
+def conv_grad_bias(dy):
+    """Correct: float64 sums over the batch and the positions, rounded once."""
+    return dy.astype(np.float64).sum(axis=(0, *range(2, dy.ndim))).astype(dy.dtype)
+
+
+def conv_grad_bias_mean(dy):
+    """The mean of dy instead of its sum."""
+    return dy.astype(np.float64).mean(axis=(0, *range(2, dy.ndim))).astype(dy.dtype) if dy.size else conv_grad_bias(dy)
+
+
+def conv_grad_bias_first_sample(dy):
+    """Only the first sample of the batch."""
+    return conv_grad_bias(dy[:1])
+
+
+def _max_grad(dy, x, kernel_size, stride, padding, dilation, ceil_mode, ties):
+    _, idx = _argmax(x, kernel_size, stride, padding, dilation, ceil_mode, ties=ties)
+    return _scatter(x.shape, idx, dy).astype(x.dtype)
+
+
+def max_pool_grad(dy, x, kernel_size, *, stride, padding, dilation, ceil_mode):
+    """Correct: dy to the first maximum of each window's input elements, overlapping windows added in float64."""
+    return _max_grad(dy, x, kernel_size, stride, padding, dilation, ceil_mode, "first")
+
+
+def max_pool_grad_last_tie(dy, x, kernel_size, *, stride, padding, dilation, ceil_mode):
+    """Ties credit the last maximum."""
+    return _max_grad(dy, x, kernel_size, stride, padding, dilation, ceil_mode, "last")
+
+
+def _avg_grad(dy, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad, dilation, divisor_override,
+              flip_count=False):
+    # the adjoint of average pooling: the gradient of sum(avg_pool(x) * dy) by the window sums of the unit inputs
+    x = np.zeros(input_shape)
+    grad = np.zeros(input_shape)
+    cip = count_include_pad != flip_count
+    plane = int(np.prod(input_shape[2:]))
+    for j in range(plane):
+        e = np.zeros(input_shape[2:])
+        e.flat[j] = 1.0
+        ones = x + e  # the unit input at position j in every (n, c) plane
+        y = _avg(ones, kernel_size, stride, padding, ceil_mode, cip, dilation, divisor_override)
+        grad.reshape(input_shape[0], input_shape[1], plane)[:, :, j] = (y * dy.astype(np.float64)).reshape(
+            input_shape[0], input_shape[1], int(np.prod(dy.shape[2:]))).sum(axis=2)
+    return grad.astype(dy.dtype)
+
+
+def avg_pool_grad(dy, input_shape, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
+    """Correct: each input's gradient, the sum of dy / divisor over the windows that hold it (float64)."""
+    return _avg_grad(dy, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad, None, None)
+
+
+def avg_pool_grad_other_count(dy, input_shape, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
+    """The divisor of the other count_include_pad."""
+    return _avg_grad(dy, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad, None, None,
+                     flip_count=True)
+
+
+def _unpool_size(y, kernel_size, stride, padding, output_size):
+    """The unpooled spatial sizes; ValueError where output_size is a stride or more from the default (PyTorch)."""
+    sizes = []
+    for m, k, s, (lo, hi), o in zip(y.shape[2:], kernel_size, stride, padding, output_size):
+        default = (m - 1) * s - lo - hi + k
+        if not default - s < o < default + s:
+            raise ValueError(f"output_size {o} out of range around {default}")
+        sizes.append(o)
+    return sizes
+
+
+def max_unpool(y, indices, kernel_size, *, stride, padding, output_size):
+    """Correct: y written at the flat indices of each (n, c) plane of zeros."""
+    sizes = _unpool_size(y, kernel_size, stride, padding, output_size)
+    nc, taps = y.shape[0] * y.shape[1], int(np.prod(y.shape[2:]))
+    out = np.zeros((nc, int(np.prod(sizes))))
+    # repeated indices carry the same value (one maximum read by several windows): assignment order is moot
+    out[np.arange(nc)[:, None], indices.reshape(nc, taps)] = y.astype(np.float64).reshape(nc, taps)
+    return out.reshape(y.shape[:2] + tuple(sizes)).astype(y.dtype)
+
+
+def max_unpool_whole_tensor(y, indices, kernel_size, *, stride, padding, output_size):
+    """Indices read across the whole tensor (no plane offset)."""
+    sizes = _unpool_size(y, kernel_size, stride, padding, output_size)
+    out = np.zeros((y.shape[0], y.shape[1], *sizes))
+    out.reshape(-1)[indices.reshape(-1)] = y.astype(np.float64).reshape(-1)
+    return out.astype(y.dtype)
+
+
+#: the entries of the gradient and unpooling ops: Entry keyword dicts (tests/broken/__init__.py makes them Entries)
+GRAD_BROKEN = [
+    dict(name="conv_grad_bias: the mean instead of the sum", op="conv_grad_bias", fn=conv_grad_bias_mean,
+         diagnosis="mean instead of sum"),
+    dict(name="conv_grad_bias 1-D: the first sample only", op="conv_grad_bias", fn=conv_grad_bias_first_sample, dims=1,
+         diagnosis="first sample only"),
+    dict(name="max_pool_grad: ties credit the last maximum", op="max_pool_grad", fn=max_pool_grad_last_tie,
+         diagnosis="last maximum"),
+    dict(name="avg_pool_grad: the other count_include_pad", op="avg_pool_grad", fn=avg_pool_grad_other_count, dims=1,
+         diagnosis="count_include_pad inverted"),
+    dict(name="max_unpool: indices across the whole tensor", op="max_unpool", fn=max_unpool_whole_tensor,
+         diagnosis="whole tensor"),
+]
+GRAD_CORRECT = [
+    dict(name="conv_grad_bias: float64 sums", op="conv_grad_bias", fn=conv_grad_bias),
+    dict(name="conv_grad_bias 3-D float64", op="conv_grad_bias", fn=conv_grad_bias, dims=3, dtype="float64"),
+    dict(name="max_pool_grad: the first maximum", op="max_pool_grad", fn=max_pool_grad),
+    dict(name="avg_pool_grad 1-D: window sums of dy / divisor", op="avg_pool_grad", fn=avg_pool_grad, dims=1),
+    dict(name="max_unpool: per-plane indices", op="max_unpool", fn=max_unpool),
+    dict(name="max_unpool 3-D float64", op="max_unpool", fn=max_unpool, dims=3, dtype="float64"),
+]
