@@ -37,6 +37,8 @@ COMMANDS: dict[str, str] = {
     "predict": "classify digit images with a trained checkpoint",
     "bench": "benchmark the fast engine side by side with PyTorch and scipy",
     "golden": "regenerate or verify the golden vectors in specs/cases",
+    "sweep": "run a plan's matrix of checks, whole or one shard of it, streaming JSON results",
+    "report": "merge sweep shards, validate JSON reports, render one self-contained HTML report",
 }
 
 
