@@ -6,6 +6,7 @@ Examples::
     refconv train --epochs 5 --seed 1 --out run1 --plot run1/plots
     refconv train --epochs 30 --out run1 --resume # continue run1 up to epoch 30
     refconv train --data mnist:~/mnist            # the four MNIST IDX files (raw or .gz)
+    refconv train --arch lenet5 --data mnist:/usr/share/datasets/fashion-mnist   # LeNet-5, images padded to 32x32
 
 Prints one line per epoch (loss and accuracy) under a progress bar, then
 ``test accuracy: 0.9xxx`` and the confusion matrix of the test set.  The run is
@@ -31,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", default=None, metavar="DIR", help="write PNG plots (curves, filters, feature maps) to DIR")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     parser.add_argument("--data", default="digits", metavar="SPEC", help="'digits' (built in, default) or 'mnist:DIR'")
+    parser.add_argument("--arch", default="default", metavar="NAME",
+                        help="'default' (the LeNet-style network for the image size) or 'lenet5' (the zoo's LeNet-5; "
+                             "images zero-padded to 32x32 as in the paper)")
     parser.add_argument("--batch-size", type=int, default=32, help="minibatch size (default 32)")
     parser.add_argument("--lr", type=float, default=3e-3, help="initial learning rate (default 3e-3)")
     parser.add_argument("--optimizer", choices=("adam", "momentum", "sgd"), default="adam")
@@ -89,11 +93,14 @@ def _config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from ..nn.checkpoint import CheckpointError
-    from ..nn.data import DataError, load_dataset
+    from ..nn.data import DataError, load_dataset, pad_images
+    from ..nn.model import ARCHITECTURES, ModelError, architecture
     from ..nn.train import CHECKPOINT_NAME, format_confusion, train
     from ._paths import output_dir
 
     config = _config(args)
+    if args.arch not in ARCHITECTURES:
+        raise _usage(f"--arch={args.arch!r}: expected one of {', '.join(repr(a) for a in ARCHITECTURES)}")
     out = output_dir("--out", args.out)
     ckpt = os.path.join(out, CHECKPOINT_NAME)
     if args.resume and not os.path.isfile(ckpt):
@@ -111,14 +118,20 @@ def run(args: argparse.Namespace) -> int:
         dataset = load_dataset(spec)
     except DataError as exc:
         raise _usage(f"--data: {exc}") from None
+    try:
+        description, input_shape = architecture(args.arch, dataset.image_shape, dataset.num_classes)
+        # the network's declared input: smaller images are zero-padded, centred (LeNet-5: 28x28 -> 32x32)
+        dataset = pad_images(dataset, input_shape[-1])
+    except (ModelError, DataError) as exc:
+        raise _usage(f"--arch: {exc}") from None
     print(
         f"data: {dataset.name}, {len(dataset.x_train)} train / {len(dataset.x_test)} test images of "
-        f"{'x'.join(map(str, dataset.image_shape[1:]))}; seed {config.seed}",
+        f"{'x'.join(map(str, dataset.image_shape[1:]))}; network {args.arch}; seed {config.seed}",
         flush=True,
     )
     t0 = time.perf_counter()
     try:
-        result = train(dataset, config, out_dir=out, resume=args.resume, progress=not args.quiet)
+        result = train(dataset, config, description=description, out_dir=out, resume=args.resume, progress=not args.quiet)
     except CheckpointError as exc:
         raise _usage(f"--resume: {exc}") from None
     seconds = time.perf_counter() - t0

@@ -62,6 +62,9 @@ WIDE_GROUP_CHANNELS = 32
 #: stride-1 input gradients of small planes with at least this many input channels run as one channels-last
 #: forward pass (narrower ones: col2im, the identity's GEMM would have too few columns)
 NARROW_CHANNELS = 16
+#: ... when the input has at most this many times the pixels of the output (a 5x5 input of a 1x1 output:
+#: the identity would multiply 25 times the padding's zeros; col2im)
+IDENTITY_MAX_GROWTH = 2
 
 
 def _algorithm(algorithm: Any) -> str:
@@ -271,9 +274,11 @@ def _grad_input_run(geo: Geometry, input_spatial, flip: bool):
             return identity(dy, w, "direct", budget)
         if all(st == 1 for st in geo.stride):
             _, wt, g2 = _grad_input_problem(dy, w, geo, input_spatial)
-            if wt.shape[0] >= NARROW_CHANNELS and direct.channels_last(g2, wt.shape[1], wt.shape[2:], prod(input_spatial)):
+            if (wt.shape[0] >= NARROW_CHANNELS and prod(input_spatial) <= IDENTITY_MAX_GROWTH * prod(dy.shape[2:])
+                    and direct.channels_last(g2, wt.shape[1], wt.shape[2:], prod(input_spatial))):
                 # stride 1, small planes, at least NARROW_CHANNELS input channels: the forward identity takes
-                # the channels-last im2col, one GEMM per block of samples (col2im would scatter short rows)
+                # the channels-last im2col, one GEMM per block of samples (col2im would scatter short rows);
+                # its GEMM has prod(input) rows where col2im's has prod(O): only where they are close
                 return identity(dy, w, "direct", budget)
         try:
             return direct.grad_input(dy, w, geo, input_spatial, budget)

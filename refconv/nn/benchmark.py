@@ -1,8 +1,9 @@
 """One training step of the default network, in refconv and in PyTorch on the CPU.
 
-:func:`training_step_case` is what ``refconv bench`` times side by side: the
-same description (:func:`refconv.nn.model.lenet`), the same initial weights
-(copied from the refconv model into PyTorch), the same batch of digits, the
+:func:`training_step_case` is what ``refconv bench`` times side by side, for
+the default network of ``refconv train`` on the digits and for LeNet-5 on
+Fashion-MNIST (``refconv train --arch lenet5``): the same description, the same initial weights
+(copied from the refconv model into PyTorch), the same batch of images, the
 same step (forward in training mode, softmax cross-entropy, backward, Adam
 update), float32 in both.  The refconv side runs as training does: BLAS
 single-threaded, the convolutions on the fast engine's worker threads;
@@ -38,7 +39,7 @@ from .losses import softmax_cross_entropy
 from .model import Model, lenet
 from .optim import Adam
 
-__all__ = ["training_step_case", "to_torch", "step_flop"]
+__all__ = ["training_step_case", "to_torch", "step_flop", "NETWORKS", "FASHION_MNIST"]
 
 
 def _torch_padding(p: Any) -> Any:
@@ -99,20 +100,54 @@ def step_flop(description: S.Layer, input_shape: tuple[int, ...], *, batch: int)
     return int(6 * batch * description.macs(tuple(input_shape)))
 
 
-def training_step_case(batch: int = 64, seed: int = 0) -> dict[str, Any]:
+#: where Debian's ``dataset-fashion-mnist`` package puts the Fashion-MNIST IDX files
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+
+#: the networks :func:`training_step_case` times: the ``refconv train`` default on the digits, and the zoo's
+#: LeNet-5 on Fashion-MNIST padded to 32x32 (``refconv train --arch lenet5``)
+NETWORKS = ("digits", "lenet5")
+
+
+def _lenet5_batch(batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
+    """A batch of Fashion-MNIST training images padded to 32x32, or uniform random images of that shape (same
+    cost) when the data set is not installed."""
+    from .data import DataError, load_mnist, pad_images
+
+    try:
+        ds = pad_images(load_mnist(FASHION_MNIST), 32)
+    except DataError:
+        return rng.random((batch, 1, 32, 32)).astype(np.float32), rng.integers(0, 10, batch), "random 32x32 images"
+    idx = rng.choice(len(ds.x_train), size=batch, replace=False)
+    return ds.x_train[idx].astype(np.float32), ds.y_train[idx], "fashion-mnist 32x32"
+
+
+def training_step_case(batch: int = 64, seed: int = 0, network: str = "digits") -> dict[str, Any]:
     """``dict(name, refconv, torch, flop)``: no-argument callables running one training step each.
 
+    ``network``: ``'digits'`` (the default network of ``refconv train`` on the
+    8x8 digits) or ``'lenet5'`` (LeNet-5 from the zoo on Fashion-MNIST padded
+    to 32x32, random images of that size when the data set is absent).
     ``torch`` is None when PyTorch is not installed.  Each call updates its own
     copy of the weights, as a training loop would.
     """
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch={batch!r}: must be an integer >= 1")
-    ds = load_digits_split()
+    if network not in NETWORKS:
+        raise ValueError(f"network={network!r}: expected one of {', '.join(map(repr, NETWORKS))}")
     rng = np.random.default_rng(seed)
-    idx = rng.choice(len(ds.x_train), size=batch, replace=batch > len(ds.x_train))
-    x, y = ds.x_train[idx].astype(np.float32), ds.y_train[idx]
-    desc = lenet(8, ds.num_classes)
-    model = Model(desc, ds.image_shape, rng=np.random.default_rng(seed), dtype=np.float32)
+    if network == "lenet5":
+        from .model import architecture
+
+        x, y, data = _lenet5_batch(batch, rng)
+        desc, shape = architecture("lenet5", (1, 32, 32))
+        name = f"train step lenet5 {data} batch {batch}"
+    else:
+        ds = load_digits_split()
+        idx = rng.choice(len(ds.x_train), size=batch, replace=batch > len(ds.x_train))
+        x, y = ds.x_train[idx].astype(np.float32), ds.y_train[idx]
+        desc, shape = lenet(8, ds.num_classes), ds.image_shape
+        name = f"train step lenet digits 8x8 batch {batch}"
+    model = Model(desc, shape, rng=np.random.default_rng(seed), dtype=np.float32)
     opt = Adam(lr=3e-3)
     params = model.parameters()
 
@@ -125,10 +160,10 @@ def training_step_case(batch: int = 64, seed: int = 0) -> dict[str, Any]:
             opt.step(params, model.gradients())
 
     return {
-        "name": f"train step lenet digits 8x8 batch {batch}",
+        "name": name,
         "refconv": refconv_step,
         "torch": _torch_step(model, x, y),
-        "flop": step_flop(desc, ds.image_shape, batch=batch),
+        "flop": step_flop(desc, shape, batch=batch),
     }
 
 

@@ -39,7 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Dataset", "DataError", "SPLIT_SEED", "load_digits_split", "read_idx", "write_idx", "load_mnist", "load_dataset", "batches"]
+__all__ = ["Dataset", "DataError", "SPLIT_SEED", "load_digits_split", "read_idx", "write_idx", "load_mnist", "load_dataset", "batches",
+           "pad_images"]
 
 #: seed of the fixed train/test split of the digits
 SPLIT_SEED = 0
@@ -201,3 +202,30 @@ def batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[np
     """
     order = np.arange(n) if rng is None else rng.permutation(n)
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def pad_images(dataset: Dataset, size: int) -> Dataset:
+    """``dataset`` with every image zero-padded to ``size`` x ``size``, centred (the extra row and column of an
+    odd difference at the bottom and right); images already of that size come back unchanged.
+
+    >>> ds = Dataset("t", np.ones((2, 1, 28, 28), np.float32), np.zeros(2, np.int64),
+    ...              np.ones((1, 1, 28, 28), np.float32), np.zeros(1, np.int64), scale=255)
+    >>> p = pad_images(ds, 32)
+    >>> p.image_shape, float(p.x_train[0, 0, 2:30, 2:30].min()), float(p.x_train.sum()), p.name
+    ((1, 32, 32), 1.0, 1568.0, 't')
+    """
+    h, w = dataset.image_shape[1:]
+    if h > size or w > size:
+        raise DataError(f"size={size}: the images of {dataset.name} are {h}x{w}, larger than {size}x{size}")
+    if h == size and w == size:
+        return dataset
+    top, left = (size - h) // 2, (size - w) // 2
+
+    def pad(x: np.ndarray) -> np.ndarray:
+        # out[n, c, top + i, left + j] = x[n, c, i, j], zero elsewhere
+        out = np.zeros((*x.shape[:2], size, size), dtype=x.dtype)
+        out[:, :, top : top + h, left : left + w] = x
+        return out
+
+    return Dataset(dataset.name, pad(dataset.x_train), dataset.y_train, pad(dataset.x_test), dataset.y_test,
+                   dataset.scale, dataset.num_classes)

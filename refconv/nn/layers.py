@@ -30,7 +30,7 @@ import numpy as np
 
 from .init import get_initializer
 
-__all__ = ["Layer", "Linear", "Flatten", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Dropout", "BatchNorm"]
+__all__ = ["Layer", "select", "Linear", "Flatten", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Dropout", "BatchNorm"]
 
 
 class Layer:
@@ -125,16 +125,44 @@ class Flatten(Layer):
         return dy.reshape(self._cached())
 
 
+def select(mask: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``np.where(mask, a, 0)`` for a float array (``+0.0`` where ``mask`` is false, ``a``'s bits where true).
+
+    The selection is a bitwise AND of ``a``'s bits with ``-mask`` as integers of
+    the same width (all ones or all zeros): exact for every value (``inf`` and
+    NaN are selected or dropped, never multiplied), and several times faster
+    than ``np.where`` with a broadcast zero.
+
+    >>> import numpy as np
+    >>> select(np.array([True, False, True]), np.array([-0.0, np.inf, np.nan])).tolist()
+    [-0.0, 0.0, nan]
+    """
+    it = np.dtype(f"i{a.dtype.itemsize}")
+    out = mask.astype(it)
+    np.negative(out, out=out)  # 1 -> all bits set, 0 -> none
+    np.bitwise_and(np.ascontiguousarray(a).view(it), out, out=out)
+    return out.view(a.dtype)
+
+
 class ReLU(Layer):
-    """``y = max(x, 0)``; ``dx = dy * [x > 0]`` (the subgradient 0 at ``x = 0``)."""
+    """``y = max(x, 0)``; ``dx = dy * [x > 0]`` (the subgradient 0 at ``x = 0``).
+
+    Both are selections (:func:`select`): ``y = x`` where ``x > 0``, else
+    ``+0.0`` (NaN included); ``dx = dy`` there, else ``+0.0`` (an infinite ``dy`` too).
+    """
 
     def forward(self, x: np.ndarray, *, training: bool = False, rng: np.random.Generator | None = None) -> np.ndarray:
         mask = x > 0
         self._cache = mask
-        return np.where(mask, x, np.zeros((), dtype=x.dtype))
+        if x.dtype.kind != "f":
+            return np.where(mask, x, np.zeros((), dtype=x.dtype))
+        return select(mask, x)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        return np.where(self._cached(), dy, np.zeros((), dtype=dy.dtype))
+        mask = self._cached()
+        if dy.dtype.kind != "f" or dy.shape != mask.shape:
+            return np.where(mask, dy, np.zeros((), dtype=dy.dtype))
+        return select(mask, dy)
 
 
 class LeakyReLU(Layer):
@@ -289,11 +317,15 @@ class BatchNorm(Layer):
             m = x.size // self.num_features
             if m < 2:
                 raise ValueError(f"x.shape={x.shape}: BatchNorm training needs at least 2 values per channel")
-            mu = x.mean(axis=axes, keepdims=True)
+            x3 = x.reshape(x.shape[0], self.num_features, -1)  # (N, C, L): per channel, N rows of L values
+            mu = (x3.sum(axis=2).sum(axis=0) / m).astype(x.dtype, copy=False).reshape(bshape)
             xc = x - mu
-            var = (xc * xc).mean(axis=axes, keepdims=True)
+            xc3 = xc.reshape(x3.shape)
+            # var[c] = sum_{n, l} xc^2 / m: one product-sum per row of L values, then the rows added
+            var = (np.einsum("ncl,ncl->nc", xc3, xc3).sum(axis=0) / m).astype(x.dtype, copy=False).reshape(bshape)
             inv_std = 1.0 / np.sqrt(var + self.eps)
-            xh = xc * inv_std
+            xh = xc
+            xh *= inv_std  # xh = (x - mu) / sqrt(var + eps), in place of xc
             mom = self.momentum
             self.buffers["running_mean"] *= 1 - mom
             self.buffers["running_mean"] += mom * mu.ravel()
@@ -309,13 +341,24 @@ class BatchNorm(Layer):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         xh, inv_std, axes, bshape = self._cached()
-        red = (0, *range(2, dy.ndim))
-        self.grads["weight"] = (dy * xh).sum(axis=red)
-        self.grads["bias"] = dy.sum(axis=red)
-        dxh = dy * self.params["weight"].reshape(bshape)
+        C = self.num_features
+        dy3, xh3 = dy.reshape(dy.shape[0], C, -1), xh.reshape(xh.shape[0], C, -1)
+        # per channel: sum dy and sum dy * xh, one product-sum per row of L values, then the rows added
+        sdy = dy3.sum(axis=2).sum(axis=0)
+        sdyxh = np.einsum("ncl,ncl->nc", dy3, xh3).sum(axis=0)
+        self.grads["weight"] = sdyxh
+        self.grads["bias"] = sdy
+        a = (self.params["weight"] * inv_std.reshape(-1)).astype(dy.dtype, copy=False)  # gamma / sqrt(var + eps)
         if axes is None:  # evaluation: an affine map per channel
-            return dxh * inv_std
-        return (dxh - dxh.mean(axis=axes, keepdims=True) - xh * (dxh * xh).mean(axis=axes, keepdims=True)) * inv_std
+            return dy * a.reshape(bshape)
+        # dx = a * (dy - mean(dy) - xh * mean(dy * xh)) = a*dy + b*xh + c per channel
+        m = dy.size // C
+        b = (-a * sdyxh / m).astype(dy.dtype, copy=False).reshape(bshape)
+        c = (-a * sdy / m).astype(dy.dtype, copy=False).reshape(bshape)
+        dx = dy * a.reshape(bshape)
+        dx += xh * b
+        dx += c
+        return dx
 
     def __repr__(self) -> str:
         return f"BatchNorm({self.num_features})"

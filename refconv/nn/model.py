@@ -35,7 +35,8 @@ from .. import summary as S
 from . import conv as C
 from . import layers as L
 
-__all__ = ["Model", "lenet", "description_to_json", "description_from_json", "description_from_dict", "ModelError"]
+__all__ = ["Model", "lenet", "ARCHITECTURES", "architecture", "description_to_json", "description_from_json",
+           "description_from_dict", "ModelError"]
 
 
 class ModelError(ValueError):
@@ -253,6 +254,38 @@ def lenet(image_size: int = 8, num_classes: int = 10) -> S.Sequential:
             S.Flatten(), *head, S.Linear(num_classes, name="out"),
         ]
     )
+
+
+#: the networks ``refconv train --arch`` builds by name: ``'default'`` is :func:`lenet` for the image size,
+#: ``'lenet5'`` the zoo's LeNet-5 (:func:`refconv.summary.zoo.lenet5`) on 32x32 inputs
+ARCHITECTURES = ("default", "lenet5")
+
+
+def architecture(name: str, image_shape: tuple[int, ...], num_classes: int = 10) -> tuple[S.Layer, tuple[int, ...]]:
+    """``(description, input_shape)`` of the network ``name`` for images of ``image_shape`` ``(C, H, W)``.
+
+    ``'lenet5'`` takes one-channel images of at most 32x32 and declares the
+    input 32x32 (as in the paper, smaller images are zero-padded to it, see
+    :func:`refconv.nn.data.pad_images`).
+
+    >>> desc, shape = architecture('lenet5', (1, 28, 28))
+    >>> shape, desc.output_shape(shape), desc.num_params(shape)
+    ((1, 32, 32), (10,), 61706)
+    >>> architecture('lenet5', (3, 28, 28))
+    Traceback (most recent call last):
+        ...
+    refconv.nn.model.ModelError: arch='lenet5': takes one-channel images of at most 32x32, not (3, 28, 28)
+    """
+    shape = tuple(int(v) for v in image_shape)
+    if name == "default":
+        return lenet(shape[-1], num_classes), shape
+    if name == "lenet5":
+        from ..summary.zoo import lenet5
+
+        if len(shape) != 3 or shape[0] != 1 or shape[1] > 32 or shape[2] > 32:
+            raise ModelError(f"arch='lenet5': takes one-channel images of at most 32x32, not {shape}")
+        return lenet5(num_classes).layers, (1, 32, 32)
+    raise ModelError(f"arch={name!r}: expected one of {', '.join(repr(a) for a in ARCHITECTURES)}")
 
 
 def description_from_dict(d: dict[str, Any]) -> S.Layer:
