@@ -26,7 +26,7 @@ from typing import Any
 __all__ = ["check", "check_shape", "Report", "Failure", "Capabilities", "Case", "SIGNATURES", "identify", "check_specials"]
 
 _LAZY = {
-    "check": ("engine", "check"),
+    "check": ("targets", "check"),  # the engine's check, with layout= and weight_layout= (refconv.layouts)
     "check_shape": ("shapecheck", "check_shape"),
     "Report": ("report", "Report"),
     "Failure": ("report", "Failure"),

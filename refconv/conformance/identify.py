@@ -39,11 +39,14 @@ PROPERTIES = {
     "conv.dilation": "dilation counted from 0 or 1",
     "conv.stride": "first strided output at offset 0",
     "conv.groups": "group mapping of channels",
-    "conv.layout": "memory layout",
+    "conv.layout": "activation layout (NC* channels first, N*C channels last)",
+    "conv.weight_layout": "convolution weight layout",
+    "pool.layout": "pooling activation layout",
     "same.odd_zero": "odd 'same' padding: side of the extra zero (library's own mode)",
     "max_pool.ceil": "ceil_mode rule",
     "avg_pool.divisor_include_pad": "avg pool divisor with count_include_pad=True",
     "avg_pool.divisor_exclude_pad": "avg pool divisor with count_include_pad=False",
+    "conv_transpose.layout": "transposed-convolution activation layout",
     "conv_transpose.weight": "transposed-convolution weight layout",
     "conv_transpose.crop": "transposed-convolution crop (padding) sides",
 }
@@ -164,11 +167,136 @@ def _conv_probes(fn: Callable, d: int = 1) -> dict[str, str]:
     a = _ints(c)
     out["conv.groups"] = _probe(fn, c, a, "contiguous blocks (o // (C_out/groups))",
                                 [("interleaved (o % groups)", Candidate("", "", c, compute=_interleave(c, "output")))])
-    c = _lift(Case("conv", 1, 2, 1, (5,), (3,)), d)
-    a = _ints(c)
-    nhwc = _probe(fn, c, a, "channels first (N, C, *spatial)", [])
-    out["conv.layout"] = "not channels first" if nhwc.startswith("none matched") else nhwc
     return out
+
+
+# --------------------------------------------------------------------------- layouts
+
+_SP, _K = (7, 8, 9), (4, 5, 6)  # spatial and kernel sizes of the layout probes: distinct from each other and the channels
+
+
+def _layout_case(op: str, d: int, depthwise: bool = False) -> Case:
+    """A probe whose axes all differ in length, so that each layout hypothesis gives its arrays other shapes."""
+    rec = registry.get(op)
+    if rec.family != "conv":
+        k = (2, 3, 2)[:d]
+        if rec.takes("output_size") and not rec.takes("kernel_size"):
+            return Case(op, 1, 2, 2, _SP[:d], k, output_size=(3, 4, 5)[:d])
+        return Case(op, 1, 2, 2, _SP[:d], k)
+    if depthwise:  # C_in = groups = 3, multiplier 2
+        return Case(op, 1, 3, 6, _SP[:d], _K[:d], groups=3)
+    return Case(op, 1, 2, 3, _SP[:d], _K[:d])
+
+
+def _hypotheses(op: str, d: int, depthwise: bool = False) -> list[tuple[str, str | None]]:
+    """``(layout, weight_layout)`` pairs a function of ``op`` in ``d`` spatial axes might take."""
+    from .targets import _weight_kind
+
+    sp = "DHW"[3 - d:]
+    acts = [f"NC{sp}", f"N{sp}C"]
+    kind = _weight_kind(op)
+    if kind is None:
+        return [(a, None) for a in acts]
+    if kind == "transposed_weight":
+        ws = [f"IO{sp}", f"{sp}OI"]
+    else:
+        ws = [f"OI{sp}", f"{sp}IO", f"O{sp}I"] + ([f"{sp}IM"] if depthwise else [])
+    return [(a, w) for a in acts for w in ws]
+
+
+def _pair(act: str, wl: str | None) -> str:
+    return act + ("" if wl is None else f"/{wl}")
+
+
+def detect_layouts(fn: Callable, op: str, dims: int, timeout: float | None = 10.0) -> tuple[list[tuple[str, str | None]], dict[str, str]]:
+    """The ``(layout, weight_layout)`` pairs under which ``fn`` computes ``op`` exactly on a probe with asymmetric
+    shapes (every axis a different length), and what each pair gave (``'match'``, ``'raises ...'``, ``'none matched: ...'``).
+
+    Pairs: channels first or last, times the weight layouts of the op's kind
+    (:mod:`refconv.layouts`); when no pair matches on a plain probe, a
+    depthwise one (``groups = C_in``) also tries ``HWIM``.
+
+    >>> from refconv import oracle
+    >>> def tf_like(x, w, b, *, stride, padding, dilation, groups):
+    ...     return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups,
+    ...                        layout='NHWC', weight_layout='HWIO')
+    >>> detect_layouts(tf_like, 'conv', 2)[0]
+    [('NHWC', 'HWIO')]
+    """
+    from .isolation import TargetRaised, TargetTimeout, alarm_usable, call_in_process
+    from .targets import in_layouts
+
+    found: list[tuple[str, str | None]] = []
+    tried: dict[str, str] = {}
+    rounds = [False] + ([True] if registry.get(op).family == "conv" and _hypotheses(op, dims)[0][1] and
+                        not op.startswith("conv_transpose") else [])
+    for depthwise in rounds:
+        case = _layout_case(op, dims, depthwise)
+        arrays = _ints(case, seed=5)
+        exp = ops.values_of(case, ops.expected(case, arrays))
+        call_arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
+        for act, wl in _hypotheses(op, dims, depthwise):
+            key = _pair(act, wl) + (" (depthwise)" if depthwise else "")
+            g = in_layouts(fn, op, act, wl)
+            try:
+                y = call_in_process(lambda: np.asarray(ops.values_of(case, ops.call(g, case, call_arrays)), dtype=np.float64),
+                                    timeout if alarm_usable() else None)
+            except TargetTimeout as exc:
+                tried[key] = f"hangs: {exc}"
+                return found, tried
+            except TargetRaised as exc:
+                msg = _clip(exc.message)
+                tried[key] = f"raises {exc.type_name}" + (f": {msg}" if msg else "")
+                continue
+            except Exception as exc:  # noqa: BLE001 - the result cannot be read in this layout
+                tried[key] = f"raises {type(exc).__name__}: {_clip(str(exc))}"
+                continue
+            if y.shape == exp.shape and np.array_equal(y, exp):
+                tried[key] = "match"
+                found.append((act, wl))
+            else:
+                tried[key] = (f"none matched: output shape {y.shape}, the reference's {exp.shape}" if y.shape != exp.shape
+                              else "none matched: other values")
+        if found:
+            break
+    return found, tried
+
+
+def _layout_rows(fn: Callable, op: str, d: int, prefix: str, declared: tuple[Any, Any]) -> tuple[dict[str, str], Callable]:
+    """Rows ``<prefix>.layout`` (and ``conv.weight_layout`` / ``conv_transpose.weight``), and ``fn`` as a canonical
+    callable in the layouts found (or declared), for the other probes."""
+    from .targets import in_layouts
+
+    if declared != (None, None):
+        rows = {f"{prefix}.layout": f"{declared[0] or 'channels first'} (declared)"}
+        if declared[1] and prefix in ("conv", "conv_transpose"):
+            rows["conv.weight_layout" if prefix == "conv" else "conv_transpose.weight"] = f"{declared[1]} (declared)"
+        return rows, in_layouts(fn, op, *declared)
+    found, tried = detect_layouts(fn, op, d, _GUARD["timeout"])
+    if len(found) == 1:
+        act, wl = found[0]
+        rows = {f"{prefix}.layout": f"{act} ({'channels last' if act.endswith('C') else 'channels first'})"}
+        if wl is not None:
+            lay = _layouts_of().layout(wl)
+            if prefix == "conv":
+                rows["conv.weight_layout"] = wl + (" (depthwise: groups = C_in)" if lay.depthwise else "")
+            elif wl != lay.canonical:  # a canonical transposed weight is left to the weight probe
+                rows["conv_transpose.weight"] = f"{wl} (*K, C_out/groups, C_in)"
+        return rows, in_layouts(fn, op, act, wl)
+    if found:
+        why = f"undecided: {len(found)} layouts match ({', '.join(_pair(a, w) for a, w in found)})"
+    else:
+        why = "none matched: " + "; ".join(f"{k}: {v}" for k, v in tried.items())
+    rows = {f"{prefix}.layout": why}
+    if prefix == "conv":
+        rows["conv.weight_layout"] = "undecided: no activation and weight layout pair matched (see the activation layout)"
+    return rows, fn
+
+
+def _layouts_of() -> Any:
+    from .. import layouts
+
+    return layouts
 
 
 def _function(target: Target, op: str) -> Callable | None:
@@ -354,6 +482,33 @@ def missing_ops(target: Any, ops: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _in_found_layouts(tgt: Target, op: str, prefix: str, dims: int) -> tuple[dict[str, str], Callable | None, Any]:
+    """The layout rows of ``op`` for ``tgt``, its function for the other probes, and the pair found (or declared).
+
+    Built-in adapters take canonical arrays (no rows); a target checked with
+    declared layouts (``module:function[layout=...]``) gets them as rows.
+    """
+    fn = _function(tgt, op)
+    if fn is None:
+        return {}, None, None
+    declared = getattr(tgt, "layouts", None)
+    if declared is not None:
+        rows, _ = _layout_rows(fn, op, dims, prefix, tuple(declared))
+        return rows, fn, None  # already translated by the target
+    if not tgt.is_function:
+        return {}, fn, None
+    rows, wrapped = _layout_rows(fn, op, dims, prefix, (None, None))
+    return rows, wrapped, (wrapped if wrapped is not fn else None)
+
+
+def _translated(tgt: Target, layout: str) -> Target:
+    """``tgt`` with every op's function taking ``layout`` activations (the pooling probes after the layout is found)."""
+    from .targets import in_layouts
+
+    return Target(tgt.name, lambda op: in_layouts(tgt.function(op), op, layout), tgt._caps, tgt.setup, tgt.spec,
+                  tgt.keywords, signature=tgt.signature, callable=tgt.callable, is_function=tgt.is_function)
+
+
 def _identify(tgt: Target, ops: tuple[str, ...], out: dict[str, str], dims: int = 1) -> dict[str, str]:
     def caps(op: str) -> None:
         _CAPS.clear()
@@ -364,19 +519,43 @@ def _identify(tgt: Target, ops: tuple[str, ...], out: dict[str, str], dims: int 
 
     if "conv" in ops:
         caps("conv")
-        fn = _function(tgt, "conv")
-        if fn is not None:
+        rows, fn, _ = _in_found_layouts(tgt, "conv", "conv", dims)
+        out.update(rows)
+        if fn is not None and not out.get("conv.layout", "").startswith(("none matched", "undecided")):
             out.update(_conv_probes(fn, dims))
+            if "depthwise" in out.get("conv.weight_layout", ""):
+                out["conv.groups"] = "not offered: a depthwise HWIM weight holds groups = C_in only"
+        elif fn is not None:
+            for key in ("conv.kernel", "conv.padding", "conv.dilation", "conv.stride", "conv.groups"):
+                out[key] = "not probed: the function's layouts were not found (see the activation layout)"
         if dims == 1:  # the library's own 'same' modes are probed in 1-D
             same = native_same_side(tgt)
             if same != "no 'same' mode":
                 out["same.odd_zero"] = same
     pools = tuple(op for op in ops if registry.get(op).window)
     if pools:
-        out.update(_pool_probes(tgt, caps, pools, dims))
+        ptgt = tgt
+        first = next((op for op in pools if _function(tgt, op) is not None), None)
+        if first is not None and (tgt.is_function or getattr(tgt, "layouts", None) is not None):
+            caps(first)
+            rows, _, _ = _in_found_layouts(tgt, first, "pool", dims)
+            out.update(rows)
+            found = out.get("pool.layout", "")
+            if tgt.is_function and getattr(tgt, "layouts", None) is None and found[:1] == "N" and found.split()[0].endswith("C"):
+                ptgt = _translated(tgt, found.split()[0])
+        out.update(_pool_probes(ptgt, caps, pools, dims))
     if "conv_transpose" in ops:
         caps("conv_transpose")
-        out.update(_transpose_probes(tgt, dims))
+        rows, fn, _ = _in_found_layouts(tgt, "conv_transpose", "conv_transpose", dims)
+        out.update(rows)
+        ttgt = tgt
+        if fn is not None and tgt.is_function and getattr(tgt, "layouts", None) is None:
+            ttgt = Target(tgt.name, lambda op: fn, tgt._caps, tgt.setup, tgt.spec, tgt.keywords,
+                          signature=tgt.signature, callable=tgt.callable, is_function=True)
+        probes = _transpose_probes(ttgt, dims)
+        if "conv_transpose.weight" in rows:  # the layout found names the weight's axes
+            probes.pop("conv_transpose.weight", None)
+        out.update(probes)
     return out
 
 

@@ -787,3 +787,84 @@ def with_layouts(target: Target, layout: Any = None, weight_layout: Any = None) 
                  callable=target.callable, is_function=True)
     out.layouts = (layout, weight_layout)  # type: ignore[attr-defined]
     return out
+
+
+def check(target: Any, *, layout: Any = None, weight_layout: Any = None, op: str | None = None,
+          dims: int | None = None, **kwargs: Any) -> Any:
+    """:func:`refconv.conformance.engine.check` of a function whose arrays are in ``layout`` / ``weight_layout``.
+
+    Every keyword of the engine's ``check`` is accepted.  ``layout`` names the
+    activation layout the function takes and returns (``'NHWC'``...;
+    :mod:`refconv.layouts`), ``weight_layout`` its weight layout (``'HWIO'``,
+    ``'OHWI'``, depthwise ``'HWIM'``; ``'HWOI'`` for a transposed
+    convolution).  These are the target's *logical* layouts; the memory
+    layouts of the catalogue (``Case.layout``: contiguous, strided,
+    channels-last strides...) still vary how the arrays lie in memory.
+    ``dims`` defaults to the layouts' rank (2 without them).  A failing
+    function is probed for the layouts its results match, and the report's
+    diagnosis names them.
+
+    >>> import numpy as np
+    >>> from refconv import oracle
+    >>> def nhwc(x, w, b, *, stride, padding, dilation, groups):
+    ...     return oracle.conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups,
+    ...                        layout='NHWC', weight_layout='HWIO')
+    >>> check(nhwc, layout='NHWC', weight_layout='HWIO', max_examples=5, seed=0).verdict
+    'PASS'
+    >>> r = check(nhwc, max_examples=0, seed=0)          # taken for channels first
+    >>> r.verdict, [d for d in r.failure.diagnosis if 'layout' in d][:1]
+    ('FAIL', ["the results match layout='NHWC', weight_layout='HWIO' (command: --layout NHWC --weight-layout HWIO)"])
+    """
+    from . import engine
+
+    isolate = bool(kwargs.get("isolate", False))
+    caps = kwargs.pop("capabilities", None)
+    if layout is None and weight_layout is None:
+        tgt: Any = target
+        rank = 2 if dims is None else dims
+    else:
+        first = _layouts.layout(layout, kind="activation") if layout is not None else \
+            _layouts.layout(weight_layout, argument="weight_layout")
+        rank = first.dims if dims is None else dims
+        if isinstance(target, str) and not is_adapter(target) and not _LAYOUT_SPEC.match(target):
+            tgt = layout_spec(target, layout, weight_layout) if isolate else \
+                resolve(layout_spec(target, layout, weight_layout), capabilities=caps)
+            caps = None if not isolate else caps
+        elif isinstance(target, str):
+            tgt = resolve(target)  # an adapter: a TargetError saying that layouts apply to functions
+            tgt = with_layouts(tgt, layout, weight_layout)
+        else:
+            tgt = with_layouts(resolve(target, capabilities=caps), layout, weight_layout)
+            caps = None
+        if not isolate and isinstance(tgt, Target):
+            chosen = op or (infer_op(tgt) if tgt.is_function else None) or "conv"
+            check_layouts(chosen, rank, layout, weight_layout)
+    report = engine.check(tgt, op=op, dims=rank, capabilities=caps, **kwargs)
+    if report.verdict == "FAIL" and not isolate and report.failure is not None:
+        _diagnose_layouts(tgt if isinstance(tgt, Target) else None, target, report, layout, weight_layout, caps)
+    return report
+
+
+def _diagnose_layouts(tgt: Target | None, target: Any, report: Any, layout: Any, weight_layout: Any, caps: Any) -> None:
+    """Add to a failure's diagnosis the layouts the function's results match, when they differ from those declared."""
+    try:
+        if tgt is None:
+            if isinstance(target, str) and is_adapter(target):
+                return
+            tgt = resolve(target, capabilities=caps)
+        if not tgt.is_function or tgt.callable is None:
+            return
+        from .identify import detect_layouts
+
+        found, _ = detect_layouts(tgt.callable, report.op, report.dims)
+    except Exception:  # noqa: BLE001 - a diagnosis that cannot be made is left out, never a new failure
+        return
+    declared = (layout, weight_layout)
+    for act, wl in found:
+        canon = (act == _layouts.canonical(act)) and (wl is None or wl == _layouts.canonical(wl))
+        same = (act == (layout or _layouts.canonical(act))) and (wl is None or wl == (weight_layout or _layouts.canonical(wl)))
+        if same or (canon and declared == (None, None)):
+            continue
+        words = f"layout={act!r}" + (f", weight_layout={wl!r}" if wl else "")
+        cmd = f"--layout {act}" + (f" --weight-layout {wl}" if wl else "")
+        report.failure.diagnosis.insert(0, f"the results match {words} (command: {cmd})")
