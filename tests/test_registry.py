@@ -21,8 +21,10 @@ EXAMPLE = ROOT / "tests" / "example_adapter"
 def test_every_op_has_a_complete_record():
     assert set(OPS) == set(registry.names()) and OPS
     for rec in registry.records():
-        # the oracle's own function, or (an op with indices) the canonical call of it in conformance.ops
-        assert rec.oracle_function() is getattr(oracle, rec.name, None) or rec.oracle == f".conformance.ops:{rec.name}"
+        # the oracle's own function, or the exact function of its own module (quantized ops), or (an op with
+        # indices) the canonical call of it in conformance.ops: named as the op, inside refconv
+        fn = rec.oracle_function()
+        assert fn is getattr(oracle, rec.name, None) or (fn.__name__ == rec.name and fn.__module__.startswith("refconv."))
         assert rec.fast_function() is getattr(fast, rec.name)
         assert rec.bound in ("abs", "max") and rec.bound_modes()
         assert rec.adapters and set(rec.adapters) <= set(adapters.FAMILIES)
@@ -30,14 +32,16 @@ def test_every_op_has_a_complete_record():
             assert registry.get(g).grad_of == rec.name
         for dims in (1, 2, 3):
             cases = catalogue(rec.name, dims)
-            assert any(not c.expect_refusal for c in cases) and any(c.expect_refusal for c in cases)
+            # refusal cases wherever the canonical call can carry a configuration the definition rejects
+            assert any(not c.expect_refusal for c in cases) and any(c.expect_refusal for c in cases) == rec.refuses
         assert rec.build_candidates(catalogue(rec.name, 2)[0])
 
 
 def test_the_oracle_functions_of_the_checked_ops_are_all_registered():
     # every function of the oracle that takes a case's canonical arrays is a registered op
     for name in ("conv", "conv_transpose", "conv_grad_input", "conv_grad_weight", "max_pool", "avg_pool", "lp_pool",
-                 "adaptive_avg_pool", "adaptive_max_pool"):
+                 "adaptive_avg_pool", "adaptive_max_pool", "conv_grad_bias", "conv_transpose_grad_input",
+                 "conv_transpose_grad_weight", "max_pool_grad", "avg_pool_grad", "max_unpool"):
         assert registry.get(name).oracle == f".oracle:{name}"
     # max pooling with indices: max_pool(..., return_indices=True)
     assert registry.get("max_pool_indices").oracle_function().__doc__.startswith("The exact ``max_pool(")

@@ -773,8 +773,15 @@ def bias_grad_candidates(case: Case) -> list[Candidate]:
 def transpose_grad_candidates(case: Case) -> list[Candidate]:
     """The transposed convolution's gradients: the kernel flipped, output_padding's extra outputs kept."""
     axes = tuple(range(2, 2 + case.dims))
-    out = [Candidate("kernel flipped", "the spatial axes of w reversed (convolution instead of correlation)", case,
-                     inputs=_flip_axes(axes))] if case.op.endswith("input") else []
+    if case.op.endswith("input"):
+        out = [Candidate("kernel flipped", "the spatial axes of w reversed (convolution instead of correlation)", case,
+                         inputs=_flip_axes(axes))]
+    else:
+        out = [Candidate("kernel flipped", "the weight gradient with its spatial axes reversed", case,
+                         output=lambda y: np.flip(y, axis=axes)),
+               Candidate("weight layout swapped", "the gradient in the layout (C_out // groups, C_in, *K) read as "
+                         "(C_in, C_out // groups, *K)", case,
+                         output=lambda y: np.swapaxes(y, 0, 1).reshape(y.shape))]
     extra = [o // s for o, s in zip(case.output_padding, case.stride)]
     if case.op.endswith("input") and any(extra):
         from .. import oracle
