@@ -6,6 +6,7 @@ Examples::
     refconv check mypkg.kernels:conv2d --dims 2 --dtype float32 --precision tf32
     refconv check path/to/impl.py:conv --max-examples 200 --seed 1 --json report.json
     refconv check path/to/impl.py:conv --unsupported dilation,groups --isolate
+    refconv check mypkg.tf_ops:conv2d --layout NHWC --weight-layout HWIO
 
 TARGET is a built-in adapter (torch, onnxruntime, jax, scipy, numpy,
 refconv.fast) or ``module:function`` / ``path/to/file.py:function`` with the
@@ -13,7 +14,9 @@ canonical signature of the op (see ``refconv.conformance.ops``); a function's
 op is read from its signature unless ``--op`` says it.  An adapter without
 ``--op`` is checked on every op and dims it declares (``--dims`` narrows the
 dims); ``refconv check --list-adapters`` lists the adapters and their named
-variants.  A failure that a recorded known divergence explains is marked
+variants.  ``--layout`` / ``--weight-layout`` name the layouts a function
+takes and returns (``NHWC``, ``HWIO``...: ``specs/layouts.md``); a failing
+function's diagnosis names the layouts its results match.  A failure that a recorded known divergence explains is marked
 "known divergence: <id>"; ``--allow-known`` accepts those.  Exit status 0 PASS,
 1 FAIL (the target is wrong), 2 usage error, 3 ERROR (refconv itself failed)
 or INCONCLUSIVE (too few cases could be judged).  With ``--op all``: 1 if any
@@ -84,6 +87,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--specials", action="store_true",
                         help="also report NaN / infinity / signed-zero handling (separately; never changes the exit status)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    # the function's own layouts (refconv.layouts; specs/layouts.md): it gets and returns arrays in them
+    parser.add_argument("--layout", default=None, metavar="NAME",
+                        help="activation layout the function takes and returns: NCW/NCHW/NCDHW (default) or "
+                             "NWC/NHWC/NDHWC; sets --dims")
+    parser.add_argument("--weight-layout", default=None, metavar="NAME",
+                        help="weight layout of the function: OIHW (default), HWIO, OHWI, depthwise HWIM "
+                             "(groups = C_in); transposed convolution: IOHW (default) or HWOI (TensorFlow)")
     # a real network, every distinct convolution and pooling layer at its real size (specs/networks.md)
     net = parser.add_argument_group("networks")
     net.add_argument("--network", default=None, metavar="NAME|FILE",
@@ -110,8 +120,8 @@ def _seconds(option: str, value: float | None) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..cli import UsageError
-    from ..conformance.engine import DEFAULT_MAX_EXAMPLES, check
-    from ..conformance.targets import TargetError, features
+    from ..conformance.engine import DEFAULT_MAX_EXAMPLES
+    from ..conformance.targets import TargetError, check, features
     from ..params import ConvParamError
     from ._paths import output_file
 
@@ -135,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         unsupported = features(args.unsupported)
     except ConvParamError as exc:
         raise UsageError(f"--unsupported={args.unsupported!r}: {str(exc).partition(': ')[2]}") from None
+    _layouts(args)
     json_path = os.path.abspath(output_file("--json", args.json)) if args.json else None
     out = _Stdout()
     try:
@@ -143,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
             reports = [check(args.target, op=op, dims=dims, dtype=args.dtype, precision=args.precision,
                              max_examples=n, seed=args.seed, bound=args.bound, timeout=timeout, isolate=args.isolate,
                              load_timeout=load_timeout, unsupported=unsupported, progress=not args.quiet,
-                             allow_known=args.allow_known, divergences=args.divergences)
+                             allow_known=args.allow_known, divergences=args.divergences,
+                             layout=args.layout, weight_layout=args.weight_layout)
                        for op, dims in plan]
         except TargetError as exc:
             raise UsageError(str(exc)) from None
@@ -163,6 +175,32 @@ def run(args: argparse.Namespace) -> int:
     finally:
         out.close()
     return status(reports)
+
+
+def _layouts(args: argparse.Namespace) -> None:
+    """--layout and --weight-layout checked before any work; --dims defaults to their rank."""
+    from ..cli import UsageError
+    from ..conformance.targets import is_adapter, split_layout_spec
+    from ..layouts import layout
+    from ..params import ConvParamError
+
+    if args.layout is None and args.weight_layout is None:
+        return
+    if is_adapter(split_layout_spec(args.target)[0]):
+        raise UsageError(f"--layout/--weight-layout: {args.target!r} is a built-in adapter, which takes canonical "
+                         "arrays; layouts apply to a function target (module:function)")
+    try:
+        act = None if args.layout is None else layout(args.layout, kind="activation", argument="--layout")
+        wl = None if args.weight_layout is None else layout(args.weight_layout, argument="--weight-layout")
+        if wl is not None and wl.kind == "activation":
+            layout(args.weight_layout, kind="weight", argument="--weight-layout")
+    except ConvParamError as exc:
+        raise UsageError(str(exc)) from None
+    rank = (act or wl).dims
+    for name, lay in (("--layout", act), ("--weight-layout", wl)):
+        if lay is not None and lay.dims != (args.dims or rank):
+            raise UsageError(f"{name}={lay.name}: {lay.dims} spatial axes, but --dims={args.dims or rank}")
+    args.dims = args.dims or rank
 
 
 def status(reports: list) -> int:
