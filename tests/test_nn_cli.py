@@ -177,3 +177,30 @@ def test_plot_without_matplotlib_is_a_usage_error(tmp_path, capsys, monkeypatch)
     monkeypatch.setattr(plots, "available", lambda: False)
     assert _main(["train", "--out", str(tmp_path), "--plot", str(tmp_path / "p")]) == 2
     assert "--plot needs matplotlib" in capsys.readouterr().err
+
+
+def test_train_arch_lenet5_pads_the_images_to_32x32(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 16), ("t10k", 8)):
+        _idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        _idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    out = tmp_path / "run"
+    argv = ["train", "--arch", "lenet5", "--data", f"mnist:{tmp_path}", "--epochs", "1", "--out", str(out), "--quiet"]
+    assert _main(argv) == 0
+    text = capsys.readouterr().out
+    assert "16 train / 8 test images of 32x32; network lenet5" in text
+    model, _, meta = load_checkpoint(str(out / "checkpoint.npz"))
+    assert model.input_shape == (1, 32, 32) and model.num_params() == 61706
+    # the same options resume from the checkpoint (the network compares equal)
+    assert _main(argv[:5] + ["--epochs", "2", "--out", str(out), "--quiet", "--resume"]) == 0
+
+
+def test_train_arch_usage_errors(tmp_path, capsys):
+    assert _main(["train", "--arch", "resnet", "--out", str(tmp_path / "a")]) == 2
+    assert "--arch='resnet': expected one of 'default', 'lenet5'" in capsys.readouterr().err
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 4), ("t10k", 2)):
+        _idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 40, 40)))
+        _idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    assert _main(["train", "--arch", "lenet5", "--data", f"mnist:{tmp_path}", "--out", str(tmp_path / "b")]) == 2
+    assert "at most 32x32, not (1, 40, 40)" in capsys.readouterr().err

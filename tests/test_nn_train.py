@@ -124,3 +124,24 @@ def test_train_config_validation():
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="optimizer='rmsprop'"):
         TrainConfig(optimizer="rmsprop")
+
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def test_lenet5_learns_fashion_mnist_in_one_short_epoch():
+    """LeNet-5 from the zoo, Fashion-MNIST padded to 32x32: one epoch on 3,000 images clearly beats chance."""
+    if not os.path.isfile(os.path.join(FASHION, "train-images-idx3-ubyte.gz")):
+        pytest.skip(f"Fashion-MNIST is not installed in {FASHION} (Debian package dataset-fashion-mnist)")
+    from refconv.nn.data import load_mnist, pad_images
+    from refconv.nn.model import architecture
+
+    full = pad_images(load_mnist(FASHION), 32)
+    assert full.image_shape == (1, 32, 32)
+    ds = Dataset("mnist", full.x_train[:3000], full.y_train[:3000], full.x_test[:1000], full.y_test[:1000], 255)
+    desc, shape = architecture("lenet5", (1, 28, 28))
+    result = train(ds, TrainConfig(epochs=1, seed=0), description=desc, progress=False)
+    assert result.model.input_shape == shape == (1, 32, 32) and result.model.num_params() == 61706
+    # chance is 0.1; over 1,000 test images (binomial sd 0.0095) 0.6 is over 50 standard deviations above it
+    assert result.test_accuracy > 0.6, result.test_accuracy
+    assert result.confusion.sum() == 1000
