@@ -231,6 +231,12 @@ def catalogue(op: str, dims: int) -> Any:
     add(Case(op, 1, 160, 2, S(4, 3, 3), S(3, 3, 2), padding=S((1, 1), (1, 1), (1, 0)), seed=10,
              quant=Quant(x_scale=0.02, w_scale=(0.01,), y_scale=4.0), label="long reduction past int16 (random values)"))
     if qc:
+        # 33100 such products: 2152327500 > 2**31 - 1, requantized exactly (128); an int32 accumulator wraps to
+        # -2142639796 (and gives 0)
+        add(Case(op, 1, 33100, 1, S(1, 1, 1), S(1, 1, 1), seed=22,
+                 quant=Quant(x_dtype="int8", x_zero_point=-128, w_zero_point=(-128,), x_fill="max", w_fill="max",
+                             x_scale=1.0, w_scale=(1.0,), y_scale=2.0**24, y_zero_point=0),
+                 label="accumulator beyond int32 (2152327500), requantized exactly"))
         # acc = x (1x1 kernel, w = 1, zero points 0) times M = 0.5 * 0.25 / 1 = 1/8: a tie at every acc = 4 + 8k;
         # odd acc show gemmlowp's double rounding
         ramp = Quant(x_dtype="int8", w_zero_point=(0,), x_zero_point=0, out_dtype="int8", y_zero_point=0, x_scale=0.5,
@@ -436,7 +442,9 @@ def _src(v: Any) -> str:
     a = np.asarray(v)
     if a.ndim == 0:
         return f"np.{a.dtype}({a.item()!r})"
-    return f"np.array({a.tolist()!r}, dtype=np.{a.dtype})"
+    if a.size == 0:
+        return f"np.zeros({a.shape!r}, dtype=np.{a.dtype})"
+    return f"np.array({a.ravel().tolist()!r}, dtype=np.{a.dtype}).reshape({a.shape!r})"
 
 
 def repro(target: Any, op: str, case: Any, max_literal: int = 300) -> str:
