@@ -21,7 +21,7 @@ import os
 import sys
 import threading
 import traceback
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from .params import ConvParamError
 
@@ -47,7 +47,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 with the message, as we want
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 with the message, as we want
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
