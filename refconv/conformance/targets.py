@@ -762,15 +762,13 @@ def with_layouts(target: Target, layout: Any = None, weight_layout: Any = None) 
     spec = None if target.spec is None else layout_spec(split_layout_spec(target.spec)[0], layout, weight_layout)
     name = layout_spec(split_layout_spec(target.name)[0], layout, weight_layout)
     base_functions, base_caps = target._functions, target._caps
-    words = ", ".join(f"{k} {v}" for k, v in (("layout", layout), ("weight layout", weight_layout)) if v)
 
     def functions(op: str) -> Callable:
         return in_layouts(base_functions(op), op, layout, weight_layout)
 
     def caps(op: str, dims: int, dtype: str) -> Capabilities:
         c = base_caps(op, dims, dtype)
-        c = dataclasses.replace(c, dims=tuple(d for d in c.dims if d == rank) or (rank,),
-                                notes=tuple(c.notes) + (f"the target takes its arrays in {words} (refconv.layouts)",))
+        c = dataclasses.replace(c, dims=tuple(d for d in c.dims if d == rank) or (rank,))
         if wl is not None and wl.depthwise and _weight_kind(op) == "weight":
             rule = c.rule
 
