@@ -104,5 +104,42 @@ def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
     return base
 
 
+def environment(device: str = "cpu") -> list[str]:
+    """The platform the calls run on and the precision the adapter asks of XLA."""
+    jax = _jax()
+    dev = jax.devices(device)[0]
+    return [f"jax {jax.__version__} on {dev.platform} ({dev.device_kind}): convolutions with "
+            "precision=lax.Precision.HIGHEST (no TF32 / bfloat16 passes on GPUs), "
+            f"jax_default_matmul_precision={jax.config.jax_default_matmul_precision}"]
+
+
+def _on(device: str, fn):
+    # every call runs with the device as JAX's default (inputs are placed there, results come back as numpy)
+    def call(*args, **kwargs):
+        jax = _jax()
+        with jax.default_device(jax.devices(device)[0]):
+            return fn(*args, **kwargs)
+
+    return call
+
+
 def make(name: str = "jax") -> Target:
-    return Target("jax", lambda op: FUNCTIONS[op], capabilities, SETUP, spec="jax")
+    """The adapter ``jax`` (the CPU) or ``jax:gpu``."""
+    base, _, device = name.partition(":")
+    if base != "jax" or device not in ("", "cpu", "gpu"):
+        raise ValueError(f"name={name!r}: the JAX adapters are jax and jax:gpu")
+    device = device or "cpu"
+    if device == "gpu":
+        from ..targets import TargetError
+
+        try:
+            _jax().devices("gpu")
+        except RuntimeError:
+            raise TargetError(f"target={name!r}: JAX sees no GPU (jax.devices('gpu') raises)") from None
+        functions = {op: _on(device, f) for op, f in FUNCTIONS.items()}
+        setup = SETUP.replace("'jax'", repr(name))
+        target = Target(name, lambda op: functions[op], capabilities, setup, spec=name)
+    else:
+        target = Target("jax", lambda op: FUNCTIONS[op], capabilities, SETUP, spec="jax")
+    target.environment = lambda: environment(device)
+    return target

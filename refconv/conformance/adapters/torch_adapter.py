@@ -310,7 +310,7 @@ def make(name: str = "torch") -> Target:
     if device == "cuda" and not _torch()[0].cuda.is_available():
         from ..targets import TargetError
 
-        raise TargetError(f"target={name}:cuda: PyTorch sees no CUDA device (torch.cuda.is_available() is False)")
+        raise TargetError(f"target={name + ':cuda'!r}: PyTorch sees no CUDA device (torch.cuda.is_available() is False)")
     functions = _functions(channels_last=name == "torch.channels_last", strings=name == "torch.strings", device=device)
     caps = _channels_last_capabilities if name == "torch.channels_last" else capabilities
     full = name if device == "cpu" else f"{name}:{device}"
