@@ -167,7 +167,7 @@ def get(name: str) -> Target:
     module = module_of(name)
     if module is None:
         raise TargetError(f"target={name!r}: not a built-in adapter ({', '.join(ADAPTERS)})")
-    if name not in ADAPTERS:
+    if name not in ADAPTERS and split_device(name)[1] is None:
         if name not in _cache:
             _cache[name] = _plugin(name)
         return _cache[name]
@@ -180,6 +180,8 @@ def get(name: str) -> Target:
         mod = importlib.import_module(f".{module}", __name__)
         try:
             _cache[name] = mod.make(name)
+        except TargetError:  # the adapter's own refusal (a device that is not there) names the target already
+            raise
         except ValueError as exc:  # an unknown variant (e.g. onnxruntime.opset99)
             raise TargetError(f"target={name!r}: {exc}") from None
     return _cache[name]

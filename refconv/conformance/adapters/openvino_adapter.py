@@ -197,6 +197,7 @@ def make(name: str = "openvino") -> Target:
         raise TargetError(f"target={name!r}: OpenVINO has no {DEVICES[device]} device here "
                           f"(available: {', '.join(_core().available_devices)})")
     hint = "f32" if base == "openvino.f32" else None
+    _ov()  # imported here, once: seconds that no call's timeout should count
     functions = _functions(device, hint)
     setup = f"from refconv.conformance import adapters\ntarget = adapters.get({name!r}).function({{op!r}})"
     target = Target(name, lambda op: functions[op], capabilities, setup, spec=name)

@@ -322,6 +322,16 @@ def _conv_rule(dtype: str) -> Callable[[Case], bool]:
     return tensorflow_conv_kernels
 
 
+def _grad_rule(dtype: str) -> Callable[[Case], bool]:
+    conv_rule = _conv_rule(dtype)
+
+    def tensorflow_backprop_kernels(case: Case) -> bool:
+        """The forward convolution's rule; groups only 1 or depthwise 2-D (no grouped gradients on CPU)."""
+        return conv_rule(case) and (case.groups == 1 or _depthwise(case))
+
+    return tensorflow_backprop_kernels
+
+
 def _transpose_rule(dtype: str) -> Callable[[Case], bool]:
     def tensorflow_conv_transpose(case: Case) -> bool:
         """output_padding below the stride; 1-D / 3-D only where VALID or SAME computes the case; float64: no dilation."""
@@ -360,9 +370,11 @@ def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
         if dtype == "float64":
             notes += ("float64: dilated 3-D convolution, depthwise with unequal strides (Eigen's CPU kernels)",)
         if op != "conv":
-            # Conv2DBackpropInput / Conv2DBackpropFilter: "Current CPU implementations do not yet support dilation"
-            return base.replace(rule=_conv_rule(dtype), dilation=False,
-                                notes=notes + ("dilated convolution gradients (TensorFlow's CPU backprop kernels)",))
+            # Conv2DBackpropInput / Conv2DBackpropFilter: "Current CPU implementations do not yet support dilation",
+            # "Gradients for grouped convolutions are not supported on CPU" (depthwise has its own kernels)
+            return base.replace(rule=_grad_rule(dtype), dilation=False,
+                                notes=notes + ("dilated convolution gradients (TensorFlow's CPU backprop kernels)",
+                                               "grouped convolution gradients other than depthwise 2-D (not on CPU)"))
         return base.replace(rule=_conv_rule(dtype), notes=notes)
     if op == "conv_transpose":
         return base.replace(groups=False, rule=_transpose_rule(dtype),
@@ -402,6 +414,7 @@ def make(name: str = "tensorflow") -> Target:
         raise ValueError(f"name={name!r}: TensorFlow adapters are tensorflow, tensorflow:gpu")
     if device == "gpu" and not _tf().config.list_physical_devices("GPU"):
         raise TargetError(f"target={name!r}: TensorFlow sees no GPU (tf.config.list_physical_devices('GPU') is empty)")
+    _tf()  # imported here, once: seconds that no call's timeout should count
     functions = _functions(device)
     setup = f"from refconv.conformance import adapters\ntarget = adapters.get({name!r}).function({{op!r}})"
     target = Target(name, lambda op: functions[op], capabilities, setup, spec=name)
