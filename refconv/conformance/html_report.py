@@ -171,7 +171,7 @@ def _matrix(items: list[dict[str, Any]]) -> str:
                 cells.append('<td class="none">&#8211;</td>')
                 continue
             v = _worst([e["verdict"] for e in sel])
-            tip = "\n".join(f"{e['verdict']}: {e['what']} {e['dims']}-D {e['source']}".strip() for e in sel)
+            tip = "\n".join(f"{e['verdict']}: {e['what']} {_dims(e)}{e['source']}".strip() for e in sel)
             n = sum(e["verdict"] == v for e in sel)
             cells.append(f'<td class="v" data-verdict="{_e(v)}" style="background:{COLORS.get(v, "#fff")}" '
                          f'title="{_e(tip)}">{_e(v)}{f" {n}/{len(sel)}" if len(sel) > 1 else ""}</td>')
@@ -189,7 +189,7 @@ def _failures(items: list[dict[str, Any]]) -> str:
         f = e["failure"]
         parts = [f'<div class="failure" id="failure-{i}"><h3><span class="badge" style="background:'
                  f'{COLORS.get(e["verdict"], "#999")}">{_e(e["verdict"])}</span> {_e(e["target"])} &#8212; '
-                 f'{_e(e["op"])} {_e(e["dims"])}-D {_e(e["dtype"])} <small>{_e(e["what"])} {_e(e["source"])}</small></h3>']
+                 f'{_e(e["op"])} {_dims(e)}{_e(e["dtype"])} <small>{_e(e["what"])} {_e(e["source"])}</small></h3>']
         if f.get("kind") or f.get("message"):
             parts.append(f"<p><b>{_e(f.get('kind') or '')}</b>: {_e(f.get('message') or '')}</p>")
         if f.get("case"):
@@ -212,6 +212,10 @@ def _failures(items: list[dict[str, Any]]) -> str:
         parts.append("</div>")
         out.append("".join(parts))
     return "".join(out)
+
+
+def _dims(e: dict[str, Any]) -> str:
+    return f"{e['dims']}-D " if isinstance(e.get("dims"), int) else ""
 
 
 def _g(v: Any) -> str:
@@ -241,7 +245,8 @@ def _plot(op: str, items: list[dict[str, Any]]) -> str:
     g = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H + 24 + 16 * len(targets)}" '
          f'role="img" aria-label="error against bound, {_e(op)}">',
          f'<text x="{W / 2}" y="12" text-anchor="middle" font-weight="bold">{_e(op)}: measured error vs bound</text>']
-    for k in range(lo, hi + 1):
+    step = max(1, math.ceil(span / 8))  # at most about 8 labelled decades per axis
+    for k in range(lo, hi + 1, step):
         x, y = sx(k), sy(k)
         g.append(f'<line x1="{x:.1f}" y1="16" x2="{x:.1f}" y2="{H - B}" stroke="#eee"/>'
                  f'<line x1="{L}" y1="{y:.1f}" x2="{W - 16}" y2="{y:.1f}" stroke="#eee"/>'
