@@ -203,3 +203,27 @@ def test_layout_spec_round_trip_and_memory_layouts_reach_the_function():
     assert Case  # the memory layouts are those of the catalogue's cases
     t = resolve(layout_spec("refconv.oracle:max_pool", "NHWC"))
     assert t.name.endswith("[layout=NHWC, weight_layout=]") and "in_layouts(target, '{op}', 'NHWC', None)" in t.setup
+
+
+def test_pytest_plugin_layouts(tmp_path):
+    import os
+
+    (tmp_path / "nhwc_impl.py").write_text(NHWC_SOURCE)
+    import refconv
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(refconv.__file__)))  # this checkout, also when installed elsewhere
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), root]))
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=tmp_path,
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    r = run("--refconv-target=nhwc_impl:conv", "--refconv-layout=NWC", "--refconv-weight-layout=WIO",
+            "--refconv-max-examples=3")
+    assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout + r.stderr
+    assert "dims=1" in run("--refconv-target=nhwc_impl:conv", "--refconv-layout=NWC", "--refconv-max-examples=0",
+                           "--collect-only").stdout
+    r = run("--refconv-target=nhwc_impl:conv", "--refconv-max-examples=0")
+    assert r.returncode == 1 and "the results match layout='NHWC', weight_layout='HWIO'" in r.stdout, r.stdout
+    r = run("--refconv-target=nhwc_impl:conv", "--refconv-layout=NHCW")
+    assert r.returncode == 4 and "--refconv-layout='NHCW': not a layout name" in r.stderr, r.stdout + r.stderr

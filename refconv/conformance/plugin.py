@@ -12,7 +12,9 @@ fails the item); an entry without one turns the whole matching item into an
 expected failure with its reason.  The runner options are those of ``refconv check``:
 ``--refconv-isolate`` (import and run the target in a worker process),
 ``--refconv-timeout`` (seconds per call; ``inf``: no limit), and
-``--refconv-unsupported`` (features the target does not implement).  An item
+``--refconv-unsupported`` (features the target does not implement), and
+``--refconv-layout`` / ``--refconv-weight-layout`` (the layouts a function
+target takes and returns: ``NHWC``, ``HWIO``...; ``specs/layouts.md``).  An item
 passes on a PASS verdict only: FAIL, ERROR (refconv itself failed) and
 INCONCLUSIVE fail it with the report.  Without ``--refconv-target`` the
 plugin does nothing.
@@ -46,6 +48,11 @@ def pytest_addoption(parser: Any) -> None:
                     help="per-call timeout (default 10; inf: no limit)")
     group.addoption("--refconv-unsupported", default=None, metavar="FEATURES",
                     help="comma-separated features the target does not implement (as refconv check --unsupported)")
+    group.addoption("--refconv-layout", default=None, metavar="NAME",
+                    help="activation layout a function target takes and returns (NHWC...; as refconv check --layout); "
+                         "the default dims become its rank")
+    group.addoption("--refconv-weight-layout", default=None, metavar="NAME",
+                    help="weight layout of a function target (HWIO, OHWI, HWIM; HWOI for conv_transpose)")
 
 
 def _split(v: str) -> list[str]:
@@ -114,6 +121,26 @@ def item_seed(base: int, name: str) -> int:
     return zlib.crc32(f"{base}:{name}".encode()) & 0x7FFFFFFF
 
 
+def _layout_options(config: Any) -> dict[str, Any]:
+    """``--refconv-layout`` / ``--refconv-weight-layout`` (pytest.UsageError naming a bad one); with them, the dims
+    default to their rank."""
+    from ..layouts import layout
+    from ..params import ConvParamError
+
+    act, wl = config.getoption("--refconv-layout"), config.getoption("--refconv-weight-layout")
+    if act is None and wl is None:
+        return {}
+    try:
+        lays = [layout(act, kind="activation", argument="--refconv-layout")] if act else []
+        if wl:
+            lays.append(layout(wl, argument="--refconv-weight-layout"))
+    except ConvParamError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    given = config.getoption("--refconv-dims")
+    dims = str(lays[0].dims) if given == "2" and lays[0].dims != 2 else given  # "2" is the option's default
+    return {"layout": act, "weight_layout": wl, "dims": dims}
+
+
 class RefconvFailure(Exception):
     """Carries the conformance report of a failed item."""
 
@@ -126,13 +153,15 @@ class RefconvItem(pytest.Item):
         self.divergences = divergences
 
     def runtest(self) -> None:
-        from .engine import DEFAULT_MAX_EXAMPLES, check
+        from .engine import DEFAULT_MAX_EXAMPLES
+        from .targets import check  # the engine's check with the target's layouts
 
         n = self.opts["max_examples"]
         report = check(self.target, op=self.op, dims=self.dims, dtype=self.dtype, precision=self.opts["precision"],
                        max_examples=DEFAULT_MAX_EXAMPLES if n is None else n, seed=item_seed(self.opts["seed"], self.name),
                        timeout=self.opts["timeout"], isolate=self.opts["isolate"],
-                       unsupported=self.opts["unsupported"], allow_known=True, divergences=self.divergences)
+                       unsupported=self.opts["unsupported"], allow_known=True, divergences=self.divergences,
+                       layout=self.opts.get("layout"), weight_layout=self.opts.get("weight_layout"))
         self.user_properties.append(("refconv_report", report.to_json()))
         if not report.ok:
             raise RefconvFailure(str(report))
@@ -154,11 +183,12 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list) -> Non
     opts = {"precision": config.getoption("--refconv-precision"), "max_examples": config.getoption("--refconv-max-examples"),
             "seed": config.getoption("--refconv-seed"), "isolate": config.getoption("--refconv-isolate"),
             "timeout": config.getoption("--refconv-timeout"), "unsupported": config.getoption("--refconv-unsupported")}
+    opts.update(_layout_options(config))
     timeout = opts["timeout"]
     if timeout != timeout or timeout <= 0:  # NaN or not positive
         raise pytest.UsageError(f"--refconv-timeout={timeout}: must be a number of seconds > 0 (inf: no limit)")
     try:
-        dims_list = [int(d) for d in _split(config.getoption("--refconv-dims"))]
+        dims_list = [int(d) for d in _split(opts.get("dims") or config.getoption("--refconv-dims"))]
     except ValueError:
         raise pytest.UsageError(f"--refconv-dims={config.getoption('--refconv-dims')!r}: expected integers like 1,2") from None
     for target in targets:
