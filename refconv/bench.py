@@ -57,7 +57,7 @@ import numpy as np
 from .atomic import atomic_write
 
 __all__ = ["Case", "suite", "run_suite", "geomean", "gemm_gflops", "blas_info", "env_warnings", "write_json",
-           "peak_memory_check", "TARGETS"]
+           "peak_memory_check", "TARGETS", "TRAINING", "load_warning"]
 
 #: seconds of pause before each timed call (not timed)
 PAUSE = 0.005
@@ -159,6 +159,34 @@ def blas_info() -> list[dict[str, Any]]:
         info["shipped_with"] = next((q for q in reversed(parts[:-1]) if q not in ("lib", "lib64", ".libs")), None)
         out.append(info)
     return out
+
+
+#: a 1-minute load average at the start at least this large means other work shares the CPUs
+BUSY_LOAD = 1.0
+
+
+def _load() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages (None where the platform has none)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):  # pragma: no cover - not on Unix
+        return None
+
+
+def load_warning(load: dict[str, Any] | None) -> str | None:
+    """A warning when the machine was busy at the start of the run (1-minute load average >= :data:`BUSY_LOAD`).
+
+    >>> load_warning({"start": [0.2, 0.5, 0.4], "end": [1.1, 0.6, 0.4]}) is None
+    True
+    >>> load_warning({"start": [3.5, 2.0, 1.0], "end": [4.0, 2.5, 1.2]})[:40]
+    'load average 3.50 at the start: other wo'
+    """
+    start = (load or {}).get("start")
+    if not start or start[0] < BUSY_LOAD:
+        return None
+    return (f"load average {start[0]:.2f} at the start: other work shares the CPUs; thread pools that wait on "
+            "each other (PyTorch's intra-op threads, the engine's workers) slow down unevenly, by up to tenfold, "
+            "so ratios from this run are not figures (compare --threads 1 runs, or run on a quiet machine)")
 
 
 def _torch_info() -> dict[str, Any]:
@@ -327,6 +355,7 @@ def run_suite(
 
 def _run_suite(quick, repeats, dtypes, modes, cases, torch, training, memory, progress) -> dict[str, Any]:
     say = progress or (lambda s: None)
+    load_start = _load()
     rng = np.random.default_rng(0)
     chosen = [c for c in suite(quick) if cases is None or c.name in cases]
     say("measuring GEMM speed")
@@ -385,6 +414,7 @@ def _run_suite(quick, repeats, dtypes, modes, cases, torch, training, memory, pr
     rows = []
     for (row, _), samp in zip(entries, samples):
         row["times"] = {k: statistics.median(v) for k, v in samp.items()}
+        row["times_min"] = {k: min(v) for k, v in samp.items()}
         ref = row["times"]["refconv"]
         row["gflops"] = row["flop"] / ref / 1e9
         g = gemm.get(row["dtype"])
@@ -403,6 +433,7 @@ def _run_suite(quick, repeats, dtypes, modes, cases, torch, training, memory, pr
             "gemm_gflops": gemm,
             "torch": _torch_info() if torch else None,
             "env_warnings": env_warnings(),
+            "load_average": {"start": load_start, "end": _load()},
         },
         "quick": quick,
         "repeats": repeats,
@@ -492,6 +523,12 @@ def format_report(result: dict[str, Any]) -> str:
     m = result["machine"]
     for w in m["env_warnings"]:
         lines.append(f"WARNING: {w}")
+    busy = load_warning(m.get("load_average"))
+    if busy:
+        lines.append(f"WARNING: {busy}")
+    if m.get("load_average"):
+        la = m["load_average"]
+        lines.append(f"load average (1, 5, 15 min): {la['start']} at the start, {la['end']} at the end; {m['cpus']} CPUs")
     for b in m["blas"]:
         if b.get("user_api") == "blas" or "error" in b:
             lines.append("BLAS: " + ", ".join(f"{k}={v}" for k, v in b.items() if v is not None))

@@ -48,8 +48,14 @@ def test_quick_run_writes_a_complete_json(tmp_path, capsys):
     }
     for r in rows:
         assert r["times"]["refconv"] > 0 and r["gflops"] > 0
+        assert set(r["times_min"]) == set(r["times"]) and all(r["times_min"][k] <= r["times"][k] for k in r["times"])
+        # GFLOP/s and the percentage of the measured GEMM speed, per row
+        assert r["pct_gemm"] == pytest.approx(100 * r["gflops"] / data["machine"]["gemm_gflops"][r["dtype"]])
         if "torch" in r["times"]:
             assert r["ratio_torch"] == pytest.approx(r["times"]["refconv"] / r["times"]["torch"])
+    la = data["machine"]["load_average"]
+    assert len(la["start"]) == 3 and len(la["end"]) == 3 and "load average (1, 5, 15 min)" in out
+    assert {r["case"] for r in rows if r["mode"] == "training step"} == {"train", "lenet5"}
     i_fwd = [r for r in rows if r["case"] == "i" and r["mode"] == "forward"]
     assert all(set(r["ratio_scipy"]) == {"scipy.signal.fftconvolve", "scipy.signal.oaconvolve"} for r in i_fwd)
     assert data["machine"]["gemm_gflops"]["float32"] > 0
@@ -65,8 +71,9 @@ def test_quick_run_writes_a_complete_json(tmp_path, capsys):
     assert set(summary["targets"]) >= {
         "float32 forward a-g geomean <= 1.0", "float32 forward a-g max <= 2.0",
         "float32 forward+gradients a-g geomean <= 1.0", "float32 forward+gradients a-g max <= 2.0",
-        "float64 geomean <= 0.5", "training step <= 1.5",
+        "float64 geomean <= 0.5", "training step <= 1.5", "training step lenet5 <= 1.5",
     }
+    assert "peak memory of conv (4, 8, 14, 14)" in out
     assert summary["float32 forward a-g"]["n"] == 7 and summary["float32 forward+gradients a-g"]["n"] == 7
     train = [r for r in rows if r["case"] == "train"]
     assert len(train) == 1 and train[0]["ratio_torch"] > 0
@@ -145,3 +152,16 @@ def test_targets_are_judged_on_the_classic_layers_and_the_training_step():
     checks = bench.summarize(rows)["targets"]
     assert not checks["float32 forward a-g max <= 2.0"] and checks["float32 forward+gradients a-g max <= 2.0"]
     assert not checks["training step <= 1.5"]
+    # the LeNet-5 step is held to the same target, in its own line
+    rows.append(row("lenet5", "float32", "training step", 1.7))
+    checks = bench.summarize(rows)["targets"]
+    assert checks["training step lenet5 <= 1.5"] is False and "training step lenet5 <= 1.5" in checks
+    rows[-1]["ratio_torch"] = 1.2
+    assert bench.summarize(rows)["targets"]["training step lenet5 <= 1.5"] is True
+
+
+def test_a_busy_machine_is_named_in_the_report():
+    assert bench.load_warning({"start": [0.3, 0.2, 0.1], "end": [2.0, 1.0, 0.5]}) is None
+    assert bench.load_warning(None) is None
+    w = bench.load_warning({"start": [2.5, 2.0, 1.0], "end": [3.0, 2.0, 1.0]})
+    assert w.startswith("load average 2.50 at the start") and "not figures" in w

@@ -112,3 +112,33 @@ def test_a_training_step_skips_the_input_gradient_of_the_first_convolution():
     model.forward(x, training=True, rng=np.random.default_rng(1))
     assert dx.shape == x.shape and model.backward(dy, input_grad=False) is None
     assert all(np.array_equal(full[k], v) for k, v in model.gradients().items())
+
+
+def test_lenet5_training_step_case_runs_both_sides():
+    from refconv.nn.model import architecture
+
+    case = training_step_case(batch=4, seed=0, network="lenet5")
+    desc, shape = architecture("lenet5", (1, 32, 32))
+    assert case["flop"] == step_flop(desc, shape, batch=4) and "lenet5" in case["name"]
+    assert case["refconv"]() is None
+    with pytest.raises(ValueError, match="network='vgg'"):
+        training_step_case(batch=4, network="vgg")
+    pytest.importorskip("torch")
+    assert case["torch"]() is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_selects_bits_exactly_as_where(dtype):
+    from refconv.nn.layers import ReLU, select
+
+    special = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 3.5, -3.5], dtype=dtype)
+    x = np.concatenate([special, np.random.default_rng(0).standard_normal(990).astype(dtype)]).reshape(10, 10, 10)
+    it = np.dtype(f"i{np.dtype(dtype).itemsize}")
+    zero = np.zeros((), dtype)
+    relu = ReLU()
+    y = relu.forward(x)
+    assert y.dtype == x.dtype and np.array_equal(y.view(it), np.where(x > 0, x, zero).view(it))
+    dy = x[::-1].copy()
+    assert np.array_equal(relu.backward(dy).view(it), np.where(x > 0, dy, zero).view(it))
+    xs = x[:, ::2]  # a strided view: selected from a contiguous copy
+    assert np.array_equal(select(xs < 0, xs).view(it), np.where(xs < 0, xs, zero).view(it))
