@@ -234,7 +234,7 @@ def _takes_layout() -> bool:
 
 
 def expand(plan: Plan) -> list[Cell]:
-    """Every cell of ``plan`` in its deterministic order: the op cells, then the network cells."""
+    """Every cell of ``plan`` in its deterministic order: the op cells, then the network cells (each cell once)."""
     cells = []
     for t in plan.targets:
         for op in plan.ops:
@@ -250,7 +250,8 @@ def expand(plan: Plan) -> list[Cell]:
                 for p in plan.precisions:
                     for s in plan.seeds:
                         cells.append(Cell(t, dt, p or dt, s, network=net))
-    return cells
+    # a precision left out means the dtype's own: the same cell as that precision named
+    return list(dict.fromkeys(cells))
 
 
 def parse_shard(text: str) -> tuple[int, int]:
