@@ -15,9 +15,13 @@ same output: the list is printed).
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 OPS = ("conv", "pool", "conv_transpose")
+
+#: a per-axis option as parsed: one int for every axis, or one int per axis
+Ints = int | tuple[int, ...]
+#: ``--padding`` as parsed: an int, one int or ``(lo, hi)`` pair per axis, or a padding string
+PaddingText = int | str | tuple[int | tuple[int, int], ...]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +73,7 @@ def parse_dims(name: str, text: str) -> tuple[int, ...]:
     return dims
 
 
-def parse_ints(name: str, text: str) -> Any:
+def parse_ints(name: str, text: str) -> Ints:
     """``'2'`` -> ``2``; ``'2,1'`` -> ``(2, 1)``.
 
     >>> parse_ints('--stride', '2,1')
@@ -82,7 +86,7 @@ def parse_ints(name: str, text: str) -> Any:
     return vals[0] if len(vals) == 1 else vals
 
 
-def parse_padding(text: str) -> Any:
+def parse_padding(text: str) -> PaddingText:
     """``'1'``, ``'1,2'``, ``'0:1,1:0'`` or a padding string.
 
     >>> parse_padding('0:1,2')
@@ -92,7 +96,7 @@ def parse_padding(text: str) -> Any:
     """
     if text in ("valid", "same", "same_lower", "full"):
         return text
-    items = []
+    items: list[int | tuple[int, int]] = []
     try:
         for part in text.split(","):
             if ":" in part:
@@ -151,82 +155,20 @@ def _reject_unused(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import sys
-    import warnings
 
     _reject_unused(args)
-    from .. import params as P
-    from .. import shapes
-
     x_shape = parse_dims("--input", args.input)
     if len(x_shape) < 3:
         raise _usage(f"--input={args.input!r}: expected (N, C, *spatial) with at least one spatial axis, like 1x3x32x32")
     kernel = parse_dims("--kernel", args.kernel)
     padding = parse_padding(args.padding)
     dilation = parse_ints("--dilation", args.dilation)
-    ndim = len(x_shape) - 2
-    lines = []
-    notes = []
     if args.op == "pool":
-        if len(kernel) not in (1, ndim):
-            raise _usage(f"--kernel={args.kernel!r}: a pooling window has {ndim} sizes (or 1 for all axes)")
-        stride = None if args.stride is None else parse_ints("--stride", args.stride)
-        ks = kernel[0] if len(kernel) == 1 else kernel
-        p = P.pool_params(x_shape, ks, stride=stride, padding=padding, dilation=dilation, ceil_mode=args.ceil_mode)
-        lines.append(
-            f"pool: x {_fmt_shape(x_shape)}, window {_fmt_shape(p.kernel_size)}, stride {p.stride}, "
-            f"padding {p.padding}, dilation {p.dilation}, ceil_mode {p.ceil_mode}"
-        )
-        lines += _padding_lines(padding, x_shape[2:], p.kernel_size, p.stride, p.dilation, p.padding)
-        if p.ceil_mode:
-            lines.append("O = ceiling((n + lo + hi - d*(k - 1) - 1) / s) + 1, minus 1 if the last window starts in the right padding")
-        else:
-            lines.append("O = floor((n + lo + hi - d*(k - 1) - 1) / s) + 1")
-        for i, (n, k, s, (lo, hi), d, o) in enumerate(zip(x_shape[2:], p.kernel_size, p.stride, p.padding, p.dilation, p.output_spatial)):
-            rnd = "ceiling" if p.ceil_mode else "floor"
-            span = n + lo + hi - d * (k - 1) - 1
-            extra = ""
-            if p.ceil_mode and -(-span // s) * s >= n + lo:
-                extra = f" - 1 (window {-(-span // s)} would start at {-(-span // s) * s} >= n + lo = {n + lo})"
-            lines.append(f"  axis {i}: {rnd}(({n} + {lo} + {hi} - {d}*({k} - 1) - 1) / {s}) + 1{extra} = {o}")
-            if not p.ceil_mode:
-                notes += _unread(shapes, warnings, n, k, s, (lo, hi), d, i)
-        out_shape = p.output_shape
+        lines, notes, out_shape = _pool_lines(args, x_shape, kernel, padding, dilation)
     elif args.op == "conv":
-        ws = weight_shape("conv", x_shape, kernel, args.out_channels, args.groups)
-        stride = parse_ints("--stride", args.stride or "1")
-        p = P.conv_params(x_shape, ws, stride=stride, padding=padding, dilation=dilation, groups=args.groups)
-        lines.append(
-            f"conv: x {_fmt_shape(x_shape)}, w {_fmt_shape(ws)}, stride {p.stride}, padding {p.padding}, "
-            f"dilation {p.dilation}, groups {p.groups}"
-        )
-        lines += _padding_lines(padding, x_shape[2:], ws[2:], p.stride, p.dilation, p.padding)
-        lines.append("O = floor((n + lo + hi - d*(k - 1) - 1) / s) + 1")
-        for i, (n, k, s, (lo, hi), d, o) in enumerate(zip(x_shape[2:], ws[2:], p.stride, p.padding, p.dilation, p.output_spatial)):
-            lines.append(f"  axis {i}: floor(({n} + {lo} + {hi} - {d}*({k} - 1) - 1) / {s}) + 1 = {o}")
-            notes += _unread(shapes, warnings, n, k, s, (lo, hi), d, i)
-        lines.append(f"parameters: {_prod(ws)} weights + {ws[0]} {'bias' if ws[0] == 1 else 'biases'}")
-        out_shape = p.output_shape
+        lines, notes, out_shape = _conv_lines(args, x_shape, kernel, padding, dilation)
     else:
-        ws = weight_shape("conv_transpose", x_shape, kernel, args.out_channels, args.groups)
-        stride = parse_ints("--stride", args.stride or "1")
-        op = parse_ints("--output-padding", args.output_padding)
-        p = P.conv_transpose_params(
-            x_shape, ws, stride=stride, padding=padding, output_padding=op, dilation=dilation, groups=args.groups
-        )
-        lines.append(
-            f"conv_transpose: x {_fmt_shape(x_shape)}, w {_fmt_shape(ws)}, stride {p.stride}, padding {p.padding}, "
-            f"output_padding {p.output_padding}, dilation {p.dilation}, groups {p.groups}"
-        )
-        lines.append("O = (n - 1)*s - lo - hi + d*(k - 1) + output_padding + 1")
-        for i, (n, k, s, (lo, hi), o_p, d, o) in enumerate(
-            zip(x_shape[2:], ws[2:], p.stride, p.padding, p.output_padding, p.dilation, p.output_spatial)
-        ):
-            reach = shapes.conv_transpose_reachable_sizes(n, k, s, (lo, hi), d)
-            lines.append(
-                f"  axis {i}: ({n} - 1)*{s} - {lo} - {hi} + {d}*({k} - 1) + {o_p} + 1 = {o}"
-                f"   (output_padding reaches {reach.start}..{reach.stop - 1})"
-            )
-        out_shape = p.output_shape
+        lines, notes, out_shape = _transpose_lines(args, x_shape, kernel, padding, dilation)
     lines.append(f"output: {_fmt_shape(out_shape)}")
     print("\n".join(lines))
     for note in notes:
@@ -234,7 +176,98 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _padding_lines(padding: Any, spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple, chosen: tuple) -> list[str]:
+#: what one layer kind prints: the formula lines, the unread-input warnings, the output shape
+_Explained = tuple[list[str], list[str], tuple[int, ...]]
+
+
+def _pool_lines(args: argparse.Namespace, x_shape: tuple[int, ...], kernel: tuple[int, ...], padding: PaddingText, dilation: Ints) -> _Explained:
+    """``refconv shape pool``: the window, the (ceil_mode) output formula per axis."""
+    from .. import params as P
+
+    ndim = len(x_shape) - 2
+    if len(kernel) not in (1, ndim):
+        raise _usage(f"--kernel={args.kernel!r}: a pooling window has {ndim} sizes (or 1 for all axes)")
+    stride = None if args.stride is None else parse_ints("--stride", args.stride)
+    ks = kernel[0] if len(kernel) == 1 else kernel
+    p = P.pool_params(x_shape, ks, stride=stride, padding=padding, dilation=dilation, ceil_mode=args.ceil_mode)
+    lines = [
+        f"pool: x {_fmt_shape(x_shape)}, window {_fmt_shape(p.kernel_size)}, stride {p.stride}, "
+        f"padding {p.padding}, dilation {p.dilation}, ceil_mode {p.ceil_mode}"
+    ]
+    notes: list[str] = []
+    lines += _padding_lines(padding, x_shape[2:], p.kernel_size, p.stride, p.dilation, p.padding)
+    if p.ceil_mode:
+        lines.append("O = ceiling((n + lo + hi - d*(k - 1) - 1) / s) + 1, minus 1 if the last window starts in the right padding")
+    else:
+        lines.append("O = floor((n + lo + hi - d*(k - 1) - 1) / s) + 1")
+    for i, (n, k, s, (lo, hi), d, o) in enumerate(zip(x_shape[2:], p.kernel_size, p.stride, p.padding, p.dilation, p.output_spatial)):
+        rnd = "ceiling" if p.ceil_mode else "floor"
+        span = n + lo + hi - d * (k - 1) - 1
+        extra = ""
+        if p.ceil_mode and -(-span // s) * s >= n + lo:
+            extra = f" - 1 (window {-(-span // s)} would start at {-(-span // s) * s} >= n + lo = {n + lo})"
+        lines.append(f"  axis {i}: {rnd}(({n} + {lo} + {hi} - {d}*({k} - 1) - 1) / {s}) + 1{extra} = {o}")
+        if not p.ceil_mode:
+            notes += _unread(n, k, s, (lo, hi), d, i)
+    return lines, notes, p.output_shape
+
+
+def _conv_lines(args: argparse.Namespace, x_shape: tuple[int, ...], kernel: tuple[int, ...], padding: PaddingText, dilation: Ints) -> _Explained:
+    """``refconv shape conv``: the padding preset resolved, the output formula per axis, the parameters."""
+    from .. import params as P
+
+    ws = weight_shape("conv", x_shape, kernel, args.out_channels, args.groups)
+    stride = parse_ints("--stride", args.stride or "1")
+    p = P.conv_params(x_shape, ws, stride=stride, padding=padding, dilation=dilation, groups=args.groups)
+    lines = [
+        f"conv: x {_fmt_shape(x_shape)}, w {_fmt_shape(ws)}, stride {p.stride}, padding {p.padding}, "
+        f"dilation {p.dilation}, groups {p.groups}"
+    ]
+    notes: list[str] = []
+    lines += _padding_lines(padding, x_shape[2:], ws[2:], p.stride, p.dilation, p.padding)
+    lines.append("O = floor((n + lo + hi - d*(k - 1) - 1) / s) + 1")
+    for i, (n, k, s, (lo, hi), d, o) in enumerate(zip(x_shape[2:], ws[2:], p.stride, p.padding, p.dilation, p.output_spatial)):
+        lines.append(f"  axis {i}: floor(({n} + {lo} + {hi} - {d}*({k} - 1) - 1) / {s}) + 1 = {o}")
+        notes += _unread(n, k, s, (lo, hi), d, i)
+    lines.append(f"parameters: {_prod(ws)} weights + {ws[0]} {'bias' if ws[0] == 1 else 'biases'}")
+    return lines, notes, p.output_shape
+
+
+def _transpose_lines(args: argparse.Namespace, x_shape: tuple[int, ...], kernel: tuple[int, ...], padding: PaddingText, dilation: Ints) -> _Explained:
+    """``refconv shape conv_transpose``: the output formula per axis and the sizes output_padding reaches."""
+    from .. import params as P
+    from .. import shapes
+
+    ws = weight_shape("conv_transpose", x_shape, kernel, args.out_channels, args.groups)
+    stride = parse_ints("--stride", args.stride or "1")
+    op = parse_ints("--output-padding", args.output_padding)
+    p = P.conv_transpose_params(
+        x_shape, ws, stride=stride, padding=padding, output_padding=op, dilation=dilation, groups=args.groups
+    )
+    lines = [
+        f"conv_transpose: x {_fmt_shape(x_shape)}, w {_fmt_shape(ws)}, stride {p.stride}, padding {p.padding}, "
+        f"output_padding {p.output_padding}, dilation {p.dilation}, groups {p.groups}"
+    ]
+    lines.append("O = (n - 1)*s - lo - hi + d*(k - 1) + output_padding + 1")
+    for i, (n, k, s, (lo, hi), o_p, d, o) in enumerate(
+        zip(x_shape[2:], ws[2:], p.stride, p.padding, p.output_padding, p.dilation, p.output_spatial)
+    ):
+        reach = shapes.conv_transpose_reachable_sizes(n, k, s, (lo, hi), d)
+        lines.append(
+            f"  axis {i}: ({n} - 1)*{s} - {lo} - {hi} + {d}*({k} - 1) + {o_p} + 1 = {o}"
+            f"   (output_padding reaches {reach.start}..{reach.stop - 1})"
+        )
+    return lines, [], p.output_shape
+
+
+def _padding_lines(
+    padding: PaddingText,
+    spatial: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    chosen: tuple[tuple[int, int], ...],
+) -> list[str]:
     """How a padding string became numbers, per axis."""
     if padding not in ("same", "same_lower", "full"):
         return []
@@ -259,7 +292,12 @@ def _prod(vals: tuple[int, ...]) -> int:
     return out
 
 
-def _unread(shapes: Any, warnings: Any, n: int, k: int, s: int, pad: tuple[int, int], d: int, axis: int) -> list[str]:
+def _unread(n: int, k: int, s: int, pad: tuple[int, int], d: int, axis: int) -> list[str]:
+    """The :class:`refconv.shapes.UnreadInputWarning` of one axis, as lines for standard error."""
+    import warnings
+
+    from .. import shapes
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         shapes.conv_geometry(n, k, s, pad, d, warn=True)
