@@ -178,14 +178,14 @@ _COMMON = dict(family="quantized", catalogue=".conformance.quantized_ops:catalog
 registry.register(registry.OpRecord(
     "conv_integer", "fn(x, w, x_zero_point, w_zero_point, *, stride, padding, dilation, groups)",
     oracle=".quantized:conv_integer", fast=".fast:conv_integer",
-    adapters=("onnxruntime", "refconv.fast", "refconv.oracle"),
+    adapters=("onnxruntime.quantized", "refconv.fast", "refconv.oracle"),
     doc="ONNX ConvInteger: the exact integer sum of (x - zx)(w - zw[o]), padded with zx; judged exactly",
     **_COMMON))
 registry.register(registry.OpRecord(
     "qlinear_conv", "fn(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, b, *, stride, "
     "padding, dilation, groups, out_dtype)",
     oracle=".quantized:qlinear_conv", fast=".fast:qlinear_conv", has_bias=True, optional=("rounding",),
-    adapters=("onnxruntime", "torch", "refconv.fast", "refconv.oracle"),
+    adapters=("onnxruntime.quantized", "torch.quantized", "refconv.fast", "refconv.oracle"),
     doc="ONNX QLinearConv: requantized exactly, ties to even, saturated; judged exactly", **_COMMON))
 
 

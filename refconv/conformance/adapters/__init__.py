@@ -12,8 +12,8 @@ named after a colon (``torch:cuda``, ``jax:gpu``, ``tensorflow:gpu``,
 ``openvino:gpu``); the plain name is the CPU.
 
 >>> FAMILIES
-('torch', 'onnxruntime', 'jax', 'scipy', 'numpy', 'refconv.fast', 'refconv.oracle', 'tensorflow', 'tinygrad', 'openvino')
->>> [name for name in ADAPTERS if name.startswith('torch')]
+('torch', 'onnxruntime', 'jax', 'scipy', 'numpy', 'refconv.fast', 'refconv.oracle', 'tensorflow', 'tinygrad', 'openvino', 'onnxruntime.quantized', 'torch.quantized')
+>>> [name for name in ADAPTERS if name.startswith('torch') and 'quantized' not in name]
 ['torch', 'torch.strings', 'torch.channels_last']
 >>> LIBRARIES['onnxruntime']
 (('onnxruntime', 'onnx'), 'onnx')
@@ -39,6 +39,8 @@ _MODULES = {
     "tensorflow": "tensorflow_adapter",
     "tinygrad": "tinygrad_adapter",
     "openvino": "openvino_adapter",
+    "onnxruntime.quantized": "onnx_quantized",   # ConvInteger, QLinearConv
+    "torch.quantized": "torch_quantized",        # torch.ao.nn.quantized.functional, one target per engine
 }
 FAMILIES = tuple(_MODULES)
 
@@ -61,6 +63,8 @@ LIBRARIES = {
     "tensorflow": (("tensorflow",), "tensorflow"),
     "tinygrad": (("tinygrad",), "tinygrad"),
     "openvino": (("openvino",), "openvino"),
+    "onnxruntime.quantized": (("onnxruntime", "onnx"), "onnx"),
+    "torch.quantized": (("torch",), "torch"),
 }
 
 #: adapter family -> the devices its name may carry after a colon (``torch:cuda``); the first is the default
