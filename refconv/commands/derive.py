@@ -24,7 +24,11 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..symbolic.gradients import ConvDerivation
+    from .shape import Ints, PaddingText
 
 OPS = ("conv", "pool", "conv_transpose", "index")
 
@@ -96,7 +100,7 @@ class _Printer:
         return "\n".join(self.lines)
 
 
-def _name(prefix: str, idx: tuple, shape: tuple) -> str:
+def _name(prefix: str, idx: tuple[int, ...], shape: tuple[int, ...]) -> str:
     keep = [str(i) for i, n in zip(idx, shape) if n > 1]
     return prefix + ("_".join(keep) or "0")
 
@@ -135,23 +139,28 @@ def parse_number(option: str, text: str, token: str) -> Any:
     if len(t) > 2 * MAX_DIGITS + 10:  # longer than any number within the limits, leading zeros included
         raise _usage(f"{option}={_clip(text)!r}: {_clip(t)!r} is longer than {2 * MAX_DIGITS + 10} characters")
     frac = _FRACTION.match(t)
-    dec = None if frac else _DECIMAL.match(t)
-    if frac is None and (dec is None or not (dec.group(2) or dec.group(3))):
-        raise _usage(f"{option}={_clip(text)!r}: {_clip(t)!r} is not a number; {expected}")
-    digits = (frac.group(2), frac.group(3)) if frac else ((dec.group(2) or "") + (dec.group(3) or ""),)
-    if any(len(d.lstrip("0")) > MAX_DIGITS for d in digits):
-        raise _usage(f"{option}={_clip(text)!r}: {_clip(t)!r} has more than {MAX_DIGITS} digits")
-    if frac:
+    if frac is not None:  # sign, numerator, denominator
+        _check_digits(option, text, t, (frac.group(2), frac.group(3)))
         if int(frac.group(3)) == 0:
             raise _usage(f"{option}={_clip(text)!r}: {t!r} divides by zero")
         value = sp.Rational(int(frac.group(2)), int(frac.group(3)))
         return -value if frac.group(1) == "-" else value
+    dec = _DECIMAL.match(t)  # sign, whole part, fraction digits, exponent
+    if dec is None or not (dec.group(2) or dec.group(3)):
+        raise _usage(f"{option}={_clip(text)!r}: {_clip(t)!r} is not a number; {expected}")
+    _check_digits(option, text, t, ((dec.group(2) or "") + (dec.group(3) or ""),))
     exp_text = dec.group(4) or "0"
     if len(exp_text.lstrip("+-").lstrip("0")) > 3 or abs(int(exp_text)) > MAX_EXPONENT:
         raise _usage(f"{option}={_clip(text)!r}: {_clip(t)!r} has an exponent beyond +-{MAX_EXPONENT}")
     whole, part = dec.group(2) or "0", dec.group(3) or ""
     value = sp.Rational(int(whole + part), 10 ** len(part)) * sp.Rational(10) ** int(exp_text)
     return -value if dec.group(1) == "-" else value
+
+
+def _check_digits(option: str, text: str, token: str, digits: tuple[str, ...]) -> None:
+    """No digit string of ``token`` is longer than :data:`MAX_DIGITS` once its leading zeros are dropped."""
+    if any(len(d.lstrip("0")) > MAX_DIGITS for d in digits):
+        raise _usage(f"{option}={_clip(text)!r}: {_clip(token)!r} has more than {MAX_DIGITS} digits")
 
 
 def _clip(text: str, limit: int = 60) -> str:
@@ -237,22 +246,20 @@ def run(args: argparse.Namespace) -> int:
     return _run_conv(args, x_shape, w_shape, stride, padding, dilation)
 
 
-def _check_size(x_shape: tuple, w_shape: tuple, args: argparse.Namespace) -> None:
+def _check_size(x_shape: tuple[int, ...], w_shape: tuple[int, ...], args: argparse.Namespace) -> None:
     """Refuse, before any work, sizes whose symbols would not fit on a screen."""
     from .. import params as P
 
     if args.op == "conv":
-        p = P.conv_params(
+        out = P.conv_params(
             x_shape, w_shape, stride=parse(args.stride or "1"), padding=_pad(args), dilation=parse(args.dilation),
             groups=args.groups, flip=args.flip,
-        )
-        out = p.output_shape
+        ).output_shape
     else:
-        p = P.conv_transpose_params(
+        out = P.conv_transpose_params(
             x_shape, w_shape, stride=parse(args.stride or "1"), padding=_pad(args),
             output_padding=parse(args.output_padding, "--output-padding"), dilation=parse(args.dilation), groups=args.groups,
-        )
-        out = p.output_shape
+        ).output_shape
     count = _prod(x_shape) + _prod(w_shape) + _prod(out) + (0 if args.no_bias else out[1])
     if count > PRINT_LIMIT:
         raise _usage(
@@ -262,19 +269,19 @@ def _check_size(x_shape: tuple, w_shape: tuple, args: argparse.Namespace) -> Non
         )
 
 
-def parse(text: str, name: str = "--stride") -> Any:
+def parse(text: str, name: str = "--stride") -> Ints:
     from .shape import parse_ints
 
     return parse_ints(name, text)
 
 
-def _pad(args: argparse.Namespace) -> Any:
+def _pad(args: argparse.Namespace) -> PaddingText:
     from .shape import parse_padding
 
     return parse_padding(args.padding)
 
 
-def _prod(shape: tuple) -> int:
+def _prod(shape: tuple[int, ...]) -> int:
     out = 1
     for v in shape:
         out *= v
@@ -323,9 +330,12 @@ def _array_eqs(pr: _Printer, prefix: str, arr: Any, *, derivative_of: Any = None
         pr.eq(lhs, arr[idx])
 
 
-def _run_conv(args: argparse.Namespace, x_shape: tuple, w_shape: tuple, stride: Any, padding: Any, dilation: Any) -> int:
+def _run_conv(
+    args: argparse.Namespace, x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Ints, padding: PaddingText, dilation: Ints
+) -> int:
     from ..symbolic import gradients as G
 
+    d: G.ConvDerivation | G.TransposeDerivation
     if args.op == "conv":
         d = G.derive_conv(x_shape, w_shape, stride=stride, padding=padding, dilation=dilation, groups=args.groups,
                           flip=args.flip, bias=not args.no_bias)
@@ -347,7 +357,8 @@ def _run_conv(args: argparse.Namespace, x_shape: tuple, w_shape: tuple, stride: 
     if d.b is not None:
         _array_eqs(pr, "", d.db, derivative_of=L, wrt=d.b)
     pr.section("closed-form rules")
-    if args.op == "conv":
+    if isinstance(d, G.ConvDerivation):
+        p = d.params
         pads = G.grad_input_padding(p)
         pr.text(f"dL/dx: transposed convolution of g: input dilation {p.stride}, padding {pads} "
                 f"(d*(K-1) - lo, d*(K-1) - hi + r), dilation {p.dilation}, kernel channel-transposed and "
@@ -363,13 +374,14 @@ def _run_conv(args: argparse.Namespace, x_shape: tuple, w_shape: tuple, stride: 
     for line in bad[:10]:
         pr.text("  " + line)
     if args.matrix:
+        assert isinstance(d, G.ConvDerivation)  # _reject_unused allows --matrix for 'derive conv' only
         _matrix_section(pr, d)
     _values_section(pr, args, d)
     print(pr.out())
     return 1 if bad else 0
 
 
-def _matrix_section(pr: _Printer, d: Any) -> None:
+def _matrix_section(pr: _Printer, d: ConvDerivation) -> None:
     """vec(y) = M vec(x) for one sample: tied and zero weights; M^T is the input gradient."""
     from ..symbolic import matrix as MX
 
@@ -408,7 +420,9 @@ def _values_section(pr: _Printer, args: argparse.Namespace, d: Any) -> None:
         pr.text(f"w - {lr}*dL/dw = {w_new.tolist()}")
 
 
-def _run_pool(args: argparse.Namespace, x_shape: tuple, kernel: tuple, stride: Any, padding: Any, dilation: Any) -> int:
+def _run_pool(
+    args: argparse.Namespace, x_shape: tuple[int, ...], kernel: tuple[int, ...], stride: Ints | None, padding: PaddingText, dilation: Ints
+) -> int:
     import numpy as np
 
     from .. import oracle
