@@ -564,7 +564,8 @@ class WinogradTransform:
 
     def abs_matrices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``|A^T|``, ``|G|``, ``|B^T|`` as float64, each entry rounded up."""
-        return tuple(np.array([[_up(abs(v)) for v in row] for row in M]) for M in (self.AT, self.G, self.BT))
+        AT, G, BT = (np.array([[_up(abs(v)) for v in row] for row in M]) for M in (self.AT, self.G, self.BT))
+        return AT, G, BT
 
     def roundings(self, dims: int, channels: int, bias: bool) -> int:
         """Roundings on any term's path: ``k = d (r + 1) + 2 d (alpha + 1) + C + bias``.
@@ -597,7 +598,7 @@ def _solve_exact(M: list[list[Fraction]], rhs: list[Fraction]) -> list[Fraction]
 
 
 @functools.lru_cache(maxsize=None)
-def winograd_transform(m: int, r: int = 3, points: tuple = None) -> WinogradTransform:
+def winograd_transform(m: int, r: int = 3, points: tuple[int | Fraction, ...] | None = None) -> WinogradTransform:
     """Toom-Cook matrices of ``F(m, r)`` (Lavin & Gray's construction), checked exactly.
 
     ``points`` are the ``m + r - 2`` finite points (the last one is infinity);
@@ -774,7 +775,7 @@ def prefix_sum_error(a: np.ndarray, kernel_size: Any, prof: Profile, **pool_kwar
         P = np.cumsum(P, axis=2 + ax)
         idx = np.arange(P.shape[2 + ax], dtype=np.float64).reshape([-1 if i == 2 + ax else 1 for i in range(P.ndim)])
         P = P + 2 * phi * idx
-    total = 0.0
+    total = np.zeros(a.shape[:2] + tuple(out))
     for corner in itertools.product((0, 1), repeat=d):
         sl = []
         for c, o, s, kk, size in zip(corner, out, pp.stride, spans, sizes):
@@ -863,13 +864,13 @@ def dot_bound(n: int, abs_sum: Any, dtype: Any, *, against: str = "rounded", inp
     return _against(B, S, dtype, against)
 
 
-def _dtype_of(dtype, *arrays) -> Any:
+def _dtype_of(dtype: Any, *arrays: Any) -> Any:
     if dtype is not None:
         return dtype
     return np.result_type(*[np.asarray(a).dtype for a in arrays if a is not None])
 
 
-def _split_bias(kwargs):
+def _split_bias(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k not in ("algorithm", "max_memory")}
 
 
