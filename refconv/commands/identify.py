@@ -4,11 +4,18 @@ Examples::
 
     refconv identify torch
     refconv identify mypkg.kernels:conv2d --op conv --dims 2 --json conventions.json
+    refconv identify mypkg.tf_ops:conv2d --dims 3
 
 Probes with impulses and small integers: correlation or convolution, padding
 sides, dilation counted from 0 or 1, stride phase, group mapping, layout, the
 library's odd 'same' zero side, the pooling ceil rule, the average divisor at
-borders, the transposed-convolution weight layout and crop side.  ``--dims``
+borders, the transposed-convolution weight layout and crop side.  A
+function's activation layout (channels first or last) and weight layout
+(``OIHW``, ``HWIO``, ``OHWI``, depthwise ``HWIM``; ``IOHW`` or ``HWOI`` for a
+transposed convolution) are detected with probes whose axes all differ in
+length, and its other rows are probed through them; ``--layout`` /
+``--weight-layout`` declare them instead.  A function's op is read from its
+signature unless ``--op`` says it.  ``--dims``
 repeats each probe's geometry on every spatial axis (default: 1, or the fewest
 axes the target declares); ``--op`` keeps only that op's rows.  A row that
 cannot be decided says why.  Output: a table, and JSON with --json.
@@ -33,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="seconds one probe call may take (default 10; inf: no limit)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the findings as JSON (atomically)")
+    parser.add_argument("--layout", default=None, metavar="NAME",
+                        help="declare a function's activation layout (NHWC...) instead of detecting it")
+    parser.add_argument("--weight-layout", default=None, metavar="NAME",
+                        help="declare a function's weight layout (HWIO, OHWI, HWIM; HWOI) instead of detecting it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,14 +51,19 @@ def run(args: argparse.Namespace) -> int:
     from ..cli import UsageError
     from ..conformance.identify import identify, missing_ops, table, to_json
     from ..conformance.targets import TargetError, is_adapter
+    from ..params import ConvParamError
     from ._paths import output_file
 
     out = None if args.json is None else output_file("--json", args.json)
-    ops = tuple(dict.fromkeys(args.op)) if args.op else (OPS if is_adapter(args.target) else ("conv",))
     try:
-        fp = identify(args.target, ops=ops, dims=args.dims, timeout=args.timeout)
+        ops = tuple(dict.fromkeys(args.op)) if args.op else (OPS if is_adapter(args.target) else _own_op(args.target))
+        if (args.layout or args.weight_layout) and is_adapter(args.target):
+            raise UsageError(f"--layout/--weight-layout: {args.target!r} is a built-in adapter, which takes canonical "
+                             "arrays; layouts apply to a function target")
+        fp = identify(args.target, ops=ops, dims=args.dims, timeout=args.timeout, layout=args.layout,
+                      weight_layout=args.weight_layout)
         missing = missing_ops(args.target, ops)
-    except TargetError as exc:
+    except (TargetError, ConvParamError) as exc:
         raise UsageError(str(exc)) from None
     if out is not None:
         atomic_write(out, to_json({args.target: fp}))
@@ -55,3 +71,15 @@ def run(args: argparse.Namespace) -> int:
     for op, why in missing.items():
         print(f"{op}: no rows, {why}")
     return 0
+
+
+def _own_op(target: str) -> tuple[str, ...]:
+    """The op a function's signature names, among those identify probes (conv when it names none of them)."""
+    from ..conformance.targets import infer_op, resolve
+    from ..params import ConvParamError
+
+    try:
+        op = infer_op(resolve(target))
+    except ConvParamError:
+        op = None
+    return (op,) if op in OPS else ("conv",)

@@ -243,6 +243,7 @@ def detect_layouts(fn: Callable, op: str, dims: int, timeout: float | None = 10.
                                     timeout if alarm_usable() else None)
             except TargetTimeout as exc:
                 tried[key] = f"hangs: {exc}"
+                _GUARD["hung"] = f"layout probe {key}"  # identify probes nothing more
                 return found, tried
             except TargetRaised as exc:
                 msg = _clip(exc.message)
@@ -262,9 +263,28 @@ def detect_layouts(fn: Callable, op: str, dims: int, timeout: float | None = 10.
     return found, tried
 
 
+def shaped_pair(tried: dict[str, str]) -> tuple[str, str | None] | None:
+    """The one layout pair of :func:`detect_layouts` whose results had the reference's shape (other values), if one
+    (plain probes first, then depthwise)."""
+    for depthwise in (False, True):
+        keys = [k for k, v in tried.items() if v == "none matched: other values" and ("(depthwise)" in k) == depthwise]
+        if len(keys) == 1:
+            act, _, wl = keys[0].split(" ")[0].partition("/")
+            return act, wl or None
+        if keys:
+            return None
+    return None
+
+
 def _layout_rows(fn: Callable, op: str, d: int, prefix: str, declared: tuple[Any, Any]) -> tuple[dict[str, str], Callable]:
     """Rows ``<prefix>.layout`` (and ``conv.weight_layout`` / ``conv_transpose.weight``), and ``fn`` as a canonical
-    callable in the layouts found (or declared), for the other probes."""
+    callable in the layouts found (or declared), for the other probes.
+
+    A pair whose results match exactly decides; failing that, the one pair
+    whose results have the reference's shape (the function follows other
+    conventions, which the other rows name); otherwise the row says why and
+    the other probes call ``fn`` with canonical arrays.
+    """
     from .targets import in_layouts
 
     if declared != (None, None):
@@ -272,24 +292,43 @@ def _layout_rows(fn: Callable, op: str, d: int, prefix: str, declared: tuple[Any
         if declared[1] and prefix in ("conv", "conv_transpose"):
             rows["conv.weight_layout" if prefix == "conv" else "conv_transpose.weight"] = f"{declared[1]} (declared)"
         return rows, in_layouts(fn, op, *declared)
+    caps = _CAPS[-1] if _CAPS else None
+    probe = _layout_case(op, d)
+    if caps is not None and not caps.supports(probe):
+        return {f"{prefix}.layout": f"not offered: {_why_not(caps, probe)}"}, fn
+    if _GUARD["hung"]:
+        return {f"{prefix}.layout": f"not probed: the target hung on an earlier probe ({_GUARD['hung']})"}, fn
     found, tried = detect_layouts(fn, op, d, _GUARD["timeout"])
+    note = ""
+    if not found:  # the shapes decide when the values follow other conventions
+        pair = shaped_pair(tried)
+        if pair is not None:
+            found, note = [pair], " (by the shapes of its results; their values: the other rows)"
     if len(found) == 1:
         act, wl = found[0]
-        rows = {f"{prefix}.layout": f"{act} ({'channels last' if act.endswith('C') else 'channels first'})"}
+        rows = {f"{prefix}.layout": f"{act} ({'channels last' if act.endswith('C') else 'channels first'}){note}"}
         if wl is not None:
             lay = _layouts_of().layout(wl)
             if prefix == "conv":
-                rows["conv.weight_layout"] = wl + (" (depthwise: groups = C_in)" if lay.depthwise else "")
+                rows["conv.weight_layout"] = wl + (" (depthwise: groups = C_in)" if lay.depthwise else "") + note
             elif wl != lay.canonical:  # a canonical transposed weight is left to the weight probe
-                rows["conv_transpose.weight"] = f"{wl} (*K, C_out/groups, C_in)"
+                rows["conv_transpose.weight"] = f"{wl} (*K, C_out/groups, C_in){note}"
         return rows, in_layouts(fn, op, act, wl)
     if found:
         why = f"undecided: {len(found)} layouts match ({', '.join(_pair(a, w) for a, w in found)})"
+    elif len(set(tried.values())) == 1:
+        why = next(iter(tried.values()))  # every pair the same finding: that finding (raises SystemExit...)
+    elif len({v.split(":")[0] for v in tried.values()}) == 1 and next(iter(tried.values())).startswith("raises"):
+        first, finding = next(iter(tried.items()))
+        why = f"{finding.split(':')[0]} in every layout pair tried ({len(tried)}; {first}: {finding})"
     else:
-        why = "none matched: " + "; ".join(f"{k}: {v}" for k, v in tried.items())
+        why = "none matched: " + "; ".join(f"{k}: {_clip(v, 60)}" for k, v in tried.items())
     rows = {f"{prefix}.layout": why}
-    if prefix == "conv":
-        rows["conv.weight_layout"] = "undecided: no activation and weight layout pair matched (see the activation layout)"
+    if prefix == "conv":  # the same finding, or a pointer to the long one
+        rows["conv.weight_layout"] = (
+            f"not probed: the target hung on an earlier probe ({_GUARD['hung']})" if why.startswith("hangs") else
+            why if not why.startswith("none matched") else
+            "undecided: no activation and weight layout pair fits (see the activation layout)")
     return rows, fn
 
 
@@ -425,7 +464,8 @@ def _native_same(name: str) -> dict[str, Callable]:
 
 
 def identify(
-    target: Any, *, ops: tuple[str, ...] | None = None, dims: int | None = None, timeout: float | None = 10.0
+    target: Any, *, ops: tuple[str, ...] | None = None, dims: int | None = None, timeout: float | None = 10.0,
+    layout: str | None = None, weight_layout: str | None = None,
 ) -> dict[str, str]:
     """Fingerprint of ``target``'s conventions: ``{property: finding}`` (see :data:`PROPERTIES`).
 
@@ -438,13 +478,30 @@ def identify(
     call is guarded as in :func:`refconv.conformance.check`: ``timeout``
     seconds (None: no limit); a target that raises ``SystemExit`` or hangs
     gets that row, and after a hang the remaining rows are not probed.
+
+    Layouts: a function's activation and weight layouts are detected
+    (:func:`detect_layouts`: rows ``conv.layout``, ``conv.weight_layout``,
+    ``pool.layout``, ``conv_transpose.layout``) and its other rows probed
+    through them; ``layout`` / ``weight_layout`` declare them instead (then
+    ``dims`` defaults to their rank).  Built-in adapters take canonical arrays.
     """
+    from .targets import with_layouts
+
     ops = registry.probed() if ops is None else ops
-    tgt = resolve(target)
+    tgt = with_layouts(resolve(target), layout, weight_layout)
+    if dims is None and (layout or weight_layout):
+        from .. import layouts
+
+        dims = layouts.layout(layout or weight_layout).dims
     if dims is None:
         dims = default_dims(tgt, ops)
     if dims not in (1, 2, 3):
         raise ValueError(f"dims={dims!r}: expected 1, 2 or 3")
+    if layout or weight_layout:
+        from .targets import check_layouts
+
+        for op in ops:  # the names, their kinds and their rank against each op and dims: ConvParamError
+            check_layouts(op, dims, layout, weight_layout if registry.get(op).family == "conv" else None)
     from .engine import _timeout
 
     out: dict[str, str] = {}
@@ -521,13 +578,10 @@ def _identify(tgt: Target, ops: tuple[str, ...], out: dict[str, str], dims: int 
         caps("conv")
         rows, fn, _ = _in_found_layouts(tgt, "conv", "conv", dims)
         out.update(rows)
-        if fn is not None and not out.get("conv.layout", "").startswith(("none matched", "undecided")):
+        if fn is not None:  # through the layouts found; with canonical arrays when none was
             out.update(_conv_probes(fn, dims))
             if "depthwise" in out.get("conv.weight_layout", ""):
                 out["conv.groups"] = "not offered: a depthwise HWIM weight holds groups = C_in only"
-        elif fn is not None:
-            for key in ("conv.kernel", "conv.padding", "conv.dilation", "conv.stride", "conv.groups"):
-                out[key] = "not probed: the function's layouts were not found (see the activation layout)"
         if dims == 1:  # the library's own 'same' modes are probed in 1-D
             same = native_same_side(tgt)
             if same != "no 'same' mode":

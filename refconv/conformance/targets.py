@@ -852,12 +852,16 @@ def _diagnose_layouts(tgt: Target | None, target: Any, report: Any, layout: Any,
             tgt = resolve(target, capabilities=caps)
         if not tgt.is_function or tgt.callable is None:
             return
-        from .identify import detect_layouts
+        from .identify import detect_layouts, shaped_pair
 
-        found, _ = detect_layouts(tgt.callable, report.op, report.dims)
+        found, tried = detect_layouts(tgt.callable, report.op, report.dims)
     except Exception:  # noqa: BLE001 - a diagnosis that cannot be made is left out, never a new failure
         return
     declared = (layout, weight_layout)
+    how = "the results match"
+    pair = shaped_pair(tried)
+    if not found and pair is not None:  # other conventions too: the shapes alone name the layouts
+        found, how = [pair], "the results have the shapes (not the values) of"
     for act, wl in found:
         canon = (act == _layouts.canonical(act)) and (wl is None or wl == _layouts.canonical(wl))
         same = (act == (layout or _layouts.canonical(act))) and (wl is None or wl == (weight_layout or _layouts.canonical(wl)))
@@ -865,4 +869,4 @@ def _diagnose_layouts(tgt: Target | None, target: Any, report: Any, layout: Any,
             continue
         words = f"layout={act!r}" + (f", weight_layout={wl!r}" if wl else "")
         cmd = f"--layout {act}" + (f" --weight-layout {wl}" if wl else "")
-        report.failure.diagnosis.insert(0, f"the results match {words} (command: {cmd})")
+        report.failure.diagnosis.insert(0, f"{how} {words} (command: {cmd})")
