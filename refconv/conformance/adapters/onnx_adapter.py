@@ -48,7 +48,8 @@ VARIANTS = ("onnxruntime", "onnxruntime.explicit") + tuple(f"onnxruntime.opset{v
 
 
 @functools.lru_cache(maxsize=256)
-def _session(op_type: str, attrs: tuple, shapes: tuple, dtype: str, opset: int = DEFAULT_OPSET, outputs: int = 1):
+def _session(op_type: str, attrs: tuple, shapes: tuple, dtype: str, opset: int = DEFAULT_OPSET, outputs: int = 1,
+             int_inputs: tuple = ()):
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -56,7 +57,9 @@ def _session(op_type: str, attrs: tuple, shapes: tuple, dtype: str, opset: int =
     names = [f"in{i}" for i in range(len(shapes))]
     outs = ["out", "indices"][:outputs]
     node = helper.make_node(op_type, names, outs, **dict(attrs))
-    inputs = [helper.make_tensor_value_info(n, elem, list(s)) for n, s in zip(names, shapes)]
+    # int64 inputs (MaxUnpool's indices and output_shape) by position
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64 if i in int_inputs else elem, list(s))
+              for i, (n, s) in enumerate(zip(names, shapes))]
     out = [helper.make_tensor_value_info("out", elem, None)]
     if outputs > 1:
         out.append(helper.make_tensor_value_info("indices", TensorProto.INT64, None))
@@ -76,7 +79,8 @@ def run_node(op_type: str, arrays: list, *, opset: int = DEFAULT_OPSET, outputs:
     arrays = [np.ascontiguousarray(a) for a in arrays if a is not None]
     dtype = arrays[0].dtype.name
     key = tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in attrs.items()))
-    sess = _session(op_type, key, tuple(a.shape for a in arrays), dtype, opset, outputs)
+    ints = tuple(i for i, a in enumerate(arrays) if a.dtype.kind in "iu")
+    sess = _session(op_type, key, tuple(a.shape for a in arrays), dtype, opset, outputs, ints)
     feeds = {f"in{i}": a for i, a in enumerate(arrays)}
     res = sess.run(None, feeds)
     return res[0] if outputs == 1 else tuple(res[:outputs])
@@ -196,8 +200,17 @@ def _functions(opset: int, explicit: bool) -> dict[str, Callable]:
     def adaptive_max_pool(x, output_size):
         return run_node("GlobalMaxPool", [x], opset=opset)
 
+    def max_unpool(y, indices, kernel_size, *, stride, padding, output_size):
+        from ...pooling import onnx_indices
+
+        # MaxUnpool reads MaxPool's Indices (counted across the whole tensor) and the whole output shape
+        shape = (*y.shape[:2], *output_size)
+        whole = onnx_indices(np.asarray(indices, dtype=np.int64), shape, 0).astype(np.int64)
+        return run_node("MaxUnpool", [y, whole, np.array(shape, dtype=np.int64)], opset=opset,
+                        kernel_shape=list(kernel_size), strides=list(stride), pads=_pads(padding))
+
     return {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, max_pool_indices, lp_pool,
-                                    adaptive_avg_pool, adaptive_max_pool)}
+                                    adaptive_avg_pool, adaptive_max_pool, max_unpool)}
 
 
 def _op_below_stride(case) -> bool:
@@ -233,7 +246,7 @@ def _capabilities(opset: int) -> Callable[[str, int, str], Capabilities]:
     def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
         base = ALL.replace(dtypes=("float32", "float64"), divisor_override=False,
                            ops=("conv", "conv_transpose", "max_pool", "avg_pool", "max_pool_indices", "lp_pool",
-                                "adaptive_avg_pool", "adaptive_max_pool"))
+                                "adaptive_avg_pool", "adaptive_max_pool") + (("max_unpool",) if opset >= 11 else ()))
         if op in ("conv", "conv_transpose", "avg_pool"):
             # the CPU provider has no double-precision Conv / ConvTranspose / AveragePool kernels
             base = base.replace(dtypes=("float32",))
@@ -241,6 +254,11 @@ def _capabilities(opset: int) -> Callable[[str, int, str], Capabilities]:
             return base.replace(rule=_op_below_stride, notes=("output_padding >= stride (ONNX Runtime rejects it)",))
         if op in ("max_pool", "avg_pool", "max_pool_indices", "lp_pool"):
             return _pool_capabilities(op, opset, base)
+        if op == "max_unpool":
+            # float32 only on the CPU provider; any output_shape accepted (ONNX pads the unpooled output to it)
+            return base.replace(dtypes=("float32",), refuses_invalid=False,
+                                notes=("MaxUnpool in float64 (no CPU kernel)", "output_size more than a stride from "
+                                       "the default (ONNX's MaxUnpool takes any output_shape)"))
         if op in ("adaptive_avg_pool", "adaptive_max_pool"):
             return base.replace(dtypes=("float32",), rule=_global,
                                 notes=("adaptive pooling other than global (ONNX has GlobalAveragePool / GlobalMaxPool only)",))
