@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{out}: {len(doc['results'])} cells from {len(docs)} file(s): "
               + ", ".join(f"{v} {c}" for v, c in sorted(counts.items())))
         return 0
-    docs = [(f, _read(f)) for f in args.files]
+    pages: list[tuple[str, Any]] = [(f, _read(f)) for f in args.files]
     try:
-        page = html_report.render(docs, title=args.title)
+        page = html_report.render(pages, title=args.title)
     except ConvParamError as exc:
         raise UsageError(str(exc)) from None
     atomic_write(out, page)

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     except ConvParamError as exc:
         raise UsageError(str(exc)) from None
     cells = sweep.expand(plan)
-    if k is not None:
+    if k is not None and n is not None:
         cells = sweep.shard(cells, k, n)
     if args.list:
         for c in cells:

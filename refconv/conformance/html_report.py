@@ -71,7 +71,7 @@ def validate(doc: Any) -> list[str]:
 
 def _check_entry(r: dict[str, Any], source: str) -> dict[str, Any]:
     f = r.get("failure")
-    entry = {"target": str(r.get("target")), "op": str(r.get("op")), "dims": r.get("dims"),
+    entry: dict[str, Any] = {"target": str(r.get("target")), "op": str(r.get("op")), "dims": r.get("dims"),
              "dtype": str(r.get("dtype")), "precision": r.get("precision"), "verdict": str(r.get("verdict")),
              "source": source, "points": [], "failure": None, "what": "check"}
     for p in r.get("case_errors") or []:
@@ -94,7 +94,7 @@ def _network_entries(r: dict[str, Any], source: str) -> list[dict[str, Any]]:
     for layer in r.get("layers") or []:
         case = layer.get("case") or {}
         verdict = str(layer.get("verdict"))
-        e = {"target": str(r.get("target")), "op": str(layer.get("op")), "dims": len(case.get("spatial") or ()),
+        e: dict[str, Any] = {"target": str(r.get("target")), "op": str(layer.get("op")), "dims": len(case.get("spatial") or ()),
              "dtype": str(r.get("dtype")), "precision": r.get("precision"), "verdict": verdict, "source": source,
              "points": [], "failure": None,
              "what": f"network {r.get('network')} layer {layer.get('index')} {', '.join(layer.get('paths') or [])}"}

@@ -99,7 +99,9 @@ def _walk(layer: Any, shape: tuple[int, ...], path: str, out: list) -> tuple[int
     """Append ``(path, leaf, input shape)`` for every leaf in forward order; the output shape of ``layer``."""
     from ..summary.layers import Concat, Residual, Sequential, SideOutput
 
-    join = (lambda label: f"{path}.{label}" if path else label)
+    def join(label: str) -> str:
+        return f"{path}.{label}" if path else label
+
     if isinstance(layer, Sequential):
         for label, child in layer.children():
             shape = _walk(child, shape, join(label), out)
@@ -226,13 +228,14 @@ def positions(case: Case, out_shape: tuple[int, ...], *, random: int = DEFAULT_R
     >>> c = Case('conv', n=1, cin=2, cout=4, spatial=(5, 5), kernel=(3, 3), padding=((1, 1), (1, 1)))
     >>> ps = positions(c, (1, 4, 5, 5), random=2, seed=0)
     >>> ps[0], sorted({k for _, k in ps})
-    (((0, 0, 0, 0), 'corner'), ['border', 'corner', 'inner', 'random'])
+    (((0, 0, 0, 0), 'corner'), ['border', 'corner', 'inner', 'random', 'tile'])
     """
     n_img, c_out, *osp = out_shape
     if n_img == 0 or c_out == 0 or any(o == 0 for o in osp):
         return []
     axes = [_axis_positions(o, n, k, s, lo, d)
-            for o, n, k, s, (lo, _), d in zip(osp, case.spatial, case.kernel, case.stride, case.padding, case.dilation)]
+            for o, n, k, s, (lo, _), d in zip(osp, case.spatial, case.kernel, case.stride or (), case.padding or (),
+                                              case.dilation or ())]
     chans = _channel_positions(c_out, case.groups if case.op == "conv" else 1)
     imgs = sorted({0, n_img - 1})
     combos = list(itertools.product(*(a[0] for a in axes)))
@@ -273,7 +276,8 @@ def positions(case: Case, out_shape: tuple[int, ...], *, random: int = DEFAULT_R
 def _window(case: Case, sp: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[tuple[int, int], ...]] | None:
     """Input slices and explicit padding of the window of output position ``sp``; None if it holds padding only."""
     slices, pads = [], []
-    for p, n, k, s, (lo, _), d in zip(sp, case.spatial, case.kernel, case.stride, case.padding, case.dilation):
+    for p, n, k, s, (lo, _), d in zip(sp, case.spatial, case.kernel, case.stride or (), case.padding or (),
+                                      case.dilation or ()):
         start = p * s - lo               # window of padded index p*s .. p*s + d(k-1), in input coordinates
         end = start + d * (k - 1) + 1
         a, e = max(start, 0), min(end, n)
@@ -373,13 +377,17 @@ class LayerCheck:
         """
         c = self.case
         if c.record.adaptive:
-            return "out " + "x".join(map(str, c.output_size))
-        xs = (lambda t: "x".join(map(str, t)) if len(set(t)) > 1 else str(t[0]))
-        pads = (str(c.padding[0][0]) if len(set(c.padding)) == 1 and c.padding[0][0] == c.padding[0][1]
-                else "x".join(f"({lo},{hi})" for lo, hi in c.padding))
-        parts = [f"k{'x'.join(map(str, c.kernel))}", f"s{xs(c.stride)}", f"p{pads}"]
-        if any(d != 1 for d in c.dilation):
-            parts.append(f"d{xs(c.dilation)}")
+            return "out " + "x".join(map(str, c.output_size or ()))
+        padding, stride, dilation = c.padding or (), c.stride or (), c.dilation or ()  # filled by Case
+
+        def xs(t: tuple[int, ...]) -> str:
+            return "x".join(map(str, t)) if len(set(t)) > 1 else str(t[0])
+
+        pads = (str(padding[0][0]) if len(set(padding)) == 1 and padding[0][0] == padding[0][1]
+                else "x".join(f"({lo},{hi})" for lo, hi in padding))
+        parts = [f"k{'x'.join(map(str, c.kernel))}", f"s{xs(stride)}", f"p{pads}"]
+        if any(d != 1 for d in dilation):
+            parts.append(f"d{xs(dilation)}")
         if c.op == "conv":
             parts += [f"g{c.groups}"] if c.groups != 1 else []
             parts += ["bias"] if c.bias else []
@@ -613,7 +621,7 @@ def check_network(target: Any, network: Any, *, input_shape: Iterable[int] | Non
 def _judge_layer(runner: Any, layer: LayerCheck, prof: Any, dtype: str, random: int, seed: int) -> None:
     case = layer.case
     arrays = case.arrays(dtype)
-    layer.output_shape = tuple(case.output_shape)
+    layer.output_shape = tuple(case.output_shape or ())
     if case.op != "conv":
         # pooling: the engine's own judge, exact at every output element
         out = runner.evaluate_arrays(case, arrays)
@@ -645,7 +653,7 @@ def _judge_layer(runner: Any, layer: LayerCheck, prof: Any, dtype: str, random: 
     layer.exact_scope = "sampled positions"
     layer.exact_positions = len(pts)
     layer.exact_violations = int(bad.sum())
-    for (p, k), v in zip(where, bad):
+    for (_, k), v in zip(where, bad):
         layer.classes[k] = layer.classes.get(k, 0) + 1
         if v:
             layer.failed_classes[k] = layer.failed_classes.get(k, 0) + 1
@@ -681,7 +689,7 @@ def _judge_layer(runner: Any, layer: LayerCheck, prof: Any, dtype: str, random: 
         e = abs(float(act[wf]) - y)
         layer.worst = {"index": list(wf), "expected": y, "actual": float(act[wf]), "error": e, "bound": bnd,
                        "judged": "exactly (the worst element by bound)"}
-        layer.worst_ratio = max(float(layer.worst_ratio), e / bnd if bnd > 0 else (0.0 if e == 0 else math.inf))
+        layer.worst_ratio = max(float(layer.worst_ratio or 0.0), e / bnd if bnd > 0 else (0.0 if e == 0 else math.inf))
         if wf not in set(pts):
             layer.exact_positions += 1
             layer.exact_violations += int(not e <= bnd)

@@ -290,14 +290,15 @@ def run_cell(cell: Cell, plan: Plan, *, progress: bool = False) -> dict[str, Any
 
     t0 = time.perf_counter()
     rec: dict[str, Any] = {"cell": cell.id, "spec": cell.to_dict(), "verdict": "ERROR", "report": None, "message": ""}
+    r: Any
     try:
         if cell.network is not None:
             r = check_network(cell.target, cell.network, dtype=cell.dtype, precision=cell.precision,
                               random=plan.random_positions, seed=cell.seed, timeout=plan.timeout,
                               isolate=plan.isolate, progress=progress)
         else:
-            kw = {"layout": cell.layout} if cell.layout else {}
-            r = check(cell.target, op=cell.op, dims=cell.dims, dtype=cell.dtype, precision=cell.precision,
+            kw: dict[str, Any] = {"layout": cell.layout} if cell.layout else {}
+            r = check(cell.target, op=cell.op, dims=cell.dims or 2, dtype=cell.dtype, precision=cell.precision,
                       max_examples=plan.max_examples, seed=cell.seed, timeout=plan.timeout, isolate=plan.isolate,
                       progress=progress, allow_known=True, **kw)
         rec["report"] = r.to_dict()
@@ -390,7 +391,7 @@ def status(results: Iterable[dict]) -> int:
     verdicts = {r.get("verdict") for r in results}
     if "FAIL" in verdicts:
         return 1
-    return max((STATUS.get(v, 3) for v in verdicts), default=0)
+    return max((STATUS.get(str(v), 3) for v in verdicts), default=0)
 
 
 class MergeError(ConvParamError):
