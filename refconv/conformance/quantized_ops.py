@@ -201,7 +201,7 @@ def catalogue(op: str, dims: int) -> Any:
     qc = op == "qlinear_conv"
     c = []
     add = c.append
-    flat = {1: (128,), 2: (8, 16), 3: (4, 4, 8)}[dims]  # 128 samples: one of each residue of a ramp
+    flat = {1: (256,), 2: (16, 16), 3: (4, 8, 8)}[dims]  # 256 samples: x - zx = -128 .. 127 once each
     add(Case(op, 1, 1, 1, S(5, 4, 3), S(3, 2, 2), quant=Quant(), label="plain"))
     add(Case(op, 2, 3, 4, S(6, 5, 4), S(3, 3, 2), bias=qc, seed=1, quant=Quant(x_dtype="int8", out_dtype="int8",
              x_zero_point=-5, y_zero_point=3), label="int8 input and output, bias"))
@@ -225,7 +225,7 @@ def catalogue(op: str, dims: int) -> Any:
     # products of 255 * 255 (x - zx and w - zw at their extremes) summed 33025 times: 2147450625, within
     # 2**31 - 1 by 32022; an int16 accumulator wraps at the second term, a float32 one rounds past 2**24
     add(Case(op, 1, 33025, 1, S(1, 1, 1), S(1, 1, 1), seed=9,
-             quant=Quant(x_dtype="int8", x_zero_point=-128, w_zero_point=(-128,), x_fill="max", w_fill="max",
+             quant=Quant(x_zero_point=0, w_zero_point=(-128,), x_fill="max", w_fill="max",
                          x_scale=1.0, w_scale=(1.0,), y_scale=2.0**24, y_zero_point=0),
              label="long reduction at int32's limit (2147450625)"))
     add(Case(op, 1, 160, 2, S(4, 3, 3), S(3, 3, 2), padding=S((1, 1), (1, 1), (1, 0)), seed=10,
@@ -234,13 +234,13 @@ def catalogue(op: str, dims: int) -> Any:
         # 33100 such products: 2152327500 > 2**31 - 1, requantized exactly (128); an int32 accumulator wraps to
         # -2142639796 (and gives 0)
         add(Case(op, 1, 33100, 1, S(1, 1, 1), S(1, 1, 1), seed=22,
-                 quant=Quant(x_dtype="int8", x_zero_point=-128, w_zero_point=(-128,), x_fill="max", w_fill="max",
+                 quant=Quant(x_zero_point=0, w_zero_point=(-128,), x_fill="max", w_fill="max",
                              x_scale=1.0, w_scale=(1.0,), y_scale=2.0**24, y_zero_point=0),
                  label="accumulator beyond int32 (2152327500), requantized exactly"))
-        # acc = x (1x1 kernel, w = 1, zero points 0) times M = 0.5 * 0.25 / 1 = 1/8: a tie at every acc = 4 + 8k;
+        # acc = x - 128 (1x1 kernel, w = 1) times M = 0.5 * 0.25 / 1 = 1/8: a tie at every acc = 4 + 8k;
         # odd acc show gemmlowp's double rounding
-        ramp = Quant(x_dtype="int8", w_zero_point=(0,), x_zero_point=0, out_dtype="int8", y_zero_point=0, x_scale=0.5,
-                     w_scale=(0.25,), y_scale=1.0, x_fill="ramp", w_fill="one")
+        ramp = Quant(w_zero_point=(0,), x_zero_point=128, y_zero_point=128, x_scale=0.5, w_scale=(0.25,), y_scale=1.0,
+                     x_fill="ramp", w_fill="one")
         add(Case(op, 1, 1, 1, flat, S(1, 1, 1), seed=11, quant=ramp, label="exact ties in the requantization"))
         # M = fl32(1/6) > 1/6: acc * M is just above k + 1/2 at acc = 3(2k + 1); in float32 the product rounds
         # onto the tie (and then to even)

@@ -81,10 +81,21 @@ def _supported(case) -> bool:
             and all(lo == hi for lo, hi in case.padding) and max(abs(v) for v in q.b_range) <= 2**24)
 
 
-def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
-    return ALL.replace(ops=("qlinear_conv",), padding=frozenset({"symmetric"}), rule=_supported,
-                       notes=("quint8 input and output, qint8 weight only", "asymmetric padding",
-                              "a bias beyond 2**24 (float32 bias)"))
+def _symmetric_weight(case) -> bool:
+    from ..quantized_ops import quant_of
+
+    return _supported(case) and not any(quant_of(case).w_zero_points(case.cout))
+
+
+def _capabilities(engine: str | None):
+    def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
+        notes = ("quint8 input and output, qint8 weight only", "asymmetric padding", "a bias beyond 2**24 (float32 bias)")
+        if engine == "onednn":
+            # "ONEDNN only supports symmetric quantization of weight, whose zero point must be 0"
+            return ALL.replace(ops=("qlinear_conv",), padding=frozenset({"symmetric"}), rule=_symmetric_weight,
+                               notes=notes + ("a weight zero point other than 0 (oneDNN)",))
+        return ALL.replace(ops=("qlinear_conv",), padding=frozenset({"symmetric"}), rule=_supported, notes=notes)
+    return capabilities
 
 
 def make(name: str = "torch.quantized") -> Target:
@@ -99,4 +110,4 @@ def make(name: str = "torch.quantized") -> Target:
         return fn
 
     setup = f"from refconv.conformance import adapters\ntarget = adapters.get({name!r}).function({{op!r}})"
-    return Target(name, functions, capabilities, setup, spec=name)
+    return Target(name, functions, _capabilities(engine), setup, spec=name)
