@@ -297,7 +297,10 @@ def run_cell(cell: Cell, plan: Plan, *, progress: bool = False) -> dict[str, Any
                               random=plan.random_positions, seed=cell.seed, timeout=plan.timeout,
                               isolate=plan.isolate, progress=progress)
         else:
-            kw: dict[str, Any] = {"layout": cell.layout} if cell.layout else {}
+            kw: dict[str, Any] = {}
+            if cell.layout:  # 'NHWC', or 'NHWC/HWIO' with the weight layout (specs/layouts.md)
+                act, _, weight = cell.layout.partition("/")
+                kw = {"layout": act or None, "weight_layout": weight or None}
             r = check(cell.target, op=cell.op, dims=cell.dims or 2, dtype=cell.dtype, precision=cell.precision,
                       max_examples=plan.max_examples, seed=cell.seed, timeout=plan.timeout, isolate=plan.isolate,
                       progress=progress, allow_known=True, **kw)
