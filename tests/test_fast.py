@@ -668,3 +668,51 @@ def test_channels_last_small_planes_exact(monkeypatch, x_shape, w_shape, kwargs)
     assert np.array_equal(fast.conv(x, w, b, algorithm="direct", **kwargs), oracle.conv(x, w, b, **kwargs)) and taken
     assert np.array_equal(fast.conv_grad_weight(x, dy, w_shape, algorithm="direct", **kwargs),
                           oracle.conv_grad_weight(x, dy, w_shape, **kwargs))
+
+
+def test_input_gradient_of_a_one_pixel_output_takes_col2im_and_stays_exact(monkeypatch):
+    """LeNet-5's C5 (a 5x5 input, a 5x5 kernel, a 1x1 output): the forward identity would read 25 times the
+    padding's zeros; col2im runs instead (no channels-last forward), exact against the oracle."""
+    from refconv.fast import direct
+
+    identity = []
+    real = direct._forward_channels_last
+    monkeypatch.setattr(direct, "_forward_channels_last", lambda *a: identity.append(1) or real(*a))
+    rng = _rng(5)
+    w = rng.integers(-4, 5, (24, 16, 5, 5)).astype(np.float32)
+    dy = rng.integers(-4, 5, (6, 24, 1, 1)).astype(np.float32)
+    got = fast.conv_grad_input(dy, w, (6, 16, 5, 5))
+    assert not identity and np.array_equal(got, oracle.conv_grad_input(dy, w, (6, 16, 5, 5)))
+    # an output as large as the input (4x4, padding 1): the forward identity, exact too
+    dy = rng.integers(-4, 5, (6, 24, 4, 4)).astype(np.float32)
+    w3 = w[:, :, :3, :3].copy()
+    got = fast.conv_grad_input(dy, w3, (6, 16, 4, 4), padding=1)
+    assert identity and np.array_equal(got, oracle.conv_grad_input(dy, w3, (6, 16, 4, 4), padding=1))
+
+
+def test_validation_is_kept_per_geometry_and_tells_types_apart(monkeypatch):
+    """A repeated geometry is validated once; ``True`` is not taken for ``1`` (nor a list for a tuple)."""
+    import importlib
+
+    fconv = importlib.import_module("refconv.fast.conv")
+    calls = []
+    real = fconv.conv_params
+    monkeypatch.setattr(fconv, "_conv_params", fconv._memoized(lambda *a, **k: calls.append(1) or real(*a, **k)))
+    x, w = np.ones((1, 2, 6, 6)), np.ones((3, 2, 3, 3))
+    for _ in range(3):
+        assert fast.conv(x, w, stride=1).shape == (1, 3, 4, 4)
+    assert len(calls) == 1
+    with pytest.raises(ConvParamError) as cached:
+        fast.conv(x, w, stride=True)
+    with pytest.raises(ConvParamError) as fresh:
+        oracle.conv(x, w, stride=True)
+    assert str(cached.value) == str(fresh.value)
+    # a list is not a plain value: validated each time, same result
+    assert fast.conv_grad_input(np.ones((1, 3, 4, 4)), w, [1, 2, 6, 6]).shape == (1, 2, 6, 6)
+    assert fast.conv_grad_input(np.ones((1, 3, 4, 4)), w, [1, 2, 6, 6]).shape == (1, 2, 6, 6)
+    # the memo stays bounded: the oldest entries go first
+    monkeypatch.setattr(fconv, "MEMO_SIZE", 4)
+    seen = []
+    memo = fconv._memoized(lambda v: seen.append(v) or v * 2)
+    assert [memo(v) for v in (0, 1, 2, 3, 3, 4)] == [0, 2, 4, 6, 6, 8] and seen == [0, 1, 2, 3, 4]
+    assert memo(4) == 8 and memo(0) == 0 and seen == [0, 1, 2, 3, 4, 0]  # 4 kept, 0 dropped for it

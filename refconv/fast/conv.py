@@ -83,6 +83,51 @@ def _flip(w: np.ndarray) -> np.ndarray:
     return w[(slice(None), slice(None), *([slice(None, None, -1)] * (w.ndim - 2)))]
 
 
+#: entries of each memo of validated parameters and 'auto' choices (a training loop repeats a few geometries)
+MEMO_SIZE = 512
+
+
+def _frozen(v: Any) -> Any:
+    """A hashable key that tells types apart (``True``, ``1`` and ``1.0`` are three keys); TypeError for a
+    value that is not a plain int, float, str, bool, None, numpy scalar or dtype, or a tuple of them."""
+    if isinstance(v, tuple):
+        return (tuple, *(_frozen(u) for u in v))
+    if v is None or isinstance(v, (int, float, str, np.generic, np.dtype, Geometry, ConvParams)):
+        return (type(v), v)
+    raise TypeError(type(v).__name__)
+
+
+def _memoized(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` with its results kept per typed argument key (at most :data:`MEMO_SIZE`, oldest dropped first).
+
+    For pure functions of their arguments only: the validation of :mod:`refconv.params` (whose
+    :class:`~refconv.params.ConvParams` are frozen) and the ``'auto'`` choice.  Arguments that
+    are not plain values (lists, arrays) are never kept: ``fn`` runs.  Errors are never kept.
+    """
+    memo: dict[Any, Any] = {}
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            key = (_frozen(args), _frozen(tuple(sorted(kwargs.items()))))
+            hit = memo.get(key)
+        except TypeError:  # an unhashable or non-plain argument
+            return fn(*args, **kwargs)
+        if hit is None:
+            hit = fn(*args, **kwargs)
+            while len(memo) >= MEMO_SIZE:
+                memo.pop(next(iter(memo)), None)
+            memo[key] = hit
+        return hit
+
+    call.__wrapped__ = fn  # type: ignore[attr-defined]
+    return call
+
+
+# validated once per geometry: a layer called again with the same shapes and keywords skips the checks
+_conv_params = _memoized(conv_params)
+_conv_transpose_params = _memoized(conv_transpose_params)
+
+
 # ----------------------------------------------------------------------------- the one execution path
 
 
@@ -169,15 +214,32 @@ def prefer_winograd(x_shape, w_shape, geo: Geometry, out_spatial, dt: np.dtype) 
             and w_shape[0] >= WINOGRAD_MIN_CHANNELS and prod(out_spatial) >= WINOGRAD_MIN_PIXELS)
 
 
+def _choice_forward(x_shape, w_shape, p: ConvParams, winograd: bool, dt: np.dtype) -> str:
+    from .fft import prefer_fft
+
+    if prefer_fft(x_shape, w_shape, p, dt):
+        return "fft"
+    if winograd and prefer_winograd(x_shape, w_shape, _geometry(p), p.output_spatial, dt):
+        return "winograd"
+    return "direct"
+
+
+def _choice_grad_input(dy_shape, w_shape, geo: Geometry, input_spatial, dt: np.dtype) -> str:
+    if any(s != 1 for s in geo.stride):
+        return "direct"
+    shape = (dy_shape[0], w_shape[1] * geo.groups, *input_spatial)
+    p = _conv_params(shape, w_shape, padding=geo.padding, dilation=geo.dilation, groups=geo.groups)
+    return _choice_forward(shape, w_shape, p, True, dt)
+
+
+# the 'auto' choice depends on the shapes, the geometry and the dtype only: made once per geometry
+_choice_forward_memo = _memoized(_choice_forward)
+_choice_grad_input_memo = _memoized(_choice_grad_input)
+
+
 def _choose_forward(x_shape, w_shape, p: ConvParams, winograd: bool = True) -> Callable[[np.dtype], str]:
     def choose(dt: np.dtype) -> str:
-        from .fft import prefer_fft
-
-        if prefer_fft(x_shape, w_shape, p, dt):
-            return "fft"
-        if winograd and prefer_winograd(x_shape, w_shape, _geometry(p), p.output_spatial, dt):
-            return "winograd"
-        return "direct"
+        return _choice_forward_memo(tuple(x_shape), tuple(w_shape), p, winograd, np.dtype(dt))
 
     return choose
 
@@ -186,11 +248,7 @@ def _choose_grad_input(dy_shape, w_shape, geo: Geometry, input_spatial) -> Calla
     """The input gradient costs what the forward pass costs: FFT (or Winograd) where the forward problem prefers it."""
 
     def choose(dt: np.dtype) -> str:
-        if any(s != 1 for s in geo.stride):
-            return "direct"
-        shape = (dy_shape[0], w_shape[1] * geo.groups, *input_spatial)
-        p = conv_params(shape, w_shape, padding=geo.padding, dilation=geo.dilation, groups=geo.groups)
-        return _choose_forward(shape, w_shape, p)(dt)
+        return _choice_grad_input_memo(tuple(dy_shape), tuple(w_shape), geo, tuple(input_spatial), np.dtype(dt))
 
     return choose
 
@@ -406,8 +464,8 @@ def conv(
     """
     x, w = as_array("x", x), as_array("w", w)
     b = None if b is None else as_array("b", b)
-    p = conv_params(x.shape, w.shape, None if b is None else b.shape, stride=stride, padding=padding,
-                    dilation=dilation, groups=groups, flip=flip)
+    p = _conv_params(x.shape, w.shape, None if b is None else b.shape, stride=stride, padding=padding,
+                     dilation=dilation, groups=groups, flip=flip)
     return _forward(x, w, b, p, algorithm, resolve_cap(max_memory), "conv")
 
 
@@ -495,7 +553,7 @@ def conv_transpose(
     """
     x, w = as_array("x", x), as_array("w", w)
     b = None if b is None else as_array("b", b)
-    tp = conv_transpose_params(x.shape, w.shape, None if b is None else b.shape, stride=stride, padding=padding,
+    tp = _conv_transpose_params(x.shape, w.shape, None if b is None else b.shape, stride=stride, padding=padding,
                                output_padding=output_padding, dilation=dilation, groups=groups)
     out_sp = tp.output_spatial
     # the forward convolution of an input of the output's size, whose input gradient this is
@@ -532,7 +590,7 @@ def conv_grad_input(
     [1.0, 2.0, 4.0, 2.0, 3.0]
     """
     dy, w = as_array("dy", dy), as_array("w", w)
-    p = conv_params(input_shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
+    p = _conv_params(input_shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
     check_gradient_shape(dy.shape, p.output_shape)
     geo = _geometry(p)
     if _algorithm(algorithm) == "winograd":
@@ -566,7 +624,7 @@ def conv_grad_weight(
     [3.0, 5.0, 7.0]
     """
     x, dy = as_array("x", x), as_array("dy", dy)
-    p = conv_params(x.shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
+    p = _conv_params(x.shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
     check_gradient_shape(dy.shape, p.output_shape)
     if _algorithm(algorithm) == "winograd":
         raise ConvParamError("algorithm='winograd': conv_grad_weight has no Winograd form here; use 'auto', 'direct' or 'fft'")
