@@ -217,3 +217,64 @@ def test_the_report_states_what_was_judged_exactly_and_by_bound():
     again = nw.check_network("refconv.fast", "lenet5", random=3, seed=5)
     assert [replace(layer.case) for layer in again.layers] == [layer.case for layer in r.layers]
     assert [layer.exact_positions for layer in again.layers] == [layer.exact_positions for layer in r.layers]
+
+
+EVERY = """
+name = "every"
+input = [4, 23, 19]
+
+[[layers]]
+type = "conv"
+out_channels = 8
+kernel_size = [3, 2]
+stride = [2, 1]
+padding = "same"
+dilation = [1, 2]
+groups = 2
+
+[[layers]]
+type = "maxpool"
+kernel_size = 3
+stride = 2
+padding = 1
+ceil_mode = true
+
+[[layers]]
+type = "avgpool"
+kernel_size = 3
+stride = 2
+padding = 1
+ceil_mode = true
+count_include_pad = false
+
+[[layers]]
+type = "conv"
+out_channels = 8
+kernel_size = 1
+bias = false
+
+[[layers]]
+type = "adaptiveavgpool"
+output_size = [2, 3]
+"""
+
+
+def test_every_layer_parameter_reaches_the_target_as_the_network_means_it(tmp_path):
+    pytest.importorskip("torch")
+    net = tmp_path / "every.toml"
+    net.write_text(EVERY)
+    r = nw.check_network("torch", str(net), random=2)
+    assert r.verdict == "PASS", str(r)
+    conv, mp, ap, _, ad = (layer.case for layer in r.layers)
+    assert (conv.stride, conv.padding, conv.dilation, conv.groups, conv.bias) == (
+        (2, 1), ((1, 1), (1, 1)), (1, 2), 2, True)
+    assert mp.ceil_mode and ap.ceil_mode and not ap.count_include_pad and ad.output_size == (2, 3)
+    assert [layer.params_text() for layer in r.layers][:3] == [
+        "k3x2 s2x1 p1 d1x2 g2 bias", "k3x3 s2 p1 ceil", "k3x3 s2 p1 ceil exclude-pad"]
+
+
+def test_three_dimensional_layers_keep_their_sample_bounded():
+    c = Case("conv", n=1, cin=2, cout=4, spatial=(40, 40, 40), kernel=(3, 3, 3), padding=((1, 1),) * 3)
+    ps = nw.positions(c, (1, 4, 40, 40, 40), random=5, seed=0)
+    assert len(ps) <= nw.MAX_STRUCTURED * 2 + 5
+    assert {(0, 0, 0), (39, 39, 39), (0, 39, 0)} <= {p[2:] for p, _ in ps}
