@@ -292,9 +292,12 @@ def _functions(device: str) -> dict[str, Callable]:
                 pad = "VALID"
             elif not count_include_pad and _same(padding, spatial, kernel_size, stride, ones):
                 pad = "SAME"  # TensorFlow's SAME average counts the input elements only
-            else:
-                # count_include_pad=True: the zeros are samples of the window (tf.pad, then VALID)
+            elif count_include_pad:
+                # the zeros are samples of the window: tf.pad, then VALID
                 t, pad = tf.pad(t, _explicit(padding)), "VALID"
+            else:
+                raise ValueError(f"padding={tuple(padding)}: TensorFlow's average pooling excludes padding only under "
+                                 "'SAME' (declared unsupported)")
             return to_first(tf.nn.avg_pool(t, list(kernel_size), list(stride), pad))
 
     return {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, conv_grad_input, conv_grad_weight)}
