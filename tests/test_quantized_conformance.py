@@ -54,12 +54,12 @@ def test_ties_case_holds_exact_ties_and_the_long_reduction_approaches_int32():
 
     ties = next(c for c in catalogue("qlinear_conv", 1) if c.label == "exact ties in the requantization")
     a = ties.arrays()
-    acc = Q.conv_integer(a["x"], a["w"])
+    acc = Q.conv_integer(a["x"], a["w"], 128, 0)
     m = Fraction(1, 8)  # 0.5 * 0.25 / 1
     assert sum((v * m).denominator == 2 for v in acc.ravel().tolist()) >= 16  # ties k + 1/2
     big = next(c for c in catalogue("conv_integer", 1) if c.label.startswith("long reduction at int32"))
     a = big.arrays()
-    assert Q.conv_integer(a["x"], a["w"], -128, -128).tolist() == [[[2147450625]]]
+    assert Q.conv_integer(a["x"], a["w"], 0, -128).tolist() == [[[2147450625]]]
     assert 0 < 2**31 - 1 - 2147450625 < 2**16  # within 33022 of int32's limit
 
 

@@ -192,6 +192,45 @@ registry.register(registry.OpRecord(
 # --------------------------------------------------------------------------- the catalogue
 
 
+def _requantization_cases(op: str, dims: int) -> list:
+    """QLinearConv's own: exact ties, near-ties, saturation, the accumulator beyond int32, the bias at its limits."""
+    from .cases import Case
+
+    S = lambda *v: v[:dims]  # noqa: E731 - per-axis values
+    flat = {1: (256,), 2: (16, 16), 3: (4, 8, 8)}[dims]  # 256 samples: x - zx = -128 .. 127 once each
+    c: list = []
+    add = c.append
+    # 33100 such products: 2152327500 > 2**31 - 1, requantized exactly (128); an int32 accumulator wraps to
+    # -2142639796 (and gives 0)
+    add(Case(op, 1, 33100, 1, S(1, 1, 1), S(1, 1, 1), seed=22,
+             quant=Quant(x_zero_point=0, w_zero_point=(-128,), x_fill="max", w_fill="max",
+                         x_scale=1.0, w_scale=(1.0,), y_scale=2.0**24, y_zero_point=0),
+             label="accumulator beyond int32 (2152327500), requantized exactly"))
+    # acc = x - 128 (1x1 kernel, w = 1) times M = 0.5 * 0.25 / 1 = 1/8: a tie at every acc = 4 + 8k;
+    # odd acc show gemmlowp's double rounding
+    ramp = Quant(w_zero_point=(0,), x_zero_point=128, y_zero_point=128, x_scale=0.5, w_scale=(0.25,), y_scale=1.0,
+                 x_fill="ramp", w_fill="one")
+    add(Case(op, 1, 1, 1, flat, S(1, 1, 1), seed=11, quant=ramp, label="exact ties in the requantization"))
+    # M = fl32(1/6) > 1/6: acc * M is just above k + 1/2 at acc = 3(2k + 1); in float32 the product rounds
+    # onto the tie (and then to even)
+    add(Case(op, 1, 1, 1, flat, S(1, 1, 1), seed=12, quant=replace(ramp, x_scale=float(np.float32(1 / 6)),
+                                                                      w_scale=(1.0,)),
+             label="near-ties that the float32 scale path rounds onto a tie"))
+    add(Case(op, 1, 2, 2, S(6, 5, 4), S(3, 3, 2), bias=True, seed=13,
+             quant=Quant(x_scale=1.0, w_scale=(1.0,), y_scale=0.5, y_zero_point=128, b_range=(-30000, 30000)),
+             label="saturation at both ends (uint8)"))
+    add(Case(op, 1, 2, 2, S(6, 5, 4), S(3, 3, 2), bias=True, seed=14,
+             quant=Quant(out_dtype="int8", x_scale=1.0, w_scale=(1.0,), y_scale=0.5, y_zero_point=0,
+                         b_range=(-30000, 30000)), label="saturation at both ends (int8)"))
+    add(Case(op, 1, 2, 4, S(5, 4, 3), S(2, 2, 2), bias=True, seed=15,
+             quant=Quant(b_range=(-(2**31) + 2**24, 2**31 - 1 - 2**24), y_scale=1e6),
+             label="bias near int32's limits"))
+    add(Case(op, 1, 1, 4, flat, S(1, 1, 1), seed=16,
+             quant=replace(ramp, per_channel=True, w_scale=(0.25, 0.5, 0.125, 0.0625)),
+             label="exact ties per channel (per-channel scales)"))
+    return c
+
+
 def catalogue(op: str, dims: int) -> Any:
     """Zero points at the range ends, per-channel scales decades apart, exact ties, near-ties through float32,
     saturation at both ends, reductions past int16 and up to int32's limit, padding with a non-zero zero point."""
@@ -201,18 +240,17 @@ def catalogue(op: str, dims: int) -> Any:
     qc = op == "qlinear_conv"
     c = []
     add = c.append
-    flat = {1: (256,), 2: (16, 16), 3: (4, 8, 8)}[dims]  # 256 samples: x - zx = -128 .. 127 once each
     add(Case(op, 1, 1, 1, S(5, 4, 3), S(3, 2, 2), quant=Quant(), label="plain"))
     add(Case(op, 2, 3, 4, S(6, 5, 4), S(3, 3, 2), bias=qc, seed=1, quant=Quant(x_dtype="int8", out_dtype="int8",
              x_zero_point=-5, y_zero_point=3), label="int8 input and output, bias"))
     add(Case(op, 1, 2, 3, S(6, 5, 4), S(3, 2, 2), padding=S((2, 1), (1, 2), (1, 1)), seed=2,
              quant=Quant(x_zero_point=200), label="padding with a non-zero zero point"))
-    add(Case(op, 1, 2, 2, S(5, 4, 3), S(3, 3, 2), padding=S((1, 1), (1, 1), (1, 1)), seed=3,
-             quant=Quant(x_dtype="int8", x_zero_point=-128, w_zero_point=(127,), y_zero_point=255, x_fill="ends",
-                         w_fill="ends"), label="zero points at the range ends (x -128, w 127, y 255)"))
-    add(Case(op, 1, 2, 2, S(5, 4, 3), S(3, 3, 2), padding=S((1, 1), (1, 1), (1, 1)), seed=4,
-             quant=Quant(x_zero_point=255, w_zero_point=(-128,), out_dtype="int8", y_zero_point=-128, x_fill="ends",
-                         w_fill="ends"), label="zero points at the other range ends (x 255, w -128, y -128)"))
+    # every zero point at an end of its range, in both input types (the output type the input's)
+    for i, (dt, zx, zw, zy) in enumerate((("uint8", 0, 127, 255), ("uint8", 255, -128, 0), ("int8", -128, 127, 127),
+                                          ("int8", 127, -128, -128))):
+        add(Case(op, 1, 2, 2, S(5, 4, 3), S(3, 3, 2), padding=S((1, 1), (1, 1), (1, 1)), seed=3 + 30 * i,
+                 quant=Quant(x_dtype=dt, out_dtype=dt, x_zero_point=zx, w_zero_point=(zw,), y_zero_point=zy,
+                             x_fill="ends", w_fill="ends"), label=f"zero points at the range ends ({dt} x {zx}, w {zw}, y {zy})"))
     add(Case(op, 1, 3, 4, S(6, 5, 4), S(3, 2, 2), padding=S((1, 1), (0, 1), (1, 0)), bias=qc, seed=5,
              quant=Quant(per_channel=True, w_zero_point=(0, -3, 7, 100), w_scale=(1e-4, 1e-2, 1.0, 3e-3),
                          y_scale=0.5, b_range=(-5000, 5000)),
@@ -230,35 +268,7 @@ def catalogue(op: str, dims: int) -> Any:
              label="long reduction at int32's limit (2147450625)"))
     add(Case(op, 1, 160, 2, S(4, 3, 3), S(3, 3, 2), padding=S((1, 1), (1, 1), (1, 0)), seed=10,
              quant=Quant(x_scale=0.02, w_scale=(0.01,), y_scale=4.0), label="long reduction past int16 (random values)"))
-    if qc:
-        # 33100 such products: 2152327500 > 2**31 - 1, requantized exactly (128); an int32 accumulator wraps to
-        # -2142639796 (and gives 0)
-        add(Case(op, 1, 33100, 1, S(1, 1, 1), S(1, 1, 1), seed=22,
-                 quant=Quant(x_zero_point=0, w_zero_point=(-128,), x_fill="max", w_fill="max",
-                             x_scale=1.0, w_scale=(1.0,), y_scale=2.0**24, y_zero_point=0),
-                 label="accumulator beyond int32 (2152327500), requantized exactly"))
-        # acc = x - 128 (1x1 kernel, w = 1) times M = 0.5 * 0.25 / 1 = 1/8: a tie at every acc = 4 + 8k;
-        # odd acc show gemmlowp's double rounding
-        ramp = Quant(w_zero_point=(0,), x_zero_point=128, y_zero_point=128, x_scale=0.5, w_scale=(0.25,), y_scale=1.0,
-                     x_fill="ramp", w_fill="one")
-        add(Case(op, 1, 1, 1, flat, S(1, 1, 1), seed=11, quant=ramp, label="exact ties in the requantization"))
-        # M = fl32(1/6) > 1/6: acc * M is just above k + 1/2 at acc = 3(2k + 1); in float32 the product rounds
-        # onto the tie (and then to even)
-        add(Case(op, 1, 1, 1, flat, S(1, 1, 1), seed=12, quant=replace(ramp, x_scale=float(np.float32(1 / 6)),
-                                                                          w_scale=(1.0,)),
-                 label="near-ties that the float32 scale path rounds onto a tie"))
-        add(Case(op, 1, 2, 2, S(6, 5, 4), S(3, 3, 2), bias=True, seed=13,
-                 quant=Quant(x_scale=1.0, w_scale=(1.0,), y_scale=0.5, y_zero_point=128, b_range=(-30000, 30000)),
-                 label="saturation at both ends (uint8)"))
-        add(Case(op, 1, 2, 2, S(6, 5, 4), S(3, 3, 2), bias=True, seed=14,
-                 quant=Quant(out_dtype="int8", x_scale=1.0, w_scale=(1.0,), y_scale=0.5, y_zero_point=0,
-                             b_range=(-30000, 30000)), label="saturation at both ends (int8)"))
-        add(Case(op, 1, 2, 4, S(5, 4, 3), S(2, 2, 2), bias=True, seed=15,
-                 quant=Quant(b_range=(-(2**31) + 2**24, 2**31 - 1 - 2**24), y_scale=1e6),
-                 label="bias near int32's limits"))
-        add(Case(op, 1, 1, 4, flat, S(1, 1, 1), seed=16,
-                 quant=replace(ramp, per_channel=True, w_scale=(0.25, 0.5, 0.125, 0.0625)),
-                 label="exact ties per channel (per-channel scales)"))
+    c += _requantization_cases(op, dims) if qc else []
     everything = Case(op, 2, 4, 4, S(9, 7, 5), S(3, 2, 2), stride=S(2, 3, 1), padding=S((1, 2), (0, 1), (1, 0)),
                       dilation=S(2, 1, 2), groups=2, bias=qc, seed=19,
                       quant=Quant(x_zero_point=77, per_channel=True, w_zero_point=(3, -9), w_scale=(0.004, 0.03)))
