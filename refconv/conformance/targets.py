@@ -665,52 +665,39 @@ def _user_array(a: Any, lay: Any, in_channels: int | None = None) -> Any:
     return in_layout(user, _memory_kind(arr))
 
 
-def in_layouts(fn: Callable, op: str, layout: Any = None, weight_layout: Any = None) -> Callable:
-    """``fn``, whose arrays are in ``layout`` / ``weight_layout``, as a callable with ``op``'s canonical signature.
+class _InLayouts:
+    """The conversions of :func:`in_layouts` for one op: canonical arguments to the function's layouts, results back."""
 
-    The canonical arrays are converted to the function's layouts (in the same
-    kind of memory layout: contiguous, strided, read-only...), the shapes
-    ``input_shape`` / ``weight_shape`` too, and its results back to the
-    canonical layouts.  A result whose rank does not fit the layout is
-    returned as it is (the check reports its shape).  A depthwise ``HWIM``
-    weight needs ``groups = C_in`` (the check offers only such cases).
+    def __init__(self, op: str, act: Any, wl: Any) -> None:
+        self.op, self.act, self.wl = op, act, wl
+        self.result_layout = act if _layouts.result_role(op) == "activation" else wl
 
-    >>> def nwc_sum(x, kernel_size, *, stride, padding, dilation, ceil_mode):   # max pooling on (N, W, C)
-    ...     from refconv import oracle
-    ...     return oracle.max_pool(x, kernel_size, stride=stride, padding=padding, layout='NWC')
-    >>> f = in_layouts(nwc_sum, 'max_pool', 'NWC')
-    >>> f(np.array([[[1., 3., 2., 5.]]]), (2,), stride=(2,), padding=((0, 0),), dilation=(1,), ceil_mode=False).tolist()
-    [[[3.0, 5.0]]]
-    """
-    from .isolation import to_array
-
-    act, wl = check_layouts(op, None, layout, weight_layout)
-    names = _POSITIONAL[op]
-    result_role = _layouts.result_role(op)
-
-    def channels_in(named: dict[str, Any]) -> int | None:
-        if "x" in named and named["x"] is not None and op not in ("conv_transpose",):
+    def channels_in(self, named: dict[str, Any]) -> int | None:
+        """``C_in`` of a depthwise (``HWIM``) call: the input's channels."""
+        if self.wl is None or not self.wl.depthwise:
+            return None
+        if named.get("x") is not None:
             return int(np.shape(named["x"])[1])
-        if "input_shape" in named:
-            return int(tuple(named["input_shape"])[1])
-        return None
+        return int(tuple(named["input_shape"])[1]) if "input_shape" in named else None
 
-    def to_user(name: str, v: Any, cin: int | None) -> Any:
+    def to_user(self, name: str, v: Any, cin: int | None) -> Any:
         role = _layouts.ARGUMENT_ROLES.get(name)
         if role == "activation":
-            return _user_array(v, act)
+            return _user_array(v, self.act)
         if role == "weight":
-            return _user_array(v, wl, cin)
-        if role == "activation_shape" and act is not None:
-            return _layouts.shape_to_layout(v, act)
-        if role == "weight_shape" and wl is not None:
-            return _layouts.shape_to_layout(v, wl, in_channels=cin)
+            return _user_array(v, self.wl, cin)
+        if role == "activation_shape" and self.act is not None:
+            return _layouts.shape_to_layout(v, self.act)
+        if role == "weight_shape" and self.wl is not None:
+            return _layouts.shape_to_layout(v, self.wl, in_channels=cin)
         return v
 
-    def from_user(y: Any) -> Any:
+    def from_user(self, y: Any) -> Any:
+        from .isolation import to_array
+
         if isinstance(y, (tuple, list)):
-            return type(y)(from_user(v) for v in y)
-        lay = act if result_role == "activation" else wl
+            return type(y)(self.from_user(v) for v in y)
+        lay = self.result_layout
         if lay is None:
             return y
         try:
@@ -721,12 +708,32 @@ def in_layouts(fn: Callable, op: str, layout: Any = None, weight_layout: Any = N
             return y  # not in the layout: the check says what shape came back
         return np.ascontiguousarray(_layouts.from_layout(a, lay, argument="result"))
 
+
+def in_layouts(fn: Callable, op: str, layout: Any = None, weight_layout: Any = None) -> Callable:
+    """``fn``, whose arrays are in ``layout`` / ``weight_layout``, as a callable with ``op``'s canonical signature.
+
+    The canonical arrays are converted to the function's layouts (in the same
+    kind of memory layout: contiguous, strided, read-only...), the shapes
+    ``input_shape`` / ``weight_shape`` too, and its results back to the
+    canonical layouts.  A result whose rank does not fit the layout is
+    returned as it is (the check reports its shape).  A depthwise ``HWIM``
+    weight needs ``groups = C_in`` (the check offers only such cases).
+
+    >>> def nwc_pool(x, kernel_size, *, stride, padding, dilation, ceil_mode):   # max pooling on (N, W, C)
+    ...     from refconv import oracle
+    ...     return oracle.max_pool(x, kernel_size, stride=stride, padding=padding, layout='NWC')
+    >>> f = in_layouts(nwc_pool, 'max_pool', 'NWC')
+    >>> f(np.array([[[1., 3., 2., 5.]]]), (2,), stride=(2,), padding=((0, 0),), dilation=(1,), ceil_mode=False).tolist()
+    [[[3.0, 5.0]]]
+    """
+    conv = _InLayouts(op, *check_layouts(op, None, layout, weight_layout))
+    names = _POSITIONAL[op]
+
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        named = dict(zip(names, args), **kwargs)
-        cin = channels_in(named) if wl is not None and wl.depthwise else None
-        args2 = [to_user(n, a, cin) for n, a in zip(names, args)]
-        kw2 = {k: to_user(k, v, cin) for k, v in kwargs.items()}
-        return from_user(fn(*args2, **kw2))
+        cin = conv.channels_in(dict(zip(names, args), **kwargs))
+        args2 = [conv.to_user(n, a, cin) for n, a in zip(names, args)]
+        kw2 = {k: conv.to_user(k, v, cin) for k, v in kwargs.items()}
+        return conv.from_user(fn(*args2, **kw2))
 
     try:
         wrapped.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]  # the keywords it accepts
