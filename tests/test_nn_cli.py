@@ -193,6 +193,16 @@ def test_train_arch_lenet5_pads_the_images_to_32x32(tmp_path, capsys):
     assert model.input_shape == (1, 32, 32) and model.num_params() == 61706
     # the same options resume from the checkpoint (the network compares equal)
     assert _main(argv[:5] + ["--epochs", "2", "--out", str(out), "--quiet", "--resume"]) == 0
+    capsys.readouterr()
+    # a 28x28 image is padded to 32x32 for prediction, as the training images were: the same class
+    img = rng.integers(0, 256, (28, 28))
+    np.save(tmp_path / "x.npy", img)
+    assert _main(["predict", str(out / "checkpoint.npz"), str(tmp_path / "x.npy")]) == 0
+    got = int(re.search(r"x\.npy: (\d)", capsys.readouterr().out).group(1))
+    model, _, _ = load_checkpoint(str(out / "checkpoint.npz"))
+    padded = np.zeros((1, 1, 32, 32), np.float32)
+    padded[0, 0, 2:30, 2:30] = img / 255
+    assert got == int(model.predict(padded)[0])
 
 
 def test_train_arch_usage_errors(tmp_path, capsys):
