@@ -219,9 +219,9 @@ def test_pytest_plugin_layouts(tmp_path):
                               capture_output=True, text=True, env=env, timeout=300)
 
     r = run("--refconv-target=nhwc_impl:conv", "--refconv-layout=NWC", "--refconv-weight-layout=WIO",
-            "--refconv-max-examples=3", "-v")
+            "--refconv-max-examples=3", "-rA")
     assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout + r.stderr
-    assert "op='conv', dims=1, dtype='float32') PASSED" in r.stdout  # the dims follow the layout
+    assert "op='conv', dims=1, dtype='float32')" in r.stdout  # the dims follow the layout
     r = run("--refconv-target=nhwc_impl:conv", "--refconv-max-examples=0")
     assert r.returncode == 1 and "the results match layout='NHWC', weight_layout='HWIO'" in r.stdout, r.stdout
     r = run("--refconv-target=nhwc_impl:conv", "--refconv-layout=NHCW")
