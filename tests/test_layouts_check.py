@@ -186,6 +186,9 @@ def test_jax_nhwc_conv_passes():
 def test_layout_spec_round_trip_and_memory_layouts_reach_the_function():
     assert split_layout_spec(layout_spec("m:f", "NHWC", None)) == ("m:f", "NHWC", None)
     assert split_layout_spec("m:f") == ("m:f", None, None)
+    assert split_layout_spec("m:f[weight_layout=HWIO]") == ("m:f", None, "HWIO")
+    assert split_layout_spec("m:f[layout=NHWC, weight_layout=HWIO]") == ("m:f", "NHWC", "HWIO")
+    assert split_layout_spec("m:f[]") == ("m:f[]", None, None)
     seen = []
 
     def f(x, kernel_size, *, stride, padding, dilation, ceil_mode):
@@ -202,7 +205,7 @@ def test_layout_spec_round_trip_and_memory_layouts_reach_the_function():
     assert seen == [((1, 3, 4, 2), True, True), ((1, 3, 4, 2), True, False), ((1, 3, 4, 2), False, True)]
     assert Case  # the memory layouts are those of the catalogue's cases
     t = resolve(layout_spec("refconv.oracle:max_pool", "NHWC"))
-    assert t.name.endswith("[layout=NHWC, weight_layout=]") and "in_layouts(target, '{op}', 'NHWC', None)" in t.setup
+    assert t.name.endswith("[layout=NHWC]") and "in_layouts(target, '{op}', 'NHWC', None)" in t.setup
 
 
 def test_pytest_plugin_layouts(tmp_path):

@@ -171,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
             from ..conformance.specials import check_specials
 
             for report in reports:
-                print(check_specials(args.target, op=report.op, dims=report.dims, dtype=args.dtype), file=stream)
+                print(check_specials(_target_in_layouts(args), op=report.op, dims=report.dims, dtype=args.dtype),
+                      file=stream)
     finally:
         out.close()
     return status(reports)
@@ -201,6 +202,15 @@ def _layouts(args: argparse.Namespace) -> None:
         if lay is not None and lay.dims != (args.dims or rank):
             raise UsageError(f"{name}={lay.name}: {lay.dims} spatial axes, but --dims={args.dims or rank}")
     args.dims = args.dims or rank
+
+
+def _target_in_layouts(args: argparse.Namespace) -> str:
+    """The target string that carries --layout / --weight-layout (refconv.conformance.targets.layout_spec)."""
+    from ..conformance.targets import layout_spec
+
+    if args.layout is None and args.weight_layout is None:
+        return args.target
+    return layout_spec(args.target, args.layout, args.weight_layout)
 
 
 def status(reports: list) -> int:

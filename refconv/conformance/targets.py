@@ -482,7 +482,7 @@ def resolve(target: Any, *, capabilities: Any = None, load: bool = True) -> Targ
     """
     if isinstance(target, Target):
         return target
-    if isinstance(target, str) and _LAYOUT_SPEC.match(target):
+    if isinstance(target, str) and split_layout_spec(target)[0] != target:
         base, layout, weight_layout = split_layout_spec(target)
         return with_layouts(resolve(base, capabilities=capabilities, load=load), layout, weight_layout)
     if isinstance(target, str):
@@ -575,7 +575,7 @@ def bind_worker(target: Target, worker: Any, capabilities: Any = None) -> Target
 # --------------------------------------------------------------------------- a function in its own layouts
 
 # a function target whose arrays are in other layouts: 'module:function[layout=NHWC, weight_layout=HWIO]'
-_LAYOUT_SPEC = re.compile(r"^(?P<base>.+)\[layout=(?P<layout>\w*), weight_layout=(?P<weight>\w*)\]$")
+_LAYOUT_SPEC = re.compile(r"^(?P<base>.+)\[(?:layout=(?P<layout>\w+)(?:, (?=weight))?)?(?:weight_layout=(?P<weight>\w+))?\]$")
 
 
 def layout_spec(target: str, layout: str | None = None, weight_layout: str | None = None) -> str:
@@ -584,13 +584,14 @@ def layout_spec(target: str, layout: str | None = None, weight_layout: str | Non
     >>> layout_spec('mypkg:conv2d', 'NHWC', 'HWIO')
     'mypkg:conv2d[layout=NHWC, weight_layout=HWIO]'
     """
-    return f"{target}[layout={layout or ''}, weight_layout={weight_layout or ''}]"
+    parts = [f"{k}={v}" for k, v in (("layout", layout), ("weight_layout", weight_layout)) if v]
+    return f"{target}[{', '.join(parts)}]"
 
 
 def split_layout_spec(target: str) -> tuple[str, str | None, str | None]:
     """``(target, layout, weight_layout)`` of a string made by :func:`layout_spec` (None: not given)."""
     m = _LAYOUT_SPEC.match(target)
-    if m is None:
+    if m is None or not (m["layout"] or m["weight"]):
         return target, None, None
     return m["base"], m["layout"] or None, m["weight"] or None
 
@@ -831,7 +832,7 @@ def check(target: Any, *, layout: Any = None, weight_layout: Any = None, op: str
         first = _layouts.layout(layout, kind="activation") if layout is not None else \
             _layouts.layout(weight_layout, argument="weight_layout")
         rank = first.dims if dims is None else dims
-        if isinstance(target, str) and not is_adapter(target) and not _LAYOUT_SPEC.match(target):
+        if isinstance(target, str) and not is_adapter(target) and split_layout_spec(target)[0] == target:
             tgt = layout_spec(target, layout, weight_layout) if isolate else \
                 resolve(layout_spec(target, layout, weight_layout), capabilities=caps)
             caps = None if not isolate else caps
