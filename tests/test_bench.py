@@ -53,6 +53,7 @@ def test_quick_run_writes_a_complete_json(tmp_path, capsys):
         assert r["pct_gemm"] == pytest.approx(100 * r["gflops"] / data["machine"]["gemm_gflops"][r["dtype"]])
         if "torch" in r["times"]:
             assert r["ratio_torch"] == pytest.approx(r["times"]["refconv"] / r["times"]["torch"])
+            assert r["ratio_torch_min"] == pytest.approx(r["times_min"]["refconv"] / r["times_min"]["torch"])
     la = data["machine"]["load_average"]
     assert len(la["start"]) == 3 and len(la["end"]) == 3 and "load average (1, 5, 15 min)" in out
     assert {r["case"] for r in rows if r["mode"] == "training step"} == {"train", "lenet5"}
@@ -75,6 +76,9 @@ def test_quick_run_writes_a_complete_json(tmp_path, capsys):
     }
     assert "peak memory of conv (4, 8, 14, 14)" in out
     assert summary["float32 forward a-g"]["n"] == 7 and summary["float32 forward+gradients a-g"]["n"] == 7
+    assert summary["fastest rounds: float32 forward a-g"]["n"] == 7
+    assert summary["fastest rounds: float32 training step (train, lenet5)"]["n"] == 2
+    assert "fastest rounds: float32 forward a-g: geomean ratio to torch" in out
     train = [r for r in rows if r["case"] == "train"]
     assert len(train) == 1 and train[0]["ratio_torch"] > 0
 
