@@ -242,7 +242,8 @@ def detect_layouts(fn: Callable, op: str, dims: int, timeout: float | None = 10.
             key = _pair(act, wl) + (" (depthwise)" if depthwise else "")
             g = in_layouts(fn, op, act, wl)
             try:
-                y = call_in_process(lambda: np.asarray(ops.values_of(case, ops.call(g, case, call_arrays)), dtype=np.float64),
+                y = call_in_process(lambda g=g, c=case, a=call_arrays: np.asarray(ops.values_of(c, ops.call(g, c, a)),
+                                                                                   dtype=np.float64),
                                     timeout if alarm_usable() else None)
             except TargetTimeout as exc:
                 tried[key] = f"hangs: {exc}"
