@@ -287,8 +287,13 @@ def shape_from_layout(shape: Sequence[int], name: Any, *, argument: str = "shape
     >>> shape_from_layout((8, 32, 32, 3), 'NHWC'), shape_from_layout((3, 3, 4, 2), 'HWIM')
     ((8, 3, 32, 32), (8, 1, 3, 3))
     """
+    lay = layout(name, argument=f"layout of {argument}")
     shp = tuple(int(s) for s in shape)
-    return from_layout(np.broadcast_to(np.empty((), dtype=np.int8), shp), name, argument=argument).shape
+    if _check_rank(shp, lay, argument, True):
+        return (shp[-1], *shp[:-1]) if lay.channels_last else shp
+    letters, target = _order(lay)
+    out = tuple(shp[letters.index(ch)] for ch in target)
+    return (out[0] * out[1], 1, *out[2:]) if lay.depthwise else out
 
 
 def shape_to_layout(shape: Sequence[int], name: Any, *, in_channels: int | None = None,
@@ -298,9 +303,17 @@ def shape_to_layout(shape: Sequence[int], name: Any, *, in_channels: int | None 
     >>> shape_to_layout((8, 3, 32, 32), 'NHWC'), shape_to_layout((8, 1, 3, 3), 'HWIM', in_channels=4)
     ((8, 32, 32, 3), (3, 3, 4, 2))
     """
+    lay = layout(name, argument=f"layout of {argument}")
     shp = tuple(int(s) for s in shape)
-    return to_layout(np.broadcast_to(np.empty((), dtype=np.int8), shp), name, in_channels=in_channels,
-                     argument=argument).shape
+    if _check_rank(shp, lay, argument, True):
+        return (*shp[1:], shp[0]) if lay.channels_last else shp
+    letters, source = _order(lay)
+    if lay.depthwise:
+        if in_channels is None or in_channels < 1 or shp[1] != 1 or shp[0] % in_channels:
+            raise ConvParamError(f"{argument}={shp}: a depthwise HWIM weight comes from (C_in*M, 1, *K) "
+                                 f"with C_in = in_channels={in_channels}")
+        shp = (in_channels, shp[0] // in_channels, *shp[2:])
+    return tuple(shp[source.index(ch)] for ch in letters)
 
 
 # --------------------------------------------------------------------------- the keywords on operations

@@ -273,6 +273,10 @@ def test_conversions_are_exact_and_invertible():
         back = layouts.to_layout(c, name, in_channels=shape[-2] if lay.depthwise else None)
         assert np.array_equal(back, a), name
         assert sorted(c.reshape(-1).tolist()) == sorted(a.reshape(-1).tolist())  # a permutation of the values
+        assert layouts.shape_from_layout(shape, name) == c.shape
+        assert layouts.shape_to_layout(c.shape, name, in_channels=shape[-2] if lay.depthwise else None) == shape
+        if lay.kind == "activation":  # unbatched: one axis fewer
+            assert layouts.shape_from_layout(shape[1:], name) == layouts.from_layout(a[0], name).shape
     # against explicit transposes
     a = rng.integers(0, 9, size=(2, 3, 4, 5))
     assert np.array_equal(layouts.to_layout(a, "NHWC"), a.transpose(0, 2, 3, 1))
