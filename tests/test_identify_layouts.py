@@ -126,3 +126,16 @@ def test_identify_command_finds_nhwc_hwio(tmp_path):
     r = subprocess.run([sys.executable, "-m", "refconv", "identify", "refconv.oracle", "--layout", "NHWC"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "built-in adapter" in r.stderr
+
+
+def test_an_adapter_names_its_librarys_own_layouts():
+    from refconv.conformance.targets import resolve
+
+    t = resolve("refconv.oracle")
+    t.native_layouts = {"conv": ("NHWC", "HWIO"), "max_pool": ("NHWC", None), "conv_transpose": ("NHWC", "HWOI")}
+    fp = identify(t, ops=("conv", "max_pool", "conv_transpose"), dims=2)
+    assert fp["conv.layout"] == "NHWC (the library's own; the adapter translates)"
+    assert fp["conv.weight_layout"] == "HWIO" and fp["conv_transpose.weight_layout"] == "HWOI"
+    assert fp["pool.layout"].startswith("NHWC")
+    assert fp["conv.kernel"] == "cross-correlation (no flip)"  # the adapter's canonical calls, as before
+    assert "conv.layout" not in identify("refconv.oracle", ops=("conv",), dims=1)  # no declaration: no row

@@ -48,6 +48,7 @@ PROPERTIES = {
     "avg_pool.divisor_exclude_pad": "avg pool divisor with count_include_pad=False",
     "conv_transpose.layout": "transposed-convolution activation layout",
     "conv_transpose.weight": "transposed-convolution weight layout",
+    "conv_transpose.weight_layout": "transposed-convolution weight layout of the library (adapters)",
     "conv_transpose.crop": "transposed-convolution crop (padding) sides",
 }
 
@@ -556,8 +557,14 @@ def _in_found_layouts(tgt: Target, op: str, prefix: str, dims: int) -> tuple[dic
     if declared is not None:
         rows, _ = _layout_rows(fn, op, dims, prefix, tuple(declared))
         return rows, fn, None  # already translated by the target
-    if not tgt.is_function:
-        return {}, fn, None
+    if not tgt.is_function:  # an adapter translates; the library's own layouts when it names them
+        native = (getattr(tgt, "native_layouts", None) or {}).get(op)
+        if not native:
+            return {}, fn, None
+        rows = {f"{prefix}.layout": f"{native[0]} (the library's own; the adapter translates)"}
+        if native[1] and prefix in ("conv", "conv_transpose"):
+            rows["conv.weight_layout" if prefix == "conv" else "conv_transpose.weight_layout"] = native[1]
+        return rows, fn, None
     rows, wrapped = _layout_rows(fn, op, dims, prefix, (None, None))
     return rows, wrapped, (wrapped if wrapped is not fn else None)
 
@@ -594,7 +601,8 @@ def _identify(tgt: Target, ops: tuple[str, ...], out: dict[str, str], dims: int 
     if pools:
         ptgt = tgt
         first = next((op for op in pools if _function(tgt, op) is not None), None)
-        if first is not None and (tgt.is_function or getattr(tgt, "layouts", None) is not None):
+        if first is not None and (tgt.is_function or getattr(tgt, "layouts", None) is not None
+                                  or getattr(tgt, "native_layouts", None)):
             caps(first)
             rows, _, _ = _in_found_layouts(tgt, first, "pool", dims)
             out.update(rows)

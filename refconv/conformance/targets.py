@@ -77,7 +77,8 @@ class Target:
 
     def __init__(self, name: str, functions: Callable[[str], Callable], caps: Callable[[str, int, str], Capabilities],
                  setup: str, spec: str | None = None, keywords: Any = "inspect", *,
-                 signature: list | None = None, callable: Callable | None = None, is_function: bool = False) -> None:
+                 signature: list | None = None, callable: Callable | None = None, is_function: bool = False,
+                 native_layouts: dict[str, tuple[str, str | None]] | None = None) -> None:
         self.name = name
         self._functions = functions
         self._caps = caps
@@ -87,6 +88,9 @@ class Target:
         self.signature = signature
         self.callable = callable
         self.is_function = is_function
+        #: an adapter's library's own 2-D layouts per op, ``{op: (layout, weight_layout)}`` (refconv.layouts names),
+        #: which the adapter translates from the canonical ones; identify reports them
+        self.native_layouts = native_layouts
 
     def function(self, op: str) -> Callable:
         return self._functions(op)
@@ -501,7 +505,8 @@ def resolve(target: Any, *, capabilities: Any = None, load: bool = True) -> Targ
                         return capabilities
                     raise TargetError(f"capabilities={capabilities!r}: expected a Capabilities or a dict of its fields")
 
-                t = Target(t.name, t._functions, caps, t.setup, t.spec, t.keywords)
+                t = Target(t.name, t._functions, caps, t.setup, t.spec, t.keywords,
+                           native_layouts=getattr(t, "native_layouts", None))
             return t
         if ":" in target:
             if not load:
