@@ -131,7 +131,9 @@ def test_identify_command_finds_nhwc_hwio(tmp_path):
 def test_an_adapter_names_its_librarys_own_layouts():
     from refconv.conformance.targets import resolve
 
-    t = resolve("refconv.oracle")
+    import copy
+
+    t = copy.copy(resolve("refconv.oracle"))  # the adapter's Target is shared: a copy declares them
     t.native_layouts = {"conv": ("NHWC", "HWIO"), "max_pool": ("NHWC", None), "conv_transpose": ("NHWC", "HWOI")}
     fp = identify(t, ops=("conv", "max_pool", "conv_transpose"), dims=2)
     assert fp["conv.layout"] == "NHWC (the library's own; the adapter translates)"
