@@ -88,18 +88,79 @@ def avg_pool(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
     return np.asarray(s / math.prod(kernel_size)).astype(x.dtype)
 
 
-FUNCTIONS = {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, conv_grad_input, conv_grad_weight)}
+def _vjp(f, primal, dy):
+    """``jax.vjp`` of ``f`` at ``primal``, applied to ``dy`` (the gradient a JAX user computes)."""
+    jax = _jax(dy)
+    _, back = jax.vjp(f, primal)
+    return np.asarray(back(dy)[0])
+
+
+def conv_grad_bias(dy):
+    d = dy.ndim - 2
+    # the bias broadcast over the batch and the positions, as a JAX model adds it
+    return _vjp(lambda b: np.zeros(dy.shape, dy.dtype) + b.reshape((1, -1) + (1,) * d),
+                np.zeros((dy.shape[1],), dy.dtype), dy)
+
+
+def _transposed(x, w, stride, padding, output_padding, dilation, groups, out_shape):
+    """The transposed convolution as JAX computes it: the vjp of the forward convolution (traceable)."""
+    jax = _jax()
+    _, back = jax.vjp(lambda z: _conv(z, w, stride, padding, dilation, groups), jax.numpy.zeros(out_shape, x.dtype))
+    return back(x)[0]
+
+
+def _transposed_shape(x_shape, w_shape, stride, padding, output_padding, dilation, groups):
+    from ... import shapes
+
+    out = [shapes.conv_transpose_output_size(n, k, s, p, op, d)
+           for n, k, s, p, op, d in zip(x_shape[2:], w_shape[2:], stride, padding, output_padding, dilation)]
+    return (x_shape[0], w_shape[1] * groups, *out)
+
+
+def conv_transpose_grad_input(dy, w, *, stride, padding, output_padding, dilation, groups):
+    # x's shape: the adjoint convolution's output, less floor(op / s) trailing samples (op < s here: none)
+    x_shape = (dy.shape[0], w.shape[0], *[(m + lo + hi - d * (k - 1) - 1 - op) // s + 1 for m, (lo, hi), d, k, op, s in
+                                          zip(dy.shape[2:], padding, dilation, w.shape[2:], output_padding, stride)])
+    return _vjp(lambda x: _transposed(x, w, stride, padding, output_padding, dilation, groups, dy.shape),
+                np.zeros(x_shape, dy.dtype), dy)
+
+
+def conv_transpose_grad_weight(x, dy, weight_shape, *, stride, padding, output_padding, dilation, groups):
+    return _vjp(lambda w: _transposed(x, w, stride, padding, output_padding, dilation, groups, dy.shape),
+                np.zeros(tuple(weight_shape), x.dtype), dy)
+
+
+def max_pool_grad(dy, x, kernel_size, *, stride, padding, dilation, ceil_mode):
+    jax = _jax(x)
+    return _vjp(lambda v: jax.lax.reduce_window(v, -np.inf, jax.lax.max, (1, 1, *kernel_size), (1, 1, *stride),
+                                                [(0, 0), (0, 0), *[tuple(p) for p in padding]],
+                                                window_dilation=(1, 1, *dilation)), x, dy)
+
+
+def avg_pool_grad(dy, input_shape, kernel_size, *, stride, padding, ceil_mode, count_include_pad):
+    jax = _jax(dy)
+    return _vjp(lambda v: jax.lax.reduce_window(v, 0.0, jax.lax.add, (1, 1, *kernel_size), (1, 1, *stride),
+                                                [(0, 0), (0, 0), *[tuple(p) for p in padding]]) / math.prod(kernel_size),
+                np.zeros(tuple(input_shape), dy.dtype), dy)
+
+
+FUNCTIONS = {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, conv_grad_input, conv_grad_weight,
+                                     conv_grad_bias, conv_transpose_grad_input, conv_transpose_grad_weight,
+                                     max_pool_grad, avg_pool_grad)}
 
 
 def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
     base = ALL.replace(dtypes=("float32", "float64"), ops=tuple(FUNCTIONS), divisor_override=False)
-    if op == "conv_transpose":
+    if op in ("conv_transpose", "conv_transpose_grad_input", "conv_transpose_grad_weight"):
         # as the adjoint of a forward convolution, output_padding must stay below the stride
         return base.replace(rule=lambda c: all(o < st for o, st in zip(c.output_padding, c.stride)),
                             notes=("output_padding >= stride (not the adjoint of any forward convolution)",))
+    if op == "max_pool_grad":
+        return base.replace(ceil_mode=False, dilation=False,
+                            notes=("max_pool_grad with dilation (JAX has no VJP of a dilated max reduce_window)",))
     if op == "max_pool":
         return base.replace(ceil_mode=False)
-    if op == "avg_pool":
+    if op in ("avg_pool", "avg_pool_grad"):
         return base.replace(ceil_mode=False, dilation=False, count_include_pad=(True,))
     return base
 
