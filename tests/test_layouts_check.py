@@ -229,3 +229,21 @@ def test_pytest_plugin_layouts(tmp_path):
     assert r.returncode == 1 and "the results match layout='NHWC', weight_layout='HWIO'" in r.stdout, r.stdout
     r = run("--refconv-target=nhwc_impl:conv", "--refconv-layout=NHCW")
     assert r.returncode == 4 and "--refconv-layout='NHCW': not a layout name" in r.stderr, r.stdout + r.stderr
+
+
+def test_tensorflow_nhwc_conv2d_passes():
+    tf = pytest.importorskip("tensorflow")
+
+    def conv2d(x, w, b, *, stride, padding, dilation):
+        pads = [[0, 0], *[list(p) for p in padding], [0, 0]]
+        y = tf.nn.conv2d(x, w, strides=[1, *stride, 1], padding=pads, dilations=[1, *dilation, 1],
+                         data_format="NHWC")
+        return (y if b is None else y + b).numpy()
+
+    def no_strided_dilation(case):
+        """TensorFlow's CPU convolution takes strides > 1 or dilations > 1, not both"""
+        return not (any(s > 1 for s in case.stride) and any(d > 1 for d in case.dilation))
+
+    conv2d.refconv_capabilities = {"refuses_invalid": False, "empty_batch": False, "rule": no_strided_dilation}
+    r = check(conv2d, layout="NHWC", weight_layout="HWIO", max_examples=0, seed=0, precision="float32-ftz")
+    assert r.verdict == "PASS" and r.catalogue_cases > 0, str(r)
