@@ -175,3 +175,25 @@ def test_torch_max_pool_grad_of_a_padding_only_window_is_written_past_its_plane(
     from refconv.conformance import adapters
 
     assert not adapters.get("torch").capabilities("max_pool_grad", 1, "float32").admits(c)
+
+
+@pytest.mark.parametrize("op", [op for op in NEW if op != "max_unpool"])
+def test_jax_passes_through_vjp(op):
+    pytest.importorskip("jax")
+    # XLA on the CPU flushes subnormals (a recorded divergence): everything else is checked strictly
+    r = check("jax", op=op, dims=2, dtype="float32", precision="float32-ftz", max_examples=3, seed=0)
+    assert r.verdict == "PASS", str(r)
+
+
+def test_onnxruntime_max_unpool_passes_and_takes_any_output_shape():
+    pytest.importorskip("onnxruntime")
+    r = check("onnxruntime", op="max_unpool", dims=2, dtype="float32", max_examples=3, seed=0)
+    assert r.verdict == "PASS", str(r)
+    from refconv.conformance.adapters.onnx_adapter import run_node
+
+    # ONNX pads to any output_shape; the definition (PyTorch's) refuses one more than a stride past the default
+    y = run_node("MaxUnpool", [np.array([[[7.0, 9.0]]], np.float32), np.array([[[1, 2]]]), np.array([1, 1, 7])],
+                 opset=11, kernel_shape=[2], strides=[2], pads=[0, 0])
+    assert y.tolist() == [[[0.0, 7.0, 9.0, 0.0, 0.0, 0.0, 0.0]]]
+    with pytest.raises(ConvParamError, match="output_size=7"):
+        oracle.max_unpool(np.array([[[7.0, 9.0]]]), np.array([[[1, 2]]]), 2, output_size=7)
