@@ -56,9 +56,14 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .cases import Case
+    from .targets import Target
 
 __all__ = ["TargetFailure", "TargetTimeout", "TargetCrashed", "TargetRaised", "CallResult", "call_in_process",
            "alarm_usable", "IsolatedTarget", "default_load_timeout", "to_array"]
@@ -380,10 +385,23 @@ def _child(fd: int, spec: str, path: str) -> None:  # pragma: no cover - the wor
     _worker(spec, Connection(fd), json.loads(path))
 
 
+class _Worker(Protocol):
+    """A worker process as this module uses it: ``multiprocessing.Process`` and :class:`_Popen` both are one."""
+
+    @property
+    def exitcode(self) -> int | None: ...
+
+    def is_alive(self) -> bool: ...
+
+    def kill(self) -> None: ...
+
+    def join(self, timeout: float | None = None) -> None: ...
+
+
 class _Popen:
     """A worker started with ``subprocess`` (POSIX), seen through the ``multiprocessing.Process`` methods used here."""
 
-    def __init__(self, popen: subprocess.Popen) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
         self._p = popen
 
     def is_alive(self) -> bool:
@@ -403,13 +421,14 @@ class _Popen:
             pass
 
 
-def _launch(spec: str) -> tuple[Any, Any]:
+def _launch(spec: str) -> tuple[_Worker, Connection]:
     """A worker process for ``spec`` and the parent's end of its pipe.
 
     On POSIX a fresh interpreter (``subprocess``) receives one end of a
     socket pair: unlike ``multiprocessing``'s spawn it never re-imports the
     checking program's ``__main__``.  Elsewhere, ``multiprocessing`` spawn.
     """
+    proc: _Worker
     if os.name == "posix":
         parent, child = mp.Pipe()
         code = "import sys; from refconv.conformance.isolation import _child; _child(int(sys.argv[1]), *sys.argv[2:])"
@@ -418,8 +437,9 @@ def _launch(spec: str) -> tuple[Any, Any]:
     else:  # pragma: no cover - Windows
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(spec, child, list(sys.path)), daemon=True, name="refconv-worker")
-        proc.start()
+        spawned = ctx.Process(target=_worker, args=(spec, child, list(sys.path)), daemon=True, name="refconv-worker")
+        spawned.start()
+        proc = spawned
     child.close()
     return proc, parent
 
@@ -445,16 +465,18 @@ def _serve(spec: str, conn: Any) -> None:  # pragma: no cover - runs in the chil
                      "traceback": traceback.format_exc()})
         return
     _send(conn, info)
-    rule = None
+    rule: Callable[[Any], object] | None = None
     while True:
         msg = conn.recv()
         if msg is None:
             return
         if msg[0] == "rule":
             if rule is None:
-                rule = getattr(fn, "refconv_capabilities", None)
-                rule = rule.get("rule") if isinstance(rule, dict) else getattr(rule, "rule", None)
+                caps = getattr(fn, "refconv_capabilities", None)
+                rule = caps.get("rule") if isinstance(caps, dict) else getattr(caps, "rule", None)
             try:
+                if rule is None:
+                    raise TypeError("the target declares no capability rule")
                 _send(conn, {"status": "ok", "value": bool(rule(msg[1]))})
             except BaseException as exc:  # noqa: BLE001
                 _send(conn, {"status": "raised", "type": type(exc).__name__, "message": str(exc),
@@ -525,7 +547,7 @@ class _Gone(Exception):
 class IsolatedTarget:
     """A target loaded and called by name in a worker process, with a timeout."""
 
-    def __init__(self, target: Any, timeout: float | None, load_timeout: float | None = None) -> None:
+    def __init__(self, target: Target, timeout: float | None, load_timeout: float | None = None) -> None:
         from .targets import TargetError
 
         if not target.spec:
@@ -535,8 +557,8 @@ class IsolatedTarget:
         self.spec, self.name, self.timeout = target.spec, target.name, timeout
         self.load_timeout = default_load_timeout(timeout) if load_timeout is None else load_timeout
         self.info: dict[str, Any] | None = None
-        self._proc: Any = None
-        self._conn: Any = None
+        self._proc: _Worker | None = None
+        self._conn: Connection | None = None
 
     # ---------------------------------------------------------------- loading
     def load(self) -> dict[str, Any]:
@@ -546,6 +568,7 @@ class IsolatedTarget:
         problem = self._start()
         if problem:
             raise TargetError(f"target {self.name!r} could not be loaded in the isolated worker: {problem}")
+        assert self.info is not None  # _start() returns '' only after storing the worker's 'ready' header
         return self.info
 
     def _start(self) -> str:
@@ -587,27 +610,33 @@ class IsolatedTarget:
 
     def _reply(self, timeout: float | None) -> tuple[dict[str, Any], bytes] | None:
         """The next reply; None when none came within ``timeout``; :class:`_Gone` when the worker died."""
+        conn = self._conn
+        if conn is None:  # closed after a failure: no worker is running
+            raise _Gone()
         try:
-            if not self._conn.poll(timeout):
+            if not conn.poll(timeout):
                 return None
-            return _receive(self._conn.recv_bytes())
+            return _receive(conn.recv_bytes())
         except (EOFError, OSError):
             raise _Gone() from None
         except (ValueError, UnicodeDecodeError) as exc:  # the target's process wrote garbage on the pipe
             raise TargetCrashed(f"the target's process sent a malformed reply ({exc})") from None
 
-    def _ensure(self) -> None:
+    def _ensure(self) -> Connection:
+        """The pipe to a running worker, started anew when the last one ended."""
         if self._proc is None or not self._proc.is_alive():
             problem = self._start()
             if problem:
                 raise TargetCrashed(f"the worker could not be restarted: {problem}")
+        assert self._conn is not None  # a worker is running, so its pipe is open (close() clears both)
+        return self._conn
 
     # ---------------------------------------------------------------- calls
-    def call(self, op: str, case: Any, arrays: dict[str, np.ndarray]) -> CallResult:
+    def call(self, op: str, case: Case, arrays: dict[str, np.ndarray]) -> CallResult:
         """Call ``op`` on ``arrays``: the result, or a :class:`TargetFailure`."""
-        self._ensure()
+        conn = self._ensure()
         try:
-            self._conn.send(("call", op, case, {k: _pack(v) for k, v in arrays.items()}))
+            conn.send(("call", op, case, {k: _pack(v) for k, v in arrays.items()}))
         except OSError:
             raise TargetCrashed(f"the target's process died: {self._gone('before the call')}") from None
         try:
@@ -632,13 +661,13 @@ class IsolatedTarget:
             raise TargetCrashed(f"the target's process sent a malformed result ({exc})") from None
         return CallResult(value, mutated)
 
-    def rule(self, case: Any) -> bool:
+    def rule(self, case: Case) -> bool:
         """The target's own capability rule, evaluated in the worker."""
         from .targets import TargetError
 
-        self._ensure()
+        conn = self._ensure()
         try:
-            self._conn.send(("rule", case))
+            conn.send(("rule", case))
             reply = self._reply(self.timeout)
         except (_Gone, OSError):
             reply = None
