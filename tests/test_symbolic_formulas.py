@@ -75,12 +75,12 @@ def test_conv_output_size_numeric_everywhere(n, k, s, lo, hi, d):
 
 @st.composite
 def pool_axes(draw):
-    """One axis of a valid pooling: each padding side at most half the window (PyTorch's limit)."""
+    """One axis of a valid pooling: padding up to the window and a stride past it (windows of padding only)."""
     k = draw(st.integers(1, 6))
     d = draw(st.integers(1, 3))
     s = draw(st.integers(1, 5))
-    half = (d * (k - 1) + 1) // 2
-    lo, hi = draw(st.integers(0, half)), draw(st.integers(0, half))
+    wide = d * (k - 1) + s + 2  # past d*(k-1): several windows may start in the right padding
+    lo, hi = draw(st.integers(0, wide)), draw(st.integers(0, wide))
     n = draw(st.integers(max(0, d * (k - 1) + 1 - lo - hi), 40))
     return dict(n=n, k=k, s=s, lo=lo, hi=hi, d=d)
 
@@ -99,13 +99,18 @@ def test_pool_output_size_symbolic_equals_integer(a, ceil_mode):
     assert S.pool_output_size(a["n"], a["k"], a["s"], (a["lo"], a["hi"]), a["d"], ceil_mode) == want
 
 
-def test_pool_ceil_mode_min_form_needs_its_domain():
-    # hi > d*(k-1) (beyond the pooling padding limit): two windows would start in the right
-    # padding and the integer rule drops only one; the numeric path follows that rule, the
-    # symbolic Min form is documented for hi <= d*(k-1) only and differs here
+def test_pool_ceil_mode_with_padding_past_the_window():
+    # hi > d*(k-1): two windows would start in the right padding and the rule drops only one; the symbolic
+    # formula follows it (the plain Min form gave 1 here)
     assert shapes.pool_output_size(1, 1, 1, (0, 2), 1, True) == 2
     assert S.pool_output_size(1, 1, 1, (0, 2), 1, True) == 2
-    assert S.pool_output_size(N, 1, 1, (0, 2), 1, True).subs(N, 1) == 1
+    assert S.pool_output_size(N, 1, 1, (0, 2), 1, True).subs(N, 1) == 2
+    for n in range(0, 12):
+        for hi in range(0, 7):
+            want = shapes.pool_output_size(n, 2, 3, (1, hi), 1, True)
+            assert S.pool_output_size(N, 2, 3, (1, hi), 1, True).subs(N, n) == want, (n, hi)
+            assert S.pool_output_size(N, K, STRIDE, (LO0, HI0), DIL, True).subs(
+                {N: n, K: 2, STRIDE: 3, LO0: 1, HI0: hi, DIL: 1}) == want, (n, hi)
 
 
 @settings(max_examples=150)

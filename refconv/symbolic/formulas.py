@@ -180,12 +180,14 @@ def pool_output_size(
     """Output length of pooling.
 
     ``floor(span / s) + 1`` with ``span = n + lo + hi - d*(k - 1) - 1``; with
-    ``ceil_mode``, ``min(ceiling(span / s), floor((n + lo - 1) / s)) + 1``: the
-    ceiling, except that no window may start in the right padding (PyTorch's
-    rule; the second term counts the window starts ``p*s <= n + lo - 1``).
-    The two-term form equals the rule of :func:`refconv.shapes.pool_output_size`
-    whenever ``hi <= d*(k - 1)`` (then ``ceiling(span/s) <= floor((n+lo-1)/s) + 1``),
-    which the pooling padding limit of :func:`refconv.params.pool_params` ensures.
+    ``ceil_mode``, ``c + 1 - [c > f]`` with ``c = ceiling(span / s)`` and
+    ``f = floor((n + lo - 1) / s)``: the ceiling, less the last window when it
+    would start in the right padding (PyTorch's rule of
+    :func:`refconv.shapes.pool_output_size`, which drops that one window
+    only).  ``[c > f]`` is ``min(1, max(0, c - f))``.  Where
+    ``hi <= d*(k - 1)`` (so ``c <= f + 1``) this is ``min(c, f) + 1``; with more
+    padding (pooling padding over half the window is defined) several windows
+    may start in the right padding and the two forms differ.
     ``collapse`` as in :func:`conv_output_size` (and likewise
     ``ceiling((ceiling(u) + m)/s) = ceiling((u + m)/s)``).
 
@@ -200,6 +202,8 @@ def pool_output_size(
     Min(ceiling(n/3 - 2/3), floor(n/3 - 1/3)) + 1
     >>> pool_output_size(5, 2, 2, ceil_mode=True), pool_output_size(4, 2, 2, padding=1, ceil_mode=True)
     (3, 3)
+    >>> pool_output_size(n, 1, 1, (0, 2), ceil_mode=True)   # hi > d*(k-1): one window dropped, not two
+    n + 1
     """
     n, k = _arg("n", n, 0), _arg("k", k, 1)
     s, d = _arg("stride", stride, 1), _arg("dilation", dilation, 1)
@@ -226,7 +230,13 @@ def pool_output_size(
         return fdiv(span, s) + 1
     if sp.expand(slack - (s - 1)).is_nonnegative:
         return cdiv(span, s) + 1
-    return sp.Min(cdiv(span, s), fdiv(n + lo - 1, s)) + 1
+    c, f = cdiv(span, s), fdiv(n + lo - 1, s)
+    if slack.is_nonnegative:
+        return sp.Min(c, f) + 1  # c <= f + 1: at most one window could start in the right padding
+    if slack.is_negative and sp.expand(-slack - s).is_nonnegative:
+        return c  # hi >= d*(k - 1) + s: the last window starts in the right padding for every n
+    # [c > f] for integers c and f
+    return c + 1 - sp.Min(1, sp.Max(0, c - f))
 
 
 def conv_transpose_output_size(
