@@ -26,7 +26,7 @@ from . import oracle
 from .atomic import atomic_write
 from .params import conv_params, conv_transpose_params, pool_params
 
-__all__ = ["conv_cases", "conv_transpose_cases", "pool_cases", "signal_cases", "all_files", "write_cases", "check_cases", "SCHEMA"]
+__all__ = ["conv_cases", "conv_transpose_cases", "pool_cases", "signal_cases", "ops_cases", "all_files", "write_cases", "check_cases", "SCHEMA"]
 
 PROVENANCE = (
     "refconv.oracle in exact integer arithmetic; the same cases are cross-checked against a literal "
@@ -176,11 +176,111 @@ def signal_cases() -> list[dict]:
     return cases
 
 
+def _exact(a: Any) -> Any:
+    """A result as golden values: integers stay, floats become the exact Fraction they hold."""
+    arr = np.asarray(a)
+    if arr.dtype.kind == "f":
+        return _jsonable(np.vectorize(Fraction, otypes=[object])(arr) if arr.size else arr.astype(np.int64))
+    return _jsonable(arr)
+
+
+def _op_case(name: str, op: str, note: str, inputs: dict, params: dict, expected: dict) -> dict:
+    """One case of the operations added to the four: ``op`` names the :mod:`refconv.oracle` function, ``inputs``
+    its array arguments by name (in call order), ``params`` its other arguments as passed."""
+    return {"name": name, "note": note, "op": op, "params": params,
+            "inputs": {k: None if v is None else _exact(v) for k, v in inputs.items()},
+            "expected": {k: _exact(v) for k, v in expected.items()}}
+
+
+def _pool_extra_cases(r: Callable[..., np.ndarray]) -> list[dict]:
+    """Max pooling with indices, max unpooling, L_p, adaptive and fractional pooling, avg_pool's new keywords."""
+    x, cases = r(2, 2, 7), []
+    kw = dict(kernel_size=3, stride=2, padding=1)
+    y, idx = oracle.max_pool(x, **kw, return_indices=True)
+    cases.append(_op_case("max_pool_indices_1d", "max_pool", "indices flat within each (n, c) plane; ties: the first "
+                          "maximum in window order", {"x": x}, {**kw, "return_indices": True}, {"y": y, "indices": idx}))
+    cases.append(_op_case("max_unpool_1d", "max_unpool", "the values at their indices, zeros elsewhere",
+                          {"y": y, "indices": idx}, {**kw, "output_size": [7]},
+                          {"y": oracle.max_unpool(y, idx, **kw, output_size=7)}))
+    x2 = r(1, 2, 4, 5)
+    for p in (1, 2):
+        cases.append(_op_case(f"lp_pool_p{p}_2d", "lp_pool", "p = 1: the window sum of |x|; p = 2: the sum of squares "
+                              "(expected y_pow; y is its square root, correctly rounded)", {"x": x2},
+                              {"p": p, "kernel_size": [2, 3], "stride": [2, 1], "padding": [[1, 0], [0, 1]]},
+                              {"y_pow": oracle.lp_pool(x2, 1, (2, 3), stride=(2, 1), padding=((1, 0), (0, 1)))
+                               if p == 1 else oracle.avg_pool(x2 * x2, (2, 3), stride=(2, 1), padding=((1, 0), (0, 1)),
+                                                              divisor_override=1),
+                               **({"y": oracle.lp_pool(x2, 1, (2, 3), stride=(2, 1), padding=((1, 0), (0, 1)))}
+                                  if p == 1 else {})}))
+    x3 = r(1, 1, 5, 7)
+    cases.append(_op_case("adaptive_pools_uneven_bins", "adaptive_avg_pool", "bins [floor(i*n/o), ceil((i+1)*n/o)); "
+                          "adaptive_max_pool in y_max and indices", {"x": x3}, {"output_size": [3, 4]},
+                          {"y": oracle.adaptive_avg_pool(x3, (3, 4), exact=True),
+                           "y_max": oracle.adaptive_max_pool(x3, (3, 4)),
+                           "indices": oracle.adaptive_max_pool(x3, (3, 4), return_indices=True)[1]}))
+    x4 = r(1, 2, 9, 8)
+    samples = np.array([[[0.5, 0.25], [0.75, 0.0]]])
+    fy, fi = oracle.fractional_max_pool(x4, (2, 3), (4, 3), samples, return_indices=True)
+    cases.append(_op_case("fractional_max_pool_2d", "fractional_max_pool", "windows fixed by samples (axis order as "
+                          "the spatial axes; PyTorch's _random_samples reversed in 2-D)", {"x": x4, "samples": samples},
+                          {"kernel_size": [2, 3], "output_size": [4, 3], "return_indices": True},
+                          {"y": fy, "indices": fi}))
+    x5 = r(1, 1, 9)
+    akw = dict(kernel_size=3, stride=2, padding=1, dilation=2, ceil_mode=True, divisor_override=2)
+    cases.append(_op_case("avg_pool_dilation_divisor_override", "avg_pool", "dilated windows, every sum divided by 2",
+                          {"x": x5}, akw, {"y": oracle.avg_pool(x5, **akw, exact=True)}))
+    return cases
+
+
+def _conv_extra_cases(r: Callable[..., np.ndarray]) -> list[dict]:
+    """Padding modes with their gradients, deformable and transposed convolution's new keywords and gradients."""
+    cases = []
+    x, w = r(1, 2, 5, 4), r(3, 2, 3, 2)
+    for mode in ("reflect", "replicate", "circular"):
+        kw = dict(stride=1, padding=[[2, 1], [1, 1]], padding_mode=mode)
+        y = oracle.conv(x, w, **kw)
+        dy = r(*y.shape)
+        cases.append(_op_case(f"conv_padding_mode_{mode}", "conv", "the padding holds copies of the input; their "
+                              "gradients accumulate on the samples they copy", {"x": x, "w": w, "dy": dy}, kw,
+                              {"y": y, "grad_input": oracle.conv_grad_input(dy, w, x.shape, **kw),
+                               "grad_weight": oracle.conv_grad_weight(x, dy, w.shape, **kw)}))
+    xd, wd = r(1, 2, 4, 4), r(2, 2, 2, 2)
+    offset = r(1, 8, 3, 3) / 4  # quarter-sample offsets: bilinear weights exact
+    mask = np.abs(r(1, 4, 3, 3)) / 2
+    cases.append(_op_case("deform_conv_v2", "deform_conv", "torchvision's deform_conv2d: (dy, dx) offset pairs per "
+                          "tap, bilinear sampling with zeros outside, modulation mask", {"x": xd, "offset": offset,
+                          "w": wd, "b": None, "mask": mask}, {"padding": 0},
+                          {"y": oracle.deform_conv(xd, offset, wd, None, mask, exact=True)}))
+    xt, wt = r(2, 2, 3), r(2, 3, 2)
+    kw = dict(stride=1, padding=0, dilation=2, output_padding=1)
+    yt = oracle.conv_transpose(xt, wt, **kw)
+    dyt = r(*yt.shape)
+    cases.append(_op_case("conv_transpose_gradients_output_padding", "conv_transpose", "output_padding at least the "
+                          "stride (below the dilation); the gradients' adjoint cuts floor(op/s) trailing outputs",
+                          {"x": xt, "w": wt, "dy": dyt}, kw,
+                          {"y": yt, "grad_input": oracle.conv_transpose_grad_input(dyt, wt, **kw),
+                           "grad_weight": oracle.conv_transpose_grad_weight(xt, dyt, wt.shape, **kw)}))
+    cases.append(_op_case("conv_transpose_output_size", "conv_transpose", "output_size 5 picks output_padding 1",
+                          {"x": xt, "w": wt}, {"stride": 2, "padding": 1, "output_size": [5]},
+                          {"y": oracle.conv_transpose(xt, wt, stride=2, padding=1, output_size=5)}))
+    xu, wu = r(2, 6), r(3, 2, 2)
+    cases.append(_op_case("conv_unbatched", "conv", "an input without the N axis: (C_in, *spatial)",
+                          {"x": xu, "w": wu}, {"stride": 2}, {"y": oracle.conv(xu, wu, stride=2)}))
+    return cases
+
+
+def ops_cases() -> list[dict]:
+    """The operations and keywords added to the four: each case names its oracle function in ``op``."""
+    rng = np.random.default_rng(13)
+    r = lambda *s: _ints(rng, s)  # noqa: E731
+    return _pool_extra_cases(r) + _conv_extra_cases(r)
+
+
 def all_files() -> dict[str, dict]:
     """File name -> document, for every golden file."""
     files: dict[str, Callable[[], list[dict]]] = {
         "conv.json": conv_cases, "conv_transpose.json": conv_transpose_cases,
-        "pool.json": pool_cases, "signal.json": signal_cases,
+        "pool.json": pool_cases, "signal.json": signal_cases, "ops.json": ops_cases,
     }
     return {name: {"format": "refconv-golden/1", "provenance": PROVENANCE, "cases": make()} for name, make in files.items()}
 
@@ -230,7 +330,9 @@ SCHEMA = {
                 "properties": {
                     "name": {"type": "string", "pattern": "^[a-z0-9_]+$"},
                     "note": {"type": "string"},
-                    "op": {"enum": ["conv", "conv_transpose", "pool", "convolve", "correlate"]},
+                    "op": {"enum": ["conv", "conv_transpose", "pool", "convolve", "correlate", "max_pool",
+                                    "max_unpool", "lp_pool", "adaptive_avg_pool", "fractional_max_pool", "avg_pool",
+                                    "deform_conv"]},
                     "params": {"type": "object"},
                     "inputs": {"type": "object"},
                     "expected": {"type": "object", "additionalProperties": {"$ref": "#/$defs/tensor"}},

@@ -29,7 +29,7 @@ def test_committed_files_are_what_the_generator_writes():
     assert json.loads((CASES / "schema.json").read_text()) == golden.SCHEMA
 
 
-@pytest.mark.parametrize("name", ["conv.json", "conv_transpose.json", "pool.json", "signal.json"])
+@pytest.mark.parametrize("name", ["conv.json", "conv_transpose.json", "pool.json", "signal.json", "ops.json"])
 def test_files_match_schema(name):
     jsonschema.validate(load(name), golden.SCHEMA)
 
@@ -86,3 +86,65 @@ def test_command_writes_and_checks(tmp_path, capsys):
     assert main(["golden", "--check", "--out", str(tmp_path)]) == 1
     assert "conv.json" in capsys.readouterr().out
     assert main(["golden", "--check", "--out", str(tmp_path / "missing")]) == 2
+
+
+# --------------------------------------------------------------------------- the operations added to the four
+
+
+def _ops():
+    return {c["name"]: c for c in load("ops.json")["cases"]}
+
+
+def _t(v, torch):
+    return torch.tensor(np.array(v, dtype=np.float64))
+
+
+def test_ops_cases_cover_every_new_op_and_keyword():
+    names = set(_ops())
+    assert {c["op"] for c in _ops().values()} == {"max_pool", "max_unpool", "lp_pool", "adaptive_avg_pool",
+                                                   "fractional_max_pool", "avg_pool", "conv", "deform_conv",
+                                                   "conv_transpose"}
+    assert {"conv_padding_mode_reflect", "conv_padding_mode_replicate", "conv_padding_mode_circular", "conv_unbatched",
+            "conv_transpose_output_size", "conv_transpose_gradients_output_padding"} <= names
+
+
+def test_ops_cases_match_pytorch():
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    c = _ops()
+    mp = c["max_pool_indices_1d"]
+    y, i = F.max_pool1d(_t(mp["inputs"]["x"], torch), 3, 2, 1, return_indices=True)
+    assert y.tolist() == mp["expected"]["y"] and i.tolist() == mp["expected"]["indices"]
+    up = c["max_unpool_1d"]
+    assert F.max_unpool1d(y, i, 3, 2, 1, output_size=[7]).tolist() == up["expected"]["y"]
+    ad = c["adaptive_pools_uneven_bins"]
+    x = _t(ad["inputs"]["x"], torch)
+    got = F.adaptive_avg_pool2d(x, (3, 4)).numpy()
+    want = np.array([[float(Fraction(v)) for v in row] for row in np.array(ad["expected"]["y"], dtype=object)[0, 0]])
+    assert np.allclose(got[0, 0], want, rtol=1e-15, atol=0)  # means rounded once in float64
+    my, mi = F.adaptive_max_pool2d(x, (3, 4), return_indices=True)
+    assert my.tolist() == ad["expected"]["y_max"] and mi.tolist() == ad["expected"]["indices"]
+    fr = c["fractional_max_pool_2d"]
+    s = torch.tensor(np.array([[[float(Fraction(v)) for v in p] for p in fr["inputs"]["samples"][0]]]))
+    fy, fi = F.fractional_max_pool2d(_t(fr["inputs"]["x"], torch), (2, 3), output_size=(4, 3), return_indices=True,
+                                     _random_samples=s.flip(-1))  # PyTorch lists the 2-D axes reversed
+    assert fy.tolist() == fr["expected"]["y"] and fi.tolist() == fr["expected"]["indices"]
+    for mode in ("reflect", "replicate", "circular"):
+        pm = c[f"conv_padding_mode_{mode}"]
+        xp = F.pad(_t(pm["inputs"]["x"], torch), [1, 1, 2, 1], mode=mode)
+        assert F.conv2d(xp, _t(pm["inputs"]["w"], torch)).tolist() == pm["expected"]["y"], mode
+    ub = c["conv_unbatched"]
+    assert F.conv1d(_t(ub["inputs"]["x"], torch), _t(ub["inputs"]["w"], torch), stride=2).tolist() == ub["expected"]["y"]
+    ct = c["conv_transpose_output_size"]
+    y = torch.nn.ConvTranspose1d(2, 3, 2, stride=2, padding=1, bias=False).double()
+    y.weight.data = _t(ct["inputs"]["w"], torch)
+    assert y(_t(ct["inputs"]["x"], torch), output_size=[5]).tolist() == ct["expected"]["y"]
+
+
+def test_ops_transposed_gradients_are_the_adjoints():
+    g = _ops()["conv_transpose_gradients_output_padding"]
+    x, w, dy = (np.array(g["inputs"][k], dtype=np.int64) for k in ("x", "w", "dy"))
+    y, gi, gw = (np.array(g["expected"][k], dtype=np.int64) for k in ("y", "grad_input", "grad_weight"))
+    assert gi.shape == x.shape and gw.shape == w.shape
+    assert (y * dy).sum() == (x * gi).sum() == (w * gw).sum()
