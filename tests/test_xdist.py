@@ -34,7 +34,11 @@ def _run(tmp_path, *extra: str) -> dict[str, tuple[str, str, int]]:
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir", str(tmp_path),
             "--refconv-target=impl:good", "--refconv-target=impl:tiles", "--refconv-dims=1",
             "--refconv-max-examples=2", "--refconv-seed=3", f"--junitxml={xml}", *extra]
-    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH", "")) if p)
+    import refconv
+
+    # the target's folder, and the refconv this test imported (the workers must check with the same one)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(refconv.__file__)))
+    path = os.pathsep.join(p for p in (str(tmp_path), here, os.environ.get("PYTHONPATH", "")) if p)
     run = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600,
                          env={**os.environ, "PYTHONPATH": path})
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]  # the tiles item fails
