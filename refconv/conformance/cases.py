@@ -605,6 +605,14 @@ def _conv_catalogue(dims: int) -> list[Case]:
     add(Case("conv", 2, 3, 3, S(6, 5, 3), S(3, 3, 2), groups=3, bias=True, padding=S((1, 1), (1, 1), (0, 0)), seed=14, label="depthwise"))
     add(Case("conv", 1, 2, 4, S(5, 4, 3), S(2, 2, 2), groups=2, seed=15, label="depthwise with multiplier 2"))
     add(Case("conv", 0, 2, 3, S(5, 4, 3), S(3, 2, 2), bias=True, seed=16, label="empty batch"))
+    return c + _conv_sizes(dims) + _conv_layers(dims)
+
+
+def _conv_sizes(dims: int) -> list[Case]:
+    """Everything at once, reduction lengths, 1x1 kernels, and sizes past tile and block boundaries."""
+    S = lambda *v: _ax(v, dims)  # noqa: E731 - per-axis values, first `dims` of them
+    c: list[Case] = []
+    add = c.append
     add(Case("conv", 2, 4, 4, S(9, 7, 5), S(3, 2, 2), stride=S(2, 3, 1), padding=S((1, 2), (0, 1), (1, 0)),
              dilation=S(2, 1, 2), groups=2, bias=True, seed=17, label="everything at once"))
     add(Case("conv", 2, 4, 4, S(9, 7, 5), S(3, 2, 2), stride=S(2, 3, 1), padding=S((1, 2), (0, 1), (1, 0)),
@@ -629,6 +637,14 @@ def _conv_catalogue(dims: int) -> list[Case]:
     add(Case("conv", 2, 5, 3, big, S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)), bias=True, seed=22,
              label="large odd sizes (tiling remainders)"))
     add(Case("conv", 5, 17, 19, S(6, 5, 4), S(2, 2, 2), bias=True, seed=24, label="many channels (channel-block remainders)"))
+    return c
+
+
+def _conv_layers(dims: int) -> list[Case]:
+    """The layer shapes fast paths are written for, small and large, and reductions of a thousand terms."""
+    S = lambda *v: _ax(v, dims)  # noqa: E731 - per-axis values, first `dims` of them
+    c: list[Case] = []
+    add = c.append
     # the layer shapes fast paths are written for (3x3 same, strided 3x3, the 7x7 stem, 1x1 projections)
     add(Case("conv", 2, 4, 8, S(9, 8, 5), S(3, 3, 3), padding=S((1, 1), (1, 1), (1, 1)), bias=True, seed=26,
              label="classic 3x3, stride 1, padding 1"))
@@ -1212,15 +1228,10 @@ def coverage(cases: Iterable[Case]) -> dict[str, Any]:
     (True, True)
     """
     sizes: dict[str, int] = {}
-    feats = {k: 0 for k in ("bias", "kernel > 1", "asymmetric padding", "stride > 1", "dilation > 1", "groups > 1",
-                            "output_padding", "ceil_mode", "count_include_pad=False", "empty batch", "all at once")}
+    feats = {k: 0 for k in _FEATURES + ("all at once",)}
     layouts: dict[str, int] = {}
     values: dict[str, int] = {}
     total = invalid = 0
-
-    def grow(name: str, v: int) -> None:
-        sizes[name] = max(sizes.get(name, 0), int(v))
-
     for c in cases:
         total += 1
         layouts[c.layout] = layouts.get(c.layout, 0) + 1
@@ -1228,36 +1239,12 @@ def coverage(cases: Iterable[Case]) -> dict[str, Any]:
         if c.expect_refusal:
             invalid += 1
             continue
-        grow("N", c.n)
-        grow("C_in", c.cin)
-        grow("C_out", c.cout)
-        grow("C_in/groups", c.cin // c.groups)
-        grow("C_out/groups", c.cout // c.groups)
-        grow("groups", c.groups)
-        grow("input spatial", max(c.spatial))
-        out = c.forward_output_shape if c.record.grad_of else c.output_shape
-        for i, o in enumerate(out[2:]):
-            grow(f"output axis {i}", o)
-        grow("reduction", _reduction(c))
-        on = {
-            "bias": c.bias,
-            "kernel > 1": all(k > 1 for k in c.kernel),
-            "asymmetric padding": any(lo != hi for lo, hi in c.padding),
-            "stride > 1": any(s > 1 for s in c.stride),
-            "dilation > 1": any(d > 1 for d in c.dilation),
-            "groups > 1": c.groups > 1,
-            "output_padding": any(c.output_padding),
-            "ceil_mode": c.ceil_mode,
-            "count_include_pad=False": c.record.takes("count_include_pad") and not c.count_include_pad,
-            "empty batch": c.n == 0,
-        }
+        for name, v in _sizes_of(c).items():
+            sizes[name] = max(sizes.get(name, 0), int(v))
+        on = _features_of(c)
         for k, v in on.items():
             feats[k] += bool(v)
-        need = ["kernel > 1", "asymmetric padding", "stride > 1"]
-        rec = c.record
-        need += [k for k, on_ in (("dilation > 1", rec.has_dilation), ("groups > 1", rec.has_groups),
-                                  ("bias", rec.has_bias)) if on_]
-        feats["all at once"] += all(on[k] for k in need)
+        feats["all at once"] += _all_at_once(c, on)
     return {
         "cases": total,
         "sizes": {k: {"max": v, "past": [t for t in TILES if v > t]} for k, v in sizes.items()},
@@ -1266,6 +1253,46 @@ def coverage(cases: Iterable[Case]) -> dict[str, Any]:
         "values": values,
         "invalid": invalid,
     }
+
+
+#: the features coverage counts (besides all of an op's at once)
+_FEATURES = ("bias", "kernel > 1", "asymmetric padding", "stride > 1", "dilation > 1", "groups > 1", "output_padding",
+             "ceil_mode", "count_include_pad=False", "empty batch")
+
+
+def _sizes_of(c: Case) -> dict[str, int]:
+    """The sizes of one valid case per dimension (a gradient: its forward op's output axes)."""
+    out = c.forward_output_shape if c.record.grad_of else c.output_shape
+    sizes = {"N": c.n, "C_in": c.cin, "C_out": c.cout, "C_in/groups": c.cin // c.groups,
+             "C_out/groups": c.cout // c.groups, "groups": c.groups, "input spatial": max(c.spatial)}
+    sizes.update({f"output axis {i}": o for i, o in enumerate(out[2:])})
+    sizes["reduction"] = _reduction(c)
+    return sizes
+
+
+def _features_of(c: Case) -> dict[str, bool]:
+    """Which of :data:`_FEATURES` one valid case uses."""
+    return {
+        "bias": c.bias,
+        "kernel > 1": all(k > 1 for k in c.kernel),
+        "asymmetric padding": any(lo != hi for lo, hi in c.padding),
+        "stride > 1": any(s > 1 for s in c.stride),
+        "dilation > 1": any(d > 1 for d in c.dilation),
+        "groups > 1": c.groups > 1,
+        "output_padding": any(c.output_padding),
+        "ceil_mode": c.ceil_mode,
+        "count_include_pad=False": c.record.takes("count_include_pad") and not c.count_include_pad,
+        "empty batch": c.n == 0,
+    }
+
+
+def _all_at_once(c: Case, on: dict[str, bool]) -> bool:
+    """Every feature the op has, in one case."""
+    rec = c.record
+    need = ["kernel > 1", "asymmetric padding", "stride > 1"]
+    need += [k for k, has in (("dilation > 1", rec.has_dilation), ("groups > 1", rec.has_groups),
+                              ("bias", rec.has_bias)) if has]
+    return all(on[k] for k in need)
 
 
 # --------------------------------------------------------------------------- hypothesis
