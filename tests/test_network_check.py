@@ -154,7 +154,14 @@ def test_a_tile_remainder_bug_fails_at_its_layer_with_a_reproduction(tmp_path, c
     assert bad.bound_violations > 0 and bad.worst["error"] > bad.worst["bound"]
     assert any("tile" in d for d in bad.diagnosis)
     # the reproduction runs on its own and shows the error at the worst element
-    run = subprocess.run([sys.executable, "-c", bad.repro], capture_output=True, text=True, timeout=120)
+    import os
+
+    import refconv
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(refconv.__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+    run = subprocess.run([sys.executable, "-c", bad.repro], capture_output=True, text=True, timeout=120, env=env,
+                         cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert float(run.stdout.split("error")[-1]) == pytest.approx(bad.worst["error"], rel=1e-12)
 
