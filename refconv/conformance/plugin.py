@@ -17,7 +17,10 @@ expected failure with its reason.  The runner options are those of ``refconv che
 target takes and returns: ``NHWC``, ``HWIO``...; ``specs/layouts.md``).  An item
 passes on a PASS verdict only: FAIL, ERROR (refconv itself failed) and
 INCONCLUSIVE fail it with the report.  Without ``--refconv-target`` the
-plugin does nothing.
+plugin does nothing.  Under pytest-xdist (``pytest -n auto``) every worker
+builds the same items, each item's seed comes from ``--refconv-seed`` and
+its name alone (:func:`item_seed`), and items share no state: the verdicts
+are those of a serial run.
 """
 
 from __future__ import annotations
