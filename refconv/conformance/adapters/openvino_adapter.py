@@ -24,6 +24,9 @@ Named variants and devices:
   the claim that holds there);
 - ``openvino.f32``: ``INFERENCE_PRECISION_HINT='f32'`` (the documented way to
   ask for float32 arithmetic);
+- ``openvino.explicit``: ``f32`` and always explicit ``pads_begin`` /
+  ``pads_end`` (``ConvolutionBackpropData`` ignores ``auto_pad`` SAME without
+  an ``output_shape``: ``specs/conventions.md``; this variant checks the rest);
 - a device after a colon, ``openvino:gpu`` (the plain name is the CPU).
 
 Declared restrictions: average pooling has no dilation and no
@@ -41,7 +44,7 @@ from ..cases import ALL, Capabilities
 from ..targets import Target, TargetError
 from .onnx_adapter import padding_attrs, transpose_padding_attrs
 
-VARIANTS = ("openvino", "openvino.f32")
+VARIANTS = ("openvino", "openvino.f32", "openvino.explicit")
 #: refconv's device names -> OpenVINO's
 DEVICES = {"cpu": "CPU", "gpu": "GPU"}
 
@@ -127,15 +130,20 @@ def _grouped(w: np.ndarray, groups: int, transposed: bool) -> np.ndarray:
     return w.reshape(groups, w.shape[0] // groups, *w.shape[1:])
 
 
-def _functions(device: str, hint: str | None) -> dict[str, Callable]:
+def _functions(device: str, hint: str | None, explicit: bool = False) -> dict[str, Callable]:
+    def explicit_pads(padding) -> dict:
+        return {"auto_pad": "explicit", "pads": (tuple(lo for lo, _ in padding), tuple(hi for _, hi in padding))}
+
     def conv(x, w, b, *, stride, padding, dilation, groups):
-        pad = _auto_pad(padding_attrs(padding, x.shape[2:], w.shape[2:], stride, dilation))
+        pad = (explicit_pads(padding) if explicit else
+               _auto_pad(padding_attrs(padding, x.shape[2:], w.shape[2:], stride, dilation)))
         (y,) = _run("conv", [x, _grouped(w, groups, False), _bias(b, len(stride))], device, hint,
                     stride=tuple(stride), dilation=tuple(dilation), groups=groups, bias=b is not None, **pad)
         return y
 
     def conv_transpose(x, w, b, *, stride, padding, output_padding, dilation, groups):
-        pad = _auto_pad(transpose_padding_attrs(padding, x.shape[2:], w.shape[2:], stride, output_padding, dilation))
+        pad = (explicit_pads(padding) if explicit else _auto_pad(
+            transpose_padding_attrs(padding, x.shape[2:], w.shape[2:], stride, output_padding, dilation)))
         (y,) = _run("conv_transpose", [x, _grouped(w, groups, True), _bias(b, len(stride))], device, hint,
                     stride=tuple(stride), dilation=tuple(dilation), groups=groups, output_padding=tuple(output_padding),
                     bias=b is not None, **pad)
@@ -143,8 +151,8 @@ def _functions(device: str, hint: str | None) -> dict[str, Callable]:
 
     def pool_pad(x, padding, kernel_size, stride, dilation, ceil_mode) -> dict:
         # with ceil_mode the output length is the ceil rule's, which no auto_pad mode describes
-        if ceil_mode:
-            return {"auto_pad": "explicit", "pads": (tuple(lo for lo, _ in padding), tuple(hi for _, hi in padding))}
+        if ceil_mode or explicit:
+            return explicit_pads(padding)
         return _auto_pad(padding_attrs(padding, x.shape[2:], kernel_size, stride, dilation))
 
     def max_pool(x, kernel_size, *, stride, padding, dilation, ceil_mode):
@@ -154,7 +162,7 @@ def _functions(device: str, hint: str | None) -> dict[str, Callable]:
         return y
 
     def max_pool_indices(x, kernel_size, *, stride, padding, dilation, ceil_mode):
-        pad = {"auto_pad": "explicit", "pads": (tuple(lo for lo, _ in padding), tuple(hi for _, hi in padding))}
+        pad = explicit_pads(padding)
         y, i = _run("max_pool_indices", [x], device, hint, stride=tuple(stride), dilation=tuple(dilation),
                     kernel=tuple(kernel_size), rounding="ceil_torch" if ceil_mode else "floor", **pad)
         return y, i.astype(np.int64)
@@ -171,8 +179,11 @@ def _functions(device: str, hint: str | None) -> dict[str, Callable]:
 def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
     base = ALL.replace(ops=("conv", "conv_transpose", "max_pool", "max_pool_indices", "avg_pool"),
                        dtypes=("float32", "float64"), divisor_override=False)
+    if op in ("max_pool", "max_pool_indices", "avg_pool"):
+        # MaxPool / AvgPool shape inference: "Batch size is zero" (a refusal of N = 0)
+        base = base.replace(empty_batch=False, notes=("pooling an empty batch (OpenVINO refuses N = 0)",))
     if op == "avg_pool":
-        return base.replace(dilation=False, notes=("avg_pool dilation (OpenVINO's AvgPool has none)",))
+        return base.replace(dilation=False, notes=base.notes + ("avg_pool dilation (OpenVINO's AvgPool has none)",))
     if op in base.ops:
         return base
     return base.replace(ops=())
@@ -196,9 +207,9 @@ def make(name: str = "openvino") -> Target:
     if DEVICES[device] not in _core().available_devices:
         raise TargetError(f"target={name!r}: OpenVINO has no {DEVICES[device]} device here "
                           f"(available: {', '.join(_core().available_devices)})")
-    hint = "f32" if base == "openvino.f32" else None
+    hint = "f32" if base in ("openvino.f32", "openvino.explicit") else None
     _ov()  # imported here, once: seconds that no call's timeout should count
-    functions = _functions(device, hint)
+    functions = _functions(device, hint, explicit=base == "openvino.explicit")
     setup = f"from refconv.conformance import adapters\ntarget = adapters.get({name!r}).function({{op!r}})"
     target = Target(name, lambda op: functions[op], capabilities, setup, spec=name)
     target.environment = lambda: environment(device, hint)
