@@ -12,8 +12,10 @@ tinygrad's ``CPU`` device compiles C kernels at run time with ``clang``
 compiler it has no device and the adapter says so.  The device is fixed to
 ``CPU`` here, whatever ``DEV`` says.  dtypes float32 and float64.
 
-Declared restrictions: none beyond ``divisor_override`` (tinygrad has none):
-every feature of the canonical signatures is passed and checked.
+Declared restrictions: no ``divisor_override`` (tinygrad has none), and
+``conv_transpose2d`` does not refuse invalid configurations (an
+``output_padding`` no forward convolution produces); every other feature of
+the canonical signatures is passed and checked.
 """
 
 from __future__ import annotations
@@ -102,7 +104,12 @@ FUNCTIONS: dict[str, Callable] = {f.__name__: f for f in (conv, conv_transpose, 
 
 
 def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
-    return ALL.replace(ops=tuple(FUNCTIONS), dtypes=("float32", "float64"), divisor_override=False)
+    base = ALL.replace(ops=tuple(FUNCTIONS), dtypes=("float32", "float64"), divisor_override=False)
+    if op == "conv_transpose":
+        # conv_transpose2d computes any output_padding, also one no forward convolution produces
+        return base.replace(refuses_invalid=False,
+                            notes=("invalid conv_transpose configurations (tinygrad does not refuse them)",))
+    return base
 
 
 def device_ready() -> str:
