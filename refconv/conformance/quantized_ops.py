@@ -174,7 +174,7 @@ _COMMON = dict(family="quantized", catalogue=".conformance.quantized_ops:catalog
                candidates=".conformance.quantized_ops:candidates", arrays=_arrays, positional=call_args,
                keywords=_keywords, normalize=_normalize, output=lambda c: tuple(c.validate().output_shape),
                terms=lambda c: (c.cin // c.groups) * math.prod(c.kernel), cancel=lambda c: None, bound_as="conv",
-               has_groups=True, values=("subnormal", "subnormal_products", "overflow", "cancel", "dyadic"))
+               has_groups=True, values=("subnormal", "subnormal_products", "overflow", "cancel"))
 registry.register(registry.OpRecord(
     "conv_integer", "fn(x, w, x_zero_point, w_zero_point, *, stride, padding, dilation, groups)",
     oracle=".quantized:conv_integer", fast=".fast:conv_integer",
@@ -234,7 +234,7 @@ def _requantization_cases(op: str, dims: int) -> list:
 def catalogue(op: str, dims: int) -> Any:
     """Zero points at the range ends, per-channel scales decades apart, exact ties, near-ties through float32,
     saturation at both ends, reductions past int16 and up to int32's limit, padding with a non-zero zero point."""
-    from .cases import Case, Parts
+    from .cases import Case, Parts, _conv_degenerate, _conv_invalid
 
     S = lambda *v: v[:dims]  # noqa: E731 - per-axis values
     qc = op == "qlinear_conv"
@@ -272,14 +272,15 @@ def catalogue(op: str, dims: int) -> Any:
     everything = Case(op, 2, 4, 4, S(9, 7, 5), S(3, 2, 2), stride=S(2, 3, 1), padding=S((1, 2), (0, 1), (1, 0)),
                       dilation=S(2, 1, 2), groups=2, bias=qc, seed=19,
                       quant=Quant(x_zero_point=77, per_channel=True, w_zero_point=(3, -9), w_scale=(0.004, 0.03)))
-    degenerate = [
+    # the convolution's degenerate geometry and rejected configurations (quantization drawn from the seed), then ours
+    degenerate = _conv_degenerate(op, dims) + [
         Case(op, 1, 2, 2, S(2, 2, 2), S(2, 2, 2), stride=S(2, 1, 2), padding=S((3, 4), (4, 3), (3, 3)), bias=qc, seed=20,
              quant=Quant(x_zero_point=250), label="windows entirely in the padding (zero point 250)"),
         Case(op, 1, 2, 2, S(11, 10, 7), S(2, 2, 2), stride=S(4, 5, 3), seed=21, quant=Quant(),
              label="stride larger than the window"),
     ]
     # configurations the definition rejects: a correct target raises
-    invalid = [
+    invalid = _conv_invalid(op, dims) + [
         Case(op, 1, 3, 2, S(5, 4, 3), S(3, 2, 2), groups=2, seed=17, quant=Quant(), expect_refusal=True,
              label="groups not dividing the input channels"),
         Case(op, 1, 1, 1, S(2, 2, 2), S(4, 3, 3), seed=18, quant=Quant(), expect_refusal=True,
