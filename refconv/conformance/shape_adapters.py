@@ -47,7 +47,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .shapecheck.box import MODES, OPS, Cases
-from .shapecheck.target import Limit, ShapeTarget
+from .shapecheck.target import Call, Limit, ShapeTarget
 from .targets import TargetError
 
 __all__ = ["NAMES", "get", "is_adapter", "ONNX_OPSETS", "ORT_OPSETS", "DEFAULT_OPSET"]
@@ -94,9 +94,10 @@ def get(name: str) -> ShapeTarget:
         install = "pip install tensorflow-cpu" if extra == "tensorflow" else f"pip install 'refconv[{extra}]'"
         raise TargetError(f"target={name!r}: needs {', '.join(missing)}: {install}")
     if name not in _cache:
-        make = {"onnx": _onnx, "onnxruntime": _onnxruntime, "torch": _torch, "tensorflow": _tensorflow,
-                "keras": _keras, "refconv.summary": _summary}[family]
-        target = make(name, opset or DEFAULT_OPSET) if family in ("onnx", "onnxruntime") else make(name)
+        if family in ("onnx", "onnxruntime"):
+            target = (_onnx if family == "onnx" else _onnxruntime)(name, opset or DEFAULT_OPSET)
+        else:
+            target = {"torch": _torch, "tensorflow": _tensorflow, "keras": _keras, "refconv.summary": _summary}[family](name)
         target.setup = f"from refconv.conformance.shape_adapters import get\nshape_fn = get({name!r}).fn"
         _cache[name] = target
     return _cache[name]
@@ -105,7 +106,7 @@ def get(name: str) -> ShapeTarget:
 # ---- declared limits: vectorized over a table of cases ----------------------------------------
 
 
-def _one(results: list) -> Any:
+def _one(results: list[Any]) -> Any:
     """The answer to a single call: the shape, or the refusal raised."""
     if isinstance(results[0], BaseException):
         raise results[0]
@@ -122,7 +123,8 @@ def _limit(reason: str, ops: tuple[str, ...], modes: tuple[str, ...], rule: Call
 
 
 def _any(a: np.ndarray) -> np.ndarray:
-    return a.any(axis=1)
+    """Per row of a (cases, axes) table: does any axis hold?"""
+    return np.any(a, axis=1)
 
 
 ASYMMETRIC = _limit("one padding per axis (both sides)", OPS, ("explicit",), lambda t: _any(t.lo != t.hi))
@@ -135,7 +137,7 @@ STRIDE_AND_DILATION = _limit("no stride > 1 together with dilation > 1 (on any a
 # ---- ONNX: shape inference, and ONNX Runtime on the same models ---------------------------------
 
 
-def _node(op: str, index: int, x: tuple, w: tuple, params: dict, opset: int) -> tuple[Any, list]:
+def _node(op: str, index: int, x: tuple[int, ...], w: tuple[int, ...], params: dict[str, Any], opset: int) -> tuple[Any, list[tuple[int, ...]]]:
     """One ONNX node (inputs ``x{index}``, ``w{index}``, output ``y{index}``) and the shapes of its inputs."""
     from onnx import helper
 
@@ -161,7 +163,7 @@ def _node(op: str, index: int, x: tuple, w: tuple, params: dict, opset: int) -> 
     return helper.make_node(_ONNX_OP[op], names, [f"y{index}"], **attrs), shapes
 
 
-def _model(op: str, calls: list, opset: int) -> Any:
+def _model(op: str, calls: list[Call], opset: int) -> Any:
     """One graph with a node per call: every input a graph input, every output a graph output of unknown shape."""
     from onnx import TensorProto, helper
 
@@ -184,10 +186,10 @@ def _dims(value_info: Any) -> Any:
     return tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
 
 
-def _infer(op: str, calls: list, opset: int, chunk: int = 2000) -> list:
+def _infer(op: str, calls: list[Call], opset: int, chunk: int = 2000) -> list[Any]:
     from onnx import shape_inference
 
-    out: list = []
+    out: list[Any] = []
     for start in range(0, len(calls), chunk):
         part = calls[start:start + chunk]
         try:
@@ -200,7 +202,7 @@ def _infer(op: str, calls: list, opset: int, chunk: int = 2000) -> list:
     return out
 
 
-def _infer_one(op: str, call: tuple, opset: int) -> Any:
+def _infer_one(op: str, call: Call, opset: int) -> Any:
     """One node in strict mode: its shape, or the inference error (a refusal)."""
     from onnx import shape_inference
 
@@ -236,7 +238,7 @@ def _ort_session(model: Any) -> Any:
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
-def _ort_run(op: str, calls: list, opset: int) -> list:
+def _ort_run(op: str, calls: list[Call], opset: int) -> list[Any]:
     """The output shapes of one session running every call's node on zeros; raises if any node fails."""
     model = _model(op, calls, opset)
     sess = _ort_session(model)
@@ -245,10 +247,10 @@ def _ort_run(op: str, calls: list, opset: int) -> list:
     return [tuple(int(v) for v in y.shape) for y in sess.run(None, feeds)]
 
 
-def _ort(op: str, calls: list, opset: int, refusals: bool, chunk: int = 64) -> list:
+def _ort(op: str, calls: list[Call], opset: int, refusals: bool, chunk: int = 64) -> list[Any]:
     """Batches of nodes per session; a batch that fails is split until each failing node stands alone."""
     if refusals or len(calls) == 1:
-        out: list = []
+        out: list[Any] = []
         for call in calls:
             try:
                 out.extend(_ort_run(op, [call], opset))
@@ -284,7 +286,7 @@ def _onnxruntime(name: str, opset: int) -> ShapeTarget:
 # ---- PyTorch: meta tensors ----------------------------------------------------------------------
 
 
-def _torch_shape(op: str, x: tuple, w: tuple, **p: Any) -> tuple[int, ...]:
+def _torch_shape(op: str, x: tuple[int, ...], w: tuple[int, ...], **p: Any) -> tuple[int, ...]:
     import warnings
 
     with warnings.catch_warnings():
@@ -292,7 +294,7 @@ def _torch_shape(op: str, x: tuple, w: tuple, **p: Any) -> tuple[int, ...]:
         return _torch_call(op, x, w, p)
 
 
-def _torch_call(op: str, x: tuple, w: tuple, p: dict) -> tuple[int, ...]:
+def _torch_call(op: str, x: tuple[int, ...], w: tuple[int, ...], p: dict[str, Any]) -> tuple[int, ...]:
     import torch
     import torch.nn.functional as F
 
@@ -329,7 +331,7 @@ def _torch(name: str) -> ShapeTarget:
 # ---- TensorFlow: traced shapes --------------------------------------------------------------------
 
 
-def _tf_op(tf: Any, op: str, a: Any, x: tuple, w: tuple, p: dict, zeros: dict) -> Any:
+def _tf_op(tf: Any, op: str, a: Any, x: tuple[int, ...], w: tuple[int, ...], p: dict[str, Any], zeros: dict[Any, Any]) -> Any:
     """The ``tf.nn`` op of one call on the traced channels-last input ``a`` (``zeros``: filters by shape)."""
     pad = p["padding"]
     tf_pad: Any = pad.upper() if isinstance(pad, str) else [[0, 0]] + [list(q) for q in pad] + [[0, 0]]  # NHWC pairs
@@ -345,15 +347,15 @@ def _tf_op(tf: Any, op: str, a: Any, x: tuple, w: tuple, p: dict, zeros: dict) -
     return (tf.nn.max_pool if op == "max_pool" else tf.nn.avg_pool)(a, list(w), list(p["stride"]), tf_pad)
 
 
-def _tf(op: str, calls: list) -> list:
+def _tf(op: str, calls: list[Call]) -> list[Any]:
     """Every call traced in one ``tf.function``; each op's construction error is its refusal."""
     import tensorflow as tf
 
     specs = [tf.TensorSpec((x[0], *x[2:], x[1]), tf.float32) for x, _, _ in calls]  # channels last
-    answers: list = [None] * len(calls)
+    answers: list[Any] = [None] * len(calls)
 
     def body(*inputs: Any) -> Any:
-        zeros: dict = {}
+        zeros: dict[Any, Any] = {}
         for i, (a, (x, w, p)) in enumerate(zip(inputs, calls)):
             try:
                 shape = tuple(_tf_op(tf, op, a, x, w, p, zeros).shape)
@@ -366,7 +368,7 @@ def _tf(op: str, calls: list) -> list:
     return answers
 
 
-def _tf_batch(op: str, calls: list, refusals: bool, chunk: int = 500) -> list:
+def _tf_batch(op: str, calls: list[Call], refusals: bool, chunk: int = 500) -> list[Any]:
     return [r for s in range(0, len(calls), chunk) for r in _tf(op, calls[s:s + chunk])]
 
 
@@ -407,7 +409,7 @@ def _keras_backend() -> None:
             return
 
 
-def _keras_shape(op: str, x: tuple, w: tuple, **p: Any) -> tuple[int, ...]:
+def _keras_shape(op: str, x: tuple[int, ...], w: tuple[int, ...], **p: Any) -> tuple[int, ...]:
     import keras
 
     d = len(x) - 2
@@ -441,7 +443,7 @@ def _keras(name: str) -> ShapeTarget:
 # ---- refconv.summary: the layer descriptions ---------------------------------------------------------
 
 
-def _summary_shape(op: str, x: tuple, w: tuple, **p: Any) -> tuple[int, ...]:
+def _summary_shape(op: str, x: tuple[int, ...], w: tuple[int, ...], **p: Any) -> tuple[int, ...]:
     from ..summary import layers
 
     if op == "conv":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -10,7 +10,7 @@ from ...params import ConvParamError
 from .box import MODES, OPS, Box, Cases, cases, order_key
 from .definition import call_arguments, definition_message, expected, period
 from .report import Counterexample, Group, ShapeReport
-from .target import Misbehaved, ShapeTarget, check_modes, resolve
+from .target import Misbehaved, ShapeTarget, TargetLike, check_modes, resolve
 
 __all__ = ["check_shape"]
 
@@ -18,7 +18,7 @@ __all__ = ["check_shape"]
 _SHAPE, _REFUSED, _BAD = 0, 1, 2
 
 
-def _ops(target: ShapeTarget, op: Any) -> tuple[list[str], list[str]]:
+def _ops(target: ShapeTarget, op: str | Sequence[str] | None) -> tuple[list[str], list[str]]:
     """``(ops to check, ops asked for that the target does not offer)``."""
     if op is None or op == "all":
         return [o for o in OPS if o in target.ops], [o for o in OPS if o not in target.ops]
@@ -31,21 +31,21 @@ def _ops(target: ShapeTarget, op: Any) -> tuple[list[str], list[str]]:
     return asked, []
 
 
-def _dims(dims: Any) -> list[int]:
-    items = [dims] if isinstance(dims, int) else list(str(dims).split(",") if isinstance(dims, str) else dims)
+def _dims(dims: int | str | Iterable[int]) -> list[int]:
+    items: list[Any] = [dims] if isinstance(dims, int) else list(str(dims).split(",") if isinstance(dims, str) else dims)
     out = []
     for d in items:
         try:
             v = int(d)
         except (TypeError, ValueError):
             v = None
-        if v not in (1, 2, 3) or isinstance(d, bool):
+        if v is None or v not in (1, 2, 3) or isinstance(d, bool):
             raise ConvParamError(f"dims={dims!r}: each must be 1, 2 or 3")
         out.append(v)
     return sorted(set(out))
 
 
-def _box(box: Any) -> Box:
+def _box(box: Box | dict[str, Any] | None) -> Box:
     if box is None:
         return Box()
     if isinstance(box, Box):
@@ -123,7 +123,7 @@ def _coverage(t: Cases, ok: np.ndarray, excluded: np.ndarray, box: Box) -> tuple
 
 
 def _group(target: ShapeTarget, box: Box, op: str, dims: int, mode: str, declared: bool,
-           refusals: bool) -> tuple[Group, Cases, np.ndarray]:
+           refusals: bool) -> tuple[Group, Cases, tuple[np.ndarray, np.ndarray]]:
     t = cases(box, op, dims, mode)
     excluded, counts = _excluded(target, t, declared)
     if not refusals:
@@ -197,8 +197,17 @@ def _counterexample(t: Cases, i: int, shapes: np.ndarray, ok: np.ndarray, status
                           answer, errors.get(i, ""), kind, order)
 
 
-def check_shape(target: Any, op: Any = "all", dims: Any = (1, 2, 3), padding: Any = None, box: Any = None, *,
-                declared: bool = True, refusals: bool = True, timeout: Any = 10.0) -> ShapeReport:
+def check_shape(
+    target: TargetLike,
+    op: str | Sequence[str] | None = "all",
+    dims: int | str | Iterable[int] = (1, 2, 3),
+    padding: str | Sequence[str] | None = None,
+    box: Box | dict[str, Any] | None = None,
+    *,
+    declared: bool = True,
+    refusals: bool = True,
+    timeout: float | None = 10.0,
+) -> ShapeReport:
     """Check a shape function against the definition on every case of a box.
 
     Parameters

@@ -66,13 +66,13 @@ def expected(t: Cases) -> tuple[np.ndarray, np.ndarray]:
         else:
             # (n-1)*s - lo - hi + d*(k-1) + output_padding + 1; output_padding below s or below d
             out = (t.n - 1) * t.s - lo - hi + span + t.op_pad
-            ok = ((t.op_pad < t.s) | (t.op_pad < t.d)).all(axis=1) & (out >= 1).all(axis=1)
+            ok = np.all((t.op_pad < t.s) | (t.op_pad < t.d), axis=1) & np.all(out >= 1, axis=1)
         chans = TRANSPOSE_OUT_PER_GROUP * t.groups
     else:
         last = t.n + lo + hi - span  # L = n + lo + hi - d*(k-1) - 1
         if t.op == "conv":
             out = np.where(last >= 0, last // t.s + 1, 0)
-            ok = (last >= 0).all(axis=1)
+            ok = np.all(last >= 0, axis=1)
             chans = np.where(t.groups == 1, CONV_OUT, 2 * t.groups)
         else:
             floor_out = np.where(last >= 0, last // t.s + 1, 0)
@@ -81,7 +81,7 @@ def expected(t: Cases) -> tuple[np.ndarray, np.ndarray]:
             ceil_out = np.where((ceil_out > 0) & ((ceil_out - 1) * t.s >= t.n + lo), ceil_out - 1, ceil_out)
             out = np.where(t.ceil[:, None], np.maximum(ceil_out, 0), floor_out)
             # at least one output (params.pool_params; with ceil_mode a last window may overhang the input)
-            ok = (out >= 1).all(axis=1)
+            ok = np.all(out >= 1, axis=1)
             chans = np.full(len(t), CHANNELS)
     shape = np.concatenate([np.full((len(t), 1), BATCH), chans[:, None], out], axis=1)
     return shape, ok
@@ -119,7 +119,7 @@ def call_arguments(t: Cases, i: int) -> tuple[tuple[int, ...], tuple[int, ...], 
     return x, w, params
 
 
-def definition_message(op: str, x: tuple, w: tuple, params: dict) -> tuple[tuple[int, ...] | None, str]:
+def definition_message(op: str, x: tuple[int, ...], w: tuple[int, ...], params: dict[str, Any]) -> tuple[tuple[int, ...] | None, str]:
     """The scalar definition (:mod:`refconv.params`) on one case: ``(output_shape, '')`` or ``(None, why)``."""
     from ... import params as P
 

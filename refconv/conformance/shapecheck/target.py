@@ -20,8 +20,9 @@ int per spatial axis (``stride``, ``dilation``, ``output_padding``),
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -31,6 +32,11 @@ from .box import MODES, OPS, Cases
 __all__ = ["ShapeTarget", "Limit", "resolve", "SIGNATURE"]
 
 SIGNATURE = "f(op, input_shape, weight_shape, **params) -> output_shape"
+
+#: one call of a shape function: ``(input_shape, weight_shape, params)``
+Call = tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]
+#: a batch function: ``batch(op, calls, refusals_expected)`` -> one answer per call (a shape or the exception raised)
+Batch = Callable[[str, list[Call], bool], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -68,9 +74,9 @@ class ShapeTarget:
     name: str
     fn: Callable[..., Any]
     ops: tuple[str, ...] = OPS
-    offered: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    offered: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     limits: Sequence[Limit] = ()
-    batch: Callable[[str, list, bool], list] | None = None
+    batch: Batch | None = None
     setup: str = "shape_fn = ...  # the checked function"
     about: str = ""
     #: seconds one call of a plain function may take (None: no limit); an in-process alarm as in ``refconv check``
@@ -80,14 +86,14 @@ class ShapeTarget:
         """The padding modes offered for ``op`` (explicit pairs only for a plain function)."""
         return self.offered.get(op, ("explicit",))
 
-    def run(self, op: str, calls: list, refusals_expected: bool) -> list:
-        """Output shapes or exceptions, one per call."""
+    def run(self, op: str, calls: list[Call], refusals_expected: bool) -> list[Any]:
+        """Output shapes or exceptions (or :class:`Misbehaved`), one per call."""
         if self.batch is not None:
             return self.batch(op, calls, refusals_expected)
         from ..isolation import TargetRaised, TargetTimeout, alarm_usable, call_in_process
 
         timeout = self.timeout if alarm_usable() else None
-        out: list = []
+        out: list[Any] = []
         hung = getattr(self, "_hung", "")  # across the groups of one check too
         for x, w, params in calls:
             if hung:  # one hang is enough: the rest are not called (each would wait out its timeout)
@@ -95,7 +101,7 @@ class ShapeTarget:
                 continue
             try:
                 # the target's own call: an Exception is a refusal; SystemExit and the like, or a hang, are not
-                out.append(call_in_process(lambda x=x, w=w, params=params: self.fn(op, x, w, **params), timeout))
+                out.append(call_in_process(functools.partial(self.fn, op, x, w, **params), timeout))
             except TargetRaised as exc:
                 if isinstance(exc.original, Exception):
                     out.append(exc.original)
@@ -119,7 +125,12 @@ def _setup_of(spec: str) -> str:
         "" if "." not in attr else "\nshape_fn = shape_fn." + attr.split(".", 1)[1])
 
 
-def resolve(target: Any) -> ShapeTarget:
+#: what names a shape function: a built-in adapter name, ``'module:function'``, ``'path/to/file.py:function'``,
+#: a callable, or a :class:`ShapeTarget`
+TargetLike = Union[str, Callable[..., Any], "ShapeTarget"]
+
+
+def resolve(target: TargetLike) -> ShapeTarget:
     """A :class:`ShapeTarget` from an adapter name, ``module:function``, ``path/to/file.py:function`` or a callable."""
     from .. import shape_adapters
 
@@ -140,7 +151,7 @@ def resolve(target: Any) -> ShapeTarget:
     raise TargetError(f"target={target!r}: expected a shape adapter name, 'module:function', or a callable {SIGNATURE}")
 
 
-def check_modes(target: ShapeTarget, op: str, padding: Any) -> tuple[str, ...]:
+def check_modes(target: ShapeTarget, op: str, padding: str | Sequence[str] | None) -> tuple[str, ...]:
     """The padding modes to check for ``op``: those asked for (each must be offered), or all offered."""
     from ...params import ConvParamError
 
