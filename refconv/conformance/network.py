@@ -558,8 +558,7 @@ def check_network(target: Any, network: Any, *, input_shape: Iterable[int] | Non
         ``verdict`` FAIL if a layer fails, ERROR if refconv failed, INCONCLUSIVE if a
         layer was not judged (declared unsupported), else PASS.
     """
-    from .engine import Runner, _choose_op, open_target
-    from .targets import TargetError
+    from .engine import _choose_op, open_target
 
     _validate(dtype, precision, random, seed)
     if ops is not None:
@@ -577,8 +576,25 @@ def check_network(target: Any, network: Any, *, input_shape: Iterable[int] | Non
     shape = net.input_shape if input_shape is None else tuple(input_shape)
     report = NetworkReport(target=tgt.name, network=net.name, input_shape=tuple(int(v) for v in shape),
                            batch=int(batch), dtype=dtype, precision=prec, seed=int(seed), random_positions=int(random))
-    runners: dict[str, Any] = {}
     bar = _bar(progress, len(configs), f"{tgt.name} {net.name}")
+    try:
+        _run_layers(report, tgt, worker, configs, ops, prof, timeout, bar)
+    finally:
+        if worker is not None:
+            worker.close()
+        _close(bar)
+    report.elapsed_s = time.perf_counter() - t0
+    return report
+
+
+def _run_layers(report: NetworkReport, tgt: Any, worker: Any, configs: list, ops: list[str] | None, prof: Any,
+                timeout: float | None, bar: Any) -> None:
+    """Judge each configuration in order into ``report`` (one Runner per op, closed at the end)."""
+    from .engine import Runner
+    from .targets import TargetError
+
+    runners: dict[str, Any] = {}
+    seed, dtype = report.seed, report.dtype
     try:
         for i, (case0, paths, desc) in enumerate(configs):
             case = replace(case0, seed=zlib.crc32(f"{seed}:{i}".encode()))
@@ -597,7 +613,7 @@ def check_network(target: Any, network: Any, *, input_shape: Iterable[int] | Non
                 else:
                     if case.op not in runners:
                         runners[case.op] = Runner(tgt, case.op, dtype, prof, timeout=timeout, worker=worker)
-                    _judge_layer(runners[case.op], layer, prof, dtype, int(random), int(seed) + i)
+                    _judge_layer(runners[case.op], layer, prof, dtype, report.random_positions, seed + i)
             except (TargetError, KeyboardInterrupt):
                 raise
             except Exception:  # noqa: BLE001 - refconv's own failure on this layer: ERROR, never a PASS
@@ -609,13 +625,7 @@ def check_network(target: Any, network: Any, *, input_shape: Iterable[int] | Non
     finally:
         for r in runners.values():
             r.close()
-        if worker is not None:
-            worker.close()
-        _close(bar)
-        for r in runners.values():
             report.notes += [n for n in r.notes if n not in report.notes]
-    report.elapsed_s = time.perf_counter() - t0
-    return report
 
 
 def _judge_layer(runner: Any, layer: LayerCheck, prof: Any, dtype: str, random: int, seed: int) -> None:
@@ -645,7 +655,33 @@ def _judge_layer(runner: Any, layer: LayerCheck, prof: Any, dtype: str, random: 
         _failed(runner, layer, kind, msg.strip())
         return
     act = outcome.astype(np.float64)
-    # exactly judged positions
+    _judge_positions(layer, where, act, y_exact, b_exact)
+    # every element against the bound, the float64 reference's error added
+    with np.errstate(invalid="ignore", over="ignore"):
+        err_full = np.abs(act - ref)
+        lim = b_full + e_ref
+        viol = ~(err_full <= lim)
+    layer.bound_elements = int(act.size)
+    layer.bound_violations = int(viol.sum())
+    if act.size:
+        ratio_full = _ratios(err_full, lim)
+        wf = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio_full)), act.shape))
+        if layer.worst_ratio is None or ratio_full[wf] > layer.worst_ratio:
+            # the worst element by bound, judged exactly too (one more window)
+            _confirm_exactly(layer, pristine, prof, act, wf, {p for p, _ in where})
+            layer.worst_ratio = max(float(layer.worst_ratio or 0.0), float(ratio_full[wf]))
+    if layer.exact_violations or layer.bound_violations:
+        msg = (f"{layer.exact_violations} of {layer.exact_positions} exactly judged positions and "
+               f"{layer.bound_violations} of {layer.bound_elements} elements judged by bound are out of bound")
+        _failed(runner, layer, "value", msg)
+        layer.diagnosis = _diagnosis(layer)
+    else:
+        layer.verdict = "PASS"
+
+
+def _judge_positions(layer: LayerCheck, where: list, act: np.ndarray, y_exact: np.ndarray, b_exact: np.ndarray) -> None:
+    """The sampled positions against their exact values and bounds: counts, classes, the worst of them."""
+    pts = [p for p, _ in where]
     a_pts = np.array([act[p] for p in pts], dtype=np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.abs(a_pts - y_exact)
@@ -657,49 +693,28 @@ def _judge_layer(runner: Any, layer: LayerCheck, prof: Any, dtype: str, random: 
         layer.classes[k] = layer.classes.get(k, 0) + 1
         if v:
             layer.failed_classes[k] = layer.failed_classes.get(k, 0) + 1
-    # every element against the bound, the float64 reference's error added
-    with np.errstate(invalid="ignore", over="ignore"):
-        err_full = np.abs(act - ref)
-        lim = b_full + e_ref
-        viol = ~(err_full <= lim)
-    layer.bound_elements = int(act.size)
-    layer.bound_violations = int(viol.sum())
-    ratio_pts = _ratios(err, b_exact)
-    ratio_full = _ratios(err_full, lim)
-    worst_pt = int(np.argmax(ratio_pts)) if len(pts) else None
-    worst_full = np.unravel_index(int(np.argmax(ratio_full)), act.shape) if act.size else None
-    candidates = []
-    if worst_pt is not None:
-        candidates.append((float(ratio_pts[worst_pt]), {
-            "index": list(pts[worst_pt]), "expected": float(y_exact[worst_pt]), "actual": float(a_pts[worst_pt]),
-            "error": float(err[worst_pt]), "bound": float(b_exact[worst_pt]), "judged": "exactly"}))
-    if worst_full is not None:
-        wf = tuple(int(i) for i in worst_full)
-        candidates.append((float(ratio_full[wf]), {
-            "index": list(wf), "expected": float(ref[wf]), "actual": float(act[wf]), "error": float(err_full[wf]),
-            "bound": float(lim[wf]), "judged": "by bound (float64 reference)"}))
-    if candidates:
-        layer.worst_ratio, layer.worst = max(candidates, key=lambda c: c[0])
-    if layer.worst is not None and layer.worst["judged"].startswith("by bound"):
-        # the worst element by bound, judged exactly too (one more window)
-        wf = tuple(layer.worst["index"])
-        y = exact_at(case, pristine, [wf])[0]
-        s = exact_at(case, pristine, [wf], magnitudes=True)
-        bnd = float(_bound(case, pristine, prof, s, np.abs([y]), [wf])[0] + abs(y) * 2.0**-52)
-        e = abs(float(act[wf]) - y)
-        layer.worst = {"index": list(wf), "expected": y, "actual": float(act[wf]), "error": e, "bound": bnd,
-                       "judged": "exactly (the worst element by bound)"}
-        layer.worst_ratio = max(float(layer.worst_ratio or 0.0), e / bnd if bnd > 0 else (0.0 if e == 0 else math.inf))
-        if wf not in set(pts):
-            layer.exact_positions += 1
-            layer.exact_violations += int(not e <= bnd)
-    if layer.exact_violations or layer.bound_violations:
-        msg = (f"{layer.exact_violations} of {layer.exact_positions} exactly judged positions and "
-               f"{layer.bound_violations} of {layer.bound_elements} elements judged by bound are out of bound")
-        _failed(runner, layer, "value", msg)
-        layer.diagnosis = _diagnosis(layer)
-    else:
-        layer.verdict = "PASS"
+    if pts:
+        ratio = _ratios(err, b_exact)
+        i = int(np.argmax(ratio))
+        layer.worst_ratio = float(ratio[i])
+        layer.worst = {"index": list(pts[i]), "expected": float(y_exact[i]), "actual": float(a_pts[i]),
+                       "error": float(err[i]), "bound": float(b_exact[i]), "judged": "exactly"}
+
+
+def _confirm_exactly(layer: LayerCheck, pristine: dict[str, np.ndarray], prof: Any, act: np.ndarray,
+                     wf: tuple[int, ...], sampled: set) -> None:
+    """Element ``wf`` judged with the exact oracle; it becomes the layer's worst element."""
+    case = layer.case
+    y = exact_at(case, pristine, [wf])[0]
+    s = exact_at(case, pristine, [wf], magnitudes=True)
+    bnd = float(_bound(case, pristine, prof, s, np.abs([y]), [wf])[0] + abs(y) * 2.0**-52)
+    e = abs(float(act[wf]) - y)
+    layer.worst = {"index": list(wf), "expected": y, "actual": float(act[wf]), "error": e, "bound": bnd,
+                   "judged": "exactly (the worst element by bound)"}
+    layer.worst_ratio = max(float(layer.worst_ratio or 0.0), e / bnd if bnd > 0 else (0.0 if e == 0 else math.inf))
+    if wf not in sampled:
+        layer.exact_positions += 1
+        layer.exact_violations += int(not e <= bnd)
 
 
 def _ratios(err: np.ndarray, bnd: np.ndarray) -> np.ndarray:

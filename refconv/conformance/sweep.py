@@ -160,9 +160,6 @@ def _is(v: Any, t: type) -> bool:
 
 def from_dict(data: Any) -> Plan:
     """Validate and normalize a plan's keys (every value checked before anything runs)."""
-    from . import bounds, registry
-    from .cases import dtype_of
-
     if not isinstance(data, dict):
         raise ConvParamError(f"plan: expected a table of keys, got {type(data).__name__}")
     unknown = sorted(set(data) - set(PLAN_KEYS))
@@ -180,6 +177,16 @@ def from_dict(data: Any) -> Plan:
                 raise ConvParamError(f"plan key {key!r}={v!r}: a value is listed twice")
             v = tuple(v)
         out[key] = v
+    _check_values(out)
+    out["timeout"] = float(out["timeout"])
+    return Plan(**out)
+
+
+def _check_values(out: dict[str, Any]) -> None:
+    """Each value of a plan whose keys have their types: ConvParamError naming the key and the value."""
+    from . import bounds, registry
+    from .cases import dtype_of
+
     if not out["targets"]:
         raise ConvParamError("plan key 'targets': at least one target")
     if not out["ops"] and not out["networks"]:
@@ -221,8 +228,6 @@ def from_dict(data: Any) -> Plan:
             raise ConvParamError(f"plan key {key!r}={out[key]}: must be >= 0")
     if not out["timeout"] > 0:
         raise ConvParamError(f"plan key 'timeout'={out['timeout']}: must be a number of seconds > 0")
-    out["timeout"] = float(out["timeout"])
-    return Plan(**out)
 
 
 def _takes_layout() -> bool:
