@@ -560,8 +560,8 @@ def check(
         ``'path/to/file.py:function'``, or a callable with the canonical
         signature of ``op`` (:mod:`refconv.conformance.ops`).
     op : str, optional
-        ``'conv'``, ``'conv_transpose'``, ``'max_pool'``, ``'avg_pool'``,
-        ``'conv_grad_input'`` or ``'conv_grad_weight'``.  Default: for a
+        A registered op (:func:`refconv.conformance.registry.names`: ``'conv'``,
+        ``'conv_transpose'``, the pooling ops, the gradients ...).  Default: for a
         function, the op its signature names (``conv`` when it names none);
         for an adapter, ``'conv'``.  A function whose signature names another
         op is refused (a max-pooling function is never run as average pooling).
@@ -722,6 +722,7 @@ def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, 
            dtype: str, precision: str | None, max_examples: int, seed: int | None, bound: str,
            timeout: float | None, progress: bool, diagnose: bool, unsupported: tuple[str, ...],
            known: _Known) -> Report:
+    """The steps of :func:`check`: validate, then the catalogue and the exploration, then finish the report."""
     op = _choose_op(tgt, op)
     _validate_bound(op, bound)  # an algorithm whose bound does not apply to the op is a usage error
     prec = precision or dtype
@@ -731,6 +732,20 @@ def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, 
     report = Report(target=tgt.name, op=op, dims=dims, dtype=dtype, precision=prec, bound=bound, seed=seed,
                     profile=prof.describe())
     where = _Where()
+    caps = _declared(tgt, op, dims, dtype, unsupported, report, where, t0)
+    if caps is None:
+        return report  # ERROR: refconv could not read the declaration (report.error)
+    pending = _replaced(before) if worker is None else []  # put back before the runner takes its own snapshot
+    runner = Runner(tgt, op, dtype, prof, bound=bound, timeout=timeout, worker=worker)
+    runner.pending_tampering = pending
+    _run(runner, caps, report, where, known, t0, dims=dims, max_examples=max_examples, seed=seed,
+         progress=progress, diagnose=diagnose)
+    return _finish(report, runner, t0)
+
+
+def _declared(tgt: Target, op: str, dims: int, dtype: str, unsupported: tuple[str, ...], report: Report,
+              where: _Where, t0: float) -> Capabilities | None:
+    """The target's capabilities for the check (None: reading them failed, refconv's own error, in ``report``)."""
     try:
         where.now = "while reading the target's declared capabilities"
         caps = _optional_keywords(tgt, op, restrict(tgt.capabilities(op, dims, dtype), unsupported))
@@ -738,21 +753,26 @@ def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, 
     except (TargetError, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - refconv's own failure (an adapter's declaration)
-        return _errored(report, where, t0)
+        _errored(report, where, t0)  # inside the handler: the traceback is this exception's
+        return None
     lacking = missing(caps, op, dims, dtype)
     if lacking:
         from ..params import ConvParamError
 
         raise ConvParamError(f"target={tgt.name!r} does not support {lacking}")
     report.skipped = excluded(caps, op)
-    pending = _replaced(before) if worker is None else []  # put back before the runner takes its own snapshot
-    runner = Runner(tgt, op, dtype, prof, bound=bound, timeout=timeout, worker=worker)
-    runner.pending_tampering = pending
+    return caps
+
+
+def _run(runner: Runner, caps: Capabilities, report: Report, where: _Where, known: _Known, t0: float, *, dims: int,
+         max_examples: int, seed: int, progress: bool, diagnose: bool) -> None:
+    """The catalogue, then the exploration; the first failure reported (refconv's own error: ``report.error``)."""
+    op, name = runner.op, runner.target.name
     bar = None
     try:
         where.now = "while building the catalogue"
         cat = catalogue(op, dims, caps)
-        bar = _progress(progress, len(cat) + max_examples, f"{tgt.name} {op}")
+        bar = _progress(progress, len(cat) + max_examples, f"{name} {op}")
         found = _run_catalogue(runner, cat, report, bar, where, known)
         if found is None and max_examples > 0 and not runner.hung:
             found = _explore(runner, caps, op, dims, max_examples, seed, report, bar, where, known)
@@ -762,8 +782,7 @@ def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, 
             report.failure = _reported(runner, caps, found["case"], found["outcome"], diagnose, report)
             where.now = "while matching the failure against the known divergences"
             # the shrunk case, else the case as found: a known divergence explains it only if its predicate holds
-            report.failure.known = (known.explain(tgt.name, report.failure.case)
-                                    or known.explain(tgt.name, found["case"]))
+            report.failure.known = known.explain(name, report.failure.case) or known.explain(name, found["case"])
     except (TargetError, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - refconv's own failure: ERROR, never a PASS nor the target's fault
@@ -772,6 +791,10 @@ def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, 
     finally:
         runner.close()
         _close(bar)
+
+
+def _finish(report: Report, runner: Runner, t0: float) -> Report:
+    """The runner's notes, the coverage and the time."""
     report.notes += runner.notes
     try:
         report.coverage = coverage(runner.judged)
