@@ -181,3 +181,28 @@ def test_sweep_usage_errors(plan_file, tmp_path, capsys):
     bad.write_text('targets = ["t"]\nops = ["conv"]\ndims = "2"\n')
     assert main(["sweep", str(bad)]) == 2
     assert "'dims'" in capsys.readouterr().err
+
+
+NHWC = '''
+import numpy as np
+from refconv import fast
+
+def conv(x, w, b, *, stride, padding, dilation, groups):
+    """Takes and returns channels-last arrays (NHWC); weights OIHW."""
+    y = fast.conv(np.moveaxis(x, -1, 1), w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return np.moveaxis(y, 1, -1)
+'''
+
+
+def test_layouts_are_a_dimension_of_the_matrix(tmp_path):
+    pytest.importorskip("refconv.layouts")
+    impl = tmp_path / "nhwc.py"
+    impl.write_text(NHWC)
+    plan = sweep.from_dict({"targets": [f"{impl}:conv"], "ops": ["conv"], "dims": [2], "layouts": ["NHWC", "NCHW"],
+                            "max_examples": 1})
+    doc = sweep.run_cells(plan, sweep.expand(plan))
+    # the channels-last function passes in its own layout and fails when called channels-first
+    assert [(r["cell"].split(" ")[-2], r["verdict"]) for r in doc["results"]] == [("layout=NHWC", "PASS"),
+                                                                                 ("layout=NCHW", "FAIL")]
+    with pytest.raises(ConvParamError, match="NHWQ"):
+        sweep.from_dict({"targets": ["t"], "ops": ["conv"], "layouts": ["NHWQ"]})

@@ -212,10 +212,8 @@ def _check_values(out: dict[str, Any]) -> None:
         for dt in out["dtypes"]:
             bounds.profile(p or dt, dt)  # the combination exists (ConvParamError otherwise)
     for lay in out["layouts"]:
-        if lay is not None and not isinstance(lay, str):
-            raise ConvParamError(f"plan key 'layouts': {lay!r} is not a layout name")
-    if any(lay is not None for lay in out["layouts"]) and not _takes_layout():
-        raise ConvParamError(f"plan key 'layouts'={list(out['layouts'])!r}: this refconv's check() takes no layout")
+        if lay is not None:
+            _check_layout(lay)
     from .network import load_network
 
     for net in out["networks"]:
@@ -230,12 +228,17 @@ def _check_values(out: dict[str, Any]) -> None:
         raise ConvParamError(f"plan key 'timeout'={out['timeout']}: must be a number of seconds > 0")
 
 
-def _takes_layout() -> bool:
-    import inspect
+def _check_layout(text: Any) -> None:
+    """``'NHWC'`` or ``'NHWC/HWIO'``: an activation layout, then optionally a weight layout (refconv.layouts)."""
+    from ..layouts import layout
 
-    from .engine import check
-
-    return "layout" in inspect.signature(check).parameters
+    if not isinstance(text, str) or not text:
+        raise ConvParamError(f"plan key 'layouts': {text!r} is not a layout name such as 'NHWC' or 'NHWC/HWIO'")
+    act, _, weight = text.partition("/")
+    if act:
+        layout(act, kind="activation", argument="plan key 'layouts'")
+    if weight:
+        layout(weight, argument="plan key 'layouts'")
 
 
 def expand(plan: Plan) -> list[Cell]:
@@ -302,13 +305,15 @@ def run_cell(cell: Cell, plan: Plan, *, progress: bool = False) -> dict[str, Any
                               random=plan.random_positions, seed=cell.seed, timeout=plan.timeout,
                               isolate=plan.isolate, progress=progress)
         else:
-            kw: dict[str, Any] = {}
+            target = cell.target
             if cell.layout:  # 'NHWC', or 'NHWC/HWIO' with the weight layout (specs/layouts.md)
+                from .targets import layout_spec
+
                 act, _, weight = cell.layout.partition("/")
-                kw = {"layout": act or None, "weight_layout": weight or None}
-            r = check(cell.target, op=cell.op, dims=cell.dims or 2, dtype=cell.dtype, precision=cell.precision,
+                target = layout_spec(target, act or None, weight or None)
+            r = check(target, op=cell.op, dims=cell.dims or 2, dtype=cell.dtype, precision=cell.precision,
                       max_examples=plan.max_examples, seed=cell.seed, timeout=plan.timeout, isolate=plan.isolate,
-                      progress=progress, allow_known=True, **kw)
+                      progress=progress, allow_known=True)
         rec["report"] = r.to_dict()
         rec["verdict"] = r.verdict
     except TargetError as exc:
