@@ -201,6 +201,13 @@ def _dilation_from_zero(case: Case) -> Candidate:
 
 
 def conv_candidates(case: Case) -> list[Candidate]:
+    """A convolution or its gradients: each convention a library may have changed, in the order they are tried."""
+    return (_flip_candidates(case) + _window_candidates(case) + _padding_candidates(case)
+            + _dilation_candidates(case) + _stride_candidates(case) + _layout_candidates(case) + _bias_variants(case))
+
+
+def _flip_candidates(case: Case) -> list[Candidate]:
+    """The kernel flipped, on every axis or on one."""
     c: list[Candidate] = []
     d = case.dims
     allax = tuple(range(d))
@@ -218,6 +225,13 @@ def conv_candidates(case: Case) -> list[Candidate]:
             if case.kernel[i] > 1:
                 c.append(Candidate(f"kernel flipped on axis {i}", f"the kernel is reversed along spatial axis {i} only", case,
                                    inputs=_flip_axes((i,))))
+    return c
+
+
+def _window_candidates(case: Case) -> list[Candidate]:
+    """Windows shifted by one; output_padding ignored or on the wrong side."""
+    c: list[Candidate] = []
+    d = case.dims
     if _forward(case):
         for shift in (1, -1):
             shifted = tuple((lo - shift, hi + shift) for lo, hi in case.padding)
@@ -229,6 +243,12 @@ def conv_candidates(case: Case) -> list[Candidate]:
         if all(l >= 0 for l, _ in p2):
             c.append(Candidate("output_padding at the start", "the output_padding rows are added before the output instead of after",
                                replace(case, padding=p2, output_padding=(0,) * d)))
+    return c
+
+
+def _padding_candidates(case: Case) -> list[Candidate]:
+    """The padding (a transposed crop) on the wrong side, one side dropped, or doubled."""
+    c: list[Candidate] = []
     pads = case.padding
     mods = [
         ("padding sides swapped", "lo and hi padding exchanged (the odd zero on the wrong side)", tuple((h, l) for l, h in pads)),
@@ -246,6 +266,13 @@ def conv_candidates(case: Case) -> list[Candidate]:
         if p not in seen:
             seen.add(p)
             c.append(Candidate(name, why, replace(case, padding=p)))
+    return c
+
+
+def _dilation_candidates(case: Case) -> list[Candidate]:
+    """The dilation off by one, counted from zero, ignored, or swapped with the stride."""
+    c: list[Candidate] = []
+    d = case.dims
     for i in range(d):
         dd = case.dilation[i]
         if dd > 1:
@@ -261,6 +288,13 @@ def conv_candidates(case: Case) -> list[Candidate]:
     if case.stride != case.dilation and any(s > 1 for s in case.stride + case.dilation):
         c.append(Candidate("stride and dilation swapped", "the stride is used as dilation and vice versa",
                            replace(case, stride=case.dilation, dilation=case.stride)))
+    return c
+
+
+def _stride_candidates(case: Case) -> list[Candidate]:
+    """A stride phase other than 0, or the stride ignored."""
+    c: list[Candidate] = []
+    d = case.dims
     if case.record.family == "conv" and any(s > 1 for s in case.stride):
         if _forward(case):
             phases = list(itertools.islice(itertools.product(*[range(s) for s in case.stride]), 1, 28))
@@ -268,6 +302,13 @@ def conv_candidates(case: Case) -> list[Candidate]:
                 if any(ph):
                     c.append(_stride_phase(case, ph))
         c.append(Candidate("stride ignored", "stride treated as 1", replace(case, stride=(1,) * d, output_padding=(0,) * d)))
+    return c
+
+
+def _layout_candidates(case: Case) -> list[Candidate]:
+    """Groups interleaved, weight axes exchanged."""
+    c: list[Candidate] = []
+    d = case.dims
     if case.groups > 1 and not case.record.transposed:
         for which, why in (("output", "output channel o uses group o % groups instead of o // (C_out / groups)"),
                            ("input", "group g reads input channels g, g + groups, ... instead of a contiguous block"),
@@ -283,7 +324,6 @@ def conv_candidates(case: Case) -> list[Candidate]:
     if d == 2 and case.kernel[0] == case.kernel[1] and not _weight_result(case):
         c.append(Candidate("kernel spatial axes transposed", "the kernel's two spatial axes are exchanged", case,
                            inputs=lambda a: {**a, "w": np.swapaxes(a["w"], -1, -2)}))
-    c += _bias_variants(case)
     return c
 
 
@@ -599,69 +639,88 @@ def diagnose(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list[str
     for err in getattr(runner, "diagnosis_errors", [])[:3]:
         findings.append(f"(refconv's diagnosis is incomplete: {err}; a bug in refconv, please report it)")
     if outcome.kind == "shape":
-        exp_shape = case.output_shape
-        if actual.ndim == len(exp_shape):
-            for i in range(case.dims):
-                if actual.shape[2 + i] != exp_shape[2 + i]:
-                    formulas.append(f"axis {i} expected: {axis_formula(case, i)}")
-            for cand in hits:
-                if cand.compute is None and cand.output is None and cand.case.is_valid():
-                    for i in range(case.dims):
-                        if actual.shape[2 + i] != exp_shape[2 + i]:
-                            formulas.append(f"axis {i} with {cand.name}: {axis_formula(cand.case, i)}")
-        if actual.ndim != len(exp_shape):
-            findings.append(f"rank {actual.ndim} instead of {len(exp_shape)}: layout (N, C, *spatial) expected")
-        elif actual.shape[:2] != tuple(exp_shape[:2]):
-            findings.append(f"batch/channel sizes {actual.shape[:2]} instead of {tuple(exp_shape[:2])}")
+        _shape_findings(case, actual, hits, findings, formulas)
     for cand in hits[:3]:
         findings.append(f"{cand.name}: {cand.explanation} (the oracle with this change reproduces the output)")
     if not hits and outcome.kind == "shape":
         findings.append("no single convention change reproduces the output (its shape and its values)")
     if not hits and outcome.kind == "nonfinite" and outcome.worst:
-        w = outcome.worst
-        exp_v, act_v = w["expected"], w["actual"]
-        if not np.isfinite(exp_v):
-            why = ("a window with no input element (its maximum is -inf)" if _is_max(case) and exp_v == -np.inf
-                   else "an IEEE special of the definition")
-            findings.append(f"the exact result is {exp_v!r} ({why}) but the target returns {act_v!r}")
-        else:
-            findings.append(f"the target returns {act_v!r} where the exact result is finite ({exp_v!r}): overflow or an invalid operation")
+        findings.append(_nonfinite_finding(case, outcome.worst))
         return findings, formulas
     if not hits and outcome.kind in ("value", "nonfinite") and actual.shape == tuple(case.output_shape):
-        order = ["float64", "float32", "tf32", "bfloat16 inputs", "float16", "bfloat16"]
-        labels = {"tf32": "tf32 (or float16 inputs) with float32 accumulation",
-                  "bfloat16 inputs": "bfloat16 inputs with float32 accumulation"}
-        claimed = runner.prof.name
-        rounding_only = True
-        if case.record.family == "conv":
-            # with inputs in {-1, 0, 1} every format computes exactly (up to 256 terms; sparse ones past that,
-            # partial sums at most ~128): a rounding problem disappears, a logic bug stays
-            exact = "unit" if case.terms() <= 256 else "sparse"
-            if any(not runner.evaluate(replace(case, values=exact, seed=case.seed + k)).ok for k in range(4)):
-                rounding_only = False
-                findings.append("not a rounding problem: the results are wrong also for inputs in {-1, 0, 1}, "
-                                "which every format sums exactly")
-        plain = claimed[:-4] if claimed.endswith("-ftz") else claimed
-        for name in (order[order.index(plain) + 1:] if rounding_only and plain in order else []):
-            if name == "bfloat16 inputs":
-                # diagnosis only: inputs rounded to bfloat16, products and sums in float32 (mixed-precision units)
-                base = bounds.profile("tf32", runner.dtype)
-                prof = bounds.Profile(name, bounds.FORMATS["bfloat16"].u, base.u_acc, base.u_out, base.eta_acc, base.eta_out)
-            else:
-                prof = bounds.profile(name, runner.dtype)
-            out = runner.compare(case, arrays, actual, np.asarray(outcome.expected), prof)
-            if out.ok:
-                findings.append(f"precision lower than claimed: the errors exceed the {claimed} bound but fit "
-                                f"{labels.get(name, 'the ' + name + ' profile')} ({prof.describe()})")
-                break
-        else:
-            w = outcome.worst or {}
-            if w and rounding_only:
-                err, bnd = w.get("error", 0), w.get("bound", 0)
-                rel = err / max(abs(w.get("expected", 0)), 1e-300)
-                findings.append(f"no single convention change explains it; worst error {err:.3g} is "
-                                f"{err / bnd if bnd else float('inf'):.3g} times the bound (relative {rel:.2g})")
+        findings += _precision_findings(runner, case, arrays, actual, outcome)
     return findings, formulas
+
+
+def _shape_findings(case: Case, actual: np.ndarray, hits: list[Candidate], findings: list[str],
+                    formulas: list[str]) -> None:
+    """A wrong shape: the formula of each wrong axis (also under each matching convention), rank and channels."""
+    exp_shape = case.output_shape
+    if actual.ndim == len(exp_shape):
+        wrong = [i for i in range(case.dims) if actual.shape[2 + i] != exp_shape[2 + i]]
+        formulas += [f"axis {i} expected: {axis_formula(case, i)}" for i in wrong]
+        for cand in hits:
+            if cand.compute is None and cand.output is None and cand.case.is_valid():
+                formulas += [f"axis {i} with {cand.name}: {axis_formula(cand.case, i)}" for i in wrong]
+    if actual.ndim != len(exp_shape):
+        findings.append(f"rank {actual.ndim} instead of {len(exp_shape)}: layout (N, C, *spatial) expected")
+    elif actual.shape[:2] != tuple(exp_shape[:2]):
+        findings.append(f"batch/channel sizes {actual.shape[:2]} instead of {tuple(exp_shape[:2])}")
+
+
+def _nonfinite_finding(case: Case, w: dict) -> str:
+    """An infinity or NaN where the definition has another value (or the other way round)."""
+    exp_v, act_v = w["expected"], w["actual"]
+    if not np.isfinite(exp_v):
+        why = ("a window with no input element (its maximum is -inf)" if _is_max(case) and exp_v == -np.inf
+               else "an IEEE special of the definition")
+        return f"the exact result is {exp_v!r} ({why}) but the target returns {act_v!r}"
+    return f"the target returns {act_v!r} where the exact result is finite ({exp_v!r}): overflow or an invalid operation"
+
+
+#: the profiles tried, narrowest last, and how a finding names them
+_NARROWER = ["float64", "float32", "tf32", "bfloat16 inputs", "float16", "bfloat16"]
+_LABELS = {"tf32": "tf32 (or float16 inputs) with float32 accumulation",
+           "bfloat16 inputs": "bfloat16 inputs with float32 accumulation"}
+
+
+def _precision_findings(runner: Any, case: Case, arrays: dict[str, np.ndarray], actual: np.ndarray,
+                        outcome: Any) -> list[str]:
+    """Values off with no convention to blame: a logic bug (wrong also on exact inputs), a precision lower than
+    claimed (the first narrower profile whose bound holds), or the size of the error."""
+    findings: list[str] = []
+    claimed = runner.prof.name
+    rounding_only = True
+    if case.record.family == "conv":
+        # with inputs in {-1, 0, 1} every format computes exactly (up to 256 terms; sparse ones past that,
+        # partial sums at most ~128): a rounding problem disappears, a logic bug stays
+        exact = "unit" if case.terms() <= 256 else "sparse"
+        if any(not runner.evaluate(replace(case, values=exact, seed=case.seed + k)).ok for k in range(4)):
+            rounding_only = False
+            findings.append("not a rounding problem: the results are wrong also for inputs in {-1, 0, 1}, "
+                            "which every format sums exactly")
+    plain = claimed[:-4] if claimed.endswith("-ftz") else claimed
+    for name in (_NARROWER[_NARROWER.index(plain) + 1:] if rounding_only and plain in _NARROWER else []):
+        prof = _narrower_profile(name, runner.dtype)
+        if runner.compare(case, arrays, actual, np.asarray(outcome.expected), prof).ok:
+            findings.append(f"precision lower than claimed: the errors exceed the {claimed} bound but fit "
+                            f"{_LABELS.get(name, 'the ' + name + ' profile')} ({prof.describe()})")
+            return findings
+    w = outcome.worst or {}
+    if w and rounding_only:
+        err, bnd = w.get("error", 0), w.get("bound", 0)
+        rel = err / max(abs(w.get("expected", 0)), 1e-300)
+        findings.append(f"no single convention change explains it; worst error {err:.3g} is "
+                        f"{err / bnd if bnd else float('inf'):.3g} times the bound (relative {rel:.2g})")
+    return findings
+
+
+def _narrower_profile(name: str, dtype: str) -> Any:
+    if name == "bfloat16 inputs":
+        # diagnosis only: inputs rounded to bfloat16, products and sums in float32 (mixed-precision units)
+        base = bounds.profile("tf32", dtype)
+        return bounds.Profile(name, bounds.FORMATS["bfloat16"].u, base.u_acc, base.u_out, base.eta_acc, base.eta_out)
+    return bounds.profile(name, dtype)
 
 
 # --------------------------------------------------------------------------- the pooling ops added to the six
