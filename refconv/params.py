@@ -53,9 +53,12 @@ import numbers
 from fractions import Fraction
 import operator
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, SupportsIndex, TypeGuard, Union
 
 from . import shapes
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "ConvParamError",
@@ -90,6 +93,9 @@ __all__ = [
     "fractional_pool_params",
     "DeformParams",
     "deform_params",
+    "ShapeLike",
+    "IntOrInts",
+    "PaddingLike",
 ]
 
 PADDING_STRINGS = ("valid", "same", "same_lower", "full")
@@ -101,6 +107,13 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 SIGNAL_MODES = ("full", "valid", "same")
 
 Padding = tuple[tuple[int, int], ...]
+
+#: a shape as given: a sequence of integers (Python or numpy integers; ``x.shape``, a list, a ``torch.Size``)
+ShapeLike = Sequence[SupportsIndex]
+#: a per-axis integer parameter as given: one integer for every spatial axis, or one per spatial axis
+IntOrInts = Union[SupportsIndex, Sequence[SupportsIndex]]
+#: ``padding`` as given: a padding string, one integer, or per spatial axis an integer or a ``(lo, hi)`` pair
+PaddingLike = Union[str, SupportsIndex, Sequence[Union[SupportsIndex, Sequence[SupportsIndex]]]]
 
 
 #: the largest length or offset numpy can index (``2**63 - 1``): no integer parameter or dimension may exceed it
@@ -115,7 +128,7 @@ class OracleSizeError(ConvParamError):
     """A call of :mod:`refconv.oracle` whose work exceeds its limit (:func:`refconv.oracle.work_limit`)."""
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: object) -> TypeGuard[numbers.Integral]:
     # bool is an int subclass but never a valid size, stride or padding
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
@@ -171,7 +184,7 @@ def per_axis(name: str, value: Any, ndim: int, *, minimum: int) -> tuple[int, ..
 
 
 def normalize_padding(
-    padding: Any,
+    padding: PaddingLike,
     input_spatial: Sequence[int],
     kernel_spatial: Sequence[int],
     stride: Sequence[int],
@@ -270,9 +283,9 @@ def padding_form(padding: Any) -> int | str | tuple[int | tuple[int, int], ...]:
         raise bad
     out: list[int | tuple[int, int]] = []
     for p in padding:
-        if isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(v) and v >= 0 for v in p):
+        if isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(v) and operator.index(v) >= 0 for v in p):
             out.append((int(p[0]), int(p[1])))
-        elif _is_int(p) and p >= 0:
+        elif _is_int(p) and operator.index(p) >= 0:
             out.append(int(p))
         else:
             raise bad
@@ -285,7 +298,7 @@ def _check_shape(name: str, shape: Any) -> tuple[int, ...]:
         shp = tuple(shape)
     except TypeError:
         raise ConvParamError(f"{_fmt(name, shape)}: expected a shape (a sequence of ints)") from None
-    if not all(_is_int(v) and v >= 0 for v in shp):
+    if not all(_is_int(v) and operator.index(v) >= 0 for v in shp):
         raise ConvParamError(f"{_fmt(name, shape)}: every dimension must be an integer >= 0")
     _bounded(name, shape, shp)
     return tuple(int(v) for v in shp)
@@ -369,16 +382,16 @@ class ConvParams:
 
 
 def conv_params(
-    input_shape: Any,
-    weight_shape: Any,
-    bias_shape: Any = None,
+    input_shape: ShapeLike,
+    weight_shape: ShapeLike,
+    bias_shape: ShapeLike | None = None,
     *,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: Any = 1,
-    flip: Any = False,
-    input_dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = 0,
+    dilation: IntOrInts = 1,
+    groups: SupportsIndex = 1,
+    flip: bool | np.bool_ = False,
+    input_dilation: IntOrInts = 1,
 ) -> ConvParams:
     """Validate convolution arguments and return the normalized :class:`ConvParams`.
 
@@ -427,7 +440,7 @@ def conv_params(
     return ConvParams(xs, ws, s, pad, d, a, groups, bool(flip), bias_shape is not None)
 
 
-def general_crop(padding: Any, input_dilation: Any, ndim: int) -> tuple[Padding, tuple[int, ...]] | None:
+def general_crop(padding: PaddingLike, input_dilation: IntOrInts, ndim: int) -> tuple[Padding, tuple[int, ...]] | None:
     """For the general operation: ``(pairs, input_dilation)`` when ``padding`` has a negative side, else ``None``.
 
     Negative ``(lo, hi)`` sides crop (as in ``lax.conv_general_dilated``).  The
@@ -453,7 +466,7 @@ def general_crop(padding: Any, input_dilation: Any, ndim: int) -> tuple[Padding,
     return pairs, per_axis("input_dilation", input_dilation, ndim, minimum=1)
 
 
-def check_gradient_shape(dy_shape: Any, expected: tuple[int, ...], of: str = "forward") -> None:
+def check_gradient_shape(dy_shape: ShapeLike, expected: tuple[int, ...], of: str = "forward") -> None:
     """A gradient ``dy`` must have the shape of the output it is the gradient of.
 
     >>> check_gradient_shape((1, 1, 2), (1, 1, 3), "pooling")
@@ -465,7 +478,7 @@ def check_gradient_shape(dy_shape: Any, expected: tuple[int, ...], of: str = "fo
         raise ConvParamError(f"dy.shape={tuple(dy_shape)}: must be the {of} output shape {tuple(expected)}")
 
 
-def check_params_match(params: ConvParams, input_shape: Any, weight_shape: Any) -> None:
+def check_params_match(params: ConvParams, input_shape: ShapeLike, weight_shape: ShapeLike) -> None:
     """``params`` passed explicitly must describe these operands.
 
     >>> check_params_match(conv_params((1, 1, 5), (1, 1, 3)), (1, 1, 4), (1, 1, 3))
@@ -540,16 +553,16 @@ class ConvTransposeParams:
 
 
 def conv_transpose_params(
-    input_shape: Any,
-    weight_shape: Any,
-    bias_shape: Any = None,
+    input_shape: ShapeLike,
+    weight_shape: ShapeLike,
+    bias_shape: ShapeLike | None = None,
     *,
-    stride: Any = 1,
-    padding: Any = 0,
-    output_padding: Any = 0,
-    dilation: Any = 1,
-    groups: Any = 1,
-    output_size: Any = None,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = 0,
+    output_padding: IntOrInts | None = 0,
+    dilation: IntOrInts = 1,
+    groups: SupportsIndex = 1,
+    output_size: IntOrInts | None = None,
 ) -> ConvTransposeParams:
     """Validate transposed-convolution arguments.
 
@@ -701,15 +714,15 @@ def _pool_input(input_shape: Any) -> tuple[int, ...]:
 
 
 def pool_params(
-    input_shape: Any,
-    kernel_size: Any,
+    input_shape: ShapeLike,
+    kernel_size: IntOrInts,
     *,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: Any = False,
-    count_include_pad: Any = True,
-    divisor_override: Any = None,
+    stride: IntOrInts | None = None,
+    padding: PaddingLike = 0,
+    dilation: IntOrInts = 1,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: SupportsIndex | None = None,
 ) -> PoolParams:
     """Validate pooling arguments (``stride=None`` means ``stride = kernel_size``).
 
@@ -765,7 +778,9 @@ class AdaptivePoolParams:
         return tuple(shapes.adaptive_bins(n, o) for n, o in zip(self.input_shape[2:], self.output_spatial))
 
 
-def adaptive_pool_params(input_shape: Any, output_size: Any) -> AdaptivePoolParams:
+def adaptive_pool_params(
+    input_shape: ShapeLike, output_size: SupportsIndex | Sequence[SupportsIndex | None]
+) -> AdaptivePoolParams:
     """Validate adaptive pooling: ``output_size`` is one int, or one int (or ``None``: keep the size) per axis.
 
     >>> adaptive_pool_params((1, 1, 5, 4), (3, None)).output_shape
@@ -797,7 +812,13 @@ class UnpoolParams:
 
 
 def unpool_params(
-    input_shape: Any, indices_shape: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, output_size: Any = None
+    input_shape: ShapeLike,
+    indices_shape: ShapeLike,
+    kernel_size: IntOrInts,
+    *,
+    stride: IntOrInts | None = None,
+    padding: PaddingLike = 0,
+    output_size: IntOrInts | None = None,
 ) -> UnpoolParams:
     """Validate max unpooling; the default output is ``(n - 1)*s - lo - hi + k`` per axis.
 
@@ -899,7 +920,7 @@ def spatial_rank(*per_axis_values: Any) -> int | None:
     return None
 
 
-def unbatched(name: str, shape: Any, spatial: int | None) -> bool:
+def unbatched(name: str, shape: ShapeLike, spatial: int | None) -> bool:
     """Whether the input ``name`` of ``shape`` lacks the batch axis: ``(C, *spatial)`` instead of ``(N, C, *spatial)``.
 
     PyTorch accepts such unbatched inputs for convolution and pooling; the
@@ -943,7 +964,9 @@ class FractionalPoolParams:
         return (*self.input_shape[:2], *self.output_spatial)
 
 
-def fractional_pool_params(input_shape: Any, kernel_size: Any, output_size: Any, samples: Any) -> FractionalPoolParams:
+def fractional_pool_params(
+    input_shape: ShapeLike, kernel_size: IntOrInts, output_size: IntOrInts, samples: Any
+) -> FractionalPoolParams:
     """Validate fractional max pooling; ``samples[n, c, i]`` in ``[0, 1)`` is plane ``(n, c)``'s sample for axis ``i``.
 
     Each axis needs ``o + k - 1 <= n`` (PyTorch's rule).  PyTorch's
@@ -1016,8 +1039,17 @@ def _prod_int(values: Sequence[int]) -> int:
 
 
 def deform_params(
-    input_shape: Any, offset_shape: Any, weight_shape: Any, bias_shape: Any = None, mask_shape: Any = None, *,
-    stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: Any = 1, offset_groups: Any = 1,
+    input_shape: ShapeLike,
+    offset_shape: ShapeLike,
+    weight_shape: ShapeLike,
+    bias_shape: ShapeLike | None = None,
+    mask_shape: ShapeLike | None = None,
+    *,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = 0,
+    dilation: IntOrInts = 1,
+    groups: SupportsIndex = 1,
+    offset_groups: SupportsIndex = 1,
 ) -> DeformParams:
     """Validate deformable convolution (torchvision's ``deform_conv2d`` layout, for any number of axes).
 
