@@ -193,7 +193,7 @@ def environment(device: str = "cpu", hint: str | None = None) -> list[str]:
     """The runtime version and the device's inference precision (its default unless the variant sets one)."""
     ov, _ = _ov()
     default = _core().get_property(DEVICES[device], "INFERENCE_PRECISION_HINT")
-    used = hint or str(default)
+    used = hint or default.to_string()  # f32, bf16 or f16
     return [f"openvino {ov.get_version()} on {DEVICES[device]}: INFERENCE_PRECISION_HINT={used}"
             + ("" if hint else " (the device's default)")]
 
