@@ -42,6 +42,10 @@ __all__ = [
 ]
 
 
+#: the padding of one axis: both sides, or ``(lo, hi)``
+PadSides = int | Sequence[int]
+
+
 class UnreadInputWarning(UserWarning):
     """A stride leaves trailing input rows that no output reads."""
 
@@ -67,7 +71,7 @@ def _pair(padding: Any) -> tuple[int, int]:
     return p, p
 
 
-def conv_output_size(n: int, k: int, stride: int = 1, padding: Any = 0, dilation: int = 1) -> int:
+def conv_output_size(n: int, k: int, stride: int = 1, padding: PadSides = 0, dilation: int = 1) -> int:
     """Output length of a convolution: ``floor((n + lo + hi - d*(k-1) - 1) / s) + 1``, at least 0.
 
     Parameters
@@ -95,7 +99,7 @@ def conv_output_size(n: int, k: int, stride: int = 1, padding: Any = 0, dilation
 
 
 def pool_output_size(
-    n: int, k: int, stride: int, padding: Any = 0, dilation: int = 1, ceil_mode: bool = False
+    n: int, k: int, stride: int, padding: PadSides = 0, dilation: int = 1, ceil_mode: bool = False
 ) -> int:
     """Output length of pooling.
 
@@ -128,7 +132,7 @@ def pool_output_size(
 
 
 def conv_transpose_output_size(
-    n: int, k: int, stride: int = 1, padding: Any = 0, output_padding: int = 0, dilation: int = 1
+    n: int, k: int, stride: int = 1, padding: PadSides = 0, output_padding: int = 0, dilation: int = 1
 ) -> int:
     """Output length of a transposed convolution.
 
@@ -167,7 +171,7 @@ def adaptive_bins(n: int, o: int) -> list[tuple[int, int]]:
     return [((i * n) // o, -(-((i + 1) * n) // o)) for i in range(o)]
 
 
-def fractional_starts(n: int, k: int, o: int, u: Any) -> list[int]:
+def fractional_starts(n: int, k: int, o: int, u: float | Fraction) -> list[int]:
     """Window starts of fractional max pooling on an axis of ``n`` samples: ``o`` windows of ``k``, sample ``u``.
 
     PyTorch's interval sequence in exact arithmetic: with
@@ -197,7 +201,7 @@ def fractional_starts(n: int, k: int, o: int, u: Any) -> list[int]:
     return [math.floor((i + u) * alpha) - math.floor(u * alpha) for i in range(o - 1)] + [n - k]
 
 
-def max_unpool_output_size(n: int, k: int, stride: int, padding: Any = 0) -> int:
+def max_unpool_output_size(n: int, k: int, stride: int, padding: PadSides = 0) -> int:
     """Default output length of max unpooling: ``(n - 1)*s - lo - hi + k`` (the pooled input's length).
 
     Examples
@@ -248,7 +252,7 @@ def full_padding(k: int, dilation: int = 1) -> tuple[int, int]:
 
 
 def output_padding_for(
-    n: int, wanted: int, k: int, stride: int = 1, padding: Any = 0, dilation: int = 1
+    n: int, wanted: int, k: int, stride: int = 1, padding: PadSides = 0, dilation: int = 1
 ) -> int:
     """The ``output_padding`` that makes a transposed convolution of ``n`` produce ``wanted``.
 
@@ -273,7 +277,7 @@ def output_padding_for(
     return op
 
 
-def conv_transpose_reachable_sizes(n: int, k: int, stride: int = 1, padding: Any = 0, dilation: int = 1) -> range:
+def conv_transpose_reachable_sizes(n: int, k: int, stride: int = 1, padding: PadSides = 0, dilation: int = 1) -> range:
     """Output sizes a transposed convolution of ``n`` can produce: ``base + [0, max(s, d))``.
 
     They are exactly the input sizes that a forward convolution with the same
@@ -290,7 +294,7 @@ def conv_transpose_reachable_sizes(n: int, k: int, stride: int = 1, padding: Any
     return range(max(base, 1), base + max(s, d))
 
 
-def conv_input_sizes(out: int, k: int, stride: int = 1, padding: Any = 0, dilation: int = 1) -> range:
+def conv_input_sizes(out: int, k: int, stride: int = 1, padding: PadSides = 0, dilation: int = 1) -> range:
     """All input lengths ``n`` with ``conv_output_size(n, ...) == out`` (for ``out >= 1``).
 
     ``n`` ranges over ``(out-1)*s + d*(k-1) + 1 - lo - hi + [0, s)``, clipped at 0.
@@ -352,7 +356,7 @@ class AxisGeometry:
 
 
 def conv_geometry(
-    n: int, k: int, stride: int = 1, padding: Any = 0, dilation: int = 1, *, warn: bool = False
+    n: int, k: int, stride: int = 1, padding: PadSides = 0, dilation: int = 1, *, warn: bool = False
 ) -> AxisGeometry:
     """Output size plus what a stride leaves unread; warns with :class:`UnreadInputWarning` if asked.
 
