@@ -293,6 +293,7 @@ class Case:
     divisor_override: int | None = None           # average pooling: the divisor of every window (PyTorch)
     output_size: tuple[int, ...] | None = None     # adaptive pooling: the output's spatial sizes
     norm: int = 2                                  # L_p pooling: p
+    padding_mode: str = "zeros"                    # convolution: what the padding holds (PyTorch's modules)
     quant: Any = None                              # quantized ops: a refconv.conformance.quantized_ops.Quant (None: drawn)
     label: str = field(default="", compare=False)
 
@@ -401,8 +402,7 @@ class Case:
         shp = ", ".join(f"{k}{v}" for k, v in self.input_shapes().items())
         rec = self.record
         # optional keywords (registry.OpRecord.optional) at their default are not named
-        kw = {k: v for k, v in self.kwargs().items()
-              if k not in rec.optional or not (v is None or k == "dilation" and all(d == 1 for d in v))}
+        kw = {k: v for k, v in self.kwargs().items() if not rec.at_default(k, v)}
         parts = [f"{k}={v}" for k, v in kw.items()]
         text = f"{self.op}({shp}; {', '.join(parts)}) values={self.values}"
         if self.layout != "contiguous":
@@ -472,6 +472,7 @@ class Capabilities:
     ceil_mode: bool = True
     count_include_pad: tuple[bool, ...] = (True, False)
     divisor_override: bool = True  # average pooling with divisor_override
+    padding_mode: bool = True      # convolution with padding_mode 'reflect', 'replicate', 'circular'
     refuses_invalid: bool = True  # raises on configurations the definition rejects
     full_range: bool = True       # values near the dtype's overflow threshold
     #: extra rule: a function (case) -> True when supported
@@ -506,6 +507,8 @@ class Capabilities:
         if case.record.takes("count_include_pad") and case.count_include_pad not in self.count_include_pad:
             return False
         if not self.divisor_override and case.divisor_override is not None:
+            return False
+        if not self.padding_mode and case.padding_mode != "zeros":
             return False
         if not self.full_range and case.values == "overflow":
             return False
@@ -555,6 +558,8 @@ class Capabilities:
             c = replace(c, count_include_pad=self.count_include_pad[0])
         if not self.divisor_override:
             c = replace(c, divisor_override=None)
+        if not self.padding_mode:
+            c = replace(c, padding_mode="zeros")
         if not (padding_kinds(c) & set(self.padding)):
             alts = []
             if "symmetric" in self.padding:
@@ -605,7 +610,25 @@ def _conv_catalogue(dims: int) -> list[Case]:
     add(Case("conv", 2, 3, 3, S(6, 5, 3), S(3, 3, 2), groups=3, bias=True, padding=S((1, 1), (1, 1), (0, 0)), seed=14, label="depthwise"))
     add(Case("conv", 1, 2, 4, S(5, 4, 3), S(2, 2, 2), groups=2, seed=15, label="depthwise with multiplier 2"))
     add(Case("conv", 0, 2, 3, S(5, 4, 3), S(3, 2, 2), bias=True, seed=16, label="empty batch"))
-    return c + _conv_sizes(dims) + _conv_layers(dims)
+    return c + _conv_modes(dims) + _conv_sizes(dims) + _conv_layers(dims)
+
+
+def _conv_modes(dims: int) -> list[Case]:
+    """Padding modes (PyTorch's padding_mode): each with asymmetric pads, with stride, dilation and groups, and at
+    their limits (reflect: pads of n - 1; circular: pads of n)."""
+    S = lambda *v: _ax(v, dims)  # noqa: E731 - per-axis values, first `dims` of them
+    c = []
+    for i, mode in enumerate(("reflect", "replicate", "circular")):
+        c.append(Case("conv", 1, 2, 2, S(5, 4, 3), S(3, 2, 2), padding=S((2, 1), (1, 0), (0, 2)), padding_mode=mode,
+                      bias=True, seed=50 + i, label=f"padding_mode={mode!r}, asymmetric"))
+        c.append(Case("conv", 2, 4, 4, S(7, 6, 5), S(3, 2, 2), stride=S(2, 3, 1), dilation=S(2, 1, 2),
+                      padding=S((2, 2), (1, 1), (1, 2)), groups=2, padding_mode=mode, bias=True, seed=53 + i,
+                      label=f"padding_mode={mode!r} with stride, dilation and groups"))
+    c.append(Case("conv", 1, 2, 2, S(4, 3, 3), S(3, 3, 2), padding=S((3, 3), (2, 2), (2, 1)), padding_mode="reflect",
+                  seed=56, label="padding_mode='reflect', pads of n - 1 (its limit)"))
+    c.append(Case("conv", 1, 2, 2, S(3, 2, 2), S(3, 3, 2), padding=S((3, 3), (2, 1), (2, 2)), padding_mode="circular",
+                  seed=57, label="padding_mode='circular', pads of n (its limit)"))
+    return c
 
 
 def _conv_sizes(dims: int) -> list[Case]:
@@ -1026,7 +1049,9 @@ def _conv_invalid(op: str, dims: int) -> list[Case]:
              label="groups do not divide C_in (the weight cannot fit)"),
         Case(op, 1, 4, 3, S(5, 4, 3), S(2, 2, 2), groups=2, bias=b, seed=93, expect_refusal=True,
              label="groups do not divide C_out"),
-    ]
+    ] + ([Case(op, 1, 2, 2, S(3, 3, 2), S(2, 2, 2), padding=S((3, 0), (1, 1), (0, 0)), padding_mode="reflect", bias=b,
+               seed=94, expect_refusal=True, label="padding_mode='reflect' with a pad as long as the input")]
+         if registry.get(op).takes("padding_mode") else [])
 
 
 def _transpose_invalid(op: str, dims: int) -> list[Case]:
@@ -1426,6 +1451,10 @@ def _draw_extras(c: Case, rec: Any, caps: Capabilities, rng: Any) -> Case:
         c = replace(c, divisor_override=rng.randint(1, 9))
     if rec.takes("p"):
         c = replace(c, norm=rng.choice((1, 2, 4)))  # 1/p exact
+    if rec.takes("padding_mode") and caps.padding_mode and rng.random() < 0.25:
+        mode = rng.choice(("reflect", "replicate", "circular"))
+        cand = replace(c, padding_mode=mode)
+        c = cand if cand.is_valid() else c  # reflect needs each side below the input length
     if rec.adaptive:
         # from global pooling to more outputs than inputs (repeated samples)
         c = replace(c, output_size=tuple(rng.randint(1, n + 1) for n in c.spatial), n=c.n or int(c.op not in EMPTY_BATCH))

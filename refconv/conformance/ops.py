@@ -87,7 +87,7 @@ def accepted_keywords(fn: Callable) -> tuple[set[str] | None, set[str]]:
 
 def _default(case: Case, k: str, v: Any) -> bool:
     """Whether ``k=v`` is an optional keyword of the op (registry.OpRecord.optional) at its default."""
-    return k in case.record.optional and (v is None or k == "dilation" and all(d == 1 for d in v))
+    return case.record.at_default(k, v)
 
 
 def _args(case: Case, arrays: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, Any]]:

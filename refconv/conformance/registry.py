@@ -103,6 +103,11 @@ class OpRecord:
     fill: str | None = None     # 'module:function' (case, arrays) -> arrays: inputs derived from the drawn ones
     doc: str = field(default="", compare=False)
 
+    def at_default(self, keyword: str, value: Any) -> bool:
+        """Whether ``keyword=value`` is one of :attr:`optional` at its default (then it is not passed)."""
+        return keyword in self.optional and (value is None or keyword == "dilation" and all(d == 1 for d in value)
+                                             or keyword == "padding_mode" and value == "zeros")
+
     def takes(self, keyword: str) -> bool:
         """Whether the canonical signature (or an optional keyword) has the parameter ``keyword``."""
         inner = self.signature[self.signature.index("(") + 1:-1]
@@ -181,8 +186,15 @@ def _bias(c: Any) -> tuple[int, ...] | None:
 
 
 def _conv_normalize(c: Any) -> Any:
-    return P.conv_params(_x(c), c.weight_shape, _bias(c), stride=c.stride, padding=c.padding,
-                         dilation=c.dilation, groups=c.groups)
+    p = P.conv_params(_x(c), c.weight_shape, _bias(c), stride=c.stride, padding=c.padding,
+                      dilation=c.dilation, groups=c.groups)
+    if c.padding_mode != "zeros":
+        if not c.record.takes("padding_mode"):
+            raise P.ConvParamError(f"padding_mode={c.padding_mode!r}: {c.op} has no padding_mode")
+        from ..padding_modes import check_mode_padding
+
+        check_mode_padding(P.padding_mode(c.padding_mode), c.padding, c.spatial)
+    return p
 
 
 def _transpose_normalize(c: Any) -> Any:
@@ -218,7 +230,8 @@ def _xwb_arrays(c: Any) -> dict[str, tuple[int, ...]]:
 
 
 def _conv_keywords(c: Any) -> dict[str, Any]:
-    return {"stride": c.stride, "padding": c.padding, "dilation": c.dilation, "groups": c.groups}
+    return {"stride": c.stride, "padding": c.padding, "dilation": c.dilation, "groups": c.groups,
+            "padding_mode": c.padding_mode}
 
 
 def _transpose_keywords(c: Any) -> dict[str, Any]:
@@ -235,9 +248,10 @@ def _bilinear_terms(c: Any) -> int:
     return (c.cin // c.groups) * math.prod(c.kernel) + int(c.bias)
 
 
-_CONV_ADAPTERS = ("torch", "onnxruntime", "jax", "scipy", "numpy", "refconv.fast", "refconv.oracle")
+_CONV_ADAPTERS = ("torch", "onnxruntime", "jax", "scipy", "numpy", "refconv.fast", "refconv.oracle", "tensorflow", "tinygrad",
+                  "openvino")
 _GRAD_ADAPTERS = ("torch", "jax", "refconv.fast", "refconv.oracle")
-_MOST_ADAPTERS = ("torch", "onnxruntime", "jax", "refconv.fast", "refconv.oracle")
+_MOST_ADAPTERS = ("torch", "onnxruntime", "jax", "refconv.fast", "refconv.oracle", "tensorflow", "tinygrad", "openvino")
 _CONV = dict(family="conv", candidates=".conformance.diagnose:conv_candidates", has_groups=True)
 _CONV_MODES = ("full", "same", "same_lower")
 _POOL = dict(family="pool", catalogue=".conformance.cases:pool_catalogue",
@@ -252,7 +266,7 @@ register(OpRecord(
     normalize=_conv_normalize, output=_forward_output, terms=_bilinear_terms,
     # reduction: the input channels of a group (axis 1 of x and of w)
     cancel=lambda c: ((1, c.cin // c.groups, c.groups), (1, c.cin // c.groups, 1)),
-    grad_ops=("conv_grad_input", "conv_grad_weight", "conv_grad_bias"), has_bias=True, probed=True, adapters=_CONV_ADAPTERS, padding_modes=_CONV_MODES,
+    grad_ops=("conv_grad_input", "conv_grad_weight", "conv_grad_bias"), has_bias=True, optional=("padding_mode",), probed=True, adapters=_CONV_ADAPTERS, padding_modes=_CONV_MODES,
     catalogue=".conformance.cases:conv_catalogue",
     doc="cross-correlation; w is (C_out, C_in // groups, *K)", **_CONV))
 register(OpRecord(
@@ -289,7 +303,8 @@ register(OpRecord(
     output=_x, terms=lambda c: (c.cout // c.groups) * math.prod(c.kernel),
     # reduction: the output channels of a group (axis 1 of dy, axis 0 of w)
     cancel=lambda c: ((1, c.cout // c.groups, c.groups), (0, c.cout // c.groups, c.groups)),
-    adapters=_GRAD_ADAPTERS, grad_of="conv", padding_modes=_CONV_MODES, catalogue=".conformance.cases:grad_catalogue", doc="the parameters are those of the forward convolution", **_CONV))
+    adapters=_GRAD_ADAPTERS + ("tensorflow", "tinygrad"), grad_of="conv", padding_modes=_CONV_MODES, catalogue=".conformance.cases:grad_catalogue",
+    optional=("padding_mode",), doc="the parameters are those of the forward convolution", **_CONV))
 register(OpRecord(
     "conv_grad_weight", "fn(x, dy, weight_shape, *, stride, padding, dilation, groups)",
     oracle=".oracle:conv_grad_weight", fast=".fast:conv_grad_weight", second="weight_shape",
@@ -298,7 +313,8 @@ register(OpRecord(
     output=lambda c: c.weight_shape, terms=lambda c: max(1, c.n * math.prod(c.forward_output_shape[2:])),
     # reduction: the batch (axis 0 of x and of dy)
     cancel=lambda c: ((0, c.n, 1), (0, c.n, 1)),
-    adapters=_GRAD_ADAPTERS, grad_of="conv", padding_modes=_CONV_MODES, catalogue=".conformance.cases:grad_catalogue", doc="the parameters are those of the forward convolution", **_CONV))
+    adapters=_GRAD_ADAPTERS + ("tensorflow", "tinygrad"), grad_of="conv", padding_modes=_CONV_MODES, catalogue=".conformance.cases:grad_catalogue",
+    optional=("padding_mode",), doc="the parameters are those of the forward convolution", **_CONV))
 
 
 # the operations added to the six: each reuses the bound of the op named by bound_as
@@ -308,7 +324,7 @@ register(OpRecord(
     outputs=("y", "indices"),
     keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "dilation": c.dilation,
                         "ceil_mode": c.ceil_mode},
-    adapters=("torch", "onnxruntime", "refconv.fast", "refconv.oracle"), values=("subnormal_products", "cancel"),
+    adapters=("torch", "onnxruntime", "refconv.fast", "refconv.oracle", "openvino"), values=("subnormal_products", "cancel"),
     doc="(values, int64 indices flat within each (n, c) plane); ties: the first maximum in window order",
     **{**_POOL, "probed": False, "candidates": ".conformance.diagnose:indices_candidates"}))
 register(OpRecord(

@@ -95,7 +95,16 @@ def _functions(channels_last: bool, strings: bool, device: str = "cpu") -> dict[
             return tuple(lo for lo, _ in padding)
         return "same"  # only reached for cases declared supported: 'same' with stride 1
 
-    def conv(x, w, b, *, stride, padding, dilation, groups):
+    def moded(t, padding, padding_mode):
+        """``t`` padded as PyTorch's modules do for a padding_mode other than 'zeros' (F.pad, last axis first)."""
+        _, F = _torch()
+        return F.pad(t, [v for lo_hi in reversed(padding) for v in lo_hi], mode=padding_mode)
+
+    def conv(x, w, b, *, stride, padding, dilation, groups, padding_mode="zeros"):
+        if padding_mode != "zeros":
+            zero = ((0, 0),) * len(stride)
+            return _np(_fn("conv", len(stride))(moded(tensor(x), padding, padding_mode), tensor(w), tensor(b), stride,
+                                                pad_arg(zero, stride, w.shape[2:], dilation), dilation, groups))
         with warnings.catch_warnings():
             # padding='same' with an even kernel warns that it copies the input; the result is what we check
             warnings.simplefilter("ignore", UserWarning)
@@ -132,12 +141,15 @@ def _functions(channels_last: bool, strings: bool, device: str = "cpu") -> dict[
     def adaptive_max_pool(x, output_size):
         return _np(_fn("adaptive_max_pool", len(output_size))(tensor(x), output_size))
 
-    def conv_grad(x, w, dy, wrt, *, stride, padding, dilation, groups):
+    def conv_grad(x, w, dy, wrt, *, stride, padding, dilation, groups, padding_mode="zeros"):
         """Autograd of the forward conv with respect to ``wrt`` ('x' or 'w', given as a shape), as users compute it."""
         torch, _ = _torch()
         given = tensor(w if wrt == "x" else x)
         leaf = fmt(torch.zeros(tuple(x if wrt == "x" else w), dtype=given.dtype)).requires_grad_(True)
         tx, tw = (leaf, given) if wrt == "x" else (given, leaf)
+        if padding_mode != "zeros":
+            # the module's path: F.pad with the mode (its backward accumulates the copies), no conv padding
+            tx, padding = moded(tx, padding, padding_mode), ((0, 0),) * len(stride)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             y = _fn("conv", len(stride))(tx, tw, None, stride, pad_arg(padding, stride, tuple(tw.shape)[2:], dilation),
@@ -145,11 +157,13 @@ def _functions(channels_last: bool, strings: bool, device: str = "cpu") -> dict[
         (g,) = torch.autograd.grad(y, leaf, grad_outputs=tensor(dy))
         return _np(g)
 
-    def conv_grad_input(dy, w, input_shape, *, stride, padding, dilation, groups):
-        return conv_grad(input_shape, w, dy, "x", stride=stride, padding=padding, dilation=dilation, groups=groups)
+    def conv_grad_input(dy, w, input_shape, *, stride, padding, dilation, groups, padding_mode="zeros"):
+        return conv_grad(input_shape, w, dy, "x", stride=stride, padding=padding, dilation=dilation, groups=groups,
+                         padding_mode=padding_mode)
 
-    def conv_grad_weight(x, dy, weight_shape, *, stride, padding, dilation, groups):
-        return conv_grad(x, weight_shape, dy, "w", stride=stride, padding=padding, dilation=dilation, groups=groups)
+    def conv_grad_weight(x, dy, weight_shape, *, stride, padding, dilation, groups, padding_mode="zeros"):
+        return conv_grad(x, weight_shape, dy, "w", stride=stride, padding=padding, dilation=dilation, groups=groups,
+                         padding_mode=padding_mode)
 
     def leaf_grad(shape: Any, like: Any, forward: Callable, dy: Any) -> np.ndarray:
         """Autograd of ``forward(leaf)`` with respect to a zero leaf of ``shape`` (dtype of ``like``) at ``dy``."""
