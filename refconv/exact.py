@@ -23,6 +23,7 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
     "FloatFormat",
@@ -70,7 +71,7 @@ FORMATS = {
 }
 
 
-def format_of(dtype: Any) -> FloatFormat:
+def format_of(dtype: npt.DTypeLike) -> FloatFormat:
     """The :class:`FloatFormat` of a numpy float dtype.
 
     >>> format_of(np.float16).p
@@ -218,15 +219,15 @@ def round_rational(num: int, den: int, fmt: FloatFormat) -> float:
     return -val if neg else val
 
 
-def round_scaled(ints: np.ndarray, scale: Fraction, dtype: Any) -> np.ndarray:
+def round_scaled(ints: np.ndarray, scale: Fraction, dtype: npt.DTypeLike) -> np.ndarray:
     """Correctly round ``ints * scale`` elementwise to the float ``dtype``.
 
     >>> round_scaled(np.array([1, 3]), Fraction(1, 3), np.float32).tolist() == [float(np.float32(1/3)), 1.0]
     True
     """
-    dtype = np.dtype(dtype)
-    fmt = format_of(dtype)
-    out = np.empty(ints.shape, dtype=dtype)
+    dt = np.dtype(dtype)
+    fmt = format_of(dt)
+    out = np.empty(ints.shape, dtype=dt)
     num, den = scale.numerator, scale.denominator
     # exact fast path: small integers times a power of two inside the normal range
     if ints.dtype == np.int64 and den & (den - 1) == 0 and num & (num - 1) == 0:
