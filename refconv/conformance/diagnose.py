@@ -202,8 +202,38 @@ def _dilation_from_zero(case: Case) -> Candidate:
 
 def conv_candidates(case: Case) -> list[Candidate]:
     """A convolution or its gradients: each convention a library may have changed, in the order they are tried."""
-    return (_flip_candidates(case) + _window_candidates(case) + _padding_candidates(case)
+    return (_mode_candidates(case) + _flip_candidates(case) + _window_candidates(case) + _padding_candidates(case)
             + _dilation_candidates(case) + _stride_candidates(case) + _layout_candidates(case) + _bias_variants(case))
+
+
+#: numpy's np.pad modes: PyTorch's 'replicate' is 'edge', 'circular' is 'wrap', and 'symmetric' repeats the edge
+_NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap", "symmetric": "symmetric"}
+
+
+def _mode_candidates(case: Case) -> list[Candidate]:
+    """A padding_mode other than zeros: zeros instead, another mode, or 'reflect' repeating the edge sample."""
+    if case.padding_mode == "zeros":
+        return []
+    c = [Candidate("padding_mode ignored", f"zeros in the padding instead of padding_mode={case.padding_mode!r}",
+                   replace(case, padding_mode="zeros"))]
+    for other in ("reflect", "replicate", "circular", "symmetric") if case.op == "conv" else ():
+        if other == case.padding_mode:
+            continue
+        c.append(Candidate(f"padding_mode {other!r} instead", f"the padding filled as {other!r} (numpy's "
+                           f"np.pad mode {_NP_MODES[other]!r}) instead of {case.padding_mode!r}", case,
+                           compute=_padded_with(case, _NP_MODES[other])))
+    return c
+
+
+def _padded_with(case: Case, np_mode: str) -> Callable:
+    """The convolution of an input padded by ``np.pad(mode=np_mode)``, with no padding of its own."""
+    def compute(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
+        x = np.pad(np.asarray(a["x"], dtype=np.float64), [(0, 0), (0, 0)] + list(case.padding), mode=np_mode)
+        flat = replace(case, padding=((0, 0),) * case.dims, padding_mode="zeros",
+                       spatial=tuple(n + lo + hi for n, (lo, hi) in zip(case.spatial, case.padding)))
+        return ops.expected(flat, {**a, "x": x}, approximate=approximate)
+
+    return compute
 
 
 def _flip_candidates(case: Case) -> list[Candidate]:

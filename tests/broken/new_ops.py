@@ -332,3 +332,64 @@ GRAD_CORRECT = [
     dict(name="max_unpool: per-plane indices", op="max_unpool", fn=max_unpool),
     dict(name="max_unpool 3-D float64", op="max_unpool", fn=max_unpool, dims=3, dtype="float64"),
 ]
+
+
+# --------------------------------------------------------------------------- convolution padding modes
+
+
+def _conv_padded(x, w, b, stride, padding, dilation, groups, np_mode):
+    """float64 direct convolution of ``x`` padded by ``np.pad(mode=np_mode)`` (PyTorch's modules pad, then convolve)."""
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [tuple(p) for p in padding], mode=np_mode)
+    d = x.ndim - 2
+    k = w.shape[2:]
+    outs = [(n - dl * (kk - 1) - 1) // s + 1 for n, kk, s, dl in zip(xp.shape[2:], k, stride, dilation)]
+    if any(o < 1 for o in outs):
+        raise ValueError("kernel larger than the padded input")
+    cout, cg = w.shape[0], w.shape[1]
+    if x.shape[1] != cg * groups or cout % groups:
+        raise ValueError(f"groups={groups} do not fit C_in={x.shape[1]}, C_out={cout}")
+    og = cout // groups
+    y = np.zeros((x.shape[0], cout, *outs))
+    for t in np.ndindex(*k):
+        sl = tuple(slice(ti * dl, ti * dl + s * (o - 1) + 1, s) for ti, dl, s, o in zip(t, dilation, stride, outs))
+        for g in range(groups):
+            patch = xp[(slice(None), slice(g * cg, (g + 1) * cg)) + sl]
+            wt = w[(slice(g * og, (g + 1) * og), slice(None)) + t].astype(np.float64)
+            y[:, g * og:(g + 1) * og] += np.einsum("nc...,oc->no...", patch, wt)
+    if b is not None:
+        y += b.astype(np.float64).reshape((1, -1) + (1,) * d)
+    return y.astype(x.dtype)
+
+
+_NP = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def conv_padding_mode(x, w, b, *, stride, padding, dilation, groups, padding_mode="zeros"):
+    """Correct: np.pad with the mode's numpy name; refuses reflect past n - 1 and circular past n (as PyTorch)."""
+    for (lo, hi), n in zip(padding, x.shape[2:]):
+        if padding_mode == "reflect" and max(lo, hi) >= n or padding_mode == "circular" and max(lo, hi) > n:
+            raise ValueError(f"padding {(lo, hi)} too large for padding_mode={padding_mode!r} and input {n}")
+    return _conv_padded(x, w, b, stride, padding, dilation, groups, _NP[padding_mode])
+
+
+def conv_reflect_symmetric(x, w, b, *, stride, padding, dilation, groups, padding_mode="zeros"):
+    """'reflect' as numpy's 'symmetric': the edge sample repeated."""
+    mode = "symmetric" if padding_mode == "reflect" else _NP[padding_mode]
+    return _conv_padded(x, w, b, stride, padding, dilation, groups, mode)
+
+
+def conv_mode_ignored(x, w, b, *, stride, padding, dilation, groups, padding_mode="zeros"):
+    """padding_mode accepted and dropped: zeros."""
+    return _conv_padded(x, w, b, stride, padding, dilation, groups, "constant")
+
+
+MODE_BROKEN = [
+    dict(name="conv: padding_mode 'reflect' as numpy's 'symmetric'", op="conv", fn=conv_reflect_symmetric,
+         diagnosis="'symmetric' instead"),
+    dict(name="conv 1-D: padding_mode ignored", op="conv", fn=conv_mode_ignored, dims=1,
+         diagnosis="padding_mode ignored"),
+]
+MODE_CORRECT = [
+    dict(name="conv: every padding_mode through np.pad", op="conv", fn=conv_padding_mode),
+    dict(name="conv 3-D float64: every padding_mode", op="conv", fn=conv_padding_mode, dims=3, dtype="float64"),
+]
