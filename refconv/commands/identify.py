@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="declare a function's activation layout (NHWC...) instead of detecting it")
     parser.add_argument("--weight-layout", default=None, metavar="NAME",
                         help="declare a function's weight layout (HWIO, OHWI, HWIM; HWOI) instead of detecting it")
+    parser.add_argument("--quantized", action="store_true",
+                        help="probe the target's qlinear_conv instead: rounding (crafted ties), float32 scale path, "
+                             "padding with the zero point, saturation, int32 accumulator, per-channel scales")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from ._paths import output_file
 
     out = None if args.json is None else output_file("--json", args.json)
+    if args.quantized:
+        return _quantized(args, out)
     try:
         ops = tuple(dict.fromkeys(args.op)) if args.op else (OPS if is_adapter(args.target) else _own_op(args.target))
         if (args.layout or args.weight_layout) and is_adapter(args.target):
@@ -83,3 +88,23 @@ def _own_op(target: str) -> tuple[str, ...]:
     except ConvParamError:
         op = None
     return (op,) if op in OPS else ("conv",)
+
+
+def _quantized(args: argparse.Namespace, out: str | None) -> int:
+    """``--quantized``: the qlinear_conv table (refconv.conformance.identify_quantized)."""
+    import json
+
+    from ..atomic import atomic_write
+    from ..cli import UsageError
+    from ..conformance.identify_quantized import identify_quantized, table
+    from ..conformance.targets import TargetError
+    from ..params import ConvParamError
+
+    try:
+        fp = identify_quantized(args.target, timeout=args.timeout)
+    except (TargetError, ConvParamError, KeyError) as exc:
+        raise UsageError(f"target={args.target!r}: no qlinear_conv to probe ({exc})") from None
+    if out is not None:
+        atomic_write(out, json.dumps({args.target: fp}, indent=2) + "\n")
+    print(table({args.target: fp}))
+    return 0
