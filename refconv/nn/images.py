@@ -121,8 +121,8 @@ def _from_png(path: str) -> np.ndarray:
 
 
 def load_image(path: str | os.PathLike[str], expected: tuple[int, int], *, scale: int) -> np.ndarray:
-    """One digit as ``(1, H, W)`` in ``[0, 1]``; ``expected`` is the model's ``(H, W)`` (a smaller image is
-    zero-padded to it, centred: a 28x28 image for LeNet-5's 32x32)."""
+    """One digit as ``(1, H, W)`` in ``[0, 1]``; ``expected`` is the model's ``(H, W)`` (a 28x28 image
+    for a 32x32 model, LeNet-5, is zero-padded to it, centred, as its training images were)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ImageError(f"{path}: no such file")
@@ -137,10 +137,11 @@ def load_image(path: str | os.PathLike[str], expected: tuple[int, int], *, scale
     if (h, w) not in SIZES:
         raise ImageError(f"{path}: the image is {h}x{w}; digits must be 8x8 or 28x28")
     eh, ew = expected
-    if (h, w) != (eh, ew) and (h > eh or w > ew):
+    if (h, w) != (eh, ew) and not ((h, w) == (28, 28) and (eh, ew) == (32, 32)):
         raise ImageError(f"{path}: the image is {h}x{w} but the checkpoint expects {eh}x{ew} images")
     if (h, w) != (eh, ew):
-        # a smaller image is zero-padded, centred, as training padded it (refconv.nn.data.pad_images)
+        # a 28x28 image for a 32x32 model (LeNet-5): zero-padded, centred, as training padded it
+        # (refconv.nn.data.pad_images)
         out = np.zeros((eh, ew), dtype=a.dtype)
         out[(eh - h) // 2 : (eh - h) // 2 + h, (ew - w) // 2 : (ew - w) // 2 + w] = a
         a = out
