@@ -2,7 +2,8 @@
 
 ``refconv summary vgg16 --input 3x224x224``;
 ``refconv summary my_net.toml --input 1x32x32 --batch 64 --dtype float16``;
-``refconv summary resnet18 --input 3xHxW`` gives the shapes as formulas.
+``refconv summary resnet18 --input 3xHxW`` gives the shapes as formulas;
+``refconv summary resnet18 --dtype int8`` an int8 network's memory: int8 weights and activations, int32 biases.
 NAME is a zoo name (``lenet5``, ``alexnet``, ``alexnet_original``, ``vgg11`` ...
 ``vgg19``, ``vgg11_bn`` ..., ``googlenet``, ``googlenet_aux``, ``googlenet_original``,
 ``resnet18`` ...

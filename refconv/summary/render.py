@@ -122,7 +122,9 @@ def _totals_lines(s: Summary) -> list[str]:
     t = s.totals()
     lines = [
         f"parameters: {_num(t['params'])} trainable + {_num(t['non_trainable_buffers'])} non-trainable buffers"
-        f" = {_human(t['param_bytes'])} in {s.dtype}",
+        f" = {_human(t['param_bytes'])} in {s.dtype}" + (
+            f" ({_num(t['params'] - t['int32_bias_params'])} weights in {s.dtype}, {_num(t['int32_bias_params'])} "
+            "biases in int32)" if s.quantized else ""),
         f"multiply-adds per image: {_num(t['macs'])} without bias additions, {_num(t['macs_with_bias'])} with them",
         f"forward activations per image: {_num(t['forward_activations_per_image'])} elements = "
         f"{_human(t['forward_bytes_per_image'])}",

@@ -79,6 +79,8 @@ DTYPE_BYTES: dict[str, int] = {
 }
 
 _INPLACE = (ReLU, LeakyReLU, Dropout)
+#: 8-bit dtypes of a quantized network: its biases are int32 in the accumulator's scale
+QUANTIZED = ("int8", "uint8")
 
 
 class LayerError(ConvParamError):
@@ -114,6 +116,7 @@ class Row:
     activations: Any
     receptive_field: Optional[tuple[Any, ...]]
     jump: Optional[tuple[Any, ...]]
+    biases: Any = 0             # of the parameters, the biases (int32 in an int8 network)
 
 
 @dataclass(frozen=True)
@@ -174,8 +177,20 @@ class Summary:
         return 2 * self.forward_elements
 
     @property
+    def quantized(self) -> bool:
+        """An int8 / uint8 network: weights and activations in 8 bits, biases in int32 (the accumulator's scale)."""
+        return self.dtype in QUANTIZED
+
+    @functools.cached_property  # a sum over every row: computed once
+    def biases(self) -> Any:
+        """The bias parameters of the convolution and linear layers."""
+        return _total(r.biases for r in self.rows)
+
+    @property
     def param_bytes(self) -> Any:
-        """Bytes of parameters and buffers in ``dtype``."""
+        """Bytes of parameters and buffers in ``dtype``; in an int8 network the biases take 4 bytes (int32)."""
+        if self.quantized:
+            return (self.params - self.biases + self.buffers) * self.itemsize + self.biases * DTYPE_BYTES["int32"]
         return (self.params + self.buffers) * self.itemsize
 
     def totals(self) -> dict[str, Any]:
@@ -194,6 +209,8 @@ class Summary:
             "training_bytes_per_image": self.training_elements * item,
             "forward_bytes_batch": self.forward_elements * item * b,
             "training_bytes_batch": self.training_elements * item * b,
+            **({"int32_bias_params": self.biases, "int8_weight_bytes": (self.params - self.biases) * item}
+               if self.quantized else {}),
         }
 
 
@@ -432,9 +449,11 @@ def _walk(w: _Walk, layer: Layer, shape: tuple[Any, ...], path: str, depth: int,
             chain = None  # spatial axes mixed or resized without a uniform window
     rf, jump = _rf(chain)
     stored = 0 if isinstance(layer, Flatten) or (w.inplace and isinstance(layer, _INPLACE)) else _prod(out)
+    # a conv or linear layer's biases: one per output channel / feature
+    biases = (getattr(layer, "out_channels", None) or getattr(layer, "out_features", 0)) if getattr(layer, "bias", False) is True else 0
     w.rows.append(Row(
         path, layer.kind, describe(layer), depth, tuple(shape), tuple(out),
-        params, buffers, macs, macs_bias, stored, rf, jump,
+        params, buffers, macs, macs_bias, stored, rf, jump, biases,
     ))
     return tuple(out), chain
 
