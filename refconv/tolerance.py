@@ -50,11 +50,15 @@ import math
 import operator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable, SupportsIndex, SupportsInt
 
 import numpy as np
+import numpy.typing as npt
 
 from . import exact as _exact
+
+if TYPE_CHECKING:
+    from .params import IntOrInts, ShapeLike
 
 __all__ = [
     # formats and profiles
@@ -147,7 +151,7 @@ FORMATS: dict[str, Format] = {name: Format(name, f.p, f.emin) for name, f in _ex
 UNIT_ROUNDOFF = {name: f.u for name, f in FORMATS.items()}
 
 
-def _fmt(dtype: Any) -> str:
+def _fmt(dtype: npt.DTypeLike) -> str:
     if isinstance(dtype, str) and dtype in FORMATS:
         return dtype
     try:
@@ -160,7 +164,7 @@ def _fmt(dtype: Any) -> str:
     return name
 
 
-def unit_roundoff(dtype: Any) -> float:
+def unit_roundoff(dtype: npt.DTypeLike) -> float:
     """``u`` of a format name (``'float32'``, ``'tf32'``, ``'bfloat16'`` ...) or a numpy float/complex dtype.
 
     >>> unit_roundoff(np.float64) == 2.0 ** -53, unit_roundoff('bfloat16')
@@ -169,7 +173,7 @@ def unit_roundoff(dtype: Any) -> float:
     return FORMATS[_fmt(dtype)].u
 
 
-def smallest_subnormal(dtype: Any) -> float:
+def smallest_subnormal(dtype: npt.DTypeLike) -> float:
     """The smallest positive subnormal of the format (``2 * eta``).
 
     >>> smallest_subnormal('float32') == 2.0 ** -149, smallest_subnormal('tf32') == 2.0 ** -136
@@ -178,7 +182,7 @@ def smallest_subnormal(dtype: Any) -> float:
     return FORMATS[_fmt(dtype)].subnormal
 
 
-def round_up(a: Any) -> np.ndarray:
+def round_up(a: npt.ArrayLike) -> np.ndarray:
     """One float64 step towards ``+inf``: an upper bound of a value computed with one rounding to nearest."""
     return np.nextafter(np.asarray(a, dtype=np.float64), np.inf)
 
@@ -189,7 +193,7 @@ def _up(q: Fraction) -> float:
     return f if Fraction(f) >= q else float(np.nextafter(f, np.inf))
 
 
-def gamma(n: Any, u: float, *, undefined: str = "raise") -> float:
+def gamma(n: SupportsIndex, u: float, *, undefined: str = "raise") -> float:
     """``gamma_n = n u / (1 - n u)``, computed exactly and rounded up to float64.
 
     Where ``n u >= 1`` no bound exists: ``undefined='raise'`` raises
@@ -220,7 +224,7 @@ def gamma(n: Any, u: float, *, undefined: str = "raise") -> float:
     return _up(nu / (1 - nu))
 
 
-def input_rounding(fmt: Any) -> float:
+def input_rounding(fmt: npt.DTypeLike) -> float:
     """Relative error of a product whose two factors were first rounded to ``fmt``: ``2 u + u^2`` (rounded up).
 
     ``|fl(x) fl(w) - x w| <= (2u + u^2) |x w|`` away from underflow; the extra
@@ -233,7 +237,7 @@ def input_rounding(fmt: Any) -> float:
     return _up(2 * u + u * u)
 
 
-def round_significand(x: Any, p: int) -> np.ndarray:
+def round_significand(x: npt.ArrayLike, p: int) -> np.ndarray:
     """Round to ``p`` significant bits, to nearest even, keeping the dtype (no range limits).
 
     Emulates TF32 (``p=11``) and bfloat16 (``p=8``) on float32 or float64
@@ -248,7 +252,7 @@ def round_significand(x: Any, p: int) -> np.ndarray:
     return np.ldexp(np.rint(np.ldexp(m, p)), e - p).astype(x.dtype)
 
 
-def round_to(x: Any, fmt: str) -> np.ndarray:
+def round_to(x: npt.ArrayLike, fmt: str) -> np.ndarray:
     """Round an array to the values of format ``fmt``, keeping its dtype.
 
     >>> float(round_to(np.float32(1 + 2**-11), 'float16'))
@@ -308,14 +312,14 @@ class Profile:
                 f"output u={p2(self.u_out)}{flush})")
 
 
-def _format_of_dtype(dtype: Any) -> Format:
+def _format_of_dtype(dtype: npt.DTypeLike) -> Format:
     name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
     if name not in FORMATS:
         raise ValueError(f"dtype={name!r}: floating dtypes are " + ", ".join(k for k in FORMATS if k != "tf32"))
     return FORMATS[name]
 
 
-def profile(name: str, dtype: Any = "float32") -> Profile:
+def profile(name: str, dtype: npt.DTypeLike = "float32") -> Profile:
     """The precision profile ``name`` for a target given arrays of ``dtype``.
 
     Inputs already in a format at least as narrow as the profile's input format
@@ -373,7 +377,7 @@ def op_terms(op: str, terms: int) -> tuple[int, int]:
     return terms, 2
 
 
-def _assemble(y: Any, e_in: Any, e_alg: Any, n: int, prof: Profile) -> np.ndarray:
+def _assemble(y: npt.ArrayLike, e_in: Any, e_alg: Any, n: int, prof: Profile) -> np.ndarray:
     """``E_in + E_alg + E_out``, with the final rounding to the output format (specs/tolerance.md)."""
     y = np.abs(np.asarray(y, dtype=np.float64))
     y = np.where(np.isfinite(y), y, 0.0)
@@ -402,7 +406,7 @@ def _direct_error(S: np.ndarray, n: int, prof: Profile, grow: float, complex_pro
     return g * grow * S + ops * prof.eta_acc * max(2.0, 1.0 + g)
 
 
-def elementwise_bound(S: Any, y: Any, n: int, prof: Profile, *, input_factors: int = 2,
+def elementwise_bound(S: npt.ArrayLike, y: npt.ArrayLike, n: int, prof: Profile, *, input_factors: int = 2,
                       complex_products: bool = False) -> np.ndarray:
     """``|y_hat - y|`` bound for values ``y`` with ``S = |b| + sum |x_i w_i|`` over ``n`` terms (direct summation).
 
@@ -425,7 +429,7 @@ def elementwise_bound(S: Any, y: Any, n: int, prof: Profile, *, input_factors: i
     return _assemble(y, e_in, _direct_error(S, n, prof, grow, complex_products), n, prof)
 
 
-def input_underflow_bound(factor_sums: Any, n: int, prof: Profile, *, input_factors: int = 2) -> np.ndarray:
+def input_underflow_bound(factor_sums: npt.ArrayLike, n: int, prof: Profile, *, input_factors: int = 2) -> np.ndarray:
     """Absolute error from rounding or flushing tiny inputs: ``(1 + gamma_n) (1 + u_out) theta (1 + u_in) A (+ n theta^2)``.
 
     An input rounded to a narrower format (or flushed, ``ftz``) becomes
@@ -458,7 +462,7 @@ def input_underflow_bound(factor_sums: Any, n: int, prof: Profile, *, input_fact
 # --------------------------------------------------------------------------- FFT
 
 
-def fft_levels(lengths: Any) -> int:
+def fft_levels(lengths: Iterable[SupportsInt]) -> int:
     """Butterfly levels allowed for transforms of the linear-convolution ``lengths`` (one per axis).
 
     ``ceil(log2 L) + 2`` per axis: any transform length up to twice the next
@@ -498,7 +502,7 @@ def fft_eps(levels: int, u: float) -> float:
     return _up((1 + tau2) * (2 * tau + tau * tau + mu * (1 + tau) ** 2) + tau2)
 
 
-def fft_error(M: Any, A: Any, levels: int, channels: int, prof: Profile, *, bias: Any = 0.0) -> np.ndarray:
+def fft_error(M: npt.ArrayLike, A: npt.ArrayLike, levels: int, channels: int, prof: Profile, *, bias: npt.ArrayLike = 0.0) -> np.ndarray:
     """``E_alg`` of a convolution computed with FFTs, per output map (broadcast by the caller).
 
     ``M = sum_c min(||p_c||_2 ||q_c||_1, ||p_c||_1 ||q_c||_2)`` over the
@@ -524,7 +528,7 @@ def fft_error(M: Any, A: Any, levels: int, channels: int, prof: Profile, *, bias
     return (eps * M * (1 + 2 * gC) + gC * (M + bias) + under) * _SLACK
 
 
-def normwise_fft_bound(x_norm2: Any, w_norm1: Any, length: int, channels: int, prof: Profile) -> np.ndarray:
+def normwise_fft_bound(x_norm2: npt.ArrayLike, w_norm1: npt.ArrayLike, length: int, channels: int, prof: Profile) -> np.ndarray:
     """FFT allowance from per-map sums ``sum_c ||x_c||_2 ||w_c||_1``, transforms of ``length`` points.
 
     The earlier interface of :func:`fft_error` (``levels = ceil(log2 length)``,
@@ -654,7 +658,7 @@ def _mode(a: np.ndarray, M: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(np.tensordot(M, a, axes=([1], [axis])), 0, axis)
 
 
-def winograd_error(a: np.ndarray, bw: np.ndarray, b_abs: Any, prof: Profile, *, groups: int = 1,
+def winograd_error(a: np.ndarray, bw: np.ndarray, b_abs: npt.ArrayLike, prof: Profile, *, groups: int = 1,
                    variants: Any = WINOGRAD_VARIANTS) -> np.ndarray:
     """``E_alg`` of a stride-1 Winograd convolution with ``r x ... x r`` kernels, per output element.
 
@@ -737,7 +741,7 @@ def _conv64(x: np.ndarray, w: np.ndarray, groups: int) -> np.ndarray:
 # --------------------------------------------------------------------------- prefix sums
 
 
-def prefix_sum_error(a: np.ndarray, kernel_size: Any, prof: Profile, **pool_kwargs: Any) -> np.ndarray:
+def prefix_sum_error(a: np.ndarray, kernel_size: IntOrInts, prof: Profile, **pool_kwargs: Any) -> np.ndarray:
     """``E_alg`` of average pooling by prefix sums (summed-area tables), per output element.
 
     ``a`` is the input magnitude ``(N, C, *S)`` (``|x|``, grown by input
@@ -811,7 +815,7 @@ def abs_sums(op: str, *arrays: Any, n_terms: int, **kwargs: Any) -> np.ndarray:
     return round_up(round_up(S * (1 + 2 * g)) + (n_terms + 1) * 2.0**-1074)
 
 
-def _array_profile(dtype: Any, input_format: Any = None) -> Profile:
+def _array_profile(dtype: npt.DTypeLike, input_format: npt.DTypeLike | None = None) -> Profile:
     """The profile of an array computation in ``dtype`` (inputs rounded to ``input_format`` first, if given)."""
     f = FORMATS[_fmt(dtype)]
     fin = None if input_format is None else FORMATS[_fmt(input_format)]
@@ -819,11 +823,11 @@ def _array_profile(dtype: Any, input_format: Any = None) -> Profile:
                    0.0 if fin is None else fin.eta)
 
 
-def _is_complex(dtype: Any) -> bool:
+def _is_complex(dtype: npt.DTypeLike) -> bool:
     return not isinstance(dtype, str) and np.dtype(dtype).kind == "c"
 
 
-def _against(B: np.ndarray, S: np.ndarray, dtype: Any, against: str) -> np.ndarray:
+def _against(B: np.ndarray, S: np.ndarray, dtype: npt.DTypeLike, against: str) -> np.ndarray:
     """Add the rounding of the reference to ``dtype`` (``|fl(y) - y| <= u S + eta``) for ``against='rounded'``."""
     if against not in ("rounded", "exact"):
         raise ValueError(f"against={against!r}: must be 'rounded' or 'exact'")
@@ -834,8 +838,8 @@ def _against(B: np.ndarray, S: np.ndarray, dtype: Any, against: str) -> np.ndarr
     return round_up(round_up(B + u * np.asarray(S, dtype=np.float64) * _SLACK) + f.eta)
 
 
-def dot_bound(n: int, abs_sum: Any, dtype: Any, *, against: str = "rounded", input_format: Any = None,
-              factor_sums: Any = None) -> np.ndarray:
+def dot_bound(n: int, abs_sum: npt.ArrayLike, dtype: npt.DTypeLike, *, against: str = "rounded", input_format: npt.DTypeLike | None = None,
+              factor_sums: npt.ArrayLike | None = None) -> np.ndarray:
     """Bound for ``n``-term dot products with absolute sums ``abs_sum`` (an upper bound of ``sum |terms|``).
 
     :func:`elementwise_bound` of the working format (``|y| <= S``), plus
@@ -864,7 +868,8 @@ def dot_bound(n: int, abs_sum: Any, dtype: Any, *, against: str = "rounded", inp
     return _against(B, S, dtype, against)
 
 
-def _dtype_of(dtype: Any, *arrays: Any) -> Any:
+def _dtype_of(dtype: npt.DTypeLike | None, *arrays: Any) -> npt.DTypeLike:
+    """``dtype``, or when None the dtype numpy's promotion gives the arrays given."""
     if dtype is not None:
         return dtype
     return np.result_type(*[np.asarray(a).dtype for a in arrays if a is not None])
@@ -874,7 +879,7 @@ def _split_bias(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k not in ("algorithm", "max_memory")}
 
 
-def _factor_sums(op: str, a: Any, c: Any, third: Any, kw: dict, input_format: Any) -> Any:
+def _factor_sums(op: str, a: npt.ArrayLike, c: Any, third: Any, kw: dict[str, Any], input_format: npt.DTypeLike | None) -> Any:
     """``sum_i |a_i| + |c_i|`` per element of a bilinear ``op`` (only needed when inputs are rounded)."""
     if input_format is None:
         return None
@@ -887,13 +892,13 @@ def _factor_sums(op: str, a: Any, c: Any, third: Any, kw: dict, input_format: An
     return s * _F64_SUMS
 
 
-def _with_bias(S: np.ndarray, b: Any) -> np.ndarray:
+def _with_bias(S: np.ndarray, b: npt.ArrayLike | None) -> np.ndarray:
     if b is None:
         return S
     return round_up(S + np.abs(np.asarray(b, dtype=np.float64)).reshape((-1,) + (1,) * (S.ndim - 2)))
 
 
-def conv_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = None, against: str = "rounded", input_format: Any = None,
+def conv_error_bound(x: npt.ArrayLike, w: npt.ArrayLike, b: npt.ArrayLike | None = None, *, dtype: npt.DTypeLike | None = None, against: str = "rounded", input_format: npt.DTypeLike | None = None,
                      **conv_kwargs: Any) -> np.ndarray:
     """Per-element bound on ``|conv_hat - conv|`` for a float implementation of :func:`refconv.oracle.conv`.
 
@@ -917,7 +922,7 @@ def conv_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = None, agains
     return dot_bound(n, S, _dtype_of(dtype, x, w, b), against=against, input_format=input_format, factor_sums=F)
 
 
-def conv_transpose_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = None, against: str = "rounded", input_format: Any = None,
+def conv_transpose_error_bound(x: npt.ArrayLike, w: npt.ArrayLike, b: npt.ArrayLike | None = None, *, dtype: npt.DTypeLike | None = None, against: str = "rounded", input_format: npt.DTypeLike | None = None,
                                **kwargs: Any) -> np.ndarray:
     """Per-element bound for :func:`refconv.oracle.conv_transpose`: ``n <= C_in/groups * prod(K)`` terms (+ bias)."""
     kw = _split_bias(kwargs)
@@ -931,7 +936,7 @@ def conv_transpose_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = No
     return dot_bound(n, S, _dtype_of(dtype, x, w, b), against=against, input_format=input_format, factor_sums=F)
 
 
-def conv_grad_input_error_bound(dy: Any, w: Any, input_shape: Any, *, dtype: Any = None, against: str = "rounded", input_format: Any = None,
+def conv_grad_input_error_bound(dy: npt.ArrayLike, w: npt.ArrayLike, input_shape: ShapeLike, *, dtype: npt.DTypeLike | None = None, against: str = "rounded", input_format: npt.DTypeLike | None = None,
                                 **conv_kwargs: Any) -> np.ndarray:
     """Per-element bound for :func:`refconv.oracle.conv_grad_input`: ``n <= C_out/groups * prod(K)`` terms."""
     kw = _split_bias(conv_kwargs)
@@ -943,7 +948,7 @@ def conv_grad_input_error_bound(dy: Any, w: Any, input_shape: Any, *, dtype: Any
     return dot_bound(n, S, _dtype_of(dtype, dy, w), against=against, input_format=input_format, factor_sums=F)
 
 
-def conv_grad_weight_error_bound(x: Any, dy: Any, weight_shape: Any, *, dtype: Any = None, against: str = "rounded", input_format: Any = None,
+def conv_grad_weight_error_bound(x: npt.ArrayLike, dy: npt.ArrayLike, weight_shape: ShapeLike, *, dtype: npt.DTypeLike | None = None, against: str = "rounded", input_format: npt.DTypeLike | None = None,
                                  **conv_kwargs: Any) -> np.ndarray:
     """Per-element bound for :func:`refconv.oracle.conv_grad_weight`: ``n = N * prod(O)`` terms."""
     kw = _split_bias(conv_kwargs)
@@ -954,7 +959,7 @@ def conv_grad_weight_error_bound(x: Any, dy: Any, weight_shape: Any, *, dtype: A
     return dot_bound(n, S, _dtype_of(dtype, x, dy), against=against, input_format=input_format, factor_sums=F)
 
 
-def conv_grad_bias_error_bound(dy: Any, *, dtype: Any = None, against: str = "rounded", input_format: Any = None) -> np.ndarray:
+def conv_grad_bias_error_bound(dy: npt.ArrayLike, *, dtype: npt.DTypeLike | None = None, against: str = "rounded", input_format: npt.DTypeLike | None = None) -> np.ndarray:
     """Per-element bound for :func:`refconv.oracle.conv_grad_bias`: a sum of ``n = N * prod(O)`` terms."""
     a = np.abs(np.asarray(dy)).astype(np.float64)
     n = max(int(a.size // max(a.shape[1], 1)), 1)
@@ -967,12 +972,12 @@ def conv_grad_bias_error_bound(dy: Any, *, dtype: Any = None, against: str = "ro
     return _against(B, S, _dtype_of(dtype, dy), against)
 
 
-def _pool_bound(S: np.ndarray, n: int, dtype: Any, against: str) -> np.ndarray:
+def _pool_bound(S: np.ndarray, n: int, dtype: npt.DTypeLike, against: str) -> np.ndarray:
     prof = _array_profile(dtype)
     return _against(elementwise_bound(S, S, n, prof, input_factors=1), S, dtype, against)
 
 
-def avg_pool_error_bound(x: Any, kernel_size: Any, *, dtype: Any = None, against: str = "rounded",
+def avg_pool_error_bound(x: npt.ArrayLike, kernel_size: IntOrInts, *, dtype: npt.DTypeLike | None = None, against: str = "rounded",
                          **pool_kwargs: Any) -> np.ndarray:
     """Per-element bound for :func:`refconv.oracle.avg_pool`: a ``prod(K)``-term sum, then a division.
 
@@ -990,7 +995,7 @@ def avg_pool_error_bound(x: Any, kernel_size: Any, *, dtype: Any = None, against
     return _pool_bound(S, op_terms("avg_pool", k)[0], _dtype_of(dtype, x), against)
 
 
-def avg_pool_grad_error_bound(dy: Any, input_shape: Any, kernel_size: Any, *, dtype: Any = None,
+def avg_pool_grad_error_bound(dy: npt.ArrayLike, input_shape: ShapeLike, kernel_size: IntOrInts, *, dtype: npt.DTypeLike | None = None,
                               against: str = "rounded", **pool_kwargs: Any) -> np.ndarray:
     """Per-element bound for :func:`refconv.oracle.avg_pool_grad`: up to ``prod(K)`` terms ``dy/q``, each rounded."""
     from . import fast
@@ -1013,7 +1018,7 @@ def _channel_norms(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return flat.sum(-1) * _F64_SUMS, two * _F64_SUMS
 
 
-def fft_conv_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = None, against: str = "rounded",
+def fft_conv_error_bound(x: npt.ArrayLike, w: npt.ArrayLike, b: npt.ArrayLike | None = None, *, dtype: npt.DTypeLike | None = None, against: str = "rounded",
                          **conv_kwargs: Any) -> np.ndarray:
     """Bound for a convolution computed with FFTs (``fast.conv(..., algorithm='fft')``), broadcast per element.
 
@@ -1053,7 +1058,7 @@ def fft_conv_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = None, ag
     return np.broadcast_to(B.reshape(shape), p.output_shape).copy()
 
 
-def winograd_conv_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = None, against: str = "rounded",
+def winograd_conv_error_bound(x: npt.ArrayLike, w: npt.ArrayLike, b: npt.ArrayLike | None = None, *, dtype: npt.DTypeLike | None = None, against: str = "rounded",
                               padding: Any = 0, groups: int = 1) -> np.ndarray:
     """Bound for a stride-1 Winograd ``F(2, 3)`` / ``F(4, 3)`` convolution (any tile alignment), per element.
 
@@ -1080,7 +1085,7 @@ def winograd_conv_error_bound(x: Any, w: Any, b: Any = None, *, dtype: Any = Non
     return _against(_assemble(S, 0.0, E, n, prof), S, dt, against)
 
 
-def prefix_sum_avg_pool_error_bound(x: Any, kernel_size: Any, *, dtype: Any = None, against: str = "rounded",
+def prefix_sum_avg_pool_error_bound(x: npt.ArrayLike, kernel_size: IntOrInts, *, dtype: npt.DTypeLike | None = None, against: str = "rounded",
                                     **pool_kwargs: Any) -> np.ndarray:
     """Bound for average pooling by prefix sums (summed-area tables) or directly, per element.
 
@@ -1101,7 +1106,7 @@ def prefix_sum_avg_pool_error_bound(x: Any, kernel_size: Any, *, dtype: Any = No
     return _against(_assemble(S, 0.0, E, n, prof), S, dt, against)
 
 
-def within_bound(actual: Any, expected: Any, bound: Any) -> np.ndarray:
+def within_bound(actual: npt.ArrayLike, expected: npt.ArrayLike, bound: npt.ArrayLike) -> np.ndarray:
     """Elementwise ``|actual - expected| <= bound`` with the difference computed exactly (as Fractions).
 
     NaN and infinities must match exactly (same class and sign).
