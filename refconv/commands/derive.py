@@ -168,7 +168,7 @@ def _clip(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _values(option: str, text: str | None, arr: Any) -> dict:
+def _values(option: str, text: str | None, arr: Any) -> dict[Any, Any]:
     """``--x 1,2,3`` -> {symbol: number} for the entries of ``arr`` in C order."""
     if text is None:
         return {}

@@ -65,7 +65,7 @@ def _scenarios(case: Case, arrays: dict[str, np.ndarray]) -> list[tuple[str, dic
     mid = tuple(s // 2 for s in arrays[first].shape)
     out = []
 
-    def put(name: str, value: float, where: str | None = None, idx: tuple | None = None) -> None:
+    def put(name: str, value: float, where: str | None = None, idx: tuple[int, ...] | None = None) -> None:
         a = {k: v.copy() for k, v in arrays.items()}
         k = where or first
         a[k][idx if idx is not None else tuple(s // 2 for s in a[k].shape)] = value

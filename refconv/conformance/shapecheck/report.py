@@ -36,7 +36,7 @@ class Counterexample:
     got: Any                # the target's output shape, or None when it raised
     error: str              # the target's exception, as 'Type: message'
     kind: str               # 'wrong shape', 'refuses a valid configuration', 'accepts ... the definition refuses', 'not a shape'
-    order: tuple = ()       # (total size, dims, the case's integers...): smaller is smaller
+    order: tuple[int, ...] = ()  # (total size, dims, the case's integers...): smaller is smaller
 
     def call(self) -> str:
         """The call of the shape function, as Python source."""
