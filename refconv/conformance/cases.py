@@ -249,7 +249,9 @@ def _cancel_pairs(case: "Case", a: dict[str, np.ndarray]) -> None:
         return
     names = list(a)[:len(spec)]  # the factors of each term (one for a plain sum)
     first = names[0]
-    for (axis, m, blocks), name, sign in zip(spec, names, (1.0, -1.0)):
+    # two factors: the first duplicated and the second negated; one factor (a plain sum): negated itself
+    signs = (1.0, -1.0) if len(names) > 1 else (-1.0,)
+    for (axis, m, blocks), name, sign in zip(spec, names, signs):
         arr = np.moveaxis(a[name], axis, 0)  # a view: writes go to a[name]
         half = m // 2
         for blk in range(blocks):
@@ -1160,7 +1162,10 @@ def unpool_catalogue(op: str, dims: int) -> Parts:
         Case(op, 1, 2, 2, S(6, 4, 4), S(2, 2, 2), output_size=S(3, 2, 2), seed=91, expect_refusal=True,
              label="output_size smaller than the indices' windows"),
     ]
-    return Parts(conv, every, [Case(op, 2, 3, 3, S(1, 1, 1), S(1, 1, 1), seed=60, label="input of size one")], invalid)
+    degenerate = [Case(op, 2, 3, 3, S(1, 1, 1), S(1, 1, 1), seed=60, label="input of size one"),
+                  Case(op, 2, 3, 3, S(11, 10, 7), S(2, 2, 2), stride=S(3, 4, 3), padding=S((1, 0), (0, 1), (1, 1)),
+                       seed=63, label="stride larger than the window, padding")]
+    return Parts(conv, every, degenerate, invalid)
 
 
 def unpool_inputs(case: Case, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
