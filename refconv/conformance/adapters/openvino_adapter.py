@@ -30,7 +30,9 @@ Named variants and devices:
 - a device after a colon, ``openvino:gpu`` (the plain name is the CPU).
 
 Declared restrictions: average pooling has no dilation and no
-``divisor_override``; no gradients (OpenVINO is an inference runtime).
+``divisor_override``; pooling refuses an empty batch; ``ConvolutionBackpropData``
+does not refuse invalid configurations (an ``output_padding`` no forward
+convolution produces); no gradients (OpenVINO is an inference runtime).
 """
 
 from __future__ import annotations
@@ -184,6 +186,10 @@ def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
         base = base.replace(empty_batch=False, notes=("pooling an empty batch (OpenVINO refuses N = 0)",))
     if op == "avg_pool":
         return base.replace(dilation=False, notes=base.notes + ("avg_pool dilation (OpenVINO's AvgPool has none)",))
+    if op == "conv_transpose":
+        # ConvolutionBackpropData computes any output_padding, also one no forward convolution produces
+        return base.replace(refuses_invalid=False,
+                            notes=("invalid conv_transpose configurations (OpenVINO does not refuse them)",))
     if op in base.ops:
         return base
     return base.replace(ops=())
