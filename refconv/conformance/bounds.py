@@ -293,6 +293,29 @@ def _fft(case: Any, arrays: dict[str, np.ndarray], prof: Profile) -> np.ndarray:
     return np.broadcast_to(E.reshape(lead + (1,) * case.dims), case.output_shape)
 
 
+def _moded(case: Any, arrays: dict[str, np.ndarray], prof: Profile, mode: str) -> np.ndarray:
+    """The algorithm's ``E_alg`` with a padding mode: the same problem on the input padded by its mode, with no
+    padding of its own (PyTorch's modules pad, then convolve).  The input gradient sends each padded position's
+    gradient to the sample it copies: the errors of the copies add, and so do the copies' values (``n`` more
+    additions, ``n`` the largest pad)."""
+    from dataclasses import replace
+
+    from ..padding_modes import pad_mode, pad_mode_adjoint
+
+    pads = list(case.padding)
+    own = getattr(case, "_case", case)  # the case itself, also when seen through the bound of another op
+    flat = replace(own, padding=((0, 0),) * case.dims, padding_mode="zeros",
+                   spatial=tuple(n + lo + hi for n, (lo, hi) in zip(case.spatial, pads)))
+    if case.op == "conv_grad_input":
+        E = case_bound(flat, arrays, np.zeros(flat.output_shape), prof, algorithm=mode, dtype="float64")
+        copies = max(max(p) for p in pads) + 2
+        shape = (case.n, case.cin, *case.spatial)
+        return pad_mode_adjoint(E, pads, case.padding_mode, shape) * (1 + _tol.gamma(copies, prof.u_acc))
+    a = dict(arrays)
+    a["x"] = pad_mode(np.asarray(arrays["x"], dtype=np.float64), pads, case.padding_mode)
+    return case_bound(flat, a, np.zeros(flat.output_shape), prof, algorithm=mode, dtype="float64")
+
+
 def _prefix_sum(case: Any, arrays: dict[str, np.ndarray], prof: Profile) -> np.ndarray:
     kw = case.kwargs()
     k = kw.pop("kernel_size")
@@ -325,7 +348,9 @@ def case_bound(case: Any, arrays: dict[str, np.ndarray], exp: np.ndarray, prof: 
     Sf = np.where(np.isfinite(S), S, 0.0)
     grow = (1.0 + prof.u_in) ** factors
     e_alg = _tol._direct_error(Sf, n, prof, grow)
-    if mode == "fft":
+    if mode in ("fft", "winograd") and getattr(case, "padding_mode", "zeros") != "zeros":
+        e_alg = np.maximum(e_alg, _moded(case, arrays, prof, mode))
+    elif mode == "fft":
         e_alg = np.maximum(e_alg, _fft(case, arrays, prof))
     elif mode == "winograd" and winograd_applies(case):
         e_alg = np.maximum(e_alg, _winograd(case, arrays, prof))
