@@ -94,3 +94,20 @@ def test_onnxruntime_conv_integer_conforms():
     pytest.importorskip("onnxruntime")
     r = check("onnxruntime.quantized", op="conv_integer", dims=2, max_examples=10, seed=0, timeout=120)
     assert r.verdict == "PASS", str(r)
+
+
+def test_tflite_requantizes_with_gemmlowp_fixed_point():
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("flatbuffers")
+    fn = adapters.get("tflite.quantized").function("qlinear_conv")
+    # x = -128 .. 127 (int8, zx = 0), w = 1, M = 0.5 * 0.25 / 1 = 1/8: ties and gemmlowp's double rounding
+    x = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 16, 16)
+    args = (x, np.float32(0.5), np.int8(0), np.ones((1, 1, 1, 1), np.int8), np.float32(0.25), np.int8(0),
+            np.float32(1.0), np.int8(0), None)
+    kw = dict(stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1, out_dtype="int8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        y = np.asarray(fn(*args, **kw))
+    assert np.array_equal(y, Q.qlinear_conv(*args, **kw, rounding="gemmlowp"))
+    assert not np.array_equal(y, Q.qlinear_conv(*args, **kw))  # 3/8 -> 1 (double rounding), exactly 0
+    assert int(y.reshape(-1)[128 + 3]) == 1  # x = 3: 3/8 rounds to 0, gemmlowp gives 1

@@ -87,7 +87,9 @@ def _drawn(seed: int) -> Quant:
     olo, ohi = _RANGES[od]
     per = bool(rng.integers(2))
     k = 4 if per else 1
-    return Quant(xd, "int8", od, int(rng.integers(lo, hi + 1)), tuple(int(v) for v in rng.integers(-128, 128, k)),
+    symmetric = bool(rng.integers(2))  # weight zero points 0 (what symmetric int8 kernels take)
+    zw = (0,) * k if symmetric else tuple(int(v) for v in rng.integers(-128, 128, k))
+    return Quant(xd, "int8", od, int(rng.integers(lo, hi + 1)), zw,
                  float(np.float32(2.0 ** rng.uniform(-9, -2))),
                  tuple(float(np.float32(2.0 ** v)) for v in rng.uniform(-12, -3, k)),
                  float(np.float32(2.0 ** rng.uniform(-8, 0))), int(rng.integers(olo, ohi + 1)), per,
@@ -185,7 +187,7 @@ registry.register(registry.OpRecord(
     "qlinear_conv", "fn(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, b, *, stride, "
     "padding, dilation, groups, out_dtype)",
     oracle=".quantized:qlinear_conv", fast=".fast:qlinear_conv", has_bias=True, optional=("rounding",),
-    adapters=("onnxruntime.quantized", "torch.quantized", "refconv.fast", "refconv.oracle"),
+    adapters=("onnxruntime.quantized", "torch.quantized", "tflite.quantized", "refconv.fast", "refconv.oracle"),
     doc="ONNX QLinearConv: requantized exactly, ties to even, saturated; judged exactly", **_COMMON))
 
 
@@ -211,6 +213,8 @@ def _requantization_cases(op: str, dims: int) -> list:
     ramp = Quant(w_zero_point=(0,), x_zero_point=128, y_zero_point=128, x_scale=0.5, w_scale=(0.25,), y_scale=1.0,
                  x_fill="ramp", w_fill="one")
     add(Case(op, 1, 1, 1, flat, S(1, 1, 1), seed=11, quant=ramp, label="exact ties in the requantization"))
+    add(Case(op, 1, 1, 1, flat, S(1, 1, 1), seed=23, label="exact ties in the requantization (int8)",
+             quant=replace(ramp, x_dtype="int8", out_dtype="int8", x_zero_point=0, y_zero_point=0)))
     # M = fl32(1/6) > 1/6: acc * M is just above k + 1/2 at acc = 3(2k + 1); in float32 the product rounds
     # onto the tie (and then to even)
     add(Case(op, 1, 1, 1, flat, S(1, 1, 1), seed=12, quant=replace(ramp, x_scale=float(np.float32(1 / 6)),

@@ -12,7 +12,7 @@ named after a colon (``torch:cuda``, ``jax:gpu``, ``tensorflow:gpu``,
 ``openvino:gpu``); the plain name is the CPU.
 
 >>> FAMILIES
-('torch', 'onnxruntime', 'jax', 'scipy', 'numpy', 'refconv.fast', 'refconv.oracle', 'tensorflow', 'tinygrad', 'openvino', 'onnxruntime.quantized', 'torch.quantized')
+('torch', 'onnxruntime', 'jax', 'scipy', 'numpy', 'refconv.fast', 'refconv.oracle', 'tensorflow', 'tinygrad', 'openvino', 'onnxruntime.quantized', 'torch.quantized', 'tflite.quantized')
 >>> [name for name in ADAPTERS if name.startswith('torch') and 'quantized' not in name]
 ['torch', 'torch.strings', 'torch.channels_last']
 >>> LIBRARIES['onnxruntime']
@@ -41,6 +41,7 @@ _MODULES = {
     "openvino": "openvino_adapter",
     "onnxruntime.quantized": "onnx_quantized",   # ConvInteger, QLinearConv
     "torch.quantized": "torch_quantized",        # torch.ao.nn.quantized.functional, one target per engine
+    "tflite.quantized": "tflite_quantized",      # TFLite int8 CONV_2D, reference kernels
 }
 FAMILIES = tuple(_MODULES)
 
@@ -65,6 +66,7 @@ LIBRARIES = {
     "openvino": (("openvino",), "openvino"),
     "onnxruntime.quantized": (("onnxruntime", "onnx"), "onnx"),
     "torch.quantized": (("torch",), "torch"),
+    "tflite.quantized": (("tensorflow", "flatbuffers"), "tensorflow"),
 }
 
 #: adapter family -> the devices its name may carry after a colon (``torch:cuda``); the first is the default
