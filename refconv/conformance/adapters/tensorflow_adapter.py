@@ -31,8 +31,9 @@ float32 runs oneDNN kernels, float64 Eigen's):
 - a dilated window with a stride > 1 is refused by ``tf.nn.convolution``
   and ``tf.nn.pool``, so dilated convolutions go through ``conv1d`` /
   ``conv2d`` / ``conv3d`` and dilated pooling is offered with stride 1 only;
-- float64: no dilated 3-D convolution and no dilated transposed convolution
-  (Eigen's CPU kernels), no 3-D pooling, and ``depthwise_conv2d`` only with
+- no dilated transposed convolution (Eigen's CPU kernel refuses it, and
+  oneDNN's float32 path falls back to it for some cases);
+- float64: no dilated 3-D convolution (Eigen's CPU kernels), no 3-D pooling, and ``depthwise_conv2d`` only with
   equal strides on both axes;
 - a transposed convolution in 1-D or 3-D only where the padding is what
   ``'VALID'`` or ``'SAME'`` computes (``conv1d_transpose`` and
@@ -337,12 +338,14 @@ def _grad_rule(dtype: str) -> Callable[[Case], bool]:
 
 def _transpose_rule(dtype: str) -> Callable[[Case], bool]:
     def tensorflow_conv_transpose(case: Case) -> bool:
-        """output_padding below the stride; 1-D / 3-D only where VALID or SAME computes the case; float64: no dilation."""
+        """output_padding below the stride; no dilation; 1-D / 3-D only where VALID or SAME computes the case."""
         from ... import shapes
 
         if any(o >= s for o, s in zip(case.output_padding, case.stride)):
             return False
-        if dtype == "float64" and any(d != 1 for d in case.dilation):
+        if any(d != 1 for d in case.dilation):
+            # Conv2DBackpropInput's CPU fallback: "Current CPU implementations do not yet support dilation rates
+            # larger than 1" (float64 always; float32 wherever oneDNN declines the case)
             return False
         if case.dims == 2:
             return True
@@ -383,7 +386,7 @@ def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
         return base.replace(groups=False, rule=_transpose_rule(dtype),
                             notes=("grouped transposed convolution", "output_padding >= stride",
                                    "1-D / 3-D transposed padding other than VALID / SAME (no explicit padding)")
-                            + (("float64: dilated transposed convolution",) if dtype == "float64" else ()))
+                            + ("dilated transposed convolution (Conv2DBackpropInput's CPU kernels)",))
     if op == "max_pool":
         return base.replace(ceil_mode=False, rule=_max_pool_rule,
                             dtypes=("float32",) if dims == 3 else base.dtypes,
