@@ -3,8 +3,6 @@
 import ast
 import importlib.metadata
 import pathlib
-import subprocess
-import sys
 
 import pytest
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import bounds, ops
 from . import registry
-from .cases import OPS, Case, Capabilities, catalogue, cases, coverage, dtype_of
+from .cases import Case, Capabilities, catalogue, cases, coverage, dtype_of
 from .isolation import (CallResult, IsolatedTarget, TargetCrashed, TargetFailure, TargetRaised, TargetTimeout,
                         alarm_usable, call_in_process, modified, to_array)
 from .report import Failure, Report, _array_src, _inputs_for_report, repro  # noqa: F401 - repro is engine's too

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
