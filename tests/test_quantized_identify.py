@@ -47,3 +47,10 @@ def test_the_command_prints_the_table_and_saves_json(tmp_path, capsys):
     assert text.startswith("quantized") and "half_even" in text
     assert json.loads(out.read_text())["refconv.oracle"]["scale"] == "exact"
     assert table({"t": {"ties": "half_up"}}).splitlines()[1].split() == ["ties", "half_up"]
+
+
+def test_an_int8_only_2d_kernel_is_probed_in_int8():
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("flatbuffers")
+    fp = identify_quantized("tflite.quantized")
+    assert fp["ties"] == "gemmlowp" and fp["padding"] == "the zero point" and fp["accumulator"] == "int32, wraps"

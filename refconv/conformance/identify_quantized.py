@@ -12,7 +12,8 @@ oracle run under each convention (``refconv.quantized``):
   saturated at int32;
 - ``per-channel``: scales 1/4 and 1/16 on two channels: honoured, or the first used for both.
 
-A probe the target refuses says so (its exception) instead of a convention.  The rows after ``ties`` are
+A probe the target refuses is tried again with the same real values in int8 on a ``(1, L)`` plane (an
+int8-only 2-D kernel); refused again, the row says so (its exception) instead of a convention.  The rows after ``ties`` are
 judged in the rounding mode the ties showed (when it is one of :data:`refconv.quantized.ROUNDINGS`).
 
 Examples
@@ -52,7 +53,7 @@ def _probes(base: str = "half_even") -> dict[str, tuple[tuple, dict, dict[str, C
             m = Q.real_multiplier(a[1], a[4], a[6], acc.shape[1], "half_even")[0]
             v = [int(a[7]) + (int(np.floor(Fraction(int(t)) * m)) if mode == "floor" else int(Fraction(int(t)) * m))
                  for t in acc.ravel()]
-            return np.clip(v, 0, 255).reshape(acc.shape)
+            return np.clip(v, *Q.OUT_DTYPES[k["out_dtype"]]).reshape(acc.shape)
         return run
 
     ties = _args(np.arange(256).reshape(1, 1, 256), 0.5, 128, np.ones((1, 1, 1)), 0.25, 0, 1.0, 128)
@@ -60,17 +61,19 @@ def _probes(base: str = "half_even") -> dict[str, tuple[tuple, dict, dict[str, C
     rounding.update(truncate=other_rounding("truncate"), floor=other_rounding("floor"))
     near = _args(np.array([[[131, 137, 143]]]), float(np.float32(1 / 6)), 128, np.ones((1, 1, 1)), 1.0, 0, 1.0, 128)
     pad = _args(np.full((1, 1, 3), 200), 1.0, 200, np.ones((1, 1, 3)), 1.0, 0, 1.0, 100)
-    pad_kw = {**_KW1, "padding": ((2, 2),)}
+    pad_kw = {**_KW1, "padding": ((1, 1),)}  # 'same' for the 3-tap kernel
 
     def raw_zero(a: tuple, k: dict) -> np.ndarray:
-        xp = np.pad(a[0].astype(np.int64), [(0, 0), (0, 0), (2, 2)])  # padded with 0, then shifted by zx
-        return Q.qlinear_conv(xp, *a[1:], **{**k, "padding": ((0, 0),)}, rounding=base)
+        # padded with the raw 0, then shifted by zx
+        xp = np.pad(a[0].astype(np.int64), [(0, 0), (0, 0)] + [tuple(p) for p in k["padding"]])
+        return Q.qlinear_conv(xp, *a[1:], **{**k, "padding": 0}, rounding=base)
 
     sat = _args(np.array([[[0, 255, 128]]]), 1.0, 128, np.ones((1, 1, 1)) * 100, 1.0, 0, 1.0, 128)
 
     def wrapped(a: tuple, k: dict) -> np.ndarray:
         acc = Q.conv_integer(a[0], a[3], a[2], a[5], **{n: v for n, v in k.items() if n != "out_dtype"})
-        return (np.asarray([int(v) // 1 + 128 for v in acc.ravel()]) % 256).reshape(acc.shape)
+        lo = Q.OUT_DTYPES[k["out_dtype"]][0]
+        return np.asarray([(int(v) + int(a[7]) - lo) % 256 + lo for v in acc.ravel()]).reshape(acc.shape)
 
     # 66400 products of 255 * 127: 2150364000 > 2**31 - 1 (weight zero point 0: every engine takes it); y_scale
     # puts the exact result at 100.6 (-> 101) and int32's limit at 100.37 (-> 100); a wrapped sum clamps to 0
@@ -81,7 +84,8 @@ def _probes(base: str = "half_even") -> dict[str, tuple[tuple, dict, dict[str, C
         def run(a: tuple, k: dict) -> np.ndarray:
             acc = Q.conv_integer(a[0], a[3], a[2], a[5], **{n: v for n, v in k.items() if n != "out_dtype"})
             m = Q.real_multiplier(a[1], a[4], a[6], 1, "half_even")[0]
-            return Q.requantize([[[f(int(acc[0, 0, 0]))]]], m, 0, out_dtype="uint8", rounding=base)
+            v = Q.requantize([f(int(acc.ravel()[0]))], m, a[7], out_dtype=k["out_dtype"], rounding=base)
+            return v.reshape(acc.shape)
         return run
 
     per = _args(np.arange(64, 192).reshape(1, 1, 128), 1.0, 128, np.ones((2, 1, 1)), [0.25, 0.0625], [0, 0], 1.0, 128)
@@ -99,7 +103,6 @@ def _probes(base: str = "half_even") -> dict[str, tuple[tuple, dict, dict[str, C
 
 def identify_quantized(target: Any, *, timeout: float | None = 10.0) -> dict[str, str]:
     """Row -> the convention(s) the target's ``qlinear_conv`` matches on that probe ('/'-joined), or why not."""
-    from .isolation import call_in_process
     from .targets import resolve
 
     fn = resolve(target).function("qlinear_conv")
@@ -109,16 +112,38 @@ def identify_quantized(target: Any, *, timeout: float | None = 10.0) -> dict[str
         if row == "scale" and out["ties"] in Q.ROUNDINGS:
             probes = _probes(out["ties"])  # the later rows judged in the rounding the ties showed
         args, kw, conventions = probes[row]
-        try:
-            y = np.asarray(call_in_process(lambda: fn(*args, **kw), timeout))
-        except BaseException as exc:  # noqa: BLE001 - the target's refusal is the row's finding
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            out[row] = f"refused ({type(exc).__name__}: {str(exc)[:80]})"
+        y, refusal = _call(fn, args, kw, timeout)
+        if refusal:
+            # the same probe in int8 and 2-D (an int8-only 2-D kernel such as TFLite's)
+            args, kw = _int8_2d(args, kw)
+            y, _ = _call(fn, args, kw, timeout)
+        if y is None:
+            out[row] = f"refused ({refusal})"
             continue
         hits = [name for name, f in conventions.items() if _same(f, args, kw, y)]
         out[row] = " / ".join(hits) if hits else "none of the known conventions"
     return out
+
+
+def _call(fn: Callable, args: tuple, kw: dict, timeout: float | None) -> tuple[np.ndarray | None, str]:
+    """The target's result, or None and why it refused."""
+    from .isolation import call_in_process
+
+    try:
+        return np.asarray(call_in_process(lambda: fn(*args, **kw), timeout)), ""
+    except BaseException as exc:  # noqa: BLE001 - the target's refusal is the row's finding
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return None, f"{type(exc).__name__}: {str(exc)[:80]}"
+
+
+def _int8_2d(args: tuple, kw: dict) -> tuple[tuple, dict]:
+    """The probe with the same real values in int8 (values and zero points minus 128) on a (1, L) plane."""
+    x, sx, zx, w, sw, zw, sy, zy, b = args
+    x8 = (x.astype(np.int16) - 128).astype(np.int8)[:, :, None, :]
+    args8 = (x8, sx, np.int8(int(zx) - 128), w[:, :, None, :], sw, zw, sy, np.int8(int(zy) - 128), b)
+    return args8, {"stride": (1,) + tuple(kw["stride"]), "padding": ((0, 0),) + tuple(kw["padding"]),
+                   "dilation": (1,) + tuple(kw["dilation"]), "groups": kw["groups"], "out_dtype": "int8"}
 
 
 def _same(convention: Callable, args: tuple, kw: dict, y: np.ndarray) -> bool:
