@@ -33,9 +33,8 @@ def _onnx_node_cases(op_type):
     for d in dirs:
         model = onnx.load(str(d / "model.onnx"))
         for ds in sorted(d.glob("test_data_set_*")):
-            load = lambda kind: [numpy_helper.to_array(onnx.load_tensor(str(p)))  # noqa: E731
-                                 for p in sorted(ds.glob(f"{kind}_*.pb"), key=lambda p: int(p.stem.split("_")[1]))]
-            out.append((d.name, model.graph.node[0], load("input"), load("output")))
+            out.append((d.name, model.graph.node[0], _tensors(numpy_helper, onnx, ds, "input"),
+                        _tensors(numpy_helper, onnx, ds, "output")))
     if out:
         return out
     for tc in _generated_node_cases():
@@ -45,6 +44,12 @@ def _onnx_node_cases(op_type):
         for inputs, outputs in tc.data_sets:
             out.append((tc.name, node, list(inputs), list(outputs)))
     return out
+
+
+def _tensors(numpy_helper, onnx, folder, kind):
+    """The ``{kind}_<i>.pb`` tensors of a test data set, in order."""
+    files = sorted(folder.glob(f"{kind}_*.pb"), key=lambda p: int(p.stem.split("_")[1]))
+    return [numpy_helper.to_array(onnx.load_tensor(str(p))) for p in files]
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,6 +1,5 @@
 """The quantized ops in the conformance suite: broken conventions caught and named, correct orders passing."""
 
-import numpy as np
 import pytest
 
 from refconv.conformance import check

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from refconv.conformance.identify_quantized import ROWS, identify_quantized, table
+from refconv.conformance.identify_quantized import identify_quantized, table
 
 from broken import quantized as BQ
 
