@@ -26,7 +26,7 @@ Examples
 >>> try:
 ...     get('deconv')
 ... except ValueError as e:
-...     print(str(e)[:56])
+...     print(str(e)[:57])
 op='deconv': ops are 'conv', 'conv_transpose', 'max_pool'
 """
 
