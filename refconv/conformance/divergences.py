@@ -87,6 +87,27 @@ def _subnormal_values(target: str, case: Case) -> bool:
     return case.values == "subnormal"
 
 
+def _float32_requantization(target: str, case: Case) -> bool:
+    """Requantizing through float32 changes some output of the case (a quantized case)."""
+    from .quantized_ops import differs_by_rounding
+
+    return differs_by_rounding(case, "float32")
+
+
+def _gemmlowp_rounding(target: str, case: Case) -> bool:
+    """gemmlowp's fixed-point requantization changes some output of the case (a quantized case)."""
+    from .quantized_ops import differs_by_rounding
+
+    return differs_by_rounding(case, "gemmlowp")
+
+
+def _beyond_int32(target: str, case: Case) -> bool:
+    """Some exact accumulator of the (quantized) case lies outside int32."""
+    from .quantized_ops import accumulator_beyond_int32
+
+    return accumulator_beyond_int32(case)
+
+
 #: name -> predicate(target_name, case): the cases an entry explains
 PREDICATES: dict[str, Callable[[str, Case], bool]] = {
     "ort_same_negative_total": _ort_same_negative_total,
@@ -94,6 +115,9 @@ PREDICATES: dict[str, Callable[[str, Case], bool]] = {
     "window_in_padding": _window_in_padding,
     "window_beyond_input": _window_beyond_input,
     "subnormal_values": _subnormal_values,
+    "float32_requantization": _float32_requantization,
+    "gemmlowp_rounding": _gemmlowp_rounding,
+    "beyond_int32": _beyond_int32,
 }
 
 
@@ -111,7 +135,8 @@ class Divergence:
 
     def applies(self, target: str, op: str, dims: int | None = None, dtype: str | None = None) -> bool:
         """True when the entry is about this target (or a variant of it), op, dims and dtype."""
-        if not (target == self.target or target.startswith(self.target + ".")):
+        # the adapter, a variant of it (onnxruntime.explicit) or a device of either (torch:cuda)
+        if not (target == self.target or target.startswith((self.target + ".", self.target + ":"))):
             return False
         return ((not self.ops or op in self.ops) and (dims is None or not self.dims or dims in self.dims)
                 and (dtype is None or not self.dtypes or dtype in self.dtypes))

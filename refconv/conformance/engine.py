@@ -796,6 +796,10 @@ def _run(runner: Runner, caps: Capabilities, report: Report, where: _Where, know
 def _finish(report: Report, runner: Runner, t0: float) -> Report:
     """The runner's notes, the coverage and the time."""
     report.notes += runner.notes
+    try:  # the adapter's environment (versions, device, precision modes) that the verdict holds for
+        report.notes += [str(line) for line in getattr(runner.target, "environment", lambda: [])()]
+    except Exception as exc:  # noqa: BLE001 - a description only: its failure is said, the verdict stands
+        report.notes.append(f"refconv could not read the target's environment ({type(exc).__name__}: {exc})")
     try:
         report.coverage = coverage(runner.judged)
     except Exception:  # noqa: BLE001 - a summary only: its failure is said, the verdict stands

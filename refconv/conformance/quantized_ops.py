@@ -367,6 +367,37 @@ def _wrap(acc: np.ndarray, bits: int) -> np.ndarray:
     return np.array([(int(v) + half) % (2 * half) - half for v in acc.ravel()], dtype=object).reshape(acc.shape)
 
 
+def differs_by_rounding(case: Any, rounding: str) -> bool:
+    """True when requantizing ``case``'s exact accumulator by ``rounding`` changes some output element.
+
+    The cases a runtime that rounds this way fails on (``'float32'``: the
+    float32 multiplier path; ``'gemmlowp'``: TFLite's fixed point).
+
+    >>> from refconv.conformance.cases import Case
+    >>> c = Case('qlinear_conv', cin=1, cout=1, spatial=(1,), kernel=(1,), quant=Quant(x_fill='one'))
+    >>> differs_by_rounding(c, 'half_even')
+    False
+    """
+    if getattr(case, "op", None) != "qlinear_conv":
+        return False
+    a = {k: np.asarray(v) for k, v in case_arrays(case).items()}
+    acc = _acc(case, a)
+    try:
+        return not np.array_equal(_requant(case, acc), _requant(case, acc, rounding=rounding))
+    except P.ConvParamError:  # the rounding does not apply (gemmlowp beyond int32): it cannot reproduce it
+        return False
+
+
+def accumulator_beyond_int32(case: Any) -> bool:
+    """True when some exact accumulator of ``case`` (bias included) lies outside int32."""
+    from .. import quantized as Q
+
+    if getattr(case, "op", None) not in ("qlinear_conv", "conv_integer"):
+        return False
+    acc = _acc(case, {k: np.asarray(v) for k, v in case_arrays(case).items()})
+    return bool(acc.size) and any(not Q.INT32_MIN <= int(v) <= Q.INT32_MAX for v in acc.ravel())
+
+
 def candidates(case: Any) -> list[QCandidate]:
     """Every convention a quantized target may compute instead of the definition, for ``case``."""
     from .. import quantized as Q

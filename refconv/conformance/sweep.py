@@ -292,8 +292,8 @@ def shard(cells: list[Cell], k: int, n: int) -> list[Cell]:
 
 def run_cell(cell: Cell, plan: Plan, *, progress: bool = False) -> dict[str, Any]:
     """One cell's result: ``{"cell", "spec", "verdict", "elapsed_s", "report"}`` (``report`` None when not run)."""
-    from .engine import check
     from .network import check_network
+    from .targets import check  # the engine's check, with a layout spec's layouts
     from .targets import TargetError
 
     t0 = time.perf_counter()
