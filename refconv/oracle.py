@@ -985,6 +985,10 @@ def __getattr__(name: str) -> Any:
         from . import pooling
 
         return getattr(pooling, name)
+    if name in ("conv_integer", "qlinear_conv"):  # integer convolution: refconv.quantized
+        from . import quantized
+
+        return getattr(quantized, name)
     if name == "deform_conv":
         from . import deform
 

@@ -459,6 +459,21 @@ def _native_same(name: str) -> dict[str, Callable]:
             return np.asarray(lax.conv_general_dilated(x.astype(np.float32), w.astype(np.float32), (1,), "SAME",
                                                        dimension_numbers=("NCH", "OIH", "NCH")))
         return {"padding='SAME'": j}
+    if name == "tensorflow":
+        def tf_same(x, w):
+            import tensorflow as tf
+
+            # NWC input, WIO filter: the library's own layout for conv1d
+            y = tf.nn.conv1d(x.transpose(0, 2, 1).astype(np.float32), w.transpose(2, 1, 0).astype(np.float32),
+                             1, "SAME")
+            return np.asarray(y).transpose(0, 2, 1)
+        return {"padding='SAME'": tf_same}
+    if name == "openvino":
+        from .adapters.openvino_adapter import _run
+
+        return {m: (lambda x, w, m=m: _run("conv", [x.astype(np.float32), w.astype(np.float32)], "cpu", "f32",
+                                           stride=[1], dilation=[1], groups=1, auto_pad=m, pads=None)[0])
+                for m in ("same_upper", "same_lower")}
     if name == "scipy":
         from scipy import signal
 

@@ -178,10 +178,22 @@ class Report:
     def __bool__(self) -> bool:
         return self.ok
 
+    def _judged_how(self) -> str:
+        """How values are judged: against the error bound of a precision, or bit for bit (integer ops)."""
+        try:
+            from .registry import get
+
+            quantized = get(self.op).family == "quantized"
+        except Exception:  # noqa: BLE001 - an op the registry does not know: the float wording
+            quantized = False
+        if quantized:
+            return "exact, bit for bit"
+        return f"precision {self.precision}, {self.bound} bound"
+
     def headline(self) -> str:
         head = self.verdict
         n = self.cases
-        what = f"{self.target}  {self.op} {self.dims}-D {self.dtype} (precision {self.precision}, {self.bound} bound)"
+        what = f"{self.target}  {self.op} {self.dims}-D {self.dtype} ({self._judged_how()})"
         unjudged = f", {self.unjudged_cases} not judged ({self.unjudged_reason})" if self.unjudged_cases else ""
         if self.accepted_known:
             unjudged += (f", {self.known_cases} failed with accepted known divergences "

@@ -303,7 +303,8 @@ def _canonical() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]
 _POSITIONAL, _KEYWORDS = _canonical()
 _MOVABLE = {"kernel_size", "input_shape", "weight_shape"}  # may be keyword-only (ops.call passes them by name)
 _ALL_NAMES = set().union(*_KEYWORDS.values(), *_POSITIONAL.values())
-_OWN = {"max_pool": {"dilation"}, "avg_pool": {"count_include_pad"}}  # what tells the two poolings apart
+_OWN = {"max_pool": {"dilation"}, "avg_pool": {"count_include_pad"},  # what tells the two poolings apart
+        "avg_pool_grad": {"count_include_pad"}}
 
 
 def signature_of(fn: Callable) -> list[list] | None:
@@ -851,8 +852,15 @@ def check(target: Any, *, layout: Any = None, weight_layout: Any = None, op: str
             chosen = op or (infer_op(tgt) if tgt.is_function else None) or "conv"
             check_layouts(chosen, rank, layout, weight_layout)
     report = engine.check(tgt, op=op, dims=rank, capabilities=caps, **kwargs)
-    if report.verdict == "FAIL" and not isolate and report.failure is not None:
-        _diagnose_layouts(tgt if isinstance(tgt, Target) else None, target, report, layout, weight_layout, caps)
+    # only a failure of the values, shapes or a raised exception can be a layout mismatch (a target that hung,
+    # crashed or tampered is never called again here)
+    if (report.verdict == "FAIL" and not isolate and report.failure is not None
+            and report.failure.kind in ("value", "shape", "exception")):
+        before = engine._snapshot()
+        try:
+            _diagnose_layouts(tgt if isinstance(tgt, Target) else None, target, report, layout, weight_layout, caps)
+        finally:
+            engine._replaced(before)  # the probes' calls may not leave refconv's functions replaced either
     return report
 
 
