@@ -404,7 +404,7 @@ def _run_suite(quick, repeats, dtypes, modes, cases, torch, training, memory, pr
     samples: list[dict[str, list[float]]] = [{k: [] for k in impls} for _, impls in entries]
     for r in range(repeats):
         say(f"round {r + 1}/{repeats}")
-        for (row, impls), samp in zip(entries, samples):
+        for (_row, impls), samp in zip(entries, samples):
             names = list(impls)
             # rotate the order each round: no implementation always runs first
             names = names[r % len(names):] + names[: r % len(names)]

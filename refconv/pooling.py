@@ -18,7 +18,6 @@ Examples
 from __future__ import annotations
 
 import functools
-from fractions import Fraction
 from typing import Any, Sequence
 
 import numpy as np

@@ -237,10 +237,10 @@ _KINDS = {
 def _torch_trace(model, shape):
     """Execution-order (type, output shape) of every leaf module, parameter and buffer counts, flops."""
     seen = []
-    hooks = [
-        m.register_forward_hook(lambda mod, inp, out, k=_KINDS[type(m)]: seen.append((k, tuple(out.shape[1:]))))
-        for m in model.modules() if type(m) in _KINDS
-    ]
+    def hook(kind):
+        return lambda mod, inp, out: seen.append((kind, tuple(out.shape[1:])))
+
+    hooks = [m.register_forward_hook(hook(_KINDS[type(m)])) for m in model.modules() if type(m) in _KINDS]
     counter = FlopCounterMode(display=False)
     with counter:
         out = model(torch.empty(1, *shape, device="meta"))

@@ -45,7 +45,7 @@ _SUBMODULES = (
     "layers", "conv", "losses", "optim", "init", "data", "model", "train", "checkpoint", "images", "plots", "benchmark",
 )
 _NAMES = {"Model": "model", "lenet": "model", "TrainConfig": "train", "load_dataset": "data"}
-__all__ = [*_SUBMODULES, *_NAMES]
+__all__ = list(_SUBMODULES) + list(_NAMES)  # noqa: PLE0604 - names, built from the two tables
 
 
 def __getattr__(name: str) -> Any:

@@ -52,7 +52,6 @@ from .layers import (
     Flatten,
     Layer,
     LeakyReLU,
-    MaxPool,
     ReLU,
     Residual,
     Sequential,
@@ -378,7 +377,7 @@ def _warn_leaf(w: _Walk, path: str, layer: Layer, shape: tuple[Any, ...]) -> Non
     if not isinstance(layer, (Conv, _Pool)):
         return
     window = layer.window(shape)
-    for i, (n, (k, s, lo, d)) in enumerate(zip(spatial, window)):
+    for i, (n, (k, _s, lo, d)) in enumerate(zip(spatial, window)):
         if is_symbolic(n) or is_symbolic(lo):
             continue
         span = d * (k - 1) + 1

@@ -78,7 +78,7 @@ _LAZY: dict[str, str] = {
     **{n: ".matrix" for n in ("MatrixForm", "conv_matrix_symbolic", "shifted_kernel_row", "parameter_savings")},
     **{n: ".index" for n in ("IndexDerivation", "index_derivation_1d", "verify_index_derivation", "same_summand")},
 }
-__all__ += sorted(_LAZY)
+__all__ += sorted(_LAZY)  # noqa: PLE0605 - the lazily loaded names
 
 
 def __getattr__(name: str) -> Any:

@@ -233,7 +233,7 @@ def grad_input(dy, w, input_shape, *, stride, padding, dilation, groups, flip=Fa
     keep = tuple(slice(lo, lo + n) for (lo, _), n in zip(padding, sp))
     dx = dxp[(slice(None), slice(None)) + keep]
     if unread == "garbage":  # rows the forward never read receive a copy of the last read row
-        for ax, (n, (lo, hi), k, s, dd, oo) in enumerate(zip(sp, padding, K, stride, dilation, O)):
+        for ax, (n, (lo, _hi), k, s, dd, oo) in enumerate(zip(sp, padding, K, stride, dilation, O)):
             used = (oo - 1) * s + dd * (k - 1) + 1 - lo
             if used < n:
                 src = [slice(None)] * dx.ndim

@@ -7,7 +7,6 @@ building blocks (`windows`, `conv_ref`, ...) are correct; each bug is one plante
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -480,7 +479,6 @@ def conv_batch_chunks(x, w, b, *, stride, padding, dilation, groups):
 def conv_nhwc(x, w, b, *, stride, padding, dilation, groups):
     """Channels-last internally: (N, *S, C) windows times (T*C, C_out) per group, sums in dt."""
     dt = x.dtype
-    d_ = x.ndim - 2
     xl = np.moveaxis(x, 1, -1)
     xp = np.pad(xl, [(0, 0)] + [tuple(p) for p in padding] + [(0, 0)])
     K = w.shape[2:]
@@ -539,7 +537,7 @@ def ct_op_both_sides(x, w, b, *, stride, padding, output_padding, dilation, grou
     if not any(output_padding):
         return full
     sl = []
-    for i, (lo_, _) in enumerate(pads):
+    for i, _pad in enumerate(pads):
         sl.append(slice(0, y.shape[2 + i]))
     out = np.zeros_like(full)
     inner = tuple(slice(lo_, lo_ + y.shape[2 + i]) for i, (lo_, _) in enumerate(pads))
@@ -570,7 +568,7 @@ def ct_pad_as_conv_padding(x, w, b, *, stride, padding, output_padding, dilation
     K = w.shape[2:]
     y = ct_ref(x, w, b, stride=stride, padding=[(0, 0)] * len(K), output_padding=output_padding, dilation=dilation, groups=groups)
     sl = []
-    for i, ((lo, hi), k, d, n) in enumerate(zip(padding, K, dilation, x.shape[2:])):
+    for i, ((lo, hi), k, d) in enumerate(zip(padding, K, dilation)):
         m = y.shape[2 + i] - lo - hi
         start = lo + (d - 1) * (k - 1) // 2 if d > 1 else lo
         start = min(start, y.shape[2 + i] - m)

@@ -75,7 +75,6 @@ def conv_transpose(x, w, b, *, stride, padding, output_padding, dilation, groups
 
 def max_pool(x, kernel_size, *, stride, padding, dilation, ceil_mode):
     jax = _jax(x)
-    d = len(kernel_size)
     y = jax.lax.reduce_window(x, -np.inf, jax.lax.max, (1, 1, *kernel_size), (1, 1, *stride),
                               [(0, 0), (0, 0), *[tuple(p) for p in padding]], window_dilation=(1, 1, *dilation))
     return np.asarray(y).astype(x.dtype)

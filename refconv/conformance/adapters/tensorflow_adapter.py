@@ -45,7 +45,6 @@ names the math modes in force (TensorFloat-32 for float32 on recent GPUs).
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any, Callable
 
@@ -247,7 +246,6 @@ def _functions(device: str) -> dict[str, Callable]:
         from ... import shapes
 
         tf = _tf()
-        d = len(stride)
         out = [shapes.conv_transpose_output_size(n, k, s, p, op, dl)
                for n, k, s, p, op, dl in zip(x.shape[2:], w.shape[2:], stride, padding, output_padding, dilation)]
         mode = transpose_mode(x.shape[2:], w.shape[2:], stride, padding, out, dilation)
