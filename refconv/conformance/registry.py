@@ -251,13 +251,14 @@ _CONV_ADAPTERS = ("torch", "onnxruntime", "jax", "scipy", "numpy", "refconv.fast
                   "openvino")
 _GRAD_ADAPTERS = ("torch", "jax", "refconv.fast", "refconv.oracle")
 _MOST_ADAPTERS = ("torch", "onnxruntime", "jax", "refconv.fast", "refconv.oracle", "tensorflow", "tinygrad", "openvino")
-_CONV = dict(family="conv", candidates=".conformance.diagnose:conv_candidates", has_groups=True)
+_CONV: dict[str, Any] = dict(family="conv", candidates=".conformance.diagnose:conv_candidates", has_groups=True)
 _CONV_MODES = ("full", "same", "same_lower")
-_POOL = dict(family="pool", catalogue=".conformance.cases:pool_catalogue",
-             candidates=".conformance.diagnose:pool_candidates", second="kernel_size",
-             positional=lambda c, a: [a["x"], c.kernel], arrays=lambda c: {"x": _x(c)}, normalize=_pool_normalize,
-             output=_forward_output, terms=lambda c: math.prod(c.kernel), cancel=lambda c: None,
-             padding_modes=("same", "same_lower"), probed=True)
+_POOL: dict[str, Any] = dict(
+    family="pool", catalogue=".conformance.cases:pool_catalogue",
+    candidates=".conformance.diagnose:pool_candidates", second="kernel_size",
+    positional=lambda c, a: [a["x"], c.kernel], arrays=lambda c: {"x": _x(c)}, normalize=_pool_normalize,
+    output=_forward_output, terms=lambda c: math.prod(c.kernel), cancel=lambda c: None,
+    padding_modes=("same", "same_lower"), probed=True)
 
 register(OpRecord(
     "conv", "fn(x, w, b, *, stride, padding, dilation, groups)", oracle=".oracle:conv", fast=".fast:conv",
@@ -338,12 +339,13 @@ register(OpRecord(
        "candidates": ".conformance.diagnose:lp_candidates",
        # the avg_pool bound with k + 4 terms: pow and root (each within 1 ulp: 2 roundings) on top of the mean's
        "terms": lambda c: math.prod(c.kernel) + 4}))
-_ADAPTIVE = dict(family="pool", catalogue=".conformance.cases:adaptive_catalogue",
-                 candidates=".conformance.diagnose:adaptive_candidates", second="output_size", adaptive=True,
-                 arrays=lambda c: {"x": _x(c)}, positional=lambda c, a: [a["x"], c.output_size],
-                 keywords=lambda c: {"output_size": c.output_size}, normalize=_adaptive_normalize,
-                 output=_forward_output, terms=_bin_terms, cancel=lambda c: None, has_dilation=False,
-                 adapters=("torch", "onnxruntime", "refconv.fast", "refconv.oracle"))
+_ADAPTIVE: dict[str, Any] = dict(
+    family="pool", catalogue=".conformance.cases:adaptive_catalogue",
+    candidates=".conformance.diagnose:adaptive_candidates", second="output_size", adaptive=True,
+    arrays=lambda c: {"x": _x(c)}, positional=lambda c, a: [a["x"], c.output_size],
+    keywords=lambda c: {"output_size": c.output_size}, normalize=_adaptive_normalize,
+    output=_forward_output, terms=_bin_terms, cancel=lambda c: None, has_dilation=False,
+    adapters=("torch", "onnxruntime", "refconv.fast", "refconv.oracle"))
 register(OpRecord(
     "adaptive_avg_pool", "fn(x, output_size, *)", oracle=".oracle:adaptive_avg_pool", fast=".fast:adaptive_avg_pool",
     bound_as="avg_pool", values=("subnormal_products",),
