@@ -85,6 +85,28 @@ from .quantized import conv_integer, qlinear_conv, requantize  # noqa: E402
 
 __all__ += ["conv_integer", "qlinear_conv", "requantize"]
 
+# PyTorch's unbatched inputs (C, *S) wherever the oracle takes them, through the one validation of refconv.params:
+# N = 1 added to the arrays named, and dropped from the result
+from ..params import accepts_unbatched as _unb, per_axis_rank as _axes, weight_rank as _wrank  # noqa: E402
+
+_window = _axes("kernel_size", "stride", "dilation")
+conv = _unb(("x",), _wrank())(conv)
+conv_transpose = _unb(("x",), _wrank())(conv_transpose)
+max_pool = _unb(("x",), _window)(max_pool)
+max_pool_grad = _unb(("x", "dy"), _window)(max_pool_grad)
+max_pool_indices = _unb(("x",), _window)(max_pool_indices)
+avg_pool = _unb(("x",), _window)(avg_pool)
+lp_pool = _unb(("x",), _window)(lp_pool)
+adaptive_avg_pool = _unb(("x",), _axes("output_size"))(adaptive_avg_pool)
+adaptive_max_pool = _unb(("x",), _axes("output_size"))(adaptive_max_pool)
+max_unpool = _unb(("y", "indices"), _axes("kernel_size", "stride"))(max_unpool)
+
+# fractional max pooling and deformable convolution (refconv.fast.fractional, refconv.fast.deform)
+from .deform import deform_conv  # noqa: E402
+from .fractional import fractional_max_pool  # noqa: E402
+
+__all__ += ["fractional_max_pool", "deform_conv"]
+
 # layout= and weight_layout= on every public function (refconv.layouts): arguments converted to the
 # canonical layouts (N, C, *S) and (C_out, C_in/g, *K), results returned in the caller's layouts
 from ..layouts import accepts_layouts as _layouts  # noqa: E402
@@ -103,3 +125,5 @@ max_pool_indices = _layouts(x="activation")(max_pool_indices)
 lp_pool = _layouts(x="activation")(lp_pool)
 adaptive_avg_pool = _layouts(x="activation")(adaptive_avg_pool)
 adaptive_max_pool = _layouts(x="activation")(adaptive_max_pool)
+fractional_max_pool = _layouts(x="activation")(fractional_max_pool)
+deform_conv = _layouts(x="activation", offset="activation", w="weight", mask="activation")(deform_conv)
