@@ -213,13 +213,13 @@ def _fill(case: "Case", rng: np.random.Generator, index: int, name: str, shape: 
             top = 2 ** (p - 1)
             return rng.integers(-top + 1, top, size=shape).astype(np.float64) * 2.0 ** (emin - p + 1)
         if v == "subnormal_products":
-            # inputs m * 2**a (normal) with |m| < 2**h; products m1*m2 * 2**(2a) lie below 2**emin (subnormal),
-            # on the subnormal grid (exact), 2**5 times the smallest subnormal or more; sums exact below 2**(2a+p)
-            a = (emin - p + 1 + 5) // 2
-            h = max(1, (emin - 2 * a) // 2 - 1)
+            # inputs m * 2**e (normal) with |m| < 2**h; products m1*m2 * 2**(2e) lie below 2**emin (subnormal),
+            # on the subnormal grid (exact), 2**5 times the smallest subnormal or more; sums exact below 2**(2e+p)
+            e = (emin - p + 1 + 5) // 2
+            h = max(1, (emin - 2 * e) // 2 - 1)
             if name == "b":
-                return rng.integers(-(2 ** (2 * h)) + 1, 2 ** (2 * h), size=shape).astype(np.float64) * 2.0 ** (2 * a)
-            return rng.integers(-(2**h) + 1, 2**h, size=shape).astype(np.float64) * 2.0**a
+                return rng.integers(-(2 ** (2 * h)) + 1, 2 ** (2 * h), size=shape).astype(np.float64) * 2.0 ** (2 * e)
+            return rng.integers(-(2**h) + 1, 2**h, size=shape).astype(np.float64) * 2.0**e
         # overflow: S <= (terms + 1) * 2**E <= 2**(emax + 1 - headroom), headroom 2**10 (2**3 for float16's
         # narrow range): any summation order stays finite, far above where any product of two inputs is finite
         if not lead:
@@ -262,6 +262,12 @@ def _cancel_pairs(case: "Case", a: dict[str, np.ndarray]) -> None:
                 arr[base + m - 1] = 0.0  # an unpaired term contributes nothing
 
 
+# The default of ``stride``, ``padding``, ``dilation`` and ``output_padding``: ``None``, which
+# ``Case.__post_init__`` replaces with the per-axis default, so that these fields are never ``None`` once a
+# case is built.  Typed ``Any`` so the fields can carry their filled-in types.
+_PER_AXIS: Any = None
+
+
 @dataclass(frozen=True)
 class Case:
     """One call of an operation, all parameters explicit.
@@ -280,12 +286,12 @@ class Case:
     cout: int = 1
     spatial: tuple[int, ...] = (5,)
     kernel: tuple[int, ...] = (3,)
-    stride: tuple[int, ...] | None = None
-    padding: tuple[tuple[int, int], ...] | None = None
-    dilation: tuple[int, ...] | None = None
+    stride: tuple[int, ...] = _PER_AXIS
+    padding: tuple[tuple[int, int], ...] = _PER_AXIS
+    dilation: tuple[int, ...] = _PER_AXIS
     groups: int = 1
     bias: bool = False
-    output_padding: tuple[int, ...] | None = None
+    output_padding: tuple[int, ...] = _PER_AXIS
     ceil_mode: bool = False
     count_include_pad: bool = True
     values: str = "normal"
@@ -297,6 +303,13 @@ class Case:
     norm: int = 2                                  # L_p pooling: p
     padding_mode: str = "zeros"                    # convolution: what the padding holds (PyTorch's modules)
     quant: Any = None                              # quantized ops: a refconv.conformance.quantized_ops.Quant (None: drawn)
+    # fractional pooling and deformable convolution (refconv.conformance.extra_ops): the samples (one per axis,
+    # 'top' = the largest below 1; None: drawn per plane), how the offsets are filled, offset groups and mask
+    # (None: drawn from the seed)
+    samples: Any = None
+    offsets: str = "grid"
+    offset_groups: int | None = None
+    mask: bool | None = None
     label: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -315,6 +328,10 @@ class Case:
             # no window: a unit kernel, stride and no padding on every axis (what the geometry helpers read)
             for name, v in (("kernel", (1,) * d), ("stride", (1,) * d), ("dilation", (1,) * d), ("padding", ((0, 0),) * d)):
                 object.__setattr__(self, name, v)
+        if rec.takes("samples"):
+            from .extra_ops import fractional_defaults
+
+            fractional_defaults(self)  # no stride, padding or dilation; output_size drawn when not given
         if not rec.takes("count_include_pad"):
             object.__setattr__(self, "count_include_pad", True)  # not a parameter of the op: one canonical case
         if rec.window and not rec.takes("ceil_mode"):
@@ -405,12 +422,19 @@ class Case:
         rec = self.record
         # optional keywords (registry.OpRecord.optional) at their default are not named
         kw = {k: v for k, v in self.kwargs().items() if not rec.at_default(k, v)}
+        # sizes the canonical call passes positionally (fractional pooling) are named too
+        kw = {**{k: getattr(self, a) for k, a in (("kernel_size", "kernel"), ("output_size", "output_size"))
+                 if rec.takes(k) and k not in kw}, **kw}
         parts = [f"{k}={v}" for k, v in kw.items()]
         text = f"{self.op}({shp}; {', '.join(parts)}) values={self.values}"
         if self.layout != "contiguous":
             text += f" layout={self.layout}"
         if self.quant is not None:
             text += f" quant=({self.quant.describe()})"
+        if rec.takes("samples") or rec.takes("offset_groups"):
+            from .extra_ops import describe_inputs
+
+            text += describe_inputs(self)
         if self.expect_refusal:
             text += " (invalid: must be refused)"
         return text
@@ -590,7 +614,7 @@ def _ax(vals: Iterable[Any], dims: int) -> tuple:
 
 def _conv_catalogue(dims: int) -> list[Case]:
     S = lambda *v: _ax(v, dims)  # noqa: E731 - per-axis values, first `dims` of them
-    c = []
+    c: list[Case] = []
     add = c.append
     add(Case("conv", 1, 1, 1, S(5, 4, 3), S(3, 2, 2), label="plain"))
     add(Case("conv", 2, 3, 2, S(5, 4, 3), S(3, 3, 2), bias=True, seed=1, label="bias and channels"))
@@ -706,7 +730,7 @@ def _conv_layers(dims: int) -> list[Case]:
 
 def _transpose_catalogue(dims: int) -> list[Case]:
     S = lambda *v: _ax(v, dims)  # noqa: E731
-    c = []
+    c: list[Case] = []
     add = c.append
     add(Case("conv_transpose", 1, 1, 1, S(3, 3, 2), S(3, 2, 2), label="plain"))
     add(Case("conv_transpose", 2, 3, 2, S(3, 3, 2), S(3, 2, 2), bias=True, seed=1, label="bias and channels"))
@@ -765,7 +789,7 @@ def _pool_catalogue(op: str, dims: int) -> list[Case]:
     S = lambda *v: _ax(v, dims)  # noqa: E731
     rec = registry.get(op)
     mx = rec.bound == "max"  # max pooling: no count_include_pad to vary
-    c = []
+    c: list[Case] = []
     add = c.append
     add(Case(op, 1, 1, 1, S(6, 4, 4), S(2, 2, 2), label="plain"))
     add(Case(op, 2, 3, 3, S(7, 5, 4), S(3, 2, 2), stride=S(2, 1, 2), seed=1, label="overlapping windows"))
@@ -920,7 +944,7 @@ def _tiles(op: str, dims: int) -> list[Case]:
     base = rec.grad_of or op  # a gradient tiles the geometry of its forward op
     rows = _tile_rows(dims, pool=rec.window)
     out = [_tile_case(base, dims, what, o, 100 + i) for i, (what, o) in enumerate(rows)]
-    fast = [("N = 17", dict(n=17)), ("last output axis = 35", dict(out=(dims - 1, 35)))]
+    fast: list[tuple[str, dict]] = [("N = 17", dict(n=17)), ("last output axis = 35", dict(out=(dims - 1, 35)))]
     fast += [("C = 33", dict(cg=33))] if rec.window else [
         ("C_out = 66 (33 per group)", dict(og=33)), ("C_in/groups = 17", dict(cg=17))]
     out += [_tile_case(base, dims, what, o, 150 + i, fast=True) for i, (what, o) in enumerate(fast)]
@@ -999,7 +1023,7 @@ def _transpose_everything(op: str, dims: int) -> Case:
 def _pool_everything(op: str, dims: int) -> Case:
     S = lambda *v: _ax(v, dims)  # noqa: E731
     return Case(op, 2, 3, 3, S(7, 6, 5), S(3, 3, 2), stride=S(2, 2, 2), padding=S((1, 0), (0, 1), (1, 0)),
-                dilation=S(2, 1, 2) if registry.get(op).has_dilation else None, ceil_mode=True, count_include_pad=False)
+                dilation=S(2, 1, 2) if registry.get(op).has_dilation else _PER_AXIS, ceil_mode=True, count_include_pad=False)
 
 
 def _range(e: Case) -> list[Case]:
@@ -1017,6 +1041,7 @@ def _range(e: Case) -> list[Case]:
         c = e
         if e.record.adaptive:
             # bins [2i, 2i + 2) on the last axis: each holds one cancelling pair
+            assert e.output_size is not None  # an adaptive op's case: __post_init__ fills it in
             c = replace(e, spatial=e.spatial[:-1] + (2 * e.output_size[-1],))
         out.append(replace(c, values="cancel", seed=73, label="terms that cancel exactly (large partial sums)"))
     return out
@@ -1293,6 +1318,7 @@ _FEATURES = ("bias", "kernel > 1", "asymmetric padding", "stride > 1", "dilation
 def _sizes_of(c: Case) -> dict[str, int]:
     """The sizes of one valid case per dimension (a gradient: its forward op's output axes)."""
     out = c.forward_output_shape if c.record.grad_of else c.output_shape
+    assert out is not None  # a valid case
     sizes = {"N": c.n, "C_in": c.cin, "C_out": c.cout, "C_in/groups": c.cin // c.groups,
              "C_out/groups": c.cout // c.groups, "groups": c.groups, "input spatial": max(c.spatial)}
     sizes.update({f"output axis {i}": o for i, o in enumerate(out[2:])})
@@ -1383,7 +1409,7 @@ def _channels(rng: Any, rec: Any, caps: Capabilities, small: bool, big: str | No
     groups = _pick(rng, {1: 4, 2: 3, 3: 2, 4: 1}) if caps.groups and rec.has_groups else 1
     cg = rng.randint(1, 3) if caps.channels else 1
     og = rng.randint(1, 3) if caps.channels and not rec.window else 1
-    batch = {1: 5, 2: 3, 3: 1} if caps.batch else {1: 1}
+    batch: dict[int, float] = {1: 5, 2: 3, 3: 1} if caps.batch else {1: 1}
     if caps.empty_batch:
         batch[0] = 0.5
     nb = _pick(rng, batch)
@@ -1399,7 +1425,7 @@ def _channels(rng: Any, rec: Any, caps: Capabilities, small: bool, big: str | No
 
 
 def _value_class(rng: Any, rec: Any, caps: Capabilities, big: str | None, nb: int) -> str:
-    values = {"normal": 3, "small": 2, "negative": 1} if rec.bound == "max" else {"normal": 3, "small": 2}
+    values: dict[str, float] = {"normal": 3, "small": 2, "negative": 1} if rec.bound == "max" else {"normal": 3, "small": 2}
     values.update({"dyadic": 1, "subnormal": 0.3, "overflow": 0.2} if caps.full_range else {"dyadic": 1, "subnormal": 0.3})
     if rec.family == "conv":
         values.update({"subnormal_products": 0.3, "cancel": 0.2})

@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -74,6 +74,13 @@ def _forward(case: Case) -> bool:
     return rec.family == "conv" and not rec.transposed and rec.grad_of is None
 
 
+def _output_shape(case: Case) -> tuple[int, ...]:
+    """``case.output_shape`` of a case the definition accepts (the cases diagnosed are such cases)."""
+    shape = case.output_shape
+    assert shape is not None, "a case the definition rejects has no output shape"
+    return shape
+
+
 def _is_max(case: Case) -> bool:
     """A maximum over windows: the magnitude of its bound is ``|y|``."""
     return case.record.bound == "max"
@@ -111,7 +118,8 @@ def _flip_axes(axes: tuple[int, ...], name: str = "w") -> Callable:
 
 
 def _per_axis(case: Case, i: int, **kw: Any) -> Case:
-    vals = {k: tuple(v if j == i else getattr(case, k)[j] for j in range(case.dims)) for k, v in kw.items()}
+    vals: dict[str, Any] = {k: tuple(v if j == i else getattr(case, k)[j] for j in range(case.dims))
+                            for k, v in kw.items()}
     return replace(case, **vals)
 
 
@@ -137,7 +145,7 @@ def _interleave(case: Case, which: str) -> Callable:
 def _stride_phase(case: Case, phases: tuple[int, ...]) -> Candidate:
     # stride-1 result, with room past the end for outputs read from the right padding
     one = replace(case, stride=(1,) * case.dims, padding=tuple((lo, hi + p) for (lo, hi), p in zip(case.padding, phases)))
-    out = case.output_shape[2:]
+    out = _output_shape(case)[2:]
 
     def output(y: np.ndarray) -> np.ndarray:
         idx = tuple(slice(p, p + s * o, s) for p, s, o in zip(phases, case.stride, out))
@@ -146,6 +154,11 @@ def _stride_phase(case: Case, phases: tuple[int, ...]) -> Candidate:
     return Candidate(
         f"stride phase {phases}", f"strided outputs taken at offset {phases} instead of 0 (p*s + phase)", one, output=output,
     )
+
+
+def _bias_times(factor: int) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """The inputs with the bias multiplied by ``factor``."""
+    return lambda a: {**a, "b": a["b"] * factor}
 
 
 def _bias_variants(case: Case) -> list[Candidate]:
@@ -159,9 +172,9 @@ def _bias_variants(case: Case) -> list[Candidate]:
                         (kprod, "added once per kernel tap"), (reads * kprod, "added once per product (inside the loop)")):
         if factor > 1:
             out.append(Candidate(f"bias {why}", f"the bias is {why} ({factor} times)", case,
-                                 inputs=lambda a, f=factor: {**a, "b": a["b"] * f}))
+                                 inputs=_bias_times(factor)))
     nsp = case.dims
-    yshape = case.output_shape
+    yshape = _output_shape(case)
     for ax in [0] + list(range(2, 2 + nsp)):
         if yshape[ax] == case.cout and case.cout > 1:
             def compute(a, approximate=False, ax=ax):
@@ -206,8 +219,10 @@ def conv_candidates(case: Case) -> list[Candidate]:
             + _dilation_candidates(case) + _stride_candidates(case) + _layout_candidates(case) + _bias_variants(case))
 
 
+_PadMode = Literal["reflect", "edge", "wrap", "symmetric"]
 #: numpy's np.pad modes: PyTorch's 'replicate' is 'edge', 'circular' is 'wrap', and 'symmetric' repeats the edge
-_NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap", "symmetric": "symmetric"}
+_NP_MODES: dict[str, _PadMode] = {"reflect": "reflect", "replicate": "edge", "circular": "wrap",
+                                   "symmetric": "symmetric"}
 
 
 def _mode_candidates(case: Case) -> list[Candidate]:
@@ -225,7 +240,7 @@ def _mode_candidates(case: Case) -> list[Candidate]:
     return c
 
 
-def _padded_with(case: Case, np_mode: str) -> Callable:
+def _padded_with(case: Case, np_mode: _PadMode) -> Callable:
     """The convolution of an input padded by ``np.pad(mode=np_mode)``, with no padding of its own."""
     def compute(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
         x = np.pad(np.asarray(a["x"], dtype=np.float64), [(0, 0), (0, 0)] + list(case.padding), mode=np_mode)
@@ -629,7 +644,7 @@ def _empty_batch(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list
     if out1.ok or out1.kind != outcome.kind:
         if outcome.kind == "shape":
             got = tuple(np.shape(outcome.actual))
-            what = f"output shape {got} instead of {tuple(case.output_shape)}"
+            what = f"output shape {got} instead of {tuple(_output_shape(case))}"
         else:
             what = outcome.message
         return [f"empty batch: {what} only when N = 0 (the same case with N = 1 "
@@ -677,7 +692,7 @@ def diagnose(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list[str
     if not hits and outcome.kind == "nonfinite" and outcome.worst:
         findings.append(_nonfinite_finding(case, outcome.worst))
         return findings, formulas
-    if not hits and outcome.kind in ("value", "nonfinite") and actual.shape == tuple(case.output_shape):
+    if not hits and outcome.kind in ("value", "nonfinite") and actual.shape == tuple(_output_shape(case)):
         findings += _precision_findings(runner, case, arrays, actual, outcome)
     return findings, formulas
 
@@ -685,7 +700,7 @@ def diagnose(runner: Any, case: Case, outcome: Any) -> tuple[list[str], list[str
 def _shape_findings(case: Case, actual: np.ndarray, hits: list[Candidate], findings: list[str],
                     formulas: list[str]) -> None:
     """A wrong shape: the formula of each wrong axis (also under each matching convention), rank and channels."""
-    exp_shape = case.output_shape
+    exp_shape = _output_shape(case)
     if actual.ndim == len(exp_shape):
         wrong = [i for i in range(case.dims) if actual.shape[2 + i] != exp_shape[2 + i]]
         formulas += [f"axis {i} expected: {axis_formula(case, i)}" for i in wrong]
@@ -766,12 +781,12 @@ def indices_candidates(case: Case) -> list[Candidate]:
     c = pool_candidates(plain)
     c.append(Candidate("indices counted over the whole tensor", "indices count across N and C (ONNX Indices, "
                        "storage_order=0) instead of within each (n, c) plane", case, indices=True,
-                       compute=lambda a, approximate=False: onnx_indices(exact(a), shape, 0)))
+                       compute=lambda a, approximate: onnx_indices(exact(a), shape, 0)))
     c.append(Candidate("column-major indices", "indices over the whole tensor with the spatial axes column-major "
                        "(ONNX storage_order=1)", case, indices=True,
-                       compute=lambda a, approximate=False: onnx_indices(exact(a), shape, 1)))
+                       compute=lambda a, approximate: onnx_indices(exact(a), shape, 1)))
     c.append(Candidate("the last maximum on ties", "ties take the last maximum in window order, not the first", case,
-                       indices=True, compute=lambda a, approximate=False: _last_max_indices(case, a["x"])))
+                       indices=True, compute=lambda a, approximate: _last_max_indices(case, a["x"])))
     return c
 
 
@@ -781,7 +796,8 @@ def _last_max_indices(case: Case, x: np.ndarray) -> np.ndarray:
 
     pp = case.validate()
     xp = pe._padded(np.asarray(x, dtype=np.float64), pp, -np.inf)
-    best = idx = None
+    best: Any = None  # None until the first tap
+    idx: Any = None
     for k, sl in pe._taps(pp):
         v = xp[sl]
         flat, ok = pe._tap_flat(pp, k)
@@ -797,8 +813,10 @@ def _adaptive_with(case: Case, bins: Callable[[int, int], list[tuple[int, int]]]
     """Adaptive pooling over other bins (mean or maximum per bin, in float64)."""
     def compute(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
         y = np.asarray(a["x"], dtype=np.float64)
+        out_size = case.output_size
+        assert out_size is not None  # an adaptive op's case: __post_init__ fills it in
         for ax in range(y.ndim - 1, 1, -1):
-            parts = [y.take(range(s, max(e, s + 1)), axis=ax) for s, e in bins(case.spatial[ax - 2], case.output_size[ax - 2])]
+            parts = [y.take(range(s, max(e, s + 1)), axis=ax) for s, e in bins(case.spatial[ax - 2], out_size[ax - 2])]
             red = [p.max(axis=ax) if _is_max(case) else p.mean(axis=ax) for p in parts]
             y = np.stack(red, axis=ax)
         return y
@@ -853,9 +871,9 @@ def bias_grad_candidates(case: Case) -> list[Candidate]:
     total = lambda a: np.asarray(a["dy"], dtype=np.float64).sum(axis=(0, *range(2, a["dy"].ndim)))  # noqa: E731
     return [
         Candidate("mean instead of sum", "dy averaged over the batch and the positions instead of summed", case,
-                  compute=lambda a, approximate=False: total(a) / count),
+                  compute=lambda a, approximate: total(a) / count),
         Candidate("the first sample only", "the sum over the positions of sample 0, the rest of the batch left out",
-                  case, compute=lambda a, approximate=False: total({"dy": np.asarray(a["dy"])[:1]})),
+                  case, compute=lambda a, approximate: total({"dy": np.asarray(a["dy"])[:1]})),
     ]
 
 
@@ -878,7 +896,7 @@ def transpose_grad_candidates(case: Case) -> list[Candidate]:
         kw = {k: getattr(case, k) for k in ("stride", "padding", "dilation", "groups")}
         out.append(Candidate("output_padding's trailing outputs kept", "conv(dy, w) without cutting the "
                              "floor(output_padding / stride) outputs past the input's last sample", case,
-                             compute=lambda a, approximate=False: oracle.conv(a["dy"], a["w"], **kw)))
+                             compute=lambda a, approximate: oracle.conv(a["dy"], a["w"], **kw)))
     return out
 
 

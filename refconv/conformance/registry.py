@@ -35,9 +35,12 @@ from __future__ import annotations
 import importlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import params as P
+
+if TYPE_CHECKING:
+    from .cases import Parts
 
 __all__ = ["OpRecord", "register", "get", "records", "names", "probed", "docs_table", "write_docs_table", "DOCS_BEGIN",
            "DOCS_END"]
@@ -123,7 +126,7 @@ class OpRecord:
     def fast_function(self) -> Callable:
         return _resolve(self.fast)
 
-    def build_catalogue(self, dims: int) -> list:
+    def build_catalogue(self, dims: int) -> Parts:
         return _resolve(self.catalogue)(self.name, dims)
 
     def build_candidates(self, case: Any) -> list:
