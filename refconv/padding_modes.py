@@ -83,13 +83,13 @@ def pad_mode(x: np.ndarray, padding: Sequence[tuple[int, int]], mode: Any) -> np
 def pad_mode_adjoint(dxp: np.ndarray, padding: Sequence[tuple[int, int]], mode: Any, shape: Sequence[int]) -> np.ndarray:
     """The adjoint of :func:`pad_mode`: each padded position's gradient added to the input sample it copies."""
     mode = padding_mode(mode)
-    out = dxp
+    out = np.asarray(dxp)
     for ax, (lo, hi) in enumerate(padding, start=2):
         src = source_indices(shape[ax], lo, hi, mode)
-        acc = np.zeros(out.shape[:ax] + (shape[ax],) + out.shape[ax + 1:], dtype=out.dtype)
-        for j, i in enumerate(src):
-            if i >= 0:
-                idx = (slice(None),) * ax + (int(i),)
-                acc[idx] = acc[idx] + out[(slice(None),) * ax + (j,)]
-        out = acc
+        keep = src >= 0  # zeros padding: positions that copy nothing
+        # axis `ax` first: padded position j adds its slice to the input slice src[j], in increasing j
+        moved = np.moveaxis(out, ax, 0)[keep]
+        acc = np.zeros((shape[ax],) + moved.shape[1:], dtype=out.dtype)
+        np.add.at(acc, src[keep], moved)
+        out = np.moveaxis(acc, 0, ax)
     return out

@@ -89,6 +89,9 @@ __all__ = [
     "OracleSizeError",
     "spatial_rank",
     "unbatched",
+    "accepts_unbatched",
+    "weight_rank",
+    "per_axis_rank",
     "FractionalPoolParams",
     "fractional_pool_params",
     "DeformParams",
@@ -944,6 +947,68 @@ def unbatched(name: str, shape: ShapeLike, spatial: int | None) -> bool:
         f"{name}.ndim={len(shp)}: expected {spatial + 2} axes (N, C, *spatial) or {spatial + 1} (C, *spatial) "
         f"for {spatial} spatial axes ({name}.shape={shp})"
     )
+
+
+def weight_rank(name: str = "w") -> Any:
+    """The spatial rank of a call read from its weight argument ``name``: the weight's rank minus two."""
+
+    def rank(arguments: dict[str, Any]) -> int | None:
+        w = arguments.get(name)
+        return None if w is None else max(len(getattr(w, "shape", None) or _np().shape(w)) - 2, 0)
+
+    return rank
+
+
+def per_axis_rank(*names: str) -> Any:
+    """The spatial rank of a call named by the first tuple among its per-axis arguments ``names`` (:func:`spatial_rank`)."""
+    return lambda arguments: spatial_rank(*(arguments.get(n) for n in names))
+
+
+def accepts_unbatched(arrays: Sequence[str], spatial: Any) -> Any:
+    """Decorate an operation so that it also takes PyTorch's unbatched inputs ``(C, *spatial)``.
+
+    ``spatial(arguments)`` gives the number of spatial axes from the bound
+    arguments (:func:`weight_rank`, :func:`per_axis_rank`); when the first of
+    ``arrays`` is unbatched (:func:`unbatched`), every array in ``arrays``
+    gains ``N = 1`` and the result (each result of a tuple) loses it.  The
+    one validation of unbatched inputs for :mod:`refconv.fast`.
+
+    >>> @accepts_unbatched(("x",), per_axis_rank("k"))
+    ... def shape_of(x, k):
+    ...     return _np().asarray(x)
+    >>> shape_of(_np().zeros((3, 5)), (2,)).shape, shape_of(_np().zeros((1, 3, 5)), (2,)).shape
+    ((3, 5), (1, 3, 5))
+    """
+    import functools
+    import inspect
+
+    def deco(f: Any) -> Any:
+        sig = inspect.signature(f)
+
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                bound = sig.bind(*args, **kwargs)
+                first, rank = _np().asarray(bound.arguments[arrays[0]]), spatial(bound.arguments)
+            except (TypeError, ValueError, KeyError):  # the operation itself names what is wrong
+                return f(*args, **kwargs)
+            if not unbatched(arrays[0], first.shape, rank):
+                return f(*args, **kwargs)
+            for name in arrays:
+                if bound.arguments.get(name) is not None:
+                    bound.arguments[name] = _np().asarray(bound.arguments[name])[None]  # N = 1
+            out = f(*bound.args, **bound.kwargs)
+            return tuple(r[0] for r in out) if isinstance(out, tuple) else out[0]
+
+        return wrapper
+
+    return deco
+
+
+def _np() -> Any:
+    import numpy
+
+    return numpy
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ from ..params import (
     conv_transpose_params,
     general_crop,
 )
+from ..params import padding_mode as _padding_mode
+from ..padding_modes import check_mode_padding, pad_mode, pad_mode_adjoint
 from . import direct
 from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import Geometry, is_depthwise, pad_dilate, prod
@@ -421,6 +423,7 @@ def conv(
     flip: Any = False,
     algorithm: str = "auto",
     max_memory: int | None = None,
+    padding_mode: str = "zeros",
 ) -> np.ndarray:
     """N-D convolution (cross-correlation unless ``flip=True``) of ``x`` with ``w``.
 
@@ -448,6 +451,9 @@ def conv(
         always computed exactly (direct).
     max_memory : int, optional
         Cap in bytes for temporaries (default :func:`refconv.fast.get_memory_cap`).
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
+        What the padding holds, as :func:`refconv.oracle.conv` (:mod:`refconv.padding_modes`):
+        the input padded so (``np.take`` of its source indices), then convolved without padding.
 
     Returns
     -------
@@ -461,12 +467,28 @@ def conv(
     (1, 2, 28, 28)
     >>> conv(x, np.ones((2, 3, 5, 5), np.float32)).dtype
     dtype('float32')
+    >>> conv(np.arange(1, 6).reshape(1, 1, 5), np.array([[[1, 1]]]), padding=1, padding_mode='circular').tolist()
+    [[[6, 3, 5, 7, 9, 6]]]
     """
     x, w = as_array("x", x), as_array("w", w)
     b = None if b is None else as_array("b", b)
-    p = _conv_params(x.shape, w.shape, None if b is None else b.shape, stride=stride, padding=padding,
-                     dilation=dilation, groups=groups, flip=flip)
-    return _forward(x, w, b, p, algorithm, resolve_cap(max_memory), "conv")
+    kw = dict(stride=stride, dilation=dilation, groups=groups, flip=flip)
+    p = _conv_params(x.shape, w.shape, None if b is None else b.shape, padding=padding, **kw)
+    x, p, cap = _mode_padded(x, w.shape, None if b is None else b.shape, p, padding_mode, kw, max_memory, "conv")
+    return _forward(x, w, b, p, algorithm, cap, "conv")
+
+
+def _mode_padded(x: np.ndarray, w_shape, b_shape, p: ConvParams, mode: Any, kw: dict, max_memory: Any, name: str):
+    """``(x, p, cap)``: for a ``padding_mode`` other than ``'zeros'`` the input padded as the mode says
+    (:func:`refconv.padding_modes.pad_mode`), the parameters without padding and the cap with that copy held."""
+    cap: int | Budget = resolve_cap(max_memory)
+    mode = _padding_mode(mode)
+    if mode == "zeros":
+        return x, p, cap
+    check_mode_padding(mode, p.padding, p.input_spatial)  # reflect: each side < n; circular: <= n
+    cap = Budget(cap).hold(nbytes((*p.input_shape[:2], *p.padded_spatial), x.dtype), f"the mode-padded input of {name}")
+    x = pad_mode(x, p.padding, mode)  # xp[i] = x[src[i]] on every spatial axis
+    return x, _conv_params(x.shape, w_shape, b_shape, padding=0, **kw), cap
 
 
 def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams, algorithm: Any,
@@ -577,6 +599,7 @@ def conv_grad_input(
     flip: Any = False,
     algorithm: str = "auto",
     max_memory: int | None = None,
+    padding_mode: str = "zeros",
 ) -> np.ndarray:
     """Gradient of ``sum(conv(x, w, ...) * dy)`` with respect to ``x`` (of shape ``input_shape``).
 
@@ -588,16 +611,44 @@ def conv_grad_input(
     >>> import numpy as np
     >>> conv_grad_input(np.ones((1, 1, 2)), np.array([[[1., 2., 3.]]]), (1, 1, 5), stride=2)[0, 0].tolist()
     [1.0, 2.0, 4.0, 2.0, 3.0]
+
+    With a ``padding_mode`` other than ``'zeros'``: the gradient of the padded
+    input, folded back by :func:`refconv.padding_modes.pad_mode_adjoint` (a
+    sample accumulates the gradients of its copies):
+
+    >>> conv_grad_input(np.array([[[1, 1, 1]]]), np.array([[[1, 1]]]), (1, 1, 2), padding=1, padding_mode='replicate').tolist()
+    [[[3, 3]]]
     """
     dy, w = as_array("dy", dy), as_array("w", w)
-    p = _conv_params(input_shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
+    kw = dict(stride=stride, dilation=dilation, groups=groups, flip=flip)
+    p = _conv_params(input_shape, w.shape, padding=padding, **kw)
     check_gradient_shape(dy.shape, p.output_shape)
+    mode = _padding_mode(padding_mode)
+    if mode != "zeros":
+        return _grad_input_moded(dy, w, p, mode, kw, algorithm, max_memory)
+    return _grad_input(dy, w, p, algorithm, resolve_cap(max_memory))
+
+
+def _grad_input(dy: np.ndarray, w: np.ndarray, p: ConvParams, algorithm: Any, cap: int | Budget) -> np.ndarray:
+    """The input gradient on validated operands."""
     geo = _geometry(p)
     if _algorithm(algorithm) == "winograd":
         _winograd_domain("conv_grad_input", geo, w.shape)
     problem = _Problem("conv_grad_input", (("dy", dy), ("w", w)), None, p.input_shape,
                        _grad_input_run(geo, p.input_spatial, p.flip), _choose_grad_input(dy.shape, w.shape, geo, p.input_spatial))
-    return _execute(problem, algorithm, resolve_cap(max_memory))
+    return _execute(problem, algorithm, cap)
+
+
+def _grad_input_moded(dy: np.ndarray, w: np.ndarray, p: ConvParams, mode: str, kw: dict, algorithm: Any,
+                      max_memory: Any) -> np.ndarray:
+    """The input gradient with mode padding: ``dxp`` of the padded input (no padding), then its adjoint."""
+    check_mode_padding(mode, p.padding, p.input_spatial)  # reflect: each side < n; circular: <= n
+    # the adjoint's result (the input's shape), held next to dxp
+    held = nbytes(p.input_shape, compute_dtype(("dy", dy), ("w", w)))
+    cap = Budget(resolve_cap(max_memory)).hold(held, "the folded input gradient of conv_grad_input")
+    q = _conv_params((*p.input_shape[:2], *p.padded_spatial), w.shape, padding=0, **kw)
+    dxp = _grad_input(dy, w, q, algorithm, cap)  # the gradient of the padded input
+    return pad_mode_adjoint(dxp, p.padding, mode, p.input_shape)  # dx[src[j]] += dxp[j]
 
 
 def conv_grad_weight(
@@ -612,8 +663,12 @@ def conv_grad_weight(
     flip: Any = False,
     algorithm: str = "auto",
     max_memory: int | None = None,
+    padding_mode: str = "zeros",
 ) -> np.ndarray:
     """Gradient of ``sum(conv(x, w, ...) * dy)`` with respect to ``w`` (of shape ``weight_shape``).
+
+    With a ``padding_mode`` other than ``'zeros'``: the correlation of the
+    mode-padded input (:func:`refconv.padding_modes.pad_mode`) with ``dy``.
 
     ``dw[o, c, k'] = sum_{n, p} dy[n, o, p] * xp[n, g(o)*Cg + c, p*s + k*d]``.
 
@@ -624,15 +679,17 @@ def conv_grad_weight(
     [3.0, 5.0, 7.0]
     """
     x, dy = as_array("x", x), as_array("dy", dy)
-    p = _conv_params(x.shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
+    kw = dict(stride=stride, dilation=dilation, groups=groups, flip=flip)
+    p = _conv_params(x.shape, weight_shape, padding=padding, **kw)
     check_gradient_shape(dy.shape, p.output_shape)
+    x, p, cap = _mode_padded(x, weight_shape, None, p, padding_mode, kw, max_memory, "conv_grad_weight")
     if _algorithm(algorithm) == "winograd":
         raise ConvParamError("algorithm='winograd': conv_grad_weight has no Winograd form here; use 'auto', 'direct' or 'fft'")
     # the weight gradient costs what the forward pass costs: the same choice between FFT and direct
     problem = _Problem("conv_grad_weight", (("x", x), ("dy", dy)), None, p.weight_shape,
                        _grad_weight_run(_geometry(p), p.kernel_spatial, p.flip),
                        _choose_forward(x.shape, p.weight_shape, p, winograd=False))
-    return _execute(problem, algorithm, resolve_cap(max_memory))
+    return _execute(problem, algorithm, cap)
 
 
 def conv_grad_bias(dy: Any) -> np.ndarray:
