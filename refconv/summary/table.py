@@ -251,6 +251,7 @@ def describe(layer: Layer) -> str:
 
     >>> describe(Conv(96, 11, stride=4, groups=2))
     '96, 11/4, g2'
+    >>> from refconv.summary.layers import MaxPool
     >>> describe(MaxPool(3, 2, padding=1, ceil_mode=True))
     '3/2, p1, ceil'
     """
@@ -494,6 +495,7 @@ def summarize(
     """
     from .zoo import Network
 
+    layer: Layer
     if isinstance(network, Network):
         layer, default, net_name = network.layers, network.input_shape, network.name
     elif isinstance(network, Layer):
