@@ -46,7 +46,7 @@ import dataclasses
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, Optional
+from typing import Any, ClassVar, Iterator, Optional, Sequence
 
 from .. import shapes
 from ..params import PADDING_FORM_RULE, ConvParamError, normalize_padding, padding_form, per_axis, pool_params
@@ -149,7 +149,7 @@ def _check_float(obj: Any, name: str, lo: float, hi: float = math.inf, *, open_l
     ok = (
         isinstance(v, numbers.Real) and not isinstance(v, bool)
         and (isinstance(v, numbers.Integral) or math.isfinite(v))  # math.isfinite overflows on a huge int
-        and (v > lo if open_lo else v >= lo) and v <= hi
+        and (v > lo if open_lo else v >= lo) and v <= hi  # type: ignore[operator]  # numbers.Real has no > or >=
     )
     if not ok:
         close = ")" if math.isinf(hi) else "]"
@@ -255,7 +255,8 @@ def _padding_pairs(padding: Any, spatial: list[Any], k: tuple[int, ...], s: tupl
     return normalize_padding(padding, sizes, k, s, d)
 
 
-def _check_fits(layer: "Layer", spatial: list[Any], k: tuple[int, ...], d: tuple[int, ...], pad: Any, what: str) -> None:
+def _check_fits(layer: Conv | _Pool, spatial: list[Any], k: tuple[int, ...], d: tuple[int, ...], pad: Any,
+                what: str) -> None:
     for i, (n, ki, di, (lo, hi)) in enumerate(zip(spatial, k, d, pad)):
         if is_symbolic(n) or is_symbolic(lo) or is_symbolic(hi):
             continue
@@ -712,7 +713,7 @@ class Sequential(_Container):
     (8, 16, 16)
     """
 
-    layers: tuple[Layer, ...]
+    layers: Sequence[Layer]  # a list or a tuple; __post_init__ stores a tuple
 
     kind: ClassVar[str] = "sequential"
 
@@ -760,7 +761,7 @@ class Concat(_Container):
     (384, 28, 28)
     """
 
-    branches: tuple[Layer, ...]
+    branches: Sequence[Layer]  # a list or a tuple; __post_init__ stores a tuple
 
     kind: ClassVar[str] = "concat"
 

@@ -176,7 +176,7 @@ def alexnet_original(num_classes: int = 1000) -> Network:
     >>> net.layers.layers[0].output_shape((3, 227, 227))     # (227 - 11)/4 + 1 = 55
     (96, 55, 55)
     """
-    lrn = dict(size=5, alpha=5e-4, beta=0.75, k=2.0)
+    lrn: dict[str, Any] = dict(size=5, alpha=5e-4, beta=0.75, k=2.0)
     return _net(
         "alexnet_original",
         [
@@ -327,7 +327,7 @@ def googlenet_original(*, aux_logits: bool = False, num_classes: int = 1000) -> 
     >>> googlenet_original().num_params()
     6998552
     """
-    lrn = dict(size=5, alpha=1e-4, beta=0.75)
+    lrn: dict[str, Any] = dict(size=5, alpha=1e-4, beta=0.75)
     pool = dict(ceil_mode=True)
     layers: list[Layer] = [
         Conv(64, 7, stride=2, padding=3, in_channels=3, name="conv1"), ReLU(), MaxPool(3, 2, **pool, name="pool1"), LRN(**lrn),
