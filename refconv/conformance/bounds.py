@@ -343,6 +343,11 @@ def case_bound(case: Any, arrays: dict[str, np.ndarray], exp: np.ndarray, prof: 
     from . import ops
 
     mode = validate_bound(case.op, algorithm)
+    if getattr(case, "unbatched", False) and mode != "direct":
+        # the algorithms' bounds read the batched shapes: the same call with N = 1, its bound without N
+        full, batched = case.batched(arrays)
+        return case_bound(full if case.op == full.op else type(case)(full, case.op), batched, np.asarray(exp)[None],
+                          prof, algorithm=algorithm, dtype=dtype)[0]
     S = ops.magnitude(case, arrays)
     n, factors = op_terms(case.op, case.terms())
     Sf = np.where(np.isfinite(S), S, 0.0)

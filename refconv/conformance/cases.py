@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -278,6 +278,9 @@ class Case:
     channels and ``spatial`` its input size; for pooling ``cin == cout``.
     ``values`` is one of :data:`VALUES`, ``layout`` one of :data:`LAYOUTS`;
     ``expect_refusal`` marks a configuration the definition rejects.
+    ``unbatched`` (``n == 1``, an op whose record names ``unbatched`` arrays)
+    passes those arrays without the batch axis, as PyTorch accepts them, and
+    expects the result without it.
     """
 
     op: str
@@ -310,6 +313,7 @@ class Case:
     offsets: str = "grid"
     offset_groups: int | None = None
     mask: bool | None = None
+    unbatched: bool = False                        # N = 1 left out: the arrays of record.unbatched are (C, *S)
     label: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -353,6 +357,9 @@ class Case:
 
     def validate(self) -> Any:
         """The normalized parameters from :mod:`refconv.params` (raises ``ConvParamError`` if invalid)."""
+        if self.unbatched and (self.n != 1 or not self.record.unbatched):
+            raise P.ConvParamError(f"unbatched=True: needs N = 1 (got {self.n}) and an op that takes unbatched "
+                                   f"inputs ({self.op} {'does' if self.record.unbatched else 'does not'})")
         return self.record.normalize(self)
 
     def is_valid(self) -> bool:
@@ -383,11 +390,31 @@ class Case:
         """The shape the target must return (None for a case the definition rejects)."""
         if self.expect_refusal and not self.is_valid():
             return None
-        return tuple(self.record.output(self))
+        out = tuple(self.record.output(self))
+        return out[1:] if self.unbatched else out  # an unbatched result has no N either
 
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Array arguments in call order, with their shapes."""
-        return self.record.arrays(self)
+        """Array arguments in call order, with their shapes (without N where the case is unbatched)."""
+        return self._unbatch(self.record.arrays(self), lambda shape: shape[1:])
+
+    def _unbatch(self, named: dict[str, Any], drop: Any) -> dict[str, Any]:
+        """``named`` with ``drop`` applied to the arrays (or shapes) that lose N in an unbatched call."""
+        if not self.unbatched:
+            return named
+        return {k: drop(v) if k in self.record.unbatched else v for k, v in named.items()}
+
+    def batched(self, arrays: dict[str, np.ndarray]) -> tuple["Case", dict[str, np.ndarray]]:
+        """The same call with its batch axis: the case with ``unbatched=False``, ``arrays`` with ``N = 1`` put back.
+
+        >>> c = Case('conv', spatial=(4,), kernel=(2,), unbatched=True)
+        >>> b, a = c.batched(c.arrays())
+        >>> c.input_shapes()['x'], a['x'].shape, c.output_shape, b.output_shape
+        ((1, 4), (1, 1, 4), (1, 3), (1, 1, 3))
+        """
+        if not self.unbatched:
+            return self, arrays
+        return replace(self, unbatched=False), {
+            k: np.asarray(v)[None] if k in self.record.unbatched else v for k, v in arrays.items()}
 
     def terms(self) -> int:
         """Products summed per output element, at most (the ``n`` of ``gamma_n``)."""
@@ -403,11 +430,12 @@ class Case:
         dt = dtype_of(dtype) if isinstance(dtype, str) else np.dtype(dtype)
         rng = np.random.default_rng([self.seed, len(self.values)])
         out: dict[str, np.ndarray] = {}
-        for i, (name, shape) in enumerate(self.input_shapes().items()):
+        # drawn (and derived) with N = 1 even when unbatched: the values of the batched case
+        for i, (name, shape) in enumerate(self.record.arrays(self).items()):
             out[name] = _fill(self, rng, i, name, shape, dt)
         if self.values == "cancel":
             _cancel_pairs(self, out)
-        out = self.record.derive(self, {k: v.astype(dt) for k, v in out.items()})
+        out = self._unbatch(self.record.derive(self, {k: v.astype(dt) for k, v in out.items()}), lambda a: a[0])
         # integer arrays (indices) keep their int64
         return {k: in_layout(v if v.dtype.kind in "iu" else v.astype(dt), self.layout) for k, v in out.items()}
 
@@ -431,6 +459,8 @@ class Case:
             text += f" layout={self.layout}"
         if self.quant is not None:
             text += f" quant=({self.quant.describe()})"
+        if self.unbatched:
+            text += " unbatched (no N axis)"
         if rec.takes("samples") or rec.takes("offset_groups"):
             from .extra_ops import describe_inputs
 
@@ -481,6 +511,10 @@ class Capabilities:
     ``full_range=False`` declares a target that computes in a format with less
     exponent range than its arrays (a float16 accumulator for float32 inputs):
     the catalogue then leaves out the values near the overflow threshold.
+    ``unbatched=True`` declares a target that takes PyTorch's unbatched
+    inputs ``(C, *S)`` (and returns its result without N) for the ops whose
+    record names ``unbatched`` arrays; the canonical signature is batched,
+    so the default is False: a target opts in.
     """
 
     ops: tuple[str, ...] = OPS
@@ -501,6 +535,7 @@ class Capabilities:
     padding_mode: bool = True      # convolution with padding_mode 'reflect', 'replicate', 'circular'
     refuses_invalid: bool = True  # raises on configurations the definition rejects
     full_range: bool = True       # values near the dtype's overflow threshold
+    unbatched: bool = False       # inputs without the batch axis, (C, *S), where the op takes them (PyTorch)
     #: extra rule: a function (case) -> True when supported
     rule: Any = None
     notes: tuple[str, ...] = ()
@@ -537,6 +572,8 @@ class Capabilities:
         if not self.padding_mode and case.padding_mode != "zeros":
             return False
         if not self.full_range and case.values == "overflow":
+            return False
+        if case.unbatched and not self.unbatched:
             return False
         if self.rule is not None:
             try:
@@ -586,6 +623,8 @@ class Capabilities:
             c = replace(c, divisor_override=None)
         if not self.padding_mode:
             c = replace(c, padding_mode="zeros")
+        if not self.unbatched:
+            c = replace(c, unbatched=False)
         if not (padding_kinds(c) & set(self.padding)):
             alts = []
             if "symmetric" in self.padding:
@@ -1233,6 +1272,23 @@ def adaptive_catalogue(op: str, dims: int) -> Parts:
                  invalid)
 
 
+def _unbatched(parts: Parts, invalid: bool = False) -> list[Case]:
+    """PyTorch's unbatched inputs (no N axis) for an op that takes them: the first plain case, the first with
+    padding and a stride, the first padding_mode case, every feature on (N = 1); ``invalid``: the first rejected
+    configuration, unbatched (it must be refused as well)."""
+    if not parts.everything.record.unbatched:
+        return []
+    single = [c for c in (parts.invalid if invalid else parts.conventions) if c.n == 1]
+    if invalid:
+        picks = single[:1]
+    else:
+        picks = [single[0]] if single else []
+        picks += [c for c in single if any(s > 1 for s in c.stride) and any(map(any, c.padding))][:1]
+        picks += [c for c in single if c.padding_mode != "zeros"][:1]
+        picks.append(replace(parts.everything, n=1, label="every feature on"))
+    return [replace(c, unbatched=True, label=f"unbatched (no N axis): {c.label}") for c in picks]
+
+
 def catalogue(op: str, dims: int, caps: Capabilities = ALL) -> list[Case]:
     """The deterministic edge cases for ``op`` in ``dims`` spatial axes, projected onto ``caps``.
 
@@ -1244,8 +1300,8 @@ def catalogue(op: str, dims: int, caps: Capabilities = ALL) -> list[Case]:
     """
     parts = registry.get(op).build_catalogue(dims)
     tiles = _tiles(op, dims)
-    raw = (parts.conventions + _range(parts.everything) + parts.degenerate + _layouts(parts.everything, tiles)
-           + tiles + parts.invalid)
+    raw = (parts.conventions + _unbatched(parts) + _range(parts.everything) + parts.degenerate
+           + _layouts(parts.everything, tiles) + tiles + parts.invalid + _unbatched(parts, invalid=True))
     seen, out = set(), []
     for c in raw:
         if not c.expect_refusal and not c.is_valid():
@@ -1312,7 +1368,7 @@ def coverage(cases: Iterable[Case]) -> dict[str, Any]:
 
 #: the features coverage counts (besides all of an op's at once)
 _FEATURES = ("bias", "kernel > 1", "asymmetric padding", "stride > 1", "dilation > 1", "groups > 1", "output_padding",
-             "ceil_mode", "count_include_pad=False", "empty batch")
+             "ceil_mode", "count_include_pad=False", "empty batch", "unbatched")
 
 
 def _sizes_of(c: Case) -> dict[str, int]:
@@ -1321,7 +1377,7 @@ def _sizes_of(c: Case) -> dict[str, int]:
     assert out is not None  # a valid case
     sizes = {"N": c.n, "C_in": c.cin, "C_out": c.cout, "C_in/groups": c.cin // c.groups,
              "C_out/groups": c.cout // c.groups, "groups": c.groups, "input spatial": max(c.spatial)}
-    sizes.update({f"output axis {i}": o for i, o in enumerate(out[2:])})
+    sizes.update({f"output axis {i}": o for i, o in enumerate(out[len(out) - c.dims:])})  # N, C (or C) first
     sizes["reduction"] = _reduction(c)
     return sizes
 
@@ -1339,6 +1395,7 @@ def _features_of(c: Case) -> dict[str, bool]:
         "ceil_mode": c.ceil_mode,
         "count_include_pad=False": c.record.takes("count_include_pad") and not c.count_include_pad,
         "empty batch": c.n == 0,
+        "unbatched": c.unbatched,
     }
 
 
@@ -1351,52 +1408,149 @@ def _all_at_once(c: Case, on: dict[str, bool]) -> bool:
     return all(on[k] for k in need)
 
 
-# --------------------------------------------------------------------------- hypothesis
+# --------------------------------------------------------------------------- exploration: one case model
+#
+# draw_case describes every choice of an explored case through a chooser: integer(lo, hi), choice(seq),
+# weighted({option: weight}) and boolean(p).  RandomChooser makes them with a random.Random (random_case),
+# Draws with hypothesis (cases, the strategy the engine explores with), where each shrinks to its simplest.
 
 
-def _pick(rng: Any, weighted: dict) -> Any:
-    keys = list(weighted)
-    return rng.choices(keys, weights=[weighted[k] for k in keys])[0]
+class RandomChooser:
+    """The choices of :func:`draw_case` made with a :class:`random.Random` ``rng``.
+
+    Each is one call of ``rng``: ``randint``, ``choice``, ``choices`` and
+    ``random() < p``.
+
+    >>> import random
+    >>> ch = RandomChooser(random.Random(0))
+    >>> ch.integer(1, 6), ch.choice('abc'), ch.weighted({'x': 1, 'y': 3}), ch.boolean(0.5)
+    (4, 'b', 'x', False)
+    """
+
+    def __init__(self, rng: Any) -> None:
+        self.rng = rng
+
+    def integer(self, lo: int, hi: int) -> int:
+        return self.rng.randint(lo, hi)
+
+    def choice(self, seq: Sequence[Any]) -> Any:
+        return self.rng.choice(seq)
+
+    def weighted(self, weights: dict) -> Any:
+        keys = list(weights)
+        return self.rng.choices(keys, weights=[weights[k] for k in keys])[0]
+
+    def boolean(self, p: float) -> bool:
+        return self.rng.random() < p
 
 
-def _long_tail(rng: Any, small: bool) -> int:
+def _units(weights: Sequence[float]) -> list[int]:
+    """Whole numbers in the ratios of ``weights`` (exact where a multiplier up to 100 makes them whole), sum <= 255.
+
+    >>> _units([14, 2 / 6, 2 / 6]), _units([3, 2, 0.3, 0.2]), _units([0.8, 0.2])
+    ([42, 1, 1], [30, 20, 3, 2], [4, 1])
+    """
+    for m in range(1, 101):
+        units = [round(w * m) for w in weights]
+        if all(abs(w * m - u) < 1e-9 for w, u in zip(weights, units)) and sum(units) <= 255:
+            return units
+    total = sum(weights)
+    return [max(1, round(w * 200 / total)) if w > 0 else 0 for w in weights]
+
+
+class Draws:
+    """The choices of :func:`draw_case`, each a hypothesis draw that shrinks towards the simplest.
+
+    ``integer(lo, hi)`` shrinks towards ``lo``; ``choice`` and ``weighted``
+    towards their first option (kernel 1, no large dimension, contiguous
+    memory); ``boolean(p)`` towards False.  A weighted choice is one integer
+    below the sum of the weights in whole units (at most 255, a range that
+    hypothesis draws nearly uniformly), so the strategy keeps the weights that
+    :class:`RandomChooser` draws with.
+
+    >>> from hypothesis import find, settings, strategies as st
+    >>> weighted = st.composite(lambda draw: Draws(draw).weighted({'a': 1, 'b': 5, 'c': 1}))()
+    >>> find(weighted, lambda v: v != 'a', settings=settings(database=None))
+    'b'
+    """
+
+    def __init__(self, draw: Any) -> None:
+        from hypothesis import strategies as st
+
+        self._draw, self._st = draw, st
+
+    def integer(self, lo: int, hi: int) -> int:
+        return self._draw(self._st.integers(lo, hi))
+
+    def choice(self, seq: Sequence[Any]) -> Any:
+        seq = list(seq)
+        return seq[self.integer(0, len(seq) - 1)]
+
+    def weighted(self, weights: dict) -> Any:
+        keys = list(weights)
+        units = _units([weights[k] for k in keys])
+        u = self.integer(0, sum(units) - 1)
+        # the key whose cumulative units first pass u: u = 0 (the shrunk draw) is the first key of positive weight
+        for key, w in zip(keys, units):
+            if u < w:
+                return key
+            u -= w
+        raise AssertionError("unreachable: u < sum(units)")
+
+    def boolean(self, p: float) -> bool:
+        return bool(self.weighted({False: 1 - p, True: p}))
+
+
+def _long_tail(ch: Any, small: bool) -> int:
     """A size past a tile boundary: 2**k + r, k from 3 (most often) to 7, r in {-1, 1, 3}."""
-    k = _pick(rng, {3: 4, 4: 3, 5: 2} if small else {3: 4, 4: 3, 5: 2, 6: 1, 7: 0.5})
-    return 2**k + rng.choice((-1, 1, 1, 3))
+    k = ch.weighted({3: 4, 4: 3, 5: 2} if small else {3: 4, 4: 3, 5: 2, 6: 1, 7: 0.5})
+    return 2**k + ch.choice((-1, 1, 1, 3))
 
 
-def _axis(rng: Any, rec: Any, caps: Capabilities, kind: str, small: bool, big: bool) -> tuple:
-    """``(k, s, d, (lo, hi), n, output_padding)`` of one spatial axis; ``big``: an output size past a tile."""
-    k = _pick(rng, {1: 2, 2: 3, 3: 3, 4: 2} if not small else {1: 2, 2: 3, 3: 2})
-    s = _pick(rng, {1: 3, 2: 3, 3: 2}) if caps.stride else 1
-    d = _pick(rng, {1: 4, 2: 2, 3: 2}) if caps.dilation and rec.has_dilation else 1
-    span = d * (k - 1) + 1
+def _pads(ch: Any, rec: Any, kind: str, span: int) -> tuple[int, int]:
+    """``(lo, hi)`` of one axis in the padding form ``kind``."""
     if rec.window:
         # mostly at most half the window on a side (PyTorch's limit); padding over it is defined (up to span - 1:
         # the first and last windows still reach the input)
-        half = span // 2 if rng.random() < 0.8 else span - 1
-        lo = rng.randint(0, half) if kind != "valid" else 0
-        hi = lo if kind != "asymmetric" else rng.randint(0, half)
-    elif kind == "asymmetric":
-        lo, hi = rng.randint(0, 3), rng.randint(0, 3)
-    elif kind == "symmetric":
-        lo = hi = rng.randint(0, 2)
-    else:
-        lo = hi = 0
-    out = rng.randint(1, 3 if small else 5) if not big else _long_tail(rng, small)
+        half = span - 1 if ch.boolean(0.2) else span // 2
+        lo = ch.integer(0, half) if kind != "valid" else 0
+        return lo, lo if kind != "asymmetric" else ch.integer(0, half)
+    if kind == "asymmetric":
+        return ch.integer(0, 3), ch.integer(0, 3)
+    if kind == "symmetric":
+        lo = ch.integer(0, 2)
+        return lo, lo
+    return 0, 0
+
+
+def _axis(ch: Any, rec: Any, caps: Capabilities, kind: str, small: bool, big: bool) -> tuple:
+    """``(k, s, d, (lo, hi), n, output_padding)`` of one spatial axis; ``big``: an output size past a tile."""
+    k = ch.weighted({1: 2, 2: 3, 3: 3, 4: 2} if not small else {1: 2, 2: 3, 3: 2})
+    s = ch.weighted({1: 3, 2: 3, 3: 2}) if caps.stride else 1
+    d = ch.weighted({1: 4, 2: 2, 3: 2}) if caps.dilation and rec.has_dilation else 1
+    span = d * (k - 1) + 1
+    lo, hi = _pads(ch, rec, kind, span)
+    out = ch.integer(1, 3 if small else 5) if not big else _long_tail(ch, small)
     if rec.transposed:
         n = out if not big else max(1, out // s)
-        opad = rng.randint(0, max(s, d) - 1) if caps.output_padding else 0
+        opad = ch.integer(0, max(s, d) - 1) if caps.output_padding else 0
+        # the padding crops at most all but one sample of the full output (n - 1)*s + span + output_padding
+        full = (n - 1) * s + span + opad
+        if lo == hi:
+            lo = hi = min(lo, (full - 1) // 2)  # a symmetric pair stays symmetric
+        else:
+            lo = min(lo, full - 1)
+            hi = min(hi, full - 1 - lo)
     else:
         # (out - 1)*s + span - lo - hi input samples, plus an unread tail of up to s - 1
-        n = max(1, (out - 1) * s + span - lo - hi + rng.randint(0, s - 1))
+        n = max(1, (out - 1) * s + span - lo - hi + ch.integer(0, s - 1))
         opad = 0
     return k, s, d, (lo, hi), n, opad
 
 
-def _big(rng: Any, rec: Any, caps: Capabilities) -> str | None:
+def _big(ch: Any, rec: Any, caps: Capabilities) -> str | None:
     """Which dimension is large (None: none): the batch, channels per group, outputs per group, groups, an axis."""
-    big = _pick(rng, {None: 16, "n": 1, "cg": 1, "og": 1, "groups": 1, "out": 1})
+    big = ch.weighted({None: 16, "n": 1, "cg": 1, "og": 1, "groups": 1, "out": 1})
     if big == "n" and not caps.batch or big in ("cg", "og", "groups") and not caps.channels:
         big = None
     if big in ("og", "groups") and rec.window or big == "groups" and not caps.groups:
@@ -1404,47 +1558,48 @@ def _big(rng: Any, rec: Any, caps: Capabilities) -> str | None:
     return big
 
 
-def _channels(rng: Any, rec: Any, caps: Capabilities, small: bool, big: str | None) -> tuple[int, int, int, int]:
+def _channels(ch: Any, rec: Any, caps: Capabilities, small: bool, big: str | None) -> tuple[int, int, int, int]:
     """``(N, groups, C_in per group, C_out per group)``."""
-    groups = _pick(rng, {1: 4, 2: 3, 3: 2, 4: 1}) if caps.groups and rec.has_groups else 1
-    cg = rng.randint(1, 3) if caps.channels else 1
-    og = rng.randint(1, 3) if caps.channels and not rec.window else 1
+    groups = ch.weighted({1: 4, 2: 3, 3: 2, 4: 1}) if caps.groups and rec.has_groups else 1
+    cg = ch.integer(1, 3) if caps.channels else 1
+    og = ch.integer(1, 3) if caps.channels and not rec.window else 1
     batch: dict[int, float] = {1: 5, 2: 3, 3: 1} if caps.batch else {1: 1}
     if caps.empty_batch:
         batch[0] = 0.5
-    nb = _pick(rng, batch)
+    nb = ch.weighted(batch)
     if big == "n":
-        nb = _long_tail(rng, small)
+        nb = _long_tail(ch, small)
     elif big == "cg":
-        cg = _long_tail(rng, small)
+        cg = _long_tail(ch, small)
     elif big == "og":
-        og = _long_tail(rng, small)
+        og = _long_tail(ch, small)
     elif big == "groups":
-        groups = _long_tail(rng, True)
+        groups = _long_tail(ch, True)
     return nb, groups, cg, og
 
 
-def _value_class(rng: Any, rec: Any, caps: Capabilities, big: str | None, nb: int) -> str:
+def _value_class(ch: Any, rec: Any, caps: Capabilities, big: str | None, nb: int) -> str:
     values: dict[str, float] = {"normal": 3, "small": 2, "negative": 1} if rec.bound == "max" else {"normal": 3, "small": 2}
     values.update({"dyadic": 1, "subnormal": 0.3, "overflow": 0.2} if caps.full_range else {"dyadic": 1, "subnormal": 0.3})
     if rec.family == "conv":
         values.update({"subnormal_products": 0.3, "cancel": 0.2})
     values = {k: v for k, v in values.items() if k not in rec.values}  # the classes the op's bound leaves out
-    val = _pick(rng, values) if big is None else "dyadic"
+    val = ch.weighted(values) if big is None else "dyadic"
     return "normal" if nb == 0 else val  # an empty batch has no values to speak of
 
 
-def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
-    """One case drawn with ``rng`` (a :class:`random.Random`, or :class:`Draws` inside a hypothesis strategy),
-    every parameter within ``caps``.
+def draw_case(op: str, dims: int, caps: Capabilities, ch: Any) -> Case:
+    """One explored case of ``op``, every choice made by the chooser ``ch`` (:class:`RandomChooser` or
+    :class:`Draws`), every parameter within ``caps``.
 
     Weights favour the interesting values evenly (several groups and channels
     per group, strides and dilations up to 3, every padding form) instead of
     the smallest ones, so that combinations appear within a small budget.
     Sizes have a long tail: about one case in five makes one dimension (the
     batch, the channels of a group, the groups or an output axis) large, from
-    9 to 131, with dyadic values (exact to judge, cheap for the oracle); one in
-    eight passes its inputs in a non-contiguous layout.
+    7 to 131, with dyadic values (exact to judge, cheap for the oracle); one in
+    eight passes its inputs in a non-contiguous layout.  The first option of
+    every choice is the simplest (what hypothesis shrinks to).
     """
     rec = registry.get(op)
     small = dims >= 3
@@ -1452,22 +1607,22 @@ def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
     if "asymmetric" in kinds:
         # arbitrary pairs express every mode; draw the modes' own pairs too, they meet special code paths
         kinds += ["asymmetric", "asymmetric", "same", "same_lower", "valid"] + (["full"] if rec.family == "conv" else [])
-    kind = rng.choice(kinds)
-    big = _big(rng, rec, caps)
-    big_axis = rng.randrange(dims) if big == "out" else -1
-    axes = [_axis(rng, rec, caps, kind, small, axis == big_axis) for axis in range(dims)]
+    kind = ch.choice(kinds)
+    big = _big(ch, rec, caps)
+    big_axis = ch.integer(0, dims - 1) if big == "out" else -1
+    axes = [_axis(ch, rec, caps, kind, small, axis == big_axis) for axis in range(dims)]
     ks, ss, ds, lohi, ns, opads = (tuple(v) for v in zip(*axes))
-    nb, groups, cg, og = _channels(rng, rec, caps, small, big)
-    val = _value_class(rng, rec, caps, big, nb)
-    layout = _pick(rng, {"contiguous": 14, **{k: 2 / 6 for k in LAYOUTS[1:]}})
+    nb, groups, cg, og = _channels(ch, rec, caps, small, big)
+    val = _value_class(ch, rec, caps, big, nb)
+    layout = ch.weighted({"contiguous": 14, **{k: 2 / 6 for k in LAYOUTS[1:]}})
     c = Case(
         op, n=nb, cin=cg * groups, cout=og * groups, spatial=ns, kernel=ks, stride=ss, padding=lohi, dilation=ds,
-        groups=groups, bias=caps.bias and rec.has_bias and rng.random() < 0.5, output_padding=opads,
-        ceil_mode=caps.ceil_mode and rec.takes("ceil_mode") and rng.random() < 0.5,
-        count_include_pad=rng.choice(caps.count_include_pad) if rec.takes("count_include_pad") else True,
-        values=val, seed=rng.randint(0, 2**16), layout=layout, label="explored",
+        groups=groups, bias=caps.bias and rec.has_bias and ch.boolean(0.5), output_padding=opads,
+        ceil_mode=caps.ceil_mode and rec.takes("ceil_mode") and ch.boolean(0.5),
+        count_include_pad=ch.choice(caps.count_include_pad) if rec.takes("count_include_pad") else True,
+        values=val, seed=ch.integer(0, 2**16), layout=layout, label="explored",
     )
-    c = _draw_extras(c, rec, caps, rng)
+    c = _draw_extras(c, rec, caps, ch)
     if kind in ("same", "same_lower", "full"):
         try:
             c = replace(c, padding=tuple(P.normalize_padding(kind, c.spatial, c.kernel, c.stride, c.dilation)))
@@ -1476,80 +1631,62 @@ def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
     return c
 
 
-def _draw_extras(c: Case, rec: Any, caps: Capabilities, rng: Any) -> Case:
+def random_case(op: str, dims: int, caps: Capabilities, rng: Any) -> Case:
+    """:func:`draw_case` with a :class:`random.Random` ``rng`` (or any chooser, used as it is).
+
+    >>> import random
+    >>> c = random_case('conv', 2, ALL, random.Random(0))
+    >>> c.label, c.dims, ALL.supports(c)
+    ('explored', 2, True)
+    """
+    return draw_case(op, dims, caps, rng if hasattr(rng, "weighted") else RandomChooser(rng))
+
+
+def _draw_extras(c: Case, rec: Any, caps: Capabilities, ch: Any) -> Case:
     """The parameters only some ops have: divisor_override, the norm p, adaptive output sizes."""
-    if rec.takes("divisor_override") and caps.divisor_override and rng.random() < 0.2:
-        c = replace(c, divisor_override=rng.randint(1, 9))
+    if rec.takes("divisor_override") and caps.divisor_override and ch.boolean(0.2):
+        c = replace(c, divisor_override=ch.integer(1, 9))
     if rec.takes("p"):
-        c = replace(c, norm=rng.choice((1, 2, 4)))  # 1/p exact
-    if rec.takes("padding_mode") and caps.padding_mode and rng.random() < 0.25:
-        mode = rng.choice(("reflect", "replicate", "circular"))
+        c = replace(c, norm=ch.choice((1, 2, 4)))  # 1/p exact
+    if rec.takes("padding_mode") and caps.padding_mode and ch.boolean(0.25):
+        mode = ch.choice(("reflect", "replicate", "circular"))
         cand = replace(c, padding_mode=mode)
         c = cand if cand.is_valid() else c  # reflect needs each side below the input length
     if rec.adaptive:
         # from global pooling to more outputs than inputs (repeated samples)
-        c = replace(c, output_size=tuple(rng.randint(1, n + 1) for n in c.spatial), n=c.n or int(c.op not in EMPTY_BATCH))
+        c = replace(c, output_size=tuple(ch.integer(1, n + 1) for n in c.spatial), n=c.n or int(c.op not in EMPTY_BATCH))
+    # unbatched inputs (PyTorch's (C, *S)): one sample in five passed without its batch axis, where declared
+    if caps.unbatched and rec.unbatched and c.n == 1 and ch.boolean(0.2):
+        c = replace(c, unbatched=True)
     return c
 
 
-class Draws:
-    """The :class:`random.Random` methods :func:`random_case` uses, each choice drawn through hypothesis.
+def cases(op: str, dims: int, caps: Capabilities = ALL) -> Any:
+    """Strategy of valid, supported cases of ``op``: :func:`draw_case` with :class:`Draws`.
 
-    Every choice shrinks towards the first option of a pick (the smallest
-    integer, no large dimension, contiguous memory), and a coin towards False.
-    """
+    Every choice is a hypothesis draw, so hypothesis replays and shrinks a
+    case choice by choice: a failing case shrinks towards no large dimension,
+    kernel 1, stride 1, no padding, one sample and channel, contiguous memory.
+    This is the strategy the engine explores with (hypothesis shrinks its
+    failures, then the engine's own shrinker) and the one
+    :mod:`refconv.conformance.strategies` exports.
 
-    _SCALE = 2**16
-
-    def __init__(self, draw: Any) -> None:
-        from hypothesis import strategies as st
-
-        self._draw, self._st = draw, st
-
-    def randint(self, a: int, b: int) -> int:
-        return self._draw(self._st.integers(a, b))
-
-    def randrange(self, n: int) -> int:
-        return self._draw(self._st.integers(0, n - 1))
-
-    def choice(self, seq: Any) -> Any:
-        return self._draw(self._st.sampled_from(list(seq)))
-
-    def random(self) -> float:
-        # 1 - k / 2**16 for k drawn from [1, 2**16]: shrinks (k -> 1) to just below 1, a coin 'random() < p' to False
-        return 1.0 - self._draw(self._st.integers(1, self._SCALE)) / self._SCALE
-
-    def choices(self, keys: list, weights: list) -> list:
-        # a point of [0, total) by 2**16 steps, the key whose cumulative weight passes it; shrinks to the first key
-        u = self._draw(self._st.integers(0, self._SCALE - 1)) * sum(weights) / self._SCALE
-        acc = 0.0
-        for key, w in zip(keys, weights):
-            acc += w
-            if u < acc:
-                return [key]
-        return [keys[-1]]
-
-
-def cases(op: str, dims: int, caps: Capabilities = ALL):
-    """Strategy of valid, supported cases of ``op`` (see :func:`random_case`).
-
-    Every choice of :func:`random_case` is a hypothesis draw (:class:`Draws`),
-    so hypothesis replays and shrinks a case choice by choice: a failing case
-    shrinks towards no large dimension, kernel 1, stride 1, no padding.  (The
-    engine, which explores without hypothesis' shrink phase, shrinks failures
-    itself, towards one of everything and small integer inputs.)  This is the
-    strategy :mod:`refconv.conformance.strategies` exports.
+    >>> from hypothesis import find, settings
+    >>> c = find(cases('conv', 1), lambda c: c.kernel[0] >= 2, settings=settings(database=None))
+    >>> c.kernel, c.spatial, c.padding, c.stride, c.n, c.cin, c.bias, c.values, c.layout
+    ((2,), (2,), ((0, 0),), (1,), 1, 1, False, 'normal', 'contiguous')
     """
     from hypothesis import assume
     from hypothesis import strategies as st
 
     @st.composite
-    def draw_case(draw):
-        rng = Draws(draw)
-        for _ in range(25):  # restrictive targets: draw again rather than discard the example
-            c = random_case(op, dims, caps, rng)
+    def draw(draw_: Any) -> Case:
+        ch = Draws(draw_)
+        for _ in range(25):  # a capability rule that rejects a case: draw again rather than discard the example
+            c = draw_case(op, dims, caps, ch)
             if caps.supports(c):
                 return c
         assume(False)
+        raise AssertionError("unreachable: assume(False) raises")
 
-    return draw_case()
+    return draw()

@@ -103,6 +103,7 @@ class OpRecord:
     selectors: tuple[str, ...] = ()  # arrays that choose (indices, the max-pooled x) and are not magnitudes: kept in |.|
     refuses: bool = True        # its canonical call can carry a configuration the definition rejects
     fill: str | None = None     # 'module:function' (case, arrays) -> arrays: inputs derived from the drawn ones
+    unbatched: tuple[str, ...] = ()  # the arrays without N in an unbatched call (PyTorch's (C, *S)); () : none
     doc: str = field(default="", compare=False)
 
     def at_default(self, keyword: str, value: Any) -> bool:
@@ -270,7 +271,7 @@ register(OpRecord(
     # reduction: the input channels of a group (axis 1 of x and of w)
     cancel=lambda c: ((1, c.cin // c.groups, c.groups), (1, c.cin // c.groups, 1)),
     grad_ops=("conv_grad_input", "conv_grad_weight", "conv_grad_bias"), has_bias=True, optional=("padding_mode",), probed=True, adapters=_CONV_ADAPTERS, padding_modes=_CONV_MODES,
-    catalogue=".conformance.cases:conv_catalogue",
+    catalogue=".conformance.cases:conv_catalogue", unbatched=("x",),
     doc="cross-correlation; w is (C_out, C_in // groups, *K)", **_CONV))
 register(OpRecord(
     "conv_transpose", "fn(x, w, b, *, stride, padding, output_padding, dilation, groups)",
@@ -281,14 +282,14 @@ register(OpRecord(
     cancel=lambda c: ((1, c.cin // c.groups, c.groups), (0, c.cin // c.groups, c.groups)),
     has_bias=True, adapters=_MOST_ADAPTERS, catalogue=".conformance.cases:transpose_catalogue",
     grad_ops=("conv_transpose_grad_input", "conv_transpose_grad_weight"),
-    weight=lambda c: (c.cin, c.cout // c.groups, *c.kernel), transposed=True, probed=True,
+    weight=lambda c: (c.cin, c.cout // c.groups, *c.kernel), transposed=True, probed=True, unbatched=("x",),
     doc="w is (C_in, C_out // groups, *K); padding crops lo/hi rows of the full output", **_CONV))
 register(OpRecord(
     "max_pool", "fn(x, kernel_size, *, stride, padding, dilation, ceil_mode)",
     oracle=".oracle:max_pool", fast=".fast:max_pool", bound="max",
     keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "dilation": c.dilation,
                         "ceil_mode": c.ceil_mode},
-    adapters=_MOST_ADAPTERS, grad_ops=("max_pool_grad",),
+    adapters=_MOST_ADAPTERS, grad_ops=("max_pool_grad",), unbatched=("x",),
     values=("subnormal_products", "cancel"), doc="windows entirely in the padding give -inf", **_POOL))
 register(OpRecord(
     "avg_pool", "fn(x, kernel_size, *, stride, padding, ceil_mode, count_include_pad)",
@@ -296,7 +297,7 @@ register(OpRecord(
     keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "ceil_mode": c.ceil_mode,
                         "count_include_pad": c.count_include_pad, "dilation": c.dilation,
                         "divisor_override": c.divisor_override},
-    adapters=_MOST_ADAPTERS, grad_ops=("avg_pool_grad",),
+    adapters=_MOST_ADAPTERS, grad_ops=("avg_pool_grad",), unbatched=("x",),
     values=("subnormal_products",), doc="divisor per count_include_pad, or divisor_override", **_POOL))
 register(OpRecord(
     "conv_grad_input", "fn(dy, w, input_shape, *, stride, padding, dilation, groups)",
@@ -324,7 +325,7 @@ register(OpRecord(
 register(OpRecord(
     "max_pool_indices", "fn(x, kernel_size, *, stride, padding, dilation, ceil_mode)",
     oracle=".conformance.ops:max_pool_indices", fast=".fast:max_pool_indices", bound="max", bound_as="max_pool",
-    outputs=("y", "indices"),
+    outputs=("y", "indices"), unbatched=("x",),
     keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "dilation": c.dilation,
                         "ceil_mode": c.ceil_mode},
     adapters=("torch", "onnxruntime", "refconv.fast", "refconv.oracle", "openvino"), values=("subnormal_products", "cancel"),
@@ -332,7 +333,7 @@ register(OpRecord(
     **{**_POOL, "probed": False, "candidates": ".conformance.diagnose:indices_candidates"}))
 register(OpRecord(
     "lp_pool", "fn(x, p, kernel_size, *, stride, padding, dilation, ceil_mode)",
-    oracle=".oracle:lp_pool", fast=".fast:lp_pool", bound_as="avg_pool",
+    oracle=".oracle:lp_pool", fast=".fast:lp_pool", bound_as="avg_pool", unbatched=("x",),
     keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding, "dilation": c.dilation,
                         "ceil_mode": c.ceil_mode},
     adapters=("torch", "onnxruntime", "refconv.fast", "refconv.oracle"),
@@ -347,7 +348,7 @@ _ADAPTIVE: dict[str, Any] = dict(
     candidates=".conformance.diagnose:adaptive_candidates", second="output_size", adaptive=True,
     arrays=lambda c: {"x": _x(c)}, positional=lambda c, a: [a["x"], c.output_size],
     keywords=lambda c: {"output_size": c.output_size}, normalize=_adaptive_normalize,
-    output=_forward_output, terms=_bin_terms, cancel=lambda c: None, has_dilation=False,
+    output=_forward_output, terms=_bin_terms, cancel=lambda c: None, has_dilation=False, unbatched=("x",),
     adapters=("torch", "onnxruntime", "refconv.fast", "refconv.oracle"))
 register(OpRecord(
     "adaptive_avg_pool", "fn(x, output_size, *)", oracle=".oracle:adaptive_avg_pool", fast=".fast:adaptive_avg_pool",
@@ -446,7 +447,7 @@ register(OpRecord(
     keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding,
                         "output_size": c.output_size or c.spatial},
     adapters=("torch", "onnxruntime", "refconv.fast", "refconv.oracle"), has_dilation=False,
-    values=("subnormal_products", "cancel"), fill=".conformance.cases:unpool_inputs",
+    values=("subnormal_products", "cancel"), fill=".conformance.cases:unpool_inputs", unbatched=("y", "indices"),
     doc="zeros, y[n, c, p] written at flat index indices[n, c, p] of its (n, c) plane; indices from max_pool",
     **{**_POOL, "arrays": lambda c: {"y": _pooled(c), "indices": _pooled(c)},
        "positional": lambda c, a: [a["y"], a["indices"], c.kernel], "normalize": _unpool_normalize,

@@ -22,8 +22,10 @@ def make(name: str) -> Target:
         return rec.fast_function() if module == "refconv.fast" else rec.oracle_function()
 
     def caps(op: str, dims: int, dtype: str) -> Capabilities:
-        # the fast engine computes in float32 or float64 and rejects narrower inputs by design
-        return ALL.replace(dtypes=("float64", "float32")) if module == "refconv.fast" else ALL
+        # the fast engine computes in float32 or float64 and rejects narrower inputs by design; both engines take
+        # PyTorch's unbatched inputs (refconv.params.accepts_unbatched)
+        both = ALL.replace(unbatched=True)
+        return both.replace(dtypes=("float64", "float32")) if module == "refconv.fast" else both
 
     setup = f"from {module} import {{op}} as target"
     return Target(name, functions, caps, setup, spec=name)

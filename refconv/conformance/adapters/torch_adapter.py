@@ -9,8 +9,9 @@ and no dilation, and computes ``avg_pool(x**p) * prod(k)``: with an odd
 ``p`` it sums the signed powers, and with ``ceil_mode`` it scales a window
 cut short to the full window, so both are declared unsupported.  Adaptive
 pooling is ``adaptive_{avg,max}_poolNd``; max pooling with indices is
-``max_poolNd(..., return_indices=True)``.  dtypes float32, float64 and
-bfloat16 on CPU.
+``max_poolNd(..., return_indices=True)``.  Unbatched inputs ``(C, *S)`` are
+taken wherever PyTorch takes them (``Capabilities.unbatched``).  dtypes
+float32, float64 and bfloat16 on CPU.
 
 Named variants, each a separate target (``refconv check torch.channels_last``):
 
@@ -238,7 +239,8 @@ def _avg3d_input_not_smaller(case: Case) -> bool:
 
 
 def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
-    base = ALL.replace(dtypes=("float64", "float32", "bfloat16"))
+    # unbatched inputs (C, *S): PyTorch takes them for convolution, transposed convolution, pooling and unpooling
+    base = ALL.replace(dtypes=("float64", "float32", "bfloat16"), unbatched=True)
     if op in ("conv", "conv_grad_input", "conv_grad_weight"):
         return base.replace(padding=frozenset({"symmetric", "same"}), rule=_same_needs_stride1,
                             notes=("padding='same' with stride > 1 (PyTorch allows it only with stride 1)",))
