@@ -172,11 +172,12 @@ def _arrays(c: Any) -> dict[str, tuple[int, ...]]:
     return out
 
 
-_COMMON = dict(family="quantized", catalogue=".conformance.quantized_ops:catalogue",
-               candidates=".conformance.quantized_ops:candidates", arrays=_arrays, positional=call_args,
-               keywords=_keywords, normalize=_normalize, output=lambda c: tuple(c.validate().output_shape),
-               terms=lambda c: (c.cin // c.groups) * math.prod(c.kernel), cancel=lambda c: None, bound_as="conv",
-               has_groups=True, values=("subnormal", "subnormal_products", "overflow", "cancel"))
+_COMMON: dict[str, Any] = dict(
+    family="quantized", catalogue=".conformance.quantized_ops:catalogue",
+    candidates=".conformance.quantized_ops:candidates", arrays=_arrays, positional=call_args,
+    keywords=_keywords, normalize=_normalize, output=lambda c: tuple(c.validate().output_shape),
+    terms=lambda c: (c.cin // c.groups) * math.prod(c.kernel), cancel=lambda c: None, bound_as="conv",
+    has_groups=True, values=("subnormal", "subnormal_products", "overflow", "cancel"))
 registry.register(registry.OpRecord(
     "conv_integer", "fn(x, w, x_zero_point, w_zero_point, *, stride, padding, dilation, groups)",
     oracle=".quantized:conv_integer", fast=".fast:conv_integer",
@@ -242,7 +243,7 @@ def catalogue(op: str, dims: int) -> Any:
 
     S = lambda *v: v[:dims]  # noqa: E731 - per-axis values
     qc = op == "qlinear_conv"
-    c = []
+    c: list[Case] = []
     add = c.append
     add(Case(op, 1, 1, 1, S(5, 4, 3), S(3, 2, 2), quant=Quant(), label="plain"))
     add(Case(op, 2, 3, 4, S(6, 5, 4), S(3, 3, 2), bias=qc, seed=1, quant=Quant(x_dtype="int8", out_dtype="int8",
@@ -398,6 +399,11 @@ def accumulator_beyond_int32(case: Any) -> bool:
     return bool(acc.size) and any(not Q.INT32_MIN <= int(v) <= Q.INT32_MAX for v in acc.ravel())
 
 
+def _rounded(rounding: str) -> Callable[[Any, dict[str, np.ndarray]], np.ndarray]:
+    """The exact accumulator requantized with ``rounding``."""
+    return lambda c, a: _requant(c, _acc(c, a), rounding=rounding)
+
+
 def candidates(case: Any) -> list[QCandidate]:
     """Every convention a quantized target may compute instead of the definition, for ``case``."""
     from .. import quantized as Q
@@ -419,10 +425,10 @@ def candidates(case: Any) -> list[QCandidate]:
                "float32": "requantization through float32: fl32(fl32(acc) * fl32(fl32(sx*sw)/sy)), ties to even"}
         for r in Q.ROUNDINGS:
             if r != q.rounding:
-                out.append(QCandidate(f"rounding {r}", why[r], lambda c, a, r=r: _requant(c, _acc(c, a), rounding=r)))
+                out.append(QCandidate(f"rounding {r}", why[r], _rounded(r)))
         for r in ("truncate", "floor"):
             out.append(QCandidate(f"rounding {r}", f"the requantized value rounded by {r} instead of to nearest",
-                                  lambda c, a, r=r: _requant(c, _acc(c, a), rounding=r)))
+                                  _rounded(r)))
     add("zero point ignored in the padding", "the input padded with the raw value 0, not with its zero point "
         "(the padding then dequantizes to -x_scale * x_zero_point)", lambda c, a: _acc(c, a, pad_raw=True))
     add("input zero point ignored", "x used without subtracting x_zero_point", lambda c, a: _acc(c, a, zx=0))
