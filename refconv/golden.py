@@ -109,7 +109,7 @@ def conv_transpose_cases() -> list[dict]:
     """Transposed convolution (weight ``(C_in, C_out/groups, *K)``), with output_padding."""
     rng = np.random.default_rng(7)
     r = lambda *s: _ints(rng, s)  # noqa: E731
-    specs = [
+    specs: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]]] = [
         ("1d_stride_2", "length (3-1)*2 + 3 = 7", r(1, 1, 3), r(1, 1, 3), None, dict(stride=2)),
         ("1d_padding_output_padding", "(3-1)*2 - 2 + 2 + 1 + 1 = 6", r(1, 1, 3), r(1, 2, 3), r(2), dict(stride=2, padding=1, output_padding=1)),
         ("2d_groups_dilation", "groups 2, dilation 2", r(1, 2, 3, 3), r(2, 2, 2, 2), None, dict(groups=2, dilation=2, stride=(1, 2))),
@@ -131,7 +131,7 @@ def conv_transpose_cases() -> list[dict]:
 def pool_cases() -> list[dict]:
     """Max and average pooling with ceil_mode, count_include_pad and dilation; gradients included."""
     rng = np.random.default_rng(11)
-    specs = [
+    specs: list[tuple[str, tuple[int, ...], dict[str, Any], bool]] = [
         ("1d_k2_s2", (1, 1, 5), dict(kernel_size=2), True),
         ("1d_k2_s2_ceil", (1, 1, 5), dict(kernel_size=2, ceil_mode=True), True),
         ("1d_ceil_window_would_start_in_right_padding", (1, 1, 4), dict(kernel_size=2, stride=2, padding=1, ceil_mode=True), True),
@@ -149,7 +149,7 @@ def pool_cases() -> list[dict]:
         dy = rng.integers(-4, 5, y.shape)
         params = {"kernel_size": list(p.kernel_size), "stride": list(p.stride), "padding": [list(q) for q in p.padding],
                   "dilation": list(p.dilation), "ceil_mode": p.ceil_mode}
-        case = {"name": name, "op": "pool", "params": params, "inputs": {"x": _jsonable(x), "dy": _jsonable(dy)},
+        case: dict[str, Any] = {"name": name, "op": "pool", "params": params, "inputs": {"x": _jsonable(x), "dy": _jsonable(dy)},
                 "expected": {"max": _jsonable(y), "max_grad": _jsonable(oracle.max_pool_grad(dy, x, **mk))}}
         if with_avg:
             ak = {k: v for k, v in kw.items() if k != "dilation"}

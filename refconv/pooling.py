@@ -18,7 +18,7 @@ Examples
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -93,7 +93,9 @@ def _argmax_taps(x: np.ndarray, pp: Any) -> tuple[np.ndarray, np.ndarray]:
     """
     xp, wins = _pool_windows(x, pp, _max_fill(x))
     inside, _ = _pool_windows(np.ones(x.shape, dtype=bool), pp, False)
-    best = idx = have = None
+    best: Any = None  # the three are None until the first tap
+    idx: Any = None
+    have: Any = None
     for t, (_, win) in enumerate(wins):
         v = xp[(slice(None), slice(None)) + win]
         ok = inside[(slice(None), slice(None)) + win]
@@ -523,6 +525,11 @@ def adaptive_avg_pool(x: Any, output_size: Any, *, exact: bool = False) -> np.nd
     return out
 
 
+def _first_max_key(row: Any) -> Callable[[int], tuple[Any, int]]:
+    """The ``max`` key over the positions of ``row`` that picks its first maximum."""
+    return lambda j: (row[j], -j)
+
+
 @accepts_layouts(x="activation")
 @_accepts_unbatched(("x",), _per_axis_rank("output_size"))
 def adaptive_max_pool(x: Any, output_size: Any, *, return_indices: bool = False) -> Any:
@@ -548,14 +555,15 @@ def adaptive_max_pool(x: Any, output_size: Any, *, return_indices: bool = False)
     for pos in np.ndindex(*ap.output_spatial):
         sl = tuple(slice(*ap.bins[i][pi]) for i, pi in enumerate(pos))
         # (N, C, bin size): the size named, so an empty batch or no channels reshapes too (bins are never empty)
-        blk = xa[(slice(None), slice(None)) + sl].reshape(xa.shape[:2] + (_prod(s.stop - s.start for s in sl),))
+        blk: np.ndarray = xa[(slice(None), slice(None)) + sl].reshape(
+            xa.shape[:2] + (_prod(s.stop - s.start for s in sl),))
         if blk.dtype.kind == "f":
             nan = np.isnan(blk)
             # the first NaN, else the first maximum (argmax returns the first occurrence)
             arg = np.where(nan.any(axis=-1), np.argmax(nan, axis=-1), np.argmax(np.where(nan, -np.inf, blk), axis=-1))
         else:
             arg = np.argmax(blk, axis=-1) if blk.dtype != object else np.array(
-                [max(range(blk.shape[-1]), key=lambda j, r=r: (r[j], -j)) for r in blk.reshape(-1, blk.shape[-1])],
+                [max(range(blk.shape[-1]), key=_first_max_key(r)) for r in blk.reshape(-1, blk.shape[-1])],
                 dtype=np.intp).reshape(blk.shape[:2])
         vals.append(np.take_along_axis(blk, arg[..., None], axis=-1)[..., 0])
         local = np.unravel_index(arg, tuple(s.stop - s.start for s in sl))
@@ -627,7 +635,8 @@ def fractional_max_pool(x: Any, kernel_size: Any, output_size: Any, samples: Any
         return a.reshape((nc,) + (1,) * i + (fp.output_spatial[i],) + (1,) * (ndim - 1 - i))
 
     starts = [axis_view(i, st) for i, st in enumerate(fp.starts)]
-    best = flat = None
+    best: Any = None  # both None until the first tap
+    flat: Any = None
     for tap in np.ndindex(*fp.kernel_size):
         coords = [st + t for st, t in zip(starts, tap)]  # input coordinate of this tap on each axis
         v = np.broadcast_to(planes[(plane, *coords)], shape)

@@ -68,6 +68,11 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 # --------------------------------------------------------------------------- validation
 
 
+def _fraction(v: Any) -> Fraction:
+    """``Fraction(v)`` of a real number already checked (an int, a float, a Fraction, a numpy scalar)."""
+    return Fraction(v)
+
+
 def _ints(name: str, a: Any) -> np.ndarray:
     """``a`` as an array of Python ints (object dtype); ConvParamError naming ``name`` unless every value is an integer."""
     try:
@@ -82,7 +87,7 @@ def _ints(name: str, a: Any) -> np.ndarray:
     out = np.empty(flat.shape, dtype=object)
     for i, v in enumerate(flat.tolist() if arr.dtype != object else flat):
         integral = isinstance(v, numbers.Integral) or isinstance(v, numbers.Real) and math.isfinite(float(v)) and \
-            Fraction(v).denominator == 1
+            _fraction(v).denominator == 1
         if isinstance(v, bool) or not integral:
             raise ConvParamError(f"{name}: every value must be an integer, got {v!r}")
         out[i] = int(v)
@@ -118,7 +123,7 @@ def _scale(name: str, s: Any, channels: int, *, per_channel: bool) -> list[Fract
     for v in arr.ravel().tolist() if arr.dtype != object else list(arr.ravel()):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)) or v <= 0:
             raise ConvParamError(f"{name}={_short(s)}: scales must be finite and > 0")
-        out.append(Fraction(v))
+        out.append(_fraction(v))
     return out * channels if len(out) == 1 else out
 
 
@@ -288,7 +293,7 @@ def quantize_multiplier(real: Any) -> tuple[int, int]:
     """
     if isinstance(real, bool) or not isinstance(real, numbers.Real) or not math.isfinite(float(real)) or real < 0:
         raise ConvParamError(f"real={real!r}: the multiplier must be a finite number >= 0")
-    r = Fraction(real)
+    r = _fraction(real)
     if r == 0:
         return 0, 0
     shift = _floor_log2(r) + 1                # r = frac * 2**shift, 0.5 <= frac < 1
@@ -384,7 +389,7 @@ def _multipliers(multiplier: Any, channels: int, rounding: str) -> list[Any]:
         ms = [multiplier.item() if isinstance(multiplier, np.ndarray) else multiplier]
     if len(ms) not in (1, channels):
         raise ConvParamError(f"multiplier: {len(ms)} values for {channels} channels (one, or one per channel)")
-    out = []
+    out: list[Any] = []  # (q, shift) pairs, float32 values or Fractions, after the rounding
     for m in ms:
         if rounding == "gemmlowp":
             if isinstance(m, (tuple, list)) and len(m) == 2:
@@ -401,7 +406,7 @@ def _multipliers(multiplier: Any, channels: int, rounding: str) -> list[Any]:
         else:
             if isinstance(m, bool) or not isinstance(m, numbers.Real) or not math.isfinite(float(m)) or m < 0:
                 raise ConvParamError(f"multiplier={m!r}: must be a finite number >= 0")
-            out.append(Fraction(m))
+            out.append(_fraction(m))
     return out * channels if len(out) == 1 else out
 
 
