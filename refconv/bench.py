@@ -105,6 +105,7 @@ class Case:
         if self.op == "max_pool":
             pp = pool_params(self.x_shape, **self.kwargs)
             return int(np.prod(pp.output_shape)) * int(np.prod(pp.kernel_size))
+        assert self.w_shape is not None  # a convolution case has a weight
         p = conv_params(self.x_shape, self.w_shape, **self.kwargs)
         return 2 * int(np.prod(p.output_shape)) * int(np.prod(self.w_shape[1:]))
 
@@ -253,6 +254,7 @@ def _torch_impl(case: Case, dtype: Any, mode: str, rng: np.random.Generator) -> 
     tdt = torch.float32 if np.dtype(dtype) == np.float32 else torch.float64
     x = torch.tensor(rng.standard_normal(case.x_shape), dtype=tdt)
     nd = len(case.x_shape) - 2
+    fn: Callable[..., Any]
     if case.op == "max_pool":
         fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[nd]
         if mode == "forward":
@@ -260,11 +262,11 @@ def _torch_impl(case: Case, dtype: Any, mode: str, rng: np.random.Generator) -> 
         xg = x.clone().requires_grad_(True)
         dy = torch.randn_like(fn(x, **case.kwargs))
 
-        def step():
+        def pool_step():
             xg.grad = None
             fn(xg, **case.kwargs).backward(dy)
 
-        return step
+        return pool_step
     w = torch.tensor(rng.standard_normal(case.w_shape), dtype=tdt)
     fn = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[nd]
     kw = dict(case.kwargs)
@@ -280,6 +282,11 @@ def _torch_impl(case: Case, dtype: Any, mode: str, rng: np.random.Generator) -> 
     return step
 
 
+def _channel_sum(f: Callable, xb: np.ndarray, wb: np.ndarray, mode: str, axes: tuple[int, ...]) -> Callable[[], Any]:
+    """``f(xb, wb, mode=mode, axes=axes)`` summed over the channels (axis 2), as a call with no arguments."""
+    return lambda: f(xb, wb, mode=mode, axes=axes).sum(axis=2)
+
+
 def _scipy_impls(case: Case, dtype: Any, rng: np.random.Generator) -> dict[str, Callable[[], Any]]:
     """scipy.signal equivalents of the forward pass (cross-correlation summed over input channels)."""
     if not case.scipy:
@@ -291,7 +298,8 @@ def _scipy_impls(case: Case, dtype: Any, rng: np.random.Generator) -> dict[str, 
     nd = len(case.x_shape) - 2
     axes = tuple(range(-nd, 0))
     mode = "same" if case.kwargs.get("padding") == "same" else "valid"
-    wr = np.ascontiguousarray(w[(Ellipsis, *([slice(None, None, -1)] * nd))])  # correlation = convolution with the flipped kernel
+    flipped: tuple[Any, ...] = (Ellipsis, *([slice(None, None, -1)] * nd))
+    wr = np.ascontiguousarray(w[flipped])  # correlation = convolution with the flipped kernel
     out: dict[str, Callable[[], Any]] = {}
     for name in case.scipy:
         if name == "correlate":
@@ -305,7 +313,7 @@ def _scipy_impls(case: Case, dtype: Any, rng: np.random.Generator) -> dict[str, 
             f = getattr(ss, name)
             # broadcast (N, 1, C, *S) against (1, M, C, *K), then sum the channels
             xb, wb = x[:, None], wr[None]
-            out[f"scipy.signal.{name}"] = (lambda f=f, xb=xb, wb=wb: f(xb, wb, mode=mode, axes=axes).sum(axis=2))
+            out[f"scipy.signal.{name}"] = _channel_sum(f, xb, wb, mode, axes)
     return out
 
 
@@ -384,6 +392,7 @@ def _run_suite(quick, repeats, dtypes, modes, cases, torch, training, memory, pr
                 row = {"case": case.name, "title": case.title, "dtype": dt, "mode": mode, "flop": flop, "times": {}}
                 entries.append((row, impls))
     if training:
+        training_step_case: Callable[..., dict[str, Any]] | None
         try:
             from .nn.benchmark import training_step_case
         except ImportError:
@@ -412,9 +421,9 @@ def _run_suite(quick, repeats, dtypes, modes, cases, torch, training, memory, pr
                 # a short pause first: thread pools that spin after a call (OpenMP, OpenBLAS) go idle
                 # and do not steal cycles from the next implementation
                 time.sleep(PAUSE)
-                t = time.perf_counter()
+                t0 = time.perf_counter()
                 impls[name]()
-                samp[name].append(time.perf_counter() - t)
+                samp[name].append(time.perf_counter() - t0)
     rows = []
     for (row, _), samp in zip(entries, samples):
         row["times"] = {k: statistics.median(v) for k, v in samp.items()}
