@@ -481,7 +481,8 @@ def conv(
 def _mode_padded(x: np.ndarray, w_shape, b_shape, p: ConvParams, mode: Any, kw: dict, max_memory: Any, name: str):
     """``(x, p, cap)``: for a ``padding_mode`` other than ``'zeros'`` the input padded as the mode says
     (:func:`refconv.padding_modes.pad_mode`), the parameters without padding and the cap with that copy held."""
-    cap: int | Budget = resolve_cap(max_memory)
+    cap: int | Budget
+    cap = resolve_cap(max_memory)
     mode = _padding_mode(mode)
     if mode == "zeros":
         return x, p, cap
@@ -532,7 +533,8 @@ def general_conv(
     """
     x, w = as_array("x", x), as_array("w", w)
     b = None if b is None else as_array("b", b)
-    cap: int | Budget = resolve_cap(max_memory)
+    cap: int | Budget
+    cap = resolve_cap(max_memory)
     if params is not None:
         check_params_match(params, x.shape, w.shape)
         return _forward(x, w, b, params, algorithm, cap, "general_conv")

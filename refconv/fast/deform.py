@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -103,7 +103,8 @@ def deform_conv(x: Any, offset: Any, w: Any, b: Any = None, mask: Any = None, *,
     >>> deform_conv(x, off, np.ones((1, 1, 1, 1)))[0, 0, 0].tolist()
     [1.25, 2.25, 2.25]
     """
-    xa, oa, wa, ba, ma = (_real(k, v) for k, v in (("x", x), ("offset", offset), ("w", w), ("b", b), ("mask", mask)))
+    xa, oa, wa = (cast(np.ndarray, _real(k, v)) for k, v in (("x", x), ("offset", offset), ("w", w)))  # required
+    ba, ma = _real("b", b), _real("mask", mask)
     dp = deform_params(xa.shape, oa.shape, wa.shape, None if ba is None else ba.shape,
                        None if ma is None else ma.shape, stride=stride, padding=padding, dilation=dilation,
                        groups=groups, offset_groups=offset_groups)
@@ -123,7 +124,7 @@ def deform_conv(x: Any, offset: Any, w: Any, b: Any = None, mask: Any = None, *,
     col = np.moveaxis(col.reshape(n, og, taps, m, cin // og), 4, 2).reshape(n, cin, taps, m)
     cout, gin = wa.shape[0], cin // p.groups
     ogr = cout // p.groups
-    wd = wa.astype(dt).reshape(p.groups, ogr, gin * taps)
+    wd: np.ndarray = wa.astype(dt).reshape(p.groups, ogr, gin * taps)
     cols = col.reshape(n, p.groups, gin * taps, m)
     y = np.einsum("gok,ngkm->ngom", wd, cols, optimize=True).reshape(n, cout, *out)  # sum over channels and taps
     if ba is not None:

@@ -40,6 +40,7 @@ else it allocates before allocating it.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -103,6 +104,7 @@ def _xp_chunk(x: np.ndarray, geo: Geometry, kernel_spatial, r0: int | None = Non
     """Padded, dilated input of a batch chunk, cropped to the rows ``[r0, r1)`` of output axis 0 read."""
     if r0 is None:
         return pad_dilate(x, geo.padding, geo.input_dilation)
+    assert r1 is not None  # r0 and r1 come together
     first, length, lo = _row_span(geo, r0, r1, kernel_spatial)
     a0 = geo.input_dilation[0]
     n0 = x.shape[2]
@@ -141,7 +143,7 @@ def _summed(task, tasks, per_task: int, budget: Budget, macs: int) -> np.ndarray
     results are added before the next starts, so at most one wave is held.
     """
     wave = budget.chunks(len(tasks), per_task)
-    total = None
+    total: Any = None  # None until the first partial result
     for i in range(0, len(tasks), wave):
         for part in run_tasks(task, tasks[i : i + wave], max_parallel=_par(wave, macs)):
             if total is None:

@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -97,7 +98,9 @@ def pad_dilate(x: np.ndarray, padding, input_dilation, *, fill=0) -> np.ndarray:
         return x
     spatial = x.shape[-nsp:]
     lead = x.shape[:-nsp]
-    sizes, src, dst = [], [], []
+    sizes: list[int] = []
+    src: list[Any] = []  # the index of each axis: (Ellipsis, *src) and (Ellipsis, *dst) index the arrays
+    dst: list[Any] = []
     for n, a, (lo, hi) in zip(spatial, input_dilation, padding):
         D = a * (n - 1) + 1 if n > 0 else 0
         P = max(D + lo + hi, 0)

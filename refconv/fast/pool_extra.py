@@ -97,7 +97,9 @@ def max_pool_indices(x: Any, kernel_size: Any, *, stride: Any = None, padding: A
     _hold("max_pool_indices", pp.output_shape, np.float64, 4)
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     xp = _padded(x, pp, fill)
-    best = idx = have = None
+    best: Any = None  # the three are None until the first tap
+    idx: Any = None
+    have: Any = None
     for k, sl in _taps(pp):
         v = xp[sl]
         flat, ok = _tap_flat(pp, k)
@@ -183,9 +185,11 @@ def adaptive_max_pool(x: Any, output_size: Any, *, return_indices: bool = False)
         raise ConvParamError(f"x.dtype={x.dtype}: pooling is defined on real numbers")
     ap = adaptive_pool_params(x.shape, output_size)
     _hold("adaptive_max_pool", ap.output_shape, np.float64, 2 + x.ndim)
-    vals, coords = x, {}  # coords[a]: the input coordinate on axis a of the kept element
+    vals = x
+    coords: dict[int, np.ndarray] = {}  # coords[a]: the input coordinate on axis a of the kept element
     for a in range(x.ndim - 1, 1, -1):  # the last axis first: ties go to the smallest row-major position
-        parts_v, parts_c = [], {b: [] for b in [*coords, a]}
+        parts_v: list[np.ndarray] = []
+        parts_c: dict[int, list[np.ndarray]] = {b: [] for b in [*coords, a]}
         for s, e in _bins(x.shape[a], ap.output_shape[a]):
             blk = np.moveaxis(vals.take(range(s, e), axis=a), a, -1)
             arg = _first_max(blk)[..., None]

@@ -65,7 +65,8 @@ def _matrices(m: int, dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     t = winograd_transform(m, 3)
     # each entry rounded once to the compute dtype (exact for m = 2)
-    return tuple(np.array([[float(v) for v in row] for row in M], dtype=dtype) for M in (t.AT, t.G, t.BT))
+    at, g, bt = (np.array([[float(v) for v in row] for row in M], dtype=dtype) for M in (t.AT, t.G, t.BT))
+    return at, g, bt
 
 
 def matrices(m: int, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
