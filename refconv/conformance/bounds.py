@@ -343,6 +343,10 @@ def case_bound(case: Any, arrays: dict[str, np.ndarray], exp: np.ndarray, prof: 
     from . import ops
 
     mode = validate_bound(case.op, algorithm)
+    if case.op in ("fractional_max_pool", "deform_conv"):  # their own bounds (refconv.conformance.extra_ops)
+        from .extra_ops import case_bound as extra_bound
+
+        return extra_bound(case, arrays, exp, prof, dtype=dtype)
     if getattr(case, "unbatched", False) and mode != "direct":
         # the algorithms' bounds read the batched shapes: the same call with N = 1, its bound without N
         full, batched = case.batched(arrays)

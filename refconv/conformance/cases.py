@@ -1508,19 +1508,21 @@ def _long_tail(ch: Any, small: bool) -> int:
 
 
 def _pads(ch: Any, rec: Any, kind: str, span: int) -> tuple[int, int]:
-    """``(lo, hi)`` of one axis in the padding form ``kind``."""
-    if rec.window:
-        # mostly at most half the window on a side (PyTorch's limit); padding over it is defined (up to span - 1:
-        # the first and last windows still reach the input)
-        half = span - 1 if ch.boolean(0.2) else span // 2
-        lo = ch.integer(0, half) if kind != "valid" else 0
-        return lo, lo if kind != "asymmetric" else ch.integer(0, half)
+    """``(lo, hi)`` of one axis in the padding form ``kind``.
+
+    Both sides are drawn whatever the form (a form uses what it needs), so that a
+    change of form does not shift the choices after it: hypothesis can shrink
+    the form alone.
+    """
+    # pooling: mostly at most half the window on a side (PyTorch's limit); padding over it is defined (up to
+    # span - 1: the first and last windows still reach the input); convolution: up to 3 on a side
+    top = (span - 1 if ch.boolean(0.2) else span // 2) if rec.window else 3
+    lo, hi = ch.integer(0, top), ch.integer(0, top)
     if kind == "asymmetric":
-        return ch.integer(0, 3), ch.integer(0, 3)
-    if kind == "symmetric":
-        lo = ch.integer(0, 2)
-        return lo, lo
-    return 0, 0
+        return lo, hi
+    if kind == "valid" or not rec.window and kind != "symmetric":
+        return 0, 0  # the modes' pairs ('same', 'full') are computed once the sizes are known
+    return lo, lo
 
 
 def _axis(ch: Any, rec: Any, caps: Capabilities, kind: str, small: bool, big: bool) -> tuple:
@@ -1625,7 +1627,8 @@ def draw_case(op: str, dims: int, caps: Capabilities, ch: Any) -> Case:
     c = _draw_extras(c, rec, caps, ch)
     if kind in ("same", "same_lower", "full"):
         try:
-            c = replace(c, padding=tuple(P.normalize_padding(kind, c.spatial, c.kernel, c.stride, c.dilation)))
+            cand = replace(c, padding=tuple(P.normalize_padding(kind, c.spatial, c.kernel, c.stride, c.dilation)))
+            c = cand if cand.is_valid() else c  # a mode's pairs that crop a transposed output away: the drawn ones
         except P.ConvParamError:
             pass
     return c

@@ -446,7 +446,7 @@ register(OpRecord(
     oracle=".oracle:max_unpool", fast=".fast:max_unpool", bound="max", bound_as="max_pool", selectors=("indices",),
     keywords=lambda c: {"kernel_size": c.kernel, "stride": c.stride, "padding": c.padding,
                         "output_size": c.output_size or c.spatial},
-    adapters=("torch", "onnxruntime", "refconv.fast", "refconv.oracle"), has_dilation=False,
+    adapters=("torch", "onnxruntime", "jax", "refconv.fast", "refconv.oracle"), has_dilation=False,
     values=("subnormal_products", "cancel"), fill=".conformance.cases:unpool_inputs", unbatched=("y", "indices"),
     doc="zeros, y[n, c, p] written at flat index indices[n, c, p] of its (n, c) plane; indices from max_pool",
     **{**_POOL, "arrays": lambda c: {"y": _pooled(c), "indices": _pooled(c)},
@@ -491,3 +491,5 @@ def write_docs_table(path: str) -> bool:
 
 # the quantized ops (conv_integer, qlinear_conv) register themselves: refconv.conformance.quantized_ops
 from . import quantized_ops  # noqa: E402,F401
+# fractional max pooling and deformable convolution register themselves: refconv.conformance.extra_ops
+from . import extra_ops  # noqa: E402,F401
