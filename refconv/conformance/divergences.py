@@ -108,6 +108,16 @@ def _beyond_int32(target: str, case: Case) -> bool:
     return accumulator_beyond_int32(case)
 
 
+def _fractional_starts(dtype: str) -> Callable[[str, Case], bool]:
+    def when(target: str, case: Case) -> bool:
+        """PyTorch's interval arithmetic in the dtype moves some window start of the (fractional pooling) case."""
+        from .extra_ops import starts_differ
+
+        return starts_differ(case, dtype)
+
+    return when
+
+
 #: name -> predicate(target_name, case): the cases an entry explains
 PREDICATES: dict[str, Callable[[str, Case], bool]] = {
     "ort_same_negative_total": _ort_same_negative_total,
@@ -118,6 +128,7 @@ PREDICATES: dict[str, Callable[[str, Case], bool]] = {
     "float32_requantization": _float32_requantization,
     "gemmlowp_rounding": _gemmlowp_rounding,
     "beyond_int32": _beyond_int32,
+    **{f"{t}_fractional_starts": _fractional_starts(t) for t in ("float32", "float64", "bfloat16")},
 }
 
 

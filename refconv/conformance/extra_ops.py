@@ -34,7 +34,6 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from fractions import Fraction
 from typing import Any, Callable
 
@@ -46,7 +45,7 @@ from . import registry
 
 __all__ = ["OFFSETS", "fractional_defaults", "describe_inputs", "fractional_inputs", "deform_inputs",
            "fractional_catalogue", "deform_catalogue", "fractional_candidates", "deform_candidates", "case_bound",
-           "positions_round", "starts_in", "float32_starts_differ"]
+           "positions_round", "starts_in", "starts_differ"]
 
 #: how a deform_conv case's offsets are filled
 OFFSETS = ("grid", "zero", "integer", "half", "outside", "border")
@@ -304,13 +303,18 @@ def deform_catalogue(op: str, dims: int) -> Any:
 # --------------------------------------------------------------------------- fractional pooling: other conventions
 
 
-def _f32_starts(n: int, k: int, o: int, u: float) -> list[int]:
-    """PyTorch's float32 kernel: ``int((j + u) * alpha) - int(u * alpha)`` with every operation in float32."""
-    f = np.float32
-    if o == 1:
-        return [n - k]
-    alpha = f(n - k) / f(o - 1)
-    return [int(f(f(j) + f(u)) * alpha) - int(f(u) * alpha) for j in range(o - 1)] + [n - k]
+def _typed_starts(dtype: str) -> Callable[[int, int, int, float], list[int]]:
+    """PyTorch's kernel in ``dtype``: ``int((j + u) * alpha) - int(u * alpha)``, every operation rounded to ``dtype``."""
+    def rule(n: int, k: int, o: int, u: float) -> list[int]:
+        from .cases import dtype_of
+
+        f = dtype_of(dtype).type
+        if o == 1:
+            return [n - k]
+        alpha = f(f(n - k) / f(o - 1))
+        return [int(float(f(f(f(j) + f(u)) * alpha))) - int(float(f(f(u) * alpha))) for j in range(o - 1)] + [n - k]
+
+    return rule
 
 
 def _ratio_starts(n: int, k: int, o: int, u: float, alpha: Fraction, rnd: Callable = math.floor) -> list[int]:
@@ -321,9 +325,9 @@ def _ratio_starts(n: int, k: int, o: int, u: float, alpha: Fraction, rnd: Callab
 
 #: start rules a target may use instead of the definition's: name -> (explanation, rule(n, k, o, u))
 _RULES: dict[str, tuple[str, Callable[[int, int, int, float], list[int]]]] = {
-    "starts in float32 arithmetic": (
-        "alpha = (n - k)/(o - 1) and the products computed in float32 (PyTorch's float32 kernel), not exactly",
-        _f32_starts),
+    **{f"starts in {t} arithmetic": (
+        f"alpha = (n - k)/(o - 1), j + u and the products rounded to {t} (PyTorch's kernel for {t} inputs), not exact",
+        _typed_starts(t)) for t in ("float32", "float64", "bfloat16")},
     "alpha = n / o": ("the pseudo-random sequence with alpha = n/o (the ratio of the sizes) instead of (n - k)/(o - 1)",
                       lambda n, k, o, u: _ratio_starts(n, k, o, u, Fraction(n, o))),
     "ceil instead of floor": ("starts ceil((j + u) alpha) - ceil(u alpha) instead of the floors",
@@ -396,12 +400,14 @@ def fractional_candidates(case: Any) -> list:
     return out
 
 
-def float32_starts_differ(case: Any) -> bool:
-    """True when PyTorch's float32 interval arithmetic moves some window start of ``case`` (its float32 samples)."""
+def starts_differ(case: Any, dtype: str) -> bool:
+    """True when PyTorch's interval arithmetic in ``dtype`` moves some window start of ``case`` (its samples in ``dtype``)."""
     if getattr(case, "op", None) != "fractional_max_pool" or not case.is_valid():
         return False
-    u = _samples(case, np.float32)
-    return any(not np.array_equal(a, b) for a, b in zip(starts_in(case, u), starts_in(case, u, _f32_starts)))
+    from .cases import dtype_of
+
+    u = _samples(case, dtype_of(dtype))
+    return any(not np.array_equal(a, b) for a, b in zip(starts_in(case, u), starts_in(case, u, _typed_starts(dtype))))
 
 
 # --------------------------------------------------------------------------- deformable convolution: other conventions

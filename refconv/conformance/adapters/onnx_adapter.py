@@ -28,7 +28,14 @@ second output ``Indices`` (``storage_order=0``, counted across the whole
 tensor) and brings it back to the canonical count within each ``(n, c)``
 plane.  Adaptive pooling is offered where it is global pooling (output size 1
 on every axis).  Sessions are cached per node and input shapes.  Gradients
-are not offered.
+are not offered, nor unbatched inputs (ONNX's operators take ``(N, C, *S)``).
+
+A convolution's ``padding_mode`` is expressed as ONNX users express it: a
+``Pad`` node (``mode='reflect'``, ``'edge'`` for replicate, ``'wrap'`` for
+circular; ``pads`` over every axis, zeros on N and C) followed by ``Conv``
+with zero ``pads``.  ``Pad`` takes its pads as an input from opset 11 and has
+``wrap`` from opset 19: the opset 7 and 10 variants do not offer padding
+modes, the opset 11 variant not ``circular``.
 """
 
 from __future__ import annotations
@@ -47,23 +54,33 @@ OPSETS = (7, 10, 11, 19, 22)
 VARIANTS = ("onnxruntime", "onnxruntime.explicit") + tuple(f"onnxruntime.opset{v}" for v in OPSETS if v != DEFAULT_OPSET)
 
 
+#: refconv's padding_mode -> ONNX Pad's mode
+PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
 @functools.lru_cache(maxsize=256)
 def _session(op_type: str, attrs: tuple, shapes: tuple, dtype: str, opset: int = DEFAULT_OPSET, outputs: int = 1,
-             int_inputs: tuple = ()):
+             int_inputs: tuple = (), pad: tuple | None = None):
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
     elem = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE, "float16": TensorProto.FLOAT16}[dtype]
     names = [f"in{i}" for i in range(len(shapes))]
     outs = ["out", "indices"][:outputs]
-    node = helper.make_node(op_type, names, outs, **dict(attrs))
+    nodes, inits = [], []
+    if pad is not None:
+        # Pad(in0, pads) -> padded, then the node on it: pads = [begin of every axis..., end of every axis...]
+        mode, pads = pad
+        inits.append(helper.make_tensor("pads", TensorProto.INT64, [len(pads)], list(pads)))
+        nodes.append(helper.make_node("Pad", [names[0], "pads"], ["padded"], mode=mode))
+    node = helper.make_node(op_type, ["padded" if pad else names[0], *names[1:]], outs, **dict(attrs))
     # int64 inputs (MaxUnpool's indices and output_shape) by position
     inputs = [helper.make_tensor_value_info(n, TensorProto.INT64 if i in int_inputs else elem, list(s))
               for i, (n, s) in enumerate(zip(names, shapes))]
     out = [helper.make_tensor_value_info("out", elem, None)]
     if outputs > 1:
         out.append(helper.make_tensor_value_info("indices", TensorProto.INT64, None))
-    graph = helper.make_graph([node], "one_node", inputs, out)
+    graph = helper.make_graph(nodes + [node], "one_node", inputs, out, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = min(model.ir_version, 9)
     # (no onnx.checker: the output shape is left for the runtime to infer)
@@ -74,13 +91,17 @@ def _session(op_type: str, attrs: tuple, shapes: tuple, dtype: str, opset: int =
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
-def run_node(op_type: str, arrays: list, *, opset: int = DEFAULT_OPSET, outputs: int = 1, **attrs: Any) -> Any:
-    """Run one ONNX node on numpy arrays (None inputs are left out); ``outputs=2``: its first two outputs."""
+def run_node(op_type: str, arrays: list, *, opset: int = DEFAULT_OPSET, outputs: int = 1, pad: tuple | None = None,
+             **attrs: Any) -> Any:
+    """Run one ONNX node on numpy arrays (None inputs are left out); ``outputs=2``: its first two outputs.
+
+    ``pad=(mode, pads)``: the first input goes through a ``Pad`` node of that mode first.
+    """
     arrays = [np.ascontiguousarray(a) for a in arrays if a is not None]
     dtype = arrays[0].dtype.name
     key = tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in attrs.items()))
     ints = tuple(i for i, a in enumerate(arrays) if a.dtype.kind in "iu")
-    sess = _session(op_type, key, tuple(a.shape for a in arrays), dtype, opset, outputs, ints)
+    sess = _session(op_type, key, tuple(a.shape for a in arrays), dtype, opset, outputs, ints, pad)
     feeds = {f"in{i}": a for i, a in enumerate(arrays)}
     res = sess.run(None, feeds)
     return res[0] if outputs == 1 else tuple(res[:outputs])
@@ -156,12 +177,17 @@ def _functions(opset: int, explicit: bool) -> dict[str, Callable]:
     def mode(padding, spatial, kernel, stride, dilation) -> dict:
         return {"pads": _pads(padding)} if explicit else padding_attrs(padding, spatial, kernel, stride, dilation)
 
-    def conv(x, w, b, *, stride, padding, dilation, groups):
+    def conv(x, w, b, *, stride, padding, dilation, groups, padding_mode="zeros"):
         # ONNX Runtime's Conv refuses SAME_UPPER / SAME_LOWER with dilation: a declared limit, explicit pads then
         pad = (mode(padding, x.shape[2:], w.shape[2:], stride, dilation) if all(d == 1 for d in dilation)
                else {"pads": _pads(padding)})
+        moded = None
+        if padding_mode != "zeros":
+            # Pad (zeros on N and C) in the mode, then Conv with zero pads
+            moded = (PAD_MODES[padding_mode], tuple(_pads(((0, 0), (0, 0), *padding))))
+            pad = {"pads": [0] * (2 * len(stride))}
         return run_node("Conv", [x, w, b], opset=opset, kernel_shape=list(w.shape[2:]), strides=list(stride),
-                        dilations=list(dilation), group=groups, **pad)
+                        dilations=list(dilation), group=groups, pad=moded, **pad)
 
     def conv_transpose(x, w, b, *, stride, padding, output_padding, dilation, groups):
         pad = ({"pads": _pads(padding)} if explicit else
@@ -209,8 +235,16 @@ def _functions(opset: int, explicit: bool) -> dict[str, Callable]:
         return run_node("MaxUnpool", [y, whole, np.array(shape, dtype=np.int64)], opset=opset,
                         kernel_shape=list(kernel_size), strides=list(stride), pads=_pads(padding))
 
+    def deform_conv(x, offset, w, b, mask, *, stride, padding, dilation, groups, offset_groups):
+        # DeformConv's inputs are X, W, offset, B, mask: a zero B holds B's place before a mask (y + 0 = y)
+        if b is None and mask is not None:
+            b = np.zeros(w.shape[0], dtype=x.dtype)
+        return run_node("DeformConv", [x, w, offset, b, mask], opset=opset, kernel_shape=list(w.shape[2:]),
+                        strides=list(stride), pads=_pads(padding), dilations=list(dilation), group=groups,
+                        offset_group=offset_groups)
+
     return {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, max_pool_indices, lp_pool,
-                                    adaptive_avg_pool, adaptive_max_pool, max_unpool)}
+                                    adaptive_avg_pool, adaptive_max_pool, max_unpool, deform_conv)}
 
 
 def _op_below_stride(case) -> bool:
@@ -226,6 +260,22 @@ def _pad_below_kernel(case) -> bool:
 def _global(case) -> bool:
     # GlobalAveragePool / GlobalMaxPool: output size 1 on every axis
     return all(o == 1 for o in case.output_size)
+
+
+def _not_circular(case) -> bool:
+    # Pad's mode 'wrap' (circular) arrived in opset 19
+    return case.padding_mode != "circular"
+
+
+def _conv_capabilities(opset: int, base: Capabilities) -> Capabilities:
+    """Conv; padding modes through Pad: its pads are an input from opset 11, its 'wrap' mode from opset 19."""
+    if opset < 11:
+        return base.replace(padding_mode=False, notes=(f"padding_mode (Pad takes pads as an input from opset 11, "
+                                                       f"not in opset {opset})",))
+    if opset < 19:
+        return base.replace(rule=_not_circular, notes=(f"padding_mode='circular' (Pad's 'wrap' mode is not in "
+                                                       f"opset {opset})",))
+    return base
 
 
 def _pool_capabilities(op: str, opset: int, base: Capabilities) -> Capabilities:
@@ -246,12 +296,15 @@ def _capabilities(opset: int) -> Callable[[str, int, str], Capabilities]:
     def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
         base = ALL.replace(dtypes=("float32", "float64"), divisor_override=False,
                            ops=("conv", "conv_transpose", "max_pool", "avg_pool", "max_pool_indices", "lp_pool",
-                                "adaptive_avg_pool", "adaptive_max_pool") + (("max_unpool",) if opset >= 11 else ()))
+                                "adaptive_avg_pool", "adaptive_max_pool") + (("max_unpool",) if opset >= 11 else ())
+                           + (("deform_conv",) if opset >= 19 else ()))
         if op in ("conv", "conv_transpose", "avg_pool"):
             # the CPU provider has no double-precision Conv / ConvTranspose / AveragePool kernels
             base = base.replace(dtypes=("float32",))
         if op == "conv_transpose":
             return base.replace(rule=_op_below_stride, notes=("output_padding >= stride (ONNX Runtime rejects it)",))
+        if op == "conv":
+            return _conv_capabilities(opset, base)
         if op in ("max_pool", "avg_pool", "max_pool_indices", "lp_pool"):
             return _pool_capabilities(op, opset, base)
         if op == "max_unpool":
@@ -259,6 +312,8 @@ def _capabilities(opset: int) -> Callable[[str, int, str], Capabilities]:
             return base.replace(dtypes=("float32",), refuses_invalid=False,
                                 notes=("MaxUnpool in float64 (no CPU kernel)", "output_size more than a stride from "
                                        "the default (ONNX's MaxUnpool takes any output_shape)"))
+        if op == "deform_conv":
+            return base.replace(dims=(2,), notes=("DeformConv other than 2-D (ONNX Runtime's kernel takes 4-D X)",))
         if op in ("adaptive_avg_pool", "adaptive_max_pool"):
             return base.replace(dtypes=("float32",), rule=_global,
                                 notes=("adaptive pooling other than global (ONNX has GlobalAveragePool / GlobalMaxPool only)",))

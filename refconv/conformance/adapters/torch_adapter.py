@@ -216,10 +216,24 @@ def _functions(channels_last: bool, strings: bool, device: str = "cpu") -> dict[
         idx = torch.from_numpy(np.array(indices, dtype=np.int64, copy=True, order="C"))
         return _np(_fn("max_unpool", len(stride))(tensor(y), idx, kernel_size, stride, pad, output_size))
 
+    def fractional_max_pool(x, kernel_size, output_size, samples, *, return_indices=False):
+        # PyTorch's 2-D kernel reads a plane's samples as (u_W, u_H), the axes last first; the 3-D one in axis order
+        u = np.asarray(samples)[..., ::-1] if len(kernel_size) == 2 else np.asarray(samples)
+        y, i = _fn("fractional_max_pool", len(kernel_size))(tensor(x), kernel_size, output_size=output_size,
+                                                            return_indices=True, _random_samples=tensor(u))
+        return (_np(y), i.cpu().numpy()) if return_indices else _np(y)
+
+    def deform_conv(x, offset, w, b, mask, *, stride, padding, dilation, groups, offset_groups):
+        # torchvision infers groups from w and offset_groups from the offset's channels; symmetric padding only
+        from torchvision.ops import deform_conv2d
+
+        return _np(deform_conv2d(tensor(x), tensor(offset), tensor(w), tensor(b), stride=stride,
+                                 padding=tuple(lo for lo, _ in padding), dilation=dilation, mask=tensor(mask)))
+
     return {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, conv_grad_input, conv_grad_weight,
                                     max_pool_indices, lp_pool, adaptive_avg_pool, adaptive_max_pool, conv_grad_bias,
                                     conv_transpose_grad_input, conv_transpose_grad_weight, max_pool_grad,
-                                    avg_pool_grad, max_unpool)}
+                                    avg_pool_grad, max_unpool, fractional_max_pool, deform_conv)}
 
 
 def _same_needs_stride1(case: Case) -> bool:
@@ -275,10 +289,45 @@ def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
         return capabilities("avg_pool", dims, dtype).replace(ops=(op,))
     if op == "max_unpool":
         return base.replace(padding=frozenset({"symmetric"}))
+    if op == "fractional_max_pool":
+        return base.replace(dims=tuple(d for d in base.dims if d > 1), rule=_fractional_size(dims),
+                            notes=("fractional_max_pool in 1-D (PyTorch has 2-D and 3-D only)",
+                                   "fractional_max_pool to an output size of 0 (PyTorch returns an empty result)")
+                            + (("output_size + kernel_size - 1 = n in 3-D (fractional_max_pool3d refuses it)",)
+                               if dims == 3 else ()))
+    if op == "deform_conv":
+        return base.replace(dims=(2,), dtypes=("float64", "float32"), padding=frozenset({"symmetric"}),
+                            notes=("deform_conv other than 2-D (torchvision.ops.deform_conv2d)",
+                                   "deform_conv with asymmetric padding (one int per axis)"))
     if op in ("adaptive_avg_pool", "adaptive_max_pool"):
         return base.replace(refuses_invalid=False,
                             notes=("adaptive pooling to an output size of 0 (PyTorch returns an empty result)",))
     return base.replace(ops=())
+
+
+def _fractional_size(dims: int) -> Callable[[Case], bool]:
+    def rule(case: Case) -> bool:
+        # fractional_max_pool3d: output_size + kernel_size - 1 < n ("too large relative to input"); 2-D: <=.
+        # An output size of 0 is not refused (an empty result), like adaptive pooling's
+        if any(o < 1 for o in case.output_size):
+            return False
+        return dims != 3 or all(o + k - 1 < n for o, k, n in zip(case.output_size, case.kernel, case.spatial))
+
+    return rule
+
+
+def _function(functions: dict[str, Callable], op: str) -> Callable:
+    """The canonical function of ``op``; deform_conv needs torchvision, refused by name when it does not load."""
+    if op == "deform_conv":
+        try:
+            import torchvision.ops  # noqa: F401
+        except Exception as exc:  # noqa: BLE001 - missing, or built for another torch (it raises RuntimeError)
+            from ..targets import TargetError
+
+            raise TargetError(f"op='deform_conv': the torch adapter computes it with torchvision.ops.deform_conv2d, "
+                              f"which does not load ({type(exc).__name__}: {exc}); install the torchvision built for "
+                              f"this torch") from None
+    return functions[op]
 
 
 def _padding_only_window(case: Case) -> bool:
@@ -331,6 +380,6 @@ def make(name: str = "torch") -> Target:
     caps = _channels_last_capabilities if name == "torch.channels_last" else capabilities
     full = name if device == "cpu" else f"{name}:{device}"
     setup = f"from refconv.conformance import adapters\ntarget = adapters.get({full!r}).function({{op!r}})"
-    target = Target(full, lambda op: functions[op], caps, setup, spec=full)
+    target = Target(full, lambda op: _function(functions, op), caps, setup, spec=full)
     target.environment = lambda: environment(device)
     return target
