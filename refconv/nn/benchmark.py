@@ -61,6 +61,7 @@ def to_torch(model: Model) -> Any:
 
     dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[model.dtype]
     mods = []
+    m: Any  # the torch module of each layer
     for desc, layer, shape in zip(model.descriptions, model.layers, model.shapes):
         if isinstance(desc, S.Conv):
             w = layer.params["weight"]

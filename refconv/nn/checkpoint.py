@@ -70,7 +70,8 @@ def save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], met
     os.makedirs(directory, exist_ok=True)
     # atomic_open's temporary file is ``.<name>.XXXXXXXX.tmp``: the pattern remove_stale_temporaries looks for
     with atomic_open(path, "wb") as f:
-        np.savez(f, meta=np.array(json.dumps(dict(meta), sort_keys=True)), **{k: np.asarray(v) for k, v in arrays.items()})
+        named: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items()}
+        np.savez(f, meta=np.array(json.dumps(dict(meta), sort_keys=True)), **named)
 
 
 def remove_stale_temporaries(path: str | os.PathLike[str], *, before: float) -> list[str]:
@@ -91,7 +92,7 @@ def remove_stale_temporaries(path: str | os.PathLike[str], *, before: float) -> 
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     pattern = re.compile(rf"\.{re.escape(os.path.basename(path))}\.{_RANDOM}\.tmp\Z|\.tmp-{_RANDOM}\.npz\Z")
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(directory)
     except OSError:

@@ -26,7 +26,7 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -79,6 +79,12 @@ class Conv(Layer):
     def forward(self, x: np.ndarray, *, training: bool = False, rng: np.random.Generator | None = None) -> np.ndarray:
         self._cache = x
         return fast.conv(x, self.params["weight"], self.params.get("bias"), **self.kwargs)
+
+    @overload
+    def backward(self, dy: np.ndarray) -> np.ndarray: ...
+
+    @overload
+    def backward(self, dy: np.ndarray, *, input_grad: bool) -> np.ndarray | None: ...
 
     def backward(self, dy: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Fills ``grads``; returns ``dL/dx`` (``None`` with ``input_grad=False``: the first layer needs none)."""

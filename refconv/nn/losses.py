@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 __all__ = ["softmax", "softmax_cross_entropy", "mean_squared_error", "one_hot", "LOSSES"]
 
@@ -41,7 +42,7 @@ def _labels(t: np.ndarray, n: int, k: int) -> np.ndarray:
     return t
 
 
-def one_hot(t: np.ndarray, k: int, dtype: type = np.float64) -> np.ndarray:
+def one_hot(t: np.ndarray, k: int, dtype: DTypeLike = np.float64) -> np.ndarray:
     """``(N,)`` integer labels to ``(N, k)`` one-hot rows.
 
     >>> one_hot(np.array([0, 2]), 3).tolist()
