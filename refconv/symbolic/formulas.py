@@ -106,7 +106,7 @@ def _numeric(*vals: Expr) -> bool:
 
 def _split_rounded(span: Expr, kind: type) -> tuple[Expr, Expr] | None:
     """``span = kind(u) + m`` with ``m`` an integer expression: ``(u, m)``, else None."""
-    terms = [t for t in sp.Add.make_args(sp.expand(span)) if isinstance(t, kind)]
+    terms: list[Any] = [t for t in sp.Add.make_args(sp.expand(span)) if isinstance(t, kind)]
     if len(terms) != 1:
         return None
     rest = sp.expand(span - terms[0])

@@ -210,6 +210,7 @@ def _derive(op: str, pp: PoolParams) -> PoolDerivation:
             if op == "max":
                 y[(n, c) + pos] = sp.Add(*[e * ind for e, ind in zip(elems, first_max_indicators(elems))])
             else:
+                assert divisors is not None  # op == "avg"
                 y[(n, c) + pos] = sp.Add(*elems) / divisors[pos]
     loss = sp.Add(*[gi * yi for gi, yi in zip(g.flat, y.flat)])
     dx = np.empty(x.shape, dtype=object)
