@@ -89,7 +89,7 @@ def _probes(base: str = "half_even") -> dict[str, tuple[tuple, dict, dict[str, C
         return run
 
     per = _args(np.arange(64, 192).reshape(1, 1, 128), 1.0, 128, np.ones((2, 1, 1)), [0.25, 0.0625], [0, 0], 1.0, 128)
-    first = lambda a, k: Q.qlinear_conv(*a[:4], np.float32(a[4][0]), *a[5:], **k, rounding=base)  # noqa: E731
+    first = lambda a, k: Q.qlinear_conv(*(*a[:4], np.float32(a[4][0]), *a[5:]), **k, rounding=base)  # noqa: E731
     return {
         "ties": (ties, _KW1, rounding),
         "scale": (near, _KW1, {"exact": oracle(base), "float32 scale path": oracle("float32")}),

@@ -74,7 +74,8 @@ def accepted_keywords(fn: Callable) -> tuple[set[str] | None, set[str]]:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         return None, set()
-    names, kwonly = set(), set()
+    names: set[str] = set()
+    kwonly: set[str] = set()
     for p in sig.parameters.values():
         if p.kind is p.VAR_KEYWORD:
             return None, kwonly

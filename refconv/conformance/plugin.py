@@ -169,7 +169,7 @@ class RefconvItem(pytest.Item):
         if not report.ok:
             raise RefconvFailure(str(report))
 
-    def repr_failure(self, excinfo: Any, style: Any = None) -> str:
+    def repr_failure(self, excinfo: Any, style: Any = None) -> Any:  # str, or pytest's TerminalRepr
         if isinstance(excinfo.value, RefconvFailure):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
