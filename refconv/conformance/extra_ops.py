@@ -244,7 +244,7 @@ def fractional_catalogue(op: str, dims: int) -> Any:
              label="ties: the first maximum in window order"),
         Case(op, 1, 2, 2, S(10, 9, 8), S(2, 2, 2), output_size=S(5, 4, 4), values="negative", seed=8,
              label="negative values"),
-        # alpha = 26/11, u = 1/2: (5 + 1/2) * alpha = 13 exactly; float32 arithmetic gives 12.99999... (start 11)
+        # alpha = 26/11, u = 1/2: (5 + 1/2) * alpha = 13 exactly (start 12); float32 gives 12.99999... (start 11)
         Case(op, 1, 2, 2, S(27, 6, 5), S(1, 2, 2), output_size=S(12, 3, 2), samples=S(0.5, 0.5, 0.5), seed=9,
              label="a window start on an exact integer: (5 + 1/2) * 26/11 = 13"),
     ]
