@@ -16,7 +16,7 @@ known divergence ``onnxruntime-qlinearconv-float32-requantization``).
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -70,7 +70,7 @@ def qlinear_conv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_
     return _run("QLinearConv", feeds, _attrs(w, stride, padding, dilation, groups), str(np.asarray(x).dtype))
 
 
-FUNCTIONS = {"conv_integer": conv_integer, "qlinear_conv": qlinear_conv}
+FUNCTIONS: dict[str, Callable[..., Any]] = {"conv_integer": conv_integer, "qlinear_conv": qlinear_conv}
 
 
 def _supported(op: str):

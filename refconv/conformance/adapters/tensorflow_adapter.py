@@ -370,7 +370,7 @@ def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
     base = ALL.replace(ops=("conv", "conv_transpose", "max_pool", "avg_pool", "conv_grad_input", "conv_grad_weight"),
                        dtypes=("float32", "float64"), divisor_override=False)
     if op in ("conv", "conv_grad_input", "conv_grad_weight"):
-        notes = ("grouped 3-D convolution (TensorFlow's Conv3D has no groups)",)
+        notes: tuple[str, ...] = ("grouped 3-D convolution (TensorFlow's Conv3D has no groups)",)
         if dtype == "float64":
             notes += ("float64: dilated 3-D convolution, depthwise with unequal strides (Eigen's CPU kernels)",)
         if op != "conv":
