@@ -146,6 +146,10 @@ class Runner:
                 self.notes.append("no timeout: the check ran off the main thread (or without SIGALRM), where a call "
                                   "cannot be interrupted, and the target has no importable name for a worker process")
                 self.timeout = None
+        why = _declared_isolation(target, op, dtype) if worker is None and not isolate and target.spec else ""
+        if why:  # an adapter whose library is known to kill the process on some cases of op (a fatal signal)
+            isolate = True
+            self.notes.append(f"the target ran in a worker process: {why}")
         if worker is None and isolate:
             self._isolated = IsolatedTarget(target, self.timeout, load_timeout)
             self._isolated.load()
@@ -158,6 +162,9 @@ class Runner:
     def close(self) -> None:
         if self._own_worker and self._isolated is not None:
             self._isolated.close()
+
+    #: a declared budget (:func:`check`'s ``catalogue_limit``): the most shapes of the catalogue run, and why
+    budget: tuple[int | None, str] = (None, "")
 
     # ---------------------------------------------------------------- the call
     def _call(self, case: Case, arrays: dict[str, np.ndarray], pristine: dict[str, np.ndarray]) -> CallResult:
@@ -549,6 +556,8 @@ def check(
     load_timeout: float | None = None,
     allow_known: bool = False,
     divergences: Any = None,
+    catalogue_limit: int | None = None,
+    budget: str = "",
 ) -> Report:
     """Check ``target`` against the oracle: catalogue first, then ``max_examples`` explored cases.
 
@@ -615,6 +624,14 @@ def check(
         The known divergences (default: the packaged
         ``refconv/conformance/known_divergences.json``; a path adds a file's
         entries to them; :func:`refconv.conformance.divergences.load`).
+    catalogue_limit : int, optional
+        Run the catalogue's cases on at most this many distinct shapes
+        (:func:`thinned`; every value class and memory layout of a kept shape
+        runs); None: the whole catalogue.  A target's declared cost
+        (``refconv check`` of a whole library) sets it; the report says so.
+    budget : str
+        Why the budget is what it is (the target's declared cost), said in the
+        report's notes.
 
     Returns
     -------
@@ -676,7 +693,7 @@ def check(
     try:
         return _check(tgt, worker, before, t0, op=op, dims=dims, dtype=dtype, precision=precision,
                       max_examples=max_examples, seed=seed, bound=bound, timeout=timeout, progress=progress,
-                      diagnose=diagnose, unsupported=unsupported, known=known)
+                      diagnose=diagnose, unsupported=unsupported, known=known, budget=(catalogue_limit, budget))
     finally:
         if worker is not None:
             worker.close()
@@ -721,7 +738,7 @@ class _Where:
 def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, *, op: str | None, dims: int,
            dtype: str, precision: str | None, max_examples: int, seed: int | None, bound: str,
            timeout: float | None, progress: bool, diagnose: bool, unsupported: tuple[str, ...],
-           known: _Known) -> Report:
+           known: _Known, budget: tuple[int | None, str] = (None, "")) -> Report:
     """The steps of :func:`check`: validate, then the catalogue and the exploration, then finish the report."""
     op = _choose_op(tgt, op)
     _validate_bound(op, bound)  # an algorithm whose bound does not apply to the op is a usage error
@@ -738,6 +755,7 @@ def _check(tgt: Target, worker: IsolatedTarget | None, before: dict, t0: float, 
     pending = _replaced(before) if worker is None else []  # put back before the runner takes its own snapshot
     runner = Runner(tgt, op, dtype, prof, bound=bound, timeout=timeout, worker=worker)
     runner.pending_tampering = pending
+    runner.budget = budget
     _run(runner, caps, report, where, known, t0, dims=dims, max_examples=max_examples, seed=seed,
          progress=progress, diagnose=diagnose)
     return _finish(report, runner, t0)
@@ -771,7 +789,7 @@ def _run(runner: Runner, caps: Capabilities, report: Report, where: _Where, know
     bar = None
     try:
         where.now = "while building the catalogue"
-        cat = catalogue(op, dims, caps)
+        cat = _budgeted(catalogue(op, dims, caps), runner, report, max_examples)
         bar = _progress(progress, len(cat) + max_examples, f"{name} {op}")
         found = _run_catalogue(runner, cat, report, bar, where, known)
         if found is None and max_examples > 0 and not runner.hung:
@@ -779,10 +797,11 @@ def _run(runner: Runner, caps: Capabilities, report: Report, where: _Where, know
         if found is not None:
             report.time_to_failure_s = time.perf_counter() - t0
             where.now = "while reporting the counterexample"
-            report.failure = _reported(runner, caps, found["case"], found["outcome"], diagnose, report)
+            first = found.get("explored", (found["case"], found["outcome"]))
+            report.failure = _reported(runner, caps, found["case"], found["outcome"], diagnose, report, first=first)
             where.now = "while matching the failure against the known divergences"
             # the shrunk case, else the case as found: a known divergence explains it only if its predicate holds
-            report.failure.known = known.explain(name, report.failure.case) or known.explain(name, found["case"])
+            report.failure.known = known.explain(name, report.failure.case) or known.explain(name, first[0])
     except (TargetError, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - refconv's own failure: ERROR, never a PASS nor the target's fault
@@ -861,6 +880,47 @@ def _count(report: Report, out: Outcome, runner: Runner, case: Case) -> None:
         report.unjudged_reason = f"no {runner.prof.name} bound for reductions this long"
 
 
+def _declared_isolation(target: Target, op: str, dtype: str) -> str:
+    """Why ``target`` runs ``op`` in ``dtype`` in a worker process ('' if it does not): its ``isolated(op, dtype)``."""
+    declared = getattr(target, "isolated", None)
+    return str(declared(op, dtype) or "") if callable(declared) else ""
+
+
+def _shape_of(c: Case) -> Case:
+    # the case without what only changes the values and the memory layout of the arrays (the same kernels run)
+    return replace(c, values="normal", seed=0, layout="contiguous", label="")
+
+
+def thinned(cat: list[Case], limit: int) -> list[Case]:
+    """The cases of ``cat`` on at most ``limit`` of its distinct shapes, evenly spaced along it, in its order.
+
+    Every value class and memory layout of a kept shape is kept (they cost a compiling library no new kernel).
+
+    >>> from refconv.conformance.cases import catalogue
+    >>> full = catalogue('conv', 1)
+    >>> len({_shape_of(c) for c in thinned(full, 5)}), thinned(full, 5)[0] == full[0], thinned(full, 10**6) == full
+    (5, True, True)
+    """
+    shapes = list(dict.fromkeys(_shape_of(c) for c in cat))
+    if len(shapes) <= limit:
+        return cat
+    kept = {shapes[i * len(shapes) // limit] for i in range(limit)}
+    return [c for c in cat if _shape_of(c) in kept]
+
+
+def _budgeted(cat: list[Case], runner: Runner, report: Report, max_examples: int) -> list[Case]:
+    """The catalogue under the runner's declared budget; the report's notes say what it left out, and why."""
+    limit, why = runner.budget
+    if limit is None and not why:
+        return cat
+    out = cat if limit is None else thinned(cat, limit)
+    shapes = len({_shape_of(c) for c in cat})
+    report.notes.append(f"a declared budget ({why}): {len(out)} of the catalogue's {len(cat)} cases (on "
+                        f"{min(shapes, limit or shapes)} of its {shapes} shapes) and {max_examples} explored; the "
+                        f"whole catalogue and {DEFAULT_MAX_EXAMPLES} explored: --op {runner.op} --dims {report.dims}")
+    return out
+
+
 def _run_catalogue(runner: Runner, cat: list[Case], report: Report, bar: Any, where: _Where,
                    known: _Known) -> dict | None:
     for i, c in enumerate(cat):
@@ -881,48 +941,107 @@ def _stops(runner: Runner, case: Case, out: Outcome, report: Report, bar: Any, k
     return runner.hung or not known.accept(runner.target.name, case, report)
 
 
+#: target calls and seconds that hypothesis may spend shrinking an explored failure (the engine's shrinker follows)
+EXPLORE_SHRINK_CALLS = 100
+EXPLORE_SHRINK_SECONDS = 10.0
+
+
+class _Stop(BaseException):
+    """Ends hypothesis' run at once: not an ``Exception``, so hypothesis neither shrinks nor reports it."""
+
+
 def _explore(runner: Runner, caps: Capabilities, op: str, dims: int, max_examples: int, seed: int, report: Report,
              bar: Any, where: _Where, known: _Known) -> dict | None:
+    """Cases drawn from :func:`refconv.conformance.strategies.cases` under hypothesis ``seed``; the first failure
+    shrunk by hypothesis (within :data:`EXPLORE_SHRINK_CALLS`), returned as ``{'case', 'outcome', 'explored'}``
+    (``explored``: the case as drawn and its outcome)."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hseed
 
     found: dict[str, Any] = {}
 
     @hseed(seed)
-    @settings(max_examples=max_examples, deadline=None, database=None, derandomize=False, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck), report_multiple_bugs=False, print_blob=False)
-    @given(cases(op, dims, caps))
+    @settings(max_examples=max_examples, deadline=None, database=None, derandomize=False,
+              phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck),
+              report_multiple_bugs=False, print_blob=False)
+    @given(cases(op, dims, caps))  # refconv.conformance.strategies.cases
     def explore(case: Case) -> None:
-        if found:
-            raise _Found
-        where.now = f"while judging an explored case ({case.describe()})"
-        try:
-            out = runner.evaluate(case)
-        except Exception as exc:  # noqa: BLE001 - refconv's own failure: stop here (hypothesis must not shrink it)
-            found["error"] = exc
-            raise _Found from None
-        report.explored_cases += 1
-        if _stops(runner, case, out, report, bar, known):
-            found.update(case=case, outcome=out)
-            raise _Found
-        if runner.hung:
-            raise _Found
+        if "case" in found:  # hypothesis' shrink phase: a candidate smaller than the failure
+            failing = _shrink_candidate(runner, case, found, where, known)
+        else:
+            failing = _explored(runner, case, found, report, bar, where, known)
+        if failing:
+            raise _Found  # from one line: hypothesis sees one failure all along its shrinking
 
     where.now = "while exploring (hypothesis)"
     try:
         explore()
-    except _Found:
+    except (_Found, _Stop):
         pass
+    except Exception:  # noqa: BLE001 - hypothesis' own complaint (a flaky replay) after a failure: the failure stands
+        if "case" not in found:
+            raise
     if "error" in found:
         raise found["error"]
-    return found or None
+    report.notes += found.get("notes", [])
+    return {k: found[k] for k in ("case", "outcome", "explored")} if "case" in found else None
+
+
+def _explored(runner: Runner, case: Case, found: dict[str, Any], report: Report, bar: Any, where: _Where,
+              known: _Known) -> bool:
+    """Judge an explored case; True (and ``found`` filled in) when the check stops on its failure."""
+    where.now = f"while judging an explored case ({case.describe()})"
+    try:
+        out = runner.evaluate(case)
+    except Exception as exc:  # noqa: BLE001 - refconv's own failure: stop here (hypothesis must not shrink it)
+        found["error"] = exc
+        raise _Stop from None
+    report.explored_cases += 1
+    if _stops(runner, case, out, report, bar, known):
+        found.update(case=case, outcome=out, explored=(case, out), tried={case: out}, calls=0, t0=time.perf_counter())
+        # a hang, a crash or tampering is not called again; a refusal check has nothing to shrink
+        if runner.hung or out.kind in ("timeout", "crash", "tampering", "accepted-invalid"):
+            raise _Stop
+        return True
+    if runner.hung:
+        raise _Stop
+    return False
+
+
+def _shrink_candidate(runner: Runner, case: Case, found: dict[str, Any], where: _Where, known: _Known) -> bool:
+    """True if ``case`` fails as the explored failure did (it becomes the failure).
+
+    Each distinct case is judged once; past the budget, or when refconv itself fails, :class:`_Stop` ends the
+    shrinking with the smallest failure so far.
+    """
+    tried = found["tried"]
+    if case not in tried:
+        if found["calls"] >= EXPLORE_SHRINK_CALLS or time.perf_counter() - found["t0"] > EXPLORE_SHRINK_SECONDS:
+            raise _Stop
+        found["calls"] += 1
+        where.now = f"while shrinking an explored case ({case.describe()})"
+        try:
+            out = runner.evaluate(case)
+        except Exception as exc:  # noqa: BLE001 - refconv's own failure: reported, the failure found so far kept
+            found.setdefault("notes", []).append(
+                f"refconv failed while hypothesis shrank the explored failure ({type(exc).__name__}: {exc}): the case "
+                f"shown is the smallest found before that ({BUG})")
+            raise _Stop from None
+        if runner.hung:
+            raise _Stop
+        accepted = known.allow and bool(known.explain(runner.target.name, case))
+        tried[case] = out if not out.ok and out.kind == found["outcome"].kind and not accepted else None
+    if tried[case] is None:
+        return False
+    found.update(case=case, outcome=tried[case])
+    return True
 
 
 def _reported(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, diagnose: bool,
-              report: Report) -> Failure:
+              report: Report, first: tuple[Case, Outcome] | None = None) -> Failure:
     """:func:`_failure`; if refconv fails on the way, the counterexample as found (a FAIL is never lost)."""
     try:
-        return _failure(runner, caps, case, outcome, diagnose, report)
+        return _failure(runner, caps, case, outcome, diagnose, report, first=first)
     except (TargetError, KeyboardInterrupt):
         raise
     except Exception as exc:  # noqa: BLE001
@@ -933,10 +1052,13 @@ def _reported(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, 
 
 
 def _failure(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, diagnose: bool,
-             report: Report) -> Failure:
-    """The counterexample, shrunk, explained and reproducible; refconv's failures on the way become notes."""
-    original = case.describe()
-    first_case, first_outcome = case, outcome
+             report: Report, first: tuple[Case, Outcome] | None = None) -> Failure:
+    """The counterexample, shrunk, explained and reproducible; refconv's failures on the way become notes.
+
+    ``first``: the case as explored and its outcome, where hypothesis has already shrunk ``case`` from it.
+    """
+    first_case, first_outcome = first or (case, outcome)
+    original = first_case.describe()
     steps = 0
     if (outcome.kind not in ("timeout", "crash", "tampering", "accepted-invalid") and not runner.hung
             and not getattr(case, "expect_refusal", False)):
@@ -971,11 +1093,11 @@ def _failure(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, d
 
         try:
             f.diagnosis, f.shape_formulas = dg.diagnose(runner, case, outcome)
-            if steps and first_outcome.kind == outcome.kind:
+            if first_case != case and first_outcome.kind == outcome.kind:
                 # the unshrunk case tells conventions (and precisions) apart better: prefer its explanation
-                first, _ = dg.diagnose(runner, first_case, first_outcome)
-                if any("reproduces" in d or "precision" in d or "rounding" in d for d in first):
-                    f.diagnosis = first
+                unshrunk, _ = dg.diagnose(runner, first_case, first_outcome)
+                if any("reproduces" in d or "precision" in d or "rounding" in d for d in unshrunk):
+                    f.diagnosis = unshrunk
         except Exception as exc:  # noqa: BLE001 - a failed diagnosis must not hide the verdict
             f.diagnosis = [f"refconv's diagnosis failed ({type(exc).__name__}: {exc}); the verdict stands ({BUG})"]
     return f
