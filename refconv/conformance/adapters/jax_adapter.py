@@ -5,7 +5,13 @@ Average pooling is ``reduce_window(add) / prod(kernel_size)``: JAX has no
 divisor rule of its own, so only ``count_include_pad=True`` without
 ``ceil_mode`` is declared.  Max pooling pads with ``-inf``; no ``ceil_mode``.
 Transposed convolution is the ``jax.vjp`` of the forward convolution (the
-adjoint), plus the bias.  float64 checks switch on ``jax_enable_x64``.
+adjoint), plus the bias.  Max unpooling is a scatter into zeros, as a JAX
+user writes it: ``jnp.zeros(...).at[n, c, flat index].set(y)`` on each
+``(n, c)`` plane flattened; the scatter validates nothing (an index past the
+plane is dropped), so the configurations the definition rejects are not
+offered.  Unbatched inputs are not offered (``lax.conv_general_dilated`` and
+``reduce_window`` here take ``(N, C, *S)``).  float64 checks switch on
+``jax_enable_x64``.
 """
 
 from __future__ import annotations
@@ -143,9 +149,21 @@ def avg_pool_grad(dy, input_shape, kernel_size, *, stride, padding, ceil_mode, c
                 np.zeros(tuple(input_shape), dy.dtype), dy)
 
 
+def max_unpool(y, indices, kernel_size, *, stride, padding, output_size):
+    jax = _jax(y)
+    jnp = jax.numpy
+    n, c = y.shape[:2]
+    # each (n, c) plane flattened: out[n, c, indices[n, c, p]] = y[n, c, p], zeros elsewhere
+    flat = jnp.zeros((n, c, math.prod(output_size)), dtype=y.dtype)
+    m = math.prod(y.shape[2:])  # pooled positions per plane (an empty batch included)
+    idx = jnp.asarray(np.asarray(indices, dtype=np.int64).reshape(n, c, m))
+    flat = flat.at[jnp.arange(n)[:, None, None], jnp.arange(c)[None, :, None], idx].set(jnp.asarray(y).reshape(n, c, m))
+    return np.asarray(flat.reshape(n, c, *output_size))
+
+
 FUNCTIONS = {f.__name__: f for f in (conv, conv_transpose, max_pool, avg_pool, conv_grad_input, conv_grad_weight,
                                      conv_grad_bias, conv_transpose_grad_input, conv_transpose_grad_weight,
-                                     max_pool_grad, avg_pool_grad)}
+                                     max_pool_grad, avg_pool_grad, max_unpool)}
 
 
 def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
@@ -161,6 +179,9 @@ def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
         return base.replace(ceil_mode=False)
     if op in ("avg_pool", "avg_pool_grad"):
         return base.replace(ceil_mode=False, dilation=False, count_include_pad=(True,))
+    if op == "max_unpool":
+        return base.replace(refuses_invalid=False, notes=(
+            "max_unpool configurations the definition rejects (the scatter drops an index past the plane)",))
     return base
 
 
