@@ -70,8 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unsupported", default=None, metavar="FEATURES",
                         help="comma-separated features the target does not implement (their cases are not run): "
                              + ", ".join(FEATURES))
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
-                        help="per-call timeout (default 10; inf: no limit). Native code that never returns to Python "
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="per-call timeout (default 10, or the adapter's declared one: tinygrad 60, its first call "
+                             "of a shape compiles a kernel; inf: no limit). Native code that never returns to Python "
                              "is only stopped with --isolate")
     parser.add_argument("--isolate", action="store_true",
                         help="import and run the target in a worker process (crashes, exits and hangs, also at import, "
@@ -137,9 +138,10 @@ def run(args: argparse.Namespace) -> int:
         return run_network(args)
     # every argument is checked before any work starts
     n = DEFAULT_MAX_EXAMPLES if args.max_examples is None else args.max_examples
+    limit, why = None, ""
     if n < 0:
         raise UsageError(f"--max-examples={n}: must be >= 0")
-    timeout = _seconds("--timeout", args.timeout)
+    timeout = _seconds("--timeout", declared_timeout(args.target) if args.timeout is None else args.timeout)
     load_timeout = _seconds("--load-timeout", args.load_timeout)
     try:
         unsupported = features(args.unsupported)
@@ -151,11 +153,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         try:
             plan, skipped = _plan(args, timeout, load_timeout)
+            if args.max_examples is None and args.op in (None, "all"):  # a whole library: its declared cost
+                limit, n, why = declared_budget(args.target)
             reports = [check(args.target, op=op, dims=dims, dtype=args.dtype, precision=args.precision,
                              max_examples=n, seed=args.seed, bound=args.bound, timeout=timeout, isolate=args.isolate,
                              load_timeout=load_timeout, unsupported=unsupported, progress=not args.quiet,
                              allow_known=args.allow_known, divergences=args.divergences,
-                             layout=args.layout, weight_layout=args.weight_layout)
+                             layout=args.layout, weight_layout=args.weight_layout, catalogue_limit=limit,
+                             budget=why)
                        for op, dims in plan]
         except TargetError as exc:
             raise UsageError(str(exc)) from None
@@ -178,6 +183,47 @@ def run(args: argparse.Namespace) -> int:
     return status(reports)
 
 
+def _declared(target: str) -> dict:
+    """The ``BUDGET`` an adapter module declares ({} for a function target or an adapter without one)."""
+    import importlib
+
+    from ..conformance.adapters import module_of
+
+    module = module_of(target)
+    if module is None or ":" in module:  # a function, or an adapter another package registers
+        return {}
+    return getattr(importlib.import_module(f"refconv.conformance.adapters.{module}"), "BUDGET", None) or {}
+
+
+def declared_timeout(target: str) -> float:
+    """The default ``--timeout``: the adapter's declared ``BUDGET['timeout']``, else 10 seconds.
+
+    >>> declared_timeout('torch'), declared_timeout('tinygrad')
+    (10.0, 60.0)
+    """
+    return float(_declared(target).get("timeout", 10.0))
+
+
+def declared_budget(target: str) -> tuple[int | None, int, str]:
+    """``(catalogue shapes, explored cases, why)`` per op of a whole-library run of the adapter ``target``.
+
+    An adapter module may declare ``BUDGET = {'catalogue_shapes': K, 'max_examples': M, 'why': ...}``: what one
+    ``(op, dims)`` of ``refconv check ADAPTER`` (no ``--op``, no ``--max-examples``) runs when every case costs
+    the library a compilation.  Without one (or for a function target): the whole catalogue, 100 explored.
+
+    >>> declared_budget('torch')
+    (None, 100, '')
+    >>> declared_budget('tinygrad')[2]
+    "tinygrad's compile cost: a new C kernel per shape"
+    """
+    from ..conformance.engine import DEFAULT_MAX_EXAMPLES
+
+    declared = _declared(target)
+    if "why" not in declared:
+        return None, DEFAULT_MAX_EXAMPLES, ""
+    return declared.get("catalogue_shapes"), declared.get("max_examples", DEFAULT_MAX_EXAMPLES), declared["why"]
+
+
 def _layouts(args: argparse.Namespace) -> None:
     """--layout and --weight-layout checked before any work; --dims defaults to their rank."""
     from ..cli import UsageError
@@ -197,7 +243,9 @@ def _layouts(args: argparse.Namespace) -> None:
             layout(args.weight_layout, kind="weight", argument="--weight-layout")
     except ConvParamError as exc:
         raise UsageError(str(exc)) from None
-    rank = (act or wl).dims
+    first = act or wl
+    assert first is not None  # called with at least one of --layout / --weight-layout
+    rank = first.dims
     for name, lay in (("--layout", act), ("--weight-layout", wl)):
         if lay is not None and lay.dims != (args.dims or rank):
             raise UsageError(f"{name}={lay.name}: {lay.dims} spatial axes, but --dims={args.dims or rank}")
@@ -336,7 +384,8 @@ def run_network(args: argparse.Namespace) -> int:
     try:
         report = check_network(args.target, args.network, input_shape=shape, batch=args.batch, dtype=args.dtype,
                                precision=args.precision, random=random, seed=args.seed or 0, ops=ops,
-                               timeout=_seconds("--timeout", args.timeout), isolate=args.isolate,
+                               timeout=_seconds("--timeout", declared_timeout(args.target) if args.timeout is None
+                                                else args.timeout), isolate=args.isolate,
                                load_timeout=_seconds("--load-timeout", args.load_timeout), progress=not args.quiet)
     except TargetError as exc:
         raise UsageError(str(exc)) from None

@@ -175,7 +175,9 @@ class Runner:
         self.calls += 1
         if self._isolated is not None:
             return self._isolated.call(self.op, case, arrays)
-        value = call_in_process(lambda: ops.call(self.fn, case, arrays, self.target.keywords), self.timeout)
+        fn = self.fn
+        assert fn is not None  # in process: the target's function was looked up at start
+        value = call_in_process(lambda: ops.call(fn, case, arrays, self.target.keywords), self.timeout)
         return CallResult(value, modified(arrays, pristine))
 
     def invoke(self, case: Case, arrays: dict[str, np.ndarray]) -> Any:
@@ -257,7 +259,10 @@ class Runner:
         if act.shape != exp.shape:
             return Outcome(False, "shape", f"output shape {act.shape}, expected {exp.shape}", actual=act, expected=exp)
         out = self._judge(act, exp, bnd, count=True)
-        return out if not out.ok or indices is None else _judge_indices(out, act_indices, indices)
+        if not out.ok or indices is None:
+            return out
+        assert act_indices is not None  # an op with indices returns them (_results checked the pair)
+        return _judge_indices(out, act_indices, indices)
 
     def _refusal(self, case: Case, arrays: dict[str, np.ndarray]) -> Outcome:
         """A configuration the definition rejects: raising is right, returning a result is a finding."""
@@ -390,7 +395,7 @@ def _mutations(c: Case) -> list[Case]:
 
     def axis(i: int, **kw: Any) -> Case:
         vals = {k: tuple(v if j == i else getattr(c, k)[j] for j in range(d)) for k, v in kw.items()}
-        return replace(c, **vals)
+        return replace(c, **vals)  # type: ignore[arg-type]  # tuple fields of the case
 
     if c.n > 1:
         out.append(replace(c, n=1))
@@ -816,7 +821,7 @@ def _finish(report: Report, runner: Runner, t0: float) -> Report:
     """The runner's notes, the coverage and the time."""
     report.notes += runner.notes
     try:  # the adapter's environment (versions, device, precision modes) that the verdict holds for
-        report.notes += [str(line) for line in getattr(runner.target, "environment", lambda: [])()]
+        report.notes += [str(line) for line in runner.target.environment()]
     except Exception as exc:  # noqa: BLE001 - a description only: its failure is said, the verdict stands
         report.notes.append(f"refconv could not read the target's environment ({type(exc).__name__}: {exc})")
     try:
@@ -1071,7 +1076,7 @@ def _failure(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, d
     if outcome.kind == "unsupported" and not runner.hung:
         message += "; " + _declare_refused(runner, caps, case)
     try:
-        expected_shape = tuple(case.output_shape)
+        expected_shape = tuple(case.output_shape or ())
     except Exception:  # noqa: BLE001 - a configuration the definition rejects has no output shape
         expected_shape = None
     f = Failure(
@@ -1086,10 +1091,9 @@ def _failure(runner: Runner, caps: Capabilities, case: Case, outcome: Outcome, d
     f.repro = repro(runner.target, runner.op, case, runner.dtype) if not quantized else quantized_ops.repro(
         runner.target, runner.op, case)
     if diagnose and outcome.kind in ("value", "shape", "nonfinite", "exception", "indices"):
-        from . import diagnose as dg
+        from . import diagnose as float_diagnosis
 
-        if quantized:
-            dg = quantized_ops  # noqa: F811
+        dg: Any = quantized_ops if quantized else float_diagnosis
 
         try:
             f.diagnosis, f.shape_formulas = dg.diagnose(runner, case, outcome)

@@ -29,6 +29,13 @@ from ..targets import Target, TargetError
 
 VARIANTS = ("tinygrad",)
 DEVICE = "CPU"
+#: the default budget of ``refconv check tinygrad`` (every op, no ``--max-examples``), per op and dims: tinygrad
+#: generates and compiles a C kernel for every new shape (0.4 s of Python code generation and 0.2 s of clang per
+#: kernel on one core; a 3-D gradient up to 5 s), so the catalogue runs on this many of its shapes, evenly
+#: spaced, with every value class and memory layout of each, and this many explored cases; and the default
+#: per-call timeout (``--timeout``) of every check of tinygrad, since a call includes that compilation
+BUDGET = {"catalogue_shapes": 6, "max_examples": 2, "timeout": 60.0,
+          "why": "tinygrad's compile cost: a new C kernel per shape"}
 
 
 def _tinygrad():
