@@ -30,7 +30,12 @@ plus the keywords ``algorithm='auto' | 'direct' | 'fft' | 'winograd'`` (convolut
   integer inputs always exact), and falls back to the direct kernels when the
   chosen algorithm's smallest chunk exceeds the cap.
 
-Also :func:`general_conv` (input dilation, negative padding) as in the oracle.
+Also :func:`general_conv` (input dilation, negative padding) as in the oracle;
+``padding_mode='zeros' | 'reflect' | 'replicate' | 'circular'`` on :func:`conv`
+and both of its gradients (the input padded as the mode says, then no padding;
+the input gradient folded back by the mode's adjoint, exact on integers); and
+PyTorch's unbatched inputs ``(C, *S)`` wherever the oracle takes them
+(:func:`refconv.params.accepts_unbatched`).
 
 Examples
 --------
@@ -41,6 +46,8 @@ Examples
 >>> x = np.ones((1, 3, 32, 32), np.float32)
 >>> fast.conv(x, np.ones((6, 3, 5, 5), np.float32)).shape
 (1, 6, 28, 28)
+>>> fast.conv(np.array([[1, 2, 3]]), np.array([[[1, 1]]]), padding=1, padding_mode='reflect').tolist()  # (C, L)
+[[3, 3, 5, 5]]
 """
 
 from .conv import ALGORITHMS, conv, conv_grad_bias, conv_grad_input, conv_grad_weight, conv_transpose, general_conv
