@@ -65,7 +65,7 @@ import functools
 import inspect
 import math
 from fractions import Fraction
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -163,7 +163,7 @@ def _check_work(op: str, terms: int, elements: int, steps: int, what: str = "mul
         )
 
 
-def _prod(values: Sequence[int]) -> int:
+def _prod(values: Iterable[int]) -> int:
     return math.prod(int(v) for v in values)
 
 
@@ -293,6 +293,7 @@ def _combine(parts: Sequence[tuple[np.ndarray, Fraction]]) -> tuple[np.ndarray, 
                 if b2 >= exact.INT64_SAFE:
                     total, term = total.astype(object), term.astype(object)
             total = total + term
+    assert total is not None  # at least one part
     return total, g
 
 
@@ -844,6 +845,7 @@ def _signal(a: Any, v: Any, mode: str, odd_zero: str, flip: bool, name: str) -> 
         raise ConvParamError(f"a.ndim={aa.ndim}, v.ndim={va.ndim}: a and v must have the same number (>= 1) of axes")
     if aa.size == 0 or va.size == 0:
         raise ConvParamError(f"a.shape={aa.shape}, v.shape={va.shape}: a and v must not be empty")
+    pad: Any
     if mode == "valid":
         a_big = all(n >= m for n, m in zip(aa.shape, va.shape))
         v_big = all(m >= n for n, m in zip(aa.shape, va.shape))

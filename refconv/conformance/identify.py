@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -86,7 +86,13 @@ def _clip(text: str, limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def _probe(fn: Callable, case: Case, arrays: dict[str, np.ndarray], truth: str, alts: list[tuple[str, Candidate]]) -> str:
+def _called(fn: Callable, case: Case, arrays: dict[str, np.ndarray]) -> Callable[[], np.ndarray]:
+    """The call of ``fn`` on ``case`` with ``arrays``, its (first) result as float64."""
+    return lambda: np.asarray(ops.values_of(case, ops.call(fn, case, arrays)), dtype=np.float64)
+
+
+def _probe(fn: Callable, case: Case, arrays: dict[str, np.ndarray], truth: str,
+           alts: Sequence[tuple[str, Candidate | None]]) -> str:
     caps = _CAPS[-1] if _CAPS else None
     if caps is not None and not caps.supports(case):
         return f"not offered: {_why_not(caps, case)}"
@@ -110,6 +116,8 @@ def _probe(fn: Callable, case: Case, arrays: dict[str, np.ndarray], truth: str, 
     if y.shape == exp.shape and np.array_equal(y, exp):
         return truth
     for label, cand in alts:
+        if cand is None:  # a convention that does not apply to this probe
+            continue
         try:
             c = cand.evaluate(arrays)
         except Exception:  # noqa: BLE001
@@ -131,7 +139,7 @@ def _lift(case: Case, d: int) -> Case:
     )
 
 
-def _outer(vectors: list[np.ndarray]) -> np.ndarray:
+def _outer(vectors: Sequence[Any]) -> np.ndarray:
     """The outer product of per-axis vectors, as a (1, 1, *spatial) array."""
     out = np.ones(())
     for v in vectors:
@@ -243,9 +251,7 @@ def detect_layouts(fn: Callable, op: str, dims: int, timeout: float | None = 10.
             key = _pair(act, wl) + (" (depthwise)" if depthwise else "")
             g = in_layouts(fn, op, act, wl)
             try:
-                y = call_in_process(lambda g=g, c=case, a=call_arrays: np.asarray(ops.values_of(c, ops.call(g, c, a)),
-                                                                                   dtype=np.float64),
-                                    timeout if alarm_usable() else None)
+                y = call_in_process(_called(g, case, call_arrays), timeout if alarm_usable() else None)
             except TargetTimeout as exc:
                 tried[key] = f"hangs: {exc}"
                 _GUARD["hung"] = f"layout probe {key}"  # identify probes nothing more
@@ -376,7 +382,7 @@ def _pool_probes(target: Target, caps: Callable, wanted: tuple[str, ...] = ("max
             labels = {"padded": "window inside input + padding", "input": "input elements only",
                       "kernel": "always the kernel size"}
             truth = labels["padded" if cip else "input"]
-            alts = []
+            alts: list[tuple[str, Candidate | None]] = []
             for rule in ("pytorch", "plain", "floor"):
                 for div, lab in labels.items():
                     cand = _explicit_pool(c, c.padding, 0.0, rule, div)
@@ -395,7 +401,7 @@ def _pool_probes(target: Target, caps: Callable, wanted: tuple[str, ...] = ("max
 
 
 def _transpose_probes(target: Target, d: int = 1) -> dict[str, str]:
-    out = {}
+    out: dict[str, str] = {}
     fn = _function(target, "conv_transpose")
     if fn is None:
         return out

@@ -204,6 +204,7 @@ class Report:
             return (f"{head}  {what}: refconv failed {self.error_stage or 'during the check'} after {n} cases: {last} "
                     "(this is a bug in refconv, not in the target: please report it with this output and the seed)")
         if head == "FAIL":
+            assert self.failure is not None  # a FAIL verdict has its counterexample
             known = f" (known divergence: {', '.join(k.split(':')[0] for k in self.failure.known)})" if self.failure.known else ""
             return f"{head}  {what}: {self.failure.kind} after {n} cases{known}"
         if head == "INCONCLUSIVE":

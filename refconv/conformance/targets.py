@@ -91,6 +91,9 @@ class Target:
         #: an adapter's library's own 2-D layouts per op, ``{op: (layout, weight_layout)}`` (refconv.layouts names),
         #: which the adapter translates from the canonical ones; identify reports them
         self.native_layouts = native_layouts
+        #: an adapter's description of the library and device the verdict holds for (versions, math modes);
+        #: the engine adds its lines to the report's notes
+        self.environment: Callable[[], list[str]] = lambda: []
 
     def function(self, op: str) -> Callable:
         return self._functions(op)
@@ -226,7 +229,7 @@ def _compose(declared: Any, names: set[str] | None, op: str, override: Any) -> C
         for kw, fld in (("stride", "stride"), ("dilation", "dilation"), ("groups", "groups"),
                         ("output_padding", "output_padding"), ("ceil_mode", "ceil_mode")):
             if kw not in names and getattr(caps, fld):
-                caps = dataclasses.replace(caps, **{fld: False})
+                caps = dataclasses.replace(caps, **{fld: False})  # type: ignore[arg-type]  # a bool field
         if "padding" not in names:
             caps = dataclasses.replace(caps, padding=frozenset({"valid"}))
         if registry.get(op).takes("count_include_pad") and "count_include_pad" not in names:
@@ -390,7 +393,7 @@ def supported_ops(target: Target, dims: int = 2, dtype: str = "float32") -> list
     kept, so that checking it reports refconv's error instead of dropping it.
     """
     if target.is_function:
-        return [infer_op(target, required=True)]
+        return [str(infer_op(target, required=True))]
     out = []
     for op in OPS:
         try:
@@ -421,6 +424,8 @@ def load_function(spec: str) -> Callable:
                 raise TargetError(f"target={spec!r}: no file {mod_part!r}")
             name = "refconv_target_" + os.path.splitext(os.path.basename(path))[0]
             s = importlib.util.spec_from_file_location(name, path)
+            if s is None or s.loader is None:
+                raise TargetError(f"target={spec!r}: {path!r} cannot be imported as a module")
             module = importlib.util.module_from_spec(s)
             s.loader.exec_module(module)
         else:
@@ -472,8 +477,10 @@ def _setup_of(target: str) -> str:
     )
 
 
-def _not_here(name: str) -> Callable[[str], Callable]:
-    def functions(op: str) -> Callable:
+def _not_here(name: str) -> Callable[..., Any]:
+    """Stands for the functions and capabilities of a target that only its isolated worker loads."""
+
+    def functions(*args: Any) -> Any:
         raise RuntimeError(f"target {name!r} is loaded only in its isolated worker")
 
     return functions
@@ -496,10 +503,10 @@ def resolve(target: Any, *, capabilities: Any = None, load: bool = True) -> Targ
 
             t = adapters.get(target)
             if capabilities is not None:
-                base = t._caps
+                declared = t._caps
 
                 def caps(op: str, dims: int, dtype: str) -> Capabilities:
-                    c = base(op, dims, dtype)
+                    c = declared(op, dims, dtype)
                     if isinstance(capabilities, dict):
                         return _replace(c, capabilities, capabilities)
                     if isinstance(capabilities, Capabilities):
@@ -772,7 +779,9 @@ def with_layouts(target: Target, layout: Any = None, weight_layout: Any = None) 
     wl = None if weight_layout is None else _layouts.layout(weight_layout, argument="weight_layout")
     if wl is not None and wl.kind == "activation":
         _layouts.layout(weight_layout, kind="weight", argument="weight_layout")  # the error naming the kinds
-    rank = (act or wl).dims
+    first = act or wl
+    assert first is not None  # both None returned above
+    rank = first.dims
     spec = None if target.spec is None else layout_spec(split_layout_spec(target.spec)[0], layout, weight_layout)
     name = layout_spec(split_layout_spec(target.name)[0], layout, weight_layout)
     base_functions, base_caps = target._functions, target._caps

@@ -34,8 +34,11 @@ def _jax(x=None):
     return jax
 
 
-def _dn(d: int):
-    sp = "DHW"[-d:] if d <= 3 else None
+def _dn(d: int) -> tuple[str, str, str]:
+    """lax's dimension numbers of a ``d``-D convolution (d <= 3: the spatial names D, H, W)."""
+    if not 1 <= d <= 3:
+        raise ValueError(f"dims={d}: lax dimension numbers are spelled here for 1 to 3 spatial axes")
+    sp = "DHW"[-d:]
     return ("NC" + sp, "OI" + sp, "NC" + sp)
 
 

@@ -280,7 +280,7 @@ def _conv_capabilities(opset: int, base: Capabilities) -> Capabilities:
 
 def _pool_capabilities(op: str, opset: int, base: Capabilities) -> Capabilities:
     """MaxPool (with or without Indices), AveragePool and LpPool in ``opset``."""
-    notes = ("pooling padding >= kernel size", "divisor_override (ONNX has none)")
+    notes: tuple[str, ...] = ("pooling padding >= kernel size", "divisor_override (ONNX has none)")
     if opset < 10 or op == "lp_pool" and opset < 18:
         base = base.replace(ceil_mode=False)
         notes += (f"ceil_mode (not in opset {opset})",)
