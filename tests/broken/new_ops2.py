@@ -27,8 +27,16 @@ def _starts(n, k, o, u, rule="exact"):
     return out + [n - k] if rule != "last_end" else out + [max(0, n - 2 * k)]
 
 
+def _check_fractional(x, kernel_size, output_size):
+    """ValueError for an output size below 1 or windows that do not fit (o + k - 1 > n), as PyTorch refuses."""
+    for n, k, o in zip(x.shape[2:], kernel_size, output_size):
+        if o < 1 or o + k - 1 > n:
+            raise ValueError(f"output size {o} with kernel {k} does not fit an input of {n}")
+
+
 def _frac(x, kernel_size, output_size, samples, rule="exact", reverse=False, ties="first", whole=False):
     x = np.asarray(x)
+    _check_fractional(x, kernel_size, output_size)
     u = np.asarray(samples, dtype=np.float64)[..., ::-1] if reverse else np.asarray(samples, dtype=np.float64)
     n_, c_ = x.shape[:2]
     y = np.zeros((n_, c_, *output_size), x.dtype)
@@ -60,6 +68,7 @@ def fractional_max_pool_search(x, kernel_size, output_size, samples, *, return_i
     """Correct, another order: the windows gathered at once, their maximum (the first NaN if any), then the first
     tap that holds it."""
     x = np.asarray(x)
+    _check_fractional(x, kernel_size, output_size)
     u = np.asarray(samples, dtype=np.float64)
     y = np.zeros((*x.shape[:2], *output_size), x.dtype)
     idx = np.zeros(y.shape, np.int64)
@@ -128,9 +137,28 @@ def _sample(plane, z, mode):
     return total
 
 
+def _check_deform(x, offset, w, b, stride, padding, dilation, groups, offset_groups):
+    """ValueError for what the definition rejects: channels that groups do not divide, a window wider than the padded
+    input, an offset of the wrong shape."""
+    cin, cout, d = x.shape[1], w.shape[0], x.ndim - 2
+    if cin % groups or cout % groups or w.shape[1] != cin // groups or cin % offset_groups:
+        raise ValueError("groups or offset_groups do not divide the channels")
+    if b is not None and np.shape(b) != (cout,):
+        raise ValueError("bias of the wrong shape")
+    out = []
+    for n, k, s, (lo, hi), di in zip(x.shape[2:], w.shape[2:], stride, padding, dilation):
+        room = n + lo + hi - di * (k - 1) - 1
+        if room < 0:
+            raise ValueError("the dilated kernel is wider than the padded input")
+        out.append(room // s + 1)
+    if offset.shape != (x.shape[0], d * offset_groups * math.prod(w.shape[2:]), *out):
+        raise ValueError("offset of the wrong shape")
+
+
 def _deform(x, offset, w, b, mask, stride, padding, dilation, groups, offset_groups, mode="bilinear", swap=False,
             planar=False, use_mask=True, reverse_sum=False):
     x, offset, w = (np.asarray(a, dtype=np.float64) for a in (x, offset, w))
+    _check_deform(x, offset, w, b, stride, padding, dilation, groups, offset_groups)
     n_, cin = x.shape[:2]
     cout, kshape, d = w.shape[0], w.shape[2:], x.ndim - 2
     out = offset.shape[2:]
