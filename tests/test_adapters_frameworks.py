@@ -155,6 +155,28 @@ def test_tensorflow_checks_pass_where_its_kernels_conform():
     assert r.ok, str(r)
 
 
+def test_tensorflow_float32_max_pool_runs_in_a_worker_where_its_sigfpe_is_a_crash():
+    _tf()
+    from refconv.conformance.adapters import tensorflow_adapter
+
+    assert tensorflow_adapter.isolated("max_pool", "float64") == "" and tensorflow_adapter.isolated("conv", "float32") == ""
+    r = check("tensorflow", op="max_pool", dims=1, max_examples=0, seed=0, timeout=120, allow_known=True)
+    assert r.verdict == "PASS", str(r)
+    assert any(n.startswith("the target ran in a worker process: float32 MaxPool") for n in r.notes)
+    assert r.accepted_known["tf-maxpool-float32-sigfpe"]["cases"] == 2  # the catalogue's two invalid windows
+    from refconv.conformance import bounds
+    from refconv.conformance.engine import Runner
+    from refconv.conformance.targets import resolve
+
+    # the catalogue's "window larger than the padded input", judged alone: the worker's SIGFPE is the case's crash
+    runner = Runner(resolve("tensorflow"), "max_pool", "float32", bounds.profile("float32", "float32"), timeout=120)
+    try:
+        out = runner.evaluate(Case("max_pool", cin=2, spatial=(3,), kernel=(5,), padding=((0, 1),), expect_refusal=True))
+    finally:
+        runner.close()
+    assert out.kind == "crash" and "killed by SIGFPE" in out.message, out.message
+
+
 # ----------------------------------------------------------------------------- tinygrad
 
 

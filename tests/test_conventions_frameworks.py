@@ -104,6 +104,29 @@ def test_tensorflow_float32_convolution_with_an_empty_output_has_the_input_shape
     assert tuple(tf.nn.conv1d(tf.constant(x1), w1, 1, "VALID").shape) == (1, 0, 1)
 
 
+def test_tensorflow_float32_max_pool_with_an_output_length_0_is_killed_by_sigfpe():
+    import signal
+    import subprocess
+    import sys
+
+    _tf()
+    # float64 (Eigen) returns the empty axis; float32 (oneDNN) divides by the output width 0 while building its kernel
+    code = ("import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\n"
+            "import tensorflow as tf\n"
+            "print(tuple(tf.nn.max_pool1d(tf.ones((1, 4, 2), tf.float64), 5, 1, 'VALID').shape), flush=True)\n"
+            "tf.nn.max_pool1d(tf.ones((1, 4, 2)), 5, 1, 'VALID')\n"
+            "print('returned', flush=True)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.stdout.split("\n")[0] == "(1, 0, 2)" and "returned" not in run.stdout
+    assert run.returncode == -signal.SIGFPE, (run.returncode, run.stderr[-2000:])
+    # the catalogue's invalid case: the crash entry explains it in float32 (first), the empty axis in float64
+    case = Case("max_pool", spatial=(3,), kernel=(5,), padding=((0, 1),), expect_refusal=True)
+    assert [d.id for d in divergences.find("tensorflow", case, divergences.load(), "float32")] == [
+        "tf-maxpool-float32-sigfpe", "tf-window-beyond-input"]
+    assert [d.id for d in divergences.find("tensorflow", case, divergences.load(), "float64")] == [
+        "tf-window-beyond-input"]
+
+
 # ----------------------------------------------------------------------------- tinygrad
 
 

@@ -328,7 +328,10 @@ def _grad_rule(dtype: str) -> Callable[[Case], bool]:
     conv_rule = _conv_rule(dtype)
 
     def tensorflow_backprop_kernels(case: Case) -> bool:
-        """The forward convolution's rule; groups only 1 or depthwise 2-D (no grouped gradients on CPU)."""
+        """The forward convolution's rule; groups only 1 or depthwise 2-D (no grouped gradients on CPU), the
+        depthwise gradients with equal strides in every dtype (DepthwiseConv2dNativeBackpropInput / Filter)."""
+        if _depthwise(case) and case.stride[0] != case.stride[1]:
+            return False
         return conv_rule(case) and (case.groups == 1 or _depthwise(case))
 
     return tensorflow_backprop_kernels
@@ -378,7 +381,8 @@ def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
             # "Gradients for grouped convolutions are not supported on CPU" (depthwise has its own kernels)
             return base.replace(rule=_grad_rule(dtype), dilation=False,
                                 notes=notes + ("dilated convolution gradients (TensorFlow's CPU backprop kernels)",
-                                               "grouped convolution gradients other than depthwise 2-D (not on CPU)"))
+                                               "grouped convolution gradients other than depthwise 2-D (not on CPU)",
+                                               "depthwise gradients with unequal strides (both dtypes)"))
         return base.replace(rule=_conv_rule(dtype), notes=notes)
     if op == "conv_transpose":
         return base.replace(groups=False, rule=_transpose_rule(dtype),
