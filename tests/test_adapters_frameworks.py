@@ -247,3 +247,25 @@ def test_openvino_names_the_inference_precision_it_ran_with():
     default = _ov("openvino").environment()[0]
     assert "INFERENCE_PRECISION_HINT=" in default and "(the device's default)" in default
     assert "INFERENCE_PRECISION_HINT=f32" in _ov("openvino.f32").environment()[0]
+
+
+def test_a_declared_budget_is_what_a_whole_library_run_does_and_its_report_says(tmp_path, monkeypatch):
+    import argparse
+    import json
+
+    from refconv.commands import check as cmd
+
+    monkeypatch.setattr(cmd, "_declared", lambda target: {"catalogue_shapes": 2, "max_examples": 1, "why": "a cost"})
+    p = argparse.ArgumentParser()
+    cmd.add_arguments(p)
+    out = tmp_path / "r.json"
+    assert cmd.run(p.parse_args(["refconv.oracle", "--op", "all", "--dims", "1", "--seed", "0", "--quiet",
+                                 "--json", str(out)])) == 0
+    reports = {r["op"]: r for r in json.loads(out.read_text())}
+    conv = reports["conv"]
+    assert conv["explored_cases"] == 1
+    assert any(n.startswith("a declared budget (a cost): ") and n.endswith("--op conv --dims 1") for n in conv["notes"])
+    assert cmd.run(p.parse_args(["refconv.oracle", "--op", "conv", "--dims", "1", "--max-examples", "0", "--seed", "0",
+                                 "--quiet", "--json", str(out)])) == 0  # one op: the whole catalogue, no note
+    one = json.loads(out.read_text())
+    assert one["catalogue_cases"] > conv["catalogue_cases"] and not any("budget" in n for n in one["notes"])
