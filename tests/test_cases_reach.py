@@ -19,8 +19,8 @@ from refconv.params import ConvParamError
 
 DIMS = (1, 2, 3)
 
-#: the ops with a window (kernel, stride, padding): every op but adaptive pooling
-WINDOWED = tuple(o for o in OPS if not registry.get(o).adaptive)
+#: the ops with a window (kernel, stride, padding): every op but adaptive and fractional pooling (no stride)
+WINDOWED = tuple(o for o in OPS if not registry.get(o).adaptive and registry.get(o).takes("stride"))
 #: the ops adaptive pooling (output_size instead of a window)
 ADAPTIVE = tuple(o for o in OPS if registry.get(o).adaptive)
 
