@@ -947,8 +947,8 @@ def _stops(runner: Runner, case: Case, out: Outcome, report: Report, bar: Any, k
 
 
 #: target calls and seconds that hypothesis may spend shrinking an explored failure (the engine's shrinker follows)
-EXPLORE_SHRINK_CALLS = 100
-EXPLORE_SHRINK_SECONDS = 10.0
+EXPLORE_SHRINK_CALLS = 60
+EXPLORE_SHRINK_SECONDS = 5.0
 
 
 class _Stop(BaseException):
