@@ -329,6 +329,11 @@ def _number_src(v: float) -> str:
 def _array_src(a: np.ndarray, dtype: str) -> str:
     """Source that rebuilds ``a`` (any shape, empty included) with its values and dtype."""
     a = np.asarray(a)
+    if a.dtype.kind in "iub":  # indices (int64) keep their own integer type and values
+        dt = f"np.{a.dtype.name}"
+        if a.size == 0:
+            return f"np.zeros({a.shape!r}, dtype={dt})"
+        return f"np.array([{', '.join(str(int(v)) for v in a.ravel().tolist())}], dtype={dt}).reshape({a.shape!r})"
     dt = f"np.{dtype}" if dtype != "bfloat16" else "ml_dtypes.bfloat16"
     if a.size == 0:
         return f"np.zeros({a.shape!r}, dtype={dt})"
@@ -355,19 +360,28 @@ def repro(target: Any, op: str, case: Case, dtype: str, max_literal: int = 300) 
         lines.append("from refconv.conformance.cases import Case")
         lines.append(f"case = {dataclasses.replace(case, label='')!r}")
         lines.append(f"{', '.join(arrays)} = case.arrays({dtype!r}).values()")
-    lines.append(f"y = {ops.repro_call(case)}")
+    out = "y" if "y" not in arrays else "result"  # the result's name, never an input's (max_unpool takes y)
+    lines.append(f"{out} = {ops.repro_call(case)}")
     if getattr(case, "expect_refusal", False):
-        lines.append("print(np.shape(y))  # the definition rejects this configuration: the call should have raised")
+        lines.append(f"print(np.shape({out}))  # the definition rejects this configuration: the call should have raised")
         return "\n".join(lines)
-    exp_call = ops.repro_call(case, f"oracle.{op}")
-    for k in arrays:  # the oracle is given the exact values in float64
+    module, _, fn = registry.get(op).oracle.partition(":")
+    if module != ".oracle":  # an exact function outside refconv.oracle (max_pool_indices, the quantized ops)
+        lines.append(f"from refconv{module} import {fn} as exact_{fn}")
+    exp_call = ops.repro_call(case, f"oracle.{fn}" if module == ".oracle" else f"exact_{fn}")
+    for k in (k for k, a in arrays.items() if np.asarray(a).dtype.kind == "f"):  # exact values in float64
         exp_call = exp_call.replace(f"({k},", f"({k}.astype(np.float64),").replace(f" {k},", f" {k}.astype(np.float64),")
     if registry.get(op).window:
-        exp_call = exp_call.replace(f"oracle.{op}(x,", f"oracle.{op}(x.astype(np.float64),")
+        exp_call = exp_call.replace(f"{fn}(x,", f"{fn}(x.astype(np.float64),")
     lines.append(f"expected = {exp_call}  # exact, correctly rounded to float64")
     # the shapes first: broadcasting must not hide a wrong shape behind a zero difference
-    lines.append("assert np.shape(y) == expected.shape, ('shape', np.shape(y), expected.shape)")
-    lines.append("print(np.max(np.abs(np.asarray(y, dtype=np.float64) - expected), initial=0.0))")
+    if len(registry.get(op).outputs) > 1:  # several results: each compared (the indices exactly)
+        lines.append(f"for got, want in zip({out}, expected):")
+        lines.append("    assert np.shape(got) == np.shape(want), ('shape', np.shape(got), np.shape(want))")
+        lines.append("    print(np.max(np.abs(np.asarray(got, dtype=np.float64) - want), initial=0.0))")
+        return "\n".join(lines)
+    lines.append(f"assert np.shape({out}) == expected.shape, ('shape', np.shape({out}), expected.shape)")
+    lines.append(f"print(np.max(np.abs(np.asarray({out}, dtype=np.float64) - expected), initial=0.0))")
     return "\n".join(lines)
 
 
