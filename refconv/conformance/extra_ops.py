@@ -267,7 +267,7 @@ def deform_catalogue(op: str, dims: int) -> Any:
     from .cases import Case, Parts, _conv_degenerate, _conv_invalid
 
     S = lambda *v: v[:dims]  # noqa: E731 - per-axis values
-    one = dict(offset_groups=1, mask=False)
+    one: dict[str, Any] = dict(offset_groups=1, mask=False)
     c = [
         Case(op, 1, 1, 1, S(5, 4, 3), S(3, 2, 2), offsets="zero", label="zero offsets: the plain convolution", **one),
         Case(op, 2, 3, 2, S(6, 5, 4), S(3, 3, 2), bias=True, offsets="integer", seed=1,
@@ -319,8 +319,8 @@ def _typed_starts(dtype: str) -> Callable[[int, int, int, float], list[int]]:
 
 def _ratio_starts(n: int, k: int, o: int, u: float, alpha: Fraction, rnd: Callable = math.floor) -> list[int]:
     """Starts ``rnd((j + u) alpha) - rnd(u alpha)`` clipped to ``[0, n - k]``, the last at ``n - k``."""
-    u = Fraction(u)
-    return [min(n - k, max(0, rnd((j + u) * alpha) - rnd(u * alpha))) for j in range(o - 1)] + [n - k]
+    uf = Fraction(u)
+    return [min(n - k, max(0, rnd((j + uf) * alpha) - rnd(uf * alpha))) for j in range(o - 1)] + [n - k]
 
 
 #: start rules a target may use instead of the definition's: name -> (explanation, rule(n, k, o, u))
@@ -350,12 +350,11 @@ def _pooled(case: Any, x: np.ndarray, starts: list[np.ndarray], last: bool = Fal
     """Window maxima and their plane indices for the given starts (``last``: the last maximum on ties)."""
     from ..fast.fractional import _windows
 
-    class _Params:  # the fields fast.fractional._windows reads
-        kernel_size, output_spatial = case.kernel, case.output_size
+    from types import SimpleNamespace
 
-    _Params.starts = starts
     nc = case.n * case.cin
-    coords = _windows(_Params, nc)
+    # the fields fast.fractional._windows reads
+    coords = _windows(SimpleNamespace(kernel_size=case.kernel, output_spatial=case.output_size, starts=starts), nc)
     plane = np.arange(nc).reshape((nc,) + (1,) * (case.dims + 1))
     vals = np.asarray(x, dtype=np.float64).reshape(nc, *case.spatial)[(plane, *coords)]
     flat = np.zeros((), np.int64)
@@ -381,22 +380,31 @@ def fractional_candidates(case: Any) -> list:
         return starts_in(case, u[..., ::-1] if reverse else u, rule)
 
     out = []
-    variants = [(name, why, rule, False) for name, (why, rule) in _RULES.items()]
+    variants: list[tuple[str, str, Callable | None, bool]] = [(name, why, rule, False)
+                                                              for name, (why, rule) in _RULES.items()]
     if case.dims > 1:
         variants.append(("samples in reverse axis order", "samples[n, c, ::-1]: the axes last first (PyTorch's "
                          "2-D order (u_W, u_H)) read in axis order, or the other way round", None, True))
+    def pooled(rule: Callable | None, reverse: bool, which: int, last: bool = False) -> Callable[..., np.ndarray]:
+        # the values (which=0) or the indices (1) under a start rule, samples reversed or not
+        def compute(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
+            return _pooled(case, a["x"], starts_of(a, rule, reverse), last)[which]
+
+        return compute
+
     for name, why, rule, rev in variants:
         for i, what in ((0, ""), (1, " (indices)")):
-            out.append(Candidate(name + what, why, case, indices=bool(i), compute=lambda a, approximate=False, r=rule,
-                                 rv=rev, i=i: _pooled(case, a["x"], starts_of(a, r, rv))[i]))
-    exact = lambda a: _pooled(case, a["x"], starts_of(a, None))[1]  # noqa: E731 - the definition's indices
+            out.append(Candidate(name + what, why, case, indices=bool(i), compute=pooled(rule, rev, i)))
     shape = (case.n, case.cin, *case.spatial)
+    exact = pooled(None, False, 1)  # the definition's indices
+
+    def whole(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
+        return onnx_indices(exact(a), shape, 0)
+
     out.append(Candidate("indices counted over the whole tensor", "indices count across N and C instead of within "
-                         "each (n, c) plane", case, indices=True,
-                         compute=lambda a, approximate=False: onnx_indices(exact(a), shape, 0)))
+                         "each (n, c) plane", case, indices=True, compute=whole))
     out.append(Candidate("the last maximum on ties", "ties take the last maximum in window order, not the first", case,
-                         indices=True,
-                         compute=lambda a, approximate=False: _pooled(case, a["x"], starts_of(a, None), True)[1]))
+                         indices=True, compute=pooled(None, False, 1, True)))
     return out
 
 
@@ -453,8 +461,10 @@ def deform_candidates(case: Any) -> list:
     from .diagnose import Candidate
 
     def cand(name: str, why: str, offset: Callable[[], np.ndarray], mask: bool = True) -> Candidate:
-        return Candidate(name, why, case, compute=lambda a, approximate=False: _deform_with(
-            case, a, approximate, offset(), mask))
+        def compute(a: dict[str, np.ndarray], approximate: bool = False) -> np.ndarray:
+            return _deform_with(case, a, approximate, offset(), mask)
+
+        return Candidate(name, why, case, compute=compute)
 
     out = [cand("offsets negated", "each tap read at its position minus the offset", lambda: -_case_offsets(case)),
            cand("nearest instead of bilinear", "each tap reads the nearest input sample (positions rounded half up) "

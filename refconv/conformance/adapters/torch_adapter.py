@@ -309,9 +309,10 @@ def _fractional_size(dims: int) -> Callable[[Case], bool]:
     def rule(case: Case) -> bool:
         # fractional_max_pool3d: output_size + kernel_size - 1 < n ("too large relative to input"); 2-D: <=.
         # An output size of 0 is not refused (an empty result), like adaptive pooling's
-        if any(o < 1 for o in case.output_size):
+        sizes = case.output_size or ()
+        if any(o < 1 for o in sizes):
             return False
-        return dims != 3 or all(o + k - 1 < n for o, k, n in zip(case.output_size, case.kernel, case.spatial))
+        return dims != 3 or all(o + k - 1 < n for o, k, n in zip(sizes, case.kernel, case.spatial))
 
     return rule
 
