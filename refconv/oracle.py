@@ -61,8 +61,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
-import inspect
 import math
 from fractions import Fraction
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -82,8 +80,9 @@ from .params import (
     conv_transpose_params,
     general_crop,
     signal_mode,
-    spatial_rank,
-    unbatched,
+    accepts_unbatched,
+    per_axis_rank,
+    weight_rank,
 )
 
 __all__ = [
@@ -297,45 +296,10 @@ def _combine(parts: Sequence[tuple[np.ndarray, Fraction]]) -> tuple[np.ndarray, 
     return total, g
 
 
-def _accepts_unbatched(arrays: Sequence[str], spatial: Callable[[dict[str, Any]], int | None]) -> Callable[[Any], Any]:
-    """Decorate an operation so that it also takes PyTorch's unbatched inputs ``(C, *spatial)``.
-
-    ``spatial(arguments)`` gives the number of spatial axes from the bound
-    arguments; when the first of ``arrays`` is unbatched (:func:`refconv.params.unbatched`),
-    every array in ``arrays`` gains ``N = 1`` and the result (or each result) loses it.
-    """
-
-    def deco(f: Any) -> Any:
-        sig = inspect.signature(f)
-
-        @functools.wraps(f)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                bound = sig.bind(*args, **kwargs)
-            except TypeError as exc:
-                raise TypeError(f"{f.__name__}(): {exc}") from None
-            first = _asarray(arrays[0], bound.arguments.get(arrays[0]))
-            if not unbatched(arrays[0], first.shape, spatial(bound.arguments)):
-                return f(*args, **kwargs)
-            for name in arrays:
-                if bound.arguments.get(name) is not None:
-                    bound.arguments[name] = np.asarray(bound.arguments[name])[None]  # N = 1
-            out = f(*bound.args, **bound.kwargs)
-            return tuple(r[0] for r in out) if isinstance(out, tuple) else out[0]
-
-        return wrapper
-
-    return deco
-
-
-def _per_axis_rank(*names: str) -> Callable[[dict[str, Any]], int | None]:
-    """The spatial rank named by the first tuple among these per-axis arguments (:func:`refconv.params.spatial_rank`)."""
-    return lambda a: spatial_rank(*(a.get(n) for n in names))
-
-
-def _weight_rank(a: dict[str, Any]) -> int | None:
-    """The spatial rank of a convolution: the weight's rank minus two."""
-    return max(_asarray("w", a.get("w")).ndim - 2, 0)
+# PyTorch's unbatched inputs (C, *spatial): the one validation layer's decorator (refconv.params), as refconv.fast
+_accepts_unbatched = accepts_unbatched
+_per_axis_rank = per_axis_rank
+_weight_rank = weight_rank("w")
 
 
 # --------------------------------------------------------------------------- index maps
