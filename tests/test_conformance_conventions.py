@@ -106,7 +106,29 @@ def test_onnxruntime_negative_same_padding_in_pooling():
     assert not np.array_equal(got, expected)
     for seed in (11, 12):
         r = check("onnxruntime.explicit", op="avg_pool", dims=2, seed=seed, max_examples=150, allow_known=True)
-        assert r.ok and set(r.accepted_known) <= {"ort-pool-window-beyond-input"}, str(r)
+        assert r.ok and set(r.accepted_known) <= {"ort-pool-window-beyond-input", "ort-avgpool-window-in-padding"}, str(r)
         r = check("onnxruntime", op="avg_pool", dims=2, seed=seed, max_examples=150, allow_known=True)
         assert r.ok and set(r.accepted_known) <= {"ort-same-negative-total", "ort-pool-window-beyond-input",
-                                                  "ort-maxpool-same-dilation"}, str(r)
+                                                  "ort-maxpool-same-dilation", "ort-avgpool-window-in-padding"}, str(r)
+
+
+def test_onnxruntime_average_of_a_padding_only_window_is_0_not_nan():
+    """Known divergence ort-avgpool-window-in-padding, pinned for the installed onnxruntime."""
+    pytest.importorskip("onnxruntime")
+    from refconv.conformance import divergences
+    from refconv.conformance.adapters.onnx_adapter import run_node
+
+    x = np.array([[[1.0]]], dtype=np.float32)
+    y = run_node("AveragePool", [x], opset=19, kernel_shape=[2], strides=[1], pads=[1, 1], dilations=[2],
+                 count_include_pad=0)
+    assert y.tolist() == [[[0.0]]]
+    assert np.isnan(oracle.avg_pool(x.astype(np.float64), 2, stride=1, padding=1, dilation=2,
+                                    count_include_pad=False)).all()
+    case = Case("avg_pool", spatial=(1,), kernel=(2,), stride=(1,), padding=((1, 1),), dilation=(2,),
+                count_include_pad=False)
+    found = divergences.find("onnxruntime.explicit", case, divergences.load())  # explicit pads (no auto_pad)
+    assert [d.id for d in found] == ["ort-avgpool-window-in-padding"]
+    # with the padding counted, the average of a padding-only window is 0 by definition too: not this divergence
+    counted = Case("avg_pool", spatial=(1,), kernel=(2,), stride=(1,), padding=((1, 1),), dilation=(2,))
+    assert "ort-avgpool-window-in-padding" not in [d.id for d in divergences.find("onnxruntime", counted,
+                                                                                  divergences.load())]

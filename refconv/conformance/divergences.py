@@ -74,6 +74,11 @@ def _window_in_padding(target: str, case: Case) -> bool:
     return False
 
 
+def _excluded_window_in_padding(target: str, case: Case) -> bool:
+    """An average-pooling window of padding only whose divisor excludes the padding (0/0: NaN by definition)."""
+    return not getattr(case, "count_include_pad", True) and _window_in_padding(target, case)
+
+
 def _window_beyond_input(target: str, case: Case) -> bool:
     """A configuration the definition rejects because a (dilated) window is longer than the padded input."""
     if not getattr(case, "expect_refusal", False):
@@ -123,6 +128,7 @@ PREDICATES: dict[str, Callable[[str, Case], bool]] = {
     "ort_same_negative_total": _ort_same_negative_total,
     "ort_same_with_dilation": _ort_same_with_dilation,
     "window_in_padding": _window_in_padding,
+    "excluded_window_in_padding": _excluded_window_in_padding,
     "window_beyond_input": _window_beyond_input,
     "subnormal_values": _subnormal_values,
     "float32_requantization": _float32_requantization,
