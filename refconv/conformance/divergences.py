@@ -88,8 +88,8 @@ def _window_beyond_input(target: str, case: Case) -> bool:
 
 
 def _subnormal_values(target: str, case: Case) -> bool:
-    """The inputs (and so the products) lie in the subnormal range of the dtype."""
-    return case.values == "subnormal"
+    """The inputs, or their products and sums, lie in the subnormal range of the dtype (flushed by FTZ/DAZ)."""
+    return case.values in ("subnormal", "subnormal_products")
 
 
 def _float32_requantization(target: str, case: Case) -> bool:
