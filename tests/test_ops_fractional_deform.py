@@ -169,7 +169,13 @@ def test_broken_and_correct_implementations_are_classified(entry, broken):
 def test_the_adapters_declare_the_new_ops():
     torch_caps = adapters.get("torch").capabilities
     assert torch_caps("fractional_max_pool", 3, "float32").dims == (2, 3)
-    assert torch_caps("deform_conv", 2, "float32").dims == (2,)
+    from refconv.conformance.adapters.torch_adapter import _torchvision_missing
+
+    deform = torch_caps("deform_conv", 2, "float32")
+    if _torchvision_missing():  # not offered where torchvision does not load, and the reason is declared
+        assert "deform_conv" not in deform.ops and any("torchvision" in n for n in deform.notes)
+    else:
+        assert deform.dims == (2,) and "deform_conv" in deform.ops
     assert adapters.get("onnxruntime").capabilities("deform_conv", 2, "float32").dims == (2,)
     assert "deform_conv" not in adapters.get("onnxruntime.opset11").capabilities("deform_conv", 2, "float32").ops
 
@@ -219,3 +225,18 @@ def test_onnxruntime_deform_conv_passes(dtype):
     pytest.importorskip("onnxruntime")
     r = check("onnxruntime", op="deform_conv", dims=2, dtype=dtype, max_examples=5, seed=0)
     assert r.verdict == "PASS", str(r)
+
+
+def test_a_whole_library_run_names_an_op_whose_library_does_not_load():
+    """`refconv check torch` never stops on deform_conv when torchvision is missing: it says the op is not checked."""
+    from refconv.commands.check import _not_offered_here
+    from refconv.conformance.adapters.torch_adapter import _torchvision_missing
+    from refconv.conformance.targets import resolve, supported_ops
+
+    tgt = resolve("torch")
+    lines = _not_offered_here(tgt, "float32")
+    if _torchvision_missing():
+        assert "deform_conv" not in supported_ops(tgt, 2, "float32")
+        assert [ln for ln in lines if ln.startswith("not checked: deform_conv: torchvision")] and len(lines) == 1
+    else:
+        assert "deform_conv" in supported_ops(tgt, 2, "float32") and lines == []

@@ -34,6 +34,7 @@ import io
 import math
 import os
 import sys
+from typing import Any
 
 from ..conformance.bounds import BOUND_ALIASES, BOUND_MODES
 from ..conformance.registry import names as _op_names
@@ -287,7 +288,7 @@ def _plan(args: argparse.Namespace, timeout: float | None, load_timeout: float |
     try:
         if tgt.is_function:
             return [(op, args.dims or 2) for op in supported_ops(tgt, args.dims or 2, args.dtype)], []
-        plan, left_out = [], []
+        plan, left_out = [], _not_offered_here(tgt, args.dtype)
         for op in supported_ops(tgt, 2, args.dtype):
             for dims in ([args.dims] if args.dims else [1, 2, 3]):
                 caps = tgt.capabilities(op, dims, args.dtype)
@@ -299,6 +300,20 @@ def _plan(args: argparse.Namespace, timeout: float | None, load_timeout: float |
     finally:
         if worker is not None:
             worker.close()
+
+
+def _not_offered_here(tgt: Any, dtype: str) -> list[str]:
+    """A line for each op the adapter offers elsewhere but not here, with its reason (a library that does not load)."""
+    from ..conformance.targets import OPS
+
+    out = []
+    for op in OPS:
+        try:
+            notes = tgt.capabilities(op, 2, dtype).notes
+        except Exception:  # noqa: BLE001 - an op whose declaration fails is checked, and its report says why
+            continue
+        out += [f"not checked: {n}" for n in notes if n.startswith(f"{op}:")]
+    return out
 
 
 class _Stdout:

@@ -126,7 +126,9 @@ def in_layout(a: np.ndarray, layout: str) -> np.ndarray:
             steps[-1] = 2
         if a.ndim > 2:
             steps[1] = 2
-        buf = np.full([max(1, s * n + 1) for s, n in zip(steps, a.shape)], np.nan, dtype=a.dtype)
+        # the gaps hold NaN (an integer array, e.g. indices: -1), so a kernel reading them shows it
+        gap = np.nan if a.dtype.kind in "fc" else -1
+        buf = np.full([max(1, s * n + 1) for s, n in zip(steps, a.shape)], gap, dtype=a.dtype)
         view = buf[tuple(slice(1, 1 + s * n, s) for s, n in zip(steps, a.shape))]
         view[...] = a
         return view

@@ -251,7 +251,8 @@ def caps_dict(caps: Capabilities) -> dict[str, Any]:
 def missing(caps: Capabilities, op: str, dims: int, dtype: str) -> str:
     """The op, dims or dtype of a check that ``caps`` excludes, in words ('' when none)."""
     if op not in caps.ops:
-        return f"op={op!r} (supported: {', '.join(caps.ops)})"
+        why = [n for n in caps.notes if n.startswith(f"{op}:")]  # the adapter's reason, when it gives one
+        return f"op={op!r} (supported: {', '.join(caps.ops) or 'none here'})" + (f"; {why[0]}" if why else "")
     if dims not in caps.dims:
         return f"dims={dims} (supported: {', '.join(map(str, caps.dims))})"
     if dtype not in caps.dtypes:

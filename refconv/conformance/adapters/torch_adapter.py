@@ -28,6 +28,8 @@ Named variants, each a separate target (``refconv check torch.channels_last``):
 
 from __future__ import annotations
 
+import functools
+
 import warnings
 from typing import Any, Callable
 
@@ -296,6 +298,10 @@ def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
                             + (("output_size + kernel_size - 1 = n in 3-D (fractional_max_pool3d refuses it)",)
                                if dims == 3 else ()))
     if op == "deform_conv":
+        missing = _torchvision_missing()
+        if missing:  # not offered here: a whole-library run leaves it out, --op deform_conv names why
+            return base.replace(ops=(), notes=(f"deform_conv: torchvision.ops.deform_conv2d does not load ({missing}); "
+                                               "install the torchvision built for this torch",))
         return base.replace(dims=(2,), dtypes=("float64", "float32"), padding=frozenset({"symmetric"}),
                             notes=("deform_conv other than 2-D (torchvision.ops.deform_conv2d)",
                                    "deform_conv with asymmetric padding (one int per axis)"))
@@ -315,6 +321,16 @@ def _fractional_size(dims: int) -> Callable[[Case], bool]:
         return dims != 3 or all(o + k - 1 < n for o, k, n in zip(sizes, case.kernel, case.spatial))
 
     return rule
+
+
+@functools.lru_cache(maxsize=None)
+def _torchvision_missing() -> str:
+    """Why torchvision does not load here ('' when it does): missing, or built for another torch."""
+    try:
+        import torchvision.ops  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - ModuleNotFoundError, or RuntimeError/OSError for a mismatched build
+        return f"{type(exc).__name__}: {exc}"
+    return ""
 
 
 def _function(functions: dict[str, Callable], op: str) -> Callable:
