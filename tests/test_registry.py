@@ -50,8 +50,11 @@ def test_the_declared_adapter_families_offer_the_op():
     for rec in registry.records():
         for family in adapters.FAMILIES:
             t = adapters.get(family)
-            offered = rec.name in t.capabilities(rec.name, 2, "float64").ops
-            assert offered == (family in rec.adapters), (family, rec.name)
+            caps = t.capabilities(rec.name, 2, "float64")
+            offered = rec.name in caps.ops
+            # an op whose library does not load here (torchvision) is declared with its reason instead
+            unavailable = any(n.startswith(f"{rec.name}:") for n in caps.notes)
+            assert offered == (family in rec.adapters) or (unavailable and family in rec.adapters), (family, rec.name)
 
 
 def test_an_unknown_op_is_named():
