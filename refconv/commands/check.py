@@ -304,15 +304,16 @@ def _plan(args: argparse.Namespace, timeout: float | None, load_timeout: float |
 
 def _not_offered_here(tgt: Any, dtype: str) -> list[str]:
     """A line for each op the adapter offers elsewhere but not here, with its reason (a library that does not load)."""
-    from ..conformance.targets import OPS
+    from ..conformance.targets import OPS, not_offered_reason
 
     out = []
     for op in OPS:
         try:
-            notes = tgt.capabilities(op, 2, dtype).notes
+            why = not_offered_reason(tgt.capabilities(op, 2, dtype), op)
         except Exception:  # noqa: BLE001 - an op whose declaration fails is checked, and its report says why
             continue
-        out += [f"not checked: {n}" for n in notes if n.startswith(f"{op}:")]
+        if why:
+            out.append(f"not checked: {why}")
     return out
 
 

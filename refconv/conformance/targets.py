@@ -248,11 +248,25 @@ def caps_dict(caps: Capabilities) -> dict[str, Any]:
     return d
 
 
+def not_offered_note(op: str, reason: str) -> str:
+    """The note by which an adapter says why it does not offer ``op`` here (its library does not load).
+
+    >>> not_offered_note('deform_conv', 'torchvision does not load')
+    'deform_conv: torchvision does not load'
+    """
+    return f"{op}: {reason}"
+
+
+def not_offered_reason(caps: Capabilities, op: str) -> str:
+    """The reason ``caps`` gives for not offering ``op`` here ('' when it gives none): :func:`not_offered_note`."""
+    return next((n for n in caps.notes if n.startswith(f"{op}: ")), "")
+
+
 def missing(caps: Capabilities, op: str, dims: int, dtype: str) -> str:
     """The op, dims or dtype of a check that ``caps`` excludes, in words ('' when none)."""
     if op not in caps.ops:
-        why = [n for n in caps.notes if n.startswith(f"{op}:")]  # the adapter's reason, when it gives one
-        return f"op={op!r} (supported: {', '.join(caps.ops) or 'none here'})" + (f"; {why[0]}" if why else "")
+        why = not_offered_reason(caps, op)  # the adapter's reason, when it gives one
+        return f"op={op!r} (supported: {', '.join(caps.ops) or 'none here'})" + (f"; {why}" if why else "")
     if dims not in caps.dims:
         return f"dims={dims} (supported: {', '.join(map(str, caps.dims))})"
     if dtype not in caps.dtypes:

@@ -36,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..cases import ALL, Capabilities, Case, padding_kinds
-from ..targets import Target
+from ..targets import Target, not_offered_note
 
 VARIANTS = ("torch", "torch.strings", "torch.channels_last")
 
@@ -300,8 +300,9 @@ def capabilities(op: str, dims: int, dtype: str) -> Capabilities:
     if op == "deform_conv":
         missing = _torchvision_missing()
         if missing:  # not offered here: a whole-library run leaves it out, --op deform_conv names why
-            return base.replace(ops=(), notes=(f"deform_conv: torchvision.ops.deform_conv2d does not load ({missing}); "
-                                               "install the torchvision built for this torch",))
+            return base.replace(ops=(), notes=(not_offered_note("deform_conv", "torchvision.ops.deform_conv2d does not "
+                                                                f"load ({missing}); install the torchvision built for "
+                                                                "this torch"),))
         return base.replace(dims=(2,), dtypes=("float64", "float32"), padding=frozenset({"symmetric"}),
                             notes=("deform_conv other than 2-D (torchvision.ops.deform_conv2d)",
                                    "deform_conv with asymmetric padding (one int per axis)"))
@@ -335,15 +336,12 @@ def _torchvision_missing() -> str:
 
 def _function(functions: dict[str, Callable], op: str) -> Callable:
     """The canonical function of ``op``; deform_conv needs torchvision, refused by name when it does not load."""
-    if op == "deform_conv":
-        try:
-            import torchvision.ops  # noqa: F401
-        except Exception as exc:  # noqa: BLE001 - missing, or built for another torch (it raises RuntimeError)
-            from ..targets import TargetError
+    missing = _torchvision_missing() if op == "deform_conv" else ""
+    if missing:
+        from ..targets import TargetError
 
-            raise TargetError(f"op='deform_conv': the torch adapter computes it with torchvision.ops.deform_conv2d, "
-                              f"which does not load ({type(exc).__name__}: {exc}); install the torchvision built for "
-                              f"this torch") from None
+        raise TargetError(f"op='deform_conv': the torch adapter computes it with torchvision.ops.deform_conv2d, "
+                          f"which does not load ({missing}); install the torchvision built for this torch")
     return functions[op]
 
 
