@@ -57,10 +57,16 @@ SERIAL_BELOW_MACS = 20_000_000
 PIXEL_MAJOR_BELOW = 512
 #: columns of one pixel-major GEMM (about; the blocks of samples are equal, see _block)
 TARGET_COLUMNS = 4096
+#: extended columns of one flat-tap forward GEMM (stride 1, small planes: its im2col block stays in cache)
+FLAT_COLUMNS = 2048
+#: columns of one flat-tap input-gradient GEMM (longer runs make its scatter cheaper per element)
+FLAT_GRAD_COLUMNS = 8192
 #: below this many output pixels per sample, stride-1 input gradients scatter on flat taps
 FLAT_GRAD_BELOW = 2048
 #: bytes of one per-sample im2col tile (whole rows of output axis 0)
 TILE_BYTES = 4 << 20
+#: bytes of the im2col columns of the few whole samples one copy and one batched GEMM call take (cache-sized)
+COLS_BLOCK_BYTES = 512 << 10
 #: bytes of one channel block of the depthwise kernels (large: short ufunc calls from two threads contend)
 DEPTHWISE_BLOCK_BYTES = 4 << 20
 #: bytes of work of one task of the depthwise kernels (samples per task)
@@ -119,9 +125,9 @@ def _xp_copies(x: np.ndarray, geo: Geometry) -> bool:
     return not (plain and x.flags.c_contiguous)
 
 
-def _block(N: int, Op: int) -> int:
-    """Samples per pixel-major block: about TARGET_COLUMNS columns, blocks of equal size (fixed by the shapes)."""
-    nblocks = -(-N * Op // TARGET_COLUMNS)
+def _block(N: int, Op: int, columns: int = TARGET_COLUMNS) -> int:
+    """Samples per pixel-major block: about ``columns`` columns, blocks of equal size (fixed by the shapes)."""
+    nblocks = -(-N * Op // columns)
     return max(1, -(-N // max(nblocks, 1)))
 
 
@@ -206,7 +212,10 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, budget: Budget) -> np.n
         per_sample = xp_bytes + tile_rows * row_cols + (M * (Op // O[0]) * it * tile_rows if tile_rows < O[0] else 0)
     if per_sample <= budget.left:
         fit = budget.chunks(N, per_sample, what="one batch sample of conv")
-        size = min(fit, _block(N, Op)) if pixel_major else min(fit, -(-N // (2 * workers())))
+        if pixel_major and all(st == 1 for st in geo.stride):
+            size = min(fit, _block(N, ext, FLAT_COLUMNS))  # blocks of about FLAT_COLUMNS extended columns
+        else:
+            size = min(fit, _block(N, Op)) if pixel_major else min(fit, -(-N // (2 * workers())))
         tasks = _ranges(N, size)
 
         # large padded samples: pad one at a time into a reused buffer (small ones: per chunk)
@@ -332,11 +341,16 @@ def _forward_chunk(xp, wg, geo: Geometry, K, O, out, pixel_major: bool) -> None:
     if pixel_major and all(st == 1 for st in geo.stride):
         # stride 1, small planes: flat taps (see _flat_geometry), each a contiguous run of E elements:
         # cols[g, c, t, n, l] = xp_flat[n, g*Cg + c, off_t + l], y[n, g, m, p] = ye[g, m, n, flat(p)]
-        offs, E, pst = _flat_geometry(xp.shape[2:], K, geo.dilation, O)
-        xs = np.ascontiguousarray(xp).reshape(nb, G, Cg, -1).transpose(1, 2, 0, 3)  # (G, Cg, nb, L) view
-        cols = np.empty((G, Cg, len(offs), nb, E), dtype=xp.dtype)
-        for t, off in enumerate(offs):
-            cols[:, :, t] = xs[..., off : off + E]
+        E, pst = _flat_extent(xp.shape[2:], O)
+        xs = np.ascontiguousarray(xp)
+        it = xs.dtype.itemsize
+        L = prod(xp.shape[2:])
+        # cols[g, c, *k, n, l] = xp_flat[n, g*Cg + c, sum k_i*d_i*Pst_i + l]: every tap in one copy
+        # (the last tap's run ends at sum ((K_i - 1)*d_i + O_i - 1)*Pst_i < L: inside the plane)
+        shape = (G, Cg, *K, nb, E)
+        strides = (Cg * L * it, L * it, *(d * st * it for d, st in zip(geo.dilation, pst)), C * L * it, it)
+        cols = np.empty(shape, dtype=xp.dtype)
+        np.copyto(cols, as_strided(xs, shape, strides, writeable=False))
         ye = np.matmul(wg, cols.reshape(G, CgKp, nb * E)).reshape(G, Mg, nb, E)
         out.reshape(nb, G, Mg, *O)[...] = _ext_view(ye, O, pst).transpose(2, 0, 1, *range(3, 3 + nsp))
     elif pixel_major:
@@ -350,6 +364,19 @@ def _forward_chunk(xp, wg, geo: Geometry, K, O, out, pixel_major: bool) -> None:
         # in cache; the tile height is fixed by the shapes (TILE_BYTES), so the GEMMs are too
         rest = Op // O[0]
         rows = max(1, min(O[0], TILE_BYTES // max(C * prod(K) * rest * xp.dtype.itemsize, 1)))
+        if rows == O[0] and nb > 1:
+            # whole planes: the columns of a few samples at a time (one copy and one batched call,
+            # still one GEMM per sample, so the bits do not depend on how many)
+            sub = max(1, min(nb, COLS_BLOCK_BYTES // max(CgKp * G * Op * xp.dtype.itemsize, 1)))
+            buf = np.empty((sub, G, Cg, *K, *O), dtype=xp.dtype)
+            perm_n = (0, 1, 2, *range(3 + nsp, 3 + 2 * nsp), *range(3, 3 + nsp))  # (n, G, Cg, *O, *K) -> (n, G, Cg, *K, *O)
+            for n0 in range(0, nb, sub):
+                n1 = min(nb, n0 + sub)
+                cols = buf[: n1 - n0]
+                np.copyto(cols, v[n0:n1].transpose(perm_n))
+                # y[n, g, m, p] = sum_{(c, k)} w[g, m, (c, k)] * cols[n, g, (c, k), p]
+                np.matmul(wg, cols.reshape(n1 - n0, G, CgKp, Op), out=out[n0:n1].reshape(n1 - n0, G, Mg, Op))
+            return
         buf = np.empty(C * prod(K) * rows * rest, dtype=xp.dtype)
         perm = (0, 1, *range(2 + nsp, 2 + 2 * nsp), *range(2, 2 + nsp))  # (G, Cg, *O, *K) -> (G, Cg, *K, *O)
         for n in range(nb):
@@ -606,39 +633,55 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budg
 
 
 def _flat_grad_input(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, budget: Budget) -> np.ndarray:
-    """Stride 1, small planes: col2im on flat taps (see :func:`_flat_geometry`).
+    """Stride 1, small planes: col2im on taps flat across a block of samples, one GEMM per block.
 
-    ``dy`` goes to the extended flat layout (zeros at the discarded indices), so
-    ``dcols = w^T @ dy_ext`` is zero there too and each tap's scatter is one
-    contiguous run: ``dxp_flat[n, c, off_k + l] += dcols[n, c, k, l]``, taps in order.
+    A block of ``b`` samples is one flat row of ``b`` planes of ``L = prod(P)``
+    elements per channel: ``ext[g, m, n*L + sum p_i*Pst_i] = dy[n, g*Mg + m, p]``
+    (zero elsewhere), ``dcols[g, (c, k), j] = sum_m w^T[g, (c, k), m] * ext[g, m, j]``
+    (zero where ``ext`` is), and each tap's scatter is one contiguous run over the
+    whole block: ``dxp[g, c, off_k + j] += dcols[g, c, k, j]``, taps in order (the
+    run past a plane's last read index adds exact zeros into the next plane).
+    Blocks hold about :data:`FLAT_GRAD_COLUMNS` columns (a size fixed by the shapes,
+    smaller only when the memory cap forces it), so the GEMMs are too.
     """
     N, M = dy.shape[:2]
     G, CgKp, Mg = wt.shape
+    Cg = C // G
     O = dy.shape[2:]
+    nsp = len(O)
     it = dy.dtype.itemsize
     budget = budget.hold(OFFSET_BYTES_PER_TAP * prod(K), "the tap offsets of conv_grad_input")
-    offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
-    Pp = prod(P)
-    # the scatter adds into strided runs: numpy buffers the ufunc operands
-    per_sample = (M * E + C * len(offs) * E + C * Pp) * it + ufunc_buffers(C * E, it)
+    offs, _, pst = _flat_geometry(P, K, geo.dilation, O)
+    L = prod(P)
+    # per sample of a block: ext, dcols and dxp
+    per_sample = (M * L + C * len(offs) * L + C * L) * it
     fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
-    size = min(fit, -(-N // (2 * workers())))
-    sub = max(1, min(size, TILE_BYTES // per_sample))
-    crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
+    block = min(fit, _block(N, L, FLAT_GRAD_COLUMNS))
+    crop = tuple(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial))
+    dyv = dy.reshape(N, G, Mg, *O)
 
     def task(r):
-        for n0 in range(r[0], r[1], sub):
-            b = min(sub, r[1] - n0)
-            ext = np.zeros((b, G, Mg, E), dtype=dy.dtype)
-            _ext_view(ext, O, pst)[...] = dy[n0 : n0 + b].reshape(b, G, Mg, *O)
-            dc = np.matmul(wt, ext).reshape(b, C, len(offs), E)  # one GEMM per sample
-            dxp = np.zeros((b, C, Pp), dtype=dy.dtype)
+        ext = np.zeros((G, Mg, block, *P), dtype=dy.dtype)  # zero outside the output positions, which stay zero
+        dcols = np.empty((G, CgKp, block * L), dtype=dy.dtype)
+        dxp = np.empty((G, Cg, block * L), dtype=dy.dtype)
+        inner = (slice(None), slice(None), slice(None), *(slice(0, o) for o in O))
+        for n0 in range(r[0], r[1], block):
+            b = min(block, r[1] - n0)
+            e = ext[:, :, :b]
+            e[inner] = dyv[n0 : n0 + b].transpose(1, 2, 0, *range(3, 3 + nsp))
+            dc = np.matmul(wt, e.reshape(G, Mg, b * L), out=dcols[:, :, : b * L]).reshape(G, Cg, len(offs), b * L)
+            dp = dxp[:, :, : b * L]
+            dp.fill(0)
             for t, off in enumerate(offs):
-                dxp[:, :, off : off + E] += dc[:, :, t]
-            dx[n0 : n0 + b] = dxp.reshape(b, C, *P)[crop]
+                # dxp[g, c, off + j] += dcols[g, c, k, j]: the columns past b*L - off are zeros
+                dp[:, :, off:] += dc[:, :, t, : b * L - off]
+            # dx[n, g*Cg + c, i] = dxp[g, c, n*L + flat(lo + i)]
+            dx[n0 : n0 + b].reshape(b, G, Cg, *input_spatial)[...] = (
+                dp.reshape(G, Cg, b, *P)[(slice(None), slice(None), slice(None), *crop)].transpose(2, 0, 1, *range(3, 3 + nsp)))
 
-    tasks = _ranges(N, size)
-    run_tasks(task, tasks, max_parallel=_par(budget.chunks(len(tasks), size * per_sample), N * M * CgKp * E))
+    tasks = _ranges(N, block * max(1, -(-N // (block * 2 * workers()))))  # whole blocks per task
+    run_tasks(task, tasks, max_parallel=_par(budget.chunks(len(tasks), (tasks[0][1] - tasks[0][0]) * per_sample),
+                                             N * M * CgKp * L))
     return dx
 
 
