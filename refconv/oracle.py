@@ -93,6 +93,7 @@ __all__ = [
     "conv_grad_input",
     "conv_grad_weight",
     "conv_grad_bias",
+    "conv_backward",
     "conv_transpose_grad_input",
     "conv_transpose_grad_weight",
     "max_pool_grad",
@@ -664,6 +665,37 @@ def conv_grad_bias(dy: Any, *, exact: bool = False) -> np.ndarray:
     if ops.kind == "symbolic":
         return run(ops.ints["dy"])
     return ops.finish(run(ops.ints["dy"]), ops.scale["dy"], exact_out=exact, replay=run)
+
+
+def conv_backward(
+    dy: Any,
+    x: Any,
+    w: Any,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    flip: bool = False,
+    bias: bool = True,
+    input_grad: bool = True,
+    exact: bool = False,
+    padding_mode: str = "zeros",
+    layout: Any = None,
+    weight_layout: Any = None,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """``(dx, dw, db)`` of ``y = conv(x, w, b, ...)``: :func:`conv_grad_input` (``None`` with
+    ``input_grad=False``), :func:`conv_grad_weight` and :func:`conv_grad_bias` (``None`` with ``bias=False``).
+
+    >>> dx, dw, db = conv_backward(np.ones((1, 1, 2), int), np.array([[[1, 2, 3]]]), np.array([[[1, 10]]]))
+    >>> dx.tolist(), dw.tolist(), db.tolist()
+    ([[[1, 11, 10]]], [[[3, 5]]], [2])
+    """
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip, exact=exact,
+              padding_mode=padding_mode, layout=layout, weight_layout=weight_layout)
+    dx = conv_grad_input(dy, w, np.shape(x), **kw) if input_grad else None
+    dw = conv_grad_weight(x, dy, np.shape(w), **kw)
+    return dx, dw, (conv_grad_bias(dy, exact=exact, layout=layout) if bias else None)
 
 
 @accepts_layouts(x="activation", w="transposed_weight", output_size="size")

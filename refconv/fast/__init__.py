@@ -134,3 +134,8 @@ adaptive_avg_pool = _layouts(x="activation")(adaptive_avg_pool)
 adaptive_max_pool = _layouts(x="activation")(adaptive_max_pool)
 fractional_max_pool = _layouts(x="activation")(fractional_max_pool)
 deform_conv = _layouts(x="activation", offset="activation", w="weight", mask="activation")(deform_conv)
+
+# both gradients of a convolution at once (refconv.fast.backward), over the public functions above
+from .backward import conv_backward  # noqa: E402
+
+__all__ += ["conv_backward"]

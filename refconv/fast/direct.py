@@ -61,6 +61,8 @@ TARGET_COLUMNS = 4096
 FLAT_COLUMNS = 2048
 #: columns of one flat-tap input-gradient GEMM (longer runs make its scatter cheaper per element)
 FLAT_GRAD_COLUMNS = 8192
+#: ... where the padded plane is at most this many times the extended outputs (else per-sample GEMMs on runs)
+BLOCK_FLAT_GROWTH = 2
 #: below this many output pixels per sample, stride-1 input gradients scatter on flat taps
 FLAT_GRAD_BELOW = 2048
 #: bytes of one per-sample im2col tile (whole rows of output axis 0)
@@ -609,7 +611,10 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budg
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
 
     if all(st == 1 for st in geo.stride) and Op < FLAT_GRAD_BELOW:
-        return _flat_grad_input(dy, wt, geo, K, P, C, input_spatial, dx, budget)
+        if prod(P) <= BLOCK_FLAT_GROWTH * _flat_extent(P, O)[0]:
+            return _flat_grad_input(dy, wt, geo, K, P, C, input_spatial, dx, budget)
+        # (a padded plane much longer than the extended outputs: the block GEMM would multiply its zeros)
+        return _flat_grad_input_runs(dy, wt, geo, K, P, C, input_spatial, dx, budget)
     # samples per step: the step's dcols and dxp buffers fit a cache-sized tile and are reused
     sub = max(1, min(size, TILE_BYTES // max((C * Kp * Op + C * prod(P)) * it, 1)))
 
@@ -682,6 +687,44 @@ def _flat_grad_input(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, budget: 
     tasks = _ranges(N, block * max(1, -(-N // (block * 2 * workers()))))  # whole blocks per task
     run_tasks(task, tasks, max_parallel=_par(budget.chunks(len(tasks), (tasks[0][1] - tasks[0][0]) * per_sample),
                                              N * M * CgKp * L))
+    return dx
+
+
+def _flat_grad_input_runs(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, budget: Budget) -> np.ndarray:
+    """Stride 1, small planes whose outputs are a small part of the padded plane: col2im on flat taps
+    (see :func:`_flat_geometry`), one GEMM per sample.
+
+    ``dy`` goes to the extended flat layout (zeros at the discarded indices), so
+    ``dcols = w^T @ dy_ext`` is zero there too and each tap's scatter is one
+    contiguous run: ``dxp_flat[n, c, off_k + l] += dcols[n, c, k, l]``, taps in order.
+    """
+    N, M = dy.shape[:2]
+    G, CgKp, Mg = wt.shape
+    O = dy.shape[2:]
+    it = dy.dtype.itemsize
+    budget = budget.hold(OFFSET_BYTES_PER_TAP * prod(K), "the tap offsets of conv_grad_input")
+    offs, E, pst = _flat_geometry(P, K, geo.dilation, O)
+    Pp = prod(P)
+    # the scatter adds into strided runs: numpy buffers the ufunc operands
+    per_sample = (M * E + C * len(offs) * E + C * Pp) * it + ufunc_buffers(C * E, it)
+    fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
+    size = min(fit, -(-N // (2 * workers())))
+    sub = max(1, min(size, TILE_BYTES // per_sample))
+    crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
+
+    def task(r):
+        for n0 in range(r[0], r[1], sub):
+            b = min(sub, r[1] - n0)
+            ext = np.zeros((b, G, Mg, E), dtype=dy.dtype)
+            _ext_view(ext, O, pst)[...] = dy[n0 : n0 + b].reshape(b, G, Mg, *O)
+            dc = np.matmul(wt, ext).reshape(b, C, len(offs), E)  # one GEMM per sample
+            dxp = np.zeros((b, C, Pp), dtype=dy.dtype)
+            for t, off in enumerate(offs):
+                dxp[:, :, off : off + E] += dc[:, :, t]
+            dx[n0 : n0 + b] = dxp.reshape(b, C, *P)[crop]
+
+    tasks = _ranges(N, size)
+    run_tasks(task, tasks, max_parallel=_par(budget.chunks(len(tasks), size * per_sample), N * M * CgKp * E))
     return dx
 
 

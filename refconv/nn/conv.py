@@ -89,11 +89,12 @@ class Conv(Layer):
     def backward(self, dy: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Fills ``grads``; returns ``dL/dx`` (``None`` with ``input_grad=False``: the first layer needs none)."""
         x = self._cached()
-        w = self.params["weight"]
-        self.grads["weight"] = fast.conv_grad_weight(x, dy, w.shape, **self.kwargs)
-        if "bias" in self.params:
-            self.grads["bias"] = fast.conv_grad_bias(dy)
-        return fast.conv_grad_input(dy, w, x.shape, **self.kwargs) if input_grad else None
+        # dx and dw at once (refconv.fast.conv_backward: two threads on one layer's backward pass)
+        dx, self.grads["weight"], db = fast.conv_backward(dy, x, self.params["weight"], bias="bias" in self.params,
+                                                           input_grad=input_grad, **self.kwargs)
+        if db is not None:
+            self.grads["bias"] = db
+        return dx
 
     def __repr__(self) -> str:
         k = self.params["weight"].shape[2:]
