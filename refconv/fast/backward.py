@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .memory import MemoryCapError, resolve_cap
-from .parallel import _executor, single_threaded_blas, workers
+from .parallel import _executor, inline, single_threaded_blas, workers
 
 __all__ = ["conv_backward"]
 
@@ -77,10 +77,11 @@ def conv_backward(
         return (conv_grad_input(dy, w, x_shape, max_memory=cap, **kw), conv_grad_weight(x, dy, w_shape, max_memory=cap, **kw), db)
     half = cap // 2
     with single_threaded_blas():
-        # dw on a worker thread (its own tasks run inline there), dx here (its tasks may use the other workers)
+        # dw on a worker thread and dx here, each running its own tasks on its own thread
         pending = _executor().submit(conv_grad_weight, x, dy, w_shape, max_memory=half, **kw)
         try:
-            dx = conv_grad_input(dy, w, x_shape, max_memory=half, **kw)
+            with inline():
+                dx = conv_grad_input(dy, w, x_shape, max_memory=half, **kw)
         except MemoryCapError:
             dx = None
         except BaseException:

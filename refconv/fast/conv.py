@@ -167,6 +167,8 @@ def _execute(problem: _Problem, algorithm: Any, cap: int | Budget) -> np.ndarray
     copies = sum(arr.size for arr in (a, b) if arr.dtype != dt)
     budget = budget.hold(nbytes((copies,), dt), f"the {dt} copies of the inputs of {name}")
     alg = algorithm if algorithm != "auto" else problem.choose(dt)
+    if algorithm == "auto" and alg != "direct" and not (np.isfinite(a).all() and np.isfinite(b).all()):
+        alg = "direct"  # an inf or NaN spreads through every FFT or Winograd output: the direct sums keep it in place
     a, b = a.astype(dt, copy=False), b.astype(dt, copy=False)
     try:
         y = problem.run(a, b, alg, budget)
@@ -325,6 +327,10 @@ def _grad_input_run(geo: Geometry, input_spatial, flip: bool):
         w = _flip(w) if flip else w
         if alg in ("fft", "winograd"):
             return identity(dy, w, alg, budget)
+        if not np.isfinite(w).all():
+            # the identity and the flat kernels multiply w by zeros that stand for no term (inf * 0 is NaN):
+            # the scatter of the real products only
+            return direct.grad_input(dy, w, geo, input_spatial, budget, finite_weight=False)
         Cg, Mg = w.shape[1], w.shape[0] // geo.groups
         if all(st == 1 for st in geo.stride) and prod(dy.shape[2:]) >= direct.FLAT_GRAD_BELOW and (
             Cg >= WIDE_GROUP_CHANNELS or (is_depthwise(Cg, Mg) and Mg == 1)

@@ -573,10 +573,14 @@ def _depthwise_grad_weight(x, dy, geo: Geometry, K, budget: Budget) -> np.ndarra
     return dw.reshape(M, 1, *K)
 
 
-def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budget: Budget) -> np.ndarray:
+def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budget: Budget, *,
+               finite_weight: bool = True) -> np.ndarray:
     """``dx`` of the general operation with ``input_dilation == 1`` (col2im scatter, one GEMM per sample).
 
-    ``budget`` holds ``dx`` already.
+    ``budget`` holds ``dx`` already.  The flat-tap and per-tap kernels multiply
+    the weight by the zeros of ``dy``'s extended layout, which is exact only
+    for a finite weight (``inf * 0`` is NaN, a term the definition does not
+    have): with ``finite_weight=False`` the scatter multiplies real ``dy`` only.
     """
     N, M = dy.shape[:2]
     K = w.shape[2:]
@@ -590,7 +594,7 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budg
     it = dy.dtype.itemsize
     if N * C * prod(input_spatial) == 0 or Op == 0:
         return np.zeros((N, C, *input_spatial), dtype=dy.dtype)
-    if per_tap(Cg, Mg, Kp) and all(s == 1 for s in geo.stride):
+    if per_tap(Cg, Mg, Kp) and all(s == 1 for s in geo.stride) and finite_weight:
         return _depthwise_grad_input(dy, w, geo, input_spatial, budget)
     P = geo.padded_spatial(input_spatial)
     budget = budget.hold(_weight_copy(w), "the reshaped weight of conv_grad_input")
@@ -610,7 +614,7 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budg
     # dx[n, c, i] = dxp[n, c, lo + i] (input dilation 1)
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
 
-    if all(st == 1 for st in geo.stride) and Op < FLAT_GRAD_BELOW:
+    if all(st == 1 for st in geo.stride) and Op < FLAT_GRAD_BELOW and finite_weight:
         if prod(P) <= BLOCK_FLAT_GROWTH * _flat_extent(P, O)[0]:
             return _flat_grad_input(dy, wt, geo, K, P, C, input_spatial, dx, budget)
         # (a padded plane much longer than the extended outputs: the block GEMM would multiply its zeros)
@@ -748,7 +752,9 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, bu
     it = x.dtype.itemsize
     if M * Cg * Kp == 0 or N == 0 or Op == 0:
         return np.zeros((M, Cg, *K), dtype=x.dtype)
-    if per_tap(Cg, Mg, Kp) and all(s == 1 for s in geo.stride) and all(a == 1 for a in geo.input_dilation):
+    if (per_tap(Cg, Mg, Kp) and all(s == 1 for s in geo.stride) and all(a == 1 for a in geo.input_dilation)
+            and np.isfinite(x).all()):
+        # (its extended dy multiplies every input sample by zeros that stand for no term: inf * 0 is NaN)
         return _depthwise_grad_weight(x, dy, geo, K, budget)
     P = geo.padded_spatial(x.shape[2:])
     if channels_last(geo, C, K, Op) and (C * prod(P) + Op * Kp * C + 2 * Op * M + 2 * Kp * C * M) * it <= budget.left:

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
-__all__ = ["workers", "run_tasks", "single_threaded_blas"]
+__all__ = ["workers", "run_tasks", "single_threaded_blas", "inline"]
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -85,6 +85,21 @@ def single_threaded_blas() -> Iterator[None]:
                 _limiter = None
 
 
+_local = threading.local()
+
+
+@contextmanager
+def inline() -> Iterator[None]:
+    """Inside the block, :func:`run_tasks` runs its tasks on the calling thread (the same partition, so
+    the same bits): for a caller whose other work already holds the worker threads."""
+    before = getattr(_local, "inline", False)
+    _local.inline = True
+    try:
+        yield
+    finally:
+        _local.inline = before
+
+
 def _executor() -> ThreadPoolExecutor:
     global _pool
     with _lock:
@@ -101,7 +116,8 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], *, max_parallel: i
     tasks = list(tasks)
     par = workers() if max_parallel is None else max(1, min(workers(), max_parallel))
     with single_threaded_blas():
-        if len(tasks) <= 1 or par == 1 or threading.current_thread().name.startswith("refconv-fast"):
+        if (len(tasks) <= 1 or par == 1 or getattr(_local, "inline", False)
+                or threading.current_thread().name.startswith("refconv-fast")):
             return [fn(t) for t in tasks]
         out: list[Any] = []
         pool = _executor()
