@@ -49,6 +49,7 @@ refconv.params.ConvParamError: padding=9223372036854775808: larger than any arra
 
 from __future__ import annotations
 
+import functools
 import numbers
 from fractions import Fraction
 import operator
@@ -359,19 +360,19 @@ class ConvParams:
         """Length of each axis after input dilation: ``a*(n-1) + 1`` (0 stays 0)."""
         return tuple(a * (n - 1) + 1 if n > 0 else 0 for n, a in zip(self.input_spatial, self.input_dilation))
 
-    @property
+    @functools.cached_property  # a frozen record: computed once
     def padded_spatial(self) -> tuple[int, ...]:
         """Length of each axis of ``xp``: dilated input plus ``lo + hi``."""
         return tuple(n + lo + hi for n, (lo, hi) in zip(self.dilated_input_spatial, self.padding))
 
-    @property
+    @functools.cached_property  # a frozen record: computed once
     def output_spatial(self) -> tuple[int, ...]:
         return tuple(
             shapes.conv_output_size(n, k, s, 0, d)
             for n, k, s, d in zip(self.padded_spatial, self.kernel_spatial, self.stride, self.dilation)
         )
 
-    @property
+    @functools.cached_property  # a frozen record: computed once
     def output_shape(self) -> tuple[int, ...]:
         return (self.input_shape[0], self.weight_shape[0], *self.output_spatial)
 
@@ -984,16 +985,24 @@ def accepts_unbatched(arrays: Sequence[str], spatial: Any) -> Any:
 
     def deco(f: Any) -> Any:
         sig = inspect.signature(f)
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        positional = [p.name for p in sig.parameters.values() if p.kind in kinds]
 
         @functools.wraps(f)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                bound = sig.bind(*args, **kwargs)
-                first, rank = _np().asarray(bound.arguments[arrays[0]]), spatial(bound.arguments)
+                # the arguments by name (what sig.bind gives, without its cost on every call)
+                if len(args) > len(positional) or any(k in kwargs for k in positional[: len(args)]):
+                    raise TypeError
+                arguments = dict(zip(positional, args), **kwargs)
+                first = arguments[arrays[0]]
+                shape = first.shape if isinstance(first, _np().ndarray) else _np().asarray(first).shape
+                rank = spatial(arguments)
             except (TypeError, ValueError, KeyError):  # the operation itself names what is wrong
                 return f(*args, **kwargs)
-            if not unbatched(arrays[0], first.shape, rank):
+            if not unbatched(arrays[0], shape, rank):
                 return f(*args, **kwargs)
+            bound = sig.bind(*args, **kwargs)
             for name in arrays:
                 if bound.arguments.get(name) is not None:
                     bound.arguments[name] = _np().asarray(bound.arguments[name])[None]  # N = 1

@@ -89,14 +89,20 @@ def _flip(w: np.ndarray) -> np.ndarray:
 MEMO_SIZE = 512
 
 
+_PLAIN_TYPES = frozenset((int, float, str, bool, type(None), Geometry, ConvParams))
+
+
 def _frozen(v: Any) -> Any:
     """A hashable key that tells types apart (``True``, ``1`` and ``1.0`` are three keys); TypeError for a
     value that is not a plain int, float, str, bool, None, numpy scalar or dtype, or a tuple of them."""
-    if isinstance(v, tuple):
-        return (tuple, *(_frozen(u) for u in v))
-    if v is None or isinstance(v, (int, float, str, np.generic, np.dtype, Geometry, ConvParams)):
-        return (type(v), v)
-    raise TypeError(type(v).__name__)
+    t = type(v)
+    if t is tuple:
+        if all(type(u) is int for u in v):
+            return v  # shapes and per-axis ints: their own key (a tagged key starts with a type, never an int)
+        return (tuple, *[_frozen(u) for u in v])
+    if t in _PLAIN_TYPES or isinstance(v, (np.generic, np.dtype)):
+        return (t, v)
+    raise TypeError(t.__name__)
 
 
 def _memoized(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -163,9 +169,9 @@ def _execute(problem: _Problem, algorithm: Any, cap: int | Budget) -> np.ndarray
         budget = budget.hold(2 * nbytes(shape, np.float64), f"the result of {name} (shape {shape}, int64 computed in float64)")
         budget = budget.hold(2 * nbytes((a.size + b.size,), np.float64), f"the float64 copies of the integer inputs of {name}")
         return _exact_int(lambda u, v: problem.run(u, v, "direct", budget), ((na, a), (nb, b)), bias, name)
-    budget = budget.hold(nbytes(shape, dt), f"the result of {name} (shape {shape}, {dt})")
+    budget = budget.hold(nbytes(shape, dt), lambda: f"the result of {name} (shape {shape}, {dt})")
     copies = sum(arr.size for arr in (a, b) if arr.dtype != dt)
-    budget = budget.hold(nbytes((copies,), dt), f"the {dt} copies of the inputs of {name}")
+    budget = budget.hold(nbytes((copies,), dt), lambda: f"the {dt} copies of the inputs of {name}")
     alg = algorithm if algorithm != "auto" else problem.choose(dt)
     if algorithm == "auto" and alg != "direct" and not (np.isfinite(a).all() and np.isfinite(b).all()):
         alg = "direct"  # an inf or NaN spreads through every FFT or Winograd output: the direct sums keep it in place

@@ -594,6 +594,8 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budg
     it = dy.dtype.itemsize
     if N * C * prod(input_spatial) == 0 or Op == 0:
         return np.zeros((N, C, *input_spatial), dtype=dy.dtype)
+    if Op == 1 and N * C * Kp * it <= budget.left // 2:
+        return _single_window_grad_input(dy, w, geo, input_spatial, budget)
     if per_tap(Cg, Mg, Kp) and all(s == 1 for s in geo.stride) and finite_weight:
         return _depthwise_grad_input(dy, w, geo, input_spatial, budget)
     P = geo.padded_spatial(input_spatial)
@@ -639,6 +641,28 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budg
     tasks = _ranges(N, size)
     run_tasks(task, tasks, max_parallel=_par(budget.chunks(len(tasks), size * per_sample), N * M * Cg * Kp * Op))
     return dx
+
+
+def _single_window_grad_input(dy, w, geo: Geometry, input_spatial, budget: Budget) -> np.ndarray:
+    """One output position (a window over the whole padded input, LeNet-5's C5): one GEMM per group,
+    ``dcols[n, g, (c, k)] = sum_m dy[n, g*Mg + m] * w[g*Mg + m, c, k]``, written to ``dxp[n, g*Cg + c, k*d]``;
+    input samples the window does not read get an exact zero."""
+    N, M = dy.shape[:2]
+    G = geo.groups
+    Cg = w.shape[1]
+    K = w.shape[2:]
+    Mg, C = M // G, Cg * G
+    P = geo.padded_spatial(input_spatial)
+    budget = budget.hold(nbytes((N, C, *K), dy.dtype) + nbytes((N, C, *P), dy.dtype) + _weight_copy(w),
+                         "the window gradient and the padded input gradient of conv_grad_input")
+    with single_threaded_blas():
+        # (G, N, Mg) @ (G, Mg, Cg*Kp) -> (G, N, Cg*Kp): the shapes fix the GEMM
+        dcols = np.matmul(dy.reshape(N, G, Mg).transpose(1, 0, 2), w.reshape(G, Mg, Cg * prod(K)))
+    dxp = np.zeros((N, C, *P), dtype=dy.dtype)
+    window = tuple(slice(0, d * (k - 1) + 1, d) for k, d in zip(K, geo.dilation))  # xp[k*d], p = 0
+    dxp[(slice(None), slice(None), *window)] = dcols.reshape(G, N, Cg, *K).transpose(1, 0, 2, *range(3, 3 + len(K))).reshape(N, C, *K)
+    crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, input_spatial)))
+    return np.ascontiguousarray(dxp[crop])
 
 
 def _flat_grad_input(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, budget: Budget) -> np.ndarray:

@@ -42,7 +42,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -118,9 +118,13 @@ class Budget:
         """Bytes still free under the cap."""
         return self.cap - self.held
 
-    def hold(self, nbytes: int, what: str) -> "Budget":
-        """This budget with ``nbytes`` more held; :class:`MemoryCapError` (before allocating) when they do not fit."""
-        plan_chunks(1, nbytes, self.cap, fixed=self.held, what=what)
+    def hold(self, nbytes: int, what: "str | Callable[[], str]") -> "Budget":
+        """This budget with ``nbytes`` more held; :class:`MemoryCapError` (before allocating) when they do not fit.
+
+        ``what`` names them in the error: a string, or a function returning one (formatted only for the error).
+        """
+        if self.held + nbytes > self.cap:
+            plan_chunks(1, nbytes, self.cap, fixed=self.held, what=what() if callable(what) else what)
         return Budget(self.cap, self.held + nbytes)
 
     def chunks(self, count: int, bytes_per_item: int, *, fixed: int = 0, what: str = "one item") -> int:

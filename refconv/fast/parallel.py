@@ -73,7 +73,10 @@ def single_threaded_blas() -> Iterator[None]:
         return
     with _lock:
         if _depth == 0:
-            _limiter = ctl.limit(limits=1)
+            # each BLAS library's thread count, set to one where it is not (restored on the way out)
+            _limiter = [(lib, n) for lib in ctl.lib_controllers if (n := lib.num_threads) != 1]
+            for lib, _ in _limiter:
+                lib.set_num_threads(1)
         _depth += 1
     try:
         yield
@@ -81,7 +84,8 @@ def single_threaded_blas() -> Iterator[None]:
         with _lock:
             _depth -= 1
             if _depth == 0:
-                _limiter.restore_original_limits()
+                for lib, n in _limiter:
+                    lib.set_num_threads(n)
                 _limiter = None
 
 
