@@ -41,6 +41,7 @@ from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import prod
 from .memory import Budget, get_memory_cap, nbytes, ufunc_buffers
 from .parallel import run_tasks
+from .pool_tiled import tiled_avg_grad, tiles
 
 __all__ = ["max_pool", "avg_pool", "max_pool_grad", "avg_pool_grad"]
 
@@ -144,6 +145,11 @@ def _exact_float64(name: str, a: np.ndarray, terms: int) -> np.ndarray:
     return f
 
 
+def _fits(budget: Budget, nbytes_more: int) -> bool:
+    """Whether ``nbytes_more`` fit next to what ``budget`` holds (else the chunked kernels run)."""
+    return nbytes_more <= budget.left
+
+
 def _sample_tasks(n: int, per_sample: int, what: str, budget: Budget, out_elements: int, itemsize: int) -> tuple[list[tuple[int, int]], int]:
     """Sample ranges of about :data:`TASK_BYTES` each, next to what ``budget`` holds (results never depend on the partition).
 
@@ -237,6 +243,7 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads)))
     is_float = x.dtype.kind == "f"
     unpadded = all(lo == 0 and hi == 0 for lo, hi in pads)
+
     # windows that never share an element (stride >= span on every axis): each tap's share is assigned, not added
     disjoint = all(s >= d * (k - 1) + 1 for s, d, k in zip(pp.stride, pp.dilation, pp.kernel_size))
 
@@ -257,7 +264,7 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
         zero = np.zeros((), dtype=dy.dtype)
         finite = bool(np.isfinite(d).all())
         share = np.empty(y.shape, dtype=dy.dtype)
-        for k, sl in zip(_taps(pp.kernel_size), _slices(pp)):
+        for t, (k, sl) in enumerate(zip(_taps(pp.kernel_size), _slices(pp))):
             tap = xp[sl]
             np.equal(tap, y, out=hit)
             if nan:
@@ -265,15 +272,18 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
             valid = None if unpadded else _valid_mask(k, pp, pads)
             if valid is not None:
                 hit &= valid  # padding taps never win
-            np.greater(hit, taken, out=hit)  # hit and not yet taken
-            taken |= hit
+            if t:
+                np.greater(hit, taken, out=hit)  # hit and not yet taken (nothing is before the first tap)
+            if t < Kp - 1:
+                taken |= hit
             # dxp[n, c, p*s + k_t*d] += dy[n, c, p] where tap t won: one strided slice per tap
             if disjoint and finite:
-                # no other window reaches these elements: an assignment of dy * [tap t won] (exact, dy finite)
+                # no other window reaches these elements: an assignment of dy * [tap t won] + 0.0 (exact, dy
+                # finite; + 0.0: the sum into zeros of the definition, so -0.0 * 1 and -1.0 * 0 give +0.0)
                 np.multiply(d, hit, out=share)
-                dxp[sl] = share
+                np.add(share, zero, out=dxp[sl])
             elif disjoint:
-                dxp[sl] = np.where(hit, d, zero)  # a selection: inf * 0 would be NaN
+                np.add(np.where(hit, d, zero), zero, out=dxp[sl])  # a selection: inf * 0 would be NaN
             elif finite:
                 np.multiply(d, hit, out=share)  # dy * [tap t won]: exact, dy finite
                 dxp[sl] += share
@@ -395,6 +405,8 @@ def avg_pool_grad(dy: Any, input_shape: Any, kernel_size: Any, *, stride: Any = 
         check_exact_bound(np.abs(g).max(keepdims=True) * prod(pp.kernel_size), "avg_pool_grad")
     else:
         g = dy.astype(dt, copy=False) / div.astype(dt)
+        if tiles(pp, pads) and _fits(budget, nbytes(shape, dt)):
+            return tiled_avg_grad(g, pp, dt)  # each element in one window: one broadcast assignment
 
     def task(r):
         dxp = np.zeros((r[1] - r[0], shape[1], *padded), dtype=dt)
