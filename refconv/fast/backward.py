@@ -70,7 +70,8 @@ def conv_backward(
               padding_mode=padding_mode, layout=layout, weight_layout=weight_layout)
     x_shape, w_shape = np.shape(x), np.shape(w)
     cap = resolve_cap(max_memory)
-    db = conv_grad_bias(dy, layout=layout) if bias else None
+    act: dict[str, Any] = {"layout": layout}  # (the public function's layout keyword)
+    db = conv_grad_bias(dy, **act) if bias else None
     if not input_grad:
         return None, conv_grad_weight(x, dy, w_shape, max_memory=cap, **kw), db
     if workers() < 2 or threading.current_thread().name.startswith("refconv-fast"):
