@@ -31,6 +31,9 @@ plus the keywords ``algorithm='auto' | 'direct' | 'fft' | 'winograd'`` (convolut
   chosen algorithm's smallest chunk exceeds the cap.
 
 Also :func:`general_conv` (input dilation, negative padding) as in the oracle;
+:func:`conv_backward`, all gradients of one convolution from one call (the
+weight gradient on a worker thread while the caller computes the input
+gradient: :mod:`refconv.fast.backward`);
 ``padding_mode='zeros' | 'reflect' | 'replicate' | 'circular'`` on :func:`conv`
 and both of its gradients (the input padded as the mode says, then no padding;
 the input gradient folded back by the mode's adjoint, exact on integers); and

@@ -686,8 +686,9 @@ def _flat_grad_input(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, budget: 
     budget = budget.hold(OFFSET_BYTES_PER_TAP * prod(K), "the tap offsets of conv_grad_input")
     offs, _, pst = _flat_geometry(P, K, geo.dilation, O)
     L = prod(P)
-    # per sample of a block: ext, dcols and dxp
-    per_sample = (M * L + C * len(offs) * L + C * L) * it
+    # per sample of a block: ext, dcols and dxp; the scatter adds and the copies between layouts run on
+    # strided operands (numpy buffers them)
+    per_sample = (M * L + C * len(offs) * L + C * L) * it + ufunc_buffers(C * L, it)
     fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
     block = min(fit, _block(N, L, FLAT_GRAD_COLUMNS))
     crop = tuple(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial))
