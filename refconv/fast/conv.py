@@ -173,7 +173,7 @@ def _execute(problem: _Problem, algorithm: Any, cap: int | Budget) -> np.ndarray
     copies = sum(arr.size for arr in (a, b) if arr.dtype != dt)
     budget = budget.hold(nbytes((copies,), dt), lambda: f"the {dt} copies of the inputs of {name}")
     alg = algorithm if algorithm != "auto" else problem.choose(dt)
-    if algorithm == "auto" and alg != "direct" and not (np.isfinite(a).all() and np.isfinite(b).all()):
+    if algorithm == "auto" and alg != "direct" and not (_all_finite(a) and _all_finite(b)):
         alg = "direct"  # an inf or NaN spreads through every FFT or Winograd output: the direct sums keep it in place
     a, b = a.astype(dt, copy=False), b.astype(dt, copy=False)
     try:
@@ -186,6 +186,13 @@ def _execute(problem: _Problem, algorithm: Any, cap: int | Budget) -> np.ndarray
     if bias is not None:
         y += bias.astype(dt, copy=False).reshape((-1,) + (1,) * (y.ndim - 2))
     return y
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether every element is finite: an inf or NaN makes the sum inf or NaN, so a finite sum says yes
+    (one pass, no temporary; a sum that overflows says no, and the caller takes the safe path)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.sum(a)))
 
 
 def _exact_int(compute: Callable[..., np.ndarray], arrays: tuple, bias, op: str) -> np.ndarray:
