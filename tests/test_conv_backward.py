@@ -112,3 +112,23 @@ def test_called_from_a_worker_thread_it_runs_in_turn():
     got = run_tasks(lambda _: fast.conv_backward(dy, x, w), [0, 1])
     for g in got:
         assert all(np.array_equal(a, b) for a, b in zip(g, ref))
+
+
+def test_many_geometries_at_once_through_a_full_memo(monkeypatch):
+    # the validation memo evicts while the two threads of each call add to it
+    import importlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(importlib.import_module("refconv.fast.conv"), "MEMO_SIZE", 2)
+    rng = np.random.default_rng(12)
+    cases = []
+    for size in range(5, 13):
+        x = rng.standard_normal((2, 3, size, size)).astype(np.float32)
+        w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+        dy = rng.standard_normal((2, 4, size - 2, size - 2)).astype(np.float32)
+        cases.append((dy, x, w))
+    want = [fast.conv_backward(*c) for c in cases]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda c: fast.conv_backward(*c), cases * 3))
+    for g, r in zip(got, want * 3):
+        assert all(np.array_equal(a, b) for a, b in zip(g, r))

@@ -27,6 +27,7 @@ refconv.fast.memory.MemoryCapError: max_memory=268435456: the result of conv_tra
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -113,6 +114,7 @@ def _memoized(fn: Callable[..., Any]) -> Callable[..., Any]:
     are not plain values (lists, arrays) are never kept: ``fn`` runs.  Errors are never kept.
     """
     memo: dict[Any, Any] = {}
+    lock = threading.Lock()
 
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -122,9 +124,10 @@ def _memoized(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         if hit is None:
             hit = fn(*args, **kwargs)
-            while len(memo) >= MEMO_SIZE:
-                memo.pop(next(iter(memo)), None)
-            memo[key] = hit
+            with lock:  # two threads of conv_backward may add at once (iterating a dict another thread grows fails)
+                while len(memo) >= MEMO_SIZE:
+                    memo.pop(next(iter(memo)), None)
+                memo[key] = hit
         return hit
 
     call.__wrapped__ = fn  # type: ignore[attr-defined]
