@@ -217,7 +217,9 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, budget: Budget) -> np.n
         if pixel_major and all(st == 1 for st in geo.stride):
             size = min(fit, _block(N, ext, FLAT_COLUMNS))  # blocks of about FLAT_COLUMNS extended columns
         else:
-            size = min(fit, _block(N, Op)) if pixel_major else min(fit, -(-N // (2 * workers())))
+            # per-sample GEMMs: any split gives the same bits; a call too small for threads is one task
+            serial = _par(2, N * M * Cg * Kp * Op) == 1
+            size = min(fit, _block(N, Op)) if pixel_major else min(fit, N if serial else -(-N // (2 * workers())))
         tasks = _ranges(N, size)
 
         # large padded samples: pad one at a time into a reused buffer (small ones: per chunk)
@@ -604,7 +606,8 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budg
     # per sample of the step)
     per_sample = (C * prod(P) + C * Kp * Op) * it + ufunc_buffers(C * Op, it)
     fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
-    size = min(fit, -(-N // (2 * workers())))
+    # per-sample GEMMs: any split gives the same bits; a call too small for threads is one task
+    size = min(fit, N if _par(2, N * M * Cg * Kp * Op) == 1 else -(-N // (2 * workers())))
     dx = np.zeros((N, C, *input_spatial), dtype=dy.dtype)
     wt = w.reshape(G, Mg, Cg * Kp).transpose(0, 2, 1)  # (G, Cg*Kp, Mg)
 
@@ -737,7 +740,8 @@ def _flat_grad_input_runs(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, bud
     # the scatter adds into strided runs: numpy buffers the ufunc operands
     per_sample = (M * E + C * len(offs) * E + C * Pp) * it + ufunc_buffers(C * E, it)
     fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
-    size = min(fit, -(-N // (2 * workers())))
+    # per-sample GEMMs: any split gives the same bits; a call too small for threads is one task
+    size = min(fit, N if _par(2, N * M * CgKp * E) == 1 else -(-N // (2 * workers())))
     sub = max(1, min(size, TILE_BYTES // per_sample))
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
 
