@@ -725,3 +725,19 @@ def test_validation_is_kept_per_geometry_and_tells_types_apart(monkeypatch):
     memo = fconv._memoized(lambda v: seen.append(v) or v * 2)
     assert [memo(v) for v in (0, 1, 2, 3, 3, 4)] == [0, 2, 4, 6, 6, 8] and seen == [0, 1, 2, 3, 4]
     assert memo(4) == 8 and memo(0) == 0 and seen == [0, 1, 2, 3, 4, 0]  # 4 kept, 0 dropped for it
+
+
+@pytest.mark.parametrize("xs,ws,kw", [
+    ((4, 16, 5, 5), (12, 16, 5, 5), {}),                          # LeNet-5's C5: the window is the input
+    ((3, 6, 7, 7), (4, 3, 3, 3), dict(groups=2, dilation=3)),     # a dilated window over the whole input
+    ((2, 4, 3, 3), (6, 2, 5, 5), dict(groups=2, padding=1)),      # padding the window reads
+    ((2, 3, 9), (5, 3, 5), dict(dilation=2)),
+    ((1, 2, 3, 4, 3), (3, 2, 3, 4, 3), {}),
+])
+def test_single_window_input_gradient_is_exact(xs, ws, kw):
+    # one output position: one GEMM per group, written to the window's input positions
+    rng = _rng(21)
+    x, w = rng.integers(-3, 4, xs).astype(np.float32), rng.integers(-3, 4, ws).astype(np.float32)
+    dy = rng.integers(-3, 4, oracle.conv(x, w, **kw).shape).astype(np.float32)
+    assert np.prod(dy.shape[2:]) == 1
+    assert np.array_equal(fast.conv_grad_input(dy, w, xs, **kw), oracle.conv_grad_input(dy, w, xs, **kw))

@@ -45,7 +45,7 @@ from ..params import (
 from ..params import padding_mode as _padding_mode
 from ..padding_modes import check_mode_padding, pad_mode, pad_mode_adjoint
 from . import direct
-from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
+from .dtypes import all_finite, as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import Geometry, is_depthwise, pad_dilate, prod
 from .memory import Budget, MemoryCapError, get_memory_cap, nbytes, resolve_cap
 
@@ -176,7 +176,7 @@ def _execute(problem: _Problem, algorithm: Any, cap: int | Budget) -> np.ndarray
     copies = sum(arr.size for arr in (a, b) if arr.dtype != dt)
     budget = budget.hold(nbytes((copies,), dt), lambda: f"the {dt} copies of the inputs of {name}")
     alg = algorithm if algorithm != "auto" else problem.choose(dt)
-    if algorithm == "auto" and alg != "direct" and not (_all_finite(a) and _all_finite(b)):
+    if algorithm == "auto" and alg != "direct" and not (all_finite(a) and all_finite(b)):
         alg = "direct"  # an inf or NaN spreads through every FFT or Winograd output: the direct sums keep it in place
     a, b = a.astype(dt, copy=False), b.astype(dt, copy=False)
     try:
@@ -189,13 +189,6 @@ def _execute(problem: _Problem, algorithm: Any, cap: int | Budget) -> np.ndarray
     if bias is not None:
         y += bias.astype(dt, copy=False).reshape((-1,) + (1,) * (y.ndim - 2))
     return y
-
-
-def _all_finite(a: np.ndarray) -> bool:
-    """Whether every element is finite: an inf or NaN makes the sum inf or NaN, so a finite sum says yes
-    (one pass, no temporary; a sum that overflows says no, and the caller takes the safe path)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(np.sum(a)))
 
 
 def _exact_int(compute: Callable[..., np.ndarray], arrays: tuple, bias, op: str) -> np.ndarray:
@@ -343,7 +336,7 @@ def _grad_input_run(geo: Geometry, input_spatial, flip: bool):
         w = _flip(w) if flip else w
         if alg in ("fft", "winograd"):
             return identity(dy, w, alg, budget)
-        if not np.isfinite(w).all():
+        if not all_finite(w):
             # the identity and the flat kernels multiply w by zeros that stand for no term (inf * 0 is NaN):
             # the scatter of the real products only
             return direct.grad_input(dy, w, geo, input_spatial, budget, finite_weight=False)

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .dtypes import all_finite
 from .geometry import Geometry, is_depthwise, pad_dilate, prod, windows
 from .memory import Budget, MemoryCapError, nbytes, ufunc_buffers
 from .parallel import run_tasks, single_threaded_blas, workers
@@ -139,6 +140,12 @@ def _par(limit: int, macs: int) -> int:
     return 1 if macs < SERIAL_BELOW_MACS else limit
 
 
+def _task_samples(N: int, macs: int) -> int:
+    """Samples per task of kernels whose GEMMs are per sample (any split gives the same bits): the whole
+    batch for a call too small for threads (:func:`_par`), else about two tasks per worker."""
+    return N if _par(2, macs) == 1 else -(-N // (2 * workers()))
+
+
 def _ranges(n: int, size: int) -> list[tuple[int, int]]:
     return [(i, min(n, i + size)) for i in range(0, n, max(size, 1))]
 
@@ -217,9 +224,7 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, budget: Budget) -> np.n
         if pixel_major and all(st == 1 for st in geo.stride):
             size = min(fit, _block(N, ext, FLAT_COLUMNS))  # blocks of about FLAT_COLUMNS extended columns
         else:
-            # per-sample GEMMs: any split gives the same bits; a call too small for threads is one task
-            serial = _par(2, N * M * Cg * Kp * Op) == 1
-            size = min(fit, _block(N, Op)) if pixel_major else min(fit, N if serial else -(-N // (2 * workers())))
+            size = min(fit, _block(N, Op) if pixel_major else _task_samples(N, N * M * Cg * Kp * Op))
         tasks = _ranges(N, size)
 
         # large padded samples: pad one at a time into a reused buffer (small ones: per chunk)
@@ -596,7 +601,7 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budg
     it = dy.dtype.itemsize
     if N * C * prod(input_spatial) == 0 or Op == 0:
         return np.zeros((N, C, *input_spatial), dtype=dy.dtype)
-    if Op == 1 and N * C * Kp * it <= budget.left // 2:
+    if Op == 1 and _single_window_bytes(dy, w, geo, input_spatial) <= budget.left:
         return _single_window_grad_input(dy, w, geo, input_spatial, budget)
     if per_tap(Cg, Mg, Kp) and all(s == 1 for s in geo.stride) and finite_weight:
         return _depthwise_grad_input(dy, w, geo, input_spatial, budget)
@@ -606,8 +611,7 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budg
     # per sample of the step)
     per_sample = (C * prod(P) + C * Kp * Op) * it + ufunc_buffers(C * Op, it)
     fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
-    # per-sample GEMMs: any split gives the same bits; a call too small for threads is one task
-    size = min(fit, N if _par(2, N * M * Cg * Kp * Op) == 1 else -(-N // (2 * workers())))
+    size = min(fit, _task_samples(N, N * M * Cg * Kp * Op))
     dx = np.zeros((N, C, *input_spatial), dtype=dy.dtype)
     wt = w.reshape(G, Mg, Cg * Kp).transpose(0, 2, 1)  # (G, Cg*Kp, Mg)
 
@@ -646,26 +650,33 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budg
     return dx
 
 
+def _single_window_bytes(dy, w, geo: Geometry, input_spatial) -> int:
+    """What :func:`_single_window_grad_input` holds: the window gradient, the padded input gradient, the
+    reshaped weight."""
+    N, C, K = dy.shape[0], w.shape[1] * geo.groups, w.shape[2:]
+    return nbytes((N, C, *K), dy.dtype) + nbytes((N, C, *geo.padded_spatial(input_spatial)), dy.dtype) + _weight_copy(w)
+
+
 def _single_window_grad_input(dy, w, geo: Geometry, input_spatial, budget: Budget) -> np.ndarray:
     """One output position (a window over the whole padded input, LeNet-5's C5): one GEMM per group,
-    ``dcols[n, g, (c, k)] = sum_m dy[n, g*Mg + m] * w[g*Mg + m, c, k]``, written to ``dxp[n, g*Cg + c, k*d]``;
+    ``dcols[g, n, (c, k)] = sum_m dy[n, g*Mg + m] * w[g*Mg + m, c, k]``, written to ``dxp[n, g*Cg + c, k*d]``;
     input samples the window does not read get an exact zero."""
     N, M = dy.shape[:2]
     G = geo.groups
     Cg = w.shape[1]
     K = w.shape[2:]
-    Mg, C = M // G, Cg * G
+    Mg = M // G
     P = geo.padded_spatial(input_spatial)
-    budget = budget.hold(nbytes((N, C, *K), dy.dtype) + nbytes((N, C, *P), dy.dtype) + _weight_copy(w),
+    budget = budget.hold(_single_window_bytes(dy, w, geo, input_spatial),
                          "the window gradient and the padded input gradient of conv_grad_input")
     with single_threaded_blas():
         # (G, N, Mg) @ (G, Mg, Cg*Kp) -> (G, N, Cg*Kp): the shapes fix the GEMM
         dcols = np.matmul(dy.reshape(N, G, Mg).transpose(1, 0, 2), w.reshape(G, Mg, Cg * prod(K)))
-    dxp = np.zeros((N, C, *P), dtype=dy.dtype)
+    dxp = np.zeros((N, G, Cg, *P), dtype=dy.dtype)
     window = tuple(slice(0, d * (k - 1) + 1, d) for k, d in zip(K, geo.dilation))  # xp[k*d], p = 0
-    dxp[(slice(None), slice(None), *window)] = dcols.reshape(G, N, Cg, *K).transpose(1, 0, 2, *range(3, 3 + len(K))).reshape(N, C, *K)
+    dxp[(slice(None), slice(None), slice(None), *window)] = dcols.reshape(G, N, Cg, *K).swapaxes(0, 1)
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, input_spatial)))
-    return np.ascontiguousarray(dxp[crop])
+    return np.ascontiguousarray(dxp.reshape(N, G * Cg, *P)[crop])
 
 
 def _flat_grad_input(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, budget: Budget) -> np.ndarray:
@@ -740,8 +751,7 @@ def _flat_grad_input_runs(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, bud
     # the scatter adds into strided runs: numpy buffers the ufunc operands
     per_sample = (M * E + C * len(offs) * E + C * Pp) * it + ufunc_buffers(C * E, it)
     fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
-    # per-sample GEMMs: any split gives the same bits; a call too small for threads is one task
-    size = min(fit, N if _par(2, N * M * CgKp * E) == 1 else -(-N // (2 * workers())))
+    size = min(fit, _task_samples(N, N * M * CgKp * E))
     sub = max(1, min(size, TILE_BYTES // per_sample))
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
 
@@ -782,7 +792,7 @@ def grad_weight(x: np.ndarray, dy: np.ndarray, geo: Geometry, kernel_spatial, bu
     if M * Cg * Kp == 0 or N == 0 or Op == 0:
         return np.zeros((M, Cg, *K), dtype=x.dtype)
     if (per_tap(Cg, Mg, Kp) and all(s == 1 for s in geo.stride) and all(a == 1 for a in geo.input_dilation)
-            and np.isfinite(x).all()):
+            and all_finite(x)):
         # (its extended dy multiplies every input sample by zeros that stand for no term: inf * 0 is NaN)
         return _depthwise_grad_weight(x, dy, geo, K, budget)
     P = geo.padded_spatial(x.shape[2:])

@@ -37,11 +37,10 @@ from typing import Any
 import numpy as np
 
 from ..params import check_gradient_shape, pool_params
-from .dtypes import as_array, check_exact_bound, check_exact_ints, compute_dtype
+from .dtypes import all_finite, as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import prod
 from .memory import Budget, get_memory_cap, nbytes, ufunc_buffers
 from .parallel import run_tasks
-from .pool_tiled import tiled_avg_grad, tiles
 
 __all__ = ["max_pool", "avg_pool", "max_pool_grad", "avg_pool_grad"]
 
@@ -145,9 +144,9 @@ def _exact_float64(name: str, a: np.ndarray, terms: int) -> np.ndarray:
     return f
 
 
-def _fits(budget: Budget, nbytes_more: int) -> bool:
-    """Whether ``nbytes_more`` fit next to what ``budget`` holds (else the chunked kernels run)."""
-    return nbytes_more <= budget.left
+def _disjoint(pp) -> bool:
+    """Whether no two windows share an input element: the stride at least the window's span on every axis."""
+    return all(s >= d * (k - 1) + 1 for s, d, k in zip(pp.stride, pp.dilation, pp.kernel_size))
 
 
 def _sample_tasks(n: int, per_sample: int, what: str, budget: Budget, out_elements: int, itemsize: int) -> tuple[list[tuple[int, int]], int]:
@@ -243,9 +242,7 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     crop = (slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads)))
     is_float = x.dtype.kind == "f"
     unpadded = all(lo == 0 and hi == 0 for lo, hi in pads)
-
-    # windows that never share an element (stride >= span on every axis): each tap's share is assigned, not added
-    disjoint = all(s >= d * (k - 1) + 1 for s, d, k in zip(pp.stride, pp.dilation, pp.kernel_size))
+    disjoint = _disjoint(pp)  # each tap's share is assigned, not added
 
     def task(r):
         xp = _pad(x[r[0] : r[1]], pads, fill)
@@ -262,7 +259,7 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
         dxp = dx[r[0] : r[1]] if unpadded else np.zeros(xp.shape, dtype=dy.dtype)
         d = dy[r[0] : r[1]]
         zero = np.zeros((), dtype=dy.dtype)
-        finite = bool(np.isfinite(d).all())
+        finite = all_finite(d)
         share = np.empty(y.shape, dtype=dy.dtype)
         for t, (k, sl) in enumerate(zip(_taps(pp.kernel_size), _slices(pp))):
             tap = xp[sl]
@@ -405,8 +402,13 @@ def avg_pool_grad(dy: Any, input_shape: Any, kernel_size: Any, *, stride: Any = 
         check_exact_bound(np.abs(g).max(keepdims=True) * prod(pp.kernel_size), "avg_pool_grad")
     else:
         g = dy.astype(dt, copy=False) / div.astype(dt)
-        if tiles(pp, pads) and _fits(budget, nbytes(shape, dt)):
-            return tiled_avg_grad(g, pp, dt)  # each element in one window: one broadcast assignment
+        if all(lo == 0 and hi == 0 for lo, hi in pads) and _disjoint(pp):
+            # windows that share no element and read no padding (2x2 stride 2, ...): each element of dx is
+            # the one share of its window, g + 0.0 (the sum into zeros: +0.0 for -0.0), one strided pass per tap
+            zero = dt.type(0)
+            for sl in _slices(pp):
+                np.add(g, zero, out=dx[sl])
+            return dx
 
     def task(r):
         dxp = np.zeros((r[1] - r[0], shape[1], *padded), dtype=dt)
