@@ -27,13 +27,12 @@ Examples
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
 
 from .memory import MemoryCapError, resolve_cap
-from .parallel import _executor, inline, single_threaded_blas, workers
+from .parallel import _executor, inline, serial_here, single_threaded_blas, workers
 
 __all__ = ["conv_backward"]
 
@@ -74,7 +73,7 @@ def conv_backward(
     db = conv_grad_bias(dy, **act) if bias else None
     if not input_grad:
         return None, conv_grad_weight(x, dy, w_shape, max_memory=cap, **kw), db
-    if workers() < 2 or threading.current_thread().name.startswith("refconv-fast"):
+    if workers() < 2 or serial_here():
         return (conv_grad_input(dy, w, x_shape, max_memory=cap, **kw), conv_grad_weight(x, dy, w_shape, max_memory=cap, **kw), db)
     half = cap // 2
     with single_threaded_blas():

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
-__all__ = ["workers", "run_tasks", "single_threaded_blas", "inline"]
+__all__ = ["workers", "run_tasks", "single_threaded_blas", "inline", "serial_here"]
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -104,6 +104,11 @@ def inline() -> Iterator[None]:
         _local.inline = before
 
 
+def serial_here() -> bool:
+    """Whether work started on this thread stays on it: a worker thread, or inside :func:`inline`."""
+    return getattr(_local, "inline", False) or threading.current_thread().name.startswith("refconv-fast")
+
+
 def _executor() -> ThreadPoolExecutor:
     global _pool
     with _lock:
@@ -120,8 +125,7 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], *, max_parallel: i
     tasks = list(tasks)
     par = workers() if max_parallel is None else max(1, min(workers(), max_parallel))
     with single_threaded_blas():
-        if (len(tasks) <= 1 or par == 1 or getattr(_local, "inline", False)
-                or threading.current_thread().name.startswith("refconv-fast")):
+        if len(tasks) <= 1 or par == 1 or serial_here():
             return [fn(t) for t in tasks]
         out: list[Any] = []
         pool = _executor()
