@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -118,17 +119,38 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], *, max_parallel: int | None = None) -> list[Any]:
-    """``[fn(t) for t in tasks]``, at most ``max_parallel`` at a time on the worker threads, BLAS single-threaded.
+    """``[fn(t) for t in tasks]``, at most ``max_parallel`` at a time, BLAS single-threaded.
 
-    ``max_parallel`` keeps the temporaries of the tasks in flight under the memory cap.
+    The calling thread takes tasks too, next to ``max_parallel - 1`` helpers
+    on the worker threads; each thread takes the next task not yet taken
+    until none is left (no waves: a thread that wakes late, or a task that
+    runs long, leaves no other thread waiting).  ``max_parallel`` keeps the
+    temporaries of the tasks in flight under the memory cap.  The first
+    exception a task raises is raised here once every thread has stopped,
+    and no task starts after it.
     """
     tasks = list(tasks)
     par = workers() if max_parallel is None else max(1, min(workers(), max_parallel))
     with single_threaded_blas():
         if len(tasks) <= 1 or par == 1 or serial_here():
             return [fn(t) for t in tasks]
-        out: list[Any] = []
-        pool = _executor()
-        for i in range(0, len(tasks), par):
-            out.extend(pool.map(fn, tasks[i : i + par]))
+        n = len(tasks)
+        out: list[Any] = [None] * n
+        taken = itertools.count()  # next() is atomic: each index goes to exactly one thread
+        failed: list[BaseException] = []
+
+        def take() -> None:
+            while not failed and (i := next(taken)) < n:
+                try:
+                    out[i] = fn(tasks[i])
+                except BaseException as e:
+                    failed.append(e)
+
+        helpers = [_executor().submit(take) for _ in range(min(par, n) - 1)]
+        with inline():  # the caller's tasks run their own work serially, as a worker's do
+            take()
+        for h in helpers:
+            h.result()
+        if failed:
+            raise failed[0]
         return out
