@@ -70,8 +70,9 @@ FLAT_GRAD_BELOW = 2048
 TILE_BYTES = 4 << 20
 #: bytes of the im2col columns of the few whole samples one copy and one batched GEMM call take (cache-sized)
 COLS_BLOCK_BYTES = 512 << 10
-#: bytes of one channel block of the depthwise kernels (large: short ufunc calls from two threads contend)
-DEPTHWISE_BLOCK_BYTES = 4 << 20
+#: bytes of one block of the depthwise forward's per-tap ufunc calls: whole samples, or channels of one
+#: sample (long calls: two threads whose short calls hand the GIL to each other contend)
+DEPTHWISE_BLOCK_BYTES = 2 << 20
 #: bytes of work of one task of the depthwise kernels (samples per task)
 DEPTHWISE_TASK_BYTES = 4 << 20
 #: padded samples at least this large are padded one at a time into a reused buffer
@@ -463,29 +464,45 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, budget: Budget) -> np.ndarray:
     fit = budget.chunks(N, per_sample, what="one batch sample of a depthwise conv")
     size = max(1, min(fit, DEPTHWISE_TASK_BYTES // per_sample + 1))
 
+    # padding >= 0 and no input dilation: each block is padded into a reused buffer whose border stays zero
+    plain = all(a == 1 for a in geo.input_dilation) and all(lo >= 0 and hi >= 0 for lo, hi in geo.padding)
+    inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, x.shape[2:]))
+
+    def flat_task(r):
+        b = r[1] - r[0]
+        # blocks of whole samples whose planes stay in cache across the taps (one ufunc call covers the
+        # block: fewer, longer calls); a sample larger than a block: blocks of its channels
+        sb = max(1, min(b, DEPTHWISE_BLOCK_BYTES // (M * E * it)))
+        cb = G if sb > 1 else max(1, min(G, DEPTHWISE_BLOCK_BYTES // (Mg * E * it)))
+        buf = np.zeros((sb, C, *P), dtype=x.dtype) if plain else None
+        out = np.empty((sb, cb, Mg, E), dtype=x.dtype)
+        tmp = np.empty_like(out)
+        for n0 in range(r[0], r[1], sb):
+            n1 = min(r[1], n0 + sb)
+            if buf is not None:
+                xp = buf[: n1 - n0]
+                xp[(slice(None), slice(None), *inner)] = x[n0:n1]
+            else:
+                xp = np.ascontiguousarray(_xp_chunk(x[n0:n1], geo, K))
+            xf = xp.reshape(n1 - n0, G, 1, -1)
+            yn = y[n0:n1].reshape(n1 - n0, G, Mg, *O)
+            for g0 in range(0, G, cb):
+                g1 = min(G, g0 + cb)
+                o, tm = out[: n1 - n0, : g1 - g0], tmp[: n1 - n0, : g1 - g0]
+                for t, off in enumerate(offs):
+                    wt = wk[g0:g1, :, t, None]  # (gb, Mg, 1)
+                    if t == 0:
+                        np.multiply(xf[:, g0:g1, :, off : off + E], wt, out=o)
+                    else:
+                        np.multiply(xf[:, g0:g1, :, off : off + E], wt, out=tm)
+                        np.add(o, tm, out=o)
+                yn[:, g0:g1] = _ext_view(o, O, pst)
+
     def task(r):
-        xp = np.ascontiguousarray(_xp_chunk(x[r[0] : r[1]], geo, K))
-        b = xp.shape[0]
         if flat:
-            xf = xp.reshape(b, G, 1, -1)
-            # blocks of channels of one sample: the block's planes stay in cache across the taps
-            cb = max(1, min(G, DEPTHWISE_BLOCK_BYTES // (Mg * E * it)))
-            out = np.empty((cb, Mg, E), dtype=x.dtype)
-            tmp = np.empty_like(out)
-            for n in range(b):
-                yn = y[r[0] + n].reshape(G, Mg, *O)
-                for g0 in range(0, G, cb):
-                    g1 = min(G, g0 + cb)
-                    o, tm = out[: g1 - g0], tmp[: g1 - g0]
-                    for t, off in enumerate(offs):
-                        wt = wk[g0:g1, :, t, None]  # (gb, Mg, 1)
-                        if t == 0:
-                            np.multiply(xf[n, g0:g1, :, off : off + E], wt, out=o)
-                        else:
-                            np.multiply(xf[n, g0:g1, :, off : off + E], wt, out=tm)
-                            np.add(o, tm, out=o)
-                    yn[g0:g1] = _ext_view(o, O, pst)
+            flat_task(r)
             return
+        xp = np.ascontiguousarray(_xp_chunk(x[r[0] : r[1]], geo, K))
         v = windows(xp, K, geo.stride, geo.dilation, O)  # (nb, C, *O, *K)
         out = y[r[0] : r[1]].reshape(-1, G, Mg, *O)
         tmp = np.empty_like(out)
