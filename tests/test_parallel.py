@@ -58,3 +58,56 @@ def test_the_first_failure_is_raised_and_no_task_starts_after_it(bad):
     assert bad in started
     # the runner is usable afterwards
     assert run_tasks(lambda t: -t, [1, 2, 3]) == [-1, -2, -3]
+
+
+def _on_worker(fn):
+    return parallel._executor().submit(fn)
+
+
+@pytest.mark.skipif(workers() < 2, reason="one worker thread: run_tasks runs every task on it")
+def test_an_idle_thread_helps_a_worker_job_and_the_results_stay_in_order():
+    me = threading.current_thread().name
+    names = []
+    helped = threading.Event()
+
+    def task(t):
+        name = threading.current_thread().name
+        names.append(name)
+        if name == me:
+            helped.set()
+        if t == 0:
+            # the worker's first task waits until another thread has taken one (or gives up)
+            assert helped.wait(10), "no thread joined the worker's tasks"
+        return t * 10
+
+    fut = _on_worker(lambda: run_tasks(task, list(range(12)), max_parallel=2))
+    parallel.help_until(fut)
+    assert fut.result() == [t * 10 for t in range(12)]
+    assert me in names and any(n.startswith("refconv-fast") for n in names)
+    assert len(names) == 12
+
+
+def test_a_job_limited_to_one_task_in_flight_is_not_joined():
+    me = threading.current_thread().name
+    names = []
+
+    def task(t):
+        names.append(threading.current_thread().name)
+        return t
+
+    fut = _on_worker(lambda: run_tasks(task, list(range(6)), max_parallel=1))
+    parallel.help_until(fut)
+    assert fut.result() == list(range(6))
+    assert me not in names
+
+
+def test_a_failure_in_a_helped_job_reaches_its_owner():
+    def task(t):
+        if t == 4:
+            raise ValueError("task 4")
+        return t
+
+    fut = _on_worker(lambda: run_tasks(task, list(range(10)), max_parallel=2))
+    parallel.help_until(fut)  # returns: the failure belongs to the worker's call
+    with pytest.raises(ValueError, match="task 4"):
+        fut.result()

@@ -4,7 +4,8 @@ A training step needs both gradients of a layer, ``dx`` and ``dw`` (and
 ``db``), from the same ``dy``; they do not depend on each other.  This runs
 the weight gradient on a worker thread while the calling thread computes the
 input gradient, so two cores work on one layer's backward pass however small
-its kernels are.  Each gradient is the very function :func:`conv_grad_input`
+its kernels are; a caller done first takes the weight gradient's remaining
+tasks (:func:`~refconv.fast.parallel.help_until`).  Each gradient is the very function :func:`conv_grad_input`
 / :func:`conv_grad_weight` / :func:`conv_grad_bias` computes, with the same
 summation order (fixed by the shapes and the memory cap), so the results are
 those of the separate calls with ``max_memory`` set to the cap each ran under.
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .memory import MemoryCapError, resolve_cap
-from .parallel import _executor, inline, serial_here, single_threaded_blas, workers
+from .parallel import _executor, help_until, inline, serial_here, single_threaded_blas, workers
 
 __all__ = ["conv_backward"]
 
@@ -80,10 +81,13 @@ def conv_backward(
         # dw on a worker thread and dx here, each running its own tasks on its own thread
         pending = _executor().submit(conv_grad_weight, x, dy, w_shape, max_memory=half, **kw)
         try:
-            with inline():
-                dx = conv_grad_input(dy, w, x_shape, max_memory=half, **kw)
-        except MemoryCapError:
-            dx = None
+            try:
+                with inline():
+                    dx = conv_grad_input(dy, w, x_shape, max_memory=half, **kw)
+            except MemoryCapError:
+                dx = None
+            # dx done: take tasks of dw's partition while the worker still runs them (the same bits)
+            help_until(pending)
         except BaseException:
             pending.exception()  # wait: no work of this call outlives it
             raise

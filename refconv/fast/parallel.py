@@ -21,14 +21,13 @@ Examples
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
-__all__ = ["workers", "run_tasks", "single_threaded_blas", "inline", "serial_here"]
+__all__ = ["workers", "run_tasks", "single_threaded_blas", "inline", "serial_here", "help_until"]
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -118,39 +117,114 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
+class _Job:
+    """The tasks of one :func:`run_tasks` call: each index is handed out once, to whichever thread asks."""
+
+    def __init__(self, fn: Callable[[Any], Any], tasks: list[Any], par: int) -> None:
+        self.fn, self.tasks, self.par = fn, tasks, par
+        self.out: list[Any] = [None] * len(tasks)
+        self.failed: list[BaseException] = []
+        self.next = 0
+        self.takers = 1  # threads taking tasks now (the owner counts from the start)
+        self.lock = threading.Lock()
+
+    def open_to_more(self) -> bool:
+        """Tasks are left and one more thread may take them (``par`` in flight at most: the memory cap)."""
+        return not self.failed and self.next < len(self.tasks) and self.takers < self.par
+
+    def take(self) -> None:
+        """Run the next task not yet taken until none is left (or one has failed); tasks run serially inside."""
+        with inline():
+            while True:
+                with self.lock:
+                    if self.failed or self.next >= len(self.tasks):
+                        return
+                    i = self.next
+                    self.next += 1
+                try:
+                    self.out[i] = self.fn(self.tasks[i])
+                except BaseException as e:
+                    self.failed.append(e)
+
+    def result(self) -> list[Any]:
+        if self.failed:
+            raise self.failed[0]
+        return self.out
+
+
+# jobs of worker threads that an idle thread may join (help_until); guarded by _jobs_changed's lock
+_jobs: list[_Job] = []
+_jobs_changed = threading.Condition()
+
+
+def _shared(job: _Job) -> list[Any]:
+    """A worker thread's job, run here and open to a thread that calls :func:`help_until` meanwhile."""
+    with _jobs_changed:
+        _jobs.append(job)
+        _jobs_changed.notify_all()
+    try:
+        job.take()
+    finally:
+        with _jobs_changed:
+            _jobs.remove(job)
+            job.takers -= 1
+            # a task a helper took is finished before the results are read
+            _jobs_changed.wait_for(lambda: job.takers == 0)
+    return job.result()
+
+
+def help_until(done: Any) -> None:
+    """Take tasks of the worker threads' open jobs until the future ``done`` is done.
+
+    For a thread whose own work is finished while a worker still runs
+    tasks of the same call (:func:`refconv.fast.conv_backward`): the tasks
+    are the worker's partition, so its results are the same bits.
+    """
+    def wake(_: Any) -> None:
+        with _jobs_changed:
+            _jobs_changed.notify_all()
+
+    done.add_done_callback(wake)
+    while True:
+        with _jobs_changed:
+            job = next((j for j in _jobs if j.open_to_more()), None)
+            while job is None and not done.done():
+                _jobs_changed.wait()
+                job = next((j for j in _jobs if j.open_to_more()), None)
+            if job is None:
+                return
+            job.takers += 1
+        try:
+            job.take()
+        finally:
+            with _jobs_changed:
+                job.takers -= 1
+                _jobs_changed.notify_all()
+
+
 def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], *, max_parallel: int | None = None) -> list[Any]:
     """``[fn(t) for t in tasks]``, at most ``max_parallel`` at a time, BLAS single-threaded.
 
     The calling thread takes tasks too, next to ``max_parallel - 1`` helpers
     on the worker threads; each thread takes the next task not yet taken
     until none is left (no waves: a thread that wakes late, or a task that
-    runs long, leaves no other thread waiting).  ``max_parallel`` keeps the
-    temporaries of the tasks in flight under the memory cap.  The first
-    exception a task raises is raised here once every thread has stopped,
-    and no task starts after it.
+    runs long, leaves no other thread waiting).  On a worker thread the
+    tasks run there, open to a thread that calls :func:`help_until`.
+    ``max_parallel`` keeps the temporaries of the tasks in flight under the
+    memory cap.  The first exception a task raises is raised here once
+    every thread has stopped, and no task starts after it.
     """
     tasks = list(tasks)
     par = workers() if max_parallel is None else max(1, min(workers(), max_parallel))
     with single_threaded_blas():
-        if len(tasks) <= 1 or par == 1 or serial_here():
+        if len(tasks) <= 1 or par == 1 or getattr(_local, "inline", False):
             return [fn(t) for t in tasks]
-        n = len(tasks)
-        out: list[Any] = [None] * n
-        taken = itertools.count()  # next() is atomic: each index goes to exactly one thread
-        failed: list[BaseException] = []
-
-        def take() -> None:
-            while not failed and (i := next(taken)) < n:
-                try:
-                    out[i] = fn(tasks[i])
-                except BaseException as e:
-                    failed.append(e)
-
-        helpers = [_executor().submit(take) for _ in range(min(par, n) - 1)]
-        with inline():  # the caller's tasks run their own work serially, as a worker's do
-            take()
+        job = _Job(fn, tasks, par)
+        if serial_here():  # a worker thread: no helpers of its own (the pool is the callers')
+            return _shared(job)
+        job.takers = min(par, len(tasks))  # the owner and its helpers (this job is not shared)
+        helpers = [_executor().submit(job.take) for _ in range(job.takers - 1)]
+        job.take()
         for h in helpers:
             h.result()
-        if failed:
-            raise failed[0]
-        return out
+        return job.result()
