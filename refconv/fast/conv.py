@@ -27,6 +27,8 @@ refconv.fast.memory.MemoryCapError: max_memory=268435456: the result of conv_tra
 
 from __future__ import annotations
 
+import functools
+
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -76,7 +78,9 @@ def _algorithm(algorithm: Any) -> str:
     return algorithm
 
 
+@functools.lru_cache(maxsize=512)
 def _geometry(p: ConvParams) -> Geometry:
+    """The engine's geometry of validated (frozen) parameters, made once per geometry."""
     geo = Geometry(p.stride, p.padding, p.dilation, p.input_dilation, p.groups)
     return geo.bounded(p.input_spatial, p.kernel_spatial)
 

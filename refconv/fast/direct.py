@@ -39,6 +39,7 @@ else it allocates before allocating it.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any
 
@@ -77,6 +78,8 @@ DEPTHWISE_BLOCK_BYTES = 2 << 20
 DEPTHWISE_TASK_BYTES = 4 << 20
 #: padded samples at least this large are padded one at a time into a reused buffer
 PAD_ONE_SAMPLE_BYTES = 128 << 10
+#: kernels of at most this many taps have their flat tap offsets cached per geometry (:func:`_flat_geometry`)
+CACHED_TAPS = 1024
 #: bytes per kernel tap of the flat tap offsets (:func:`_flat_geometry`): the int64 array and its construction
 OFFSET_BYTES_PER_TAP = 16
 #: small planes of one group whose last kernel axis times the channels is at least this long: channels-last
@@ -409,15 +412,29 @@ def _flat_geometry(P, K, dilation, O):
     sits at flat index ``sum p_i*Pst_i`` and tap ``k`` reads ``xp_flat[off_k + that]``,
     ``off_k = sum k_i*d_i*Pst_i``.  Computing every flat index up to
     ``E = sum (O_i - 1)*Pst_i + 1`` turns each tap into one contiguous slice (the
-    extra indices are discarded, or zero where they are scattered).
+    extra indices are discarded, or zero where they are scattered).  The
+    offsets are read-only; those of kernels of at most :data:`CACHED_TAPS` taps
+    are computed once per geometry.
     """
+    key = (tuple(P), tuple(K), tuple(dilation), tuple(O))
+    if prod(K) <= CACHED_TAPS:
+        return _flat_geometry_cached(*key)
+    return _flat_geometry_of(*key)
+
+
+def _flat_geometry_of(P, K, dilation, O):
     E, pst = _flat_extent(P, O)
     # offsets in row-major tap order, as one int64 array (a kernel may have very many taps:
     # OFFSET_BYTES_PER_TAP covers it and its construction)
     offs = np.zeros(1, dtype=np.int64)
     for k, d, st in zip(K, dilation, pst):
         offs = (offs[:, None] + np.arange(k, dtype=np.int64) * (d * st)).reshape(-1)
-    return offs, E, pst
+    offs.flags.writeable = False
+    return offs, E, tuple(pst)
+
+
+# a training loop repeats a few geometries (small kernels only: the cache keeps what it holds)
+_flat_geometry_cached = functools.lru_cache(maxsize=64)(_flat_geometry_of)
 
 
 def _flat_extent(P, O) -> tuple[int, list[int]]:
