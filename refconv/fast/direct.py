@@ -26,7 +26,8 @@ Layouts (``G`` groups, ``Cg = C_in / G``, ``Mg = C_out / G``, ``Kp = prod(K)``,
 * depthwise (:func:`~refconv.fast.geometry.is_depthwise`: ``Cg == 1``, up to 4
   outputs per group): per-tap accumulation
   ``y[n, g, m, p] += w[g, m, k] * xp[n, g, p*s + k*d]`` in tap order, no im2col
-  buffer; with stride 1 on flat taps, in cache-sized channel blocks.
+  buffer; with stride 1 on flat taps, each tap's call over a cache-sized block
+  of whole samples (or of the channels of one large sample).
 
 Every GEMM runs single-threaded on operands whose shapes are fixed by the
 problem (:mod:`refconv.fast.parallel`), and every other sum runs in an order
@@ -455,7 +456,9 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, budget: Budget) -> np.ndarray:
     """``y[n, g, m, p] = sum_k w[g, m, k] * xp[n, g, p*s + k*d]``, taps added in row-major order.
 
     Stride 1: each tap is one contiguous slice of the flattened padded planes
-    (:func:`_flat_geometry`), long SIMD loops; otherwise strided tap views.
+    (:func:`_flat_geometry`), long SIMD loops, over blocks of
+    :data:`DEPTHWISE_BLOCK_BYTES` padded into a reused buffer; otherwise
+    strided tap views.
     """
     N, C = x.shape[:2]
     M = w.shape[0]
