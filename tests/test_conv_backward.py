@@ -132,3 +132,26 @@ def test_many_geometries_at_once_through_a_full_memo(monkeypatch):
         got = list(pool.map(lambda c: fast.conv_backward(*c), cases * 3))
     for g, r in zip(got, want * 3):
         assert all(np.array_equal(a, b) for a, b in zip(g, r))
+
+
+def test_callers_on_several_threads_help_each_others_weight_gradients(monkeypatch):
+    # every gradient split into tasks (no serial threshold): the caller of each conv_backward, done with
+    # dx, takes tasks of whichever weight gradient is open, its own or another caller's
+    from concurrent.futures import ThreadPoolExecutor
+
+    from refconv.fast import direct
+
+    monkeypatch.setattr(direct, "SERIAL_BELOW_MACS", 0)
+    rng = np.random.default_rng(13)
+    cases = []
+    for size in (9, 12, 16, 20):
+        x = rng.integers(-4, 5, (6, 3, size, size)).astype(np.float32)
+        w = rng.integers(-4, 5, (5, 3, 3, 3)).astype(np.float32)
+        dy = rng.integers(-4, 5, (6, 5, size - 2, size - 2)).astype(np.float32)
+        cases.append((dy, x, w))
+    want = [(oracle.conv_grad_input(dy, w, x.shape), oracle.conv_grad_weight(x, dy, w.shape)) for dy, x, w in cases]
+    with ThreadPoolExecutor(4) as users:  # the users' own threads, not the engine's
+        got = list(users.map(lambda c: fast.conv_backward(*c, bias=False), cases * 3))
+    for (dx, dw, db), (wx, ww) in zip(got, want * 3):
+        assert db is None
+        assert np.array_equal(dx, wx) and np.array_equal(dw, ww)
