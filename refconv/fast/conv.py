@@ -122,7 +122,8 @@ def _memoized(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
-            key = (_frozen(args), _frozen(tuple(sorted(kwargs.items()))))
+            # keywords in the order given (a call site always gives the same order; another order only misses)
+            key = (_frozen(args), *[(k, _frozen(v)) for k, v in kwargs.items()])
             hit = memo.get(key)
         except TypeError:  # an unhashable or non-plain argument
             return fn(*args, **kwargs)
