@@ -742,5 +742,5 @@ def conv_grad_bias(dy: Any) -> np.ndarray:
     for c0 in range(0, C, cb):
         c1 = min(C, c0 + cb)
         # (c, N*P) rows of a block of channels, each summed by numpy's fixed pairwise order
-        out[c0:c1] = np.ascontiguousarray(np.moveaxis(dy[:, c0:c1], 1, 0)).reshape(c1 - c0, -1).sum(axis=1)
+        out[c0:c1] = np.ascontiguousarray(dy[:, c0:c1].swapaxes(0, 1)).reshape(c1 - c0, -1).sum(axis=1)
     return out

@@ -284,7 +284,7 @@ def _forward_channels_last(x, w, geo: Geometry, P, O, y, budget: Budget) -> np.n
     it = x.dtype.itemsize
     budget = budget.hold(nbytes((Kp * C, M), x.dtype), "the channels-last weight of conv")
     # w2[(k..., c), m] = w[m, c, k...]
-    w2 = np.ascontiguousarray(np.moveaxis(w, (0, 1), (-1, -2))).reshape(Kp * C, M)
+    w2 = np.ascontiguousarray(w.transpose(*range(2, w.ndim), 1, 0)).reshape(Kp * C, M)
     # per sample: the channels-last padded input, its im2col rows, the GEMM's output
     per_sample = (C * prod(P) + Op * Kp * C + Op * M) * it
     fit = budget.chunks(N, per_sample, what="one batch sample of conv")
@@ -307,7 +307,7 @@ def _channels_last_cols(x, geo: Geometry, K, P, O) -> np.ndarray:
     nsp = len(K)
     inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, x.shape[2:]))
     xp = np.zeros((b, *P, C), dtype=x.dtype)
-    xp[(slice(None), *inner, slice(None))] = np.moveaxis(x, 1, -1)
+    xp[(slice(None), *inner, slice(None))] = x.transpose(0, *range(2, x.ndim), 1)  # (n, *p, c)
     st = xp.strides
     sp = st[1 : 1 + nsp]
     # the last kernel axis and the channels are one contiguous run of K[-1]*C elements
@@ -340,7 +340,8 @@ def _grad_weight_channels_last(x, dy, geo: Geometry, K, P, budget: Budget) -> np
         return np.matmul(dyt.T, cols)  # (M, Kp*C)
 
     dw2 = _summed(task, _ranges(N, size), size * per_sample + part_bytes, budget, N * M * C * Kp * Op)
-    return np.ascontiguousarray(np.moveaxis(dw2.reshape(M, *K, C), -1, 1))
+    # dw[m, c, *k] = dw2[m, *k, c]
+    return np.ascontiguousarray(dw2.reshape(M, *K, C).transpose(0, len(K) + 1, *range(1, len(K) + 1)))
 
 
 def _forward_chunk(xp, wg, geo: Geometry, K, O, out, pixel_major: bool) -> None:

@@ -95,7 +95,7 @@ def kernel_transform(w: np.ndarray, m: int) -> np.ndarray:
     M, C = w.shape[:2]
     nsp = w.ndim - 2
     # (K0, ..., Kd-1, M, C) with the kernel axes leading, then one stage per axis
-    u = np.ascontiguousarray(np.moveaxis(w, (0, 1), (nsp, nsp + 1)))
+    u = np.ascontiguousarray(w.transpose(*range(2, 2 + nsp), 0, 1))
     for ax in range(nsp):
         u = _along(G, np.ascontiguousarray(u), ax)
     return np.ascontiguousarray(u).reshape(-1, M, C)
