@@ -31,12 +31,13 @@ Examples
 from __future__ import annotations
 
 import itertools
-from types import SimpleNamespace
+from collections import namedtuple
 from typing import Any
 
 import numpy as np
 
 from ..params import check_gradient_shape, pool_params
+from .conv import _memoized
 from .dtypes import all_finite, as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import prod
 from .memory import Budget, get_memory_cap, nbytes, ufunc_buffers
@@ -66,12 +67,22 @@ def _padded_extent(pp) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def _plan(pp) -> SimpleNamespace:
+_Plan = namedtuple("_Plan", ("input_shape", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                             "count_include_pad", "output_spatial", "output_shape"))
+
+
+def _plan(pp) -> _Plan:
     """The fields of a validated :class:`~refconv.params.PoolParams`, each computed once (the output
-    size is a property that the per-tap helpers would recompute)."""
-    names = ("input_shape", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "count_include_pad",
-             "output_spatial", "output_shape")
-    return SimpleNamespace(**{name: getattr(pp, name) for name in names})
+    size is a property that the per-tap helpers would recompute); read-only."""
+    return _Plan(*(getattr(pp, name) for name in _Plan._fields))
+
+
+def _validated_plan(input_shape: Any, kernel_size: Any, **kwargs: Any) -> _Plan:
+    return _plan(pool_params(input_shape, kernel_size, **kwargs))
+
+
+# validated once per geometry (a training loop repeats a few); errors are raised every time
+_pool_plan = _memoized(_validated_plan)
 
 
 def _padded_bytes(shape, pads, dtype) -> int:
@@ -176,7 +187,7 @@ def max_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
     [[5.0, 7.0], [13.0, 15.0]]
     """
     x = as_array("x", x)
-    pp = _plan(pool_params(x.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode))
+    pp = _pool_plan(x.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
     if _pool_dtype("x", x).kind == "f":
         x = x.astype(np.result_type(x.dtype, np.float32), copy=False)  # float32 and float64: no copy
     budget = _budget("max_pool", [("the result", nbytes(pp.output_shape, x.dtype))])
@@ -217,7 +228,7 @@ def max_pool_grad(dy: Any, x: Any, kernel_size: Any, *, stride: Any = None, padd
     [[[0.0, 10.0, 0.0]]]
     """
     x, dy = as_array("x", x), as_array("dy", dy)
-    pp = _plan(pool_params(x.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode))
+    pp = _pool_plan(x.shape, kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
     check_gradient_shape(dy.shape, pp.output_shape, "pooling")
     _pool_dtype("x", x)
     # the result has the dtype of dy (int64 for integers: exact sums, checked below 2**53)
@@ -332,8 +343,8 @@ def avg_pool(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0, 
     [[2.5, 4.5], [10.5, 12.5]]
     """
     x = as_array("x", x)
-    pp = _plan(pool_params(x.shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
-                     count_include_pad=count_include_pad))
+    pp = _pool_plan(x.shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                     count_include_pad=count_include_pad)
     # integers: exact float64 sums (checked below 2**53), then one correctly rounded division
     exact_int = _pool_dtype("x", x).kind in "iu"
     ft = np.dtype(np.float64) if exact_int else np.result_type(x.dtype, np.float32)
@@ -375,8 +386,8 @@ def avg_pool_grad(dy: Any, input_shape: Any, kernel_size: Any, *, stride: Any = 
     [[[2.0, 2.0, 4.0, 4.0]]]
     """
     dy = as_array("dy", dy)
-    pp = _plan(pool_params(input_shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
-                     count_include_pad=count_include_pad))
+    pp = _pool_plan(input_shape, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                     count_include_pad=count_include_pad)
     check_gradient_shape(dy.shape, pp.output_shape, "pooling")
     dt = _pool_dtype("dy", dy)
     pads = _padded_extent(pp)
