@@ -119,7 +119,7 @@ def test_many_geometries_at_once_through_a_full_memo(monkeypatch):
     import importlib
     from concurrent.futures import ThreadPoolExecutor
 
-    monkeypatch.setattr(importlib.import_module("refconv.fast.conv"), "MEMO_SIZE", 2)
+    monkeypatch.setattr(importlib.import_module("refconv.fast.memo"), "MEMO_SIZE", 2)
     rng = np.random.default_rng(12)
     cases = []
     for size in range(5, 13):

@@ -704,9 +704,10 @@ def test_validation_is_kept_per_geometry_and_tells_types_apart(monkeypatch):
     import importlib
 
     fconv = importlib.import_module("refconv.fast.conv")
+    fmemo = importlib.import_module("refconv.fast.memo")
     calls = []
     real = fconv.conv_params
-    monkeypatch.setattr(fconv, "_conv_params", fconv._memoized(lambda *a, **k: calls.append(1) or real(*a, **k)))
+    monkeypatch.setattr(fconv, "_conv_params", fmemo.memoized(lambda *a, **k: calls.append(1) or real(*a, **k)))
     x, w = np.ones((1, 2, 6, 6)), np.ones((3, 2, 3, 3))
     for _ in range(3):
         assert fast.conv(x, w, stride=1).shape == (1, 3, 4, 4)
@@ -720,9 +721,9 @@ def test_validation_is_kept_per_geometry_and_tells_types_apart(monkeypatch):
     assert fast.conv_grad_input(np.ones((1, 3, 4, 4)), w, [1, 2, 6, 6]).shape == (1, 2, 6, 6)
     assert fast.conv_grad_input(np.ones((1, 3, 4, 4)), w, [1, 2, 6, 6]).shape == (1, 2, 6, 6)
     # the memo stays bounded: the oldest entries go first
-    monkeypatch.setattr(fconv, "MEMO_SIZE", 4)
+    monkeypatch.setattr(fmemo, "MEMO_SIZE", 4)
     seen = []
-    memo = fconv._memoized(lambda v: seen.append(v) or v * 2)
+    memo = fmemo.memoized(lambda v: seen.append(v) or v * 2)
     assert [memo(v) for v in (0, 1, 2, 3, 3, 4)] == [0, 2, 4, 6, 6, 8] and seen == [0, 1, 2, 3, 4]
     assert memo(4) == 8 and memo(0) == 0 and seen == [0, 1, 2, 3, 4, 0]  # 4 kept, 0 dropped for it
 

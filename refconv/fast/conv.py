@@ -28,8 +28,6 @@ refconv.fast.memory.MemoryCapError: max_memory=268435456: the result of conv_tra
 from __future__ import annotations
 
 import functools
-
-import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -49,6 +47,7 @@ from ..padding_modes import check_mode_padding, pad_mode, pad_mode_adjoint
 from . import direct
 from .dtypes import all_finite, as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import Geometry, is_depthwise, pad_dilate, prod
+from .memo import memoized
 from .memory import Budget, MemoryCapError, get_memory_cap, nbytes, resolve_cap
 
 __all__ = ["conv", "general_conv", "conv_transpose", "conv_grad_input", "conv_grad_weight", "conv_grad_bias", "ALGORITHMS"]
@@ -90,58 +89,9 @@ def _flip(w: np.ndarray) -> np.ndarray:
     return w[(slice(None), slice(None), *([slice(None, None, -1)] * (w.ndim - 2)))]
 
 
-#: entries of each memo of validated parameters and 'auto' choices (a training loop repeats a few geometries)
-MEMO_SIZE = 512
-
-
-_PLAIN_TYPES = frozenset((int, float, str, bool, type(None), Geometry, ConvParams))
-
-
-def _frozen(v: Any) -> Any:
-    """A hashable key that tells types apart (``True``, ``1`` and ``1.0`` are three keys); TypeError for a
-    value that is not a plain int, float, str, bool, None, numpy scalar or dtype, or a tuple of them."""
-    t = type(v)
-    if t is tuple:
-        if all(type(u) is int for u in v):
-            return v  # shapes and per-axis ints: their own key (a tagged key starts with a type, never an int)
-        return (tuple, *[_frozen(u) for u in v])
-    if t in _PLAIN_TYPES or isinstance(v, (np.generic, np.dtype)):
-        return (t, v)
-    raise TypeError(t.__name__)
-
-
-def _memoized(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` with its results kept per typed argument key (at most :data:`MEMO_SIZE`, oldest dropped first).
-
-    For pure functions of their arguments only: the validation of :mod:`refconv.params` (whose
-    :class:`~refconv.params.ConvParams` are frozen) and the ``'auto'`` choice.  Arguments that
-    are not plain values (lists, arrays) are never kept: ``fn`` runs.  Errors are never kept.
-    """
-    memo: dict[Any, Any] = {}
-    lock = threading.Lock()
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            # keywords in the order given (a call site always gives the same order; another order only misses)
-            key = (_frozen(args), *[(k, _frozen(v)) for k, v in kwargs.items()])
-            hit = memo.get(key)
-        except TypeError:  # an unhashable or non-plain argument
-            return fn(*args, **kwargs)
-        if hit is None:
-            hit = fn(*args, **kwargs)
-            with lock:  # two threads of conv_backward may add at once (iterating a dict another thread grows fails)
-                while len(memo) >= MEMO_SIZE:
-                    memo.pop(next(iter(memo)), None)
-                memo[key] = hit
-        return hit
-
-    call.__wrapped__ = fn  # type: ignore[attr-defined]
-    return call
-
-
 # validated once per geometry: a layer called again with the same shapes and keywords skips the checks
-_conv_params = _memoized(conv_params)
-_conv_transpose_params = _memoized(conv_transpose_params)
+_conv_params = memoized(conv_params)
+_conv_transpose_params = memoized(conv_transpose_params)
 
 
 # ----------------------------------------------------------------------------- the one execution path
@@ -251,8 +201,8 @@ def _choice_grad_input(dy_shape, w_shape, geo: Geometry, input_spatial, dt: np.d
 
 
 # the 'auto' choice depends on the shapes, the geometry and the dtype only: made once per geometry
-_choice_forward_memo = _memoized(_choice_forward)
-_choice_grad_input_memo = _memoized(_choice_grad_input)
+_choice_forward_memo = memoized(_choice_forward)
+_choice_grad_input_memo = memoized(_choice_grad_input)
 
 
 def _choose_forward(x_shape, w_shape, p: ConvParams, winograd: bool = True) -> Callable[[np.dtype], str]:

@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 
 from ..params import check_gradient_shape, pool_params
-from .conv import _memoized
 from .dtypes import all_finite, as_array, check_exact_bound, check_exact_ints, compute_dtype
 from .geometry import prod
+from .memo import memoized
 from .memory import Budget, get_memory_cap, nbytes, ufunc_buffers
 from .parallel import run_tasks
 
@@ -82,7 +82,7 @@ def _validated_plan(input_shape: Any, kernel_size: Any, **kwargs: Any) -> _Plan:
 
 
 # validated once per geometry (a training loop repeats a few); errors are raised every time
-_pool_plan = _memoized(_validated_plan)
+_pool_plan = memoized(_validated_plan)
 
 
 def _padded_bytes(shape, pads, dtype) -> int:
