@@ -5,8 +5,9 @@ A training step needs both gradients of a layer, ``dx`` and ``dw`` (and
 the weight gradient on a worker thread while the calling thread computes the
 input gradient, so two cores work on one layer's backward pass however small
 its kernels are; a caller done first takes the weight gradient's remaining
-tasks (:func:`~refconv.fast.parallel.help_until`).  Each gradient is the very function :func:`conv_grad_input`
-/ :func:`conv_grad_weight` / :func:`conv_grad_bias` computes, with the same
+tasks (:func:`~refconv.fast.parallel.help_until`).  Each gradient is the very
+function :func:`conv_grad_input` / :func:`conv_grad_weight` /
+:func:`conv_grad_bias` computes, with the same
 summation order (fixed by the shapes and the memory cap), so the results are
 those of the separate calls with ``max_memory`` set to the cap each ran under.
 

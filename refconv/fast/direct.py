@@ -92,7 +92,7 @@ def channels_last(geo: Geometry, C: int, K, Op: int) -> bool:
     """Whether the forward pass takes the channels-last layout: small planes (pixel-major), one group,
     dilation 1 on the last axis, no input dilation, padding >= 0, runs of ``K[-1] * C >= CHANNELS_LAST_RUN``."""
     return (Op < PIXEL_MAJOR_BELOW and geo.groups == 1 and geo.dilation[-1] == 1 and K[-1] * C >= CHANNELS_LAST_RUN
-            and all(a == 1 for a in geo.input_dilation) and all(lo >= 0 and hi >= 0 for lo, hi in geo.padding))
+            and _pads_in_place(geo))
 
 
 def per_tap(Cg: int, Mg: int, Kp: int) -> bool:
@@ -125,6 +125,16 @@ def _xp_chunk(x: np.ndarray, geo: Geometry, kernel_spatial, r0: int | None = Non
     D0 = a0 * (n0 - 1) + 1 if n0 > 0 else 0
     pad0 = (lo - first, length - D0 - (lo - first))
     return pad_dilate(x, (pad0, *geo.padding[1:]), geo.input_dilation)
+
+
+def _interior(geo: Geometry, spatial) -> tuple[slice, ...]:
+    """Per spatial axis, where an input of extent ``spatial`` sits in its padded planes (``lo`` to ``lo + n``)."""
+    return tuple(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, spatial))
+
+
+def _pads_in_place(geo: Geometry) -> bool:
+    """Whether the padded input is the input written inside zero borders: no input dilation, padding >= 0."""
+    return all(a == 1 for a in geo.input_dilation) and all(lo >= 0 and hi >= 0 for lo, hi in geo.padding)
 
 
 def _xp_copies(x: np.ndarray, geo: Geometry) -> bool:
@@ -233,12 +243,7 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, budget: Budget) -> np.n
         tasks = _ranges(N, size)
 
         # large padded samples: pad one at a time into a reused buffer (small ones: per chunk)
-        plain = (
-            all(a == 1 for a in geo.input_dilation)
-            and all(lo >= 0 and hi >= 0 for lo, hi in geo.padding)
-            and any(lo or hi for lo, hi in geo.padding)
-            and xp_bytes >= PAD_ONE_SAMPLE_BYTES
-        )
+        plain = _pads_in_place(geo) and any(lo or hi for lo, hi in geo.padding) and xp_bytes >= PAD_ONE_SAMPLE_BYTES
 
         def task(r):
             if pixel_major or not plain:
@@ -248,7 +253,7 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, budget: Budget) -> np.n
             # large planes: one padded sample at a time in a reused buffer whose border stays zero,
             # so the im2col tiles read it from cache
             buf = np.zeros((1, C, *P), dtype=x.dtype)
-            inner = buf[(0, slice(None), *(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, x.shape[2:])))]
+            inner = buf[(0, slice(None), *_interior(geo, x.shape[2:]))]
             for n in range(r[0], r[1]):
                 inner[...] = x[n]
                 _forward_chunk(buf, wg, geo, K, O, y[n : n + 1], False)
@@ -305,7 +310,7 @@ def _channels_last_cols(x, geo: Geometry, K, P, O) -> np.ndarray:
     """``cols[n, *p, *k[:-1], (k[-1], c)] = xp[n, *(p*s + k*d), c]`` of a chunk ``x`` (a new array)."""
     b, C = x.shape[:2]
     nsp = len(K)
-    inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, x.shape[2:]))
+    inner = _interior(geo, x.shape[2:])
     xp = np.zeros((b, *P, C), dtype=x.dtype)
     xp[(slice(None), *inner, slice(None))] = x.transpose(0, *range(2, x.ndim), 1)  # (n, *p, c)
     st = xp.strides
@@ -486,8 +491,8 @@ def _depthwise_forward(x, w, geo: Geometry, O, y, budget: Budget) -> np.ndarray:
     size = max(1, min(fit, DEPTHWISE_TASK_BYTES // per_sample + 1))
 
     # padding >= 0 and no input dilation: each block is padded into a reused buffer whose border stays zero
-    plain = all(a == 1 for a in geo.input_dilation) and all(lo >= 0 and hi >= 0 for lo, hi in geo.padding)
-    inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, x.shape[2:]))
+    plain = _pads_in_place(geo)
+    inner = _interior(geo, x.shape[2:])
 
     def flat_task(r):
         b = r[1] - r[0]
@@ -559,7 +564,7 @@ def _depthwise_grad_input(dy, w, geo: Geometry, input_spatial, budget: Budget) -
     fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
     size = max(1, min(fit, DEPTHWISE_TASK_BYTES // per_sample + 1))
     dx = np.empty((N, G, *input_spatial), dtype=dy.dtype)
-    crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, input_spatial)))
+    crop = (slice(None), slice(None), *_interior(geo, input_spatial))
 
     def task(r):
         b = r[1] - r[0]
@@ -659,7 +664,7 @@ def grad_input(dy: np.ndarray, w: np.ndarray, geo: Geometry, input_spatial, budg
             yield tuple(slice(ki * di, ki * di + (o - 1) * s + 1, s) for ki, di, o, s in zip(k, geo.dilation, O, geo.stride))
 
     # dx[n, c, i] = dxp[n, c, lo + i] (input dilation 1)
-    crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
+    crop = (slice(None), slice(None), *_interior(geo, input_spatial))
 
     if all(st == 1 for st in geo.stride) and Op < FLAT_GRAD_BELOW and finite_weight:
         if prod(P) <= BLOCK_FLAT_GROWTH * _flat_extent(P, O)[0]:
@@ -713,7 +718,7 @@ def _single_window_grad_input(dy, w, geo: Geometry, input_spatial, budget: Budge
     dxp = np.zeros((N, G, Cg, *P), dtype=dy.dtype)
     window = tuple(slice(0, d * (k - 1) + 1, d) for k, d in zip(K, geo.dilation))  # xp[k*d], p = 0
     dxp[(slice(None), slice(None), slice(None), *window)] = dcols.reshape(G, N, Cg, *K).swapaxes(0, 1)
-    crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, _), n in zip(geo.padding, input_spatial)))
+    crop = (slice(None), slice(None), *_interior(geo, input_spatial))
     return np.ascontiguousarray(dxp.reshape(N, G * Cg, *P)[crop])
 
 
@@ -743,7 +748,7 @@ def _flat_grad_input(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, budget: 
     per_sample = (M * L + C * len(offs) * L + C * L) * it + ufunc_buffers(C * L, it)
     fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
     block = min(fit, _block(N, L, FLAT_GRAD_COLUMNS))
-    crop = tuple(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial))
+    crop = _interior(geo, input_spatial)
     dyv = dy.reshape(N, G, Mg, *O)
 
     def task(r):
@@ -791,7 +796,7 @@ def _flat_grad_input_runs(dy, wt, geo: Geometry, K, P, C, input_spatial, dx, bud
     fit = budget.chunks(N, per_sample, what="one batch sample of conv_grad_input")
     size = min(fit, _task_samples(N, N * M * CgKp * E))
     sub = max(1, min(size, TILE_BYTES // per_sample))
-    crop = (slice(None), slice(None), *(slice(lo, lo + n) for (lo, hi), n in zip(geo.padding, input_spatial)))
+    crop = (slice(None), slice(None), *_interior(geo, input_spatial))
 
     def task(r):
         for n0 in range(r[0], r[1], sub):
