@@ -1,6 +1,7 @@
 """The task runner of the fast engine: order, who runs tasks, and failures."""
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -111,3 +112,50 @@ def test_a_failure_in_a_helped_job_reaches_its_owner():
     parallel.help_until(fut)  # returns: the failure belongs to the worker's call
     with pytest.raises(ValueError, match="task 4"):
         fut.result()
+
+
+@pytest.fixture
+def openblas():
+    """threadpoolctl's view of a pthreads OpenBLAS set to two threads (restored after the test)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    libs = [lib for lib in threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers
+            if lib.internal_api == "openblas" and lib.threading_layer != "openmp"]
+    if not libs or parallel._openblas_calls(libs[0]) is None:
+        pytest.skip("numpy's BLAS is not a pthreads OpenBLAS")
+    get, put = parallel._openblas_calls(libs[0])
+    before = get()
+    put(2)
+    yield libs[0]
+    put(before)
+
+
+def test_blas_is_limited_on_the_main_thread_after_another_thread_used_the_engine_first(openblas):
+    # threadpoolctl lets only the first thread that set a pthreads OpenBLAS set it again while that thread lives;
+    # the engine's limit must hold on every thread (else its GEMMs thread, and their bits change)
+    with ThreadPoolExecutor(1) as user_thread:
+        def engine_call():
+            with parallel.single_threaded_blas():
+                return openblas.num_threads
+
+        assert user_thread.submit(engine_call).result() == 1
+        with parallel.single_threaded_blas():
+            assert openblas.num_threads == 1
+    assert openblas.num_threads == 2
+
+
+def test_blas_is_restored_when_another_thread_leaves_the_engine_last(openblas):
+    inside, release = threading.Event(), threading.Event()
+
+    def engine_call():
+        with parallel.single_threaded_blas():
+            inside.set()
+            release.wait()
+
+    with parallel.single_threaded_blas():
+        t = threading.Thread(target=engine_call)
+        t.start()
+        inside.wait()
+    assert openblas.num_threads == 1  # the other thread is still inside
+    release.set()
+    t.join()
+    assert openblas.num_threads == 2  # the user's numpy gets its threads back

@@ -11,7 +11,10 @@ results do not depend on the thread count or the run.
 
 BLAS threads are limited with threadpoolctl when it is installed (the
 ``bench`` extra); without it, BLAS keeps its own threads and bit-for-bit
-independence of the thread count is not guaranteed.
+independence of the thread count is not guaranteed.  threadpoolctl finds the
+libraries; a pthreads OpenBLAS (numpy's wheels) is set through its own C
+calls, so the limit holds whichever thread enters the engine first and is
+restored whichever thread leaves it last.
 
 Examples
 --------
@@ -43,15 +46,43 @@ def workers() -> int:
     return max(1, min(n, 8))
 
 
-def _controller() -> Any:
+def _openblas_calls(lib: Any) -> tuple[Callable[[], int], Callable[[int], Any]] | None:
+    """The C functions ``openblas_get_num_threads`` and ``openblas_set_num_threads`` of a pthreads OpenBLAS.
+
+    Its thread count is one process-wide setting, so any thread may set it
+    (threadpoolctl lets only the first thread that ever set it do so, and
+    silently ignores the others: the engine's limit, and its restore, must
+    hold whichever thread enters or leaves).  ``None`` for another library or
+    threading layer, and for a library without these symbols.
+    """
+    if getattr(lib, "internal_api", None) != "openblas" or getattr(lib, "threading_layer", None) == "openmp":
+        return None
+    dynlib = getattr(lib, "dynlib", None)
+    for prefix in ("", "scipy_"):
+        for suffix in ("", "64_", "_64"):
+            get = getattr(dynlib, f"{prefix}openblas_get_num_threads{suffix}", None)
+            put = getattr(dynlib, f"{prefix}openblas_set_num_threads{suffix}", None)
+            if get is not None and put is not None:
+                return get, put
+    return None
+
+
+def _blas_limits() -> list[tuple[Callable[[], Any], Callable[[int], Any]]]:
+    """``(get, set)`` of the thread count of each BLAS library numpy may call (empty without threadpoolctl)."""
     global _blas
     if _blas is None:
         try:
             from threadpoolctl import ThreadpoolController
 
-            _blas = ThreadpoolController().select(user_api="blas")
+            libs = ThreadpoolController().select(user_api="blas").lib_controllers
         except ImportError:  # pragma: no cover - threadpoolctl missing
-            _blas = False
+            libs = []
+        found = []
+        for lib in libs:
+            calls = _openblas_calls(lib)
+            # another library (MKL, BLIS, an OpenMP OpenBLAS): threadpoolctl's own calls
+            found.append(calls if calls is not None else (lambda lib=lib: lib.num_threads, lib.set_num_threads))
+        _blas = found
     return _blas
 
 
@@ -64,19 +95,19 @@ def single_threaded_blas() -> Iterator[None]:
     """BLAS limited to one thread inside the block (when threadpoolctl is available).
 
     Reference-counted: with several threads inside at once, the first to enter
-    limits BLAS and the last to leave restores it.
+    limits BLAS and the last to leave restores it, whichever threads they are.
     """
     global _depth, _limiter
-    ctl = _controller()
-    if not ctl:
+    limits = _blas_limits()
+    if not limits:
         yield
         return
     with _lock:
         if _depth == 0:
             # each BLAS library's thread count, set to one where it is not (restored on the way out)
-            _limiter = [(lib, n) for lib in ctl.lib_controllers if (n := lib.num_threads) != 1]
-            for lib, _ in _limiter:
-                lib.set_num_threads(1)
+            _limiter = [(put, n) for get, put in limits if (n := get()) != 1]
+            for put, _ in _limiter:
+                put(1)
         _depth += 1
     try:
         yield
@@ -84,8 +115,8 @@ def single_threaded_blas() -> Iterator[None]:
         with _lock:
             _depth -= 1
             if _depth == 0:
-                for lib, n in _limiter:
-                    lib.set_num_threads(n)
+                for put, n in _limiter:
+                    put(n)
                 _limiter = None
 
 
