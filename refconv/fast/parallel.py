@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -60,9 +61,12 @@ def _openblas_calls(lib: Any) -> tuple[Callable[[], int], Callable[[int], Any]] 
     dynlib = getattr(lib, "dynlib", None)
     for prefix in ("", "scipy_"):
         for suffix in ("", "64_", "_64"):
-            get = getattr(dynlib, f"{prefix}openblas_get_num_threads{suffix}", None)
-            put = getattr(dynlib, f"{prefix}openblas_set_num_threads{suffix}", None)
-            if get is not None and put is not None:
+            names = (f"{prefix}openblas_get_num_threads{suffix}", f"{prefix}openblas_set_num_threads{suffix}")
+            if all(hasattr(dynlib, n) for n in names):
+                # calls that keep the GIL (they only read or write one int): releasing it for them would hand
+                # it to a waiting thread, and this one would wait to get it back
+                get = ctypes.PYFUNCTYPE(ctypes.c_int)((names[0], dynlib))
+                put = ctypes.PYFUNCTYPE(None, ctypes.c_int)((names[1], dynlib))
                 return get, put
     return None
 
