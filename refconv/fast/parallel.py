@@ -58,7 +58,7 @@ def _openblas_calls(lib: Any) -> tuple[Callable[[], int], Callable[[int], Any]] 
     """
     if getattr(lib, "internal_api", None) != "openblas" or getattr(lib, "threading_layer", None) == "openmp":
         return None
-    dynlib = getattr(lib, "dynlib", None)
+    dynlib: Any = getattr(lib, "dynlib", None)
     for prefix in ("", "scipy_"):
         for suffix in ("", "64_", "_64"):
             names = (f"{prefix}openblas_get_num_threads{suffix}", f"{prefix}openblas_set_num_threads{suffix}")
