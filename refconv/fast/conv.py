@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -97,9 +97,25 @@ _conv_transpose_params = memoized(conv_transpose_params)
 # ----------------------------------------------------------------------------- the one execution path
 
 
+class _Operand(NamedTuple):
+    """An operand of a problem as its plan sees it: the argument's name, its shape and dtype."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+def _operand(name: str, a: np.ndarray) -> _Operand:
+    return _Operand(name, a.shape, a.dtype)
+
+
+def _bias(b: np.ndarray | None) -> _Operand | None:
+    return None if b is None else _operand("b", b)
+
+
 @dataclass(frozen=True)
 class _Problem:
-    """One call of the convolution family, validated.
+    """One call of the convolution family, validated: what its plan depends on (no array).
 
     ``run(a, b, alg, budget)`` computes the result without bias from the two
     operands in the compute dtype with algorithm ``alg`` (``'direct'``,
@@ -108,42 +124,67 @@ class _Problem:
     """
 
     name: str
-    operands: tuple[tuple[str, np.ndarray], tuple[str, np.ndarray]]
-    bias: np.ndarray | None
+    operands: tuple[_Operand, _Operand]
+    bias: _Operand | None
     out_shape: tuple[int, ...]
     run: Callable[[np.ndarray, np.ndarray, str, Budget], np.ndarray]
     choose: Callable[[np.dtype], str]
 
 
-def _execute(problem: _Problem, algorithm: Any, cap: int | Budget) -> np.ndarray:
-    """Run ``problem``: exact int64, or the chosen float algorithm (FFT falling back to direct) plus bias."""
+def _prepare(problem: _Problem, algorithm: Any, cap: int | Budget) -> Callable[..., np.ndarray]:
+    """The plan of ``problem``: ``plan(a, b, bias)`` runs it on arrays of the operands' shapes and dtypes.
+
+    Everything the shapes, dtypes, algorithm and cap decide is decided here
+    (the compute dtype, the memory held for the result and converted inputs,
+    the ``'auto'`` choice); the plan does what the data decide: exact int64,
+    or the chosen float algorithm (FFT or Winograd falling back to direct on
+    non-finite data or a cap their chunks exceed) plus the bias.
+    """
     algorithm = _algorithm(algorithm)
     budget = cap if isinstance(cap, Budget) else Budget(cap)
-    name, ((na, a), (nb, b)), bias = problem.name, problem.operands, problem.bias
-    dt = compute_dtype((na, a), (nb, b), ("b", bias))
+    name, (oa, ob) = problem.name, problem.operands
+    dt = compute_dtype((oa.name, oa), (ob.name, ob), ("b", problem.bias))
     shape = problem.out_shape
+    run = problem.run
     if dt.kind in "iu":
         # float64 result and its int64 copy; float64 copies of the operands and of their absolute values
         budget = budget.hold(2 * nbytes(shape, np.float64), f"the result of {name} (shape {shape}, int64 computed in float64)")
-        budget = budget.hold(2 * nbytes((a.size + b.size,), np.float64), f"the float64 copies of the integer inputs of {name}")
-        return _exact_int(lambda u, v: problem.run(u, v, "direct", budget), ((na, a), (nb, b)), bias, name)
+        sizes = (prod(oa.shape) + prod(ob.shape),)
+        budget = budget.hold(2 * nbytes(sizes, np.float64), f"the float64 copies of the integer inputs of {name}")
+
+        def exact(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+            return _exact_int(lambda u, v: run(u, v, "direct", budget), ((oa.name, a), (ob.name, b)), bias, name)
+
+        return exact
     budget = budget.hold(nbytes(shape, dt), lambda: f"the result of {name} (shape {shape}, {dt})")
-    copies = sum(arr.size for arr in (a, b) if arr.dtype != dt)
+    copies = sum(prod(o.shape) for o in (oa, ob) if o.dtype != dt)
     budget = budget.hold(nbytes((copies,), dt), lambda: f"the {dt} copies of the inputs of {name}")
-    alg = algorithm if algorithm != "auto" else problem.choose(dt)
-    if algorithm == "auto" and alg != "direct" and not (all_finite(a) and all_finite(b)):
-        alg = "direct"  # an inf or NaN spreads through every FFT or Winograd output: the direct sums keep it in place
-    a, b = a.astype(dt, copy=False), b.astype(dt, copy=False)
-    try:
-        y = problem.run(a, b, alg, budget)
-    except MemoryCapError:
-        if algorithm != "auto" or alg == "direct":
-            raise
-        # 'auto' chose the FFT or Winograd but its smallest chunk exceeds the cap: the direct kernels chunk output rows
-        y = problem.run(a, b, "direct", budget)
-    if bias is not None:
-        y += bias.astype(dt, copy=False).reshape((-1,) + (1,) * (y.ndim - 2))
-    return y
+    chosen = algorithm if algorithm != "auto" else problem.choose(dt)
+    fallback = algorithm == "auto" and chosen != "direct"
+
+    def plan(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+        alg = chosen
+        if fallback and not (all_finite(a) and all_finite(b)):
+            alg = "direct"  # an inf or NaN spreads through every FFT or Winograd output: the direct sums keep it in place
+        a, b = a.astype(dt, copy=False), b.astype(dt, copy=False)
+        try:
+            y = run(a, b, alg, budget)
+        except MemoryCapError:
+            if not fallback or alg == "direct":
+                raise
+            # 'auto' chose the FFT or Winograd but its smallest chunk exceeds the cap: the direct kernels chunk output rows
+            y = run(a, b, "direct", budget)
+        if bias is not None:
+            y += bias.astype(dt, copy=False).reshape((-1,) + (1,) * (y.ndim - 2))
+        return y
+
+    return plan
+
+
+def _execute(problem: _Problem, algorithm: Any, cap: int | Budget, a: np.ndarray, b: np.ndarray,
+             bias: np.ndarray | None = None) -> np.ndarray:
+    """Run ``problem`` on its operands (:func:`_prepare`, then its plan)."""
+    return _prepare(problem, algorithm, cap)(a, b, bias)
 
 
 def _exact_int(compute: Callable[..., np.ndarray], arrays: tuple, bias, op: str) -> np.ndarray:
@@ -442,10 +483,29 @@ def conv(
     """
     x, w = as_array("x", x), as_array("w", w)
     b = None if b is None else as_array("b", b)
+    if isinstance(padding_mode, str) and padding_mode == "zeros":
+        # one plan per shapes, dtypes, keywords and cap: a layer called again goes straight to its kernel
+        plan = _conv_plans(x.shape, x.dtype, w.shape, w.dtype, None if b is None else b.shape, None if b is None else b.dtype,
+                           resolve_cap(max_memory), stride=stride, padding=padding, dilation=dilation, groups=groups,
+                           flip=flip, algorithm=algorithm)
+        return plan(x, w, b)
     kw = dict(stride=stride, dilation=dilation, groups=groups, flip=flip)
     p = _conv_params(x.shape, w.shape, None if b is None else b.shape, padding=padding, **kw)
     x, p, cap = _mode_padded(x, w.shape, None if b is None else b.shape, p, padding_mode, kw, max_memory, "conv")
     return _forward(x, w, b, p, algorithm, cap, "conv")
+
+
+def _conv_plan(x_shape, x_dtype, w_shape, w_dtype, b_shape, b_dtype, cap: int, *, stride: Any, padding: Any,
+               dilation: Any, groups: Any, flip: Any, algorithm: Any) -> Callable[..., np.ndarray]:
+    """The plan (:func:`_prepare`) of :func:`conv` with zero padding on operands of these shapes and dtypes."""
+    p = conv_params(x_shape, w_shape, b_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
+    b = None if b_shape is None else _Operand("b", b_shape, b_dtype)
+    problem = _forward_call(p, _Operand("x", x_shape, x_dtype), _Operand("w", w_shape, w_dtype), b, algorithm, "conv")
+    return _prepare(problem, algorithm, cap)
+
+
+# made once per signature (errors are never kept: a bad call raises every time)
+_conv_plans = memoized(_conv_plan)
 
 
 def _mode_padded(x: np.ndarray, w_shape, b_shape, p: ConvParams, mode: Any, kw: dict, max_memory: Any, name: str):
@@ -465,11 +525,14 @@ def _mode_padded(x: np.ndarray, w_shape, b_shape, p: ConvParams, mode: Any, kw: 
 def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams, algorithm: Any,
              cap: int | Budget, name: str) -> np.ndarray:
     """The general operation on validated operands."""
+    return _execute(_forward_call(p, _operand("x", x), _operand("w", w), _bias(b), algorithm, name), algorithm, cap, x, w, b)
+
+
+def _forward_call(p: ConvParams, x: _Operand, w: _Operand, b: _Operand | None, algorithm: Any, name: str) -> _Problem:
+    """The general operation of validated parameters ``p`` as a problem."""
     if _algorithm(algorithm) == "winograd":
         _winograd_domain(name, _geometry(p), w.shape)
-    problem = _Problem(name, (("x", x), ("w", w)), b, p.output_shape, _forward_run(_geometry(p), p.flip),
-                       _choose_forward(x.shape, w.shape, p))
-    return _execute(problem, algorithm, cap)
+    return _Problem(name, (x, w), b, p.output_shape, _forward_run(_geometry(p), p.flip), _choose_forward(x.shape, w.shape, p))
 
 
 def general_conv(
@@ -554,9 +617,9 @@ def conv_transpose(
     geo = Geometry(tp.stride, tp.padding, tp.dilation, (1,) * tp.ndim, tp.groups).bounded(out_sp, tp.kernel_spatial)
     if _algorithm(algorithm) == "winograd":
         _winograd_domain("conv_transpose", geo, w.shape)
-    problem = _Problem("conv_transpose", (("x", x), ("w", w)), b, tp.output_shape, _grad_input_run(geo, out_sp, False),
-                       _choose_grad_input(x.shape, w.shape, geo, out_sp))
-    return _execute(problem, algorithm, resolve_cap(max_memory))
+    problem = _Problem("conv_transpose", (_operand("x", x), _operand("w", w)), _bias(b), tp.output_shape,
+                       _grad_input_run(geo, out_sp, False), _choose_grad_input(x.shape, w.shape, geo, out_sp))
+    return _execute(problem, algorithm, resolve_cap(max_memory), x, w, b)
 
 
 def conv_grad_input(
@@ -592,23 +655,44 @@ def conv_grad_input(
     [[[3, 3]]]
     """
     dy, w = as_array("dy", dy), as_array("w", w)
+    if isinstance(padding_mode, str) and padding_mode == "zeros":
+        # one plan per shapes, dtypes, keywords and cap (as conv)
+        plan = _grad_input_plans(dy.shape, dy.dtype, w.shape, w.dtype, input_shape, resolve_cap(max_memory), stride=stride,
+                                 padding=padding, dilation=dilation, groups=groups, flip=flip, algorithm=algorithm)
+        return plan(dy, w, None)
     kw = dict(stride=stride, dilation=dilation, groups=groups, flip=flip)
     p = _conv_params(input_shape, w.shape, padding=padding, **kw)
     check_gradient_shape(dy.shape, p.output_shape)
     mode = _padding_mode(padding_mode)
-    if mode != "zeros":
-        return _grad_input_moded(dy, w, p, mode, kw, algorithm, max_memory)
-    return _grad_input(dy, w, p, algorithm, resolve_cap(max_memory))
+    if mode == "zeros":
+        return _grad_input(dy, w, p, algorithm, resolve_cap(max_memory))
+    return _grad_input_moded(dy, w, p, mode, kw, algorithm, max_memory)
+
+
+def _grad_input_plan(dy_shape, dy_dtype, w_shape, w_dtype, input_shape, cap: int, *, stride: Any, padding: Any,
+                     dilation: Any, groups: Any, flip: Any, algorithm: Any) -> Callable[..., np.ndarray]:
+    """The plan (:func:`_prepare`) of :func:`conv_grad_input` with zero padding."""
+    p = conv_params(input_shape, w_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
+    check_gradient_shape(dy_shape, p.output_shape)
+    return _prepare(_grad_input_call(p, _Operand("dy", dy_shape, dy_dtype), _Operand("w", w_shape, w_dtype), algorithm),
+                    algorithm, cap)
+
+
+_grad_input_plans = memoized(_grad_input_plan)
 
 
 def _grad_input(dy: np.ndarray, w: np.ndarray, p: ConvParams, algorithm: Any, cap: int | Budget) -> np.ndarray:
     """The input gradient on validated operands."""
+    return _execute(_grad_input_call(p, _operand("dy", dy), _operand("w", w), algorithm), algorithm, cap, dy, w)
+
+
+def _grad_input_call(p: ConvParams, dy: _Operand, w: _Operand, algorithm: Any) -> _Problem:
+    """The input gradient of validated parameters ``p`` as a problem."""
     geo = _geometry(p)
     if _algorithm(algorithm) == "winograd":
         _winograd_domain("conv_grad_input", geo, w.shape)
-    problem = _Problem("conv_grad_input", (("dy", dy), ("w", w)), None, p.input_shape,
-                       _grad_input_run(geo, p.input_spatial, p.flip), _choose_grad_input(dy.shape, w.shape, geo, p.input_spatial))
-    return _execute(problem, algorithm, cap)
+    return _Problem("conv_grad_input", (dy, w), None, p.input_shape, _grad_input_run(geo, p.input_spatial, p.flip),
+                    _choose_grad_input(dy.shape, w.shape, geo, p.input_spatial))
 
 
 def _grad_input_moded(dy: np.ndarray, w: np.ndarray, p: ConvParams, mode: str, kw: dict, algorithm: Any,
@@ -651,17 +735,37 @@ def conv_grad_weight(
     [3.0, 5.0, 7.0]
     """
     x, dy = as_array("x", x), as_array("dy", dy)
+    if isinstance(padding_mode, str) and padding_mode == "zeros":
+        # one plan per shapes, dtypes, keywords and cap (as conv)
+        plan = _grad_weight_plans(x.shape, x.dtype, dy.shape, dy.dtype, weight_shape, resolve_cap(max_memory), stride=stride,
+                                  padding=padding, dilation=dilation, groups=groups, flip=flip, algorithm=algorithm)
+        return plan(x, dy, None)
     kw = dict(stride=stride, dilation=dilation, groups=groups, flip=flip)
     p = _conv_params(x.shape, weight_shape, padding=padding, **kw)
     check_gradient_shape(dy.shape, p.output_shape)
     x, p, cap = _mode_padded(x, weight_shape, None, p, padding_mode, kw, max_memory, "conv_grad_weight")
+    return _execute(_grad_weight_call(p, _operand("x", x), _operand("dy", dy), algorithm), algorithm, cap, x, dy)
+
+
+def _grad_weight_plan(x_shape, x_dtype, dy_shape, dy_dtype, weight_shape, cap: int, *, stride: Any, padding: Any,
+                      dilation: Any, groups: Any, flip: Any, algorithm: Any) -> Callable[..., np.ndarray]:
+    """The plan (:func:`_prepare`) of :func:`conv_grad_weight` with zero padding."""
+    p = conv_params(x_shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
+    check_gradient_shape(dy_shape, p.output_shape)
+    return _prepare(_grad_weight_call(p, _Operand("x", x_shape, x_dtype), _Operand("dy", dy_shape, dy_dtype), algorithm),
+                    algorithm, cap)
+
+
+_grad_weight_plans = memoized(_grad_weight_plan)
+
+
+def _grad_weight_call(p: ConvParams, x: _Operand, dy: _Operand, algorithm: Any) -> _Problem:
+    """The weight gradient of validated parameters ``p`` as a problem."""
     if _algorithm(algorithm) == "winograd":
         raise ConvParamError("algorithm='winograd': conv_grad_weight has no Winograd form here; use 'auto', 'direct' or 'fft'")
     # the weight gradient costs what the forward pass costs: the same choice between FFT and direct
-    problem = _Problem("conv_grad_weight", (("x", x), ("dy", dy)), None, p.weight_shape,
-                       _grad_weight_run(_geometry(p), p.kernel_spatial, p.flip),
-                       _choose_forward(x.shape, p.weight_shape, p, winograd=False))
-    return _execute(problem, algorithm, cap)
+    return _Problem("conv_grad_weight", (x, dy), None, p.weight_shape, _grad_weight_run(_geometry(p), p.kernel_spatial, p.flip),
+                    _choose_forward(x.shape, p.weight_shape, p, winograd=False))
 
 
 def conv_grad_bias(dy: Any) -> np.ndarray:

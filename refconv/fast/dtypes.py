@@ -83,10 +83,11 @@ def _reject(name: str, dt: np.dtype, *, integers: bool) -> DTypeError:
     )
 
 
-def compute_dtype(*named: tuple[str, np.ndarray | None], integers: bool = True, complex_ok: bool = True) -> np.dtype:
+def compute_dtype(*named: tuple[str, Any], integers: bool = True, complex_ok: bool = True) -> np.dtype:
     """The dtype the computation runs in, or ``int64`` for the exact integer path.
 
-    ``named`` pairs each argument name with its array (``None`` is skipped).
+    ``named`` pairs each argument name with its array, or anything with its
+    ``dtype`` (``None`` is skipped).
     """
     arrays = [(n, a) for n, a in named if a is not None]
     all_int = True
