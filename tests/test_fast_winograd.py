@@ -117,7 +117,7 @@ def test_results_do_not_depend_on_the_number_of_worker_threads(monkeypatch):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((9, 16, 30, 30)).astype(np.float32)
     w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
-    monkeypatch.setattr(winograd, "SERIAL_BELOW_MACS", 0)  # run the tasks on the worker threads
+    monkeypatch.setattr(parallel, "SERIAL_BELOW_MACS", 0)  # run the tasks on the worker threads
     monkeypatch.setattr(winograd, "TARGET_TILES", 300)  # several tasks
     ref = fast.conv(x, w, padding=1, algorithm="winograd")
     for n in (1, 3):

@@ -50,12 +50,10 @@ from numpy.lib.stride_tricks import as_strided
 from .dtypes import all_finite
 from .geometry import Geometry, is_depthwise, pad_dilate, prod, windows
 from .memory import Budget, MemoryCapError, nbytes, ufunc_buffers
-from .parallel import run_tasks, single_threaded_blas, workers
+from .parallel import run_tasks, single_threaded_blas, small, workers
 
 __all__ = ["forward", "grad_input", "grad_weight"]
 
-#: below this many multiply-adds a call runs its tasks on the calling thread
-SERIAL_BELOW_MACS = 20_000_000
 #: below this many output pixels per sample the pixel-major layout (one big GEMM per group) is used
 PIXEL_MAJOR_BELOW = 512
 #: columns of one pixel-major GEMM (about; the blocks of samples are equal, see _block)
@@ -152,7 +150,7 @@ def _block(N: int, Op: int, columns: int = TARGET_COLUMNS) -> int:
 def _par(limit: int, macs: int) -> int:
     """Tasks in flight: ``limit`` (from the memory cap), or 1 for small problems, where threads cost
     more than they save (the partition, and so every bit, is the same either way)."""
-    return 1 if macs < SERIAL_BELOW_MACS else limit
+    return 1 if small(macs) else limit
 
 
 def _task_samples(N: int, macs: int) -> int:

@@ -31,11 +31,26 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
-__all__ = ["workers", "run_tasks", "single_threaded_blas", "inline", "serial_here", "help_until"]
+__all__ = ["workers", "run_tasks", "single_threaded_blas", "inline", "serial_here", "help_until", "small", "SERIAL_BELOW_MACS"]
+
+#: below this many multiply-adds a call runs on the calling thread alone: waking a worker, and two threads
+#: handing the GIL to each other between short numpy calls, cost more than the second core saves
+SERIAL_BELOW_MACS = 20_000_000
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _blas: Any = None
+
+
+def small(macs: float) -> bool:
+    """Whether a call of ``macs`` multiply-adds runs its tasks on the calling thread (:data:`SERIAL_BELOW_MACS`).
+
+    The partition into tasks, and so every bit, is the same either way.
+
+    >>> small(10_000), small(10**9)
+    (True, False)
+    """
+    return macs < SERIAL_BELOW_MACS
 
 
 def workers() -> int:

@@ -40,7 +40,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from .geometry import Geometry, pad_dilate, prod
 from .memory import Budget
-from .parallel import run_tasks
+from .parallel import run_tasks, small
 
 __all__ = ["applies", "forward", "matrices", "TILES", "block"]
 
@@ -48,8 +48,6 @@ __all__ = ["applies", "forward", "matrices", "TILES", "block"]
 TILES = (2, 4)
 #: about this many tiles per GEMM of one block of samples (the block size is fixed by the shapes)
 TARGET_TILES = 512
-#: below this many multiply-adds of the direct algorithm a call runs its tasks on the calling thread
-SERIAL_BELOW_MACS = 20_000_000
 
 
 def applies(geo: Geometry, w_shape) -> bool:
@@ -180,6 +178,6 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, budget: Budget, m: int 
 
     tasks = [(i, min(N, i + size)) for i in range(0, N, size)]
     macs = N * M * C * 3**nsp * prod(O)
-    par = 1 if macs < SERIAL_BELOW_MACS else budget.chunks(len(tasks), size * per_sample)
+    par = 1 if small(macs) else budget.chunks(len(tasks), size * per_sample)
     run_tasks(task, tasks, max_parallel=par)
     return y
