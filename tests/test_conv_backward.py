@@ -66,10 +66,7 @@ def test_layout_keywords_reach_every_gradient():
     assert np.array_equal(nhwc[2], ref[2])
 
 
-def test_a_gradient_over_half_the_cap_runs_alone_under_the_whole_cap(monkeypatch):
-    from refconv.fast import parallel
-
-    monkeypatch.setattr(parallel, "SERIAL_BELOW_MACS", 0)  # the two gradients at once, as for a large layer
+def test_a_gradient_over_half_the_cap_runs_alone_under_the_whole_cap():
     x, w = _arrays(7, n=4, size=24)
     dy = np.random.default_rng(8).standard_normal((4, 4, 22, 22)).astype(np.float32)
     def gi(cap):
@@ -158,24 +155,3 @@ def test_callers_on_several_threads_help_each_others_weight_gradients(monkeypatc
     for (dx, dw, db), (wx, ww) in zip(got, want * 3):
         assert db is None
         assert np.array_equal(dx, wx) and np.array_equal(dw, ww)
-
-
-def test_a_layer_too_small_for_threads_computes_both_gradients_on_the_caller(monkeypatch):
-    import importlib
-
-    from refconv.fast import parallel
-
-    backward = importlib.import_module("refconv.fast.backward")
-    x, w = _arrays(7, n=4, size=24)
-    dy = np.random.default_rng(8).standard_normal((4, 4, 22, 22)).astype(np.float32)
-    assert parallel.small(dy.size * w.size / 4)
-    used = []
-    for module in (parallel, backward):  # no worker may be asked
-        monkeypatch.setattr(module, "_executor", lambda: used.append(1))
-    for cap in (None, 1 << 20):
-        dx, dw, db = fast.conv_backward(dy, x, w, max_memory=cap)
-        # each gradient is the separate call under the whole cap
-        assert np.array_equal(dx, fast.conv_grad_input(dy, w, x.shape, max_memory=cap))
-        assert np.array_equal(dw, fast.conv_grad_weight(x, dy, w.shape, max_memory=cap))
-        assert np.array_equal(db, fast.conv_grad_bias(dy))
-    assert not used

@@ -5,10 +5,7 @@ A training step needs both gradients of a layer, ``dx`` and ``dw`` (and
 the weight gradient on a worker thread while the calling thread computes the
 input gradient, so two cores work on one layer's backward pass however small
 its kernels are; a caller done first takes the weight gradient's remaining
-tasks (:func:`~refconv.fast.parallel.help_until`).  A layer too small for
-threads (:func:`~refconv.fast.parallel.small`: fewer multiply-adds per
-gradient than :data:`~refconv.fast.parallel.SERIAL_BELOW_MACS`) computes both
-on the calling thread, one after the other.  Each gradient is the very
+tasks (:func:`~refconv.fast.parallel.help_until`).  Each gradient is the very
 function :func:`conv_grad_input` / :func:`conv_grad_weight` /
 :func:`conv_grad_bias` computes, with the same
 summation order (fixed by the shapes and the memory cap), so the results are
@@ -32,13 +29,12 @@ Examples
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from .memory import MemoryCapError, resolve_cap
-from .parallel import _executor, help_until, inline, serial_here, single_threaded_blas, small, workers
+from .parallel import _executor, help_until, inline, serial_here, single_threaded_blas, workers
 
 __all__ = ["conv_backward"]
 
@@ -79,7 +75,7 @@ def conv_backward(
     db = conv_grad_bias(dy, **act) if bias else None
     if not input_grad:
         return None, conv_grad_weight(x, dy, w_shape, max_memory=cap, **kw), db
-    if workers() < 2 or serial_here() or small(_macs(np.shape(dy), w_shape, layout)):
+    if workers() < 2 or serial_here():
         return (conv_grad_input(dy, w, x_shape, max_memory=cap, **kw), conv_grad_weight(x, dy, w_shape, max_memory=cap, **kw), db)
     half = cap // 2
     with single_threaded_blas():
@@ -106,22 +102,3 @@ def conv_backward(
     if dw is None:
         dw = conv_grad_weight(x, dy, w_shape, max_memory=cap, **kw)
     return dx, dw, db
-
-
-def _macs(dy_shape: tuple[int, ...], w_shape: tuple[int, ...], layout: Any) -> float:
-    """Multiply-adds of either gradient: ``N * prod(O) * C_out * (C_in / groups) * prod(K)``, which is
-    ``size(dy) * size(w) / C_out`` in every layout (inf where the shapes or the layout are not valid: the
-    gradient functions name what is wrong).
-
-    >>> _macs((64, 16, 10, 10), (16, 6, 5, 5), None), _macs((64, 10, 10, 16), (5, 5, 6, 16), 'NHWC')
-    (15360000.0, 15360000.0)
-    """
-    from ..layouts import layout as named_layout
-
-    try:
-        last = layout is not None and named_layout(layout, kind="activation").channels_last
-        # the channel axis of dy: last (channels-last), else 1 (batched) or 0 (unbatched: (C, *S))
-        c_out = dy_shape[-1] if last else dy_shape[1 if len(dy_shape) == len(w_shape) else 0]
-        return math.prod(dy_shape) * math.prod(w_shape) / c_out
-    except (ValueError, TypeError, IndexError, ZeroDivisionError):
-        return float("inf")
