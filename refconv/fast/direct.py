@@ -353,7 +353,6 @@ def _forward_chunk(xp, wg, geo: Geometry, K, O, out, pixel_major: bool) -> None:
     Cg = C // G
     nsp = len(K)
     Op = prod(O)
-    v = windows(xp, K, geo.stride, geo.dilation, O).reshape(nb, G, Cg, *O, *K)  # splitting C is a view
     sp_o = tuple(range(3, 3 + nsp))
     sp_k = tuple(range(3 + nsp, 3 + 2 * nsp))
     if pixel_major and all(st == 1 for st in geo.stride):
@@ -371,7 +370,9 @@ def _forward_chunk(xp, wg, geo: Geometry, K, O, out, pixel_major: bool) -> None:
         np.copyto(cols, as_strided(xs, shape, strides, writeable=False))
         ye = np.matmul(wg, cols.reshape(G, CgKp, nb * E)).reshape(G, Mg, nb, E)
         out.reshape(nb, G, Mg, *O)[...] = _ext_view(ye, O, pst).transpose(2, 0, 1, *range(3, 3 + nsp))
-    elif pixel_major:
+        return
+    v = windows(xp, K, geo.stride, geo.dilation, O).reshape(nb, G, Cg, *O, *K)  # splitting C is a view
+    if pixel_major:
         # cols[g, c, *k, n, *p]
         cols = np.empty((G, Cg, *K, nb, *O), dtype=xp.dtype)
         np.copyto(cols, v.transpose(1, 2, *sp_k, 0, *sp_o))
