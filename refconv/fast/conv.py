@@ -2,12 +2,15 @@
 
 Each function validates through :mod:`refconv.params` (the same
 :class:`~refconv.params.ConvParamError` as the oracle) and hands one
-description of its problem to :func:`_execute`, the one execution path of the
-four: the compute dtype (:mod:`refconv.fast.dtypes`) and the exact integer
-path, the memory held for the result and converted inputs
-(:mod:`refconv.fast.memory`), the ``'auto'`` choice of algorithm and its
-fallback from FFT or Winograd to the direct kernels when their smallest chunk
-does not fit the cap, and the bias.  The kernels are those of
+description of its problem (shapes and dtypes, no array) to :func:`_prepare`,
+the one execution path of the four: the compute dtype
+(:mod:`refconv.fast.dtypes`) and the exact integer path, the memory held for
+the result and converted inputs (:mod:`refconv.fast.memory`), the ``'auto'``
+choice of algorithm; the plan it returns runs the problem on arrays, with the
+fallback from FFT or Winograd to the direct kernels on non-finite data or when
+their smallest chunk does not fit the cap, and the bias.  :func:`conv` and its
+two gradients keep their plans per call signature (shapes, dtypes, keywords
+and cap, with zero padding): a layer called again goes straight to its kernel.  The kernels are those of
 :mod:`refconv.fast.direct`, :mod:`refconv.fast.fft` and :mod:`refconv.fast.winograd`.
 
 Examples

@@ -1,4 +1,4 @@
-"""Memos of pure functions of plain arguments: validated parameters and ``'auto'`` choices, made once per geometry.
+"""Memos of pure functions of plain arguments: validated parameters, ``'auto'`` choices and call plans, made once each.
 
 A training loop calls the same few layers again and again; their validation
 (:mod:`refconv.params`) and the engine's choice of algorithm depend on the
@@ -50,7 +50,7 @@ def memoized(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` with its results kept per typed argument key (at most :data:`MEMO_SIZE`, oldest dropped first).
 
     For pure functions of their arguments only: the validation of :mod:`refconv.params` (whose
-    :class:`~refconv.params.ConvParams` are frozen), the ``'auto'`` choice and the pooling plans.  Arguments that
+    :class:`~refconv.params.ConvParams` are frozen), the ``'auto'`` choice, the plans of the convolutions and of pooling.  Arguments that
     are not plain values (lists, arrays) are never kept: ``fn`` runs.  Errors are never kept.
     """
     memo: dict[Any, Any] = {}
