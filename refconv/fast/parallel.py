@@ -1,8 +1,9 @@
 """Deterministic parallelism: a fixed partition into tasks, run on a few threads, BLAS single-threaded.
 
-OpenBLAS returns different bits for the same product when its thread count or
-the matrix shape changes (it picks kernels and partitions per call).  So the
-engine never lets BLAS thread: every GEMM runs single-threaded, on operands
+A BLAS may return different bits for the same product when its thread count
+changes (MKL does outside its reproducibility mode) or when the matrix shape
+changes (OpenBLAS picks kernels and blocking per call).  So the engine never
+lets BLAS thread: every GEMM runs single-threaded, on operands
 whose shapes are fixed by the problem (per sample, or per fixed block of
 samples), and the parallelism comes from running independent tasks of that
 fixed partition on :data:`workers` threads (numpy releases the GIL in copies,
