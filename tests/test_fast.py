@@ -733,6 +733,38 @@ def test_validation_is_kept_per_geometry_and_tells_types_apart(monkeypatch):
     assert memo(4) == 8 and memo(0) == 0 and seen == [0, 1, 2, 3, 4, 0]  # 4 kept, 0 dropped for it
 
 
+def _plan_arrays():
+    return np.ones((2, 3, 16, 16), np.float32), np.ones((4, 3, 3, 3), np.float32), np.ones((2, 4, 14, 14), np.float32)
+
+
+def _plan_calls(x, w, dy):
+    """conv and both gradients on these arrays (each planned per signature)."""
+    return (lambda: fast.conv(x, w), lambda: fast.conv_grad_input(dy, w, x.shape),
+            lambda: fast.conv_grad_weight(x, dy, w.shape))
+
+
+def test_a_kept_plan_follows_the_cap_in_effect_and_keeps_no_array():
+    import gc
+    import weakref
+
+    for call in _plan_calls(*_plan_arrays()):
+        call()  # planned under the default cap
+        with fast.memory_cap(1024), pytest.raises(fast.MemoryCapError, match="max_memory=1024"):
+            call()
+        call()
+    x, w, _ = _plan_arrays()
+    with pytest.raises(fast.MemoryCapError, match="max_memory=2048"):
+        fast.conv(x, w, max_memory=2048)
+    # the plans of these signatures hold no operand: the arrays go when the caller drops them
+    arrays = _plan_arrays()
+    for call in _plan_calls(*arrays):
+        call()
+    refs = [weakref.ref(a) for a in arrays]
+    del arrays, call
+    gc.collect()
+    assert all(r() is None for r in refs)
+
+
 @pytest.mark.parametrize("xs,ws,kw", [
     ((4, 16, 5, 5), (12, 16, 5, 5), {}),                          # LeNet-5's C5: the window is the input
     ((3, 6, 7, 7), (4, 3, 3, 3), dict(groups=2, dilation=3)),     # a dilated window over the whole input
