@@ -700,23 +700,25 @@ def test_input_gradient_of_a_one_pixel_output_takes_col2im_and_stays_exact(monke
 
 
 def test_validation_is_kept_per_geometry_and_tells_types_apart(monkeypatch):
-    """A repeated signature is validated and planned once; ``True`` is not taken for ``1`` (nor a list for a tuple)."""
+    """A repeated geometry is validated once and a repeated signature planned once; ``True`` is not taken for ``1``
+    (nor a list for a tuple)."""
     import importlib
 
     fconv = importlib.import_module("refconv.fast.conv")
     fmemo = importlib.import_module("refconv.fast.memo")
-    calls = []
+    calls, plans = [], []
     real = fconv.conv_params
-    monkeypatch.setattr(fconv, "conv_params", lambda *a, **k: calls.append(1) or real(*a, **k))
-    for plans in ("_conv_plans", "_grad_input_plans", "_grad_weight_plans"):  # empty plan memos
-        monkeypatch.setattr(fconv, plans, fmemo.memoized(getattr(fconv, plans).__wrapped__))
+    monkeypatch.setattr(fconv, "_conv_params", fmemo.memoized(lambda *a, **k: calls.append(1) or real(*a, **k)))
+    for name in ("_conv_plans", "_grad_input_plans", "_grad_weight_plans"):  # empty plan memos that count their plans
+        make = getattr(fconv, name).__wrapped__
+        monkeypatch.setattr(fconv, name, fmemo.memoized(lambda *a, make=make, **k: plans.append(1) or make(*a, **k)))
     x, w = np.ones((1, 2, 6, 6)), np.ones((3, 2, 3, 3))
     for _ in range(3):
         assert fast.conv(x, w, stride=1).shape == (1, 3, 4, 4)
-    assert len(calls) == 1
-    for _ in range(3):  # float32 operands: another plan
+    assert len(calls) == 1 and len(plans) == 1
+    for _ in range(3):  # float32 operands: the same validation, another plan
         assert fast.conv(x.astype(np.float32), w, stride=1).dtype == np.float64
-    assert len(calls) == 2
+    assert len(calls) == 1 and len(plans) == 2
     with pytest.raises(ConvParamError) as cached:
         fast.conv(x, w, stride=True)
     with pytest.raises(ConvParamError) as fresh:

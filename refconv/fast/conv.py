@@ -97,6 +97,14 @@ _conv_params = memoized(conv_params)
 _conv_transpose_params = memoized(conv_transpose_params)
 
 
+def _gradient_params(input_shape, weight_shape, dy_shape, **kw: Any) -> ConvParams:
+    """The validated parameters of a gradient: those of the convolution of ``input_shape`` by ``weight_shape``,
+    whose output ``dy_shape`` must be."""
+    p = _conv_params(input_shape, weight_shape, **kw)
+    check_gradient_shape(dy_shape, p.output_shape)
+    return p
+
+
 # ----------------------------------------------------------------------------- the one execution path
 
 
@@ -501,7 +509,7 @@ def conv(
 def _conv_plan(x_shape, x_dtype, w_shape, w_dtype, b_shape, b_dtype, cap: int, *, stride: Any, padding: Any,
                dilation: Any, groups: Any, flip: Any, algorithm: Any) -> Callable[..., np.ndarray]:
     """The plan (:func:`_prepare`) of :func:`conv` with zero padding on operands of these shapes and dtypes."""
-    p = conv_params(x_shape, w_shape, b_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
+    p = _conv_params(x_shape, w_shape, b_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
     b = None if b_shape is None else _Operand("b", b_shape, b_dtype)
     problem = _forward_call(p, _Operand("x", x_shape, x_dtype), _Operand("w", w_shape, w_dtype), b, algorithm, "conv")
     return _prepare(problem, algorithm, cap)
@@ -664,8 +672,7 @@ def conv_grad_input(
                                  padding=padding, dilation=dilation, groups=groups, flip=flip, algorithm=algorithm)
         return plan(dy, w, None)
     kw = dict(stride=stride, dilation=dilation, groups=groups, flip=flip)
-    p = _conv_params(input_shape, w.shape, padding=padding, **kw)
-    check_gradient_shape(dy.shape, p.output_shape)
+    p = _gradient_params(input_shape, w.shape, dy.shape, padding=padding, **kw)
     mode = _padding_mode(padding_mode)
     if mode == "zeros":
         return _grad_input(dy, w, p, algorithm, resolve_cap(max_memory))
@@ -675,8 +682,8 @@ def conv_grad_input(
 def _grad_input_plan(dy_shape, dy_dtype, w_shape, w_dtype, input_shape, cap: int, *, stride: Any, padding: Any,
                      dilation: Any, groups: Any, flip: Any, algorithm: Any) -> Callable[..., np.ndarray]:
     """The plan (:func:`_prepare`) of :func:`conv_grad_input` with zero padding."""
-    p = conv_params(input_shape, w_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
-    check_gradient_shape(dy_shape, p.output_shape)
+    p = _gradient_params(input_shape, w_shape, dy_shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                         flip=flip)
     return _prepare(_grad_input_call(p, _Operand("dy", dy_shape, dy_dtype), _Operand("w", w_shape, w_dtype), algorithm),
                     algorithm, cap)
 
@@ -744,8 +751,7 @@ def conv_grad_weight(
                                   padding=padding, dilation=dilation, groups=groups, flip=flip, algorithm=algorithm)
         return plan(x, dy, None)
     kw = dict(stride=stride, dilation=dilation, groups=groups, flip=flip)
-    p = _conv_params(x.shape, weight_shape, padding=padding, **kw)
-    check_gradient_shape(dy.shape, p.output_shape)
+    p = _gradient_params(x.shape, weight_shape, dy.shape, padding=padding, **kw)
     x, p, cap = _mode_padded(x, weight_shape, None, p, padding_mode, kw, max_memory, "conv_grad_weight")
     return _execute(_grad_weight_call(p, _operand("x", x), _operand("dy", dy), algorithm), algorithm, cap, x, dy)
 
@@ -753,8 +759,8 @@ def conv_grad_weight(
 def _grad_weight_plan(x_shape, x_dtype, dy_shape, dy_dtype, weight_shape, cap: int, *, stride: Any, padding: Any,
                       dilation: Any, groups: Any, flip: Any, algorithm: Any) -> Callable[..., np.ndarray]:
     """The plan (:func:`_prepare`) of :func:`conv_grad_weight` with zero padding."""
-    p = conv_params(x_shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups, flip=flip)
-    check_gradient_shape(dy_shape, p.output_shape)
+    p = _gradient_params(x_shape, weight_shape, dy_shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                         flip=flip)
     return _prepare(_grad_weight_call(p, _Operand("x", x_shape, x_dtype), _Operand("dy", dy_shape, dy_dtype), algorithm),
                     algorithm, cap)
 
