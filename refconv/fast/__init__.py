@@ -18,7 +18,10 @@ plus the keywords ``algorithm='auto' | 'direct' | 'fft' | 'winograd'`` (convolut
   per call or :func:`memory_cap` for a block), chunked over the batch, then
   over output rows; :class:`MemoryCapError` before allocating when the result,
   or one chunk next to it, cannot fit (a padding of ``10**10`` is refused, not
-  attempted).
+  attempted).  The large temporaries of the Winograd path are reused from
+  buffers each thread keeps between calls (at most 32 MiB and an eighth of the
+  cap: :mod:`refconv.fast.scratch`), so that a repeated call does not fault
+  fresh memory in.
 * algorithms (:mod:`refconv.fast.direct`, :mod:`refconv.fast.fft`,
   :mod:`refconv.fast.winograd`): im2col (channels-last for small planes) +
   single-threaded GEMMs on a fixed partition run by a few threads, per-tap

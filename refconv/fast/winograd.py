@@ -41,6 +41,7 @@ from numpy.lib.stride_tricks import as_strided
 from .geometry import Geometry, pad_dilate, prod
 from .memory import Budget
 from .parallel import run_tasks, small
+from .scratch import lease
 
 __all__ = ["applies", "forward", "matrices", "TILES", "block"]
 
@@ -79,12 +80,21 @@ def matrices(m: int, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return out
 
 
-def _along(M: np.ndarray, a: np.ndarray, axis: int) -> np.ndarray:
-    """``out[..., i, ...] = sum_j M[i, j] a[..., j, ...]`` on leading ``axis`` of a C-contiguous ``a`` (one GEMM)."""
+def _along(M: np.ndarray, a: np.ndarray, axis: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``out[..., i, ...] = sum_j M[i, j] a[..., j, ...]`` on leading ``axis`` of a C-contiguous ``a`` (one GEMM).
+
+    ``out``: a C-contiguous buffer of at least that many elements (not overlapping ``a``), or ``None`` for a new array.
+    """
     lead = prod(a.shape[:axis])
     rest = a.shape[axis + 1 :]
-    out = np.matmul(M, a.reshape(lead, a.shape[axis], prod(rest)))  # (lead, i, rest)
-    return out.reshape(*a.shape[:axis], M.shape[0], *rest)
+    shape = (lead, M.shape[0], prod(rest))
+    res = np.matmul(M, a.reshape(lead, a.shape[axis], prod(rest)), out=None if out is None else _head(out, shape))
+    return res.reshape(*a.shape[:axis], M.shape[0], *rest)
+
+
+def _head(buf: np.ndarray, shape) -> np.ndarray:
+    """The first ``prod(shape)`` elements of the flat buffer ``buf``, as an array of ``shape``."""
+    return buf[: prod(shape)].reshape(shape)
 
 
 def kernel_transform(w: np.ndarray, m: int) -> np.ndarray:
@@ -152,20 +162,28 @@ def forward(x: np.ndarray, w: np.ndarray, geo: Geometry, budget: Budget, m: int 
     tiles_then_points = tuple(range(2, 2 + nsp))
 
     def task(r):
+        with lease(budget.cap) as take:
+            _task(r, take)
+
+    def _task(r, take):
         b = r[1] - r[0]
         xe = np.ascontiguousarray(pad_dilate(x[r[0] : r[1]], pads, geo.input_dilation))  # (b, C, *Pe)
         st = xe.strides
         # d[n, c, *t, *a] = xe[n, c, *(t*m + a)]: overlapping input tiles (a view)
         d = as_strided(xe, (b, C, *T, *(alpha,) * nsp), (*st[:2], *(s * m for s in st[2:]), *st[2:]), writeable=False)
         # (*a, C, b, *T): transform points first, then the GEMM's rows (channels) and columns (tiles)
-        v = np.ascontiguousarray(d.transpose(*range(2 + nsp, 2 + 2 * nsp), 1, 0, *tiles_then_points))
+        # every stage reads one of two buffers and writes the other (each holds the largest stage)
+        bufs = [take(A * max(C, M) * b * Tp, x.dtype) for _ in range(2)]
+        dt = d.transpose(*range(2 + nsp, 2 + 2 * nsp), 1, 0, *tiles_then_points)
+        v = _head(bufs[0], dt.shape)
+        np.copyto(v, dt)
         for ax in range(nsp):
-            v = _along(BT, v, ax)  # V = B^T d B along each axis
-        prods = np.matmul(U, v.reshape(A, C, b * Tp))  # M[xi] = U[xi] @ V[xi]
-        del v
+            v = _along(BT, v, ax, bufs[(ax + 1) % 2])  # V = B^T d B along each axis
+        src = nsp % 2
+        prods = np.matmul(U, v.reshape(A, C, b * Tp), out=_head(bufs[1 - src], (A, M, b * Tp)))  # M[xi] = U[xi] @ V[xi]
         out = prods.reshape(*(alpha,) * nsp, M * b * Tp)
         for ax in range(nsp):
-            out = _along(AT, out, ax)  # y = A^T M A along each axis
+            out = _along(AT, out, ax, bufs[(src + ax) % 2])  # y = A^T M A along each axis
         # out[*i, o, n, *t] -> y[n, o, *(t*m + i)], cropped to O
         out = out.reshape(*(m,) * nsp, M, b, *T)
         perm = (nsp + 1, nsp, *(v for ax in range(nsp) for v in (nsp + 2 + ax, ax)))
