@@ -86,6 +86,32 @@ def test_each_thread_keeps_its_own_buffers():
     scratch.clear()
 
 
+def test_clear_gives_up_the_buffers_of_every_thread():
+    scratch.clear()
+    ready, done = threading.Event(), threading.Event()
+    seen = []
+
+    def worker():
+        with scratch.lease() as take:
+            take((BIG,), np.float32)
+        ready.set()
+        done.wait(10)
+        seen.append(scratch.kept_bytes())  # after the main thread's clear()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    assert ready.wait(10)
+    with scratch.lease() as take:
+        inflight = take((BIG,), np.float32)
+        scratch.clear()  # another thread's kept buffer goes; this lease's buffer stays valid
+        inflight[...] = 1
+    done.set()
+    t.join()
+    assert seen == [0]
+    assert scratch.kept_bytes() == BIG * 4  # the lease in flight gave its buffer back after the clear
+    scratch.clear()
+
+
 def test_winograd_results_ignore_what_the_kept_buffers_held_and_never_share_them():
     rng = np.random.default_rng(0)
     # a layer below the serial threshold: its tasks run on this thread, with this thread's buffers

@@ -34,6 +34,7 @@ True
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -48,13 +49,27 @@ KEEP_BYTES = 32 << 20
 MIN_BYTES = 256 << 10
 
 _local = threading.local()
+# every thread's kept buffers (a thread's go when it ends); one lock guards them all, so that clear() may
+# empty another thread's while it takes or gives back
+_lock = threading.Lock()
+_every: "weakref.WeakSet[_Kept]" = weakref.WeakSet()
 
 
-def _kept() -> "OrderedDict[int, list[np.ndarray]]":
-    """This thread's given-back buffers by size in bytes, least recently given back first."""
+class _Kept(OrderedDict):
+    """One thread's given-back buffers by size in bytes, least recently given back first (hashed by identity)."""
+
+    __hash__ = object.__hash__  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+def _kept() -> _Kept:
     kept = getattr(_local, "kept", None)
     if kept is None:
-        kept = _local.kept = OrderedDict()
+        kept = _local.kept = _Kept()
+        with _lock:
+            _every.add(kept)
     return kept
 
 
@@ -64,26 +79,50 @@ def kept_bytes() -> int:
     >>> clear(); kept_bytes()
     0
     """
-    return sum(n * len(bufs) for n, bufs in _kept().items())
+    kept = _kept()
+    with _lock:
+        return _total(kept)
+
+
+def _total(kept: _Kept) -> int:
+    return sum(n * len(bufs) for n, bufs in kept.items())
 
 
 def clear() -> None:
-    """Give up every buffer this thread keeps (the memory goes back to the allocator)."""
-    _kept().clear()
+    """Give up every buffer that any thread keeps (the memory goes back to the allocator).
+
+    Buffers taken by a lease in progress stay valid; they are kept again when it ends.
+    """
+    with _lock:
+        for kept in list(_every):
+            kept.clear()
+
+
+def _take(n: int) -> np.ndarray:
+    kept = _kept()
+    with _lock:
+        bufs = kept.get(n)
+        if bufs:
+            buf = bufs.pop()
+            if not bufs:
+                del kept[n]
+            return buf
+    return np.empty(n, np.uint8)
 
 
 def _give_back(bufs: list[np.ndarray], limit: int) -> None:
     kept = _kept()
-    for buf in bufs:
-        kept.setdefault(buf.nbytes, []).append(buf)
-        kept.move_to_end(buf.nbytes)
-    total = kept_bytes()
-    while total > limit and kept:
-        n, old = next(iter(kept.items()))
-        old.pop(0)
-        total -= n
-        if not old:
-            del kept[n]
+    with _lock:
+        for buf in bufs:
+            kept.setdefault(buf.nbytes, []).append(buf)
+            kept.move_to_end(buf.nbytes)
+        total = _total(kept)
+        while total > limit and kept:
+            n, old = next(iter(kept.items()))
+            old.pop(0)
+            total -= n
+            if not old:
+                del kept[n]
 
 
 @contextmanager
@@ -106,10 +145,7 @@ def lease(cap: int | None = None) -> Iterator[Callable[[Any, Any], np.ndarray]]:
         n = count * dtype.itemsize
         if n < MIN_BYTES:
             return np.empty(shape, dtype)
-        bufs = _kept().get(n)
-        buf = bufs.pop() if bufs else np.empty(n, np.uint8)
-        if bufs == []:
-            del _kept()[n]
+        buf = _take(n)
         taken.append(buf)
         return buf.view(dtype).reshape(shape)
 
