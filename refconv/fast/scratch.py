@@ -20,14 +20,16 @@ a temporary gets never changes a bit of a result.
 Examples
 --------
 >>> import numpy as np
+>>> n = MIN_BYTES // 4                     # float32 elements of a buffer large enough to be kept
 >>> with lease() as take:
-...     a = take((2, 3), np.float32)
+...     a = take((n,), np.float32)
 ...     a[...] = 1
-...     float(a.sum())
-6.0
->>> with lease() as take:  # the same bytes again, on this thread
-...     take((3, 2), np.float32).base is a.base
+...     float(a.sum()) == n
 True
+>>> with lease() as take:                  # the same bytes again, on this thread, in another shape
+...     b = take((2, n // 2), np.float32)
+...     b.base is a.base, np.shares_memory(b, take((n,), np.float32))
+(True, False)
 >>> clear()
 """
 
