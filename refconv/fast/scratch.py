@@ -35,6 +35,7 @@ True
 
 from __future__ import annotations
 
+import math
 import threading
 import weakref
 from collections import OrderedDict
@@ -50,29 +51,15 @@ KEEP_BYTES = 32 << 20
 #: temporaries smaller than this are plain ``np.empty``: small arrays are recycled by the allocator itself
 MIN_BYTES = 256 << 10
 
-_local = threading.local()
-# every thread's kept buffers (a thread's go when it ends); one lock guards them all, so that clear() may
-# empty another thread's while it takes or gives back
+# each thread's given-back buffers by size in bytes, least recently given back first (a thread's go when it
+# ends); one lock guards them all, so that clear() may empty another thread's while it takes or gives back
 _lock = threading.Lock()
-_every: "weakref.WeakSet[_Kept]" = weakref.WeakSet()
+_by_thread: "weakref.WeakKeyDictionary[threading.Thread, OrderedDict[int, list[np.ndarray]]]" = weakref.WeakKeyDictionary()
 
 
-class _Kept(OrderedDict):
-    """One thread's given-back buffers by size in bytes, least recently given back first (hashed by identity)."""
-
-    __hash__ = object.__hash__  # type: ignore[assignment]
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-
-def _kept() -> _Kept:
-    kept = getattr(_local, "kept", None)
-    if kept is None:
-        kept = _local.kept = _Kept()
-        with _lock:
-            _every.add(kept)
-    return kept
+def _kept() -> "OrderedDict[int, list[np.ndarray]]":
+    """This thread's given-back buffers (the caller holds :data:`_lock`)."""
+    return _by_thread.setdefault(threading.current_thread(), OrderedDict())
 
 
 def kept_bytes() -> int:
@@ -81,13 +68,8 @@ def kept_bytes() -> int:
     >>> clear(); kept_bytes()
     0
     """
-    kept = _kept()
     with _lock:
-        return _total(kept)
-
-
-def _total(kept: _Kept) -> int:
-    return sum(n * len(bufs) for n, bufs in kept.items())
+        return sum(n * len(bufs) for n, bufs in _kept().items())
 
 
 def clear() -> None:
@@ -96,13 +78,13 @@ def clear() -> None:
     Buffers taken by a lease in progress stay valid; they are kept again when it ends.
     """
     with _lock:
-        for kept in list(_every):
+        for kept in _by_thread.values():
             kept.clear()
 
 
 def _take(n: int) -> np.ndarray:
-    kept = _kept()
     with _lock:
+        kept = _kept()
         bufs = kept.get(n)
         if bufs:
             buf = bufs.pop()
@@ -113,12 +95,12 @@ def _take(n: int) -> np.ndarray:
 
 
 def _give_back(bufs: list[np.ndarray], limit: int) -> None:
-    kept = _kept()
     with _lock:
+        kept = _kept()
         for buf in bufs:
             kept.setdefault(buf.nbytes, []).append(buf)
             kept.move_to_end(buf.nbytes)
-        total = _total(kept)
+        total = sum(n * len(b) for n, b in kept.items())
         while total > limit and kept:
             n, old = next(iter(kept.items()))
             old.pop(0)
@@ -140,11 +122,8 @@ def lease(cap: int | None = None) -> Iterator[Callable[[Any, Any], np.ndarray]]:
 
     def take(shape: Any, dtype: Any) -> np.ndarray:
         dtype = np.dtype(dtype)
-        shape = tuple(int(s) for s in (shape if isinstance(shape, tuple) else (shape,)))
-        count = 1
-        for s in shape:
-            count *= s
-        n = count * dtype.itemsize
+        shape = tuple(shape) if isinstance(shape, tuple) else (shape,)
+        n = math.prod(shape) * dtype.itemsize
         if n < MIN_BYTES:
             return np.empty(shape, dtype)
         buf = _take(n)
